@@ -1,0 +1,56 @@
+"""Command line of the runner: parse, call, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from batch.errors import EXIT_CONFIG, EXIT_OK, BatchError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_with_config_batch_sync.py",
+        description="Run a video job: pull inputs, run the stages, upload results and a manifest.",
+    )
+    p.add_argument("--config", help="config URL or path (default: $CONFIG_URL)")
+    p.add_argument("--dry-run", action="store_true", help="never call a cloud control plane")
+    p.add_argument("--validate", action="store_true", help="check the config, print it resolved, exit 0/2")
+    p.add_argument("--state-dir", type=Path, help="local state: log, heartbeat, work files (default ./state/<job id>)")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return p
+
+
+def setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    config_url = args.config or os.environ.get("CONFIG_URL")
+    if not config_url:
+        print("error: no config given (fix: pass --config URL or set CONFIG_URL)", file=sys.stderr)
+        return EXIT_CONFIG
+
+    from batch.config import resolved
+    from batch.runner import RunOptions, load_config, run_job
+
+    if args.validate:
+        try:
+            cfg = load_config(config_url)
+        except BatchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
+        print(json.dumps(resolved(cfg), indent=2))
+        return EXIT_OK
+    return run_job(config_url, RunOptions(dry_run=args.dry_run, state_dir=args.state_dir))

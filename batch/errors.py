@@ -1,0 +1,193 @@
+"""One error root for the whole runner.
+
+Every failure the runner can name is a subclass of :class:`BatchError`. Each
+class carries its exit code, a stable ``code`` string for the manifest, and
+whether retrying the same call may help. Exit codes are mapped here and only
+here (see :func:`exit_code_for`).
+
+Messages never contain secrets: callers pass URLs and names, never keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+EXIT_OK = 0
+EXIT_INPUT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_STORAGE = 3
+EXIT_INTERNAL = 4
+
+
+class BatchError(Exception):
+    """Root of every error the runner raises on purpose.
+
+    ``hint`` tells the user how to fix the problem; ``fields`` are structured
+    details (URL, HTTP status, ffmpeg command ...) copied into the manifest.
+    """
+
+    code = "internal"
+    exit_code = EXIT_INTERNAL
+    retryable = False
+
+    def __init__(self, message: str, *, hint: str | None = None, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return f"{self.message} (fix: {self.hint})" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        out.update({k: v for k, v in self.fields.items() if v is not None})
+        return out
+
+
+class InternalError(BatchError):
+    """A bug or an unexpected exception; wraps it for the manifest."""
+
+
+# --- configuration -----------------------------------------------------------
+
+
+class ConfigError(BatchError):
+    """The job config is missing, unparsable or invalid."""
+
+    code = "config_invalid"
+    exit_code = EXIT_CONFIG
+
+    def __init__(
+        self, message: str, *, problems: list[str] | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, problems=problems or None)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.problems:
+            text += "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        if self.hint:
+            text += f"\n(fix: {self.hint})"
+        return text
+
+
+# --- storage -------------------------------------------------------------------
+
+
+class StorageError(BatchError):
+    """Root of object-storage failures."""
+
+    code = "storage_error"
+    exit_code = EXIT_STORAGE
+
+
+class StorageUnreachable(StorageError):
+    """The endpoint did not answer (DNS, refused connection, timeout, 5xx)."""
+
+    code = "storage_unreachable"
+    retryable = True
+
+
+class CredentialsRefused(StorageError):
+    """The store answered but refused the credentials (401/403, bad key)."""
+
+    code = "credentials_refused"
+
+
+class ObjectNotFound(StorageError):
+    """The URL names an object or prefix that does not exist."""
+
+    code = "object_not_found"
+    exit_code = EXIT_INPUT_FAILED
+
+
+class UploadVerificationFailed(StorageError):
+    """An uploaded object's size or checksum did not match the local file."""
+
+    code = "upload_verification_failed"
+    retryable = True
+
+
+class UnsupportedOperation(StorageError):
+    """The store cannot do this (writing to an http:// URL, for example)."""
+
+    code = "unsupported_operation"
+    exit_code = EXIT_CONFIG
+
+
+# --- media -------------------------------------------------------------------------
+
+
+class MediaError(BatchError):
+    """An input is not a usable video (empty, not a video, truncated, ...)."""
+
+    code = "media_invalid"
+    exit_code = EXIT_INPUT_FAILED
+
+
+class EmptyInput(MediaError):
+    code = "input_empty"
+
+
+class NotAVideo(MediaError):
+    code = "not_a_video"
+
+
+class TruncatedVideo(MediaError):
+    code = "video_truncated"
+
+
+class FFmpegFailed(MediaError):
+    """ffmpeg or ffprobe exited non-zero; carries the command and stderr tail."""
+
+    code = "ffmpeg_failed"
+
+
+class FrameCountMismatch(MediaError):
+    """The output does not hold the frames the stage ratios promise."""
+
+    code = "frame_count_mismatch"
+
+
+# --- stages ------------------------------------------------------------------------
+
+
+class StageError(BatchError):
+    """A stage could not produce its frames on any rung of its ladder."""
+
+    code = "stage_failed"
+    exit_code = EXIT_INPUT_FAILED
+
+
+class RungUnavailable(StageError):
+    """This rung cannot run here (no CUDA, no weights, no NVENC ...).
+
+    The ladder catches it and moves to the next rung; nothing else does.
+    """
+
+    code = "rung_unavailable"
+
+
+class Cancelled(BatchError):
+    """The runner was asked to stop (SIGTERM) before the job finished."""
+
+    code = "cancelled"
+    exit_code = EXIT_INPUT_FAILED
+
+
+def exit_code_for(errors: Iterable[BatchError]) -> int:
+    """The process exit code for a set of failures (0 when there are none).
+
+    Precedence: internal (4) > config (2) > storage (3) > input (1), so a
+    storage outage is reported as such even when it surfaced on one input.
+    """
+    codes = {e.exit_code for e in errors}
+    for code in (EXIT_INTERNAL, EXIT_CONFIG, EXIT_STORAGE, EXIT_INPUT_FAILED):
+        if code in codes:
+            return code
+    return EXIT_OK

@@ -1,0 +1,150 @@
+"""The upload manifest: ``<output>/manifest.json``, written last.
+
+Schema ``batch-manifest/1`` is documented in docs/manifest.md. A user can
+verify every output from the manifest alone: each output lists its key, size,
+sha256 and the store's own checksum or ETag. A manifest already at the prefix
+is archived under ``manifests/`` before it is replaced, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batch import __version__
+from batch.errors import BatchError, ObjectNotFound, exit_code_for
+from batch.storage import ObjectInfo, Store, join_url
+
+SCHEMA = "batch-manifest/1"
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def output_entry(kind: str, key: str, info: ObjectInfo) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "key": key,
+        "url": info.url,
+        "size": info.size,
+        "sha256": info.sha256,
+        "etag": info.etag,
+        "store_checksum": info.store_checksum or None,
+    }
+
+
+@dataclass
+class InputRecord:
+    """Everything the manifest says about one input."""
+
+    index: int
+    source: dict[str, Any]
+    status: str = "pending"  # succeeded | failed | cancelled
+    media_in: dict[str, Any] | None = None
+    media_out: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    encode: dict[str, Any] | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    error: BatchError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "status": self.status,
+            "source": self.source,
+            "media_in": self.media_in,
+            "media_out": self.media_out,
+            "stages": self.stages,
+            "encode": self.encode,
+            "outputs": self.outputs,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": self.notes,
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+
+@dataclass
+class Manifest:
+    job_id: str
+    config: dict[str, Any] | None
+    dry_run: bool
+    started_at: str = field(default_factory=utc_now)
+    inputs: list[InputRecord] = field(default_factory=list)
+    job_errors: list[BatchError] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[BatchError]:
+        return self.job_errors + [r.error for r in self.inputs if r.error is not None]
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for(self.errors)
+
+    @property
+    def status(self) -> str:
+        if self.job_errors or not self.inputs:
+            return "failed"
+        done = sum(r.status == "succeeded" for r in self.inputs)
+        if done == len(self.inputs):
+            return "succeeded"
+        return "partial" if done or any(r.status == "cancelled" for r in self.inputs) else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for r in self.inputs:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return {
+            "schema": SCHEMA,
+            "job_id": self.job_id,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+            "finished_at": utc_now(),
+            "runner": {
+                "version": __version__,
+                "host": socket.gethostname(),
+                "python": platform.python_version(),
+            },
+            "counts": counts,
+            "errors": [e.to_dict() for e in self.job_errors],
+            "inputs": [r.to_dict() for r in self.inputs],
+            "config": self.config,
+        }
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode()
+
+
+def write_local(manifest: Manifest, state_dir: Path) -> Path:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "manifest.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(manifest.to_json())
+    tmp.replace(path)
+    return path
+
+
+def publish(manifest: Manifest, store: Store, output: str) -> ObjectInfo:
+    """Archive any earlier manifest at the prefix, then write this one."""
+    url = join_url(output, "manifest.json")
+    try:
+        previous = store.read_bytes(url)
+    except ObjectNotFound:
+        previous = None
+    if previous is not None:
+        try:
+            stamp = json.loads(previous).get("finished_at") or utc_now()
+        except (ValueError, AttributeError):
+            stamp = utc_now()
+        safe = stamp.replace(":", "").replace("-", "")
+        store.write_bytes(join_url(output, "manifests", f"manifest.{safe}.json"), previous, "application/json")
+    return store.write_bytes(url, manifest.to_json(), content_type="application/json")

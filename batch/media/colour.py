@@ -1,0 +1,50 @@
+"""Which YUV<->RGB matrix and range to use, so colours survive the round trip.
+
+The reader converts the source to RGB with the source's own matrix and range;
+the writer converts back with the same ones and tags the output with the
+source's tags. Untagged sources get the matrix players assume for their size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batch.media.probe import ColorInfo
+
+# ffprobe color_space names -> swscale matrix names
+_SWS_MATRIX = {
+    "bt709": "bt709",
+    "smpte170m": "smpte170m",
+    "bt470bg": "bt470",
+    "fcc": "fcc",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
+
+
+@dataclass(frozen=True)
+class ColourPlan:
+    matrix: str  # swscale name
+    range: str  # "tv" | "pc"
+    tags: ColorInfo  # written to the output as found in the source
+
+
+def plan_colour(color: ColorInfo, height: int, pix_fmt: str) -> ColourPlan:
+    matrix = _SWS_MATRIX.get(color.space or "", "bt709" if height >= 720 else "smpte170m")
+    full = color.range == "pc" or pix_fmt.startswith("yuvj")
+    return ColourPlan(matrix=matrix, range="pc" if full else "tv", tags=color)
+
+
+def encoder_tag_args(tags: ColorInfo) -> list[str]:
+    """ffmpeg output options that carry the source's colour tags."""
+    args: list[str] = []
+    for flag, value in (
+        ("-color_range", tags.range),
+        ("-colorspace", tags.space),
+        ("-color_trc", tags.transfer),
+        ("-color_primaries", tags.primaries),
+    ):
+        if value:
+            args += [flag, value]
+    return args

@@ -1,0 +1,210 @@
+"""ffprobe -> MediaInfo: the facts about a video the pipeline relies on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
+
+FFPROBE = "ffprobe"
+
+
+@dataclass(frozen=True)
+class ColorInfo:
+    """Colour tags as ffmpeg names them; None where the source leaves them unset."""
+
+    range: str | None = None  # "tv" | "pc"
+    space: str | None = None  # matrix: "bt709", "bt470bg", "smpte170m", "bt2020nc" ...
+    transfer: str | None = None
+    primaries: str | None = None
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    index: int
+    codec: str
+    channels: int
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: str
+    container: str
+    codec: str
+    width: int  # as displayed, i.e. after rotation
+    height: int
+    fps: Fraction  # the rate frames are delivered at (avg rate for VFR)
+    frame_count: int
+    duration: float
+    pix_fmt: str
+    rotation: int = 0
+    start_s: float = 0.0  # video start relative to the file's start (audio sync)
+    vfr: bool = False
+    frame_count_source: str = "container"  # or "counted"
+    color: ColorInfo = field(default_factory=ColorInfo)
+    audio: tuple[AudioStream, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
+        out.pop("path")
+        return out
+
+
+def _rate(text: str | None) -> Fraction | None:
+    if not text or text in ("0/0", "0/1"):
+        return None
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
+
+
+def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
+    cmd = [FFPROBE, "-v", "error", "-of", "json", *args, str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip()[-800:]
+        if "moov atom not found" in tail:
+            raise TruncatedVideo(
+                f"{path.name} is truncated: its index (moov atom) is missing",
+                hint="re-upload a complete copy of the input",
+                stderr_tail=tail,
+            )
+        raise NotAVideo(
+            f"{path.name} could not be read as a video: {tail or 'ffprobe failed'}",
+            hint="check that the input is a video file and was uploaded completely",
+            stderr_tail=tail,
+        )
+    try:
+        return json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError as e:
+        raise FFmpegFailed(f"ffprobe printed unreadable output for {path.name}", command=" ".join(cmd)) from e
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    return int(tag) % 360 if tag else 0
+
+
+def count_frames(path: Path) -> int:
+    """Count video packets (one per frame for every codec we accept); no decode."""
+    data = _run_ffprobe(
+        ["-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"], path
+    )
+    streams = data.get("streams") or []
+    return int(streams[0].get("nb_read_packets", 0)) if streams else 0
+
+
+def probe(path: Path) -> MediaInfo:
+    """Describe the first video stream of a local file.
+
+    Raises EmptyInput (zero bytes), NotAVideo (no video stream or unreadable)
+    and TruncatedVideo (the container promises more than the file holds).
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        raise EmptyInput(f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data")
+    data = _run_ffprobe(["-show_streams", "-show_format"], path)
+    streams = data.get("streams") or []
+    video = next(
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+        ),
+        None,
+    )
+    if video is None:
+        raise NotAVideo(
+            f"{path.name} holds no video stream",
+            hint="check that the input is a video (a text or audio file named .mp4 is not)",
+        )
+    fmt = data.get("format") or {}
+    r_rate = _rate(video.get("r_frame_rate"))
+    avg_rate = _rate(video.get("avg_frame_rate"))
+    fps = avg_rate or r_rate
+    if fps is None:
+        raise NotAVideo(f"{path.name} has no frame rate", hint="the video stream may be a single image")
+    vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
+
+    duration = float(video.get("duration") or fmt.get("duration") or 0.0)
+    declared = int(video.get("nb_frames") or 0)
+    counted = count_frames(path)
+    if counted == 0:
+        raise TruncatedVideo(
+            f"{path.name} holds no video frames",
+            hint="the file is truncated or damaged; re-upload a complete copy",
+        )
+    if declared and counted < declared:
+        raise TruncatedVideo(
+            f"{path.name} is truncated: the container declares {declared} frames, the file holds {counted}",
+            hint="re-upload a complete copy of the input",
+            declared_frames=declared,
+            found_frames=counted,
+        )
+    frame_count = counted
+    source = "container" if declared == counted else "counted"
+    if not duration:
+        duration = float(frame_count / fps)
+
+    rotation = _rotation(video)
+    start_s = max(0.0, _float(video.get("start_time")) - _float(fmt.get("start_time")))
+    width, height = int(video["width"]), int(video["height"])
+    if rotation in (90, 270):
+        width, height = height, width
+
+    audio = tuple(
+        AudioStream(
+            index=int(s["index"]),
+            codec=str(s.get("codec_name", "unknown")),
+            channels=int(s.get("channels") or 0),
+            sample_rate=int(s.get("sample_rate") or 0),
+        )
+        for s in streams
+        if s.get("codec_type") == "audio"
+    )
+    color = ColorInfo(
+        range=_known(video.get("color_range")),
+        space=_known(video.get("color_space")),
+        transfer=_known(video.get("color_transfer")),
+        primaries=_known(video.get("color_primaries")),
+    )
+    return MediaInfo(
+        path=str(path),
+        container=str(fmt.get("format_name", "")),
+        codec=str(video.get("codec_name", "")),
+        width=width,
+        height=height,
+        fps=fps,
+        frame_count=frame_count,
+        duration=duration,
+        pix_fmt=str(video.get("pix_fmt", "")),
+        rotation=rotation,
+        start_s=start_s,
+        vfr=vfr,
+        frame_count_source=source,
+        color=color,
+        audio=audio,
+    )
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _known(value: Any) -> str | None:
+    return None if value in (None, "", "unknown", "reserved", "unspecified") else str(value)

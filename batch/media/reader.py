@@ -1,0 +1,156 @@
+"""ffmpeg -> raw RGB frames -> numpy, on a thread, through a bounded queue.
+
+Frames never touch the disk. The queue bounds memory: the reader stays at
+most ``queue_frames`` frames ahead of whoever consumes them.
+"""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from batch.errors import FFmpegFailed, TruncatedVideo
+from batch.media.colour import ColourPlan
+from batch.media.probe import MediaInfo
+
+_END = object()
+
+
+def stderr_tail(path: Path, limit: int = 1500) -> str:
+    try:
+        return path.read_text(errors="replace").strip()[-limit:]
+    except OSError:
+        return ""
+
+
+class FrameReader:
+    """Iterate the decoded frames of ``info`` as (H, W, 3) uint8 RGB arrays.
+
+    Raises TruncatedVideo when fewer frames decode than the source holds and
+    FFmpegFailed when ffmpeg exits non-zero. Frames are read-only views.
+    """
+
+    def __init__(self, info: MediaInfo, colour: ColourPlan, *, queue_frames: int = 8) -> None:
+        self.info = info
+        self.frames_read = 0
+        self._frame_bytes = info.width * info.height * 3
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
+        self._stop = threading.Event()
+        self._stderr = tempfile.NamedTemporaryFile(prefix="reader-", suffix=".log", delete=False)
+        filters = []
+        if info.vfr:
+            # Variable frame rate is resampled to its average rate; the
+            # manifest records it. CFR sources pass through untouched.
+            filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
+        filters.append(
+            f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
+            ":flags=bicubic+accurate_rnd+full_chroma_int,format=rgb24"
+        )
+        self.command = [
+            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
+            "-vf", ",".join(filters), "-fps_mode", "cfr" if info.vfr else "passthrough",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+        ]  # fmt: skip
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FrameReader:
+        self._proc = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0
+        )
+        self._thread = threading.Thread(target=self._pump, name="frame-reader", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pump(self) -> None:
+        assert self._proc and self._proc.stdout
+        stream = self._proc.stdout
+        n = self._frame_bytes
+        try:
+            while not self._stop.is_set():
+                buf = bytearray(n)
+                view = memoryview(buf)
+                got = 0
+                while got < n:
+                    k = stream.readinto(view[got:])
+                    if not k:
+                        break
+                    got += k
+                if got == 0:
+                    break
+                if got < n:
+                    raise TruncatedVideo(
+                        f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
+                        hint="re-upload a complete copy of the input",
+                    )
+                frame = np.frombuffer(buf, dtype=np.uint8).reshape(self.info.height, self.info.width, 3)
+                if not self._put(frame):
+                    return
+            self._finish()
+            self._put(_END)
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(e)
+
+    def _finish(self) -> None:
+        assert self._proc
+        code = self._proc.wait()
+        if self._stop.is_set():
+            return
+        tail = stderr_tail(Path(self._stderr.name))
+        if code != 0:
+            raise FFmpegFailed(
+                f"decoding {Path(self.info.path).name} failed (ffmpeg exit {code})",
+                hint="the input may be damaged; re-upload it or re-encode it",
+                command=" ".join(self.command),
+                stderr_tail=tail,
+            )
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            self.frames_read += 1
+            yield item  # type: ignore[misc]
+        expected = self.info.frame_count
+        if not self.info.vfr and self.frames_read < expected:
+            raise TruncatedVideo(
+                f"{Path(self.info.path).name} is truncated or damaged: "
+                f"{self.frames_read} of {expected} frames decoded",
+                hint="re-upload a complete copy of the input",
+                declared_frames=expected,
+                decoded_frames=self.frames_read,
+                stderr_tail=stderr_tail(Path(self._stderr.name)) or None,
+            )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._stderr.close()
+        Path(self._stderr.name).unlink(missing_ok=True)
+

@@ -1,0 +1,181 @@
+"""numpy RGB frames -> ffmpeg -> encoded video, audio muxed from the source.
+
+A writer thread drains a bounded queue into ffmpeg's stdin so encoding
+overlaps with the stages. Audio is copied from the source in the same pass
+(re-encoded to AAC only where the container cannot hold the source codec),
+and the source's colour matrix, range and tags are carried over.
+"""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from batch.errors import FFmpegFailed
+from batch.media.colour import ColourPlan, encoder_tag_args
+from batch.media.encoder import EncoderChoice
+from batch.media.probe import AudioStream
+from batch.media.reader import stderr_tail
+
+_END = object()
+# Audio codecs each container holds as they are; anything else becomes AAC.
+_COPYABLE = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"},
+    "mkv": None,  # Matroska holds anything
+}
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    container: str
+    encoder: EncoderChoice
+    colour: ColourPlan
+    audio_source: Path | None = None
+    audio: tuple[AudioStream, ...] = ()
+    video_offset_s: float = 0.0  # where video starts relative to the source's audio
+
+
+def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
+    if not audio:
+        return []
+    allowed = _COPYABLE.get(container)
+    if allowed is None or all(a.codec in allowed for a in audio):
+        return ["-c:a", "copy"]
+    return ["-c:a", "aac", "-b:a", "192k"]
+
+
+def video_filter(spec: OutputSpec) -> str:
+    parts: list[str] = []
+    if not spec.encoder.rgb:
+        # 4:2:0 needs even sizes: pad by one pixel, smeared from the edge.
+        pad_w, pad_h = spec.width % 2, spec.height % 2
+        if pad_w or pad_h:
+            parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
+            parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
+        parts.append(
+            f"scale=out_color_matrix={spec.colour.matrix}:out_range={spec.colour.range}"
+            ":flags=bicubic+accurate_rnd+full_chroma_int"
+        )
+    parts.append(f"format={spec.encoder.pix_fmt}")
+    return ",".join(parts)
+
+
+def build_command(spec: OutputSpec) -> list[str]:
+    cmd = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{spec.width}x{spec.height}",
+        "-framerate", f"{spec.fps.numerator}/{spec.fps.denominator}",
+    ]  # fmt: skip
+    if spec.video_offset_s > 0:
+        cmd += ["-itsoffset", f"{spec.video_offset_s:.6f}"]
+    cmd += ["-i", "pipe:0"]
+    with_audio = spec.audio_source is not None and bool(spec.audio)
+    if with_audio:
+        cmd += ["-i", str(spec.audio_source), "-map", "0:v:0", "-map", "1:a", "-map_metadata", "1"]
+    else:
+        cmd += ["-map", "0:v:0"]
+    cmd += ["-vf", video_filter(spec), *spec.encoder.args]
+    if not spec.encoder.rgb:
+        cmd += encoder_tag_args(spec.colour.tags)
+    if with_audio:
+        cmd += audio_args(spec.container, spec.audio)
+    if spec.container in ("mp4", "mov"):
+        cmd += ["-movflags", "+faststart"]
+    cmd += [str(spec.path)]
+    return cmd
+
+
+class FrameWriter:
+    """Context manager: ``write(frame)`` frames, then leave the block to finish.
+
+    Raises FFmpegFailed (with the command and stderr tail) when the encoder fails.
+    """
+
+    def __init__(self, spec: OutputSpec, *, queue_frames: int = 8) -> None:
+        self.spec = spec
+        self.frames_written = 0
+        self.command = build_command(spec)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
+        self._stderr = tempfile.NamedTemporaryFile(prefix="writer-", suffix=".log", delete=False)
+        self._error: BaseException | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._shape = (spec.height, spec.width, 3)
+
+    def __enter__(self) -> FrameWriter:
+        self.spec.path.parent.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stderr=self._stderr)
+        self._thread = threading.Thread(target=self._drain, name="frame-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != self._shape or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match {self._shape} uint8")
+        while True:
+            if self._error is not None:
+                raise self._failure()
+            try:
+                self._queue.put(frame, timeout=0.2)
+                self.frames_written += 1
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        assert self._proc and self._proc.stdin
+        stdin = self._proc.stdin
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    break
+                stdin.write(np.ascontiguousarray(item).data)
+        except BaseException as e:  # BrokenPipe: ffmpeg died; reported with its stderr
+            self._error = e
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def _failure(self) -> FFmpegFailed:
+        code = self._proc.wait() if self._proc else None
+        return FFmpegFailed(
+            f"encoding {self.spec.path.name} failed (ffmpeg exit {code})",
+            hint="see stderr_tail; check the encode settings",
+            command=" ".join(self.command),
+            stderr_tail=stderr_tail(Path(self._stderr.name)),
+        )
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._proc and self._thread
+        if exc_type is not None:
+            self._proc.kill()
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_END, timeout=0.2)
+                break
+            except queue.Full:
+                if self._error is not None:
+                    break
+        self._thread.join()
+        code = self._proc.wait()
+        try:
+            if exc_type is None and (code != 0 or self._error is not None):
+                raise self._failure()
+        finally:
+            self._stderr.close()
+            Path(self._stderr.name).unlink(missing_ok=True)

@@ -1,0 +1,150 @@
+"""One input: reader -> stages -> writer, then check the output frame by frame count.
+
+Decode, stages and encode overlap: the reader and the writer each run on a
+thread with a bounded queue, and ffmpeg does the decoding and encoding in its
+own processes. Memory stays flat whatever the length of the video.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from batch.config import InterpolateStage, JobConfig, UpscaleStage
+from batch.errors import FrameCountMismatch
+from batch.media.colour import plan_colour
+from batch.media.encoder import EncoderChoice
+from batch.media.probe import MediaInfo, probe
+from batch.media.reader import FrameReader
+from batch.media.writer import FrameWriter, OutputSpec
+from batch.stages.interpolate import Interpolate
+from batch.stages.upscale import Upscale
+
+Progress = Callable[[int, int], None]  # (frames done, frames expected)
+
+
+class StageRunner(Protocol):
+    name: str
+
+    def expected_frames(self, frames_in: int) -> int: ...
+
+    def run(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]: ...
+
+    def report(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Plan:
+    """What the stages will make of a source: size, rate, frame count."""
+
+    stages: list[StageRunner]
+    width: int
+    height: int
+    fps: Fraction
+    expected_frames: int
+
+
+@dataclass
+class PipelineResult:
+    info_in: MediaInfo
+    info_out: MediaInfo
+    frames_in: int
+    frames_out: int
+    stages: list[dict[str, Any]]
+    encode: dict[str, Any]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_stages(cfg: JobConfig, info: MediaInfo) -> Plan:
+    stages: list[StageRunner] = []
+    width, height, fps = info.width, info.height, info.fps
+    frames = info.frame_count
+    for spec in cfg.stages:
+        runner: StageRunner
+        if isinstance(spec, InterpolateStage):
+            interp = Interpolate(spec, fps)
+            fps = interp.fps_out
+            runner = interp
+        elif isinstance(spec, UpscaleStage):
+            up = Upscale(spec, width, height)
+            width, height = up.size_out
+            runner = up
+        else:  # pragma: no cover - config validation forbids it
+            raise TypeError(f"unknown stage {spec!r}")
+        frames = runner.expected_frames(frames)
+        stages.append(runner)
+    return Plan(stages, width, height, fps, frames)
+
+
+def run_pipeline(
+    cfg: JobConfig,
+    source: Path,
+    dest: Path,
+    encoder: EncoderChoice,
+    *,
+    info: MediaInfo | None = None,
+    progress: Progress | None = None,
+) -> PipelineResult:
+    """Process ``source`` into ``dest``. Raises MediaError subclasses and StageError."""
+    started = time.perf_counter()
+    info = info or probe(source)
+    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    plan = plan_stages(cfg, info)
+    spec = OutputSpec(
+        path=dest,
+        width=plan.width,
+        height=plan.height,
+        fps=plan.fps,
+        container=cfg.encode.container,
+        encoder=encoder,
+        colour=colour,
+        audio_source=source,
+        audio=info.audio,
+        video_offset_s=info.start_s,
+    )
+    with FrameReader(info, colour) as reader, FrameWriter(spec) as writer:
+        frames: Iterator[np.ndarray] = iter(reader)
+        for stage in plan.stages:
+            frames = stage.run(frames)
+        for frame in frames:
+            writer.write(frame)
+            if progress:
+                progress(writer.frames_written, plan.expected_frames)
+    frames_in = reader.frames_read
+    expected = frames_in
+    for stage in plan.stages:
+        expected = stage.expected_frames(expected)
+    if writer.frames_written != expected:
+        raise FrameCountMismatch(
+            f"{source.name}: wrote {writer.frames_written} frames, the stages promise {expected}",
+            hint="this is a bug; please report it with the manifest",
+        )
+    info_out = probe(dest)
+    if info_out.frame_count != writer.frames_written:
+        raise FrameCountMismatch(
+            f"{dest.name}: the encoded file holds {info_out.frame_count} frames, "
+            f"{writer.frames_written} were written",
+            hint="the encoder dropped or duplicated frames; try another codec",
+        )
+    notes = []
+    if info.vfr:
+        notes.append(f"variable frame rate resampled to a constant {info.fps}")
+    if plan.width % 2 or plan.height % 2:
+        notes.append("odd frame size padded by one pixel (edge repeated) for 4:2:0 encoding")
+    return PipelineResult(
+        info_in=info,
+        info_out=info_out,
+        frames_in=frames_in,
+        frames_out=writer.frames_written,
+        stages=[s.report() for s in plan.stages],
+        encode=encoder.to_dict(),
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )

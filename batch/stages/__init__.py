@@ -1,0 +1,1 @@
+"""Frame stages, each a ladder of backends tried in order."""

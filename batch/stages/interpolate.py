@@ -1,0 +1,113 @@
+"""Frame-rate conversion: output frame j sits at source position j / ratio.
+
+Streaming: each source pair (a, b) yields the output frames whose position
+falls in [a, b). After the last source frame, the last frame is held until
+the output count reaches round(N * ratio), so the duration is kept exactly.
+Rungs here: ``blend`` (linear mix of the two neighbours) and ``duplicate``
+(hold the earlier frame). Model rungs (RIFE) slot in above them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
+from typing import Protocol
+
+import numpy as np
+
+from batch.config import InterpolateStage
+from batch.stages.ladder import Ladder
+
+Frame = np.ndarray
+
+
+class InterpolateRung(Protocol):
+    def between(self, a: Frame, b: Frame, ts: Sequence[Fraction]) -> list[Frame]:
+        """Frames at fractions ``ts`` (0 <= t < 1) of the way from ``a`` to ``b``."""
+        ...
+
+
+class BlendRung:
+    def between(self, a: Frame, b: Frame, ts: Sequence[Fraction]) -> list[Frame]:
+        out: list[Frame] = []
+        for t in ts:
+            if t == 0:
+                out.append(a)
+            elif t == Fraction(1, 2):
+                # exact rounded mean in integers, the common 2x case
+                out.append(((a.astype(np.uint16) + b + 1) >> 1).astype(np.uint8))
+            else:
+                w = np.float32(t)
+                mix = a.astype(np.float32) * (1 - w) + b.astype(np.float32) * w
+                out.append(np.clip(mix + 0.5, 0, 255).astype(np.uint8))
+        return out
+
+
+class DuplicateRung:
+    def between(self, a: Frame, b: Frame, ts: Sequence[Fraction]) -> list[Frame]:
+        return [a for _ in ts]
+
+
+RUNGS: dict[str, Callable[[], InterpolateRung]] = {"blend": BlendRung, "duplicate": DuplicateRung}
+
+
+def output_count(frames_in: int, ratio: Fraction) -> int:
+    """round(frames_in * ratio), halves rounded up."""
+    return int(frames_in * ratio + Fraction(1, 2))
+
+
+def ratio_for(stage: InterpolateStage, fps_in: Fraction) -> Fraction:
+    return stage.factor if stage.factor is not None else Fraction(stage.fps) / fps_in  # type: ignore[arg-type]
+
+
+class Interpolate:
+    name = "interpolate"
+
+    def __init__(self, stage: InterpolateStage, fps_in: Fraction) -> None:
+        self.config = stage
+        self.ratio = ratio_for(stage, fps_in)
+        self.fps_out = fps_in * self.ratio
+        self.ladder: Ladder[InterpolateRung] = Ladder(
+            "interpolate", [(name, RUNGS[name]) for name in stage.ladder]
+        )
+        self.frames_in = 0
+        self.frames_out = 0
+
+    def expected_frames(self, frames_in: int) -> int:
+        return output_count(frames_in, self.ratio)
+
+    def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        step = 1 / self.ratio  # source frames per output frame
+        prev: Frame | None = None
+        j = 0
+        for i, cur in enumerate(frames):
+            self.frames_in = i + 1
+            if prev is not None:
+                ts: list[Fraction] = []
+                while j * step < i:  # positions in [i-1, i)
+                    ts.append(j * step - (i - 1))
+                    j += 1
+                if ts:
+                    a, b = prev, cur
+                    for frame in self.ladder.run(lambda rung: rung.between(a, b, ts)):
+                        self.frames_out += 1
+                        yield frame
+            prev = cur
+        if prev is None:
+            return
+        total = output_count(self.frames_in, self.ratio)
+        while j < total:  # the tail after the last source frame holds it
+            j += 1
+            self.frames_out += 1
+            yield prev
+
+    def report(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "requested": self.config.model_dump(mode="json", exclude={"stage", "ladder"}, exclude_none=True),
+            "ratio": str(self.ratio),
+            "fps_out": str(self.fps_out),
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            **self.ladder.report(),
+        }

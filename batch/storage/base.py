@@ -1,0 +1,64 @@
+"""The storage interface every backend implements.
+
+URLs are the only addresses the rest of the runner knows. A backend is picked
+by scheme (see ``batch.storage.open_url``); keys inside a URL never start with
+a slash. Credentials come from the environment only and never appear in an
+error message or a log line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a store says about one object.
+
+    ``sha256`` is the hex digest computed by this process while transferring
+    (None when the object was only listed). ``store_checksum`` is the store's
+    own integrity value where it offers one, e.g. ``{"type": "s3-etag",
+    "value": "..."}``, ``{"type": "crc64nvme", ...}`` or ``{"type": "sha1", ...}``.
+    """
+
+    url: str
+    size: int
+    sha256: str | None = None
+    etag: str | None = None
+    store_checksum: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One backend: ``file``, ``s3``, ``b2`` or ``http``."""
+
+    scheme: str
+    writable: bool
+
+    def stat(self, url: str) -> ObjectInfo:
+        """Size and checksums of one object. Raises ObjectNotFound."""
+        ...
+
+    def list(self, prefix_url: str) -> list[ObjectInfo]:
+        """Every object under a prefix (recursive), sorted by URL."""
+        ...
+
+    def download(self, url: str, dest: Path) -> ObjectInfo:
+        """Copy an object to a local file; ``sha256`` computed on the way."""
+        ...
+
+    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+        """Copy a local file up, then verify size (and store checksum)."""
+        ...
+
+    def read_bytes(self, url: str) -> bytes: ...
+
+    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
+
+    def delete(self, url: str) -> None:
+        """Remove an object; a missing object is not an error."""
+        ...
+
+    def exists(self, url: str) -> bool: ...

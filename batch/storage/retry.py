@@ -1,0 +1,131 @@
+"""The one retry policy for every storage call.
+
+Capped exponential backoff with jitter (tenacity). Only errors whose class
+says ``retryable = True`` are retried (StorageUnreachable,
+UploadVerificationFailed); everything else surfaces at once. Backends map SDK
+errors to our classes *inside* the retried function, so the decision is made
+on our types, never on message text.
+
+Tuning, read from the environment at every call so tests can set it:
+
+* ``STORAGE_RETRY_ATTEMPTS`` (default 5): total attempts, at least 1.
+* ``STORAGE_RETRY_BASE_WAIT_S`` (default 0.5): first backoff step.
+* ``STORAGE_RETRY_MAX_WAIT_S`` (default 30): cap on one wait; 0 means retry
+  without waiting.
+
+The error finally raised carries ``fields["attempts"]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+    wait_none,
+)
+
+from batch.errors import BatchError
+
+log = logging.getLogger("batch.storage")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_wait_s: float = 0.5
+    max_wait_s: float = 30.0
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        log.warning("ignoring %s=%r (not a number)", name, raw)
+        return default
+
+
+def policy_from_env() -> RetryPolicy:
+    """The policy as the environment sets it now."""
+    attempts = int(_env_float("STORAGE_RETRY_ATTEMPTS", 5))
+    return RetryPolicy(
+        attempts=max(1, attempts),
+        base_wait_s=_env_float("STORAGE_RETRY_BASE_WAIT_S", 0.5),
+        max_wait_s=_env_float("STORAGE_RETRY_MAX_WAIT_S", 30.0),
+    )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors whose class declares ``retryable = True``."""
+    return bool(getattr(type(exc), "retryable", False))
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning(
+        "storage call failed (attempt %d), retrying in %.2fs: %s",
+        state.attempt_number,
+        wait,
+        exc,
+    )
+
+
+def call_with_retry(
+    fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run ``fn(*args, **kwargs)`` under the policy; re-raise the last error.
+
+    Raises whatever ``fn`` raises; a BatchError gets ``fields["attempts"]``.
+    """
+    policy = policy_from_env()
+    if policy.max_wait_s <= 0:
+        wait = wait_none()
+    else:
+        wait = wait_exponential_jitter(
+            initial=policy.base_wait_s,
+            max=policy.max_wait_s,
+            jitter=policy.base_wait_s,
+        )
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=retry_if_exception(is_retryable),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    attempt_no = 0
+    try:
+        for attempt in retrying:
+            with attempt:
+                attempt_no = attempt.retry_state.attempt_number
+                return fn(*args, **kwargs)
+    except BatchError as exc:
+        exc.fields["attempts"] = attempt_no
+        raise
+    raise AssertionError("unreachable: tenacity stopped without an outcome")
+
+
+def retrying(fn: Callable[P, T]) -> Callable[P, T]:
+    """Decorator form of :func:`call_with_retry`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return call_with_retry(fn, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,436 @@
+"""S3 and S3-compatible stores (SeaweedFS, MinIO, B2's S3 API) via boto3.
+
+Endpoint: ``StorageSettings.endpoint_url``, else ``AWS_ENDPOINT_URL_S3`` /
+``AWS_ENDPOINT_URL``, else AWS. Region: settings, else ``AWS_REGION`` /
+``AWS_DEFAULT_REGION``, else ``us-east-1``. Credentials: boto3's default
+chain (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` ...).
+
+For any endpoint other than AWS the client uses path-style addressing and
+``request_checksum_calculation`` / ``response_checksum_validation`` =
+``when_required``: third-party stores have rejected, or stored inside the
+object, the checksums that botocore >= 1.36 sends by default.
+
+Uploads hash the file (sha256) before sending, store it as metadata
+``sha256``, then HeadObject and compare size and that metadata (with
+``ChecksumMode=ENABLED`` on AWS). Downloads hash while streaming and compare
+with the recorded ``sha256`` when there is one. ``stat`` reports that
+recorded sha256.
+
+botocore's own retries are off (one attempt); :mod:`batch.storage.retry` is
+the only policy. Errors: StorageUnreachable (connection, timeout, 5xx, 429),
+CredentialsRefused (401/403, bad key or signature, no credentials),
+ObjectNotFound (404, NoSuchKey, NoSuchBucket), UploadVerificationFailed,
+UnsupportedOperation (a prefix URL where an object is needed, bad names),
+StorageError (anything else the store answered).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from batch.errors import (
+    CredentialsRefused,
+    ObjectNotFound,
+    StorageError,
+    StorageUnreachable,
+    UnsupportedOperation,
+    UploadVerificationFailed,
+)
+from batch.storage._io import HashingWriter, atomic_output, file_digests
+from batch.storage.base import ObjectInfo
+from batch.storage.retry import call_with_retry
+from batch.storage.settings import StorageSettings
+from batch.storage.urls import as_prefix, parse_url, redact_url
+
+_NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchVersion"}
+_REFUSED = {
+    "401",
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+}
+_TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
+_CHECKSUM_KEYS = ("CRC64NVME", "CRC32", "CRC32C", "SHA256", "SHA1")
+
+
+def resolve_endpoint(settings: StorageSettings) -> str | None:
+    """The custom endpoint URL, or None for AWS itself."""
+    return (
+        settings.endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or None
+    )
+
+
+def resolve_region(settings: StorageSettings) -> str:
+    return (
+        settings.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+
+
+def is_aws_endpoint(endpoint: str | None) -> bool:
+    """True when requests go to AWS S3 itself."""
+    if not endpoint:
+        return True
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn")
+
+
+def client_config(endpoint: str | None, region: str) -> Any:
+    """The botocore Config this backend uses (see module docstring)."""
+    from botocore.config import Config
+
+    kwargs: dict[str, Any] = {
+        "region_name": region,
+        "signature_version": "s3v4",
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        "connect_timeout": 10,
+        "read_timeout": 120,
+        "max_pool_connections": 32,
+    }
+    if not is_aws_endpoint(endpoint):
+        kwargs["s3"] = {"addressing_style": "path"}
+        kwargs["request_checksum_calculation"] = "when_required"
+        kwargs["response_checksum_validation"] = "when_required"
+    return Config(**kwargs)
+
+
+def _sdk_cause(exc: BaseException) -> BaseException:
+    """The botocore error behind boto3/s3transfer wrappers, if there is one."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, (ClientError, BotoCoreError)):
+            return cur
+        todo += [getattr(cur, "last_exception", None), cur.__cause__, cur.__context__]
+    return exc
+
+
+def map_error(exc: BaseException, url: str, endpoint: str | None) -> BaseException:
+    """Our error type for a boto3/botocore exception (unknown ones pass through)."""
+    from botocore import exceptions as be
+
+    where = redact_url(endpoint) if endpoint else "AWS S3"
+    down_hint = (
+        f"check AWS_ENDPOINT_URL ({where}) and that the server is running and reachable"
+        if endpoint
+        else "check the network and AWS_REGION; AWS S3 did not answer"
+    )
+    cred_hint = (
+        "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that this key may use the bucket"
+    )
+    cause = _sdk_cause(exc)
+    if isinstance(cause, be.ClientError):
+        err = cause.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        fields = {"url": url, "endpoint": where, "status": status or None, "error_code": code}
+        if code in _NOT_FOUND or status == 404:
+            what = "bucket" if code == "NoSuchBucket" else "object"
+            return ObjectNotFound(
+                f"S3 {what} not found: {url} ({code or status})",
+                hint="check the bucket and key",
+                **fields,
+            )
+        if code in _REFUSED or status in (401, 403):
+            return CredentialsRefused(
+                f"S3 refused access to {url} ({status} {code})", hint=cred_hint, **fields
+            )
+        if code in _TRANSIENT or status >= 500 or status == 429:
+            return StorageUnreachable(
+                f"S3 endpoint {where} failed for {url} ({status} {code})",
+                hint=down_hint,
+                **fields,
+            )
+        return StorageError(
+            f"S3 request for {url} failed ({status} {code})",
+            hint="check the bucket, the key and the endpoint's S3 compatibility",
+            **fields,
+        )
+    if isinstance(cause, (be.NoCredentialsError, be.PartialCredentialsError)):
+        return CredentialsRefused(
+            f"no S3 credentials found for {url}",
+            hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            url=url,
+            endpoint=where,
+        )
+    if isinstance(cause, be.ParamValidationError):
+        return UnsupportedOperation(
+            f"invalid S3 bucket or key in {url}", hint="check the bucket and key", url=url
+        )
+    if isinstance(
+        cause, (be.ConnectionError, be.HTTPClientError, be.IncompleteReadError)
+    ):
+        return StorageUnreachable(
+            f"cannot reach S3 endpoint {where} for {url} ({type(cause).__name__})",
+            hint=down_hint,
+            url=url,
+            endpoint=where,
+        )
+    if isinstance(exc, OSError):
+        return StorageError(
+            f"local I/O failed while transferring {url}: {exc.strerror or exc}",
+            hint="check the local disk (space, permissions)",
+            url=url,
+        )
+    return exc
+
+
+class S3Store:
+    """The ``s3`` backend. One boto3 client per store, built on first use."""
+
+    scheme = "s3"
+    writable = True
+
+    def __init__(self, settings: StorageSettings | None = None) -> None:
+        self.settings = settings or StorageSettings()
+        self.endpoint_url = resolve_endpoint(self.settings)
+        self.region = resolve_region(self.settings)
+        self.is_aws = is_aws_endpoint(self.endpoint_url)
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client (thread-safe, shared by every call)."""
+        with self._lock:
+            if self._client is None:
+                import boto3.session
+
+                self._client = boto3.session.Session().client(
+                    "s3",
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region,
+                    config=client_config(self.endpoint_url, self.region),
+                )
+            return self._client
+
+    @contextmanager
+    def _errors(self, url: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            mapped = map_error(exc, url, self.endpoint_url)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _transfer_manager(self) -> Any:
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+        config = TransferConfig(
+            multipart_threshold=self.settings.multipart_threshold,
+            multipart_chunksize=self.settings.multipart_chunksize,
+            max_concurrency=8,
+            use_threads=True,
+        )
+        return create_transfer_manager(self.client, config)
+
+    @staticmethod
+    def _object(url: str) -> tuple[str, str]:
+        _scheme, bucket, key = parse_url(url)
+        if not key or key.endswith("/"):
+            raise UnsupportedOperation(
+                f"{url} names a prefix, not an object", hint="name an object key", url=url
+            )
+        return bucket, key
+
+    def _info(self, url: str, head: dict[str, Any]) -> ObjectInfo:
+        etag = str(head.get("ETag", "")).strip('"') or None
+        checksum: dict[str, str] = {}
+        for algo in _CHECKSUM_KEYS:
+            if head.get(f"Checksum{algo}"):
+                checksum = {"type": algo.lower(), "value": head[f"Checksum{algo}"]}
+                if head.get("ChecksumType"):
+                    checksum["checksum_type"] = head["ChecksumType"]
+                break
+        if not checksum and etag:
+            checksum = {"type": "s3-etag", "value": etag}
+        meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+        return ObjectInfo(
+            url=url,
+            size=int(head["ContentLength"]),
+            sha256=meta.get("sha256"),
+            etag=etag,
+            store_checksum=checksum,
+        )
+
+    def _head(self, url: str) -> ObjectInfo:
+        bucket, key = self._object(url)
+        extra = {"ChecksumMode": "ENABLED"} if self.is_aws else {}
+        with self._errors(url):
+            head = self.client.head_object(Bucket=bucket, Key=key, **extra)
+        return self._info(url, head)
+
+    def stat(self, url: str) -> ObjectInfo:
+        """Size, ETag, store checksum and recorded sha256. Raises ObjectNotFound."""
+        return call_with_retry(self._head, url)
+
+    def exists(self, url: str) -> bool:
+        """True if the object exists. Raises CredentialsRefused, StorageUnreachable."""
+        try:
+            self.stat(url)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def list(self, prefix_url: str) -> list[ObjectInfo]:
+        """Objects under the prefix (recursive), sorted. Raises ObjectNotFound for a missing bucket."""
+        prefix_url = as_prefix(prefix_url)
+        _scheme, bucket, prefix = parse_url(prefix_url)
+
+        def attempt() -> list[ObjectInfo]:
+            out = []
+            with self._errors(prefix_url):
+                pages = self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=prefix
+                )
+                for page in pages:
+                    for obj in page.get("Contents", []):
+                        if obj["Key"].endswith("/"):
+                            continue  # folder markers some tools create
+                        etag = str(obj.get("ETag", "")).strip('"') or None
+                        out.append(
+                            ObjectInfo(
+                                url=f"s3://{bucket}/{obj['Key']}",
+                                size=int(obj["Size"]),
+                                etag=etag,
+                                store_checksum={"type": "s3-etag", "value": etag} if etag else {},
+                            )
+                        )
+            return sorted(out, key=lambda o: o.url)
+
+        return call_with_retry(attempt)
+
+    def download(self, url: str, dest: Path) -> ObjectInfo:
+        """Stream the object to ``dest`` (atomic), hashing sha256 on the way.
+
+        Raises ObjectNotFound, StorageUnreachable (also for a short read) and
+        StorageError when the bytes do not match the recorded sha256.
+        """
+        bucket, key = self._object(url)
+
+        def attempt() -> ObjectInfo:
+            info = self._head(url)
+            with self._errors(url), atomic_output(Path(dest)) as out:
+                writer = HashingWriter(out, "sha256")
+                with self._transfer_manager() as mgr:
+                    mgr.download(bucket, key, writer).result()
+                if writer.size != info.size:
+                    raise StorageUnreachable(
+                        f"download of {url} ended after {writer.size} of {info.size} bytes",
+                        hint="retry; the connection was cut or the object changed",
+                        url=url,
+                    )
+                got = writer.hexdigest()
+                if info.sha256 and info.sha256 != got:
+                    raise StorageError(
+                        f"{url} does not match the sha256 recorded when it was uploaded",
+                        hint="the stored object is damaged or was replaced; upload it again",
+                        url=url,
+                        expected_sha256=info.sha256,
+                        actual_sha256=got,
+                    )
+            return ObjectInfo(url, info.size, got, info.etag, info.store_checksum)
+
+        return call_with_retry(attempt)
+
+    def _verify(self, url: str, size: int, sha256: str) -> ObjectInfo:
+        info = self._head(url)
+        if info.size != size or info.sha256 != sha256:
+            raise UploadVerificationFailed(
+                f"{url} landed with size {info.size} and sha256 metadata {info.sha256}, "
+                f"expected {size} and {sha256}",
+                hint="retry the upload; if it persists, check the endpoint's S3 compatibility",
+                url=url,
+                expected_size=size,
+                actual_size=info.size,
+            )
+        return ObjectInfo(url, size, sha256, info.etag, info.store_checksum)
+
+    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+        """Upload (multipart above the threshold), then verify size and sha256 metadata.
+
+        Raises ObjectNotFound (missing ``src``), UploadVerificationFailed,
+        CredentialsRefused, StorageUnreachable.
+        """
+        bucket, key = self._object(url)
+        try:
+            size, digests = file_digests(Path(src), "sha256")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(
+                f"no local file {src} to upload to {url}", hint="check the path", url=url
+            ) from exc
+        extra: dict[str, Any] = {"Metadata": {"sha256": digests["sha256"]}}
+        if content_type:
+            extra["ContentType"] = content_type
+
+        def attempt() -> ObjectInfo:
+            with self._errors(url), self._transfer_manager() as mgr:
+                mgr.upload(str(src), bucket, key, extra_args=extra).result()
+            return self._verify(url, size, digests["sha256"])
+
+        return call_with_retry(attempt)
+
+    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        """PutObject then verify, like :meth:`upload`."""
+        import hashlib
+
+        bucket, key = self._object(url)
+        sha256 = hashlib.sha256(data).hexdigest()
+        extra: dict[str, Any] = {"Metadata": {"sha256": sha256}}
+        if content_type:
+            extra["ContentType"] = content_type
+
+        def attempt() -> ObjectInfo:
+            with self._errors(url):
+                self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+            return self._verify(url, len(data), sha256)
+
+        return call_with_retry(attempt)
+
+    def read_bytes(self, url: str) -> bytes:
+        """The whole object. Raises ObjectNotFound, StorageUnreachable."""
+        bucket, key = self._object(url)
+
+        def attempt() -> bytes:
+            with self._errors(url):
+                resp = self.client.get_object(Bucket=bucket, Key=key)
+                data = resp["Body"].read()
+            if len(data) != int(resp["ContentLength"]):
+                raise StorageUnreachable(
+                    f"read of {url} ended after {len(data)} bytes", hint="retry", url=url
+                )
+            return data
+
+        return call_with_retry(attempt)
+
+    def delete(self, url: str) -> None:
+        """Delete the object; a missing object is fine, a missing bucket is ObjectNotFound."""
+        bucket, key = self._object(url)
+
+        def attempt() -> None:
+            with self._errors(url):
+                self.client.delete_object(Bucket=bucket, Key=key)
+
+        call_with_retry(attempt)

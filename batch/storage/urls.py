@@ -1,0 +1,104 @@
+"""Parsing, joining and redacting storage URLs (no SDK imports here).
+
+URLs are not percent-decoded: ``s3://b/a b.mp4`` names the key ``a b.mp4``.
+Bare paths (``out/x.mp4``, ``/data/in.mp4``) are local files, like
+``file:///data/in.mp4``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from batch.errors import UnsupportedOperation
+
+SCHEMES = ("file", "s3", "b2", "http", "https")
+_HINT = "use s3://bucket/key, b2://bucket/key, https://host/path, file:///path or a plain path"
+
+
+def parse_url(url: str) -> tuple[str, str, str]:
+    """Split a URL into ``(scheme, bucket, key)``.
+
+    * ``file``: bucket is ``""``, key is the local path (bare paths too).
+    * ``s3``/``b2``: bucket and key (``""`` for the bucket root).
+    * ``http``/``https``: bucket is ``host[:port]``, key is path and query
+      without the leading slash.
+
+    Raises UnsupportedOperation for an unknown scheme or a URL without a bucket.
+    """
+    if not isinstance(url, str) or not url:
+        raise UnsupportedOperation("empty storage URL", hint=_HINT, url=repr(url))
+    if "://" not in url:
+        return "file", "", url
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise UnsupportedOperation(
+            f"unsupported URL scheme {scheme!r} in {redact_url(url)}", hint=_HINT, url=redact_url(url)
+        )
+    if scheme == "file":
+        host, sep, path = rest.partition("/")
+        if host not in ("", "localhost"):
+            raise UnsupportedOperation(
+                f"file URL with a remote host: {url}",
+                hint="write file:///absolute/path (three slashes) or a plain path",
+                url=url,
+            )
+        return "file", "", "/" + path if sep else "/"
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise UnsupportedOperation(
+            f"storage URL without a bucket or host: {redact_url(url)}", hint=_HINT, url=redact_url(url)
+        )
+    return scheme, bucket, key
+
+
+def is_prefix(url: str) -> bool:
+    """A URL ending in ``/`` (or naming a bucket root) names a prefix."""
+    scheme, _bucket, key = parse_url(url)
+    return url.endswith("/") or (scheme in ("s3", "b2") and key == "")
+
+
+def join_url(prefix: str, *parts: str) -> str:
+    """Join path parts onto a URL or path with exactly one ``/`` between them.
+
+    ``join_url("s3://b/out/", "x", "y.mp4") == "s3://b/out/x/y.mp4"``; a
+    trailing slash on the last part is kept (so the result is a prefix).
+    """
+    out = prefix
+    for part in parts:
+        if not part:
+            continue
+        if not out:
+            out = part
+        elif out.endswith("/"):
+            out = out + part.lstrip("/")
+        else:
+            out = out + "/" + part.lstrip("/")
+    return out
+
+
+def as_prefix(url: str) -> str:
+    """The URL with a trailing ``/`` (unless it is a bucket root)."""
+    scheme, _bucket, key = parse_url(url)
+    if url.endswith("/") or (scheme in ("s3", "b2") and key == ""):
+        return url
+    return url + "/"
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info or query string, safe for logs and errors.
+
+    Query strings may carry presigned signatures and user info may carry a
+    password, so both are replaced by ``***``.
+    """
+    if not url.lower().startswith(("http://", "https://")):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine: ffmpeg from Debian, a .venv with the pinned
+# requirements. `--dev` adds the test tools (pytest, the SeaweedFS S3 server).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+if ((${#need_apt[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+req=requirements.txt
+[ "${1:-}" = "--dev" ] && req=requirements-dev.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
