@@ -72,7 +72,7 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip()[-800:]
-        if "moov atom not found" in tail:
+        if "moov atom not found" in tail and _looks_like_mp4(path):
             raise TruncatedVideo(
                 f"{path.name} is truncated: its index (moov atom) is missing",
                 hint="re-upload a complete copy of the input",
@@ -87,6 +87,13 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
         return json.loads(proc.stdout or "{}")
     except json.JSONDecodeError as e:
         raise FFmpegFailed(f"ffprobe printed unreadable output for {path.name}", command=" ".join(cmd)) from e
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    """An ISO-BMFF file starts with a box such as ftyp; a text file named .mp4 does not."""
+    with path.open("rb") as f:
+        head = f.read(12)
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 
 
 def _rotation(stream: dict[str, Any]) -> int:

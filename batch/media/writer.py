@@ -86,7 +86,8 @@ def build_command(spec: OutputSpec) -> list[str]:
         cmd += ["-i", str(spec.audio_source), "-map", "0:v:0", "-map", "1:a", "-map_metadata", "1"]
     else:
         cmd += ["-map", "0:v:0"]
-    cmd += ["-vf", video_filter(spec), *spec.encoder.args]
+    # passthrough: the muxer must not drop or duplicate frames to fit its clock
+    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *spec.encoder.args]
     if not spec.encoder.rgb:
         cmd += encoder_tag_args(spec.colour.tags)
     if with_audio:

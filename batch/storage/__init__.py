@@ -30,8 +30,8 @@ from batch.storage.urls import join_url, parse_url, redact_url
 
 __all__ = [
     "ObjectInfo",
-    "Store",
     "StorageSettings",
+    "Store",
     "clear_cache",
     "join_url",
     "open_url",
@@ -106,7 +106,7 @@ def _build(scheme: str, settings: StorageSettings) -> Store:
         return B2Store(api=injected_api())
     from batch.storage.http import HttpStore
 
-    return HttpStore()
+    return HttpStore(scheme)
 
 
 def clear_cache() -> None:

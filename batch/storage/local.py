@@ -16,7 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from batch.errors import CredentialsRefused, ObjectNotFound, StorageError, UploadVerificationFailed
+from batch.errors import (
+    CredentialsRefused,
+    ObjectNotFound,
+    StorageError,
+    UploadVerificationFailed,
+)
 from batch.storage._io import PARTIAL_SUFFIX, HashingWriter, atomic_output, copy_hashed
 from batch.storage.base import ObjectInfo
 from batch.storage.urls import as_prefix, join_url, parse_url
@@ -53,9 +58,16 @@ def _os_errors(url: str) -> Iterator[None]:
             url=url,
         ) from exc
     except OSError as exc:
-        hint = "free disk space" if exc.errno == errno.ENOSPC else "check the path and the disk"
+        hint = (
+            "free disk space"
+            if exc.errno == errno.ENOSPC
+            else "check the path and the disk"
+        )
         raise StorageError(
-            f"local I/O failed for {url}: {exc.strerror}", hint=hint, url=url, errno=exc.errno
+            f"local I/O failed for {url}: {exc.strerror}",
+            hint=hint,
+            url=url,
+            errno=exc.errno,
         ) from exc
 
 
@@ -94,14 +106,19 @@ class LocalStore:
                         continue
                     full = Path(dirpath) / name
                     rel = full.relative_to(root).as_posix()
-                    out.append(ObjectInfo(url=join_url(prefix_url, rel), size=full.stat().st_size))
+                    out.append(
+                        ObjectInfo(
+                            url=join_url(prefix_url, rel), size=full.stat().st_size
+                        )
+                    )
         return sorted(out, key=lambda o: o.url)
 
-    def _copy(self, src: Path, dest: Path, src_url: str, dest_url: str, result_url: str) -> ObjectInfo:
+    def _copy(
+        self, src: Path, dest: Path, src_url: str, dest_url: str, result_url: str
+    ) -> ObjectInfo:
         with _os_errors(src_url):
             expected = src.stat().st_size
-            fin = open(src, "rb")
-        with fin, _os_errors(dest_url):
+        with _os_errors(src_url), open(src, "rb") as fin, _os_errors(dest_url):
             writer = copy_hashed(fin, dest)
         if writer.size != expected:
             raise UploadVerificationFailed(
@@ -126,7 +143,9 @@ class LocalStore:
             self.stat(url)  # raises the clear "not a regular file" error
         return self._copy(src, Path(dest), url, str(dest), url)
 
-    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None
+    ) -> ObjectInfo:
         """Copy a local file to the URL's path, atomically. Raises ObjectNotFound for ``src``."""
         return self._copy(Path(src), local_path(url), str(src), url, url)
 
@@ -134,7 +153,9 @@ class LocalStore:
         """The whole file. Raises ObjectNotFound."""
         return self._guard(url, local_path(url).read_bytes)
 
-    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+    def write_bytes(
+        self, url: str, data: bytes, content_type: str | None = None
+    ) -> ObjectInfo:
         """Write ``data`` atomically, creating parent directories."""
         with _os_errors(url), atomic_output(local_path(url)) as out:
             writer = HashingWriter(out, "sha256")

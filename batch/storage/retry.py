@@ -86,9 +86,7 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
-def call_with_retry(
-    fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> T:
+def call_with_retry(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``fn(*args, **kwargs)`` under the policy; re-raise the last error.
 
     Raises whatever ``fn`` raises; a BatchError gets ``fields["attempts"]``.

@@ -33,7 +33,9 @@ def parse_url(url: str) -> tuple[str, str, str]:
     scheme = scheme.lower()
     if scheme not in SCHEMES:
         raise UnsupportedOperation(
-            f"unsupported URL scheme {scheme!r} in {redact_url(url)}", hint=_HINT, url=redact_url(url)
+            f"unsupported URL scheme {scheme!r} in {redact_url(url)}",
+            hint=_HINT,
+            url=redact_url(url),
         )
     if scheme == "file":
         host, sep, path = rest.partition("/")
@@ -47,7 +49,9 @@ def parse_url(url: str) -> tuple[str, str, str]:
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise UnsupportedOperation(
-            f"storage URL without a bucket or host: {redact_url(url)}", hint=_HINT, url=redact_url(url)
+            f"storage URL without a bucket or host: {redact_url(url)}",
+            hint=_HINT,
+            url=redact_url(url),
         )
     return scheme, bucket, key
 

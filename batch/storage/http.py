@@ -1,0 +1,221 @@
+"""Read-only ``http://`` and ``https://`` sources via requests.
+
+``stat`` uses HEAD and falls back to a streamed GET when the server does not
+allow HEAD (405/501) or sends no Content-Length. ``download`` streams to a
+temp file with sha256 and checks the byte count against Content-Length when
+the body is not content-encoded. Listing and writing raise
+UnsupportedOperation.
+
+Errors: ObjectNotFound (404, 410), CredentialsRefused (401, 403),
+StorageUnreachable (connection errors, timeouts, 5xx, 429; retried),
+StorageError (other statuses). Messages show the URL without its query
+string or user info, which may hold secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from batch.errors import (
+    CredentialsRefused,
+    ObjectNotFound,
+    StorageError,
+    StorageUnreachable,
+    UnsupportedOperation,
+)
+from batch.storage._io import CHUNK, HashingWriter, atomic_output
+from batch.storage.base import ObjectInfo
+from batch.storage.retry import call_with_retry
+from batch.storage.urls import redact_url
+
+TIMEOUT = (10, 120)  # connect, read (seconds)
+
+
+def check_status(status: int, url: str) -> None:
+    """Raise our error for a failing HTTP status; return for 2xx/3xx."""
+    shown = redact_url(url)
+    if status < 400:
+        return
+    if status in (404, 410):
+        raise ObjectNotFound(
+            f"HTTP {status} for {shown}",
+            hint="check the URL (host and path)",
+            url=shown,
+            status=status,
+        )
+    if status in (401, 403):
+        raise CredentialsRefused(
+            f"HTTP {status} for {shown}: access refused",
+            hint="check that the URL is public or its signature/token is valid and not expired",
+            url=shown,
+            status=status,
+        )
+    if status >= 500 or status in (408, 429):
+        raise StorageUnreachable(
+            f"HTTP {status} for {shown}",
+            hint="the server failed or is busy; check that it is running and retry later",
+            url=shown,
+            status=status,
+        )
+    raise StorageError(
+        f"HTTP {status} for {shown}", hint="check the URL", url=shown, status=status
+    )
+
+
+class HttpStore:
+    """The read-only ``http``/``https`` backend (one requests.Session per store)."""
+
+    writable = False
+
+    def __init__(self, scheme: str = "https") -> None:
+        self.scheme = scheme
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                self._session = requests.Session()
+            return self._session
+
+    @contextmanager
+    def _errors(self, url: str) -> Iterator[None]:
+        import requests
+
+        try:
+            yield
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            shown = redact_url(url)
+            raise StorageUnreachable(
+                f"cannot reach {shown} ({type(exc).__name__})",
+                hint="check the host name and that the server is running and reachable",
+                url=shown,
+            ) from exc
+        except requests.RequestException as exc:
+            shown = redact_url(url)
+            raise StorageError(
+                f"HTTP request for {shown} failed ({type(exc).__name__})",
+                hint="check the URL",
+                url=shown,
+            ) from exc
+
+    @staticmethod
+    def _info(url: str, resp: Any, size: int, sha256: str | None = None) -> ObjectInfo:
+        etag = resp.headers.get("ETag")
+        return ObjectInfo(
+            url=redact_url(url),
+            size=size,
+            sha256=sha256,
+            etag=etag.strip('"') if etag else None,
+        )
+
+    @staticmethod
+    def _length(resp: Any) -> int | None:
+        value = resp.headers.get("Content-Length")
+        if value is None or resp.headers.get("Content-Encoding"):
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            return None
+
+    def _stat_once(self, url: str) -> ObjectInfo:
+        with self._errors(url):
+            resp = self.session.head(url, timeout=TIMEOUT, allow_redirects=True)
+            resp.close()
+            if resp.status_code not in (405, 501):
+                check_status(resp.status_code, url)
+                size = self._length(resp)
+                if size is not None:
+                    return self._info(url, resp, size)
+            # HEAD refused or no length: count the body of a streamed GET.
+            with self.session.get(url, timeout=TIMEOUT, stream=True) as resp:
+                check_status(resp.status_code, url)
+                size = self._length(resp)
+                if size is None:
+                    size = sum(len(c) for c in resp.iter_content(CHUNK))
+                return self._info(url, resp, size)
+
+    def stat(self, url: str) -> ObjectInfo:
+        """Size and ETag. Raises ObjectNotFound, CredentialsRefused, StorageUnreachable."""
+        return call_with_retry(self._stat_once, url)
+
+    def exists(self, url: str) -> bool:
+        try:
+            self.stat(url)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def _get(self, url: str, out: Any) -> ObjectInfo:
+        with (
+            self._errors(url),
+            self.session.get(url, timeout=TIMEOUT, stream=True) as resp,
+        ):
+            check_status(resp.status_code, url)
+            expected = self._length(resp)
+            writer = HashingWriter(out, "sha256")
+            for chunk in resp.iter_content(CHUNK):
+                writer.write(chunk)
+        if expected is not None and writer.size != expected:
+            raise StorageUnreachable(
+                f"download of {redact_url(url)} ended after {writer.size} of {expected} bytes",
+                hint="retry; the connection was cut",
+                url=redact_url(url),
+            )
+        return self._info(url, resp, writer.size, writer.hexdigest())
+
+    def download(self, url: str, dest: Path) -> ObjectInfo:
+        """Stream to ``dest`` (atomic) with sha256. Raises as :meth:`stat`."""
+
+        def attempt() -> ObjectInfo:
+            with atomic_output(Path(dest)) as out:
+                return self._get(url, out)
+
+        return call_with_retry(attempt)
+
+    def read_bytes(self, url: str) -> bytes:
+        import io
+
+        def attempt() -> bytes:
+            buf = io.BytesIO()
+            self._get(url, buf)
+            return buf.getvalue()
+
+        return call_with_retry(attempt)
+
+    def _read_only(self, op: str, url: str) -> NoReturn:
+        shown = redact_url(url)
+        raise UnsupportedOperation(
+            f"cannot {op} {shown}: http(s) sources are read-only",
+            hint="write to an s3://, b2:// or file:// URL instead",
+            url=shown,
+        )
+
+    def list(self, prefix_url: str) -> list[ObjectInfo]:
+        """Always raises UnsupportedOperation: HTTP has no listing."""
+        raise UnsupportedOperation(
+            f"cannot list {redact_url(prefix_url)}: http(s) has no listing",
+            hint="name each input URL in the config, or use an s3:// or b2:// prefix",
+            url=redact_url(prefix_url),
+        )
+
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None
+    ) -> ObjectInfo:
+        self._read_only("upload to", url)
+
+    def write_bytes(
+        self, url: str, data: bytes, content_type: str | None = None
+    ) -> ObjectInfo:
+        self._read_only("write", url)
+
+    def delete(self, url: str) -> None:
+        self._read_only("delete", url)

@@ -1,0 +1,106 @@
+"""Sample videos made by ffmpeg's lavfi sources, and ffprobe checks on outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+
+def make_clip(
+    path: Path,
+    *,
+    size: str = "320x240",
+    rate: str = "30",
+    frames: int = 30,
+    audio: bool = True,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    source: str = "testsrc2",
+    extra: list[str] | None = None,
+) -> Path:
+    """A clip of exactly ``frames`` frames; audio (a sine) lasts as long as the video."""
+    seconds = float(frames / Fraction(rate))
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"{source}=size={size}:rate={rate}",
+    ]
+    if audio:
+        cmd += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        ]
+    cmd += ["-frames:v", str(frames), "-c:v", codec, "-pix_fmt", pix_fmt]
+    if codec == "libx264":
+        cmd += ["-preset", "ultrafast", "-crf", "18"]
+    if audio:
+        cmd += ["-c:a", "aac", "-b:a", "96k"]
+    cmd += [*(extra or []), str(path)]
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def ffprobe(path: Path) -> dict:
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_streams",
+            "-show_format",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def video_stream(path: Path) -> dict:
+    return next(s for s in ffprobe(path)["streams"] if s["codec_type"] == "video")
+
+
+def audio_stream(path: Path) -> dict | None:
+    return next(
+        (s for s in ffprobe(path)["streams"] if s["codec_type"] == "audio"), None
+    )
+
+
+def count_frames(path: Path) -> int:
+    """Frames that actually decode (not what the container claims)."""
+    out = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+            "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path),
+        ],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return int(out.strip().split(",")[0])
+
+
+def video_duration(path: Path) -> float:
+    s = video_stream(path)
+    return float(s.get("duration") or ffprobe(path)["format"]["duration"])
+
+
+def decode_rgb(path: Path, frame: int = 0) -> bytes:
+    """One decoded frame as raw RGB24 bytes (for colour checks)."""
+    return subprocess.run(
+        [
+            "ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{frame})",
+            "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+        ],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip

@@ -1,0 +1,180 @@
+"""One input through the pipeline: frame counts, durations, audio, colour, sizes.
+
+Every count here is read back from the encoded file with ffprobe.
+"""
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import (
+    audio_stream,
+    count_frames,
+    decode_rgb,
+    make_clip,
+    video_duration,
+    video_stream,
+)
+
+from batch.config import parse_config
+from batch.errors import TruncatedVideo
+from batch.media.colour import plan_colour
+from batch.media.encoder import choose_encoder
+from batch.media.probe import probe
+from batch.media.reader import FrameReader
+from batch.pipeline import run_pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def job(
+    stages: str = "[]", encode: str = "{codec: libx264, preset: ultrafast, crf: 12}"
+):
+    return parse_config(
+        f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}"
+    )
+
+
+def process(src: Path, dest: Path, stages: str = "[]", encode: str | None = None):
+    cfg = job(stages) if encode is None else job(stages, encode)
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+
+
+def assert_audio_carried(src: Path, out: Path) -> None:
+    """The source's audio is in the output whole, starting with the video."""
+    a_in, a_out = audio_stream(src), audio_stream(out)
+    assert a_in is not None and a_out is not None
+    assert a_out["codec_name"] == a_in["codec_name"]
+    assert abs(float(a_out["duration"]) - float(a_in["duration"])) < 0.025
+    v_in, v_out = video_stream(src), video_stream(out)
+    offset_in = float(v_in["start_time"]) - float(a_in["start_time"])
+    offset_out = float(v_out["start_time"]) - float(a_out["start_time"])
+    assert abs(offset_in - offset_out) < 0.002
+
+
+def assert_same_duration(src: Path, out: Path, fps_out: Fraction) -> None:
+    assert abs(video_duration(out) - video_duration(src)) <= float(1 / fps_out) + 1e-3
+
+
+def test_no_stages_keeps_every_frame_and_the_audio(
+    small_clip: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.mp4"
+    result = process(small_clip, out)
+    assert count_frames(out) == 30 == result.frames_out
+    assert Fraction(video_stream(out)["avg_frame_rate"]) == 30
+    assert_audio_carried(small_clip, out)
+    assert_same_duration(small_clip, out, Fraction(30))
+
+
+@pytest.mark.parametrize(
+    ("stages", "src_rate", "frames_in", "frames_out", "fps_out"),
+    [
+        ("[{interpolate: {factor: 2}}]", "30", 30, 60, Fraction(60)),
+        (
+            "[{interpolate: {factor: 3, ladder: [duplicate]}}]",
+            "30",
+            30,
+            90,
+            Fraction(90),
+        ),
+        ("[{interpolate: {fps: 60}}]", "24000/1001", 24, 60, Fraction(60)),
+        ("[{interpolate: {fps: 24}}]", "30", 30, 24, Fraction(24)),
+    ],
+)
+def test_interpolation_frame_count_and_duration(
+    clip_dir: Path,
+    tmp_path: Path,
+    stages: str,
+    src_rate: str,
+    frames_in: int,
+    frames_out: int,
+    fps_out: Fraction,
+) -> None:
+    src = make_clip(
+        clip_dir / f"src-{src_rate.replace('/', '_')}.mp4",
+        rate=src_rate,
+        frames=frames_in,
+    )
+    out = tmp_path / "out.mp4"
+    result = process(src, out, stages)
+    assert count_frames(out) == frames_out == result.frames_out
+    assert Fraction(video_stream(out)["avg_frame_rate"]) == fps_out
+    assert_same_duration(src, out, fps_out)
+    assert result.stages[0]["frames_out"] == frames_out
+    assert_audio_carried(src, out)
+
+
+def test_upscale_to_size_and_odd_sizes(clip_dir: Path, tmp_path: Path) -> None:
+    src = make_clip(
+        clip_dir / "odd.mkv", size="161x91", frames=10, codec="ffv1", pix_fmt="yuv444p"
+    )
+    out = tmp_path / "up.mp4"
+    result = process(src, out, "[{upscale: {width: 321}}]")
+    s = video_stream(out)
+    # 161x91 * (321/161) = 321x181, padded by one pixel to even for 4:2:0
+    assert (s["width"], s["height"]) == (322, 182)
+    assert result.stages[0]["size_out"] == [321, 181]
+    assert any("odd frame size" in n for n in result.notes)
+    assert count_frames(out) == 10
+
+
+@pytest.mark.parametrize(
+    ("size", "space", "matrix_name"),
+    [("1280x720", "bt709", "bt709"), ("640x480", "smpte170m", "smpte170m")],
+)
+def test_colours_and_tags_survive(
+    clip_dir: Path, tmp_path: Path, size: str, space: str, matrix_name: str
+) -> None:
+    src = make_clip(
+        clip_dir / f"bars-{space}.mp4",
+        size=size,
+        frames=3,
+        source="smptehdbars",
+        audio=False,
+        extra=[
+            "-vf", f"scale=out_color_matrix={matrix_name}",
+            "-colorspace", space, "-color_primaries", space, "-color_trc", space,
+        ],
+    )  # fmt: skip
+    out = tmp_path / "out.mp4"
+    process(src, out)
+    s = video_stream(out)
+    assert (
+        s["color_space"] == space
+        and s["color_primaries"] == space
+        and s["color_transfer"] == space
+    )
+    before = np.frombuffer(decode_rgb(src), np.uint8).astype(int)
+    after = np.frombuffer(decode_rgb(out), np.uint8).astype(int)
+    # a BT.601/BT.709 mix-up shifts saturated bars by 20+ levels; encoding noise stays small
+    assert np.abs(before - after).mean() < 2.0
+
+
+def test_truncated_faststart_video_is_reported_not_shortened(
+    clip_dir: Path, tmp_path: Path
+) -> None:
+    src = make_clip(clip_dir / "fast.mp4", frames=60, extra=["-movflags", "+faststart"])
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(TruncatedVideo, match="truncated"):
+        process(cut, tmp_path / "out.mp4")
+
+
+def test_lossless_ffv1_roundtrip_is_exact(small_clip: Path, tmp_path: Path) -> None:
+    cfg = parse_config(
+        "inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv}"
+    )
+    out = tmp_path / "out.mkv"
+    run_pipeline(cfg, small_clip, out, choose_encoder(cfg.encode))
+    assert count_frames(out) == 30
+    # the frames the reader gave the pipeline are in the output bit for bit
+    info = probe(small_clip)
+    with FrameReader(
+        info, plan_colour(info.color, info.height, info.pix_fmt)
+    ) as reader:
+        source_frames = [f.tobytes() for f in reader]
+    assert decode_rgb(out, 7) == source_frames[7]
+    assert decode_rgb(out, 29) == source_frames[29]

@@ -1,0 +1,35 @@
+from batch.errors import (
+    ConfigError,
+    CredentialsRefused,
+    InternalError,
+    NotAVideo,
+    ObjectNotFound,
+    StorageUnreachable,
+    exit_code_for,
+)
+
+
+def test_exit_code_precedence() -> None:
+    assert exit_code_for([]) == 0
+    assert exit_code_for([NotAVideo("x"), ObjectNotFound("y")]) == 1
+    assert exit_code_for([NotAVideo("x"), StorageUnreachable("y")]) == 3
+    assert exit_code_for([CredentialsRefused("x"), NotAVideo("y")]) == 3
+    assert exit_code_for([ConfigError("x"), StorageUnreachable("y")]) == 2
+    assert exit_code_for([InternalError("x"), ConfigError("y")]) == 4
+
+
+def test_error_dict_carries_type_hint_and_fields() -> None:
+    e = StorageUnreachable(
+        "no answer from s3://b/k",
+        hint="check the endpoint",
+        url="s3://b/k",
+        status=None,
+    )
+    assert e.retryable
+    assert e.to_dict() == {
+        "type": "storage_unreachable",
+        "message": "no answer from s3://b/k",
+        "hint": "check the endpoint",
+        "url": "s3://b/k",
+    }
+    assert str(e) == "no answer from s3://b/k (fix: check the endpoint)"

@@ -1,0 +1,130 @@
+"""Frame-rate conversion on synthetic frames: counts, positions, rungs, fallback."""
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from batch.config import InterpolateStage
+from batch.errors import RungUnavailable, StageError
+from batch.stages import interpolate as interp_mod
+from batch.stages.interpolate import BlendRung, DuplicateRung, Interpolate, output_count
+
+
+def frames(n: int, h: int = 4, w: int = 6) -> list[np.ndarray]:
+    # frame i is filled with value 10*i so positions can be read back
+    return [np.full((h, w, 3), (10 * i) % 250, dtype=np.uint8) for i in range(n)]
+
+
+def run(
+    stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)
+) -> list[np.ndarray]:
+    return list(Interpolate(stage, fps_in).run(iter(frames(n))))
+
+
+@pytest.mark.parametrize(
+    ("n", "kwargs", "fps_in", "expected"),
+    [
+        (10, {"factor": 2}, Fraction(30), 20),
+        (10, {"factor": 3}, Fraction(30), 30),
+        (10, {"factor": Fraction(5, 2)}, Fraction(30), 25),
+        (11, {"factor": Fraction(5, 2)}, Fraction(30), 28),  # 27.5 rounds up
+        (10, {"fps": 60}, Fraction(24), 25),
+        (30, {"fps": 24}, Fraction(30), 24),
+        (100, {"fps": Fraction(60000, 1001)}, Fraction(30000, 1001), 200),
+        (1, {"factor": 2}, Fraction(30), 2),
+    ],
+)
+def test_output_count_matches_the_ratio(
+    n: int, kwargs: dict, fps_in: Fraction, expected: int
+) -> None:
+    stage = InterpolateStage(**kwargs)
+    out = run(stage, n, fps_in)
+    assert len(out) == expected
+    assert Interpolate(stage, fps_in).expected_frames(n) == expected
+
+
+def test_factor_two_blend_puts_sources_on_even_frames_and_means_between() -> None:
+    out = run(InterpolateStage(factor=2), 4)
+    values = [int(f[0, 0, 0]) for f in out]
+    # sources 0,10,20,30; midpoints 5,15,25; the last source frame is held once
+    assert values == [0, 5, 10, 15, 20, 25, 30, 30]
+
+
+def test_duplicate_rung_holds_the_earlier_frame() -> None:
+    out = run(InterpolateStage(factor=2, ladder=["duplicate"]), 3)
+    assert [int(f[0, 0, 0]) for f in out] == [0, 0, 10, 10, 20, 20]
+
+
+def test_t_zero_returns_the_source_frame_object() -> None:
+    a, b = frames(2)
+    assert BlendRung().between(a, b, [Fraction(0)])[0] is a
+    third = BlendRung().between(a, b, [Fraction(1, 3)])[0]
+    assert int(third[0, 0, 0]) == 3  # 10/3 rounded
+    assert DuplicateRung().between(a, b, [Fraction(1, 2)])[0] is a
+
+
+def test_output_count_rounds_half_up() -> None:
+    assert output_count(11, Fraction(5, 2)) == 28
+    assert output_count(3, Fraction(1, 2)) == 2
+
+
+class FlakyRung:
+    """Test hook: a rung that gives up after ``ok`` units, as an OOM would."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok = ok
+
+    def between(
+        self, a: np.ndarray, b: np.ndarray, ts: Sequence[Fraction]
+    ) -> list[np.ndarray]:
+        if self.ok == 0:
+            raise RungUnavailable("out of memory (injected)")
+        self.ok -= 1
+        return BlendRung().between(a, b, ts)
+
+
+def test_a_failing_rung_hands_the_same_frames_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=3))
+    stage = InterpolateStage(factor=2)
+    it = Interpolate(stage, Fraction(30))
+    out = list(it.run(iter(frames(10))))
+    assert len(out) == 20
+    values = [int(f[0, 0, 0]) for f in out]
+    # blend for pairs 0-2, then duplicate: no frame lost or repeated out of order
+    assert values[:7] == [0, 5, 10, 15, 20, 25, 30]
+    assert values[7] == 30 and values[8] == 40
+    report = it.report()
+    assert report["used"] == "duplicate"
+    assert report["steps"][0] == {
+        "rung": "blend",
+        "status": "failed",
+        "reason": "out of memory (injected)",
+    }
+    assert (
+        report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["units"] == 6
+    )
+
+
+def test_no_rung_left_is_a_stage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=0))
+    it = Interpolate(InterpolateStage(factor=2, ladder=["blend"]), Fraction(30))
+    with pytest.raises(StageError, match="no rung of the ladder could run"):
+        list(it.run(iter(frames(3))))
+
+
+def test_unavailable_rung_is_skipped_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable() -> None:
+        raise RungUnavailable("no CUDA device")
+
+    monkeypatch.setitem(interp_mod.RUNGS, "blend", unavailable)
+    it = Interpolate(InterpolateStage(factor=2), Fraction(30))
+    assert len(list(it.run(iter(frames(5))))) == 10
+    assert it.report()["steps"][0] == {
+        "rung": "blend",
+        "status": "unavailable",
+        "reason": "no CUDA device",
+    }
