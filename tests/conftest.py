@@ -19,7 +19,7 @@ Sections are self-contained; each owns its imports and helpers.
 #   http_server   (function) http.server on 127.0.0.1:<free port> serving a temp
 #                            dir; yields HttpServer(base_url, root, hits)
 #   fast_retries  (function) STORAGE_RETRY_ATTEMPTS=3, no waits between tries
-#   closed_port() (helper)   a loopback port nobody listens on
+#   closed_port   (function) a loopback port nobody listens on (int)
 # =============================================================================
 
 import os
@@ -42,6 +42,7 @@ import pytest
 S3_START_TIMEOUT_S = 60.0
 
 
+@pytest.fixture
 def closed_port() -> int:
     """A loopback TCP port with no listener (bound once, then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
