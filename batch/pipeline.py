@@ -20,6 +20,7 @@ from batch.config import InterpolateStage, JobConfig, UpscaleStage
 from batch.errors import FrameCountMismatch
 from batch.media.colour import plan_colour
 from batch.media.encoder import EncoderChoice
+from batch.media.layout import choose_pix_fmt
 from batch.media.probe import MediaInfo, probe
 from batch.media.reader import FrameReader
 from batch.media.writer import FrameWriter, OutputSpec
@@ -31,6 +32,7 @@ Progress = Callable[[int, int], None]  # (frames done, frames expected)
 
 class StageRunner(Protocol):
     name: str
+    needs_rgb: bool  # False: works on any planar layout (e.g. blending)
 
     def expected_frames(self, frames_in: int) -> int: ...
 
@@ -97,6 +99,9 @@ def run_pipeline(
     info = info or probe(source)
     colour = plan_colour(info.color, info.height, info.pix_fmt)
     plan = plan_stages(cfg, info)
+    pix_fmt = choose_pix_fmt(
+        info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
+    )
     spec = OutputSpec(
         path=dest,
         width=plan.width,
@@ -108,8 +113,9 @@ def run_pipeline(
         audio_source=source,
         audio=info.audio,
         video_offset_s=info.start_s,
+        pix_fmt=pix_fmt,
     )
-    with FrameReader(info, colour) as reader, FrameWriter(spec) as writer:
+    with FrameReader(info, colour, pix_fmt=pix_fmt) as reader, FrameWriter(spec) as writer:
         frames: Iterator[np.ndarray] = iter(reader)
         for stage in plan.stages:
             frames = stage.run(frames)
@@ -133,7 +139,7 @@ def run_pipeline(
             f"{writer.frames_written} were written",
             hint="the encoder dropped or duplicated frames; try another codec",
         )
-    notes = []
+    notes = [f"frames passed between stages as {pix_fmt}"]
     if info.vfr:
         notes.append(f"variable frame rate resampled to a constant {info.fps}")
     if plan.width % 2 or plan.height % 2:

@@ -17,6 +17,7 @@ import numpy as np
 
 from batch.errors import FFmpegFailed, TruncatedVideo
 from batch.media.colour import ColourPlan
+from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import MediaInfo
 
 _END = object()
@@ -30,16 +31,19 @@ def stderr_tail(path: Path, limit: int = 1500) -> str:
 
 
 class FrameReader:
-    """Iterate the decoded frames of ``info`` as (H, W, 3) uint8 RGB arrays.
+    """Iterate the decoded frames of ``info`` as uint8 arrays (see FrameLayout).
 
     Raises TruncatedVideo when fewer frames decode than the source holds and
     FFmpegFailed when ffmpeg exits non-zero. Frames are read-only views.
     """
 
-    def __init__(self, info: MediaInfo, colour: ColourPlan, *, queue_frames: int = 8) -> None:
+    def __init__(
+        self, info: MediaInfo, colour: ColourPlan, *, pix_fmt: str = RGB, queue_frames: int = 8
+    ) -> None:
         self.info = info
+        self.layout = FrameLayout(pix_fmt, info.width, info.height)
         self.frames_read = 0
-        self._frame_bytes = info.width * info.height * 3
+        self._frame_bytes = self.layout.frame_bytes
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
         self._stop = threading.Event()
         self._stderr = tempfile.NamedTemporaryFile(prefix="reader-", suffix=".log", delete=False)
@@ -48,15 +52,17 @@ class FrameReader:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
-        filters.append(
-            f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
-            ":flags=bicubic+accurate_rnd+full_chroma_int,format=rgb24"
-        )
+        if pix_fmt == RGB:
+            filters.append(
+                f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
+                ":flags=bicubic+accurate_rnd+full_chroma_int"
+            )
+        filters.append(f"format={pix_fmt}")
         self.command = [
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
             "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", ",".join(filters), "-fps_mode", "cfr" if info.vfr else "passthrough",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+            "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1",
         ]  # fmt: skip
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -102,7 +108,7 @@ class FrameReader:
                         f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
                         hint="re-upload a complete copy of the input",
                     )
-                frame = np.frombuffer(buf, dtype=np.uint8).reshape(self.info.height, self.info.width, 3)
+                frame = np.frombuffer(buf, dtype=np.uint8).reshape(self.layout.shape)
                 if not self._put(frame):
                     return
             self._finish()

@@ -21,6 +21,7 @@ import numpy as np
 from batch.errors import FFmpegFailed
 from batch.media.colour import ColourPlan, encoder_tag_args
 from batch.media.encoder import EncoderChoice
+from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
 
@@ -45,6 +46,11 @@ class OutputSpec:
     audio_source: Path | None = None
     audio: tuple[AudioStream, ...] = ()
     video_offset_s: float = 0.0  # where video starts relative to the source's audio
+    pix_fmt: str = RGB  # layout of the frames handed to write()
+
+    @property
+    def layout(self) -> FrameLayout:
+        return FrameLayout(self.pix_fmt, self.width, self.height)
 
 
 def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
@@ -58,7 +64,7 @@ def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
 
 def video_filter(spec: OutputSpec) -> str:
     parts: list[str] = []
-    if not spec.encoder.rgb:
+    if not spec.encoder.rgb and spec.pix_fmt == RGB:
         # 4:2:0 needs even sizes: pad by one pixel, smeared from the edge.
         pad_w, pad_h = spec.width % 2, spec.height % 2
         if pad_w or pad_h:
@@ -75,7 +81,7 @@ def video_filter(spec: OutputSpec) -> str:
 def build_command(spec: OutputSpec) -> list[str]:
     cmd = [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{spec.width}x{spec.height}",
+        "-f", "rawvideo", "-pix_fmt", spec.pix_fmt, "-s", f"{spec.width}x{spec.height}",
         "-framerate", f"{spec.fps.numerator}/{spec.fps.denominator}",
     ]  # fmt: skip
     if spec.video_offset_s > 0:
@@ -113,7 +119,7 @@ class FrameWriter:
         self._error: BaseException | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
-        self._shape = (spec.height, spec.width, 3)
+        self._shape = spec.layout.shape
 
     def __enter__(self) -> FrameWriter:
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,7 @@ def ratio_for(stage: InterpolateStage, fps_in: Fraction) -> Fraction:
 
 class Interpolate:
     name = "interpolate"
+    needs_rgb = False  # blend and duplicate work on any planar layout
 
     def __init__(self, stage: InterpolateStage, fps_in: Fraction) -> None:
         self.config = stage

@@ -44,6 +44,7 @@ def target_size(stage: UpscaleStage, width: int, height: int) -> tuple[int, int]
 
 class Upscale:
     name = "upscale"
+    needs_rgb = True
 
     def __init__(self, stage: UpscaleStage, width: int, height: int) -> None:
         self.config = stage

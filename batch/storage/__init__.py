@@ -25,7 +25,7 @@ import os
 import threading
 
 from batch.storage.base import ObjectInfo, Store
-from batch.storage.settings import StorageSettings
+from batch.storage.s3_config import StorageSettings
 from batch.storage.urls import join_url, parse_url, redact_url
 
 __all__ = [

@@ -67,7 +67,7 @@ def map_error(exc: BaseException, url: str) -> BaseException:
     from b2sdk.v2 import exception as bx
 
     name = type(exc).__name__
-    if isinstance(exc, (bx.FileNotPresent, bx.NonExistentBucket, bx.ResourceNotFound)):
+    if isinstance(exc, (bx.FileNotPresent, bx.NonExistentBucket, bx.BucketIdNotFound)):
         what = "bucket" if isinstance(exc, bx.NonExistentBucket) else "file"
         return ObjectNotFound(
             f"B2 {what} not found: {url}",

@@ -44,13 +44,13 @@ from batch.storage._io import HashingWriter, atomic_output, file_digests
 from batch.storage.base import ObjectInfo
 from batch.storage.retry import call_with_retry
 from batch.storage.s3_config import (
+    StorageSettings,
     client_config,
     is_aws_endpoint,
     map_error,
     resolve_endpoint,
     resolve_region,
 )
-from batch.storage.settings import StorageSettings
 from batch.storage.urls import as_prefix, parse_url
 
 CHECKSUM_KEYS = ("CRC64NVME", "CRC32", "CRC32C", "SHA256", "SHA1")

@@ -1,15 +1,18 @@
-"""S3 client configuration and error mapping (botocore imported lazily).
+"""S3 settings, client configuration and error mapping (botocore imported lazily).
 
 Kept apart from :mod:`batch.storage.s3` so the rules are easy to find:
-which endpoint and region are used, which botocore Config (checksum
-settings, path-style, no SDK retries), and which botocore error becomes
-which of our errors. Decisions use status codes, error codes and exception
-classes, never message text.
+:class:`StorageSettings` (what a caller may pass to ``open_url``; secrets
+never live there, they come from the environment), which endpoint and
+region are used, which botocore Config (checksum settings, path-style, no
+SDK retries), and which botocore error becomes which of our errors.
+Decisions use status codes, error codes and exception classes, never
+message text.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from batch.errors import (
@@ -19,8 +22,26 @@ from batch.errors import (
     StorageUnreachable,
     UnsupportedOperation,
 )
-from batch.storage.settings import StorageSettings
 from batch.storage.urls import redact_url
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where the S3 endpoint is and how large uploads are split.
+
+    ``endpoint_url`` and ``region`` override ``AWS_ENDPOINT_URL`` and
+    ``AWS_REGION``/``AWS_DEFAULT_REGION``. Files of ``multipart_threshold``
+    bytes or more go up in parts of ``multipart_chunksize`` bytes (S3 needs
+    parts of at least 5 MiB except the last one).
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    multipart_threshold: int = 64 * MIB
+    multipart_chunksize: int = 16 * MIB
+
 
 _NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchVersion"}
 _REFUSED = {

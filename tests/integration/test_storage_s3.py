@@ -18,7 +18,7 @@ from batch.errors import (
 )
 from batch.storage import StorageSettings, open_url, parse_url
 from batch.storage.s3 import S3Store
-from batch.storage.settings import MIB
+from batch.storage.s3_config import MIB
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fast_retries")]
 

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Throughput and memory of the pipeline against a plain ffmpeg transcode.
+
+    .venv/bin/python scripts/bench.py [--seconds 10] [--long-seconds 60] [--preset medium]
+
+(a) plain ffmpeg transcode with the job's encoder settings, (b) the pipeline
+with no stages, (c) 2x interpolation with ``blend``. Each measurement runs in
+its own process; peak memory is that process's max RSS (ffmpeg's own
+processes excluded: they do not grow with length either way). Results go to
+stdout as a table and, with --json, as JSON. Record them in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_clip(path: Path, seconds: int) -> Path:
+    if not path.exists():
+        subprocess.run(
+            [
+                "ffmpeg", "-v", "error", "-y",
+                "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds}",
+                "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-b:a", "128k", str(path),
+            ],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
+def one(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
+    """Run one measurement in this process and report it."""
+    from batch.config import parse_config
+    from batch.media.encoder import choose_encoder
+    from batch.media.probe import probe
+    from batch.pipeline import run_pipeline
+
+    frames_in = probe(clip).frame_count
+    out = out_dir / f"{mode}.mp4"
+    started = time.perf_counter()
+    if mode == "ffmpeg":
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-preset", preset,
+             "-crf", str(crf), "-pix_fmt", "yuv420p", "-c:a", "copy", str(out)],
+            check=True,
+        )  # fmt: skip
+        frames_out = frames_in
+    else:
+        stages = "[]" if mode == "pipeline" else "[{interpolate: {factor: 2, ladder: [blend]}}]"
+        cfg = parse_config(
+            f"inputs: [x]\noutput: o/\nstages: {stages}\nencode: {{codec: libx264, preset: {preset}, crf: {crf}}}"
+        )
+        frames_out = run_pipeline(cfg, clip, out, choose_encoder(cfg.encode)).frames_out
+    seconds = time.perf_counter() - started
+    return {
+        "mode": mode,
+        "clip": clip.name,
+        "frames_in": frames_in,
+        "frames_out": frames_out,
+        "seconds": round(seconds, 2),
+        "fps_in": round(frames_in / seconds, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def measure(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
+    cmd = [sys.executable, __file__, "--one", mode, str(clip), str(out_dir), "--preset", preset, "--crf", str(crf)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--long-seconds", type=int, default=60)
+    p.add_argument("--preset", default="medium")
+    p.add_argument("--crf", type=int, default=18)
+    p.add_argument("--work", type=Path, default=ROOT / "bench-out")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        mode, clip, out = args.one
+        print(json.dumps(one(mode, Path(clip), Path(out), args.preset, args.crf)))
+        return 0
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    short = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
+    long = make_clip(args.work / f"clip-720p-{args.long_seconds}s.mp4", args.long_seconds)
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        out_dir = Path(tmp)
+        rows = [measure(m, short, out_dir, args.preset, args.crf) for m in ("ffmpeg", "pipeline", "blend2x")]
+        rows.append(measure("pipeline", long, out_dir, args.preset, args.crf))
+        rows.append(measure("blend2x", long, out_dir, args.preset, args.crf))
+    a, b = rows[0], rows[1]
+    summary = {
+        "machine": f"{platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
+        "preset": args.preset,
+        "crf": args.crf,
+        "ratio_b_over_a": round(a["seconds"] / b["seconds"], 3),
+        "rows": rows,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"machine: {summary['machine']}; libx264 preset {args.preset} crf {args.crf}")
+    print(f"{'mode':<10} {'clip':<22} {'frames in/out':>14} {'seconds':>8} {'fps in':>7} {'peak RSS MB':>12}")
+    for r in rows:
+        io = f"{r['frames_in']}/{r['frames_out']}"
+        print(f"{r['mode']:<10} {r['clip']:<22} {io:>14} {r['seconds']:>8} {r['fps_in']:>7} {r['peak_rss_mb']:>12}")
+    print(f"throughput ratio b/a (pipeline vs plain ffmpeg): {summary['ratio_b_over_a']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
