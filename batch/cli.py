@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config URL or path (default: $CONFIG_URL)")
     p.add_argument("--dry-run", action="store_true", help="never call a cloud control plane")
     p.add_argument("--validate", action="store_true", help="check the config, print it resolved, exit 0/2")
-    p.add_argument("--state-dir", type=Path, help="local state: log, heartbeat, work files (default ./state/<job id>)")
+    p.add_argument(
+        "--state-dir", type=Path, help="local state: log, heartbeat, work files (default ./state/<job id>)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
 

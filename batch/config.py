@@ -271,5 +271,14 @@ def _describe(err: dict[str, Any]) -> str:
 
 
 def resolved(cfg: JobConfig) -> dict[str, Any]:
-    """The config with every default filled in, as plain JSON data."""
-    return cfg.model_dump(mode="json")
+    """The config with every default filled in, as plain JSON data.
+
+    URLs are redacted (user info and query strings such as presigned
+    signatures removed): this copy goes into manifests and logs.
+    """
+    from batch.storage.urls import redact_url
+
+    data = cfg.model_dump(mode="json")
+    data["inputs"] = [redact_url(u) for u in data["inputs"]]
+    data["output"] = redact_url(data["output"])
+    return data

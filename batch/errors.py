@@ -61,9 +61,7 @@ class ConfigError(BatchError):
     code = "config_invalid"
     exit_code = EXIT_CONFIG
 
-    def __init__(
-        self, message: str, *, problems: list[str] | None = None, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint, problems=problems or None)
         self.problems = problems or []
 

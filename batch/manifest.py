@@ -146,5 +146,7 @@ def publish(manifest: Manifest, store: Store, output: str) -> ObjectInfo:
         except (ValueError, AttributeError):
             stamp = utc_now()
         safe = stamp.replace(":", "").replace("-", "")
-        store.write_bytes(join_url(output, "manifests", f"manifest.{safe}.json"), previous, "application/json")
+        store.write_bytes(
+            join_url(output, "manifests", f"manifest.{safe}.json"), previous, "application/json"
+        )
     return store.write_bytes(url, manifest.to_json(), content_type="application/json")

@@ -7,6 +7,7 @@ reached, it is written to the state dir and the exit code says so.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -35,7 +36,20 @@ from batch.storage import StorageSettings, Store, join_url, open_url, parse_url,
 
 log = logging.getLogger("batch")
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".flv", ".wmv"}
+VIDEO_EXTENSIONS = {
+    ".mp4",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".m4v",
+    ".ts",
+    ".mts",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".wmv",
+}
 
 
 @dataclass(frozen=True)
@@ -113,15 +127,15 @@ class _Cancel:
 
     def __enter__(self) -> _Cancel:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread (tests)
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread (tests)
-                pass
         return self
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.requested = True
-        raise Cancelled(f"stopped by signal {signal.Signals(signum).name}", hint="run the job again to finish it")
+        raise Cancelled(
+            f"stopped by signal {signal.Signals(signum).name}", hint="run the job again to finish it"
+        )
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -144,8 +158,9 @@ class Runner:
         stems = output_stems(inputs)
         tracker = Tracker(self.cfg.job_id or "", len(inputs), log_every_s=self.cfg.limits.heartbeat_s)
         encoder = choose_encoder(self.cfg.encode)
-        with _Cancel() as cancel, Heartbeat(
-            tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s
+        with (
+            _Cancel() as cancel,
+            Heartbeat(tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s),
         ):
             for index, (item, stem) in enumerate(zip(inputs, stems, strict=True), start=1):
                 shown = redact_url(item) if isinstance(item, str) else None
@@ -169,7 +184,9 @@ class Runner:
                 except Exception as e:  # a bug: record it, keep the other inputs going
                     log.exception("[%d/%d] internal error", index, len(inputs))
                     record.status = "failed"
-                    record.error = InternalError(f"{type(e).__name__}: {e}", hint="this is a bug; please report it")
+                    record.error = InternalError(
+                        f"{type(e).__name__}: {e}", hint="this is a bug; please report it"
+                    )
                 finally:
                     shutil.rmtree(self.work_dir, ignore_errors=True)
             tracker.set_phase("writing manifest")
@@ -225,7 +242,9 @@ class Runner:
         tracker.set_phase("uploading")
         t1 = time.perf_counter()
         out_url = join_url(self.cfg.output, stem, f"{stem}.{container}")
-        uploaded = out_store.upload(dest, out_url, content_type=f"video/{'x-matroska' if container == 'mkv' else container}")
+        uploaded = out_store.upload(
+            dest, out_url, content_type=f"video/{'x-matroska' if container == 'mkv' else container}"
+        )
         record.outputs.append(output_entry("video", f"{stem}/{stem}.{container}", uploaded))
         record.timings["upload_s"] = time.perf_counter() - t1
         record.timings["total_s"] = time.perf_counter() - t0
@@ -242,7 +261,9 @@ def run_job(config_url: str, options: RunOptions) -> int:
     except Cancelled as e:
         return _fail_early(e, options, config=resolved(cfg), job_id=cfg.job_id or "unknown")
     except BatchError as e:
-        return _fail_early(e, options, config=resolved(cfg), job_id=cfg.job_id or "unknown", output=cfg.output)
+        return _fail_early(
+            e, options, config=resolved(cfg), job_id=cfg.job_id or "unknown", output=cfg.output
+        )
 
 
 def _fail_early(
@@ -254,9 +275,7 @@ def _fail_early(
     state_dir = options.state_dir or Path("state") / job_id
     path = write_local(manifest, state_dir)
     if output and not isinstance(error, StorageError):
-        try:
+        with contextlib.suppress(BatchError):
             publish(manifest, open_url(output), output)
-        except BatchError:
-            pass
     log.error("failure manifest written to %s", path)
     return manifest.exit_code

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -60,9 +61,8 @@ def one(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
         frames_out = frames_in
     else:
         stages = "[]" if mode == "pipeline" else "[{interpolate: {factor: 2, ladder: [blend]}}]"
-        cfg = parse_config(
-            f"inputs: [x]\noutput: o/\nstages: {stages}\nencode: {{codec: libx264, preset: {preset}, crf: {crf}}}"
-        )
+        encode = f"{{codec: libx264, preset: {preset}, crf: {crf}}}"
+        cfg = parse_config(f"inputs: [x]\noutput: o/\nstages: {stages}\nencode: {encode}")
         frames_out = run_pipeline(cfg, clip, out, choose_encoder(cfg.encode)).frames_out
     seconds = time.perf_counter() - started
     return {
@@ -77,7 +77,18 @@ def one(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
 
 
 def measure(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
-    cmd = [sys.executable, __file__, "--one", mode, str(clip), str(out_dir), "--preset", preset, "--crf", str(crf)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        mode,
+        str(clip),
+        str(out_dir),
+        "--preset",
+        preset,
+        "--crf",
+        str(crf),
+    ]
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
@@ -106,7 +117,7 @@ def main() -> int:
         rows.append(measure("blend2x", long, out_dir, args.preset, args.crf))
     a, b = rows[0], rows[1]
     summary = {
-        "machine": f"{platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "preset": args.preset,
         "crf": args.crf,
         "ratio_b_over_a": round(a["seconds"] / b["seconds"], 3),
@@ -119,7 +130,8 @@ def main() -> int:
     print(f"{'mode':<10} {'clip':<22} {'frames in/out':>14} {'seconds':>8} {'fps in':>7} {'peak RSS MB':>12}")
     for r in rows:
         io = f"{r['frames_in']}/{r['frames_out']}"
-        print(f"{r['mode']:<10} {r['clip']:<22} {io:>14} {r['seconds']:>8} {r['fps_in']:>7} {r['peak_rss_mb']:>12}")
+        cells = f"{r['mode']:<10} {r['clip']:<22} {io:>14} {r['seconds']:>8} {r['fps_in']:>7}"
+        print(f"{cells} {r['peak_rss_mb']:>12}")
     print(f"throughput ratio b/a (pipeline vs plain ffmpeg): {summary['ratio_b_over_a']}")
     return 0
 

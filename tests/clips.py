@@ -73,9 +73,7 @@ def video_stream(path: Path) -> dict:
 
 
 def audio_stream(path: Path) -> dict | None:
-    return next(
-        (s for s in ffprobe(path)["streams"] if s["codec_type"] == "audio"), None
-    )
+    return next((s for s in ffprobe(path)["streams"] if s["codec_type"] == "audio"), None)
 
 
 def count_frames(path: Path) -> int:

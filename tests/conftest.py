@@ -136,9 +136,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         S3_BUCKET=server.bucket,
     )
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data_dir
-        )
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data_dir)
     try:
         _wait_for_bucket(server, proc)
         yield server
@@ -171,7 +169,7 @@ def _wait_for_bucket(server: S3Server, proc: subprocess.Popen[bytes]) -> None:
         try:
             client.head_bucket(Bucket=server.bucket)
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:
             last = exc
         time.sleep(0.2)
     proc.terminate()
@@ -233,18 +231,14 @@ def b2_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[B2Sim]:
 
     monkeypatch.delenv("B2_APPLICATION_KEY_ID", raising=False)
     monkeypatch.delenv("B2_APPLICATION_KEY", raising=False)
-    api = B2Api(
-        StubAccountInfo(), api_config=B2HttpApiConfig(_raw_api_class=RawSimulator)
-    )
+    api = B2Api(StubAccountInfo(), api_config=B2HttpApiConfig(_raw_api_class=RawSimulator))
     simulator = api.session.raw_api
     account_id, master_key = simulator.create_account()
     api.authorize_account("production", account_id, master_key)
     bucket = api.create_bucket("batch-test", "allPrivate")
     b2_backend.use_api(api)
     try:
-        yield B2Sim(
-            api=api, simulator=simulator, bucket_name="batch-test", bucket=bucket
-        )
+        yield B2Sim(api=api, simulator=simulator, bucket_name="batch-test", bucket=bucket)
     finally:
         b2_backend.use_api(None)
         clear_cache()
@@ -306,9 +300,7 @@ def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     httpd = _QuietServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
     info = HttpServer(base_url=f"http://127.0.0.1:{httpd.server_address[1]}", root=root)
     httpd.hits = info.hits  # type: ignore[attr-defined]
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield info

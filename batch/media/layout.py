@@ -38,7 +38,9 @@ class FrameLayout:
         return FrameLayout(self.pix_fmt, width, height)
 
 
-def choose_pix_fmt(source_pix_fmt: str, width: int, height: int, stages_need_rgb: bool, encoder_pix_fmt: str) -> str:
+def choose_pix_fmt(
+    source_pix_fmt: str, width: int, height: int, stages_need_rgb: bool, encoder_pix_fmt: str
+) -> str:
     """YUV420 passthrough when nothing needs RGB and the source and encoder are 8-bit 4:2:0."""
     passthrough = (
         not stages_need_rgb

@@ -99,7 +99,7 @@ def _looks_like_mp4(path: Path) -> bool:
 def _rotation(stream: dict[str, Any]) -> int:
     for side in stream.get("side_data_list", []) or []:
         if "rotation" in side:
-            return int(round(float(side["rotation"]))) % 360
+            return round(float(side["rotation"])) % 360
     tag = (stream.get("tags") or {}).get("rotate")
     return int(tag) % 360 if tag else 0
 
@@ -121,7 +121,9 @@ def probe(path: Path) -> MediaInfo:
     """
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
-        raise EmptyInput(f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data")
+        raise EmptyInput(
+            f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data"
+        )
     data = _run_ffprobe(["-show_streams", "-show_format"], path)
     streams = data.get("streams") or []
     video = next(

@@ -68,9 +68,7 @@ class FrameReader:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> FrameReader:
-        self._proc = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0
-        )
+        self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
         self._thread = threading.Thread(target=self._pump, name="frame-reader", daemon=True)
         self._thread.start()
         return self
@@ -159,4 +157,3 @@ class FrameReader:
             self._thread.join(timeout=5)
         self._stderr.close()
         Path(self._stderr.name).unlink(missing_ok=True)
-

@@ -8,6 +8,7 @@ and the source's colour matrix, range and tags are carried over.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import subprocess
 import tempfile
@@ -153,10 +154,8 @@ class FrameWriter:
         except BaseException as e:  # BrokenPipe: ffmpeg died; reported with its stderr
             self._error = e
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 stdin.close()
-            except OSError:
-                pass
 
     def _failure(self) -> FFmpegFailed:
         code = self._proc.wait() if self._proc else None

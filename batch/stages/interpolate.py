@@ -9,6 +9,7 @@ Rungs here: ``blend`` (linear mix of the two neighbours) and ``duplicate``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from typing import Protocol
@@ -60,6 +61,10 @@ def ratio_for(stage: InterpolateStage, fps_in: Fraction) -> Fraction:
     return stage.factor if stage.factor is not None else Fraction(stage.fps) / fps_in  # type: ignore[arg-type]
 
 
+def _between(a: Frame, b: Frame, ts: list[Fraction], rung: InterpolateRung) -> list[Frame]:
+    return rung.between(a, b, ts)
+
+
 class Interpolate:
     name = "interpolate"
     needs_rgb = False  # blend and duplicate work on any planar layout
@@ -89,8 +94,8 @@ class Interpolate:
                     ts.append(j * step - (i - 1))
                     j += 1
                 if ts:
-                    a, b = prev, cur
-                    for frame in self.ladder.run(lambda rung: rung.between(a, b, ts)):
+                    work = functools.partial(_between, prev, cur, ts)
+                    for frame in self.ladder.run(work):
                         self.frames_out += 1
                         yield frame
             prev = cur

@@ -162,9 +162,7 @@ class B2Store:
             )
         from b2sdk.v2 import B2Api, InMemoryAccountInfo
 
-        kwargs = (
-            {"api_config": self._api_config} if self._api_config is not None else {}
-        )
+        kwargs = {"api_config": self._api_config} if self._api_config is not None else {}
         api = B2Api(InMemoryAccountInfo(), **kwargs)
         with _errors(url):
             api.authorize_account("production", key_id, key)
@@ -185,9 +183,7 @@ class B2Store:
     def _object(self, url: str) -> tuple[Bucket, str]:
         bucket, key = self._bucket(url)
         if not key or key.endswith("/"):
-            raise UnsupportedOperation(
-                f"{url} names a prefix, not a file", hint="name a file key", url=url
-            )
+            raise UnsupportedOperation(f"{url} names a prefix, not a file", hint="name a file key", url=url)
         return bucket, key
 
     @staticmethod
@@ -230,23 +226,18 @@ class B2Store:
             with _errors(prefix_url):
                 found = [
                     self._info(f"b2://{bucket.name}/{v.file_name}", v)
-                    for v, _folder in bucket.ls(
-                        prefix, latest_only=True, recursive=True
-                    )
+                    for v, _folder in bucket.ls(prefix, latest_only=True, recursive=True)
                 ]
             return sorted(found, key=lambda o: o.url)
 
         return call_with_retry(attempt)
 
-    def _verify(
-        self, url: str, size: int, sha1: str, sha256: str, uploaded: Any
-    ) -> ObjectInfo:
+    def _verify(self, url: str, size: int, sha1: str, sha256: str, uploaded: Any) -> ObjectInfo:
         landed = self._stat_once(url)
         got_sha1 = landed.store_checksum.get("value")
         if landed.size != size or got_sha1 != sha1 or landed.etag != uploaded.id_:
             raise UploadVerificationFailed(
-                f"{url} landed with size {landed.size} and SHA1 {got_sha1}, "
-                f"expected {size} and {sha1}",
+                f"{url} landed with size {landed.size} and SHA1 {got_sha1}, expected {size} and {sha1}",
                 hint="retry the upload",
                 url=url,
                 expected_size=size,
@@ -254,9 +245,7 @@ class B2Store:
             )
         return ObjectInfo(url, size, sha256, landed.etag, landed.store_checksum)
 
-    def upload(
-        self, src: Path, url: str, content_type: str | None = None
-    ) -> ObjectInfo:
+    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
         """Upload (large-file API above the part size), then verify size and SHA1."""
         try:
             size, digests = file_digests(Path(src), "sha256", "sha1")
@@ -281,9 +270,7 @@ class B2Store:
 
         return call_with_retry(attempt)
 
-    def write_bytes(
-        self, url: str, data: bytes, content_type: str | None = None
-    ) -> ObjectInfo:
+    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Upload bytes, then verify like :meth:`upload`."""
         sha1 = hashlib.sha1(data).hexdigest()
         sha256 = hashlib.sha256(data).hexdigest()

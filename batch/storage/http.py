@@ -61,9 +61,7 @@ def check_status(status: int, url: str) -> None:
             url=shown,
             status=status,
         )
-    raise StorageError(
-        f"HTTP {status} for {shown}", hint="check the URL", url=shown, status=status
-    )
+    raise StorageError(f"HTTP {status} for {shown}", hint="check the URL", url=shown, status=status)
 
 
 class HttpStore:
@@ -207,14 +205,10 @@ class HttpStore:
             url=redact_url(prefix_url),
         )
 
-    def upload(
-        self, src: Path, url: str, content_type: str | None = None
-    ) -> ObjectInfo:
+    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
         self._read_only("upload to", url)
 
-    def write_bytes(
-        self, url: str, data: bytes, content_type: str | None = None
-    ) -> ObjectInfo:
+    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         self._read_only("write", url)
 
     def delete(self, url: str) -> None:

@@ -58,11 +58,7 @@ def _os_errors(url: str) -> Iterator[None]:
             url=url,
         ) from exc
     except OSError as exc:
-        hint = (
-            "free disk space"
-            if exc.errno == errno.ENOSPC
-            else "check the path and the disk"
-        )
+        hint = "free disk space" if exc.errno == errno.ENOSPC else "check the path and the disk"
         raise StorageError(
             f"local I/O failed for {url}: {exc.strerror}",
             hint=hint,
@@ -87,9 +83,7 @@ class LocalStore:
         with _os_errors(url):
             st = path.stat()
         if not path.is_file():
-            raise ObjectNotFound(
-                f"{url} is not a regular file", hint="check the path", url=url
-            )
+            raise ObjectNotFound(f"{url} is not a regular file", hint="check the path", url=url)
         return ObjectInfo(url=url, size=st.st_size)
 
     def list(self, prefix_url: str) -> list[ObjectInfo]:
@@ -106,16 +100,10 @@ class LocalStore:
                         continue
                     full = Path(dirpath) / name
                     rel = full.relative_to(root).as_posix()
-                    out.append(
-                        ObjectInfo(
-                            url=join_url(prefix_url, rel), size=full.stat().st_size
-                        )
-                    )
+                    out.append(ObjectInfo(url=join_url(prefix_url, rel), size=full.stat().st_size))
         return sorted(out, key=lambda o: o.url)
 
-    def _copy(
-        self, src: Path, dest: Path, src_url: str, dest_url: str, result_url: str
-    ) -> ObjectInfo:
+    def _copy(self, src: Path, dest: Path, src_url: str, dest_url: str, result_url: str) -> ObjectInfo:
         with _os_errors(src_url):
             expected = src.stat().st_size
         with _os_errors(src_url), open(src, "rb") as fin, _os_errors(dest_url):
@@ -143,9 +131,7 @@ class LocalStore:
             self.stat(url)  # raises the clear "not a regular file" error
         return self._copy(src, Path(dest), url, str(dest), url)
 
-    def upload(
-        self, src: Path, url: str, content_type: str | None = None
-    ) -> ObjectInfo:
+    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
         """Copy a local file to the URL's path, atomically. Raises ObjectNotFound for ``src``."""
         return self._copy(Path(src), local_path(url), str(src), url, url)
 
@@ -153,9 +139,7 @@ class LocalStore:
         """The whole file. Raises ObjectNotFound."""
         return self._guard(url, local_path(url).read_bytes)
 
-    def write_bytes(
-        self, url: str, data: bytes, content_type: str | None = None
-    ) -> ObjectInfo:
+    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Write ``data`` atomically, creating parent directories."""
         with _os_errors(url), atomic_output(local_path(url)) as out:
             writer = HashingWriter(out, "sha256")

@@ -96,7 +96,7 @@ def call_with_retry(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         wait = wait_none()
     else:
         wait = wait_exponential_jitter(
-            initial=policy.base_wait_s,
+            multiplier=policy.base_wait_s,
             max=policy.max_wait_s,
             jitter=policy.base_wait_s,
         )

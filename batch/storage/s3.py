@@ -164,9 +164,7 @@ class S3Store:
         def attempt() -> list[ObjectInfo]:
             out = []
             with self._errors(prefix_url):
-                pages = self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=prefix
-                )
+                pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
                 for page in pages:
                     for obj in page.get("Contents", []):
                         if obj["Key"].endswith("/"):
@@ -177,9 +175,7 @@ class S3Store:
                                 url=f"s3://{bucket}/{obj['Key']}",
                                 size=int(obj["Size"]),
                                 etag=etag,
-                                store_checksum={"type": "s3-etag", "value": etag}
-                                if etag
-                                else {},
+                                store_checksum={"type": "s3-etag", "value": etag} if etag else {},
                             )
                         )
             return sorted(out, key=lambda o: o.url)
@@ -232,9 +228,7 @@ class S3Store:
             )
         return ObjectInfo(url, size, sha256, info.etag, info.store_checksum)
 
-    def upload(
-        self, src: Path, url: str, content_type: str | None = None
-    ) -> ObjectInfo:
+    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
         """Upload (multipart above the threshold), then verify size and sha256 metadata.
 
         Raises ObjectNotFound (missing ``src``), UploadVerificationFailed,
@@ -260,9 +254,7 @@ class S3Store:
 
         return call_with_retry(attempt)
 
-    def write_bytes(
-        self, url: str, data: bytes, content_type: str | None = None
-    ) -> ObjectInfo:
+    def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """PutObject then verify, like :meth:`upload`."""
         bucket, key = self._object(url)
         sha256 = hashlib.sha256(data).hexdigest()

@@ -76,10 +76,7 @@ def resolve_endpoint(settings: StorageSettings) -> str | None:
 
 def resolve_region(settings: StorageSettings) -> str:
     return (
-        settings.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1"
+        settings.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     )
 
 
@@ -142,9 +139,7 @@ def map_error(exc: BaseException, url: str, endpoint: str | None) -> BaseExcepti
     if isinstance(cause, be.ClientError):
         err = cause.response.get("Error", {})
         code = str(err.get("Code", ""))
-        status = int(
-            cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        )
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         fields = {
             "url": url,
             "endpoint": where,
@@ -188,9 +183,7 @@ def map_error(exc: BaseException, url: str, endpoint: str | None) -> BaseExcepti
             hint="check the bucket and key",
             url=url,
         )
-    if isinstance(
-        cause, (be.ConnectionError, be.HTTPClientError, be.IncompleteReadError)
-    ):
+    if isinstance(cause, (be.ConnectionError, be.HTTPClientError, be.IncompleteReadError)):
         return StorageUnreachable(
             f"cannot reach S3 endpoint {where} for {url} ({type(cause).__name__})",
             hint=down_hint,

@@ -69,9 +69,7 @@ def test_rotation_swaps_the_displayed_size(clip_dir: Path, tmp_path: Path) -> No
     assert info.rotation in (90, 270)
     assert (info.width, info.height) == (240, 320)
     # the reader decodes upright frames, so the output is upright and untagged
-    cfg = parse_config(
-        "inputs: [x]\noutput: o/\nencode: {codec: libx264, preset: ultrafast}"
-    )
+    cfg = parse_config("inputs: [x]\noutput: o/\nencode: {codec: libx264, preset: ultrafast}")
     out = tmp_path / "out.mp4"
     run_pipeline(cfg, path, out, choose_encoder(cfg.encode))
     assert probe(out).rotation == 0 and (probe(out).width, probe(out).height) == (
@@ -83,16 +81,14 @@ def test_rotation_swaps_the_displayed_size(clip_dir: Path, tmp_path: Path) -> No
 def test_zero_byte_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.mp4"
     path.write_bytes(b"")
-    with pytest.raises(EmptyInput, match="empty.mp4 is empty"):
+    with pytest.raises(EmptyInput, match=r"empty\.mp4 is empty"):
         probe(path)
 
 
 def test_text_file_named_mp4(tmp_path: Path) -> None:
     path = tmp_path / "notes.mp4"
     path.write_text("this is not a video\n" * 20)
-    with pytest.raises(
-        NotAVideo, match="notes.mp4 could not be read as a video"
-    ) as info:
+    with pytest.raises(NotAVideo, match=r"notes\.mp4 could not be read as a video") as info:
         probe(path)
     assert info.value.hint and "video file" in info.value.hint
 

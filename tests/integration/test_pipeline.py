@@ -28,12 +28,8 @@ from batch.pipeline import run_pipeline
 pytestmark = pytest.mark.integration
 
 
-def job(
-    stages: str = "[]", encode: str = "{codec: libx264, preset: ultrafast, crf: 12}"
-):
-    return parse_config(
-        f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}"
-    )
+def job(stages: str = "[]", encode: str = "{codec: libx264, preset: ultrafast, crf: 12}"):
+    return parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}")
 
 
 def process(src: Path, dest: Path, stages: str = "[]", encode: str | None = None):
@@ -57,9 +53,7 @@ def assert_same_duration(src: Path, out: Path, fps_out: Fraction) -> None:
     assert abs(video_duration(out) - video_duration(src)) <= float(1 / fps_out) + 1e-3
 
 
-def test_no_stages_keeps_every_frame_and_the_audio(
-    small_clip: Path, tmp_path: Path
-) -> None:
+def test_no_stages_keeps_every_frame_and_the_audio(small_clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     result = process(small_clip, out)
     assert count_frames(out) == 30 == result.frames_out
@@ -107,9 +101,7 @@ def test_interpolation_frame_count_and_duration(
 
 
 def test_upscale_to_size_and_odd_sizes(clip_dir: Path, tmp_path: Path) -> None:
-    src = make_clip(
-        clip_dir / "odd.mkv", size="161x91", frames=10, codec="ffv1", pix_fmt="yuv444p"
-    )
+    src = make_clip(clip_dir / "odd.mkv", size="161x91", frames=10, codec="ffv1", pix_fmt="yuv444p")
     out = tmp_path / "up.mp4"
     result = process(src, out, "[{upscale: {width: 321}}]")
     s = video_stream(out)
@@ -141,20 +133,14 @@ def test_colours_and_tags_survive(
     out = tmp_path / "out.mp4"
     process(src, out)
     s = video_stream(out)
-    assert (
-        s["color_space"] == space
-        and s["color_primaries"] == space
-        and s["color_transfer"] == space
-    )
+    assert s["color_space"] == space and s["color_primaries"] == space and s["color_transfer"] == space
     before = np.frombuffer(decode_rgb(src), np.uint8).astype(int)
     after = np.frombuffer(decode_rgb(out), np.uint8).astype(int)
     # a BT.601/BT.709 mix-up shifts saturated bars by 20+ levels; encoding noise stays small
     assert np.abs(before - after).mean() < 2.0
 
 
-def test_truncated_faststart_video_is_reported_not_shortened(
-    clip_dir: Path, tmp_path: Path
-) -> None:
+def test_truncated_faststart_video_is_reported_not_shortened(clip_dir: Path, tmp_path: Path) -> None:
     src = make_clip(clip_dir / "fast.mp4", frames=60, extra=["-movflags", "+faststart"])
     data = src.read_bytes()
     cut = tmp_path / "cut.mp4"
@@ -164,17 +150,13 @@ def test_truncated_faststart_video_is_reported_not_shortened(
 
 
 def test_lossless_ffv1_roundtrip_is_exact(small_clip: Path, tmp_path: Path) -> None:
-    cfg = parse_config(
-        "inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv}"
-    )
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv}")
     out = tmp_path / "out.mkv"
     run_pipeline(cfg, small_clip, out, choose_encoder(cfg.encode))
     assert count_frames(out) == 30
     # the frames the reader gave the pipeline are in the output bit for bit
     info = probe(small_clip)
-    with FrameReader(
-        info, plan_colour(info.color, info.height, info.pix_fmt)
-    ) as reader:
+    with FrameReader(info, plan_colour(info.color, info.height, info.pix_fmt)) as reader:
         source_frames = [f.tobytes() for f in reader]
     assert decode_rgb(out, 7) == source_frames[7]
     assert decode_rgb(out, 29) == source_frames[29]

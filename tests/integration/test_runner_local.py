@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ENTRY = ROOT / "run_with_config_batch_sync.py"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "CONFIG_URL"}
     full_env.update(env or {})
     return subprocess.run(
@@ -55,7 +57,13 @@ def test_batch_with_bad_inputs_completes_the_good_ones(
     tmp_path: Path, small_clip: Path, bad_inputs: dict[str, Path]
 ) -> None:
     out = tmp_path / "out"
-    inputs = [bad_inputs["missing"], small_clip, bad_inputs["empty"], bad_inputs["text"], bad_inputs["truncated"]]
+    inputs = [
+        bad_inputs["missing"],
+        small_clip,
+        bad_inputs["empty"],
+        bad_inputs["text"],
+        bad_inputs["truncated"],
+    ]
     cfg = write_config(
         tmp_path / "job.yaml",
         f"""
@@ -115,12 +123,20 @@ def test_config_with_several_errors_lists_them_all(tmp_path: Path) -> None:
     )
     proc = run_cli("--config", str(cfg), "--validate")
     assert proc.returncode == 2
-    for needle in ("inputs:", "stages.0.interpolate.factor", "encode.crf", "extra: unknown key", "4 problem(s)"):
+    for needle in (
+        "inputs:",
+        "stages.0.interpolate.factor",
+        "encode.crf",
+        "extra: unknown key",
+        "4 problem(s)",
+    ):
         assert needle in proc.stderr, needle
 
 
 def test_validate_prints_the_resolved_config(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "ok.yaml", "inputs: [a.mp4]\noutput: o\nstages: [{interpolate: {fps: 60}}]\n")
+    cfg = write_config(
+        tmp_path / "ok.yaml", "inputs: [a.mp4]\noutput: o\nstages: [{interpolate: {fps: 60}}]\n"
+    )
     proc = run_cli("--config", str(cfg), "--validate")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

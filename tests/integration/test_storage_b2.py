@@ -124,9 +124,7 @@ def test_transient_upload_errors_are_retried(b2_api: Any, tmp_path: Path) -> Non
     assert info.size == 8 and b2_api.simulator.upload_errors == []
 
 
-def test_persistent_upload_errors_surface_as_unreachable(
-    b2_api: Any, tmp_path: Path
-) -> None:
+def test_persistent_upload_errors_surface_as_unreachable(b2_api: Any, tmp_path: Path) -> None:
     from b2sdk.v2.exception import B2ConnectionError
 
     b2_api.simulator.set_upload_errors([B2ConnectionError("down") for _ in range(100)])
@@ -149,9 +147,7 @@ def test_size_mismatch_fails_verification(
 
     def lossy_upload(local_file: str, file_name: str, **kwargs: Any) -> Any:
         kwargs.pop("sha1_sum", None)
-        return b2_api.bucket.upload_bytes(
-            b"truncated", file_name, file_info=kwargs["file_info"]
-        )
+        return b2_api.bucket.upload_bytes(b"truncated", file_name, file_info=kwargs["file_info"])
 
     monkeypatch.setattr(b2_api.bucket, "upload_local_file", lossy_upload)
     store._buckets[b2_api.bucket_name] = b2_api.bucket  # type: ignore[attr-defined]
@@ -165,9 +161,7 @@ def test_missing_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("B2_APPLICATION_KEY", raising=False)
     with pytest.raises(CredentialsRefused) as info:
         B2Store().stat("b2://bkt/x")
-    assert "B2_APPLICATION_KEY_ID" in str(info.value) and "b2://bkt/x" in str(
-        info.value
-    )
+    assert "B2_APPLICATION_KEY_ID" in str(info.value) and "b2://bkt/x" in str(info.value)
 
 
 def test_wrong_key_is_refused_without_leaking(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,9 +30,7 @@ def served(http_server: Any) -> tuple[str, bytes]:
     return http_server.base_url, data
 
 
-def test_download_streams_with_sha256(
-    served: tuple[str, bytes], tmp_path: Path
-) -> None:
+def test_download_streams_with_sha256(served: tuple[str, bytes], tmp_path: Path) -> None:
     base, data = served
     url = f"{base}/media/clip.mp4"
     store = open_url(url)
@@ -53,18 +51,14 @@ def test_stat_uses_head(served: tuple[str, bytes], http_server: Any) -> None:
     assert not open_url(url).exists(f"{base}/media/other.mp4")
 
 
-def test_stat_falls_back_to_get_when_head_refused(
-    served: tuple[str, bytes], http_server: Any
-) -> None:
+def test_stat_falls_back_to_get_when_head_refused(served: tuple[str, bytes], http_server: Any) -> None:
     base, data = served
     url = f"{base}/nohead/clip.mp4"
     assert open_url(url).stat(url).size == len(data)
     assert [m for m, _ in http_server.hits] == ["HEAD", "GET"]
 
 
-def test_missing_is_not_found_and_not_retried(
-    served: tuple[str, bytes], http_server: Any
-) -> None:
+def test_missing_is_not_found_and_not_retried(served: tuple[str, bytes], http_server: Any) -> None:
     base, _ = served
     url = f"{base}/media/missing.mp4?token=s3cr3t"
     with pytest.raises(ObjectNotFound) as info:
@@ -102,9 +96,7 @@ def test_closed_port_is_unreachable(closed_port: int, fast_retries: int) -> None
     assert url in str(info.value) and "server is running" in str(info.value)
 
 
-def test_writes_and_listing_are_unsupported(
-    served: tuple[str, bytes], tmp_path: Path
-) -> None:
+def test_writes_and_listing_are_unsupported(served: tuple[str, bytes], tmp_path: Path) -> None:
     base, _ = served
     url = f"{base}/media/clip.mp4"
     store = open_url(url)

@@ -145,9 +145,7 @@ def test_wrong_secret_is_refused_without_leaking(
         assert err.fields["status"] == 403 and err.fields["attempts"] == 1
 
 
-def test_unknown_access_key_is_refused(
-    s3_env: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unknown_access_key_is_refused(s3_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "nobody")
     with pytest.raises(CredentialsRefused) as info:
         open_url(f"s3://{s3_env.bucket}/").list(f"s3://{s3_env.bucket}/")
@@ -164,9 +162,7 @@ def _record_headers(client: Any) -> list[dict[str, str]]:
     return sent
 
 
-def test_when_required_checksums_in_effect(
-    s3_env: Any, s3_prefix: str, tmp_path: Path
-) -> None:
+def test_when_required_checksums_in_effect(s3_env: Any, s3_prefix: str, tmp_path: Path) -> None:
     """Our client sends no flexible checksums, even for multipart uploads; the
     object's bytes are exactly the file's (no aws-chunked trailer inside)."""
     settings = StorageSettings(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB)
@@ -193,12 +189,8 @@ def test_when_required_checksums_in_effect(
     plain = parse_url(url)
     raw = s3_env.client().get_object(Bucket=plain[1], Key=plain[2])["Body"].read()
     assert raw == src.read_bytes()
-    head = store.client.head_object(
-        Bucket=plain[1], Key=plain[2], ChecksumMode="ENABLED"
-    )
-    assert not [
-        k for k in head if k.startswith("Checksum")
-    ]  # none was sent, none stored
+    head = store.client.head_object(Bucket=plain[1], Key=plain[2], ChecksumMode="ENABLED")
+    assert not [k for k in head if k.startswith("Checksum")]  # none was sent, none stored
 
 
 def test_default_client_would_send_checksums(s3_env: Any, s3_prefix: str) -> None:

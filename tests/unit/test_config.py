@@ -37,10 +37,7 @@ def test_json_is_accepted_and_resolves_defaults() -> None:
         "preset": "medium",
         "container": "mp4",
     }
-    assert (
-        data["instance"]["on_success"] == "destroy"
-        and data["instance"]["on_failure"] == "stop"
-    )
+    assert data["instance"]["on_success"] == "destroy" and data["instance"]["on_failure"] == "stop"
     assert data["limits"]["chunk_s"] == 30
 
 
@@ -100,18 +97,14 @@ def test_malformed_configs_name_the_problem(text: str, needle: str) -> None:
 
 def test_interpolate_needs_exactly_one_target() -> None:
     with pytest.raises(ConfigError, match="exactly one of factor"):
-        parse_config(
-            "inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, fps: 60}}]"
-        )
+        parse_config("inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, fps: 60}}]")
     with pytest.raises(ConfigError, match="exactly one of factor"):
         parse_config("inputs: [a]\noutput: o/\nstages: [{interpolate: {}}]")
 
 
 def test_unknown_ladder_rung_is_rejected() -> None:
     with pytest.raises(ConfigError, match=r"unknown rung\(s\) \['rife'\]"):
-        parse_config(
-            "inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, ladder: [rife]}}]"
-        )
+        parse_config("inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, ladder: [rife]}}]")
 
 
 def test_ffv1_needs_mkv() -> None:

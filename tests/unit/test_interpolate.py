@@ -17,9 +17,7 @@ def frames(n: int, h: int = 4, w: int = 6) -> list[np.ndarray]:
     return [np.full((h, w, 3), (10 * i) % 250, dtype=np.uint8) for i in range(n)]
 
 
-def run(
-    stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)
-) -> list[np.ndarray]:
+def run(stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)) -> list[np.ndarray]:
     return list(Interpolate(stage, fps_in).run(iter(frames(n))))
 
 
@@ -36,9 +34,7 @@ def run(
         (1, {"factor": 2}, Fraction(30), 2),
     ],
 )
-def test_output_count_matches_the_ratio(
-    n: int, kwargs: dict, fps_in: Fraction, expected: int
-) -> None:
+def test_output_count_matches_the_ratio(n: int, kwargs: dict, fps_in: Fraction, expected: int) -> None:
     stage = InterpolateStage(**kwargs)
     out = run(stage, n, fps_in)
     assert len(out) == expected
@@ -76,9 +72,7 @@ class FlakyRung:
     def __init__(self, ok: int) -> None:
         self.ok = ok
 
-    def between(
-        self, a: np.ndarray, b: np.ndarray, ts: Sequence[Fraction]
-    ) -> list[np.ndarray]:
+    def between(self, a: np.ndarray, b: np.ndarray, ts: Sequence[Fraction]) -> list[np.ndarray]:
         if self.ok == 0:
             raise RungUnavailable("out of memory (injected)")
         self.ok -= 1
@@ -104,9 +98,7 @@ def test_a_failing_rung_hands_the_same_frames_to_the_next(
         "status": "failed",
         "reason": "out of memory (injected)",
     }
-    assert (
-        report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["units"] == 6
-    )
+    assert report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["units"] == 6
 
 
 def test_no_rung_left_is_a_stage_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,9 +109,7 @@ def test_import_is_light() -> None:
         "heavy = [m for m in ('boto3', 'botocore', 'b2sdk', 'requests') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    subprocess.run(
-        [sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2]
-    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 # --- local backend -----------------------------------------------------------------
@@ -121,9 +119,7 @@ def test_round_trip_with_sha256(tmp_path: Path, payload: Path) -> None:
     store = open_url(str(tmp_path))
     url = f"file://{tmp_path}/bucket/deep/dir/clip.bin"
     up = store.upload(payload, url)
-    assert up == ObjectInfo(
-        url=url, size=payload.stat().st_size, sha256=sha256_of(payload)
-    )
+    assert up == ObjectInfo(url=url, size=payload.stat().st_size, sha256=sha256_of(payload))
     assert (tmp_path / "bucket/deep/dir/clip.bin").read_bytes() == payload.read_bytes()
 
     dest = tmp_path / "down" / "again" / "clip.bin"
