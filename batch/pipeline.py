@@ -141,7 +141,7 @@ def run_pipeline(
         )
     notes = [f"frames passed between stages as {pix_fmt}"]
     if info.vfr:
-        notes.append(f"variable frame rate resampled to a constant {info.fps}")
+        notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
     if plan.width % 2 or plan.height % 2:
         notes.append("odd frame size padded by one pixel (edge repeated) for 4:2:0 encoding")
     return PipelineResult(

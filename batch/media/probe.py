@@ -89,6 +89,23 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
         raise FFmpegFailed(f"ffprobe printed unreadable output for {path.name}", command=" ".join(cmd)) from e
 
 
+COMMON_RATES = tuple(
+    Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "50", "60000/1001", "60", "120")
+)
+
+
+def cfr_rate_for(r_rate: Fraction, avg_rate: Fraction) -> Fraction:
+    """The constant rate a variable-rate stream is resampled to.
+
+    The stream's base rate (r_frame_rate) keeps every frame, filling gaps by
+    holding frames; it is used unless it is a timebase-like rate far above the
+    average, in which case the common rate nearest the average is used.
+    """
+    if r_rate <= 2 * avg_rate and r_rate <= 240:
+        return r_rate
+    return min(COMMON_RATES, key=lambda c: abs(c - avg_rate))
+
+
 def _looks_like_mp4(path: Path) -> bool:
     """An ISO-BMFF file starts with a box such as ftyp; a text file named .mp4 does not."""
     with path.open("rb") as f:
@@ -146,6 +163,8 @@ def probe(path: Path) -> MediaInfo:
     if fps is None:
         raise NotAVideo(f"{path.name} has no frame rate", hint="the video stream may be a single image")
     vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
+    if vfr:
+        fps = cfr_rate_for(r_rate, avg_rate)  # type: ignore[arg-type]
 
     duration = float(video.get("duration") or fmt.get("duration") or 0.0)
     declared = int(video.get("nb_frames") or 0)

@@ -160,3 +160,22 @@ def test_lossless_ffv1_roundtrip_is_exact(small_clip: Path, tmp_path: Path) -> N
         source_frames = [f.tobytes() for f in reader]
     assert decode_rgb(out, 7) == source_frames[7]
     assert decode_rgb(out, 29) == source_frames[29]
+
+
+def test_variable_frame_rate_keeps_every_frame(clip_dir: Path, tmp_path: Path) -> None:
+    # 30 frames at 30 fps, then 30 frames at 15 fps: base rate 30, average ~20
+    src = make_clip(
+        clip_dir / "vfr.mp4",
+        frames=60,
+        audio=False,
+        extra=["-vf", "setpts='if(lt(N,30),N,30+(N-30)*2)/30/TB'", "-fps_mode", "vfr"],
+    )
+    out = tmp_path / "out.mp4"
+    result = process(src, out)
+    assert result.info_in.vfr and result.info_in.fps == 30
+    # every source frame kept; the slow half's frames each held twice: 30 + 2 * 30 - 1
+    assert count_frames(out) == result.frames_out
+    assert 88 <= result.frames_out <= 90
+    assert Fraction(video_stream(out)["avg_frame_rate"]) == 30
+    assert abs(video_duration(out) - video_duration(src)) <= 1 / 30 + 1e-3
+    assert any("variable frame rate" in n for n in result.notes)
