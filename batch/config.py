@@ -77,11 +77,18 @@ class InterpolateStage(_Strict):
             raise ValueError("give exactly one of factor (e.g. 2) or fps (e.g. 60)")
         return self
 
-    @field_validator("factor", "fps")
+    @field_validator("factor")
     @classmethod
-    def _positive(cls, v: Fraction | None) -> Fraction | None:
-        if v is not None and v <= 0:
-            raise ValueError("must be greater than 0")
+    def _factor_range(cls, v: Fraction | None) -> Fraction | None:
+        if v is not None and not (0 < v <= 32):
+            raise ValueError("must be greater than 0 and at most 32")
+        return v
+
+    @field_validator("fps")
+    @classmethod
+    def _fps_range(cls, v: Fraction | None) -> Fraction | None:
+        if v is not None and not (0 < v <= 1000):
+            raise ValueError("must be greater than 0 and at most 1000")
         return v
 
     @field_validator("ladder")
@@ -281,4 +288,8 @@ def resolved(cfg: JobConfig) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     data["inputs"] = [redact_url(u) for u in data["inputs"]]
     data["output"] = redact_url(data["output"])
+    if data["storage"]["endpoint_url"]:
+        data["storage"]["endpoint_url"] = redact_url(data["storage"]["endpoint_url"])
+    if data["instance"]["command"]:  # may carry a token; say only that it is set
+        data["instance"]["command"] = f"<set, {len(data['instance']['command'])} characters>"
     return data

@@ -152,6 +152,12 @@ class FrameCountMismatch(MediaError):
     code = "frame_count_mismatch"
 
 
+class DurationMismatch(MediaError):
+    """The output's duration differs from the input's by more than a frame."""
+
+    code = "duration_mismatch"
+
+
 # --- stages ------------------------------------------------------------------------
 
 

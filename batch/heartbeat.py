@@ -43,13 +43,21 @@ class Heartbeat:
             self.beat()
 
     def beat(self) -> None:
+        """Write both copies; any failure is logged and counted, never raised."""
         data = json.dumps(self.tracker.snapshot(), indent=2).encode()
-        self.local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.local.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(self.local)
+        try:
+            self.local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.local.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(self.local)
+        except OSError as e:
+            self.failures += 1
+            log.warning("heartbeat: could not write %s: %s", self.local, e)
         try:
             self.store.write_bytes(self.url, data, content_type="application/json")
         except BatchError as e:
             self.failures += 1
             log.warning("heartbeat: could not write %s: %s", self.url, e.message)
+        except Exception:  # the heartbeat must outlive any surprise
+            self.failures += 1
+            log.exception("heartbeat: unexpected error writing %s", self.url)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from batch.config import InterpolateStage, JobConfig, UpscaleStage
-from batch.errors import FrameCountMismatch
+from batch.errors import DurationMismatch, FrameCountMismatch
 from batch.media.colour import plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import choose_pix_fmt
@@ -139,9 +139,19 @@ def run_pipeline(
             f"{writer.frames_written} were written",
             hint="the encoder dropped or duplicated frames; try another codec",
         )
+    tolerance = max(1 / plan.fps, 1 / info.fps) + 0.002
+    if abs(info_out.duration - info.duration) > tolerance:
+        raise DurationMismatch(
+            f"{dest.name} lasts {info_out.duration:.3f} s, the input {info.duration:.3f} s",
+            hint="the source's timing could not be kept; please report it with the manifest",
+            input_duration=info.duration,
+            output_duration=info_out.duration,
+        )
     notes = [f"frames passed between stages as {pix_fmt}"]
     if info.vfr:
         notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
+    if info.pix_fmt not in ("yuv420p", "yuvj420p") and not encoder.rgb:
+        notes.append(f"source pixel format {info.pix_fmt} encoded as 8-bit 4:2:0 (yuv420p)")
     if plan.width % 2 or plan.height % 2:
         notes.append("odd frame size padded by one pixel (edge repeated) for 4:2:0 encoding")
     return PipelineResult(

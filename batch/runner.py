@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
+from typing import Any
 
 from batch.config import JobConfig, parse_config, resolved
 from batch.errors import (
@@ -23,6 +24,7 @@ from batch.errors import (
     Cancelled,
     ConfigError,
     InternalError,
+    NotAVideo,
     ObjectNotFound,
     StorageError,
 )
@@ -100,13 +102,19 @@ def _is_video(url: str) -> bool:
 
 def output_stems(urls: list[str | BatchError]) -> list[str]:
     """One folder name per input: its file stem, suffixed when two inputs share one."""
-    seen: dict[str, int] = {}
+    wanted = [
+        (PurePosixPath(parse_url(item)[2]).stem if isinstance(item, str) else "") or "input" for item in urls
+    ]
+    taken = set(wanted)  # an input's own stem is never given to another input
+    used: set[str] = set()
     stems = []
-    for item in urls:
-        stem = PurePosixPath(parse_url(item)[2]).stem if isinstance(item, str) else "input"
-        stem = stem or "input"
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    for stem in wanted:
+        name, n = stem, 1
+        while name in used or (name != stem and name in taken):
+            n += 1
+            name = f"{stem}-{n}"
+        used.add(name)
+        stems.append(name)
     return stems
 
 
@@ -119,10 +127,16 @@ def _sha256_file(path: Path) -> str:
 
 
 class _Cancel:
-    """SIGTERM/SIGINT: finish cleanly, record the rest as cancelled."""
+    """SIGTERM/SIGINT: stop the input in progress, record the rest as cancelled.
+
+    The handler raises only while ``armed`` (an input is being processed) and
+    disarms itself, so a signal never interrupts writing the manifest and a
+    second signal never interrupts the clean-up of the first.
+    """
 
     def __init__(self) -> None:
         self.requested = False
+        self.armed = False
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _Cancel:
@@ -132,7 +146,11 @@ class _Cancel:
         return self
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        log.warning("received %s: finishing cleanly", signal.Signals(signum).name)
         self.requested = True
+        if not self.armed:
+            return
+        self.armed = False
         raise Cancelled(
             f"stopped by signal {signal.Signals(signum).name}", hint="run the job again to finish it"
         )
@@ -158,51 +176,70 @@ class Runner:
         stems = output_stems(inputs)
         tracker = Tracker(self.cfg.job_id or "", len(inputs), log_every_s=self.cfg.limits.heartbeat_s)
         encoder = choose_encoder(self.cfg.encode)
-        with (
-            _Cancel() as cancel,
-            Heartbeat(tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s),
-        ):
-            for index, (item, stem) in enumerate(zip(inputs, stems, strict=True), start=1):
-                shown = redact_url(item) if isinstance(item, str) else None
-                record = InputRecord(index=index, source={"url": shown})
-                self.manifest.inputs.append(record)
-                if isinstance(item, BatchError):
-                    record.status, record.error = "failed", item
-                    continue
-                if cancel.requested:
-                    record.status = "cancelled"
-                    continue
-                tracker.start_input(index, shown or "")
-                try:
-                    self._process(item, stem, record, out_store, encoder, tracker)
-                    record.status = "succeeded"
-                except Cancelled as e:
-                    record.status, record.error = "cancelled", e
-                except BatchError as e:
-                    record.status, record.error = "failed", e
-                    log.error("[%d/%d] %s: %s", index, len(inputs), shown, e)
-                except Exception as e:  # a bug: record it, keep the other inputs going
-                    log.exception("[%d/%d] internal error", index, len(inputs))
-                    record.status = "failed"
-                    record.error = InternalError(
-                        f"{type(e).__name__}: {e}", hint="this is a bug; please report it"
-                    )
-                finally:
-                    shutil.rmtree(self.work_dir, ignore_errors=True)
-            tracker.set_phase("writing manifest")
+        with _Cancel() as cancel:
+            heartbeat = Heartbeat(
+                tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s
+            )
+            with heartbeat:
+                for index, (item, stem) in enumerate(zip(inputs, stems, strict=True), start=1):
+                    self._run_one(index, item, stem, out_store, encoder, tracker, cancel)
+                tracker.set_phase(self.manifest.status)
+            # status.json got its final beat above; the manifest is the last object written
             self._publish(out_store)
-            tracker.set_phase(self.manifest.status)
         return self.manifest.exit_code
 
+    def _run_one(
+        self,
+        index: int,
+        item: str | BatchError,
+        stem: str,
+        out_store: Store,
+        encoder: EncoderChoice,
+        tracker: Tracker,
+        cancel: _Cancel,
+    ) -> None:
+        count = tracker.input_count
+        shown = redact_url(item) if isinstance(item, str) else None
+        record = InputRecord(index=index, source={"url": shown})
+        self.manifest.inputs.append(record)
+        if isinstance(item, BatchError):
+            record.status, record.error = "failed", item
+            return
+        if cancel.requested:
+            record.status = "cancelled"
+            return
+        tracker.start_input(index, shown or "")
+        try:
+            try:
+                cancel.armed = True
+                self._process(item, stem, record, out_store, encoder, tracker)
+            finally:
+                cancel.armed = False
+            record.status = "succeeded"
+        except Cancelled as e:
+            record.status, record.error = "cancelled", e
+        except BatchError as e:
+            record.status, record.error = "failed", e
+            log.error("[%d/%d] %s: %s", index, count, shown, e)
+        except Exception as e:  # a bug: record it, keep the other inputs going
+            log.exception("[%d/%d] internal error", index, count)
+            record.status = "failed"
+            record.error = InternalError(f"{type(e).__name__}: {e}", hint="this is a bug; please report it")
+        finally:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
     def _publish(self, out_store: Store) -> None:
-        write_local(self.manifest, self.state_dir)
         try:
             info = publish(self.manifest, out_store, self.cfg.output)
             log.info("manifest: %s (%s)", redact_url(info.url), self.manifest.status)
         except StorageError as e:
             self.manifest.job_errors.append(e)
-            write_local(self.manifest, self.state_dir)
-            log.error("could not upload the manifest (%s); kept at %s", e, self.state_dir / "manifest.json")
+            log.error("could not upload the manifest (%s); keeping it in the state dir", e)
+        try:
+            path = write_local(self.manifest, self.state_dir)
+            log.info("local copy of the manifest: %s", path)
+        except OSError as e:
+            log.error("could not write the local manifest copy in %s: %s", self.state_dir, e)
 
     def _process(
         self,
@@ -218,6 +255,10 @@ class Runner:
         scheme, _, key = parse_url(url)
         if scheme == "file":
             source = Path(key)
+            if source.is_dir():
+                raise NotAVideo(
+                    f"input {url} is a directory", hint="end the URL with '/' to take every video under it"
+                )
             if not source.is_file():
                 raise ObjectNotFound(f"input {url} does not exist", hint="check the path", url=url)
             sha256 = _sha256_file(source)
@@ -256,26 +297,42 @@ def run_job(config_url: str, options: RunOptions) -> int:
         cfg = load_config(config_url)
     except BatchError as e:
         return _fail_early(e, options, config=None, job_id="unknown")
+    except Exception as e:
+        log.exception("internal error while loading the config")
+        return _fail_early(_internal(e), options, config=None, job_id="unknown")
+    job_id = cfg.job_id or "unknown"
     try:
         return Runner(cfg, options).run()
-    except Cancelled as e:
-        return _fail_early(e, options, config=resolved(cfg), job_id=cfg.job_id or "unknown")
     except BatchError as e:
-        return _fail_early(
-            e, options, config=resolved(cfg), job_id=cfg.job_id or "unknown", output=cfg.output
-        )
+        return _fail_early(e, options, config=resolved(cfg), job_id=job_id, output=cfg.output)
+    except Exception as e:
+        log.exception("internal error")
+        return _fail_early(_internal(e), options, config=resolved(cfg), job_id=job_id, output=cfg.output)
+
+
+def _internal(e: Exception) -> InternalError:
+    return InternalError(f"{type(e).__name__}: {e}", hint="this is a bug; please report it with the log")
 
 
 def _fail_early(
-    error: BatchError, options: RunOptions, *, config: dict | None, job_id: str, output: str | None = None
+    error: BatchError,
+    options: RunOptions,
+    *,
+    config: dict[str, Any] | None,
+    job_id: str,
+    output: str | None = None,
 ) -> int:
-    """The job could not start: write a failure manifest where we can, say why once."""
+    """The job could not run to its end: write a failure manifest where we can, say why once."""
     log.error("%s", error)
     manifest = Manifest(job_id=job_id, config=config, dry_run=options.dry_run, job_errors=[error])
-    state_dir = options.state_dir or Path("state") / job_id
-    path = write_local(manifest, state_dir)
     if output and not isinstance(error, StorageError):
-        with contextlib.suppress(BatchError):
+        try:
             publish(manifest, open_url(output), output)
-    log.error("failure manifest written to %s", path)
+        except BatchError as e:
+            log.error("could not upload the failure manifest: %s", e)
+    state_dir = options.state_dir or Path("state") / job_id
+    try:
+        log.error("failure manifest written to %s", write_local(manifest, state_dir))
+    except OSError as e:
+        log.error("could not write the failure manifest in %s: %s", state_dir, e)
     return manifest.exit_code

@@ -36,13 +36,18 @@ def plan_colour(color: ColorInfo, height: int, pix_fmt: str) -> ColourPlan:
     return ColourPlan(matrix=matrix, range="pc" if full else "tv", tags=color)
 
 
+# ffprobe prints these transfer names; the encoder option spells them otherwise.
+_TRC_OPTION = {"bt470m": "gamma22", "bt470bg": "gamma28"}
+
+
 def encoder_tag_args(tags: ColorInfo) -> list[str]:
     """ffmpeg output options that carry the source's colour tags."""
     args: list[str] = []
+    transfer = _TRC_OPTION.get(tags.transfer or "", tags.transfer)
     for flag, value in (
         ("-color_range", tags.range),
         ("-colorspace", tags.space),
-        ("-color_trc", tags.transfer),
+        ("-color_trc", transfer),
         ("-color_primaries", tags.primaries),
     ):
         if value:

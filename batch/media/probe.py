@@ -98,10 +98,10 @@ def cfr_rate_for(r_rate: Fraction, avg_rate: Fraction) -> Fraction:
     """The constant rate a variable-rate stream is resampled to.
 
     The stream's base rate (r_frame_rate) keeps every frame, filling gaps by
-    holding frames; it is used unless it is a timebase-like rate far above the
-    average, in which case the common rate nearest the average is used.
+    holding frames; it is used unless it is a timebase-like rate (above 240),
+    in which case the common rate nearest the average is used.
     """
-    if r_rate <= 2 * avg_rate and r_rate <= 240:
+    if r_rate <= 240:
         return r_rate
     return min(COMMON_RATES, key=lambda c: abs(c - avg_rate))
 
@@ -121,13 +121,27 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(tag) % 360 if tag else 0
 
 
-def count_frames(path: Path) -> int:
-    """Count video packets (one per frame for every codec we accept); no decode."""
-    data = _run_ffprobe(
-        ["-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"], path
-    )
-    streams = data.get("streams") or []
-    return int(streams[0].get("nb_read_packets", 0)) if streams else 0
+def count_packets(path: Path) -> tuple[int, int]:
+    """(packets in the file, packets that decode to shown frames); demux only, no decode.
+
+    Packets flagged ``D`` lie before an edit list's start (e.g. a stream-copied
+    cut) and are decoded but never shown, so they are not frames of the video.
+    """
+    cmd = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags"]
+    proc = subprocess.run([*cmd, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=False)
+    flags = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    return len(flags), sum("D" not in f for f in flags)
+
+
+def _stream_duration(video: dict[str, Any]) -> float | None:
+    """The video stream's own duration (Matroska keeps it in a DURATION tag)."""
+    if video.get("duration"):
+        return float(video["duration"])
+    tag = (video.get("tags") or {}).get("DURATION")
+    if tag:
+        h, m, s = tag.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    return None
 
 
 def probe(path: Path) -> MediaInfo:
@@ -162,29 +176,36 @@ def probe(path: Path) -> MediaInfo:
     fps = avg_rate or r_rate
     if fps is None:
         raise NotAVideo(f"{path.name} has no frame rate", hint="the video stream may be a single image")
-    vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
-    if vfr:
-        fps = cfr_rate_for(r_rate, avg_rate)  # type: ignore[arg-type]
+    if str(fmt.get("format_name", "")).endswith("_pipe") or fmt.get("format_name") == "image2":
+        raise NotAVideo(
+            f"{path.name} is a still image ({fmt.get('format_name')}), not a video",
+            hint="give a video file; for a single image use an image tool",
+        )
 
-    duration = float(video.get("duration") or fmt.get("duration") or 0.0)
     declared = int(video.get("nb_frames") or 0)
-    counted = count_frames(path)
-    if counted == 0:
+    packets, frame_count = count_packets(path)
+    if frame_count == 0:
         raise TruncatedVideo(
             f"{path.name} holds no video frames",
             hint="the file is truncated or damaged; re-upload a complete copy",
         )
-    if declared and counted < declared:
+    if declared and packets < declared:
         raise TruncatedVideo(
-            f"{path.name} is truncated: the container declares {declared} frames, the file holds {counted}",
+            f"{path.name} is truncated: the container declares {declared} frames, the file holds {packets}",
             hint="re-upload a complete copy of the input",
             declared_frames=declared,
-            found_frames=counted,
+            found_frames=packets,
         )
-    frame_count = counted
-    source = "container" if declared == counted else "counted"
-    if not duration:
-        duration = float(frame_count / fps)
+    source = "container" if declared == frame_count else "counted"
+    duration = _stream_duration(video) or float(frame_count / fps)
+    vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
+    # Some containers (Matroska) report a nominal rate even for variable-rate
+    # streams: frames that do not fill the duration at that rate mean VFR.
+    if not vfr and abs(frame_count / fps - Fraction(duration)) > 2 / fps:
+        vfr = True
+        avg_rate = Fraction(frame_count) / Fraction(duration)
+    if vfr:
+        fps = cfr_rate_for(r_rate or fps, avg_rate or fps)
 
     rotation = _rotation(video)
     start_s = max(0.0, _float(video.get("start_time")) - _float(fmt.get("start_time")))

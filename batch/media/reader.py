@@ -102,6 +102,7 @@ class FrameReader:
                 if got == 0:
                     break
                 if got < n:
+                    self._finish()  # a crashed decoder is reported as such, not as a bad input
                     raise TruncatedVideo(
                         f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
                         hint="re-upload a complete copy of the input",

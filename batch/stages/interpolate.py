@@ -1,8 +1,10 @@
 """Frame-rate conversion: output frame j sits at source position j / ratio.
 
 Streaming: each source pair (a, b) yields the output frames whose position
-falls in [a, b). After the last source frame, the last frame is held until
-the output count reaches round(N * ratio), so the duration is kept exactly.
+falls in [a, b). After the last source frame, that frame is held for the
+positions in [N-1, N). The output thus holds every frame whose time lies
+within the input's duration: ceil(N * ratio) frames, never shorter than the
+input and longer by less than one output frame.
 Rungs here: ``blend`` (linear mix of the two neighbours) and ``duplicate``
 (hold the earlier frame). Model rungs (RIFE) slot in above them.
 """
@@ -10,6 +12,7 @@ Rungs here: ``blend`` (linear mix of the two neighbours) and ``duplicate``
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from typing import Protocol
@@ -52,9 +55,12 @@ class DuplicateRung:
 RUNGS: dict[str, Callable[[], InterpolateRung]] = {"blend": BlendRung, "duplicate": DuplicateRung}
 
 
+UNIT_FRAMES = 8  # output frames per unit of ladder work: bounds memory at high factors
+
+
 def output_count(frames_in: int, ratio: Fraction) -> int:
-    """round(frames_in * ratio), halves rounded up."""
-    return int(frames_in * ratio + Fraction(1, 2))
+    """ceil(frames_in * ratio): the output positions j / ratio that lie in [0, frames_in)."""
+    return math.ceil(frames_in * ratio)
 
 
 def ratio_for(stage: InterpolateStage, fps_in: Fraction) -> Fraction:
@@ -93,16 +99,15 @@ class Interpolate:
                 while j * step < i:  # positions in [i-1, i)
                     ts.append(j * step - (i - 1))
                     j += 1
-                if ts:
-                    work = functools.partial(_between, prev, cur, ts)
+                for start in range(0, len(ts), UNIT_FRAMES):
+                    work = functools.partial(_between, prev, cur, ts[start : start + UNIT_FRAMES])
                     for frame in self.ladder.run(work):
                         self.frames_out += 1
                         yield frame
             prev = cur
         if prev is None:
             return
-        total = output_count(self.frames_in, self.ratio)
-        while j < total:  # the tail after the last source frame holds it
+        while j * step < self.frames_in:  # positions in [N-1, N) hold the last frame
             j += 1
             self.frames_out += 1
             yield prev

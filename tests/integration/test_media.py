@@ -93,6 +93,19 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
     assert info.value.hint and "video file" in info.value.hint
 
 
+@pytest.mark.parametrize("fmt", ["png", "mjpeg"])
+def test_still_image_named_mp4_is_not_a_video(tmp_path: Path, fmt: str) -> None:
+    image = tmp_path / f"frame.{'png' if fmt == 'png' else 'jpg'}"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(image)],
+        check=True,
+    )
+    renamed = tmp_path / "photo.mp4"
+    renamed.write_bytes(image.read_bytes())
+    with pytest.raises(NotAVideo, match="still image"):
+        probe(renamed)
+
+
 def test_audio_only_file_is_not_a_video(tmp_path: Path) -> None:
     path = tmp_path / "tone.mp4"
     subprocess.run(

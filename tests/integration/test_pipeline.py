@@ -73,7 +73,7 @@ def test_no_stages_keeps_every_frame_and_the_audio(small_clip: Path, tmp_path: P
             90,
             Fraction(90),
         ),
-        ("[{interpolate: {fps: 60}}]", "24000/1001", 24, 60, Fraction(60)),
+        ("[{interpolate: {fps: 60}}]", "24000/1001", 24, 61, Fraction(60)),  # 1.001 s needs 60.06 frames
         ("[{interpolate: {fps: 24}}]", "30", 30, 24, Fraction(24)),
     ],
 )
@@ -179,3 +179,54 @@ def test_variable_frame_rate_keeps_every_frame(clip_dir: Path, tmp_path: Path) -
     assert Fraction(video_stream(out)["avg_frame_rate"]) == 30
     assert abs(video_duration(out) - video_duration(src)) <= 1 / 30 + 1e-3
     assert any("variable frame rate" in n for n in result.notes)
+
+
+def test_matroska_vfr_with_a_nominal_rate_keeps_its_duration(clip_dir: Path, tmp_path: Path) -> None:
+    # 2 s at 60 fps then 6 s at 15 fps; Matroska reports 60/1 for both rates
+    src = make_clip(
+        clip_dir / "vfr2.mkv",
+        rate="60",
+        frames=210,
+        audio=False,
+        extra=["-vf", "setpts='if(lt(N,120),N/60,2+(N-120)/15)/TB'", "-fps_mode", "vfr"],
+    )
+    out = tmp_path / "out.mp4"
+    result = process(src, out)
+    assert result.info_in.vfr and result.info_in.fps == 60
+    assert abs(video_duration(out) - result.info_in.duration) <= 1 / 60 + 1e-3
+    assert count_frames(out) == result.frames_out >= 470
+
+
+def test_stream_copied_cut_with_an_edit_list_is_not_truncated(clip_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    base = make_clip(clip_dir / "gop.mp4", frames=90, audio=False, extra=["-g", "30"])
+    cut = tmp_path / "cut.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-ss", "1.3", "-i", str(base), "-c", "copy", str(cut)], check=True
+    )
+    result = process(cut, tmp_path / "out.mp4")
+    # packets before the edit list's start decode but are never shown
+    assert result.info_in.frame_count == count_frames(cut) == result.frames_out
+
+
+def test_sd_transfer_tag_gamma28_is_carried(clip_dir: Path, tmp_path: Path) -> None:
+    src = make_clip(
+        clip_dir / "pal.mp4",
+        size="720x576",
+        rate="25",
+        frames=5,
+        audio=False,
+        extra=["-colorspace", "bt470bg", "-color_primaries", "bt470bg", "-color_trc", "gamma28"],
+    )
+    out = tmp_path / "out.mp4"
+    process(src, out, "[{upscale: {scale: 0.5}}]")
+    s = video_stream(out)
+    assert (s["color_space"], s["color_primaries"], s["color_transfer"]) == ("bt470bg", "bt470bg", "bt470bg")
+
+
+def test_ten_bit_source_is_noted(clip_dir: Path, tmp_path: Path) -> None:
+    src = make_clip(clip_dir / "tenbit.mp4", frames=5, audio=False, pix_fmt="yuv420p10le")
+    result = process(src, tmp_path / "out.mp4")
+    assert any("yuv420p10le encoded as 8-bit" in n for n in result.notes)
+    assert video_stream(tmp_path / "out.mp4")["pix_fmt"] == "yuv420p"

@@ -6,6 +6,7 @@ documented exit code, while the other inputs still complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -192,3 +193,59 @@ def test_prefix_input_takes_every_video_under_it(tmp_path: Path, clip_dir: Path)
     assert proc.returncode == 0, proc.stderr
     assert count_frames(out / "a" / "a.mp4") == 10
     assert count_frames(out / "b" / "b.mp4") == 12
+
+
+def test_inputs_sharing_a_stem_never_share_an_output(tmp_path: Path) -> None:
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        make_clip(tmp_path / sub / "clip.mp4", frames=5, audio=False)
+    make_clip(tmp_path / "clip-2.mp4", frames=6, audio=False)
+    out = tmp_path / "o"
+    inputs = [tmp_path / "x" / "clip.mp4", tmp_path / "y" / "clip.mp4", tmp_path / "clip-2.mp4"]
+    cfg = write_config(
+        tmp_path / "j.yaml",
+        f"inputs: {json.dumps([str(p) for p in inputs])}\noutput: {out}\n"
+        "encode: {codec: libx264, preset: ultrafast}\n",
+    )
+    assert run_cli("--config", str(cfg), "--state-dir", str(tmp_path / "s")).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    keys = [r["outputs"][0]["key"] for r in manifest["inputs"]]
+    assert len(set(keys)) == 3
+    assert keys[2] == "clip-2/clip-2.mp4"  # an input keeps its own stem
+    for r in manifest["inputs"]:
+        path = out / r["outputs"][0]["key"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == r["outputs"][0]["sha256"]
+
+
+def test_directory_input_and_secrets_in_config(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    cfg = write_config(
+        tmp_path / "j.yaml",
+        f"inputs: [{tmp_path / 'folder'}]\noutput: {tmp_path / 'o'}\n"
+        "storage: {endpoint_url: 'https://AKIAUSER:TOPSECRET@s3.example.com'}\n"
+        "instance: {provider: command, command: 'curl -H \"Authorization: Bearer TOKEN123\" x'}\n",
+    )
+    proc = run_cli("--config", str(cfg), "--state-dir", str(tmp_path / "s"))
+    assert proc.returncode == 1
+    manifest_text = (tmp_path / "o" / "manifest.json").read_text()
+    manifest = json.loads(manifest_text)
+    assert "is a directory" in manifest["inputs"][0]["error"]["message"]
+    assert "end the URL with '/'" in manifest["inputs"][0]["error"]["hint"]
+    validate = run_cli("--config", str(cfg), "--validate")
+    for text in (manifest_text, proc.stderr, validate.stdout):
+        assert "TOPSECRET" not in text and "TOKEN123" not in text
+
+
+def test_state_dir_that_is_a_file_still_uploads_the_manifest(tmp_path: Path, small_clip: Path) -> None:
+    state = tmp_path / "state-file"
+    state.write_text("in the way")
+    out = tmp_path / "o"
+    cfg = write_config(
+        tmp_path / "j.yaml",
+        f"inputs: [{small_clip}]\noutput: {out}\nencode: {{codec: libx264, preset: ultrafast}}\n",
+    )
+    proc = run_cli("--config", str(cfg), "--state-dir", str(state))
+    assert proc.returncode == 4, proc.stderr
+    assert "Traceback" not in proc.stderr.split("internal error")[0]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["exit_code"] == 4 and manifest["inputs"][0]["error"]["type"] == "internal"

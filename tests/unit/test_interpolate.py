@@ -27,7 +27,8 @@ def run(stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)) -> lis
         (10, {"factor": 2}, Fraction(30), 20),
         (10, {"factor": 3}, Fraction(30), 30),
         (10, {"factor": Fraction(5, 2)}, Fraction(30), 25),
-        (11, {"factor": Fraction(5, 2)}, Fraction(30), 28),  # 27.5 rounds up
+        (11, {"factor": Fraction(5, 2)}, Fraction(30), 28),  # 27.5: the last frame covers the tail
+        (40, {"fps": 1}, Fraction(30), 2),  # positions 0 and 30 lie within 40 frames
         (10, {"fps": 60}, Fraction(24), 25),
         (30, {"fps": 24}, Fraction(30), 24),
         (100, {"fps": Fraction(60000, 1001)}, Fraction(30000, 1001), 200),
@@ -61,9 +62,32 @@ def test_t_zero_returns_the_source_frame_object() -> None:
     assert DuplicateRung().between(a, b, [Fraction(1, 2)])[0] is a
 
 
-def test_output_count_rounds_half_up() -> None:
+def test_output_count_is_the_positions_within_the_input() -> None:
     assert output_count(11, Fraction(5, 2)) == 28
     assert output_count(3, Fraction(1, 2)) == 2
+    assert output_count(40, Fraction(1, 30)) == 2
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40, 61])
+@pytest.mark.parametrize(
+    "ratio", [Fraction(1, 30), Fraction(1, 15), Fraction(1, 6), Fraction(7, 30), Fraction(4, 5), 1, 2, 3,
+              Fraction(5, 2), Fraction(1001, 1000), 32],
+)  # fmt: skip
+def test_streamed_count_equals_the_promised_count(n: int, ratio: Fraction) -> None:
+    stage = InterpolateStage(factor=ratio)
+    it = Interpolate(stage, Fraction(30))
+    out = list(it.run(iter(frames(n))))
+    assert len(out) == it.expected_frames(n) == output_count(n, Fraction(ratio))
+    # positions never run backwards: each output is the source at floor(j / ratio) or a mix towards the next
+    sources = [int(f[0, 0, 0]) for f in out]
+    assert sources == sorted(sources) or n * 10 >= 250
+
+
+def test_high_factors_are_produced_in_bounded_units() -> None:
+    it = Interpolate(InterpolateStage(factor=32), Fraction(30))
+    assert len(list(it.run(iter(frames(3))))) == 96
+    # 2 pairs x 32 frames in units of at most 8, plus nothing else
+    assert it.report()["steps"][0]["units"] == 8
 
 
 class FlakyRung:
