@@ -15,14 +15,19 @@ from batch.errors import EXIT_CONFIG, EXIT_OK, BatchError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run_with_config_batch_sync.py",
-        description="Run a video job: pull inputs, run the stages, upload results and a manifest.",
+        description="Run a video job: pull inputs, run the stages, upload results and a manifest. "
+        "The watchdog (monitor.py) starts first and stops the instance when the job is over.",
     )
     p.add_argument("--config", help="config URL or path (default: $CONFIG_URL)")
     p.add_argument("--dry-run", action="store_true", help="never call a cloud control plane")
     p.add_argument("--validate", action="store_true", help="check the config, print it resolved, exit 0/2")
     p.add_argument(
-        "--state-dir", type=Path, help="local state: log, heartbeat, work files (default ./state/<job id>)"
+        "--state-dir", type=Path, help="local state: logs, heartbeat, watchdog (default ./state/<job id>)"
     )
+    p.add_argument(
+        "--no-watchdog", action="store_true", help="run the job in this process only; nothing is shut down"
+    )
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the supervisor
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
 
@@ -55,4 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             return e.exit_code
         print(json.dumps(resolved(cfg), indent=2))
         return EXIT_OK
-    return run_job(config_url, RunOptions(dry_run=args.dry_run, state_dir=args.state_dir))
+    if args.worker or args.no_watchdog:
+        options = RunOptions(dry_run=args.dry_run, state_dir=args.state_dir, keep_outputs=args.worker)
+        return run_job(config_url, options)
+
+    from batch.launcher import supervise
+
+    return supervise(config_url, args.state_dir, dry_run=args.dry_run, quiet=args.quiet)

@@ -181,6 +181,14 @@ class Limits(_Strict):
     heartbeat_s: float = Field(default=5, gt=0)
 
 
+class WatchdogConfig(_Strict):
+    """How the watchdog confirms the upload before it shuts the instance down."""
+
+    confirm: int = Field(default=3, ge=1, le=100)
+    interval_s: float = Field(default=5, gt=0, le=3600)
+    upload_timeout_s: float = Field(default=120, gt=0)
+
+
 class StorageConfig(_Strict):
     """Non-secret store settings; keys always come from the environment."""
 
@@ -196,6 +204,7 @@ class JobConfig(_Strict):
     output: str
     instance: InstanceConfig = Field(default_factory=InstanceConfig)
     limits: Limits = Field(default_factory=Limits)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @field_validator("stages", mode="before")

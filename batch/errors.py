@@ -177,6 +177,28 @@ class RungUnavailable(StageError):
     code = "rung_unavailable"
 
 
+# --- instance control ----------------------------------------------------------------
+
+
+class ControlPlaneError(BatchError):
+    """A provider's control plane failed to stop or destroy the instance."""
+
+    code = "control_plane_error"
+
+
+class ControlPlaneUnavailable(ControlPlaneError):
+    """No answer, 429 or 5xx: worth another try."""
+
+    code = "control_plane_unavailable"
+    retryable = True
+
+
+class ControlPlaneRefused(ControlPlaneError):
+    """401/403 or a missing key: retrying will not help."""
+
+    code = "control_plane_refused"
+
+
 class Cancelled(BatchError):
     """The runner was asked to stop (SIGTERM) before the job finished."""
 

@@ -124,17 +124,20 @@ class Manifest:
         return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode()
 
 
-def write_local(manifest: Manifest, state_dir: Path) -> Path:
+def write_local(manifest: Manifest | bytes, state_dir: Path) -> Path:
+    """Write the manifest to ``<state_dir>/manifest.json`` (atomically)."""
+    data = manifest if isinstance(manifest, bytes) else manifest.to_json()
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "manifest.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(manifest.to_json())
+    tmp.write_bytes(data)
     tmp.replace(path)
     return path
 
 
-def publish(manifest: Manifest, store: Store, output: str) -> ObjectInfo:
+def publish(manifest: Manifest | bytes, store: Store, output: str) -> ObjectInfo:
     """Archive any earlier manifest at the prefix, then write this one."""
+    data = manifest if isinstance(manifest, bytes) else manifest.to_json()
     url = join_url(output, "manifest.json")
     try:
         previous = store.read_bytes(url)
@@ -149,4 +152,4 @@ def publish(manifest: Manifest, store: Store, output: str) -> ObjectInfo:
         store.write_bytes(
             join_url(output, "manifests", f"manifest.{safe}.json"), previous, "application/json"
         )
-    return store.write_bytes(url, manifest.to_json(), content_type="application/json")
+    return store.write_bytes(url, data, content_type="application/json")

@@ -7,6 +7,7 @@ own processes. Memory stays flat whatever the length of the video.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,21 @@ class PipelineResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _test_hang_frame() -> int | None:
+    """Test hook: BATCH_TEST_HANG_AT_FRAME=N makes the pipeline hang after N frames.
+
+    Used only by the watchdog's tests to produce a runner whose heartbeat
+    thread lives on while no frame moves (a stuck model or a dead GPU).
+    """
+    value = os.environ.get("BATCH_TEST_HANG_AT_FRAME")
+    return int(value) if value else None
+
+
+def _hang() -> None:
+    while True:
+        time.sleep(1)
+
+
 def plan_stages(cfg: JobConfig, info: MediaInfo) -> Plan:
     stages: list[StageRunner] = []
     width, height, fps = info.width, info.height, info.fps
@@ -119,10 +135,13 @@ def run_pipeline(
         frames: Iterator[np.ndarray] = iter(reader)
         for stage in plan.stages:
             frames = stage.run(frames)
+        hang_at = _test_hang_frame()
         for frame in frames:
             writer.write(frame)
             if progress:
                 progress(writer.frames_written, plan.expected_frames)
+            if writer.frames_written == hang_at:
+                _hang()
     frames_in = reader.frames_read
     expected = frames_in
     for stage in plan.stages:

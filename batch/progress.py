@@ -27,6 +27,7 @@ class Tracker:
     frames_done: int = 0
     frames_total: int = 0
     started_at: float = field(default_factory=time.time)
+    progress_at: float = field(default_factory=time.time)  # last time a frame or phase moved
     _input_started: float = field(default_factory=time.monotonic)
     _last_log: float = 0.0
     _bar: Any = None
@@ -42,12 +43,15 @@ class Tracker:
     def set_phase(self, phase: str) -> None:
         with self._lock:
             self.phase = phase
+            self.progress_at = time.time()
         if phase != "processing":
             self._close_bar()
         log.info("[%d/%d] %s %s", self.input_index, self.input_count, phase, self.input_url or "")
 
     def frames(self, done: int, total: int) -> None:
         with self._lock:
+            if done != self.frames_done:
+                self.progress_at = time.time()
             self.frames_done, self.frames_total = done, total
         if sys.stderr.isatty():
             if self._bar is None:
@@ -88,6 +92,7 @@ class Tracker:
                 "fps": round(fps, 2),
                 "eta_s": eta,
                 "started_at": _iso(self.started_at),
+                "progress_at": round(self.progress_at, 3),  # epoch seconds; the watchdog's stall clock
                 "updated_at": _iso(time.time()),
             }
 

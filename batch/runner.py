@@ -58,6 +58,9 @@ VIDEO_EXTENSIONS = {
 class RunOptions:
     dry_run: bool = False
     state_dir: Path | None = None
+    # Keep each uploaded output under <state dir>/outputs/<key> so the watchdog
+    # can upload it again if the bucket loses it; the watchdog removes them.
+    keep_outputs: bool = False
 
 
 def load_config(url: str) -> JobConfig:
@@ -229,14 +232,16 @@ class Runner:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def _publish(self, out_store: Store) -> None:
+        data = self.manifest.to_json()  # the same bytes in the bucket and in the state dir
         try:
-            info = publish(self.manifest, out_store, self.cfg.output)
+            info = publish(data, out_store, self.cfg.output)
             log.info("manifest: %s (%s)", redact_url(info.url), self.manifest.status)
         except StorageError as e:
             self.manifest.job_errors.append(e)
+            data = self.manifest.to_json()
             log.error("could not upload the manifest (%s); keeping it in the state dir", e)
         try:
-            path = write_local(self.manifest, self.state_dir)
+            path = write_local(data, self.state_dir)
             log.info("local copy of the manifest: %s", path)
         except OSError as e:
             log.error("could not write the local manifest copy in %s: %s", self.state_dir, e)
@@ -286,7 +291,12 @@ class Runner:
         uploaded = out_store.upload(
             dest, out_url, content_type=f"video/{'x-matroska' if container == 'mkv' else container}"
         )
-        record.outputs.append(output_entry("video", f"{stem}/{stem}.{container}", uploaded))
+        key = f"{stem}/{stem}.{container}"
+        record.outputs.append(output_entry("video", key, uploaded))
+        if self.options.keep_outputs:
+            kept = self.state_dir / "outputs" / key
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(dest, kept)
         record.timings["upload_s"] = time.perf_counter() - t1
         record.timings["total_s"] = time.perf_counter() - t0
 
@@ -325,14 +335,15 @@ def _fail_early(
     """The job could not run to its end: write a failure manifest where we can, say why once."""
     log.error("%s", error)
     manifest = Manifest(job_id=job_id, config=config, dry_run=options.dry_run, job_errors=[error])
+    data = manifest.to_json()
     if output and not isinstance(error, StorageError):
         try:
-            publish(manifest, open_url(output), output)
+            publish(data, open_url(output), output)
         except BatchError as e:
             log.error("could not upload the failure manifest: %s", e)
     state_dir = options.state_dir or Path("state") / job_id
     try:
-        log.error("failure manifest written to %s", write_local(manifest, state_dir))
+        log.error("failure manifest written to %s", write_local(data, state_dir))
     except OSError as e:
         log.error("could not write the failure manifest in %s: %s", state_dir, e)
     return manifest.exit_code

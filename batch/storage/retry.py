@@ -1,12 +1,14 @@
-"""The one retry policy for every storage call.
+"""The one retry policy for every storage and control-plane call.
 
 Capped exponential backoff with jitter (tenacity). Only errors whose class
 says ``retryable = True`` are retried (StorageUnreachable,
-UploadVerificationFailed); everything else surfaces at once. Backends map SDK
-errors to our classes *inside* the retried function, so the decision is made
-on our types, never on message text.
+UploadVerificationFailed, ControlPlaneUnavailable); everything else surfaces
+at once. Backends and instance providers map SDK errors to our classes
+*inside* the retried function, so the decision is made on our types, never
+on message text.
 
-Tuning, read from the environment at every call so tests can set it:
+Tuning, read from the environment at every call so tests can set it (the
+names say STORAGE for history; they govern control-plane calls too):
 
 * ``STORAGE_RETRY_ATTEMPTS`` (default 5): total attempts, at least 1.
 * ``STORAGE_RETRY_BASE_WAIT_S`` (default 0.5): first backoff step.
@@ -79,7 +81,7 @@ def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     log.warning(
-        "storage call failed (attempt %d), retrying in %.2fs: %s",
+        "call failed (attempt %d), retrying in %.2fs: %s",
         state.attempt_number,
         wait,
         exc,

@@ -28,7 +28,7 @@ def run_cli(
     full_env = {k: v for k, v in os.environ.items() if k != "CONFIG_URL"}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, str(ENTRY), *args],
+        [sys.executable, str(ENTRY), "--no-watchdog", *args],
         capture_output=True,
         text=True,
         env=full_env,

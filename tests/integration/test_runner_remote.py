@@ -43,7 +43,7 @@ def s3_child_env(server, **overrides: str) -> dict[str, str]:
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), *args],
+        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog", *args],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=240,
     )  # fmt: skip
 

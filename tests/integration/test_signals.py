@@ -26,7 +26,7 @@ def test_sigterm_writes_a_partial_manifest_and_exits_quickly(tmp_path: Path, cli
         f"encode: {{codec: libx264, preset: ultrafast}}\noutput: {out}\nlimits: {{heartbeat_s: 0.2}}\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg),
+        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog", "--config", str(cfg),
          "--state-dir", str(state)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

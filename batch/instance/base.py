@@ -1,0 +1,51 @@
+"""The interface every instance provider implements, and the STOPPING line.
+
+A provider stops or destroys the machine this job runs on. What it cannot
+do is declared as data (``unsupported(action)`` returns a readable reason),
+so the watchdog can say so in its log and manifest instead of failing late.
+Providers never read secrets from anywhere but the environment and never
+put them in a message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+Action = Literal["stop", "destroy", "keep"]
+
+
+def stopping_line(provider: str, action: str, reason: str, when: float | None = None) -> str:
+    """The one line logged (and, in a dry run, written to the sentinel) at shutdown."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
+    return f"STOPPING INSTANCE {stamp} provider={provider} action={action} reason={reason}"
+
+
+@dataclass(frozen=True)
+class ShutdownResult:
+    provider: str
+    action: str
+    ok: bool
+    detail: str  # what the control plane answered, secrets excluded
+    attempts: int = 1
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One way to stop or destroy the instance: vast, runpod, command, local, skypilot."""
+
+    name: str
+
+    def unsupported(self, action: Action) -> str | None:
+        """None when ``action`` can be carried out here, else why not."""
+        ...
+
+    def shutdown(self, action: Action, reason: str) -> ShutdownResult:
+        """Carry out ``action`` ("stop" or "destroy"; "keep" does nothing) once.
+
+        Retries transient failures (429, 5xx, connection errors) with the
+        project's retry policy. Raises ControlPlaneRefused (bad key) and
+        ControlPlaneUnavailable (still failing after the retries).
+        """
+        ...

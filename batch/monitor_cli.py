@@ -1,0 +1,127 @@
+"""Command line of the watchdog (``monitor.py``): parse, build settings, run.
+
+Started by the entrypoint with ``--runner-pid-file``; also runs on its own
+for a job started elsewhere: ``monitor.py --manifest-url s3://b/out/manifest.json``
+waits for that manifest, verifies it and shuts the instance down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from batch.config import JobConfig, resolved
+from batch.errors import BatchError
+from batch.storage import StorageSettings
+from batch.watchdog import Watchdog, WatchdogSettings
+
+log = logging.getLogger("batch.watchdog")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="monitor.py",
+        description="Watchdog: verify the upload from the bucket, then stop or destroy the instance.",
+    )
+    p.add_argument("--config", help="the job's config URL (default: $CONFIG_URL)")
+    p.add_argument("--manifest-url", help="watch this manifest (a job started elsewhere)")
+    p.add_argument("--state-dir", type=Path, help="watchdog state (default ./state/<job id>)")
+    p.add_argument("--runner-pid", type=int, help="the runner's process id")
+    p.add_argument("--runner-pid-file", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--confirm", type=int, help="checks of every object before shutdown (default 3)")
+    p.add_argument("--interval", type=float, help="seconds between checks (default 5)")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the runner")
+    p.add_argument("--grace", type=float, default=20.0, help="seconds from SIGTERM to SIGKILL")
+    p.add_argument("--upload-timeout", type=float, help="seconds to keep trying a failure manifest")
+    p.add_argument("--provider", help="override instance.provider (auto, vast, runpod, command, local)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="never call a control plane (writes <state>/STOPPED)"
+    )
+    return p
+
+
+def _load(config_url: str | None) -> JobConfig | None:
+    if not config_url:
+        return None
+    from batch.runner import load_config
+
+    try:
+        return load_config(config_url)
+    except BatchError as e:
+        log.error("watchdog: the config could not be read (%s); watching the runner only", e.message)
+        return None
+
+
+def _runner_pid(args: argparse.Namespace) -> int | None:
+    if args.runner_pid is not None:
+        return args.runner_pid
+    if args.runner_pid_file is None:
+        return None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the entrypoint writes it right after starting the runner
+        try:
+            return int(args.runner_pid_file.read_text().strip())
+        except (OSError, ValueError):
+            time.sleep(0.1)
+    return -1  # never started: treated as gone
+
+
+def settings_from(args: argparse.Namespace) -> WatchdogSettings:
+    from batch.instance import provider_for
+
+    cfg = _load(args.config or os.environ.get("CONFIG_URL"))
+    output = cfg.output if cfg else None
+    if args.manifest_url:
+        output = args.manifest_url.rsplit("/", 1)[0] + "/"
+    job_id = cfg.job_id if cfg and cfg.job_id else "unknown"
+    state_dir = args.state_dir or Path("state") / job_id
+    instance = cfg.instance if cfg else None
+    name = args.provider or (instance.provider if instance else "auto")
+    provider = provider_for(
+        name, dry_run=args.dry_run, state_dir=state_dir, command=instance.command if instance else None
+    )
+    wd = cfg.watchdog if cfg else None
+    return WatchdogSettings(
+        state_dir=state_dir,
+        provider=provider,
+        output=output,
+        job_id=job_id,
+        config=resolved(cfg) if cfg else None,
+        storage=StorageSettings(endpoint_url=cfg.storage.endpoint_url, region=cfg.storage.region)
+        if cfg
+        else StorageSettings(),
+        on_success=instance.on_success if instance else "destroy",
+        on_failure=instance.on_failure if instance else "stop",
+        dry_run=args.dry_run,
+        confirm=args.confirm or (wd.confirm if wd else 3),
+        interval_s=args.interval if args.interval is not None else (wd.interval_s if wd else 5.0),
+        upload_timeout_s=args.upload_timeout or (wd.upload_timeout_s if wd else 120.0),
+        stall_s=cfg.limits.stall_s if cfg else 900.0,
+        max_runtime_s=cfg.limits.max_runtime_s if cfg else 21600.0,
+        poll_s=args.poll,
+        grace_s=args.grace,
+        runner_pid=_runner_pid(args),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s watchdog: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    if not (args.config or os.environ.get("CONFIG_URL") or args.manifest_url or args.runner_pid_file):
+        print("error: give --config URL, CONFIG_URL or --manifest-url", file=sys.stderr)
+        return 2
+    settings = settings_from(args)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(settings.state_dir / "watchdog.log")
+    handler.setFormatter(logging.getLogger().handlers[0].formatter)
+    logging.getLogger().addHandler(handler)
+    return Watchdog(settings).run()

@@ -1,0 +1,1 @@
+"""In-process stand-ins for outside services, for tests."""

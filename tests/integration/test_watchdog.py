@@ -1,0 +1,199 @@
+"""The watchdog's exit-path matrix, end to end through the entrypoint.
+
+Every case runs the real entrypoint (supervisor, runner, monitor.py) against
+the real SeaweedFS server and ends with one STOPPING line in the dry-run
+sentinel, the right action and reason, and a manifest in the bucket where
+the bucket is up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from clips import make_clip
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = "watchdog: {confirm: 2, interval_s: 0.5, upload_timeout_s: 3}"
+
+
+def child_env(server, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "CONFIG_URL", "CONTAINER_", "RUNPOD_"))
+    }
+    env.update(
+        AWS_ENDPOINT_URL=server.endpoint_url,
+        AWS_ACCESS_KEY_ID=server.access_key,
+        AWS_SECRET_ACCESS_KEY=server.secret_key,
+        AWS_REGION=server.region,
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        STORAGE_RETRY_ATTEMPTS="2",
+        STORAGE_RETRY_MAX_WAIT_S="0",
+    )
+    env.update(extra)
+    return env
+
+
+class Job:
+    """One run of the entrypoint with a config written for the test."""
+
+    def __init__(
+        self, tmp: Path, server, prefix: str, body: str, *, dry_run: bool = True, **env: str
+    ) -> None:
+        self.tmp, self.server, self.prefix = tmp, server, prefix
+        self.state = tmp / "state"
+        self.config = tmp / "job.yaml"
+        self.config.write_text(body)
+        args = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(self.config)]
+        args += ["--state-dir", str(self.state)] + (["--dry-run"] if dry_run else [])
+        self.proc = subprocess.Popen(
+            args, env=child_env(server, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def wait(self, timeout: float = 120) -> int:
+        self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError("condition not reached in time")
+
+    def status(self) -> dict:
+        try:
+            return json.loads((self.state / "status.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def stopped_lines(self) -> list[str]:
+        path = self.state / "STOPPED"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def shutdown(self) -> dict:
+        return json.loads((self.state / "watchdog.json").read_text())["shutdown"]
+
+    def bucket_manifest(self) -> dict | None:
+        bucket, _, key = self.prefix.removeprefix("s3://").partition("/")
+        try:
+            body = self.server.client().get_object(Bucket=bucket, Key=f"{key}out/manifest.json")["Body"]
+        except Exception:
+            return None
+        return json.loads(body.read())
+
+
+def body(prefix: str, inputs: list[Path | str], extra: str = "") -> str:
+    return (
+        f"job_id: wd\ninputs: {json.dumps([str(i) for i in inputs])}\n"
+        f"encode: {{codec: libx264, preset: ultrafast}}\noutput: {prefix}out/\n{FAST}\n{extra}\n"
+    )
+
+
+def assert_one_stop(job: Job, action: str, reason: str) -> None:
+    lines = job.stopped_lines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("STOPPING INSTANCE ")
+    assert f"provider=local action={action} reason={reason}" in lines[0]
+    shutdown = job.shutdown()
+    assert (shutdown["action"], shutdown["reason"]) == (action, reason)
+    assert f"action={action} reason={reason}" in job.stderr.decode()
+
+
+def test_success_verifies_then_destroys(s3_server, s3_prefix, small_clip, tmp_path) -> None:
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [small_clip]))
+    assert job.wait() == 0, job.stderr.decode()[-3000:]
+    assert_one_stop(job, "destroy", "verified")
+    manifest = job.bucket_manifest()
+    assert manifest and manifest["status"] == "succeeded"
+    watch = json.loads((job.state / "watchdog.json").read_text())
+    assert watch["checks_done"] >= 2 and watch["objects"][0]["passes"] == 2
+    assert not (job.state / "outputs").exists()  # local copies dropped once verified
+
+
+def test_one_failed_input_verifies_then_stops(s3_server, s3_prefix, small_clip, tmp_path) -> None:
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [small_clip, tmp_path / "missing.mp4"]))
+    assert job.wait() == 1
+    assert_one_stop(job, "stop", "verified")
+    assert job.bucket_manifest()["status"] == "partial"
+
+
+def test_bad_config_still_shuts_down(s3_server, s3_prefix, tmp_path) -> None:
+    job = Job(tmp_path, s3_server, s3_prefix, "inputs: [a.mp4\noutput: nowhere\n")
+    assert job.wait() == 2
+    assert_one_stop(job, "stop", "config_invalid")
+
+
+def test_runner_killed_mid_job(s3_server, s3_prefix, clip_dir, tmp_path) -> None:
+    slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"))
+    job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
+    os.kill(int((job.state / "runner.pid").read_text()), signal.SIGKILL)
+    assert job.wait() == 4
+    assert_one_stop(job, "stop", "runner_exited_without_manifest")
+    manifest = job.bucket_manifest()
+    error = manifest["errors"][0]
+    assert manifest["status"] == "failed" and error["type"] == "runner_exited"
+    assert error["signal"] == "SIGKILL" and "processing" in error["log_tail"]
+
+
+def test_hung_runner_is_stopped(s3_server, s3_prefix, clip_dir, tmp_path) -> None:
+    clip = make_clip(clip_dir / "wd-hang.mp4", frames=60, audio=False)
+    job = Job(
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [clip], "limits: {stall_s: 2, heartbeat_s: 0.2}"),
+        BATCH_TEST_HANG_AT_FRAME="5",
+    )  # fmt: skip
+    assert job.wait() == 1  # the runner was stopped and recorded the input as cancelled
+    assert_one_stop(job, "stop", "stalled")
+    manifest = job.bucket_manifest()
+    assert manifest["status"] == "partial" and manifest["inputs"][0]["status"] == "cancelled"
+
+
+def test_over_budget_runner_is_stopped(s3_server, s3_prefix, clip_dir, tmp_path) -> None:
+    slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
+    extra = "stages: [{upscale: {scale: 3}}]\nlimits: {max_runtime_s: 3}"
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], extra))
+    assert job.wait() == 1
+    assert_one_stop(job, "stop", "max_runtime_exceeded")
+    assert job.bucket_manifest()["inputs"][0]["status"] == "cancelled"
+
+
+def test_bucket_down_when_the_manifest_is_due(
+    s3_server, s3_prefix, small_clip, tmp_path, closed_port
+) -> None:
+    job = Job(
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [small_clip]),
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{closed_port}",
+    )  # fmt: skip
+    assert job.wait() == 3
+    assert_one_stop(job, "stop", "bucket_unreachable")
+    assert json.loads((job.state / "manifest.json").read_text())["exit_code"] == 3
+
+
+def test_object_deleted_after_upload_is_uploaded_again(s3_server, s3_prefix, small_clip, tmp_path) -> None:
+    job = Job(
+        tmp_path, s3_server, s3_prefix,
+        body(s3_prefix, [small_clip]).replace(FAST, "watchdog: {confirm: 3, interval_s: 1}"),
+    )  # fmt: skip
+    job.wait_for(lambda: job.bucket_manifest() is not None)
+    bucket, _, key = s3_prefix.removeprefix("s3://").partition("/")
+    s3_server.client().delete_object(Bucket=bucket, Key=f"{key}out/small/small.mp4")
+    assert job.wait() == 0
+    assert_one_stop(job, "destroy", "verified")
+    watch = json.loads((job.state / "watchdog.json").read_text())
+    assert watch["objects"][0]["reuploads"] == 1
+    head = s3_server.client().head_object(Bucket=bucket, Key=f"{key}out/small/small.mp4")
+    assert head["ContentLength"] == job.bucket_manifest()["inputs"][0]["outputs"][0]["size"]
