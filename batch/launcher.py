@@ -81,7 +81,9 @@ class Supervisor:
         if self.dry_run:
             cmd.append("--dry-run")
         # its own session: a signal to the job's process group does not reach it
-        return subprocess.Popen(cmd, start_new_session=True)
+        monitor = subprocess.Popen(cmd, start_new_session=True)
+        (self.state_dir / "monitor.pid").write_text(f"{monitor.pid}\n")
+        return monitor
 
     def _runner(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, str(ENTRYPOINT), "--worker", "--config", self.config_url]

@@ -39,6 +39,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["fixtures_control_planes"]
+
 S3_START_TIMEOUT_S = 60.0
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
 from batch.instance.base import Action, ShutdownResult
-from batch.storage.retry import call_with_retry
+from batch.storage.retry import call_control_plane
 
 log = logging.getLogger("batch.instance")
 
@@ -83,7 +83,7 @@ class RunPodProvider:
             attempts += 1
             return self._call(action)
 
-        detail = call_with_retry(once)
+        detail = call_control_plane(once)
         log.info("RunPod %s of pod %s: %s (reason=%s)", action, self.pod_id, detail, reason)
         return ShutdownResult(self.name, action, ok=True, detail=detail, attempts=attempts)
 
@@ -113,7 +113,17 @@ class RunPodProvider:
             if action == "destroy" and _GONE_TEXT in said.lower():
                 return f"pod {self.pod_id} already gone ({said})"
             raise ControlPlaneUnavailable(f"RunPod {action}: GraphQL error: {said}", **fields) from None
-        except ValueError:  # requests' JSONDecodeError: a gateway page, not GraphQL
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ) as exc:
+            raise ControlPlaneError(
+                f"RunPod {action}: cannot call {base} ({type(exc).__name__})",
+                hint="check RUNPOD_API_BASE_URL",
+                **fields,
+            ) from None
+        except ValueError:  # JSONDecodeError (after the URL errors, also ValueErrors): a gateway page
             raise ControlPlaneUnavailable(f"RunPod {action}: answer was not JSON", **fields) from None
         except (KeyError, TypeError):  # stop_pod indexing data.podStop of an odd answer
             raise ControlPlaneUnavailable(f"RunPod {action}: answer without data", **fields) from None

@@ -13,9 +13,10 @@ in a message.
 Errors, raised by :meth:`VastProvider.shutdown` after the project's retry
 policy: ControlPlaneUnavailable (429, 408, 5xx, connection errors, timeouts;
 retried), ControlPlaneRefused (401/403 or no key; not retried),
-ControlPlaneError (no instance id, any other failing answer). A destroy
-answered 404 or ``error: no_such_instance / not_found`` is done: the instance
-is already gone, so nothing bills.
+ControlPlaneError (no instance id, a redirect, any other failing answer).
+A destroy answered 404 (with a JSON body) or ``error: no_such_instance /
+not_found`` is done: the instance is already gone, so nothing bills. A 2xx
+without ``"success": true`` is not taken for done (retried).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
 from batch.instance.base import Action, ShutdownResult
-from batch.storage.retry import call_with_retry
+from batch.storage.retry import call_control_plane
 
 if TYPE_CHECKING:
     import requests
@@ -94,7 +95,7 @@ class VastProvider:
             attempts += 1
             return self._request(action)
 
-        detail = call_with_retry(once)
+        detail = call_control_plane(once)
         log.info("vast.ai %s of instance %s: %s (reason=%s)", action, self.instance_id, detail, reason)
         return ShutdownResult(self.name, action, ok=True, detail=detail, attempts=attempts)
 
@@ -109,30 +110,41 @@ class VastProvider:
 
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         fields: dict[str, Any] = {"provider": self.name, "action": action, "url": self.url}
+        # a redirect would turn the PUT into a GET of some page that answers 200
+        kwargs: dict[str, Any] = {"headers": headers, "timeout": self.timeout, "allow_redirects": False}
         try:
             if action == "stop":
-                resp = requests.put(
-                    self.url, json={"state": "stopped"}, headers=headers, timeout=self.timeout
-                )
+                resp = requests.put(self.url, json={"state": "stopped"}, **kwargs)
             else:
-                resp = requests.delete(self.url, headers=headers, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+                resp = requests.delete(self.url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise ControlPlaneUnavailable(
                 f"vast.ai {action}: no answer from {self.base_url} ({type(exc).__name__})",
                 hint="the control plane is down or unreachable; stop the instance by hand if this persists",
                 **fields,
             ) from None
+        except requests.RequestException as exc:  # a malformed VAST_URL and the like
+            raise ControlPlaneError(
+                f"vast.ai {action}: cannot call {self.base_url} ({type(exc).__name__})",
+                hint="check VAST_URL",
+                **fields,
+            ) from None
         return self._judge(action, resp, fields)
 
     def _judge(self, action: Action, resp: requests.Response, fields: dict[str, Any]) -> str:
-        """The detail for a success; raises our error for anything else."""
+        """The detail for a success; raises our error for anything else.
+
+        Only a JSON answer counts as vast.ai's: a 404 or 200 page from
+        something else (a wrong ``VAST_URL``, a proxy) must not pass for
+        "already gone" or "done".
+        """
         status = resp.status_code
         body = _json_or_empty(resp)
         error = str(body.get("error") or "")
         said = str(body.get("msg") or error) if body else " ".join(resp.text.split())[:200]
         said = self._scrub(said)
         fields.update(status=status, error=error or None)
-        if action == "destroy" and (status == 404 or error in _GONE):
+        if action == "destroy" and ((status == 404 and body) or error in _GONE):
             return f"HTTP {status}: instance {self.instance_id} already gone ({said or 'not found'})"
         if status in (401, 403):
             raise ControlPlaneRefused(
@@ -145,8 +157,12 @@ class VastProvider:
         if status >= 300 or body.get("success") is False:
             raise ControlPlaneError(
                 f"vast.ai {action}: HTTP {status} ({said})",
-                hint="check CONTAINER_ID names this instance",
+                hint="check that VAST_URL is the vast.ai console and CONTAINER_ID names this instance",
                 **fields,
+            )
+        if body.get("success") is not True:
+            raise ControlPlaneUnavailable(
+                f"vast.ai {action}: HTTP {status} without success: true ({said})", **fields
             )
         done = "stop requested" if action == "stop" else "destroy requested"
         return f"HTTP {status}: instance {self.instance_id} {done}" + (f" ({said})" if said else "")

@@ -7,13 +7,16 @@ at once. Backends and instance providers map SDK errors to our classes
 *inside* the retried function, so the decision is made on our types, never
 on message text.
 
-Tuning, read from the environment at every call so tests can set it (the
-names say STORAGE for history; they govern control-plane calls too):
+Tuning, read from the environment at every call so tests can set it:
 
 * ``STORAGE_RETRY_ATTEMPTS`` (default 5): total attempts, at least 1.
 * ``STORAGE_RETRY_BASE_WAIT_S`` (default 0.5): first backoff step.
 * ``STORAGE_RETRY_MAX_WAIT_S`` (default 30): cap on one wait; 0 means retry
   without waiting.
+
+Control-plane calls (stopping a billed instance) use the same policy with
+their own, more patient budget: ``CONTROL_PLANE_RETRY_ATTEMPTS`` (default 8),
+``CONTROL_PLANE_RETRY_BASE_WAIT_S`` (1) and ``CONTROL_PLANE_RETRY_MAX_WAIT_S`` (60).
 
 The error finally raised carries ``fields["attempts"]``.
 """
@@ -62,13 +65,17 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
-def policy_from_env() -> RetryPolicy:
-    """The policy as the environment sets it now."""
-    attempts = int(_env_float("STORAGE_RETRY_ATTEMPTS", 5))
+STORAGE = RetryPolicy(attempts=5, base_wait_s=0.5, max_wait_s=30.0)
+CONTROL_PLANE = RetryPolicy(attempts=8, base_wait_s=1.0, max_wait_s=60.0)
+
+
+def policy_from_env(prefix: str = "STORAGE", default: RetryPolicy = STORAGE) -> RetryPolicy:
+    """The policy as the environment sets it now (``<prefix>_RETRY_*``)."""
+    attempts = int(_env_float(f"{prefix}_RETRY_ATTEMPTS", default.attempts))
     return RetryPolicy(
         attempts=max(1, attempts),
-        base_wait_s=_env_float("STORAGE_RETRY_BASE_WAIT_S", 0.5),
-        max_wait_s=_env_float("STORAGE_RETRY_MAX_WAIT_S", 30.0),
+        base_wait_s=_env_float(f"{prefix}_RETRY_BASE_WAIT_S", default.base_wait_s),
+        max_wait_s=_env_float(f"{prefix}_RETRY_MAX_WAIT_S", default.max_wait_s),
     )
 
 
@@ -89,11 +96,19 @@ def _log_retry(state: RetryCallState) -> None:
 
 
 def call_with_retry(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run ``fn(*args, **kwargs)`` under the policy; re-raise the last error.
+    """Run ``fn(*args, **kwargs)`` under the storage policy; re-raise the last error.
 
     Raises whatever ``fn`` raises; a BatchError gets ``fields["attempts"]``.
     """
-    policy = policy_from_env()
+    return _call(policy_from_env(), fn, *args, **kwargs)
+
+
+def call_control_plane(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Like :func:`call_with_retry`, with the control plane's more patient budget."""
+    return _call(policy_from_env("CONTROL_PLANE", CONTROL_PLANE), fn, *args, **kwargs)
+
+
+def _call(policy: RetryPolicy, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     if policy.max_wait_s <= 0:
         wait = wait_none()
     else:

@@ -2,13 +2,11 @@
 control planes: what is sent, how failures are retried or refused, and that
 shutdown is asked for exactly once."""
 
-# ruff: noqa: F811  (the fixtures are imported here until conftest registers fixtures_control_planes)
-
 from __future__ import annotations
 
 import pytest
 from fakes.control_planes import Answer, FakeRunPod, FakeVast
-from fixtures_control_planes import RUNPOD_KEY, VAST_KEY, runpod_fake, vast_fake  # noqa: F401
+from fixtures_control_planes import RUNPOD_KEY, VAST_KEY
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
 from batch.instance import RunPodProvider, VastProvider, provider_for
@@ -20,8 +18,8 @@ ATTEMPTS = 3
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STORAGE_RETRY_ATTEMPTS", str(ATTEMPTS))
-    monkeypatch.setenv("STORAGE_RETRY_MAX_WAIT_S", "0")
+    monkeypatch.setenv("CONTROL_PLANE_RETRY_ATTEMPTS", str(ATTEMPTS))
+    monkeypatch.setenv("CONTROL_PLANE_RETRY_MAX_WAIT_S", "0")
 
 
 @pytest.fixture
@@ -120,6 +118,27 @@ def test_vast_destroy_of_a_gone_instance_is_done(
     vast_fake.script("destroy", answer)  # type: ignore[arg-type]
     result = vast.shutdown("destroy", "verified")
     assert result.ok and "already gone" in result.detail
+    assert len(vast_fake.requests) == 1
+
+
+def test_vast_404_page_from_something_else_is_not_taken_for_gone(
+    vast: VastProvider, vast_fake: FakeVast
+) -> None:
+    vast_fake.script("destroy", (404, "<html>Not Found</html>"))
+    with pytest.raises(ControlPlaneError, match="HTTP 404") as info:
+        vast.shutdown("destroy", "verified")
+    assert type(info.value) is ControlPlaneError and len(vast_fake.requests) == 1
+
+
+def test_vast_200_without_success_is_retried(vast: VastProvider, vast_fake: FakeVast) -> None:
+    vast_fake.script("stop", (200, "<html>welcome</html>"))
+    assert vast.shutdown("stop", "x").attempts == 2
+
+
+def test_vast_redirect_is_not_followed(vast: VastProvider, vast_fake: FakeVast) -> None:
+    vast_fake.script("destroy", (302, "moved"))
+    with pytest.raises(ControlPlaneError, match="HTTP 302"):
+        vast.shutdown("destroy", "verified")
     assert len(vast_fake.requests) == 1
 
 

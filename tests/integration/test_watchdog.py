@@ -41,6 +41,7 @@ def child_env(server, **extra: str) -> dict[str, str]:
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
         STORAGE_RETRY_ATTEMPTS="2",
         STORAGE_RETRY_MAX_WAIT_S="0",
+        CONTROL_PLANE_RETRY_MAX_WAIT_S="0.1",
     )
     env.update(extra)
     return env
@@ -197,3 +198,90 @@ def test_object_deleted_after_upload_is_uploaded_again(s3_server, s3_prefix, sma
     assert watch["objects"][0]["reuploads"] == 1
     head = s3_server.client().head_object(Bucket=bucket, Key=f"{key}out/small/small.mp4")
     assert head["ContentLength"] == job.bucket_manifest()["inputs"][0]["outputs"][0]["size"]
+
+
+# --- real control-plane SDKs against local fakes (mocked: the cloud APIs) ------------------
+
+
+def test_vast_destroy_retried_after_500(s3_server, s3_prefix, small_clip, tmp_path, vast_fake) -> None:
+    vast_fake.script("destroy", 500, 200)
+    job = Job(
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [small_clip]), dry_run=False, **vast_fake.env("777")
+    )
+    assert job.wait() == 0, job.stderr.decode()[-2000:]
+    calls = vast_fake.calls("destroy")
+    assert len(calls) == 2  # one 500, then the one that worked; never a third
+    assert all(c.method == "DELETE" and c.path == "/api/v0/instances/777/" for c in calls)
+    assert all(c.auth == f"Bearer {vast_fake.api_key}" for c in calls)
+    assert vast_fake.calls("stop") == []
+    assert job.shutdown()["action"] == "destroy" and job.shutdown()["reason"] == "verified"
+    assert vast_fake.api_key not in job.stderr.decode()
+    assert not (job.state / "STOPPED").exists()
+
+
+def test_vast_stop_retried_after_429(s3_server, s3_prefix, small_clip, tmp_path, vast_fake) -> None:
+    vast_fake.script("stop", 429, 429, 200)
+    inputs = [small_clip, tmp_path / "missing.mp4"]  # a failed input: on_failure = stop
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, inputs), dry_run=False, **vast_fake.env("778"))
+    assert job.wait() == 1
+    calls = vast_fake.calls("stop")
+    assert len(calls) == 3 and all(c.method == "PUT" and c.body == {"state": "stopped"} for c in calls)
+    assert vast_fake.calls("destroy") == []
+
+
+def test_runpod_terminate_on_success(s3_server, s3_prefix, small_clip, tmp_path, runpod_fake) -> None:
+    job = Job(
+        tmp_path,
+        s3_server,
+        s3_prefix,
+        body(s3_prefix, [small_clip]),
+        dry_run=False,
+        **runpod_fake.env("pod-9"),
+    )
+    assert job.wait() == 0, job.stderr.decode()[-2000:]
+    assert len(runpod_fake.calls("podTerminate")) == 1
+    assert runpod_fake.calls("podStop") == []
+    assert job.shutdown()["provider"] == "runpod"
+
+
+def test_dry_run_never_contacts_a_control_plane(
+    s3_server, s3_prefix, small_clip, tmp_path, vast_fake, runpod_fake
+) -> None:
+    env = {**vast_fake.env("1"), **runpod_fake.env("p")}
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [small_clip]), dry_run=True, **env)
+    assert job.wait() == 0
+    assert vast_fake.requests == [] and runpod_fake.requests == []
+    assert_one_stop(job, "destroy", "verified")
+
+
+def test_sigterm_from_the_provider_uploads_partial_and_calls_nothing(
+    s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
+) -> None:
+    slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
+    job = Job(
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"),
+        dry_run=False, **vast_fake.env("779"),
+    )  # fmt: skip
+    job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
+    job.proc.send_signal(signal.SIGTERM)  # what `docker stop` sends to the entrypoint
+    assert job.wait(timeout=60) == 1
+    assert vast_fake.requests == []
+    assert job.shutdown()["reason"] == "provider_stopping"
+    manifest = job.bucket_manifest()
+    assert manifest["status"] == "partial" and manifest["inputs"][0]["status"] == "cancelled"
+
+
+def test_a_killed_watchdog_restarts_and_shuts_down_once(
+    s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
+) -> None:
+    clip = make_clip(clip_dir / "wd-mid.mp4", size="640x360", frames=150, audio=False)
+    job = Job(
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [clip], "stages: [{upscale: {scale: 2}}]"),
+        dry_run=False, **vast_fake.env("780"),
+    )  # fmt: skip
+    job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
+    first = int((job.state / "monitor.pid").read_text())
+    os.kill(first, signal.SIGKILL)
+    assert job.wait() == 0, job.stderr.decode()[-2000:]
+    assert int((job.state / "monitor.pid").read_text()) != first
+    assert len(vast_fake.calls("destroy")) == 1

@@ -17,6 +17,12 @@ from batch.instance import LocalProvider, RunPodProvider, SkyPilotProvider, Vast
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTROL_PLANE_RETRY_ATTEMPTS", "3")
+    monkeypatch.setenv("CONTROL_PLANE_RETRY_MAX_WAIT_S", "0")
+
+
 class NetworkUsed(BaseException):
     """Raised by the guard; a BaseException, so no provider can swallow it."""
 
@@ -116,3 +122,14 @@ def test_runpod_without_key_refuses_before_any_request(no_network: list[object])
 def test_keep_calls_nothing(provider: VastProvider | RunPodProvider, no_network: list[object]) -> None:
     result = provider.shutdown("keep", "verified")
     assert result.ok and "not called" in result.detail
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://127.0.0.1:9"])
+def test_malformed_control_plane_url_is_a_plain_error(
+    url: str, monkeypatch: pytest.MonkeyPatch, no_network: list[object]
+) -> None:
+    monkeypatch.setenv("RUNPOD_API_BASE_URL", url)
+    for provider in (VastProvider("4242", "k", url), RunPodProvider("pod-1", "k")):
+        with pytest.raises(ControlPlaneError, match="cannot call") as info:
+            provider.shutdown("stop", "x")
+        assert not info.value.retryable
