@@ -33,13 +33,17 @@ ROOT = Path(__file__).resolve().parents[1]
 MONITOR = ROOT / "monitor.py"
 ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
 MONITOR_RESTARTS = 3
-PER_RUN_FILES = (
+PER_RUN_FILES = (  # one run's records; archived when a new run starts in the same state dir
     "watchdog.json",
+    "watchdog.log",
     RUNNER_EXIT_FILE,
     PROVIDER_STOP_FLAG,
     "runner.pid",
+    "runner.log",
+    "monitor.pid",
     "STOPPED",
     "manifest.json",
+    "status.json",
 )
 
 

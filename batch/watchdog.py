@@ -149,13 +149,14 @@ class Watchdog:
             return "max_runtime_exceeded", f"the job ran past max_runtime_s={self.s.max_runtime_s:g}"
         status_path = self.s.state_dir / "status.json"
         try:
-            beat_at = status_path.stat().st_mtime
+            # a status file older than this watchdog belongs to an earlier run
+            beat_at = max(status_path.stat().st_mtime, self.state.started_at)
             status = json.loads(status_path.read_text())
         except (OSError, ValueError):
             beat_at, status = self.state.started_at, {}
         if now - beat_at > self.s.stall_s:
             return "stalled", f"no heartbeat for {now - beat_at:.0f} s (stall_s={self.s.stall_s:g})"
-        progress_at = float(status.get("progress_at") or beat_at)
+        progress_at = max(float(status.get("progress_at") or beat_at), self.state.started_at)
         if status.get("phase") == "processing" and now - progress_at > self.s.stall_s:
             return "stalled", f"no frame moved for {now - progress_at:.0f} s (stall_s={self.s.stall_s:g})"
         return None

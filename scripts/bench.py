@@ -76,6 +76,32 @@ def one(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
     }
 
 
+def watchdog_latency(work: Path, confirm: int, interval: float) -> dict:
+    """Seconds from the manifest landing at the output to the shutdown call (dry run).
+
+    Runs the real entrypoint (supervisor, runner, monitor.py) on a short clip
+    with a local output prefix; "landing" is the manifest's mtime, "shutdown"
+    the dry-run sentinel's.
+    """
+    clip = make_clip(work / "clip-720p-2s.mp4", 2)
+    out, state = work / "wd-out", work / "wd-state"
+    cfg = work / "wd-job.yaml"
+    cfg.write_text(
+        f"job_id: bench-wd\ninputs: [{clip}]\noutput: {out}/\nencode: {{codec: libx264, preset: ultrafast}}\n"
+        f"watchdog: {{confirm: {confirm}, interval_s: {interval}}}\n"
+    )
+    cmd = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg)]
+    subprocess.run([*cmd, "--dry-run", "--state-dir", str(state), "-q"], check=True, capture_output=True)
+    landed = (out / "manifest.json").stat().st_mtime
+    stopped = (state / "STOPPED").stat().st_mtime
+    return {
+        "confirm": confirm,
+        "interval_s": interval,
+        "manifest_to_shutdown_s": round(stopped - landed, 2),
+        "aim_s": confirm * interval + 2,
+    }
+
+
 def measure(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
     cmd = [
         sys.executable,
@@ -100,6 +126,7 @@ def main() -> int:
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--work", type=Path, default=ROOT / "bench-out")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--watchdog-only", action="store_true", help="only the manifest-to-shutdown latency")
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -108,6 +135,10 @@ def main() -> int:
         return 0
 
     args.work.mkdir(parents=True, exist_ok=True)
+    latency = watchdog_latency(args.work, confirm=3, interval=5.0)
+    if args.watchdog_only:
+        print(json.dumps(latency, indent=2))
+        return 0
     short = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
     long = make_clip(args.work / f"clip-720p-{args.long_seconds}s.mp4", args.long_seconds)
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
@@ -122,6 +153,7 @@ def main() -> int:
         "crf": args.crf,
         "ratio_b_over_a": round(a["seconds"] / b["seconds"], 3),
         "rows": rows,
+        "watchdog": latency,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -133,6 +165,10 @@ def main() -> int:
         cells = f"{r['mode']:<10} {r['clip']:<22} {io:>14} {r['seconds']:>8} {r['fps_in']:>7}"
         print(f"{cells} {r['peak_rss_mb']:>12}")
     print(f"throughput ratio b/a (pipeline vs plain ffmpeg): {summary['ratio_b_over_a']}")
+    print(
+        f"watchdog: manifest landed -> shutdown call {latency['manifest_to_shutdown_s']} s "
+        f"(confirm {latency['confirm']} x interval {latency['interval_s']} s; aim <= {latency['aim_s']} s)"
+    )
     return 0
 
 
