@@ -9,9 +9,16 @@ put them in a message.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+
+from batch.errors import ControlPlaneError, ControlPlaneRefused
+from batch.storage.retry import call_control_plane
+
+log = logging.getLogger("batch.instance")
 
 Action = Literal["stop", "destroy", "keep"]
 
@@ -49,3 +56,37 @@ class Provider(Protocol):
         ControlPlaneUnavailable (still failing after the retries).
         """
         ...
+
+
+def remote_shutdown(
+    provider: str,
+    label: str,
+    target: str | None,
+    action: Action,
+    reason: str,
+    *,
+    unsupported: str | None,
+    call: Callable[[Action], str],
+) -> ShutdownResult:
+    """The shared shape of a cloud provider's shutdown: check, call with retries, report.
+
+    ``keep`` calls nothing. A missing key raises ControlPlaneRefused and a
+    missing instance id ControlPlaneError, before any request. ``call`` makes
+    one request and returns what the control plane said; it raises
+    ControlPlaneUnavailable for answers worth retrying.
+    """
+    if action == "keep":
+        return ShutdownResult(provider, action, ok=True, detail="keep: control plane not called")
+    if unsupported:
+        cls = ControlPlaneRefused if target else ControlPlaneError
+        raise cls(f"{label} {action}: {unsupported}", provider=provider, action=action)
+    attempts = 0
+
+    def once() -> str:
+        nonlocal attempts
+        attempts += 1
+        return call(action)
+
+    detail = call_control_plane(once)
+    log.info("%s %s of %s: %s (reason=%s)", label, action, target, detail, reason)
+    return ShutdownResult(provider, action, ok=True, detail=detail, attempts=attempts)

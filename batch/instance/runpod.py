@@ -29,8 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
-from batch.instance.base import Action, ShutdownResult
-from batch.storage.retry import call_control_plane
+from batch.instance.base import Action, ShutdownResult, remote_shutdown
 
 log = logging.getLogger("batch.instance")
 
@@ -70,22 +69,15 @@ class RunPodProvider:
 
         Raises ControlPlaneRefused, ControlPlaneUnavailable, ControlPlaneError.
         """
-        if action == "keep":
-            return ShutdownResult(self.name, action, ok=True, detail="keep: control plane not called")
-        why = self.unsupported(action)
-        if why:
-            cls = ControlPlaneRefused if self.pod_id else ControlPlaneError
-            raise cls(f"RunPod {action}: {why}", provider=self.name, action=action)
-        attempts = 0
-
-        def once() -> str:
-            nonlocal attempts
-            attempts += 1
-            return self._call(action)
-
-        detail = call_control_plane(once)
-        log.info("RunPod %s of pod %s: %s (reason=%s)", action, self.pod_id, detail, reason)
-        return ShutdownResult(self.name, action, ok=True, detail=detail, attempts=attempts)
+        return remote_shutdown(
+            self.name,
+            "RunPod",
+            self.pod_id,
+            action,
+            reason,
+            unsupported=self.unsupported(action),
+            call=self._call,
+        )
 
     def _call(self, action: Action) -> str:
         import requests

@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
-from batch.instance.base import Action, ShutdownResult
-from batch.storage.retry import call_control_plane
+from batch.instance.base import Action, ShutdownResult, remote_shutdown
 
 if TYPE_CHECKING:
     import requests
@@ -82,22 +81,10 @@ class VastProvider:
 
         Raises ControlPlaneRefused, ControlPlaneUnavailable, ControlPlaneError.
         """
-        if action == "keep":
-            return ShutdownResult(self.name, action, ok=True, detail="keep: control plane not called")
-        why = self.unsupported(action)
-        if why:
-            cls = ControlPlaneRefused if self.instance_id else ControlPlaneError
-            raise cls(f"vast.ai {action}: {why}", provider=self.name, action=action)
-        attempts = 0
-
-        def once() -> str:
-            nonlocal attempts
-            attempts += 1
-            return self._request(action)
-
-        detail = call_control_plane(once)
-        log.info("vast.ai %s of instance %s: %s (reason=%s)", action, self.instance_id, detail, reason)
-        return ShutdownResult(self.name, action, ok=True, detail=detail, attempts=attempts)
+        return remote_shutdown(
+            self.name, "vast.ai", self.instance_id, action, reason, unsupported=self.unsupported(action),
+            call=self._request,
+        )  # fmt: skip
 
     # --- one HTTP exchange -----------------------------------------------------------------
 

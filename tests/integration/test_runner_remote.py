@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from child_env import s3_child_env
 from clips import count_frames
 
 from batch.runner import RunOptions, run_job
@@ -23,22 +23,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCODE = "encode: {codec: libx264, preset: ultrafast}"
-
-
-def s3_child_env(server, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL"))}
-    env.update(
-        AWS_ENDPOINT_URL=server.endpoint_url,
-        AWS_ACCESS_KEY_ID=server.access_key,
-        AWS_SECRET_ACCESS_KEY=server.secret_key,
-        AWS_REGION=server.region,
-        AWS_CONFIG_FILE="/nonexistent",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-        STORAGE_RETRY_ATTEMPTS="2",
-        STORAGE_RETRY_MAX_WAIT_S="0",
-    )
-    env.update(overrides)
-    return env
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -18,33 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from child_env import s3_child_env
 from clips import make_clip
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = "watchdog: {confirm: 2, interval_s: 0.5, upload_timeout_s: 3}"
-
-
-def child_env(server, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "CONFIG_URL", "CONTAINER_", "RUNPOD_"))
-    }
-    env.update(
-        AWS_ENDPOINT_URL=server.endpoint_url,
-        AWS_ACCESS_KEY_ID=server.access_key,
-        AWS_SECRET_ACCESS_KEY=server.secret_key,
-        AWS_REGION=server.region,
-        AWS_CONFIG_FILE="/nonexistent",
-        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
-        STORAGE_RETRY_ATTEMPTS="2",
-        STORAGE_RETRY_MAX_WAIT_S="0",
-        CONTROL_PLANE_RETRY_MAX_WAIT_S="0.1",
-    )
-    env.update(extra)
-    return env
 
 
 class Job:
@@ -60,7 +40,7 @@ class Job:
         args = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(self.config)]
         args += ["--state-dir", str(self.state)] + (["--dry-run"] if dry_run else [])
         self.proc = subprocess.Popen(
-            args, env=child_env(server, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            args, env=s3_child_env(server, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
 
     def wait(self, timeout: float = 120) -> int:
