@@ -31,6 +31,7 @@ from batch.errors import (
 from batch.heartbeat import Heartbeat
 from batch.manifest import InputRecord, Manifest, output_entry, publish, write_local
 from batch.media.encoder import EncoderChoice, choose_encoder
+from batch.media.preview import make_preview
 from batch.media.probe import probe
 from batch.pipeline import run_pipeline
 from batch.progress import Tracker
@@ -285,20 +286,32 @@ class Runner:
         record.stages, record.encode, record.notes = result.stages, result.encode, result.notes
         record.timings["process_s"] = result.seconds
 
+        out = result.info_out
+        labels = (
+            f"source {info.width}x{info.height} {float(info.fps):.3g} fps",
+            f"result {out.width}x{out.height} {float(out.fps):.3g} fps",
+        )
+        preview = make_preview(source, dest, info.duration, self.work_dir / "preview.jpg", labels)
+        if preview is None:
+            record.notes.append("no preview image: frames could not be read back")
+
         tracker.set_phase("uploading")
         t1 = time.perf_counter()
-        out_url = join_url(self.cfg.output, stem, f"{stem}.{container}")
-        uploaded = out_store.upload(
-            dest, out_url, content_type=f"video/{'x-matroska' if container == 'mkv' else container}"
-        )
-        key = f"{stem}/{stem}.{container}"
-        record.outputs.append(output_entry("video", key, uploaded))
+        mime = "video/x-matroska" if container == "mkv" else f"video/{container}"
+        self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime)
+        if preview is not None:
+            self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg")
+        record.timings["upload_s"] = time.perf_counter() - t1
+        record.timings["total_s"] = time.perf_counter() - t0
+
+    def _upload(self, store: Store, record: InputRecord, kind: str, local: Path, key: str, mime: str) -> None:
+        """Upload one output (verified by the store), list it, keep a copy for the watchdog."""
+        uploaded = store.upload(local, join_url(self.cfg.output, key), content_type=mime)
+        record.outputs.append(output_entry(kind, key, uploaded))
         if self.options.keep_outputs:
             kept = self.state_dir / "outputs" / key
             kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(dest, kept)
-        record.timings["upload_s"] = time.perf_counter() - t1
-        record.timings["total_s"] = time.perf_counter() - t0
+            shutil.move(local, kept)
 
 
 def run_job(config_url: str, options: RunOptions) -> int:
