@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-watchdog", action="store_true", help="run the job in this process only; nothing is shut down"
     )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="this instance's share of the inputs, 0 <= I < N (or SHARD_INDEX/SHARD_COUNT)",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the supervisor
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -51,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from batch.config import resolved
     from batch.runner import RunOptions, load_config, run_job
+    from batch.shards import Shard
+
+    try:
+        shard = Shard.parse(args.shard) if args.shard else Shard.from_env()
+    except BatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
 
     if args.validate:
         try:
@@ -61,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(resolved(cfg), indent=2))
         return EXIT_OK
     if args.worker or args.no_watchdog:
-        options = RunOptions(dry_run=args.dry_run, state_dir=args.state_dir, keep_outputs=args.worker)
+        options = RunOptions(
+            dry_run=args.dry_run, state_dir=args.state_dir, keep_outputs=args.worker, shard=shard
+        )
         return run_job(config_url, options)
 
     from batch.launcher import supervise
 
-    return supervise(config_url, args.state_dir, dry_run=args.dry_run, quiet=args.quiet)
+    return supervise(config_url, args.state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard)

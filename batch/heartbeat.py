@@ -19,10 +19,18 @@ log = logging.getLogger("batch")
 
 
 class Heartbeat:
-    def __init__(self, tracker: Tracker, store: Store, output: str, state_dir: Path, every_s: float) -> None:
+    def __init__(
+        self,
+        tracker: Tracker,
+        store: Store,
+        output: str,
+        state_dir: Path,
+        every_s: float,
+        name: str = "status.json",
+    ) -> None:
         self.tracker = tracker
         self.store = store
-        self.url = join_url(output, "status.json")
+        self.url = join_url(output, name)
         self.local = state_dir / "status.json"
         self.every_s = every_s
         self.failures = 0

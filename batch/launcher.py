@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from batch.errors import EXIT_INTERNAL, BatchError
+from batch.shards import Shard
 from batch.watchdog import PROVIDER_STOP_FLAG, RUNNER_EXIT_FILE
 
 log = logging.getLogger("batch")
@@ -72,8 +73,11 @@ def archive_previous_run(state_dir: Path) -> None:
 
 
 class Supervisor:
-    def __init__(self, config_url: str, state_dir: Path, *, dry_run: bool, quiet: bool) -> None:
+    def __init__(
+        self, config_url: str, state_dir: Path, *, dry_run: bool, quiet: bool, shard: Shard | None = None
+    ) -> None:
         self.config_url = config_url
+        self.shard_args = ["--shard", f"{shard.index}/{shard.count}"] if shard else []
         self.state_dir = state_dir
         self.dry_run = dry_run
         self.quiet = quiet
@@ -84,6 +88,7 @@ class Supervisor:
         cmd += ["--runner-pid-file", str(self.state_dir / "runner.pid")]
         if self.dry_run:
             cmd.append("--dry-run")
+        cmd += self.shard_args
         # its own session: a signal to the job's process group does not reach it
         monitor = subprocess.Popen(cmd, start_new_session=True)
         (self.state_dir / "monitor.pid").write_text(f"{monitor.pid}\n")
@@ -96,6 +101,7 @@ class Supervisor:
             cmd.append("--dry-run")
         if self.quiet:
             cmd.append("--quiet")
+        cmd += self.shard_args
         return subprocess.Popen(cmd, stderr=subprocess.PIPE)
 
     def _tee(self, stream: object, log_path: Path) -> threading.Thread:
@@ -146,6 +152,8 @@ class Supervisor:
             monitor = self._monitor()
 
 
-def supervise(config_url: str, state_dir: Path | None, *, dry_run: bool, quiet: bool) -> int:
+def supervise(
+    config_url: str, state_dir: Path | None, *, dry_run: bool, quiet: bool, shard: Shard | None = None
+) -> int:
     resolved = state_dir_for(config_url, state_dir)
-    return Supervisor(config_url, resolved, dry_run=dry_run, quiet=quiet).run()
+    return Supervisor(config_url, resolved, dry_run=dry_run, quiet=quiet, shard=shard).run()

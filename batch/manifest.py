@@ -76,6 +76,7 @@ class Manifest:
     job_id: str
     config: dict[str, Any] | None
     dry_run: bool
+    shard: dict[str, int] | None = None  # {"index": I, "count": N} when the job is sharded
     started_at: str = field(default_factory=utc_now)
     inputs: list[InputRecord] = field(default_factory=list)
     job_errors: list[BatchError] = field(default_factory=list)
@@ -114,6 +115,7 @@ class Manifest:
                 "host": socket.gethostname(),
                 "python": platform.python_version(),
             },
+            **({"shard": self.shard} if self.shard else {}),
             "counts": counts,
             "errors": [e.to_dict() for e in self.job_errors],
             "inputs": [r.to_dict() for r in self.inputs],
@@ -135,21 +137,26 @@ def write_local(manifest: Manifest | bytes, state_dir: Path) -> Path:
     return path
 
 
-def publish(manifest: Manifest | bytes, store: Store, output: str) -> ObjectInfo:
-    """Archive any earlier manifest at the prefix, then write this one."""
+def archive_previous(store: Store, output: str, previous: bytes | None, name: str = "manifest.json") -> None:
+    """Copy an earlier manifest to ``manifests/<name stem>.<its finished_at>.json``."""
+    if previous is None:
+        return
+    try:
+        stamp = json.loads(previous).get("finished_at") or utc_now()
+    except (ValueError, AttributeError):
+        stamp = utc_now()
+    safe = stamp.replace(":", "").replace("-", "")
+    stem = name.removesuffix(".json")
+    store.write_bytes(join_url(output, "manifests", f"{stem}.{safe}.json"), previous, "application/json")
+
+
+def publish(manifest: Manifest | bytes, store: Store, output: str, name: str = "manifest.json") -> ObjectInfo:
+    """Archive any earlier manifest of that name at the prefix, then write this one."""
     data = manifest if isinstance(manifest, bytes) else manifest.to_json()
-    url = join_url(output, "manifest.json")
+    url = join_url(output, name)
     try:
         previous = store.read_bytes(url)
     except ObjectNotFound:
         previous = None
-    if previous is not None:
-        try:
-            stamp = json.loads(previous).get("finished_at") or utc_now()
-        except (ValueError, AttributeError):
-            stamp = utc_now()
-        safe = stamp.replace(":", "").replace("-", "")
-        store.write_bytes(
-            join_url(output, "manifests", f"manifest.{safe}.json"), previous, "application/json"
-        )
+    archive_previous(store, output, previous, name)
     return store.write_bytes(url, data, content_type="application/json")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from batch.config import JobConfig, resolved
 from batch.errors import BatchError
+from batch.shards import Shard
 from batch.storage import StorageSettings
 from batch.watchdog import Watchdog, WatchdogSettings
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="never call a control plane (writes <state>/STOPPED)"
     )
+    p.add_argument("--shard", metavar="I/N", help="the shard this instance ran: watch its shard manifest")
     return p
 
 
@@ -75,8 +77,10 @@ def settings_from(args: argparse.Namespace) -> WatchdogSettings:
 
     cfg = _load(args.config or os.environ.get("CONFIG_URL"))
     output = cfg.output if cfg else None
+    manifest_name = Shard.parse(args.shard).manifest_name if args.shard else "manifest.json"
     if args.manifest_url:
-        output = args.manifest_url.rsplit("/", 1)[0] + "/"
+        output, manifest_name = args.manifest_url.rsplit("/", 1)
+        output += "/"
     job_id = cfg.job_id if cfg and cfg.job_id else "unknown"
     state_dir = args.state_dir or Path("state") / job_id
     instance = cfg.instance if cfg else None
@@ -89,6 +93,7 @@ def settings_from(args: argparse.Namespace) -> WatchdogSettings:
         state_dir=state_dir,
         provider=provider,
         output=output,
+        manifest_name=manifest_name,
         job_id=job_id,
         config=resolved(cfg) if cfg else None,
         storage=StorageSettings(endpoint_url=cfg.storage.endpoint_url, region=cfg.storage.region)

@@ -35,6 +35,7 @@ from batch.media.preview import make_preview
 from batch.media.probe import probe
 from batch.pipeline import run_pipeline
 from batch.progress import Tracker
+from batch.shards import Shard, merge_if_complete
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
 
 log = logging.getLogger("batch")
@@ -62,6 +63,7 @@ class RunOptions:
     # Keep each uploaded output under <state dir>/outputs/<key> so the watchdog
     # can upload it again if the bucket loses it; the watchdog removes them.
     keep_outputs: bool = False
+    shard: Shard | None = None  # this instance's share of the inputs (--shard I/N)
 
 
 def load_config(url: str) -> JobConfig:
@@ -172,20 +174,33 @@ class Runner:
         self.settings = StorageSettings(endpoint_url=cfg.storage.endpoint_url, region=cfg.storage.region)
         self.state_dir = options.state_dir or Path("state") / cfg.job_id
         self.work_dir = self.state_dir / "work"
-        self.manifest = Manifest(job_id=cfg.job_id, config=resolved(cfg), dry_run=options.dry_run)
+        self.shard = options.shard
+        self.manifest = Manifest(
+            job_id=cfg.job_id,
+            config=resolved(cfg),
+            dry_run=options.dry_run,
+            shard=self.shard.to_dict() if self.shard else None,
+        )
+        self.manifest_name = self.shard.manifest_name if self.shard else "manifest.json"
 
     def run(self) -> int:
         out_store = open_url(self.cfg.output, self.settings)
         inputs = expand_inputs(self.cfg, self.settings)
-        stems = output_stems(inputs)
-        tracker = Tracker(self.cfg.job_id or "", len(inputs), log_every_s=self.cfg.limits.heartbeat_s)
+        stems = output_stems(inputs)  # over every input, so names do not depend on sharding
+        mine = [
+            (position + 1, item, stem)
+            for position, (item, stem) in enumerate(zip(inputs, stems, strict=True))
+            if self.shard is None or self.shard.owns(position)
+        ]
+        tracker = Tracker(self.cfg.job_id or "", len(mine), log_every_s=self.cfg.limits.heartbeat_s)
         encoder = choose_encoder(self.cfg.encode)
+        status_name = self.shard.status_name if self.shard else "status.json"
         with _Cancel() as cancel:
             heartbeat = Heartbeat(
-                tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s
+                tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s, status_name
             )
             with heartbeat:
-                for index, (item, stem) in enumerate(zip(inputs, stems, strict=True), start=1):
+                for index, item, stem in mine:
                     self._run_one(index, item, stem, out_store, encoder, tracker, cancel)
                 tracker.set_phase(self.manifest.status)
             # status.json got its final beat above; the manifest is the last object written
@@ -202,6 +217,7 @@ class Runner:
         tracker: Tracker,
         cancel: _Cancel,
     ) -> None:
+        mine = len(self.manifest.inputs) + 1  # this input's place in this shard's list
         count = tracker.input_count
         shown = redact_url(item) if isinstance(item, str) else None
         record = InputRecord(index=index, source={"url": shown})
@@ -212,7 +228,7 @@ class Runner:
         if cancel.requested:
             record.status = "cancelled"
             return
-        tracker.start_input(index, shown or "")
+        tracker.start_input(mine, shown or "")
         try:
             try:
                 cancel.armed = True
@@ -224,9 +240,9 @@ class Runner:
             record.status, record.error = "cancelled", e
         except BatchError as e:
             record.status, record.error = "failed", e
-            log.error("[%d/%d] %s: %s", index, count, shown, e)
+            log.error("[%d/%d] %s: %s", mine, count, shown, e)
         except Exception as e:  # a bug: record it, keep the other inputs going
-            log.exception("[%d/%d] internal error", index, count)
+            log.exception("[%d/%d] internal error", mine, count)
             record.status = "failed"
             record.error = InternalError(f"{type(e).__name__}: {e}", hint="this is a bug; please report it")
         finally:
@@ -235,8 +251,11 @@ class Runner:
     def _publish(self, out_store: Store) -> None:
         data = self.manifest.to_json()  # the same bytes in the bucket and in the state dir
         try:
-            info = publish(data, out_store, self.cfg.output)
+            info = publish(data, out_store, self.cfg.output, self.manifest_name)
             log.info("manifest: %s (%s)", redact_url(info.url), self.manifest.status)
+            if self.shard:
+                merged = merge_if_complete(out_store, self.cfg.output, self.shard, self.manifest.job_id)
+                log.info("merged manifest.json: %s", merged)
         except StorageError as e:
             self.manifest.job_errors.append(e)
             data = self.manifest.to_json()
@@ -347,11 +366,18 @@ def _fail_early(
 ) -> int:
     """The job could not run to its end: write a failure manifest where we can, say why once."""
     log.error("%s", error)
-    manifest = Manifest(job_id=job_id, config=config, dry_run=options.dry_run, job_errors=[error])
+    shard = options.shard
+    manifest = Manifest(
+        job_id=job_id,
+        config=config,
+        dry_run=options.dry_run,
+        shard=shard.to_dict() if shard else None,
+        job_errors=[error],
+    )
     data = manifest.to_json()
     if output and not isinstance(error, StorageError):
         try:
-            publish(data, open_url(output), output)
+            publish(data, open_url(output), output, shard.manifest_name if shard else "manifest.json")
         except BatchError as e:
             log.error("could not upload the failure manifest: %s", e)
     state_dir = options.state_dir or Path("state") / job_id

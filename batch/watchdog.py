@@ -53,6 +53,7 @@ class WatchdogSettings:
     state_dir: Path
     provider: Provider
     output: str | None  # the job's output prefix; None when the config could not be read
+    manifest_name: str = "manifest.json"  # manifest.shard-I-of-N.json for a shard
     job_id: str = "unknown"
     config: dict[str, Any] | None = None
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -202,7 +203,7 @@ class Watchdog:
         if store is None or self.s.output is None:
             return None
         try:
-            found = json.loads(store.read_bytes(join_url(self.s.output, "manifest.json")))
+            found = json.loads(store.read_bytes(join_url(self.s.output, self.s.manifest_name)))
         except (StorageError, ValueError):
             return None
         if self.s.runner_pid is None:
@@ -262,7 +263,7 @@ class Watchdog:
         wait = 0.5
         while True:
             try:
-                store.write_bytes(join_url(self.s.output, "manifest.json"), data, "application/json")
+                store.write_bytes(join_url(self.s.output, self.s.manifest_name), data, "application/json")
                 return True
             except StorageError as e:
                 if time.monotonic() + wait > deadline:

@@ -10,6 +10,7 @@ UploadVerificationFailed (size changed while copying).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -145,6 +146,19 @@ class LocalStore:
             writer = HashingWriter(out, "sha256")
             writer.write(data)
         return ObjectInfo(url=url, size=writer.size, sha256=writer.hexdigest())
+
+    def create_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo | None:
+        """Write only if the file does not exist (an exclusive create); None when it does."""
+        path = local_path(url)
+        with _os_errors(url):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return None
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        return ObjectInfo(url=url, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def delete(self, url: str) -> None:
         """Remove the file; a missing file is not an error."""

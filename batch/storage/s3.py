@@ -269,6 +269,32 @@ class S3Store:
 
         return call_with_retry(attempt)
 
+    def create_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo | None:
+        """Write only if no object is at ``url`` (``If-None-Match: *``); None when one is.
+
+        A store that ignores the condition behaves like :meth:`write_bytes`.
+        """
+        bucket, key = self._object(url)
+        sha256 = hashlib.sha256(data).hexdigest()
+        extra: dict[str, Any] = {"Metadata": {"sha256": sha256}, "IfNoneMatch": "*"}
+        if content_type:
+            extra["ContentType"] = content_type
+
+        def attempt() -> ObjectInfo | None:
+            from botocore.exceptions import ClientError
+
+            try:
+                self.client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+            except ClientError as e:
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status in (409, 412) or e.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                    return None
+                with self._errors(url):
+                    raise
+            return self._verify(url, len(data), sha256)
+
+        return call_with_retry(attempt)
+
     def read_bytes(self, url: str) -> bytes:
         """The whole object. Raises ObjectNotFound, StorageUnreachable."""
         bucket, key = self._object(url)

@@ -1,0 +1,133 @@
+"""Several instances on one job: each takes a fixed share of the inputs.
+
+``--shard I/N`` (or ``SHARD_INDEX`` and ``SHARD_COUNT``; I counts from 0)
+gives shard I the inputs whose position in the expanded input list is I
+modulo N. Output names are decided over the whole list first, so they do not
+depend on the sharding. Each shard writes ``manifest.shard-I-of-N.json`` and
+``status.shard-I-of-N.json``; whichever shard finds all N shard manifests
+present writes the merged ``manifest.json``. The merge is deterministic (the
+same shard manifests give the same bytes), and it is written with the store's
+create-only write where the store has one, so two shards finishing together
+cannot leave a half-merged manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from batch.errors import EXIT_CONFIG, EXIT_INPUT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_STORAGE, ConfigError
+from batch.manifest import SCHEMA, archive_previous
+from batch.storage import Store, join_url
+
+log = logging.getLogger("batch")
+
+_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_EXIT_PRECEDENCE = (EXIT_INTERNAL, EXIT_CONFIG, EXIT_STORAGE, EXIT_INPUT_FAILED, EXIT_OK)
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"`` with 0 <= I < N. Raises ConfigError."""
+        m = _SPEC.match(text or "")
+        if not m or int(m.group(2)) < 1 or not 0 <= int(m.group(1)) < int(m.group(2)):
+            raise ConfigError(
+                f"bad shard {text!r}", hint="give --shard I/N with 0 <= I < N, e.g. --shard 0/4"
+            )
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Shard | None:
+        env = dict(os.environ) if env is None else env
+        index, count = env.get("SHARD_INDEX"), env.get("SHARD_COUNT")
+        if not index and not count:
+            return None
+        return cls.parse(f"{index or ''}/{count or ''}")
+
+    @property
+    def manifest_name(self) -> str:
+        return f"manifest.shard-{self.index}-of-{self.count}.json"
+
+    @property
+    def status_name(self) -> str:
+        return f"status.shard-{self.index}-of-{self.count}.json"
+
+    def owns(self, position: int) -> bool:
+        """Whether the input at ``position`` (0-based, in the expanded list) is this shard's."""
+        return position % self.count == self.index
+
+    def to_dict(self) -> dict[str, int]:
+        return {"index": self.index, "count": self.count}
+
+
+def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """One manifest from every shard's, the same bytes whoever builds it."""
+    shards = sorted(shards, key=lambda m: m["shard"]["index"])
+    inputs = sorted((r for m in shards for r in m.get("inputs") or []), key=lambda r: r["index"])
+    codes = {m.get("exit_code", EXIT_INTERNAL) for m in shards}
+    exit_code = next(c for c in _EXIT_PRECEDENCE if c in codes or c == EXIT_OK)
+    statuses = {m.get("status") for m in shards}
+    status = "succeeded" if statuses == {"succeeded"} else "failed" if statuses == {"failed"} else "partial"
+    counts: dict[str, int] = {}
+    for r in inputs:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {
+        "schema": SCHEMA,
+        "job_id": shards[0]["job_id"],
+        "status": status,
+        "exit_code": exit_code,
+        "dry_run": shards[0].get("dry_run"),
+        "started_at": min(m["started_at"] for m in shards),
+        "finished_at": max(m["finished_at"] for m in shards),
+        "shards": [
+            {
+                **m["shard"],
+                "status": m.get("status"),
+                "finished_at": m.get("finished_at"),
+                "host": m["runner"]["host"],
+            }
+            for m in shards
+        ],
+        "counts": counts,
+        "errors": [e for m in shards for e in m.get("errors") or []],
+        "inputs": inputs,
+        "config": shards[0].get("config"),
+    }
+
+
+def merge_if_complete(store: Store, output: str, shard: Shard, job_id: str) -> str:
+    """Write ``manifest.json`` when every shard's manifest is in. Returns what happened."""
+    found = []
+    for i in range(shard.count):
+        url = join_url(output, Shard(i, shard.count).manifest_name)
+        try:
+            data = json.loads(store.read_bytes(url))
+        except Exception:  # absent or unreadable: that shard is not done
+            continue
+        if data.get("job_id") == job_id:
+            found.append(data)
+    if len(found) < shard.count:
+        return f"waiting for {shard.count - len(found)} of {shard.count} shards"
+    body = (json.dumps(merged_manifest(found), indent=2) + "\n").encode()
+    url = join_url(output, "manifest.json")
+    create = getattr(store, "create_bytes", None)
+    if create is not None and create(url, body, "application/json") is not None:
+        return "merged"
+    try:
+        existing = store.read_bytes(url)
+    except Exception:
+        existing = None
+    if existing == body:
+        return "already merged by another shard"
+    archive_previous(store, output, existing)  # an earlier run's manifest: kept, then replaced
+    store.write_bytes(url, body, "application/json")
+    return "merged (replaced an earlier run's manifest)"
