@@ -18,3 +18,8 @@ command -v "$PY" >/dev/null || PY=python3
 req=requirements.txt
 [ "${1:-}" = "--dev" ] && req=requirements-dev.txt
 .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req"
+if [ "${1:-}" = "--dev" ]; then
+  # SkyPilot (for the task-file test) lives apart: its pins clash with the runpod SDK's.
+  [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
+  .venv-tools/bin/python -m pip install -q --disable-pip-version-check -r requirements-tools.txt
+fi

@@ -51,12 +51,15 @@ PROVIDERS = ("auto", "vast", "runpod", "command", "local", "skypilot")
 
 
 def detect_provider(env: Mapping[str, str] | None = None) -> str:
-    """``vast``, ``runpod`` or ``local``, from the variables each host sets.
+    """``skypilot``, ``vast``, ``runpod`` or ``local``, from the variables each host sets.
 
-    vast.ai: ``CONTAINER_ID`` and a key (``CONTAINER_API_KEY`` or
+    SkyPilot: ``SKYPILOT_TASK_ID`` (it manages teardown, even on vast.ai or
+    RunPod); vast.ai: ``CONTAINER_ID`` and a key (``CONTAINER_API_KEY`` or
     ``VAST_API_KEY``); RunPod: ``RUNPOD_POD_ID``. Empty values count as unset.
     """
     env = os.environ if env is None else env
+    if env.get("SKYPILOT_TASK_ID"):
+        return "skypilot"
     if env.get("CONTAINER_ID") and (env.get("CONTAINER_API_KEY") or env.get("VAST_API_KEY")):
         return "vast"
     if env.get("RUNPOD_POD_ID"):
