@@ -46,7 +46,7 @@ def test_two_shards_at_once_make_one_merged_manifest(s3_server, s3_prefix, clip_
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     for p in procs:
