@@ -32,9 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="this instance's share of the inputs, 0 <= I < N (or SHARD_INDEX/SHARD_COUNT)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="chunks processed at once (default: one per visible GPU, else 1)",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the supervisor
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
+
+
+def default_workers() -> int:
+    """One worker per visible GPU (CUDA_VISIBLE_DEVICES respected); 1 without a GPU."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return max(1, len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"]))
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
+        return max(1, sum(line.startswith("GPU ") for line in out.stdout.splitlines()))
+    except (OSError, subprocess.TimeoutExpired):
+        return 1
 
 
 def setup_logging(quiet: bool) -> None:
@@ -74,10 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.worker or args.no_watchdog:
         options = RunOptions(
-            dry_run=args.dry_run, state_dir=args.state_dir, keep_outputs=args.worker, shard=shard
+            dry_run=args.dry_run,
+            state_dir=args.state_dir,
+            keep_outputs=args.worker,
+            shard=shard,
+            workers=args.workers or default_workers(),
         )
         return run_job(config_url, options)
 
     from batch.launcher import supervise
 
-    return supervise(config_url, args.state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard)
+    return supervise(
+        config_url, args.state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
+    )

@@ -207,6 +207,20 @@ class JobConfig(_Strict):
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
+    keep_parts: bool = False  # set as output: {url: ..., keep_parts: true}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _output_mapping(cls, data: Any) -> Any:
+        """``output`` may be a URL or ``{url: ..., keep_parts: bool}``."""
+        if isinstance(data, dict) and isinstance(data.get("output"), dict):
+            out = dict(data["output"])
+            unknown = set(out) - {"url", "keep_parts"}
+            if unknown:
+                raise ValueError(f"output: unknown key(s) {sorted(unknown)}; known: url, keep_parts")
+            data = {**data, "output": out.get("url", ""), "keep_parts": bool(out.get("keep_parts", False))}
+        return data
+
     @field_validator("stages", mode="before")
     @classmethod
     def _one_key_mappings(cls, raw: Any) -> Any:

@@ -74,10 +74,18 @@ def archive_previous_run(state_dir: Path) -> None:
 
 class Supervisor:
     def __init__(
-        self, config_url: str, state_dir: Path, *, dry_run: bool, quiet: bool, shard: Shard | None = None
+        self,
+        config_url: str,
+        state_dir: Path,
+        *,
+        dry_run: bool,
+        quiet: bool,
+        shard: Shard | None = None,
+        workers: int | None = None,
     ) -> None:
         self.config_url = config_url
         self.shard_args = ["--shard", f"{shard.index}/{shard.count}"] if shard else []
+        self.workers_args = ["--workers", str(workers)] if workers else []
         self.state_dir = state_dir
         self.dry_run = dry_run
         self.quiet = quiet
@@ -101,7 +109,7 @@ class Supervisor:
             cmd.append("--dry-run")
         if self.quiet:
             cmd.append("--quiet")
-        cmd += self.shard_args
+        cmd += self.shard_args + self.workers_args
         return subprocess.Popen(cmd, stderr=subprocess.PIPE)
 
     def _tee(self, stream: object, log_path: Path) -> threading.Thread:
@@ -153,7 +161,13 @@ class Supervisor:
 
 
 def supervise(
-    config_url: str, state_dir: Path | None, *, dry_run: bool, quiet: bool, shard: Shard | None = None
+    config_url: str,
+    state_dir: Path | None,
+    *,
+    dry_run: bool,
+    quiet: bool,
+    shard: Shard | None = None,
+    workers: int | None = None,
 ) -> int:
     resolved = state_dir_for(config_url, state_dir)
-    return Supervisor(config_url, resolved, dry_run=dry_run, quiet=quiet, shard=shard).run()
+    return Supervisor(config_url, resolved, dry_run=dry_run, quiet=quiet, shard=shard, workers=workers).run()

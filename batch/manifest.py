@@ -53,6 +53,7 @@ class InputRecord:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    chunks: dict[str, Any] | None = None  # {"count", "chunk_frames", "reused", "processed"}
     error: BatchError | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +68,7 @@ class InputRecord:
             "outputs": self.outputs,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": self.notes,
+            "chunks": self.chunks,
             "error": self.error.to_dict() if self.error else None,
         }
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from batch.config import InterpolateStage, JobConfig, UpscaleStage
-from batch.errors import DurationMismatch, FrameCountMismatch
+from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
 from batch.media.colour import plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import choose_pix_fmt
@@ -78,6 +78,18 @@ def _test_hang_frame() -> int | None:
 def _hang() -> None:
     while True:
         time.sleep(1)
+
+
+def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
+    """The output lasts as long as the input, within a frame. Raises DurationMismatch."""
+    tolerance = max(1 / info_out.fps, 1 / info.fps) + 0.002
+    if abs(info_out.duration - info.duration) > tolerance:
+        raise DurationMismatch(
+            f"{dest.name} lasts {info_out.duration:.3f} s, the input {info.duration:.3f} s",
+            hint="the source's timing could not be kept; please report it with the manifest",
+            input_duration=info.duration,
+            output_duration=info_out.duration,
+        )
 
 
 def plan_stages(cfg: JobConfig, info: MediaInfo) -> Plan:
@@ -158,14 +170,7 @@ def run_pipeline(
             f"{writer.frames_written} were written",
             hint="the encoder dropped or duplicated frames; try another codec",
         )
-    tolerance = max(1 / plan.fps, 1 / info.fps) + 0.002
-    if abs(info_out.duration - info.duration) > tolerance:
-        raise DurationMismatch(
-            f"{dest.name} lasts {info_out.duration:.3f} s, the input {info.duration:.3f} s",
-            hint="the source's timing could not be kept; please report it with the manifest",
-            input_duration=info.duration,
-            output_duration=info_out.duration,
-        )
+    check_duration(info, info_out, dest)
     notes = [f"frames passed between stages as {pix_fmt}"]
     if info.vfr:
         notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
@@ -183,3 +188,69 @@ def run_pipeline(
         seconds=time.perf_counter() - started,
         notes=notes,
     )
+
+
+@dataclass
+class Segment:
+    """A run of source frames processed on its own (one chunk)."""
+
+    start: int  # first source frame
+    count: int  # source frames that belong to this chunk
+    last: bool  # the chunk that ends the input (holds the tail)
+
+
+def run_segment(
+    cfg: JobConfig,
+    info: MediaInfo,
+    segment: Segment,
+    dest: Path,
+    encoder: EncoderChoice,
+    *,
+    progress: Callable[[int], None] | None = None,
+    abort: Callable[[], bool] | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
+
+    A chunk that is not the last also decodes the next chunk's first frame, so
+    interpolation pairs across the boundary exactly as in a single pass.
+    Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
+    """
+    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    plan = plan_stages(cfg, info)
+    interpolates = any(isinstance(s, Interpolate) for s in plan.stages)
+    lookahead = interpolates and not segment.last
+    pix_fmt = choose_pix_fmt(
+        info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
+    )
+    spec = OutputSpec(
+        path=dest,
+        width=plan.width,
+        height=plan.height,
+        fps=plan.fps,
+        container=cfg.encode.container,
+        encoder=encoder,
+        colour=colour,
+        pix_fmt=pix_fmt,
+    )
+    count = segment.count + (1 if lookahead else 0)
+    with (
+        FrameReader(info, colour, pix_fmt=pix_fmt, start=segment.start, count=count) as reader,
+        FrameWriter(spec) as writer,
+    ):
+        frames: Iterator[np.ndarray] = iter(reader)
+        stop = None if segment.last else segment.start + segment.count
+        for stage in plan.stages:
+            if isinstance(stage, Interpolate):
+                frames = stage.run(frames, first=segment.start, stop=stop)
+            else:
+                frames = stage.run(frames)
+        hang_at = _test_hang_frame()
+        for frame in frames:
+            if abort is not None and abort():
+                raise Cancelled("stopped by signal", hint="run the job again to finish it")
+            writer.write(frame)
+            if progress:
+                progress(1)
+            if writer.frames_written == hang_at:
+                _hang()
+    return writer.frames_written, [s.report() for s in plan.stages]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from types import FrameType
 from typing import Any
 
+from batch.chunks import ChunkedInput, fingerprint, plan_chunks, verify_joined
 from batch.config import JobConfig, parse_config, resolved
 from batch.errors import (
     BatchError,
@@ -33,7 +35,7 @@ from batch.manifest import InputRecord, Manifest, output_entry, publish, write_l
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import make_preview
 from batch.media.probe import probe
-from batch.pipeline import run_pipeline
+from batch.pipeline import check_duration, run_pipeline
 from batch.progress import Tracker
 from batch.shards import Shard, merge_if_complete
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
@@ -64,6 +66,7 @@ class RunOptions:
     # can upload it again if the bucket loses it; the watchdog removes them.
     keep_outputs: bool = False
     shard: Shard | None = None  # this instance's share of the inputs (--shard I/N)
+    workers: int = 1  # chunks processed at once (one per GPU; --workers N on the CPU)
 
 
 def load_config(url: str) -> JobConfig:
@@ -296,16 +299,38 @@ class Runner:
 
         info = probe(source)
         record.media_in = info.to_dict()
+        done_url = join_url(self.cfg.output, stem, "output.json")
+        print_ = fingerprint(self.cfg, sha256 or "", 0)
+        if self._reuse_verified_output(out_store, done_url, print_, record):
+            return
         tracker.set_phase("processing")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         container = self.cfg.encode.container
         dest = self.work_dir / f"{stem}.{container}"
-        result = run_pipeline(self.cfg, source, dest, encoder, info=info, progress=tracker.frames)
-        record.media_out = result.info_out.to_dict()
-        record.stages, record.encode, record.notes = result.stages, result.encode, result.notes
-        record.timings["process_s"] = result.seconds
+        chunks = plan_chunks(self.cfg, info)
+        chunked: ChunkedInput | None = None
+        if chunks is None:
+            result = run_pipeline(self.cfg, source, dest, encoder, info=info, progress=tracker.frames)
+            out, record.stages, record.notes = result.info_out, result.stages, result.notes
+            record.timings["process_s"] = result.seconds
+        else:
+            chunked = ChunkedInput(
+                self.cfg, info, chunks, encoder, out_store, stem, self.work_dir, sha256 or "",
+                workers=self.options.workers,
+            )  # fmt: skip
+            done = chunked.run(dest, progress=tracker.frames)
+            out = verify_joined(dest, done.frames_out)
+            check_duration(info, out, dest)
+            record.stages, record.timings["process_s"] = done.stages, done.seconds
+            record.chunks = {
+                "count": done.chunks,
+                "chunk_frames": chunks[0].count,
+                "reused": done.reused,
+                "processed": done.processed,
+            }
+            record.notes.append(f"processed in {done.chunks} chunks; {done.reused} reused from the bucket")
+        record.media_out, record.encode = out.to_dict(), encoder.to_dict()
 
-        out = result.info_out
         labels = (
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",
             f"result {out.width}x{out.height} {float(out.fps):.3g} fps",
@@ -320,8 +345,29 @@ class Runner:
         self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime)
         if preview is not None:
             self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg")
+        done_record = {"fingerprint": print_, "outputs": record.outputs, "media_out": record.media_out}
+        out_store.write_bytes(done_url, json.dumps(done_record, indent=2).encode(), "application/json")
+        if chunked is not None and not self.cfg.keep_parts:
+            chunked.delete_parts()  # the final output is verified by the upload; parts are spent
         record.timings["upload_s"] = time.perf_counter() - t1
         record.timings["total_s"] = time.perf_counter() - t0
+
+    def _reuse_verified_output(self, store: Store, done_url: str, print_: str, record: InputRecord) -> bool:
+        """An earlier run finished this input with the same settings and its output is intact."""
+        try:
+            done = json.loads(store.read_bytes(done_url))
+            if done.get("fingerprint") != print_:
+                return False
+            for out in done["outputs"]:
+                info = store.stat(out["url"])
+                if info.size != out["size"] or (info.sha256 and info.sha256 != out["sha256"]):
+                    return False
+        except (ObjectNotFound, ValueError, KeyError):
+            return False
+        record.outputs, record.media_out = done["outputs"], done.get("media_out")
+        record.notes.append("skipped: the final output of an earlier run is verified in the bucket")
+        log.info("%s: already done in the bucket; skipped", done_url.rsplit("/", 2)[-2])
+        return True
 
     def _upload(self, store: Store, record: InputRecord, kind: str, local: Path, key: str, mime: str) -> None:
         """Upload one output (verified by the store), list it, keep a copy for the watchdog."""

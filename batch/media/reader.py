@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,18 @@ class FrameReader:
     """
 
     def __init__(
-        self, info: MediaInfo, colour: ColourPlan, *, pix_fmt: str = RGB, queue_frames: int = 8
+        self,
+        info: MediaInfo,
+        colour: ColourPlan,
+        *,
+        pix_fmt: str = RGB,
+        queue_frames: int = 8,
+        start: int = 0,
+        count: int | None = None,
     ) -> None:
+        """``start``/``count``: decode only source frames [start, start + count) (one chunk)."""
         self.info = info
+        self.expected = count if count is not None else info.frame_count - start
         self.layout = FrameLayout(pix_fmt, info.width, info.height)
         self.frames_read = 0
         self._frame_bytes = self.layout.frame_bytes
@@ -58,9 +68,16 @@ class FrameReader:
                 ":flags=bicubic+accurate_rnd+full_chroma_int"
             )
         filters.append(f"format={pix_fmt}")
+        seek: list[str] = []
+        if start > 0:
+            # Accurate input seek: decoding starts at the keyframe before and
+            # frames before half a frame ahead of `start` are dropped, so the
+            # first frame out is exactly frame `start` of a constant-rate source.
+            seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
+        limit = ["-frames:v", str(count)] if count is not None else []
         self.command = [
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-            "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
+            *seek, "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn", *limit,
             "-vf", ",".join(filters), "-fps_mode", "cfr" if info.vfr else "passthrough",
             "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1",
         ]  # fmt: skip
@@ -138,7 +155,7 @@ class FrameReader:
                 raise item
             self.frames_read += 1
             yield item  # type: ignore[misc]
-        expected = self.info.frame_count
+        expected = self.expected
         if not self.info.vfr and self.frames_read < expected:
             raise TruncatedVideo(
                 f"{Path(self.info.path).name} is truncated or damaged: "

@@ -88,15 +88,22 @@ class Interpolate:
     def expected_frames(self, frames_in: int) -> int:
         return output_count(frames_in, self.ratio)
 
-    def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+    def run(self, frames: Iterator[Frame], first: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        """Output frames for source frames starting at index ``first``.
+
+        With ``stop`` (a chunk that is not the last), only positions before
+        ``stop`` are made; the frame at ``stop`` may be given as the lookahead
+        the last pair needs. Without it, the stream's end is the input's end.
+        """
         step = 1 / self.ratio  # source frames per output frame
         prev: Frame | None = None
-        j = 0
-        for i, cur in enumerate(frames):
-            self.frames_in = i + 1
+        j = output_count(first, self.ratio)  # the first output position at or after `first`
+        for n, cur in enumerate(frames):
+            i = first + n
+            self.frames_in = n + 1
             if prev is not None:
                 ts: list[Fraction] = []
-                while j * step < i:  # positions in [i-1, i)
+                while j * step < i and (stop is None or j * step < stop):  # positions in [i-1, i)
                     ts.append(j * step - (i - 1))
                     j += 1
                 for start in range(0, len(ts), UNIT_FRAMES):
@@ -105,9 +112,9 @@ class Interpolate:
                         self.frames_out += 1
                         yield frame
             prev = cur
-        if prev is None:
+        if prev is None or stop is not None:
             return
-        while j * step < self.frames_in:  # positions in [N-1, N) hold the last frame
+        while j * step < first + self.frames_in:  # positions in [N-1, N) hold the last frame
             j += 1
             self.frames_out += 1
             yield prev

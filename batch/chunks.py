@@ -1,0 +1,285 @@
+"""Chunked processing with checkpoints in the bucket: a preempted instance loses one chunk at most.
+
+Each input is cut into chunks of about ``limits.chunk_s`` seconds of source
+frames. Each chunk is encoded as its own part (its own encode, so a closed
+GOP) and uploaded to ``<output>/<stem>/parts/part-NNNNN.<ext>`` with a small
+record ``part-NNNNN.json`` (frame ranges, size, sha256, and a fingerprint of
+everything that shapes the frames). The part and its record are the
+checkpoint: a run started again verifies the parts in the bucket and makes
+only the missing or damaged ones. The final output joins the parts without
+re-encoding and muxes the source's audio once; then the parts are deleted
+(unless ``output.keep_parts``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batch.config import InterpolateStage, JobConfig
+from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
+from batch.media.concat import join_parts
+from batch.media.encoder import EncoderChoice
+from batch.media.probe import MediaInfo, probe
+from batch.pipeline import Segment, plan_stages, run_segment
+from batch.stages.interpolate import output_count, ratio_for
+from batch.storage import Store, join_url
+
+log = logging.getLogger("batch")
+
+REREAD_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: int  # first source frame
+    count: int  # source frames
+    out_start: int  # first output frame
+    out_count: int  # output frames
+    last: bool
+
+    @property
+    def name(self) -> str:
+        return f"part-{self.index:05d}"
+
+
+def plan_chunks(cfg: JobConfig, info: MediaInfo) -> list[Chunk] | None:
+    """The chunks of one input, or None when it is processed in one pass.
+
+    One pass when the input fits in one chunk, when its frame rate is variable
+    (its frames cannot be found by seeking), or when more than one stage
+    changes the frame rate (chunk boundaries are defined by that stage).
+    """
+    interpolates = [s for s in cfg.stages if isinstance(s, InterpolateStage)]
+    size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
+    if info.vfr or len(interpolates) > 1 or info.frame_count <= size:
+        return None
+    ratio = ratio_for(interpolates[0], info.fps) if interpolates else 1
+    chunks = []
+    n = info.frame_count
+    for k in range(math.ceil(n / size)):
+        start, end = k * size, min((k + 1) * size, n)
+        last = end == n
+        out_start = output_count(start, ratio)
+        out_end = output_count(n, ratio) if last else output_count(end, ratio)
+        chunks.append(Chunk(k, start, end - start, out_start, out_end - out_start, last))
+    return chunks
+
+
+def fingerprint(cfg: JobConfig, source_sha256: str, chunk_frames: int) -> str:
+    """What a part's frames depend on; a part made under another fingerprint is not reused."""
+    shaping = {
+        "source": source_sha256,
+        "stages": [s.model_dump(mode="json") for s in cfg.stages],
+        "encode": cfg.encode.model_dump(mode="json"),
+        "chunk_frames": chunk_frames,
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class ChunkResult:
+    frames_out: int
+    stages: list[dict[str, Any]]
+    reused: int
+    processed: int
+    chunks: int
+    seconds: float
+
+
+class ChunkedInput:
+    """Runs one input chunk by chunk against the bucket."""
+
+    def __init__(
+        self,
+        cfg: JobConfig,
+        info: MediaInfo,
+        chunks: list[Chunk],
+        encoder: EncoderChoice,
+        store: Store,
+        stem: str,
+        work_dir: Path,
+        source_sha256: str,
+        *,
+        workers: int = 1,
+    ) -> None:
+        self.cfg, self.info, self.chunks, self.encoder = cfg, info, chunks, encoder
+        self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
+        self.prefix = join_url(cfg.output, stem, "parts") + "/"
+        self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
+        self.print = fingerprint(cfg, source_sha256, chunks[0].count)
+        self.abort = threading.Event()
+        self._lock = threading.Lock()
+        self._reports: list[list[dict[str, Any]]] = []
+
+    def _urls(self, c: Chunk) -> tuple[str, str]:
+        return join_url(self.prefix, f"{c.name}.{self.ext}"), join_url(self.prefix, f"{c.name}.json")
+
+    def _local(self, c: Chunk) -> Path:
+        return self.work_dir / "parts" / f"{c.name}.{self.ext}"
+
+    def _reusable(self, c: Chunk) -> bool:
+        """A part in the bucket whose record, size and checksum all hold; fetched for joining."""
+        part_url, record_url = self._urls(c)
+        try:
+            record = json.loads(self.store.read_bytes(record_url))
+            if record.get("fingerprint") != self.print or record.get("output_frames") != [
+                c.out_start,
+                c.out_start + c.out_count,
+            ]:
+                return False
+            info = self.store.stat(part_url)
+            if info.size != record["size"] or (info.sha256 and info.sha256 != record["sha256"]):
+                log.warning("%s: the part in the bucket does not match its record; redoing it", c.name)
+                return False
+            local = self._local(c)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            got = self.store.download(part_url, local)
+        except (ObjectNotFound, ValueError, KeyError):
+            return False
+        if got.sha256 != record["sha256"]:
+            log.warning("%s: the part's bytes do not match its record; redoing it", c.name)
+            return False
+        return True
+
+    def _make(self, c: Chunk, progress: Callable[[int], None] | None) -> None:
+        local = self._local(c)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        written, reports = run_segment(
+            self.cfg,
+            self.info,
+            Segment(c.start, c.count, c.last),
+            local,
+            self.encoder,
+            progress=progress,
+            abort=self.abort.is_set,
+        )
+        if written != c.out_count:
+            raise FrameCountMismatch(
+                f"{c.name}: wrote {written} frames, the plan says {c.out_count}",
+                hint="this is a bug; please report it with the manifest",
+            )
+        part_url, record_url = self._urls(c)
+        uploaded = self.store.upload(local, part_url, content_type=f"video/{self.ext}")
+        record = {
+            "part": c.index,
+            "input_frames": [c.start, c.start + c.count],
+            "output_frames": [c.out_start, c.out_start + c.out_count],
+            "size": uploaded.size,
+            "sha256": uploaded.sha256,
+            "fingerprint": self.print,
+        }
+        self.store.write_bytes(record_url, json.dumps(record, indent=2).encode(), "application/json")
+        with self._lock:
+            self._reports.append(reports)
+        log.info("%s: %d frames checkpointed", c.name, written)
+
+    def run(self, dest: Path, progress: Callable[[int, int], None] | None = None) -> ChunkResult:
+        started = time.perf_counter()
+        total = sum(c.out_count for c in self.chunks)
+        todo = [c for c in self.chunks if not self._reusable(c)]
+        reused = len(self.chunks) - len(todo)
+        done = [total - sum(c.out_count for c in todo)]
+
+        def tick(n: int) -> None:
+            with self._lock:
+                done[0] += n
+            if progress:
+                progress(done[0], total)
+
+        if reused:
+            log.info("resuming: %d of %d parts verified in the bucket", reused, len(self.chunks))
+        if self.workers == 1:
+            for c in todo:
+                self._make(c, tick)
+        else:
+            self._parallel(todo, tick)
+        join_parts(
+            [self._local(c) for c in self.chunks],
+            dest,
+            container=self.cfg.encode.container,
+            audio_source=Path(self.info.path),
+            audio=self.info.audio,
+            video_offset_s=self.info.start_s,
+        )
+        return ChunkResult(
+            frames_out=total,
+            stages=merge_reports(self._reports, self.cfg, self.info),
+            reused=reused,
+            processed=len(todo),
+            chunks=len(self.chunks),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _parallel(self, todo: list[Chunk], tick: Callable[[int], None]) -> None:
+        """One worker per GPU (or --workers N on the CPU), each taking the next chunk."""
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="chunk") as pool:
+            futures = [pool.submit(self._make, c, tick) for c in todo]
+            try:
+                finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # SIGTERM (Cancelled) in the main thread: stop the workers
+                self.abort.set()
+                pool.shutdown(wait=True, cancel_futures=True)  # each stops at its next frame
+                raise
+            for f in finished:
+                if f.exception() is not None:
+                    self.abort.set()
+                    for other in futures:
+                        other.cancel()
+                    raise f.exception()  # type: ignore[misc]
+
+    def delete_parts(self) -> None:
+        for c in self.chunks:
+            for url in self._urls(c):
+                try:
+                    self.store.delete(url)
+                except StorageError as e:  # a leftover part costs little; say so and go on
+                    log.warning("could not delete %s: %s", url, e.message)
+
+
+def merge_reports(
+    per_chunk: list[list[dict[str, Any]]], cfg: JobConfig, info: MediaInfo
+) -> list[dict[str, Any]]:
+    """One report per stage over the chunks made in this run (steps summed by rung)."""
+    if not per_chunk:
+        return [dict(r, note="every part was reused from the bucket") for r in _plan_reports(cfg, info)]
+    merged = []
+    for reports in zip(*per_chunk, strict=True):
+        first = dict(reports[0])
+        steps: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in reports:
+            for s in r.get("steps") or []:
+                key = (s["rung"], s["status"])
+                agg = steps.setdefault(key, {k: v for k, v in s.items() if k not in ("units", "seconds")})
+                if "units" in s:
+                    agg["units"] = agg.get("units", 0) + s["units"]
+                    agg["seconds"] = round(agg.get("seconds", 0) + s["seconds"], 3)
+        first["steps"] = list(steps.values())
+        first.pop("frames_in", None)
+        first.pop("frames_out", None)
+        merged.append(first)
+    return merged
+
+
+def _plan_reports(cfg: JobConfig, info: MediaInfo) -> list[dict[str, Any]]:
+    return [s.report() for s in plan_stages(cfg, info).stages]
+
+
+def verify_joined(dest: Path, expected_frames: int) -> MediaInfo:
+    out = probe(dest)
+    if out.frame_count != expected_frames:
+        raise FrameCountMismatch(
+            f"{dest.name}: the joined output holds {out.frame_count} frames, the parts {expected_frames}",
+            hint="a part may be damaged; run the job again to redo it",
+        )
+    return out

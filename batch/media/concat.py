@@ -1,0 +1,53 @@
+"""Join encoded parts into one file without re-encoding, muxing the source's audio once."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from batch.errors import FFmpegFailed
+from batch.media.probe import AudioStream
+from batch.media.writer import audio_args
+
+
+def join_parts(
+    parts: list[Path],
+    dest: Path,
+    *,
+    container: str,
+    audio_source: Path | None = None,
+    audio: tuple[AudioStream, ...] = (),
+    video_offset_s: float = 0.0,
+) -> None:
+    """Concatenate ``parts`` (same codec and settings) into ``dest``; raises FFmpegFailed."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
+        for part in parts:
+            quoted = str(part.resolve()).replace("'", "'\\''")  # concat syntax for a quote
+            listing.write(f"file '{quoted}'\n")
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    if video_offset_s > 0:
+        cmd += ["-itsoffset", f"{video_offset_s:.6f}"]
+    cmd += ["-f", "concat", "-safe", "0", "-i", listing.name]
+    with_audio = audio_source is not None and bool(audio)
+    if with_audio:
+        cmd += ["-i", str(audio_source), "-map", "0:v:0", "-map", "1:a", "-map_metadata", "1"]
+    else:
+        cmd += ["-map", "0:v:0"]
+    cmd += ["-c:v", "copy", "-fps_mode", "passthrough"]
+    if with_audio:
+        cmd += audio_args(container, audio)
+    if container in ("mp4", "mov"):
+        cmd += ["-movflags", "+faststart"]
+    cmd.append(str(dest))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    finally:
+        Path(listing.name).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise FFmpegFailed(
+            f"joining {len(parts)} parts into {dest.name} failed (ffmpeg exit {proc.returncode})",
+            hint="a part may be damaged; run the job again to redo it",
+            command=" ".join(cmd),
+            stderr_tail=proc.stderr.strip()[-1500:],
+        )
