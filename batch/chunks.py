@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch.config import InterpolateStage, JobConfig
+from batch.config import AnalyzeStage, InterpolateStage, JobConfig
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
@@ -57,12 +57,14 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo) -> list[Chunk] | None:
     """The chunks of one input, or None when it is processed in one pass.
 
     One pass when the input fits in one chunk, when its frame rate is variable
-    (its frames cannot be found by seeking), or when more than one stage
-    changes the frame rate (chunk boundaries are defined by that stage).
+    (its frames cannot be found by seeking), when more than one stage changes
+    the frame rate (chunk boundaries are defined by that stage), or when it is
+    analyzed (duplicate groups, idle intervals and cuts span chunks).
     """
     interpolates = [s for s in cfg.stages if isinstance(s, InterpolateStage)]
+    analyzes = any(isinstance(s, AnalyzeStage) for s in cfg.stages)  # metrics span the whole input
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
-    if info.vfr or len(interpolates) > 1 or info.frame_count <= size:
+    if info.vfr or analyzes or len(interpolates) > 1 or info.frame_count <= size:
         return None
     ratio = ratio_for(interpolates[0], info.fps) if interpolates else 1
     chunks = []

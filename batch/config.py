@@ -135,8 +135,21 @@ def _check_ladder(rungs: list[str], known: tuple[str, ...]) -> list[str]:
     return rungs
 
 
-Stage = Annotated[InterpolateStage | UpscaleStage, Field(discriminator="stage")]
-STAGE_NAMES = ("interpolate", "upscale")
+class AnalyzeStage(_Strict):
+    """Frame quality metrics to metrics.parquet; frames pass on unchanged."""
+
+    stage: Literal["analyze"] = "analyze"
+    blur_threshold: float = Field(default=0.01, ge=0)  # relative sharpness below: blurry
+    dark_threshold: float = Field(default=40.0, ge=0, le=255)  # mean luma below: underexposed
+    duplicate_distance: int = Field(default=2, ge=0, le=64)  # pHash Hamming distance for duplicates
+    duplicate_motion: float = Field(default=1.0, ge=0)  # ...and at most this much motion
+    idle_motion: float = Field(default=0.5, ge=0)  # mean abs luma difference below: still
+    idle_s: float = Field(default=1.0, gt=0)  # still for at least this long: idle
+    cut_threshold: float = Field(default=0.5, gt=0, le=1)  # histogram distance above: scene cut
+
+
+Stage = Annotated[InterpolateStage | UpscaleStage | AnalyzeStage, Field(discriminator="stage")]
+STAGE_NAMES = ("interpolate", "upscale", "analyze")
 
 
 # --- the rest ----------------------------------------------------------------------

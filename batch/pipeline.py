@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from batch.config import InterpolateStage, JobConfig, UpscaleStage
+from batch.config import AnalyzeStage, InterpolateStage, JobConfig, UpscaleStage
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
 from batch.media.colour import plan_colour
 from batch.media.encoder import EncoderChoice
@@ -25,6 +25,7 @@ from batch.media.layout import choose_pix_fmt
 from batch.media.probe import MediaInfo, probe
 from batch.media.reader import FrameReader
 from batch.media.writer import FrameWriter, OutputSpec
+from batch.stages.analyze import Analyze
 from batch.stages.interpolate import Interpolate
 from batch.stages.upscale import Upscale
 
@@ -92,7 +93,7 @@ def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
         )
 
 
-def plan_stages(cfg: JobConfig, info: MediaInfo) -> Plan:
+def plan_stages(cfg: JobConfig, info: MediaInfo, artifacts: Path | None = None) -> Plan:
     stages: list[StageRunner] = []
     width, height, fps = info.width, info.height, info.fps
     frames = info.frame_count
@@ -106,6 +107,8 @@ def plan_stages(cfg: JobConfig, info: MediaInfo) -> Plan:
             up = Upscale(spec, width, height)
             width, height = up.size_out
             runner = up
+        elif isinstance(spec, AnalyzeStage):
+            runner = Analyze(spec, width, height, fps, artifacts)
         else:  # pragma: no cover - config validation forbids it
             raise TypeError(f"unknown stage {spec!r}")
         frames = runner.expected_frames(frames)
@@ -121,12 +124,16 @@ def run_pipeline(
     *,
     info: MediaInfo | None = None,
     progress: Progress | None = None,
+    artifacts: Path | None = None,
 ) -> PipelineResult:
-    """Process ``source`` into ``dest``. Raises MediaError subclasses and StageError."""
+    """Process ``source`` into ``dest``; stages may write files (metrics.parquet) to ``artifacts``.
+
+    Raises MediaError subclasses and StageError.
+    """
     started = time.perf_counter()
     info = info or probe(source)
     colour = plan_colour(info.color, info.height, info.pix_fmt)
-    plan = plan_stages(cfg, info)
+    plan = plan_stages(cfg, info, artifacts)
     pix_fmt = choose_pix_fmt(
         info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
     )

@@ -310,7 +310,10 @@ class Runner:
         chunks = plan_chunks(self.cfg, info)
         chunked: ChunkedInput | None = None
         if chunks is None:
-            result = run_pipeline(self.cfg, source, dest, encoder, info=info, progress=tracker.frames)
+            result = run_pipeline(
+                self.cfg, source, dest, encoder, info=info, progress=tracker.frames,
+                artifacts=self.work_dir / "artifacts",
+            )  # fmt: skip
             out, record.stages, record.notes = result.info_out, result.stages, result.notes
             record.timings["process_s"] = result.seconds
         else:
@@ -345,6 +348,16 @@ class Runner:
         self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime)
         if preview is not None:
             self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg")
+        metrics = self.work_dir / "artifacts" / "metrics.parquet"
+        if metrics.exists():
+            self._upload(
+                out_store,
+                record,
+                "metrics",
+                metrics,
+                f"{stem}/metrics.parquet",
+                "application/vnd.apache.parquet",
+            )
         done_record = {"fingerprint": print_, "outputs": record.outputs, "media_out": record.media_out}
         out_store.write_bytes(done_url, json.dumps(done_record, indent=2).encode(), "application/json")
         if chunked is not None and not self.cfg.keep_parts:

@@ -1,0 +1,205 @@
+"""Frame quality metrics on luma, and what they add up to over an input.
+
+Per frame (on the luma plane, box-downscaled to at most ANALYSIS_WIDTH so the
+cost and the thresholds do not depend on the resolution): sharpness
+(variance of the Laplacian) and relative sharpness (that divided by the
+variance of the luma, so a dark or low-contrast frame is not taken for a
+blurred one), brightness (mean, 5th and 95th percentiles), a 64-bit
+perceptual hash (DCT of a 32x32 thumbnail), motion (mean absolute difference
+to the previous frame, in luma levels) and a scene-cut score: the jump in
+motion over the previous frame's, scaled to 0..1 (CUT_SCALE levels = 1), so a
+steady pan or a fade scores low and a cut scores high.
+
+Per input: blurry and dark frames, duplicate groups (consecutive frames whose
+hashes lie within a Hamming distance and that barely move: a slow pan keeps
+its hash but not its pixels), idle intervals (motion below a threshold for at
+least a given time) and scene cuts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ANALYSIS_WIDTH = 640
+HASH_SIZE = 32  # thumbnail side for the DCT
+HASH_BITS = 8  # low-frequency block side: 8 x 8 = 64 bits
+CUT_SCALE = 50.0  # a jump of this many luma levels in motion scores 1
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    m = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2 / n)
+    m[0] /= math.sqrt(2)
+    return m.astype(np.float32)
+
+
+_DCT = _dct_matrix(HASH_SIZE)
+
+
+def luma_of(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The luma plane as uint8 (H, W): the Y plane of yuv420p, or BT.709 luma of RGB."""
+    if frame.ndim == 3:
+        rgb = frame.astype(np.float32)
+        y = 0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]
+        return np.clip(y + 0.5, 0, 255).astype(np.uint8)
+    return frame[: width * height].reshape(height, width)
+
+
+def analysis_plane(luma: np.ndarray) -> np.ndarray:
+    """Box-downscale to at most ANALYSIS_WIDTH wide, as float32."""
+    h, w = luma.shape
+    f = max(1, math.ceil(w / ANALYSIS_WIDTH))
+    if f == 1:
+        return luma.astype(np.float32)
+    h2, w2 = h // f, w // f
+    return luma[: h2 * f, : w2 * f].astype(np.float32).reshape(h2, f, w2, f).mean(axis=(1, 3))
+
+
+def laplacian_variance(plane: np.ndarray) -> float:
+    if plane.shape[0] < 3 or plane.shape[1] < 3:
+        return 0.0
+    lap = plane[:-2, 1:-1] + plane[2:, 1:-1] + plane[1:-1, :-2] + plane[1:-1, 2:] - 4 * plane[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def perceptual_hash(plane: np.ndarray) -> int:
+    thumb = Image.fromarray(np.clip(plane, 0, 255).astype(np.uint8)).resize(
+        (HASH_SIZE, HASH_SIZE), Image.Resampling.BOX
+    )
+    dct = _DCT @ np.asarray(thumb, dtype=np.float32) @ _DCT.T
+    low = dct[:HASH_BITS, :HASH_BITS].flatten()
+    bits = low > np.median(low[1:])  # the DC term would dominate the median
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+@dataclass
+class FrameMetrics:
+    frame: int
+    time_s: float
+    sharpness: float
+    sharpness_rel: float
+    brightness: float
+    brightness_p5: float
+    brightness_p95: float
+    underexposed: bool
+    phash: int
+    motion: float
+    cut_score: float
+
+
+@dataclass
+class Analyzer:
+    """Feed frames in order; read rows and the summary at the end."""
+
+    width: int
+    height: int
+    fps: Fraction
+    dark_threshold: float = 40.0
+    rows: list[FrameMetrics] = field(default_factory=list)
+    _prev_plane: np.ndarray | None = None
+
+    def add(self, frame: np.ndarray) -> None:
+        plane = analysis_plane(luma_of(frame, self.width, self.height))
+        p5, p95 = np.percentile(plane, (5, 95))
+        mean = float(plane.mean())
+        motion = 0.0 if self._prev_plane is None else float(np.abs(plane - self._prev_plane).mean())
+        before = self.rows[-1].motion if len(self.rows) > 1 else motion
+        cut = 0.0 if self._prev_plane is None else min(1.0, max(0.0, motion - before) / CUT_SCALE)
+        sharpness = laplacian_variance(plane)
+        n = len(self.rows)
+        self.rows.append(
+            FrameMetrics(
+                frame=n,
+                time_s=float(n / self.fps),
+                sharpness=sharpness,
+                sharpness_rel=sharpness / max(float(plane.var()), 1e-6),
+                brightness=mean,
+                brightness_p5=float(p5),
+                brightness_p95=float(p95),
+                underexposed=mean < self.dark_threshold,
+                phash=perceptual_hash(plane),
+                motion=motion,
+                cut_score=cut,
+            )
+        )
+        self._prev_plane = plane
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def duplicate_groups(rows: list[FrameMetrics], max_distance: int, max_motion: float) -> list[list[int]]:
+    """Runs of consecutive frames within ``max_distance`` of the run's first hash that barely move."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for r in rows:
+        near = current and hamming(rows[current[0]].phash, r.phash) <= max_distance
+        if near and r.motion <= max_motion:
+            current.append(r.frame)
+            continue
+        if len(current) > 1:
+            groups.append(current)
+        current = [r.frame]
+    if len(current) > 1:
+        groups.append(current)
+    return groups
+
+
+def idle_intervals(
+    rows: list[FrameMetrics], fps: Fraction, max_motion: float, min_s: float
+) -> list[list[int]]:
+    """[first, last] frame of each run whose motion stays below ``max_motion`` for ``min_s`` or more.
+
+    A run starts at the frame before its first still frame: that frame is
+    already on screen while nothing moves.
+    """
+    out: list[list[int]] = []
+    start: int | None = None
+    for r in [*rows, None]:
+        still = r is not None and r.frame > 0 and r.motion < max_motion
+        if still and start is None:
+            start = r.frame - 1  # type: ignore[union-attr]
+        elif not still and start is not None:
+            last = (r.frame if r is not None else len(rows)) - 1
+            if (last - start + 1) / fps >= min_s:
+                out.append([start, last])
+            start = None
+    return out
+
+
+def summarize(
+    rows: list[FrameMetrics],
+    fps: Fraction,
+    *,
+    blur_threshold: float,
+    duplicate_distance: int,
+    duplicate_motion: float,
+    idle_motion: float,
+    idle_s: float,
+    cut_threshold: float,
+) -> dict[str, Any]:
+    n = max(1, len(rows))
+    groups = duplicate_groups(rows, duplicate_distance, duplicate_motion)
+    idle = idle_intervals(rows, fps, idle_motion, idle_s)
+    cuts = [r.frame for r in rows if r.cut_score > cut_threshold]
+    return {
+        "frames": len(rows),
+        "blurry_share": round(sum(r.sharpness_rel < blur_threshold for r in rows) / n, 4),
+        "dark_share": round(sum(r.underexposed for r in rows) / n, 4),
+        "duplicate_share": round(sum(len(g) - 1 for g in groups) / n, 4),
+        "idle_share": round(sum(b - a + 1 for a, b in idle) / n, 4),
+        "cut_count": len(cuts),
+        "cuts": cuts,
+        "duplicate_groups": [[g[0], g[-1]] for g in groups],
+        "idle_intervals": [
+            {"frames": iv, "seconds": [float(iv[0] / fps), float((iv[1] + 1) / fps)]} for iv in idle
+        ],
+    }
