@@ -37,6 +37,8 @@ from batch.storage import Store, join_url
 log = logging.getLogger("batch")
 
 REREAD_MAX_BYTES = 16 * 1024 * 1024
+# Containers with a sample index, where an accurate seek lands on the exact frame.
+SEEKABLE_CONTAINERS = ("mp4", "mov", "matroska", "webm")
 
 
 @dataclass(frozen=True)
@@ -59,13 +61,16 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo) -> list[Chunk] | None:
     One pass when the input fits in one chunk, when its frame rate is variable
     (its frames cannot be found by seeking), when more than one stage changes
     the frame rate (chunk boundaries are defined by that stage), or when it is
-    analyzed (duplicate groups, idle intervals and cuts span chunks).
+    analyzed (duplicate groups, idle intervals and cuts span chunks), or when its
+    container has no index to seek by (MPEG-TS and raw streams).
     """
     interpolates = [s for s in cfg.stages if isinstance(s, InterpolateStage)]
     analyzes = any(isinstance(s, AnalyzeStage) for s in cfg.stages)  # metrics span the whole input
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
     if info.vfr or analyzes or len(interpolates) > 1 or info.frame_count <= size:
         return None
+    if not any(name in info.container for name in SEEKABLE_CONTAINERS):
+        return None  # no index to seek by (MPEG-TS, raw streams): a seek would not be frame-exact
     ratio = ratio_for(interpolates[0], info.fps) if interpolates else 1
     chunks = []
     n = info.frame_count
@@ -78,12 +83,17 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo) -> list[Chunk] | None:
     return chunks
 
 
-def fingerprint(cfg: JobConfig, source_sha256: str, chunk_frames: int) -> str:
-    """What a part's frames depend on; a part made under another fingerprint is not reused."""
+def fingerprint(cfg: JobConfig, source_sha256: str, chunk_frames: int, encoder: EncoderChoice) -> str:
+    """What a part's frames depend on; a part made under another fingerprint is not reused.
+
+    The encoder actually used is part of it: parts from NVENC and from libx264
+    must not be joined into one stream.
+    """
     shaping = {
         "source": source_sha256,
         "stages": [s.model_dump(mode="json") for s in cfg.stages],
         "encode": cfg.encode.model_dump(mode="json"),
+        "encoder": [encoder.codec, encoder.pix_fmt, *encoder.args],
         "chunk_frames": chunk_frames,
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
@@ -119,7 +129,8 @@ class ChunkedInput:
         self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
         self.prefix = join_url(cfg.output, stem, "parts") + "/"
         self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
-        self.print = fingerprint(cfg, source_sha256, chunks[0].count)
+        self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
+        self.fps_out = plan_stages(cfg, info).fps
         self.abort = threading.Event()
         self._lock = threading.Lock()
         self._reports: list[list[dict[str, Any]]] = []
@@ -130,8 +141,8 @@ class ChunkedInput:
     def _local(self, c: Chunk) -> Path:
         return self.work_dir / "parts" / f"{c.name}.{self.ext}"
 
-    def _reusable(self, c: Chunk) -> bool:
-        """A part in the bucket whose record, size and checksum all hold; fetched for joining."""
+    def _reusable(self, c: Chunk) -> dict[str, Any] | None:
+        """The record of a part in the bucket whose record, size and checksum all hold (fetched)."""
         part_url, record_url = self._urls(c)
         try:
             record = json.loads(self.store.read_bytes(record_url))
@@ -139,20 +150,20 @@ class ChunkedInput:
                 c.out_start,
                 c.out_start + c.out_count,
             ]:
-                return False
+                return None
             info = self.store.stat(part_url)
             if info.size != record["size"] or (info.sha256 and info.sha256 != record["sha256"]):
                 log.warning("%s: the part in the bucket does not match its record; redoing it", c.name)
-                return False
+                return None
             local = self._local(c)
             local.parent.mkdir(parents=True, exist_ok=True)
             got = self.store.download(part_url, local)
         except (ObjectNotFound, ValueError, KeyError):
-            return False
+            return None
         if got.sha256 != record["sha256"]:
             log.warning("%s: the part's bytes do not match its record; redoing it", c.name)
-            return False
-        return True
+            return None
+        return record
 
     def _make(self, c: Chunk, progress: Callable[[int], None] | None) -> None:
         local = self._local(c)
@@ -180,6 +191,7 @@ class ChunkedInput:
             "size": uploaded.size,
             "sha256": uploaded.sha256,
             "fingerprint": self.print,
+            "stages": reports,  # which rungs made this part, kept for the runs that reuse it
         }
         self.store.write_bytes(record_url, json.dumps(record, indent=2).encode(), "application/json")
         with self._lock:
@@ -189,7 +201,13 @@ class ChunkedInput:
     def run(self, dest: Path, progress: Callable[[int, int], None] | None = None) -> ChunkResult:
         started = time.perf_counter()
         total = sum(c.out_count for c in self.chunks)
-        todo = [c for c in self.chunks if not self._reusable(c)]
+        todo = []
+        for c in self.chunks:
+            record = self._reusable(c)
+            if record is None:
+                todo.append(c)
+            elif record.get("stages"):
+                self._reports.append(record["stages"])
         reused = len(self.chunks) - len(todo)
         done = [total - sum(c.out_count for c in todo)]
 
@@ -213,6 +231,7 @@ class ChunkedInput:
             audio_source=Path(self.info.path),
             audio=self.info.audio,
             video_offset_s=self.info.start_s,
+            durations=[c.out_count / self.fps_out for c in self.chunks],
         )
         return ChunkResult(
             frames_out=total,
@@ -252,7 +271,7 @@ class ChunkedInput:
 def merge_reports(
     per_chunk: list[list[dict[str, Any]]], cfg: JobConfig, info: MediaInfo
 ) -> list[dict[str, Any]]:
-    """One report per stage over the chunks made in this run (steps summed by rung)."""
+    """One report per stage over every chunk, made now or reused (steps summed by rung)."""
     if not per_chunk:
         return [dict(r, note="every part was reused from the bucket") for r in _plan_reports(cfg, info)]
     merged = []

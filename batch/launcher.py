@@ -151,13 +151,22 @@ class Supervisor:
         return code if 0 <= code <= EXIT_INTERNAL else EXIT_INTERNAL
 
     def _keep_monitor(self, monitor: subprocess.Popen[bytes]) -> None:
-        """Wait for the watchdog; one killed by a signal starts again and carries on from its state."""
+        """Wait for the watchdog; one that ended before handling the shutdown starts again.
+
+        It carries on from its state file, so it never shuts down twice.
+        """
         for attempt in range(MONITOR_RESTARTS + 1):
             status = monitor.wait()
-            if status >= 0 or attempt == MONITOR_RESTARTS:
+            if self._shutdown_handled() or attempt == MONITOR_RESTARTS:
                 return
-            log.warning("the watchdog died (signal %d); starting it again", -status)
+            log.warning("the watchdog ended (status %d) before the shutdown; starting it again", status)
             monitor = self._monitor()
+
+    def _shutdown_handled(self) -> bool:
+        try:
+            return bool(json.loads((self.state_dir / "watchdog.json").read_text()).get("shutdown"))
+        except (OSError, ValueError):
+            return False
 
 
 def supervise(

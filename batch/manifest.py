@@ -78,7 +78,7 @@ class Manifest:
     job_id: str
     config: dict[str, Any] | None
     dry_run: bool
-    shard: dict[str, int] | None = None  # {"index": I, "count": N} when the job is sharded
+    shard: dict[str, Any] | None = None  # {"index": I, "count": N, "run_id": ...} when sharded
     started_at: str = field(default_factory=utc_now)
     inputs: list[InputRecord] = field(default_factory=list)
     job_errors: list[BatchError] = field(default_factory=list)

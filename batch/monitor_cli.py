@@ -46,16 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+CONFIG_READ_S = 120.0  # a store that fails once must not leave the watchdog blind
+
+
 def _load(config_url: str | None) -> JobConfig | None:
+    """The job's config, read again for a while if the store does not answer.
+
+    A config that is invalid gives None at once (the runner fails on it too).
+    """
     if not config_url:
         return None
+    from batch.errors import StorageError
     from batch.runner import load_config
 
-    try:
-        return load_config(config_url)
-    except BatchError as e:
-        log.error("watchdog: the config could not be read (%s); watching the runner only", e.message)
-        return None
+    deadline = time.monotonic() + CONFIG_READ_S
+    while True:
+        try:
+            return load_config(config_url)
+        except StorageError as e:
+            if time.monotonic() > deadline:
+                log.error("the config could not be read (%s); watching the runner only", e.message)
+                return None
+            log.warning("the config could not be read (%s); trying again", e.message)
+            time.sleep(3)
+        except BatchError as e:
+            log.error("the config is not usable (%s); watching the runner only", e.message)
+            return None
 
 
 def _runner_pid(args: argparse.Namespace) -> int | None:

@@ -300,7 +300,7 @@ class Runner:
         info = probe(source)
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, stem, "output.json")
-        print_ = fingerprint(self.cfg, sha256 or "", 0)
+        print_ = fingerprint(self.cfg, sha256 or "", 0, encoder)
         if self._reuse_verified_output(out_store, done_url, print_, record):
             return
         tracker.set_phase("processing")

@@ -65,8 +65,13 @@ class Shard:
         """Whether the input at ``position`` (0-based, in the expanded list) is this shard's."""
         return position % self.count == self.index
 
-    def to_dict(self) -> dict[str, int]:
-        return {"index": self.index, "count": self.count}
+    def to_dict(self) -> dict[str, Any]:
+        """``run_id`` ties the shards of one run together (BATCH_RUN_ID, else SkyPilot's task id)."""
+        return {"index": self.index, "count": self.count, "run_id": run_id()}
+
+
+def run_id() -> str | None:
+    return os.environ.get("BATCH_RUN_ID") or os.environ.get("SKYPILOT_TASK_ID") or None
 
 
 def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
@@ -113,7 +118,8 @@ def merge_if_complete(store: Store, output: str, shard: Shard, job_id: str) -> s
             data = json.loads(store.read_bytes(url))
         except Exception:  # absent or unreadable: that shard is not done
             continue
-        if data.get("job_id") == job_id:
+        # only this run's shards: an earlier run of the same job left manifests with another run id
+        if data.get("job_id") == job_id and (data.get("shard") or {}).get("run_id") == run_id():
             found.append(data)
     if len(found) < shard.count:
         return f"waiting for {shard.count - len(found)} of {shard.count} shards"

@@ -104,13 +104,29 @@ class Watchdog:
     # --- the loop -------------------------------------------------------------------
 
     def run(self) -> int:
-        """Watch until one shutdown case holds, act on it once. 0 unless the shutdown call failed."""
+        """Watch until one shutdown case holds, act on it once. 0 unless the shutdown call failed.
+
+        A bug in here must not leave the instance running: any unexpected
+        exception still ends in a failure manifest and a shutdown.
+        """
         if self.state.shutdown:
             log.info("shutdown already handled at %s; nothing more to do", self.state.shutdown.get("at"))
             return 0
+        try:
+            return self._watch()
+        except Exception as e:
+            log.exception("watchdog error")
+            if self.state.shutdown:
+                return 1
+            return self._fail("watchdog_error", f"the watchdog failed: {type(e).__name__}: {e}")
+
+    def _provider_stop_requested(self) -> bool:
+        return (self.s.state_dir / PROVIDER_STOP_FLAG).exists()
+
+    def _watch(self) -> int:
         self._save()
         while True:
-            if (self.s.state_dir / PROVIDER_STOP_FLAG).exists():
+            if self._provider_stop_requested():
                 return self._provider_stopping()
             exited = self._runner_exit()
             if exited is None:  # still running
@@ -120,6 +136,8 @@ class Watchdog:
                     return self._fail(*overdue)
             else:
                 manifest = self._bucket_manifest()
+                if manifest is None and self.s.runner_pid is not None and self._local_manifest() is not None:
+                    manifest = self._wait_for_bucket_manifest()  # the runner wrote one: a read may just fail
                 if manifest is not None:
                     return self._verify_and_shut_down(manifest)
                 if self.s.runner_pid is not None:
@@ -214,6 +232,18 @@ class Watchdog:
         )
         return found if same else None
 
+    def _wait_for_bucket_manifest(self) -> dict[str, Any] | None:
+        """Keep reading for upload_timeout_s: an unreachable bucket is not a missing manifest."""
+        deadline = time.monotonic() + self.s.upload_timeout_s
+        while time.monotonic() < deadline:
+            if self._provider_stop_requested():
+                return None
+            time.sleep(min(2.0, self.s.poll_s * 2))
+            manifest = self._bucket_manifest()
+            if manifest is not None:
+                return manifest
+        return None
+
     def _verify_and_shut_down(self, manifest: dict[str, Any]) -> int:
         assert self.s.output
         store = open_url(self.s.output, self.s.storage)
@@ -222,6 +252,8 @@ class Watchdog:
         self._save()
         deadline = time.monotonic() + self.s.confirm * self.s.interval_s + self.s.upload_timeout_s
         while not all(c.passes >= self.s.confirm for c in checks):
+            if self._provider_stop_requested():  # the provider is stopping us: call nothing
+                return self._provider_stopping()
             if time.monotonic() > deadline:
                 bad = [c for c in checks if c.passes < self.s.confirm]
                 detail = "; ".join(f"{c.key}: {c.problem}" for c in bad)
@@ -233,6 +265,8 @@ class Watchdog:
             if not all(c.passes >= self.s.confirm for c in checks):
                 time.sleep(self.s.interval_s)
         shutil.rmtree(self.s.state_dir / "outputs", ignore_errors=True)
+        if self._provider_stop_requested():
+            return self._provider_stopping()
         action = self.s.on_success if manifest.get("status") == "succeeded" else self.s.on_failure
         reuploaded = sum(c.reuploads for c in checks)
         detail = f"{len(checks)} object(s) checked {self.s.confirm} times, {reuploaded} re-uploaded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 from batch.errors import FFmpegFailed
@@ -19,12 +20,20 @@ def join_parts(
     audio_source: Path | None = None,
     audio: tuple[AudioStream, ...] = (),
     video_offset_s: float = 0.0,
+    durations: list[Fraction] | None = None,
 ) -> None:
-    """Concatenate ``parts`` (same codec and settings) into ``dest``; raises FFmpegFailed."""
+    """Concatenate ``parts`` (same codec and settings) into ``dest``; raises FFmpegFailed.
+
+    ``durations`` (frames / fps of each part) are written into the concat list:
+    containers round a file's duration (Matroska to the millisecond), and the
+    concat demuxer would add those roundings up at every boundary.
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
-        for part in parts:
+        for i, part in enumerate(parts):
             quoted = str(part.resolve()).replace("'", "'\\''")  # concat syntax for a quote
             listing.write(f"file '{quoted}'\n")
+            if durations is not None:
+                listing.write(f"duration {float(durations[i]):.9f}\n")
     cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
     if video_offset_s > 0:
         cmd += ["-itsoffset", f"{video_offset_s:.6f}"]

@@ -265,3 +265,39 @@ def test_a_killed_watchdog_restarts_and_shuts_down_once(
     assert job.wait() == 0, job.stderr.decode()[-2000:]
     assert int((job.state / "monitor.pid").read_text()) != first
     assert len(vast_fake.calls("destroy")) == 1
+
+
+def test_sigterm_during_verification_calls_no_control_plane(
+    s3_server, s3_prefix, small_clip, tmp_path, vast_fake
+) -> None:
+    slow_checks = body(s3_prefix, [small_clip]).replace(FAST, "watchdog: {confirm: 4, interval_s: 1}")
+    job = Job(tmp_path, s3_server, s3_prefix, slow_checks, dry_run=False, **vast_fake.env("781"))
+
+    def verifying() -> bool:
+        try:
+            return json.loads((job.state / "watchdog.json").read_text())["phase"] == "verifying"
+        except (OSError, ValueError, KeyError):
+            return False
+
+    job.wait_for(verifying)
+    job.proc.send_signal(signal.SIGTERM)  # the provider stops the container mid-verification
+    job.wait(timeout=60)
+    assert vast_fake.requests == []
+    assert job.shutdown()["reason"] == "provider_stopping"
+
+
+def test_a_watchdog_bug_still_ends_in_a_shutdown(tmp_path, monkeypatch) -> None:
+    from batch.instance import LocalProvider
+    from batch.watchdog import Watchdog, WatchdogSettings
+
+    settings = WatchdogSettings(
+        state_dir=tmp_path, provider=LocalProvider(tmp_path), output=None, runner_pid=None
+    )
+    dog = Watchdog(settings)
+
+    def broken() -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(dog, "_watch", broken)
+    assert dog.run() == 0
+    assert "reason=watchdog_error" in (tmp_path / "STOPPED").read_text()

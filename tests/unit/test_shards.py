@@ -67,3 +67,18 @@ def test_an_earlier_runs_merged_manifest_is_archived_not_lost(tmp_path: Path) ->
 def test_merge_is_the_same_bytes_whoever_builds_it() -> None:
     a = [json.loads(shard_manifest(0, 2, [1])), json.loads(shard_manifest(1, 2, [2]))]
     assert merged_manifest(a) == merged_manifest(list(reversed(a)))
+
+
+def test_shards_of_an_earlier_run_are_not_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = f"{tmp_path}/out/"
+    store = open_url(out)
+    monkeypatch.setenv("BATCH_RUN_ID", "run-1")
+    old = json.loads(shard_manifest(1, 2, [2]))
+    old["shard"]["run_id"] = "run-1"
+    store.write_bytes(out + "manifest.shard-1-of-2.json", json.dumps(old).encode())
+    monkeypatch.setenv("BATCH_RUN_ID", "run-2")  # a new run: its shard 0 finishes first
+    new = json.loads(shard_manifest(0, 2, [1]))
+    new["shard"]["run_id"] = "run-2"
+    store.write_bytes(out + "manifest.shard-0-of-2.json", json.dumps(new).encode())
+    assert merge_if_complete(store, out, Shard(0, 2), "j") == "waiting for 1 of 2 shards"
+    assert Shard(0, 2).to_dict()["run_id"] == "run-2"
