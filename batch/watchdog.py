@@ -136,7 +136,8 @@ class Watchdog:
                     return self._fail(*overdue)
             else:
                 manifest = self._bucket_manifest()
-                if manifest is None and self.s.runner_pid is not None and self._local_manifest() is not None:
+                wrote_one = self.s.output is not None and self._runner_left_manifest()
+                if manifest is None and self.s.runner_pid is not None and wrote_one:
                     manifest = self._wait_for_bucket_manifest()  # the runner wrote one: a read may just fail
                 if manifest is not None:
                     return self._verify_and_shut_down(manifest)
@@ -231,6 +232,15 @@ class Watchdog:
             local.get(k) == found.get(k) for k in ("job_id", "started_at", "finished_at")
         )
         return found if same else None
+
+    def _runner_left_manifest(self) -> bool:
+        """The runner's local manifest says it reached the bucket (no storage error of its own)."""
+        local = self._local_manifest()
+        if local is None or local.get("job_id") != self.s.job_id:
+            return False
+        return not any(
+            str(e.get("type", "")).startswith(("storage", "credentials")) for e in local.get("errors") or []
+        )
 
     def _wait_for_bucket_manifest(self) -> dict[str, Any] | None:
         """Keep reading for upload_timeout_s: an unreachable bucket is not a missing manifest."""
