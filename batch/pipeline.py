@@ -19,7 +19,7 @@ import numpy as np
 
 from batch.config import AnalyzeStage, InterpolateStage, JobConfig, UpscaleStage
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
-from batch.media.colour import plan_colour
+from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import choose_pix_fmt
 from batch.media.probe import MediaInfo, probe
@@ -81,6 +81,55 @@ def _hang() -> None:
         time.sleep(1)
 
 
+def _prepare(
+    cfg: JobConfig,
+    info: MediaInfo,
+    encoder: EncoderChoice,
+    dest: Path,
+    *,
+    audio_source: Path | None = None,
+    artifacts: Path | None = None,
+) -> tuple[Plan, ColourPlan, OutputSpec]:
+    """The stages, the colour plan and the writer's spec; audio only when a source is given."""
+    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    plan = plan_stages(cfg, info, artifacts)
+    pix_fmt = choose_pix_fmt(
+        info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
+    )
+    spec = OutputSpec(
+        path=dest,
+        width=plan.width,
+        height=plan.height,
+        fps=plan.fps,
+        container=cfg.encode.container,
+        encoder=encoder,
+        colour=colour,
+        audio_source=audio_source,
+        audio=info.audio if audio_source else (),
+        video_offset_s=info.start_s if audio_source else 0.0,
+        pix_fmt=pix_fmt,
+    )
+    return plan, colour, spec
+
+
+def _drain(
+    frames: Iterator[np.ndarray],
+    writer: FrameWriter,
+    on_frame: Callable[[int], None] | None,
+    abort: Callable[[], bool] | None = None,
+) -> None:
+    """Stage output into the encoder; ``on_frame(frames written)`` after each."""
+    hang_at = _test_hang_frame()
+    for frame in frames:
+        if abort is not None and abort():
+            raise Cancelled("stopped by signal", hint="run the job again to finish it")
+        writer.write(frame)
+        if on_frame:
+            on_frame(writer.frames_written)
+        if writer.frames_written == hang_at:
+            _hang()
+
+
 def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
     """The output lasts as long as the input, within a frame. Raises DurationMismatch."""
     tolerance = max(1 / info_out.fps, 1 / info.fps) + 0.002
@@ -132,35 +181,13 @@ def run_pipeline(
     """
     started = time.perf_counter()
     info = info or probe(source)
-    colour = plan_colour(info.color, info.height, info.pix_fmt)
-    plan = plan_stages(cfg, info, artifacts)
-    pix_fmt = choose_pix_fmt(
-        info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
-    )
-    spec = OutputSpec(
-        path=dest,
-        width=plan.width,
-        height=plan.height,
-        fps=plan.fps,
-        container=cfg.encode.container,
-        encoder=encoder,
-        colour=colour,
-        audio_source=source,
-        audio=info.audio,
-        video_offset_s=info.start_s,
-        pix_fmt=pix_fmt,
-    )
-    with FrameReader(info, colour, pix_fmt=pix_fmt) as reader, FrameWriter(spec) as writer:
+    plan, colour, spec = _prepare(cfg, info, encoder, dest, audio_source=source, artifacts=artifacts)
+    with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, FrameWriter(spec) as writer:
         frames: Iterator[np.ndarray] = iter(reader)
         for stage in plan.stages:
             frames = stage.run(frames)
-        hang_at = _test_hang_frame()
-        for frame in frames:
-            writer.write(frame)
-            if progress:
-                progress(writer.frames_written, plan.expected_frames)
-            if writer.frames_written == hang_at:
-                _hang()
+        on_frame = (lambda n: progress(n, plan.expected_frames)) if progress else None
+        _drain(frames, writer, on_frame)
     frames_in = reader.frames_read
     expected = frames_in
     for stage in plan.stages:
@@ -178,7 +205,7 @@ def run_pipeline(
             hint="the encoder dropped or duplicated frames; try another codec",
         )
     check_duration(info, info_out, dest)
-    notes = [f"frames passed between stages as {pix_fmt}"]
+    notes = [f"frames passed between stages as {spec.pix_fmt}"]
     if info.vfr:
         notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
     if info.pix_fmt not in ("yuv420p", "yuvj420p") and not encoder.rgb:
@@ -222,26 +249,11 @@ def run_segment(
     interpolation pairs across the boundary exactly as in a single pass.
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
     """
-    colour = plan_colour(info.color, info.height, info.pix_fmt)
-    plan = plan_stages(cfg, info)
-    interpolates = any(isinstance(s, Interpolate) for s in plan.stages)
-    lookahead = interpolates and not segment.last
-    pix_fmt = choose_pix_fmt(
-        info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
-    )
-    spec = OutputSpec(
-        path=dest,
-        width=plan.width,
-        height=plan.height,
-        fps=plan.fps,
-        container=cfg.encode.container,
-        encoder=encoder,
-        colour=colour,
-        pix_fmt=pix_fmt,
-    )
+    plan, colour, spec = _prepare(cfg, info, encoder, dest)
+    lookahead = any(isinstance(s, Interpolate) for s in plan.stages) and not segment.last
     count = segment.count + (1 if lookahead else 0)
     with (
-        FrameReader(info, colour, pix_fmt=pix_fmt, start=segment.start, count=count) as reader,
+        FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
         FrameWriter(spec) as writer,
     ):
         frames: Iterator[np.ndarray] = iter(reader)
@@ -251,13 +263,5 @@ def run_segment(
                 frames = stage.run(frames, first=segment.start, stop=stop)
             else:
                 frames = stage.run(frames)
-        hang_at = _test_hang_frame()
-        for frame in frames:
-            if abort is not None and abort():
-                raise Cancelled("stopped by signal", hint="run the job again to finish it")
-            writer.write(frame)
-            if progress:
-                progress(1)
-            if writer.frames_written == hang_at:
-                _hang()
+        _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort)
     return writer.frames_written, [s.report() for s in plan.stages]
