@@ -41,7 +41,7 @@ from batch.errors import (
     UploadVerificationFailed,
 )
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo
+from batch.storage.base import ObjectInfo, exists_by_stat
 from batch.storage.retry import call_with_retry
 from batch.storage.urls import as_prefix, parse_url
 
@@ -211,11 +211,7 @@ class B2Store:
         return call_with_retry(self._stat_once, url)
 
     def exists(self, url: str) -> bool:
-        try:
-            self.stat(url)
-        except ObjectNotFound:
-            return False
-        return True
+        return exists_by_stat(self, url)
 
     def list(self, prefix_url: str) -> list[ObjectInfo]:
         """Latest versions of files under the prefix (recursive), sorted by URL."""

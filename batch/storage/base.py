@@ -62,3 +62,17 @@ class Store(Protocol):
         ...
 
     def exists(self, url: str) -> bool: ...
+
+
+def exists_by_stat(store: Store, url: str) -> bool:
+    """``exists`` for a store whose ``stat`` raises ObjectNotFound for a missing object.
+
+    Raises what ``stat`` raises otherwise (CredentialsRefused, StorageUnreachable).
+    """
+    from batch.errors import ObjectNotFound
+
+    try:
+        store.stat(url)
+    except ObjectNotFound:
+        return False
+    return True

@@ -28,7 +28,7 @@ from batch.errors import (
     UnsupportedOperation,
 )
 from batch.storage._io import CHUNK, HashingWriter, atomic_output
-from batch.storage.base import ObjectInfo
+from batch.storage.base import ObjectInfo, exists_by_stat
 from batch.storage.retry import call_with_retry
 from batch.storage.urls import redact_url
 
@@ -146,11 +146,7 @@ class HttpStore:
         return call_with_retry(self._stat_once, url)
 
     def exists(self, url: str) -> bool:
-        try:
-            self.stat(url)
-        except ObjectNotFound:
-            return False
-        return True
+        return exists_by_stat(self, url)
 
     def _get(self, url: str, out: Any) -> ObjectInfo:
         with (

@@ -41,7 +41,7 @@ from batch.errors import (
     UploadVerificationFailed,
 )
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo
+from batch.storage.base import ObjectInfo, exists_by_stat
 from batch.storage.retry import call_with_retry
 from batch.storage.s3_config import (
     StorageSettings,
@@ -149,12 +149,7 @@ class S3Store:
         return call_with_retry(self._head, url)
 
     def exists(self, url: str) -> bool:
-        """True if the object exists. Raises CredentialsRefused, StorageUnreachable."""
-        try:
-            self.stat(url)
-        except ObjectNotFound:
-            return False
-        return True
+        return exists_by_stat(self, url)
 
     def list(self, prefix_url: str) -> list[ObjectInfo]:
         """Objects under the prefix (recursive), sorted. Raises ObjectNotFound for a missing bucket."""
