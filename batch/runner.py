@@ -300,8 +300,8 @@ class Runner:
         info = probe(source)
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, stem, "output.json")
-        print_ = fingerprint(self.cfg, sha256 or "", 0, encoder)
-        if self._reuse_verified_output(out_store, done_url, print_, record):
+        settings_print = fingerprint(self.cfg, sha256 or "", 0, encoder)
+        if self._reuse_verified_output(out_store, done_url, settings_print, record):
             return
         tracker.set_phase("processing")
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -358,18 +358,24 @@ class Runner:
                 f"{stem}/metrics.parquet",
                 "application/vnd.apache.parquet",
             )
-        done_record = {"fingerprint": print_, "outputs": record.outputs, "media_out": record.media_out}
+        done_record = {
+            "fingerprint": settings_print,
+            "outputs": record.outputs,
+            "media_out": record.media_out,
+        }
         out_store.write_bytes(done_url, json.dumps(done_record, indent=2).encode(), "application/json")
         if chunked is not None and not self.cfg.keep_parts:
             chunked.delete_parts()  # the final output is verified by the upload; parts are spent
         record.timings["upload_s"] = time.perf_counter() - t1
         record.timings["total_s"] = time.perf_counter() - t0
 
-    def _reuse_verified_output(self, store: Store, done_url: str, print_: str, record: InputRecord) -> bool:
+    def _reuse_verified_output(
+        self, store: Store, done_url: str, settings_print: str, record: InputRecord
+    ) -> bool:
         """An earlier run finished this input with the same settings and its output is intact."""
         try:
             done = json.loads(store.read_bytes(done_url))
-            if done.get("fingerprint") != print_:
+            if done.get("fingerprint") != settings_print:
                 return False
             for out in done["outputs"]:
                 info = store.stat(out["url"])
