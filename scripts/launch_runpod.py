@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch.launch import LaunchError, follow_hint, instance_env, masked_env, scrub, secret_values
+from batch.launch import Console, follow_hint, instance_env, masked_env, secret_values
 from batch.launch.runpod import GpuFilters, RunPodLauncher
 
 
@@ -72,14 +72,12 @@ def show_call(kwargs: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     launcher = RunPodLauncher.from_env()
-    secrets: list[str] = [launcher.api_key] if launcher.api_key else []
+    console = Console(launcher.api_key)
+    say = console.say
 
-    def say(text: str = "") -> None:
-        print(scrub(text, secrets), flush=True)
-
-    try:
+    def body() -> int:
         env = instance_env(args.config_url, args.env)
-        secrets = secret_values(env, launcher.api_key)
+        console.secrets = secret_values(env, launcher.api_key)
         filters = GpuFilters(
             gpu=args.gpu, gpu_type_id=args.gpu_type_id, gpu_count=args.gpu_count, min_vram_gb=args.min_vram,
             max_price=args.max_price, cloud_type=args.cloud,
@@ -106,12 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"follow it: {follow_hint(args.output_prefix)}")
         say(f"the watchdog stops or terminates it; by hand: runpodctl pod delete {pod_info['id']}")
         return 0
-    except LaunchError as exc:
-        print(scrub(f"error: {exc}", secrets), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return console.run(body)
 
 
 if __name__ == "__main__":

@@ -38,12 +38,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from batch.launch import (
-    LaunchError,
+    Console,
     MissingSetting,
     follow_hint,
     instance_env,
     masked_env,
-    scrub,
     secret_values,
 )
 from batch.launch.vast import OfferFilters, VastLauncher, choose
@@ -79,14 +78,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     launcher = VastLauncher.from_env()
-    secrets: list[str] = [launcher.api_key] if launcher.api_key else []
+    console = Console(launcher.api_key)
+    say = console.say
 
-    def say(text: str = "") -> None:
-        print(scrub(text, secrets), flush=True)
-
-    try:
+    def body() -> int:
         env = instance_env(args.config_url, args.env)
-        secrets = secret_values(env, launcher.api_key)
+        console.secrets = secret_values(env, launcher.api_key)
         filters = OfferFilters(
             gpu=args.gpu, num_gpus=args.num_gpus, min_vram_gb=args.min_vram, max_price=args.max_price,
             disk_gb=args.disk, min_reliability=args.min_reliability, min_cuda=args.min_cuda, bid=args.bid,
@@ -123,12 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"follow it: {follow_hint(args.output_prefix)}")
         say(f"the watchdog stops or destroys it; by hand: vastai destroy instance {new_id}")
         return 0
-    except LaunchError as exc:
-        print(scrub(f"error: {exc}", secrets), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return console.run(body)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_ports
 
 pytest_plugins = ["fixtures_control_planes"]
 
@@ -50,19 +51,6 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _log_tail(path: Path, lines: int = 40) -> str:
@@ -106,7 +94,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     data_dir = tmp_path_factory.mktemp("seaweedfs")
     log_path = data_dir / "weed.log"
     names = ["master", "volume", "filer", "s3", "admin"]
-    ports = _free_ports(2 * len(names))
+    ports = free_ports(2 * len(names))
     port = {n: (ports[2 * i], ports[2 * i + 1]) for i, n in enumerate(names)}
     cmd = [
         weed,

@@ -15,7 +15,8 @@ plane is passed through :func:`scrub` before it is shown.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from batch.errors import BatchError
@@ -140,3 +141,24 @@ def follow_hint(output_prefix: str | None) -> str:
     """How to follow the job from the laptop."""
     target = output_prefix or "<the output: prefix of your job config>"
     return f"python scripts/status.py {target} --watch"
+
+
+class Console:
+    """What a launch script prints: secrets scrubbed, and one error line with its exit code."""
+
+    def __init__(self, *keys: str | None) -> None:
+        self.secrets: list[str] = [k for k in keys if k]
+
+    def say(self, text: str = "") -> None:
+        print(scrub(text, self.secrets), flush=True)
+
+    def run(self, body: Callable[[], int]) -> int:
+        """``body()``'s exit code; a LaunchError prints ``error: ...`` and returns its code."""
+        try:
+            return body()
+        except LaunchError as exc:
+            print(scrub(f"error: {exc}", self.secrets), file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from ports import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -67,19 +67,6 @@ def image_entrypoint() -> list[str]:
     """The Dockerfile's last ENTRYPOINT (exec form)."""
     lines = [ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.startswith("ENTRYPOINT ")]
     return json.loads(lines[-1].removeprefix("ENTRYPOINT "))
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass
