@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch.config import AnalyzeStage, InterpolateStage, JobConfig
+from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
@@ -61,11 +61,14 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo) -> list[Chunk] | None:
     One pass when the input fits in one chunk, when its frame rate is variable
     (its frames cannot be found by seeking), when more than one stage changes
     the frame rate (chunk boundaries are defined by that stage), or when it is
-    analyzed (duplicate groups, idle intervals and cuts span chunks), or when its
+    analyzed or segmented (duplicate groups, idle intervals, cuts and tracked
+    masks span chunks), when held frames are removed (dedupe), or when its
     container has no index to seek by (MPEG-TS and raw streams).
     """
     interpolates = [s for s in cfg.stages if isinstance(s, InterpolateStage)]
-    analyzes = any(isinstance(s, AnalyzeStage) for s in cfg.stages)  # metrics span the whole input
+    # metrics, masks and held-frame removal span the whole input
+    analyzes = any(isinstance(s, (AnalyzeStage, SegmentStage)) for s in cfg.stages)
+    analyzes = analyzes or any(s.dedupe for s in interpolates)
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
     if info.vfr or analyzes or len(interpolates) > 1 or info.frame_count <= size:
         return None

@@ -20,12 +20,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from batch.errors import ConfigError
+from batch.models.registry import Kind, WeightsRef, from_url, lookup
 
 
 def _to_fraction(value: Any) -> Fraction:
@@ -59,8 +61,48 @@ class _Strict(BaseModel):
 
 # --- stages --------------------------------------------------------------------------
 
-INTERPOLATE_RUNGS = ("blend", "duplicate")
-UPSCALE_RUNGS = ("lanczos",)
+
+def _model_ref(kind: Kind) -> Any:
+    """A ``model:`` field: a registry name, or ``{url: ..., sha256: ...}``."""
+
+    def parse(value: Any) -> WeightsRef:
+        if isinstance(value, WeightsRef):
+            return value
+        if isinstance(value, str):
+            return lookup(value, kind)
+        if isinstance(value, dict):
+            unknown = set(value) - {"url", "sha256"}
+            if unknown or not isinstance(value.get("url"), str) or not isinstance(value.get("sha256"), str):
+                raise ValueError("give a registry name, or a mapping with exactly url and sha256")
+            return from_url(value["url"], value["sha256"], kind)
+        raise ValueError("give a registry name (e.g. rife-4.25) or {url: ..., sha256: ...}")
+
+    def dump(ref: WeightsRef) -> Any:
+        from batch.storage.urls import redact_url
+
+        return (
+            ref.name
+            if not ref.name.startswith("url:")
+            else {"url": redact_url(ref.url), "sha256": ref.sha256}
+        )
+
+    return Annotated[WeightsRef, PlainValidator(parse), PlainSerializer(dump)]
+
+
+RifeModel = _model_ref("rife")
+SrModel = _model_ref("sr")
+Sam2Model = _model_ref("sam2")
+
+# Rungs, best first. "-cpu" rungs run the model on the CPU: hours for a long
+# video, so they are only tried where the config's ladder names them.
+INTERPOLATE_RUNGS = ("rife", "rife-cpu", "blend", "duplicate")
+UPSCALE_RUNGS = ("model", "model-cpu", "lanczos")
+_MODEL_RUNGS = ("rife", "rife-cpu", "model", "model-cpu")
+Precision = Literal["auto", "fp16", "bf16", "fp32"]
+
+
+def _default_ladder(model: WeightsRef | None, rungs: tuple[str, ...]) -> list[str]:
+    return [r for r in rungs if (model is not None and r in ("rife", "model")) or r not in _MODEL_RUNGS]
 
 
 class InterpolateStage(_Strict):
@@ -69,13 +111,20 @@ class InterpolateStage(_Strict):
     stage: Literal["interpolate"] = "interpolate"
     factor: Rational | None = None
     fps: Rational | None = None
-    ladder: list[str] = Field(default_factory=lambda: list(INTERPOLATE_RUNGS))
+    model: RifeModel | None = None  # type: ignore[valid-type]
+    ladder: list[str] | None = None  # default: [rife, blend, duplicate] with a model, else [blend, duplicate]
+    batch: int = Field(default=8, ge=1, le=256)  # frame pairs per model call; halved on out-of-memory
+    precision: Precision = "auto"  # auto: fp16 on CUDA, fp32 on the CPU
+    flow_scale: Literal[0.25, 0.5, 1.0, 2.0, 4.0] = 1.0  # 0.5 for 4K: flow estimated at half resolution
+    scene_threshold: float | None = Field(default=0.3, gt=0, le=1)  # cut score above: duplicate, not morph
+    dedupe: bool = False  # drop held (repeated) frames before interpolating: for animation
+    dedupe_threshold: float = Field(default=0.5, ge=0)  # mean abs luma difference at most: a held frame
 
     @model_validator(mode="after")
     def _one_target(self) -> InterpolateStage:
         if (self.factor is None) == (self.fps is None):
             raise ValueError("give exactly one of factor (e.g. 2) or fps (e.g. 60)")
-        return self
+        return _fill_ladder(self, INTERPOLATE_RUNGS)
 
     @field_validator("factor")
     @classmethod
@@ -93,8 +142,8 @@ class InterpolateStage(_Strict):
 
     @field_validator("ladder")
     @classmethod
-    def _known_rungs(cls, v: list[str]) -> list[str]:
-        return _check_ladder(v, INTERPOLATE_RUNGS)
+    def _known_rungs(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_ladder(v, INTERPOLATE_RUNGS)
 
 
 class UpscaleStage(_Strict):
@@ -104,14 +153,18 @@ class UpscaleStage(_Strict):
     scale: Rational | None = None
     width: int | None = Field(default=None, gt=0)
     height: int | None = Field(default=None, gt=0)
-    ladder: list[str] = Field(default_factory=lambda: list(UPSCALE_RUNGS))
+    model: SrModel | None = None  # type: ignore[valid-type]
+    ladder: list[str] | None = None  # default: [model, lanczos] with a model, else [lanczos]
+    precision: Precision = "auto"  # auto: fp16 (or bf16) on CUDA where the model supports it
+    tile: int | Literal["auto"] = "auto"  # tile side in input pixels; auto: whole frame, halved on OOM
+    tile_overlap: int = Field(default=16, ge=0, le=128)  # context pixels around each tile
 
     @model_validator(mode="after")
     def _one_target(self) -> UpscaleStage:
         by_size = self.width is not None or self.height is not None
         if (self.scale is None) == (not by_size):
             raise ValueError("give either scale (e.g. 2) or width and/or height, not both")
-        return self
+        return _fill_ladder(self, UPSCALE_RUNGS)
 
     @field_validator("scale")
     @classmethod
@@ -120,10 +173,26 @@ class UpscaleStage(_Strict):
             raise ValueError("must be greater than 0 and at most 16")
         return v
 
+    @field_validator("tile")
+    @classmethod
+    def _tile_range(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 32 <= v <= 4096:
+            raise ValueError("must be auto or between 32 and 4096")
+        return v
+
     @field_validator("ladder")
     @classmethod
-    def _known_rungs(cls, v: list[str]) -> list[str]:
-        return _check_ladder(v, UPSCALE_RUNGS)
+    def _known_rungs(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_ladder(v, UPSCALE_RUNGS)
+
+
+def _fill_ladder(stage: Any, rungs: tuple[str, ...]) -> Any:
+    """Default the ladder from the model; a model rung without a model is an error."""
+    if stage.ladder is None:
+        object.__setattr__(stage, "ladder", _default_ladder(stage.model, rungs))
+    elif stage.model is None and any(r in _MODEL_RUNGS for r in stage.ladder):
+        raise ValueError("the ladder names a model rung but no model is given; add model: <name>")
+    return stage
 
 
 def _check_ladder(rungs: list[str], known: tuple[str, ...]) -> list[str]:
@@ -148,8 +217,66 @@ class AnalyzeStage(_Strict):
     cut_threshold: float = Field(default=0.5, gt=0, le=1)  # histogram distance above: scene cut
 
 
-Stage = Annotated[InterpolateStage | UpscaleStage | AnalyzeStage, Field(discriminator="stage")]
-STAGE_NAMES = ("interpolate", "upscale", "analyze")
+SEGMENT_RUNGS = ("cuda", "cuda-offload", "smaller", "cpu")
+
+
+class SegmentObject(_Strict):
+    """One object to track: points with labels and/or a box, on a given frame."""
+
+    id: int = Field(ge=0)
+    frame: int = Field(default=0, ge=0)  # source frame index the prompt is on
+    points: list[tuple[float, float]] = Field(default_factory=list)  # pixels (x, y)
+    labels: list[Literal[0, 1]] = Field(default_factory=list)  # 1 foreground, 0 background
+    box: tuple[float, float, float, float] | None = None  # pixels x0, y0, x1, y1
+
+    @model_validator(mode="after")
+    def _prompt_given(self) -> SegmentObject:
+        if not self.points and self.box is None:
+            raise ValueError("give points (with labels) and/or a box")
+        if len(self.points) != len(self.labels):
+            raise ValueError(
+                f"{len(self.points)} point(s) but {len(self.labels)} label(s); give one label each"
+            )
+        if self.box is not None and not (self.box[0] < self.box[2] and self.box[1] < self.box[3]):
+            raise ValueError("box must be [x0, y0, x1, y1] with x0 < x1 and y0 < y1")
+        return self
+
+
+class SegmentStage(_Strict):
+    """SAM2 video segmentation to masks.parquet; frames pass on unchanged."""
+
+    stage: Literal["segment"] = "segment"
+    model: Sam2Model = Field(default="sam2.1-hiera-tiny", validate_default=True)  # type: ignore[valid-type]
+    smaller_model: Sam2Model | None = None  # type: ignore[valid-type]  # the "smaller" rung's model
+    objects: list[SegmentObject] = Field(min_length=1)
+    window: int = Field(default=64, ge=2, le=4096)  # frames SAM2 holds at once
+    overlay: bool = False  # also write overlay.mp4 with the masks drawn
+    ladder: list[str] = Field(default_factory=lambda: ["cuda", "cuda-offload", "smaller"])
+
+    @field_validator("ladder")
+    @classmethod
+    def _known_rungs(cls, v: list[str]) -> list[str]:
+        return _check_ladder(v, SEGMENT_RUNGS)
+
+    @field_validator("objects")
+    @classmethod
+    def _unique_ids(cls, v: list[SegmentObject]) -> list[SegmentObject]:
+        ids = [o.id for o in v]
+        if len(set(ids)) != len(ids):
+            raise ValueError("object ids must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _smaller_given(self) -> SegmentStage:
+        if "smaller" in self.ladder and self.smaller_model is None:
+            object.__setattr__(self, "ladder", [r for r in self.ladder if r != "smaller"])
+            if not self.ladder:
+                raise ValueError("the ladder's only rung is smaller but no smaller_model is given")
+        return self
+
+
+Stage = Annotated[InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage, Field(discriminator="stage")]
+STAGE_NAMES = ("interpolate", "upscale", "analyze", "segment")
 
 
 # --- the rest ----------------------------------------------------------------------

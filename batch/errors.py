@@ -177,6 +177,34 @@ class RungUnavailable(StageError):
     code = "rung_unavailable"
 
 
+# --- model weights -------------------------------------------------------------------
+
+
+class WeightsError(BatchError):
+    """Model weights could not be had or are not what the config says."""
+
+    code = "weights_error"
+    exit_code = EXIT_CONFIG
+
+
+class WeightsNotFound(WeightsError):
+    """Not in the cache and not fetchable (no network, wrong URL)."""
+
+    code = "weights_missing"
+
+
+class WeightsChecksumMismatch(WeightsError):
+    """The file's sha256 differs from the registry's or the config's."""
+
+    code = "weights_checksum_mismatch"
+
+
+class WeightsWrongArchitecture(WeightsError):
+    """The file loads but is not the architecture the stage needs."""
+
+    code = "weights_wrong_architecture"
+
+
 # --- instance control ----------------------------------------------------------------
 
 

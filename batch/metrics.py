@@ -62,6 +62,17 @@ def analysis_plane(luma: np.ndarray) -> np.ndarray:
     return luma[: h2 * f, : w2 * f].astype(np.float32).reshape(h2, f, w2, f).mean(axis=(1, 3))
 
 
+def histogram_distance(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
+    """Half the L1 distance of two planes' luma histograms: 0 same tones, 1 disjoint.
+
+    Depends on the pair alone, so a chunked run decides cuts as a single pass
+    does; a pan or a small motion keeps the histogram, a cut changes it.
+    """
+    ha = np.histogram(a, bins=bins, range=(0, 256))[0] / max(a.size, 1)
+    hb = np.histogram(b, bins=bins, range=(0, 256))[0] / max(b.size, 1)
+    return float(np.abs(ha - hb).sum() / 2)
+
+
 def laplacian_variance(plane: np.ndarray) -> float:
     if plane.shape[0] < 3 or plane.shape[1] < 3:
         return 0.0

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from batch.config import AnalyzeStage, InterpolateStage, JobConfig, UpscaleStage
+from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage, UpscaleStage
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
 from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
@@ -142,22 +142,36 @@ def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
         )
 
 
+def _uses_model(spec: object) -> bool:
+    return isinstance(spec, (InterpolateStage, UpscaleStage)) and spec.model is not None
+
+
 def plan_stages(cfg: JobConfig, info: MediaInfo, artifacts: Path | None = None) -> Plan:
+    """The stage runners for one input, each told the size, rate and frame count it receives.
+
+    A model stage followed by another model stage keeps its frames on the
+    device as float tensors: the chain converts to uint8 once, at its end.
+    """
     stages: list[StageRunner] = []
     width, height, fps = info.width, info.height, info.fps
     frames = info.frame_count
-    for spec in cfg.stages:
+    for k, spec in enumerate(cfg.stages):
+        keep = _uses_model(spec) and k + 1 < len(cfg.stages) and _uses_model(cfg.stages[k + 1])
         runner: StageRunner
         if isinstance(spec, InterpolateStage):
-            interp = Interpolate(spec, fps)
+            interp = Interpolate(spec, fps, width, height, total_frames=frames, keep_on_device=keep)
             fps = interp.fps_out
             runner = interp
         elif isinstance(spec, UpscaleStage):
-            up = Upscale(spec, width, height)
+            up = Upscale(spec, width, height, total_frames=frames, keep_on_device=keep)
             width, height = up.size_out
             runner = up
         elif isinstance(spec, AnalyzeStage):
             runner = Analyze(spec, width, height, fps, artifacts)
+        elif isinstance(spec, SegmentStage):
+            from batch.stages.segment import Segment
+
+            runner = Segment(spec, width, height, fps, artifacts)
         else:  # pragma: no cover - config validation forbids it
             raise TypeError(f"unknown stage {spec!r}")
         frames = runner.expected_frames(frames)

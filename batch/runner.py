@@ -38,6 +38,7 @@ from batch.media.probe import probe
 from batch.pipeline import check_duration, run_pipeline
 from batch.progress import Tracker
 from batch.shards import Shard, merge_if_complete
+from batch.stages.ladder import set_deadline
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
 
 log = logging.getLogger("batch")
@@ -169,6 +170,14 @@ class _Cancel:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
+# Files stages leave in the artifacts folder: (manifest kind, file name, content type).
+ARTIFACTS = (
+    ("metrics", "metrics.parquet", "application/vnd.apache.parquet"),
+    ("masks", "masks.parquet", "application/vnd.apache.parquet"),
+    ("overlay", "overlay.mp4", "video/mp4"),
+)
+
+
 class Runner:
     def __init__(self, cfg: JobConfig, options: RunOptions) -> None:
         assert cfg.job_id
@@ -187,6 +196,7 @@ class Runner:
         self.manifest_name = self.shard.manifest_name if self.shard else "manifest.json"
 
     def run(self) -> int:
+        set_deadline(self.cfg.limits.max_runtime_s)  # ladders refuse rungs that would run past it
         out_store = open_url(self.cfg.output, self.settings)
         inputs = expand_inputs(self.cfg, self.settings)
         stems = output_stems(inputs)  # over every input, so names do not depend on sharding
@@ -348,16 +358,10 @@ class Runner:
         self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime)
         if preview is not None:
             self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg")
-        metrics = self.work_dir / "artifacts" / "metrics.parquet"
-        if metrics.exists():
-            self._upload(
-                out_store,
-                record,
-                "metrics",
-                metrics,
-                f"{stem}/metrics.parquet",
-                "application/vnd.apache.parquet",
-            )
+        for kind, name, mime in ARTIFACTS:
+            path = self.work_dir / "artifacts" / name
+            if path.exists():
+                self._upload(out_store, record, kind, path, f"{stem}/{name}", mime)
         done_record = {
             "fingerprint": settings_print,
             "outputs": record.outputs,

@@ -1,12 +1,21 @@
 """Frame-rate conversion: output frame j sits at source position j / ratio.
 
-Streaming: each source pair (a, b) yields the output frames whose position
-falls in [a, b). After the last source frame, that frame is held for the
-positions in [N-1, N). The output thus holds every frame whose time lies
-within the input's duration: ceil(N * ratio) frames, never shorter than the
-input and longer by less than one output frame.
-Rungs here: ``blend`` (linear mix of the two neighbours) and ``duplicate``
-(hold the earlier frame). Model rungs (RIFE) slot in above them.
+Streaming: each pair of consecutive anchors (a at i0, b at i1) yields the
+output frames whose position p falls in [i0, i1), at t = (p - i0) / (i1 - i0).
+Anchors are the source frames, less the held (repeated) ones when ``dedupe``
+is on, so motion in animation with held drawings is spread evenly. After the
+last source frame, the last anchor is held for the positions in [N-1, N). The
+output thus holds every frame whose time lies within the input's duration:
+ceil(N * ratio) frames, never shorter than the input and longer by less than
+one output frame.
+
+A pair whose luma histograms differ by more than ``scene_threshold`` is a
+scene cut: its in-between frames repeat the earlier frame instead of morphing
+one shot into the next. t = 0 always returns the source frame itself.
+
+Output positions are collected across pairs into units of ``batch`` frames,
+so a model rung infers a whole batch at once. Rungs: ``rife`` (CUDA),
+``rife-cpu``, ``blend`` (linear mix) and ``duplicate`` (hold the earlier frame).
 """
 
 from __future__ import annotations
@@ -15,14 +24,18 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from batch.config import InterpolateStage
+from batch.errors import RungUnavailable, WeightsError
+from batch.metrics import analysis_plane, histogram_distance, luma_of
+from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder
 
-Frame = np.ndarray
+Frame = Any  # numpy uint8 (RGB or planar), or a (3, H, W) float tensor between model stages
+Job = tuple[Frame, Frame, Fraction]  # (a, b, t): the frame at t of the way from a to b
 
 
 class InterpolateRung(Protocol):
@@ -34,6 +47,7 @@ class InterpolateRung(Protocol):
 class BlendRung:
     def between(self, a: Frame, b: Frame, ts: Sequence[Fraction]) -> list[Frame]:
         out: list[Frame] = []
+        a, b = as_numpy(a), as_numpy(b)
         for t in ts:
             if t == 0:
                 out.append(a)
@@ -54,8 +68,7 @@ class DuplicateRung:
 
 RUNGS: dict[str, Callable[[], InterpolateRung]] = {"blend": BlendRung, "duplicate": DuplicateRung}
 
-
-UNIT_FRAMES = 8  # output frames per unit of ladder work: bounds memory at high factors
+UNIT_FRAMES = 8  # output frames per unit of ladder work without a model: bounds memory at high factors
 
 
 def output_count(frames_in: int, ratio: Fraction) -> int:
@@ -67,26 +80,77 @@ def ratio_for(stage: InterpolateStage, fps_in: Fraction) -> Fraction:
     return stage.factor if stage.factor is not None else Fraction(stage.fps) / fps_in  # type: ignore[arg-type]
 
 
-def _between(a: Frame, b: Frame, ts: list[Fraction], rung: InterpolateRung) -> list[Frame]:
-    return rung.between(a, b, ts)
+def _compute(jobs: list[Job], rung: Any) -> list[Frame]:
+    """The unit's frames in order: t = 0 is the source frame itself, never a model output."""
+    todo = [k for k, (_, _, t) in enumerate(jobs) if t != 0]
+    out: list[Frame] = [a for a, _, _ in jobs]
+    if not todo:
+        return out
+    if hasattr(rung, "between_many"):
+        made = rung.between_many([jobs[k] for k in todo])
+    else:
+        made = [rung.between(jobs[k][0], jobs[k][1], [jobs[k][2]])[0] for k in todo]
+    for k, frame in zip(todo, made, strict=True):
+        out[k] = frame
+    return out
 
 
 class Interpolate:
     name = "interpolate"
-    needs_rgb = False  # blend and duplicate work on any planar layout
 
-    def __init__(self, stage: InterpolateStage, fps_in: Fraction) -> None:
+    def __init__(
+        self,
+        stage: InterpolateStage,
+        fps_in: Fraction,
+        width: int = 0,
+        height: int = 0,
+        total_frames: int = 0,
+        keep_on_device: bool = False,
+    ) -> None:
         self.config = stage
         self.ratio = ratio_for(stage, fps_in)
         self.fps_out = fps_in * self.ratio
-        self.ladder: Ladder[InterpolateRung] = Ladder(
-            "interpolate", [(name, RUNGS[name]) for name in stage.ladder]
+        self.size = (width, height)
+        self.keep_on_device = keep_on_device  # the next stage is a model stage on the same device
+        assert stage.ladder is not None
+        self.needs_rgb = any(r.startswith("rife") for r in stage.ladder)  # blend works on planar yuv too
+        self.unit = stage.batch if self.needs_rgb else UNIT_FRAMES
+        self.ladder: Ladder[Any] = Ladder(
+            "interpolate",
+            [(n, self._factory(n)) for n in stage.ladder],
+            total=self.expected_frames(total_frames),
         )
         self.frames_in = 0
         self.frames_out = 0
+        self.cuts: list[int] = []  # source index of the frame after each cut
+        self.held = 0  # source frames dropped as repeats (dedupe)
+
+    def _factory(self, name: str) -> Callable[[], Any]:
+        if name in RUNGS:
+            return RUNGS[name]
+        return functools.partial(self._rife, "cpu" if name == "rife-cpu" else "cuda")
+
+    def _rife(self, device_kind: str) -> Any:
+        from batch.models.rife_rung import RifeRung
+
+        assert self.config.model is not None
+        try:
+            return RifeRung(self.config, device_kind, self.ratio, self.keep_on_device)
+        except WeightsError as e:
+            raise RungUnavailable(e.message) from None
 
     def expected_frames(self, frames_in: int) -> int:
         return output_count(frames_in, self.ratio)
+
+    def _plane(self, frame: Frame) -> np.ndarray | None:
+        c = self.config
+        if c.scene_threshold is None and not c.dedupe:
+            return None
+        w, h = self.size
+        arr = as_numpy(frame)
+        if arr.ndim == 3:
+            h, w = arr.shape[:2]
+        return analysis_plane(luma_of(arr, w, h))
 
     def run(self, frames: Iterator[Frame], first: int = 0, stop: int | None = None) -> Iterator[Frame]:
         """Output frames for source frames starting at index ``first``.
@@ -95,37 +159,65 @@ class Interpolate:
         ``stop`` are made; the frame at ``stop`` may be given as the lookahead
         the last pair needs. Without it, the stream's end is the input's end.
         """
+        c = self.config
         step = 1 / self.ratio  # source frames per output frame
-        prev: Frame | None = None
+        anchor: Frame | None = None
+        anchor_at = first
+        anchor_plane: np.ndarray | None = None
         j = output_count(first, self.ratio)  # the first output position at or after `first`
+        pending: list[Job] = []
         for n, cur in enumerate(frames):
             i = first + n
             self.frames_in = n + 1
-            if prev is not None:
-                ts: list[Fraction] = []
-                while j * step < i and (stop is None or j * step < stop):  # positions in [i-1, i)
-                    ts.append(j * step - (i - 1))
-                    j += 1
-                for start in range(0, len(ts), UNIT_FRAMES):
-                    work = functools.partial(_between, prev, cur, ts[start : start + UNIT_FRAMES])
-                    for frame in self.ladder.run(work):
-                        self.frames_out += 1
-                        yield frame
-            prev = cur
-        if prev is None or stop is not None:
+            plane = self._plane(cur)
+            if anchor is None:
+                anchor, anchor_at, anchor_plane = cur, i, plane
+                continue
+            held = c.dedupe and plane is not None and anchor_plane is not None
+            if held and float(np.abs(plane - anchor_plane).mean()) <= c.dedupe_threshold:  # type: ignore[operator]
+                self.held += 1
+                continue  # a held frame: the next distinct one is the pair's end
+            cut = (
+                c.scene_threshold is not None
+                and plane is not None
+                and anchor_plane is not None
+                and histogram_distance(anchor_plane, plane) > c.scene_threshold
+            )
+            if cut:
+                self.cuts.append(i)
+            span = i - anchor_at
+            while j * step < i and (stop is None or j * step < stop):  # positions in [anchor, i)
+                pending.append((anchor, cur, Fraction(0) if cut else (j * step - anchor_at) / span))
+                j += 1
+            while len(pending) >= self.unit:
+                yield from self._emit(pending[: self.unit])
+                del pending[: self.unit]
+            anchor, anchor_at, anchor_plane = cur, i, plane
+        if pending:
+            yield from self._emit(pending)
+        if anchor is None or stop is not None:
             return
-        while j * step < first + self.frames_in:  # positions in [N-1, N) hold the last frame
+        while j * step < first + self.frames_in:  # positions in [N-1, N) hold the last anchor
             j += 1
             self.frames_out += 1
-            yield prev
+            yield anchor
+
+    def _emit(self, jobs: list[Job]) -> Iterator[Frame]:
+        made = self.ladder.run(functools.partial(_compute, list(jobs)), weight=len(jobs))
+        self.frames_out += len(made)
+        yield from made
 
     def report(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "requested": self.config.model_dump(mode="json", exclude={"stage", "ladder"}, exclude_none=True),
             "ratio": str(self.ratio),
             "fps_out": str(self.fps_out),
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
+            "scene_cuts": len(self.cuts),
             **self.ladder.report(),
         }
+        if self.config.dedupe:
+            out["held_frames_removed"] = self.held
+        return out

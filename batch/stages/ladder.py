@@ -4,10 +4,17 @@ A rung raises RungUnavailable when it cannot run (no CUDA, no weights, out of
 memory ...). The ladder then moves to the next rung and re-runs the same unit
 of work there, so no frame is lost or repeated. Any other exception is a bug
 and propagates.
+
+With a deadline (the job's ``limits.max_runtime_s``), the ladder times each
+rung's first units and refuses a rung whose estimate for the remaining frames
+would run past it: the work already done is kept and the rest goes to the
+next rung, or the stage fails with the estimate in the message, instead of
+burning hours of rented GPU time.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,15 +33,36 @@ class Step:
     reason: str | None = None
     units: int = 0
     seconds: float = 0.0
+    weight: int = 0  # frames made on this rung
+    backend: Any = None  # the rung object; its ``events`` (batch halvings ...) go in the manifest
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rung": self.rung, "status": self.status}
         if self.reason:
             out["reason"] = self.reason
-        if self.status == "used":
+        if self.units:
             out["units"] = self.units
+            out["frames"] = self.weight
             out["seconds"] = round(self.seconds, 3)
+        events = list(getattr(self.backend, "events", None) or [])
+        if events:
+            out["events"] = events
+        describe = getattr(self.backend, "describe", None)
+        if callable(describe):
+            out["backend"] = describe()
         return out
+
+
+_DEADLINE: float | None = None  # time.monotonic() by which the job must be done
+
+
+def set_deadline(max_runtime_s: float | None) -> None:
+    """Start the job clock: ladders refuse rungs estimated to end after it."""
+    global _DEADLINE
+    _DEADLINE = None if max_runtime_s is None else time.monotonic() + max_runtime_s
+
+
+ESTIMATE_AFTER_S = float(os.environ.get("BATCH_ESTIMATE_AFTER_S", "2"))  # time a rung this long first
 
 
 @dataclass
@@ -43,6 +71,7 @@ class Ladder(Generic[R]):
 
     stage: str
     rungs: Sequence[tuple[str, Callable[[], R]]]
+    total: int = 0  # frames the stage will make in all (0: unknown, no estimate)
     steps: list[Step] = field(default_factory=list)
     _index: int = -1
     _rung: R | None = None
@@ -63,17 +92,17 @@ class Ladder(Generic[R]):
             except RungUnavailable as e:
                 self.steps.append(Step(name, "unavailable", e.message))
                 continue
-            self.steps.append(Step(name, "used"))
+            self.steps.append(Step(name, "used", backend=rung))
             self._rung = rung
             return rung
 
     @property
     def used(self) -> str | None:
-        current = [s for s in self.steps if s.status == "used"]
+        current = [s for s in self.steps if s.units]
         return current[-1].rung if current else None
 
-    def run(self, work: Callable[[R], T]) -> T:
-        """Run one unit of work on the current rung, falling down on RungUnavailable."""
+    def run(self, work: Callable[[R], T], weight: int = 1) -> T:
+        """Run one unit of work (``weight`` frames) on the current rung, falling down on RungUnavailable."""
         rung = self._rung if self._rung is not None else self._advance()
         while True:
             step = self.steps[-1]
@@ -86,8 +115,35 @@ class Ladder(Generic[R]):
                 rung = self._advance()
                 continue
             step.units += 1
+            step.weight += weight
             step.seconds += time.perf_counter() - started
+            self._check_estimate(step)
             return result
+
+    def _check_estimate(self, step: Step) -> None:
+        """Refuse the rung when its pace would run past the job's deadline."""
+        if _DEADLINE is None or not self.total or step.seconds < ESTIMATE_AFTER_S or step.reason:
+            return
+        done = sum(s.weight for s in self.steps)
+        remaining = max(0, self.total - done)
+        estimate = step.seconds / step.weight * remaining
+        left = _DEADLINE - time.monotonic()
+        if estimate <= left:
+            step.reason = f"estimated {estimate:.0f} s for {remaining} more frames; within the limit"
+            return
+        step.status = "refused"
+        step.reason = (
+            f"estimated {estimate:.0f} s for the remaining {remaining} frames at "
+            f"{step.weight / step.seconds:.2f} frames/s, but only {max(left, 0):.0f} s are left "
+            "of limits.max_runtime_s"
+        )
+        self._rung = None
+        if self._index + 1 >= len(self.rungs):
+            raise StageError(
+                f"stage {self.stage}: rung {step.rung} would take too long ({step.reason})",
+                hint="rent a faster GPU, raise limits.max_runtime_s, or add a faster rung to the ladder",
+                steps=[s.to_dict() for s in self.steps],
+            )
 
     def report(self) -> dict[str, Any]:
         return {

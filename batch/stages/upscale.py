@@ -1,20 +1,26 @@
-"""Resizing by a scale factor or to a size. Rung here: ``lanczos`` (Pillow).
+"""Resizing by a scale factor or to a size.
 
-Model rungs (spandrel super-resolution) slot in above it.
+Rungs: ``model`` (a spandrel super-resolution model on CUDA, tiled when
+memory is short), ``model-cpu`` (the same on the CPU, where the ladder names
+it) and ``lanczos`` (Pillow). A model's native scale (x2, x4) is resized to
+the requested size on the device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Protocol
+import functools
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from batch.config import UpscaleStage
+from batch.errors import RungUnavailable, WeightsError
+from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder
 
-Frame = np.ndarray
+Frame = Any  # numpy uint8 RGB, or a (3, H, W) float tensor between model stages
 
 
 class UpscaleRung(Protocol):
@@ -23,11 +29,8 @@ class UpscaleRung(Protocol):
 
 class LanczosRung:
     def resize(self, frame: Frame, width: int, height: int) -> Frame:
-        image = Image.fromarray(frame, mode="RGB")
+        image = Image.fromarray(as_numpy(frame), mode="RGB")
         return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
-
-
-RUNGS: dict[str, Callable[[], UpscaleRung]] = {"lanczos": LanczosRung}
 
 
 def target_size(stage: UpscaleStage, width: int, height: int) -> tuple[int, int]:
@@ -46,12 +49,34 @@ class Upscale:
     name = "upscale"
     needs_rgb = True
 
-    def __init__(self, stage: UpscaleStage, width: int, height: int) -> None:
+    def __init__(
+        self,
+        stage: UpscaleStage,
+        width: int,
+        height: int,
+        total_frames: int = 0,
+        keep_on_device: bool = False,
+    ) -> None:
         self.config = stage
         self.size_in = (width, height)
         self.size_out = target_size(stage, width, height)
-        self.ladder: Ladder[UpscaleRung] = Ladder("upscale", [(n, RUNGS[n]) for n in stage.ladder])
+        self.keep_on_device = keep_on_device
+        assert stage.ladder is not None
+        rungs = [
+            (n, LanczosRung if n == "lanczos" else functools.partial(self._model, n)) for n in stage.ladder
+        ]
+        self.ladder: Ladder[UpscaleRung] = Ladder("upscale", rungs, total=total_frames)
         self.frames = 0
+
+    def _model(self, name: str) -> UpscaleRung:
+        from batch.models.sr_rung import SrRung
+
+        try:
+            return SrRung(
+                self.config, "cpu" if name == "model-cpu" else "cuda", self.size_out, self.keep_on_device
+            )
+        except WeightsError as e:
+            raise RungUnavailable(e.message) from None
 
     def expected_frames(self, frames_in: int) -> int:
         return frames_in

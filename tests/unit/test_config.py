@@ -1,5 +1,7 @@
 from fractions import Fraction
 
+import re
+
 import pytest
 
 from batch.config import InterpolateStage, UpscaleStage, parse_config, resolved
@@ -103,8 +105,38 @@ def test_interpolate_needs_exactly_one_target() -> None:
 
 
 def test_unknown_ladder_rung_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"unknown rung\(s\) \['rife'\]"):
-        parse_config("inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, ladder: [rife]}}]")
+    with pytest.raises(ConfigError, match=r"unknown rung\(s\) \['dain'\]"):
+        parse_config("inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, ladder: [dain]}}]")
+
+
+def test_model_rung_without_a_model_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="names a model rung but no model is given"):
+        parse_config("inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, ladder: [rife, blend]}}]")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("rife-9.9", "unknown model 'rife-9.9'; known: rife-4.6"),
+        ("realesr-animevideov3", "is a sr model; this stage needs a rife model"),
+        ("{url: s3://b/f.pkl}", "exactly url and sha256"),
+        ("{url: s3://b/f.pkl, sha256: abc}", "sha256 must be 64 hex digits"),
+        ("{url: s3://b/f.pkl, sha256: " + "a" * 64 + ", size: 3}", "exactly url and sha256"),
+        ("7", "give a registry name"),
+    ],
+)
+def test_bad_model_references_are_rejected(model: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(f"inputs: [a]\noutput: o/\nstages: [{{interpolate: {{factor: 2, model: {model}}}}}]")
+
+
+def test_a_model_sets_the_default_ladder() -> None:
+    cfg = parse_config(
+        "inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, model: rife-4.25}}, "
+        "{upscale: {scale: 2, model: realesr-animevideov3}}, {upscale: {scale: 2}}]"
+    )
+    assert [s.ladder for s in cfg.stages] == [["rife", "blend", "duplicate"], ["model", "lanczos"], ["lanczos"]]
+    assert cfg.stages[0].model.sha256 == "6615790efd627772917205db291f51cd392528a157ecbb2ecaeec3bff8eb6de2"
 
 
 def test_ffv1_needs_mkv() -> None:

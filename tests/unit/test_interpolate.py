@@ -17,6 +17,11 @@ def frames(n: int, h: int = 4, w: int = 6) -> list[np.ndarray]:
     return [np.full((h, w, 3), (10 * i) % 250, dtype=np.uint8) for i in range(n)]
 
 
+def flat(**kwargs: object) -> InterpolateStage:
+    """A stage for flat test frames: each differs in tone, so scene detection would call every pair a cut."""
+    return InterpolateStage(scene_threshold=None, **kwargs)
+
+
 def run(stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)) -> list[np.ndarray]:
     return list(Interpolate(stage, fps_in).run(iter(frames(n))))
 
@@ -36,21 +41,21 @@ def run(stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)) -> lis
     ],
 )
 def test_output_count_matches_the_ratio(n: int, kwargs: dict, fps_in: Fraction, expected: int) -> None:
-    stage = InterpolateStage(**kwargs)
+    stage = flat(**kwargs)
     out = run(stage, n, fps_in)
     assert len(out) == expected
     assert Interpolate(stage, fps_in).expected_frames(n) == expected
 
 
 def test_factor_two_blend_puts_sources_on_even_frames_and_means_between() -> None:
-    out = run(InterpolateStage(factor=2), 4)
+    out = run(flat(factor=2), 4)
     values = [int(f[0, 0, 0]) for f in out]
     # sources 0,10,20,30; midpoints 5,15,25; the last source frame is held once
     assert values == [0, 5, 10, 15, 20, 25, 30, 30]
 
 
 def test_duplicate_rung_holds_the_earlier_frame() -> None:
-    out = run(InterpolateStage(factor=2, ladder=["duplicate"]), 3)
+    out = run(flat(factor=2, ladder=["duplicate"]), 3)
     assert [int(f[0, 0, 0]) for f in out] == [0, 0, 10, 10, 20, 20]
 
 
@@ -74,7 +79,7 @@ def test_output_count_is_the_positions_within_the_input() -> None:
               Fraction(5, 2), Fraction(1001, 1000), 32],
 )  # fmt: skip
 def test_streamed_count_equals_the_promised_count(n: int, ratio: Fraction) -> None:
-    stage = InterpolateStage(factor=ratio)
+    stage = flat(factor=ratio)
     it = Interpolate(stage, Fraction(30))
     out = list(it.run(iter(frames(n))))
     assert len(out) == it.expected_frames(n) == output_count(n, Fraction(ratio))
@@ -84,9 +89,9 @@ def test_streamed_count_equals_the_promised_count(n: int, ratio: Fraction) -> No
 
 
 def test_high_factors_are_produced_in_bounded_units() -> None:
-    it = Interpolate(InterpolateStage(factor=32), Fraction(30))
+    it = Interpolate(flat(factor=32), Fraction(30))
     assert len(list(it.run(iter(frames(3))))) == 96
-    # 2 pairs x 32 frames in units of at most 8, plus nothing else
+    # 2 pairs x 32 frames in units of at most 8, plus the held tail
     assert it.report()["steps"][0]["units"] == 8
 
 
@@ -106,28 +111,50 @@ class FlakyRung:
 def test_a_failing_rung_hands_the_same_frames_to_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=3))
-    stage = InterpolateStage(factor=2)
-    it = Interpolate(stage, Fraction(30))
+    # 5 midpoints succeed: the whole first unit (8 positions), then one in the second, which fails
+    monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=5))
+    it = Interpolate(flat(factor=2), Fraction(30))
     out = list(it.run(iter(frames(10))))
     assert len(out) == 20
     values = [int(f[0, 0, 0]) for f in out]
-    # blend for pairs 0-2, then duplicate: no frame lost or repeated out of order
-    assert values[:7] == [0, 5, 10, 15, 20, 25, 30]
-    assert values[7] == 30 and values[8] == 40
+    # unit 1 blended; unit 2 re-run whole on duplicate: no frame lost or repeated out of order
+    assert values[:8] == [0, 5, 10, 15, 20, 25, 30, 35]
+    assert values[8:12] == [40, 40, 50, 50]
     report = it.report()
     assert report["used"] == "duplicate"
-    assert report["steps"][0] == {
-        "rung": "blend",
-        "status": "failed",
-        "reason": "out of memory (injected)",
-    }
-    assert report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["units"] == 6
+    first = report["steps"][0]
+    assert (first["rung"], first["status"], first["reason"], first["units"]) == (
+        "blend",
+        "failed",
+        "out of memory (injected)",
+        1,
+    )
+    # units 2 and 3 (8 + 2 positions); the 2 tail frames hold the last source without a rung
+    assert report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["frames"] == 10
+
+
+def test_scene_cut_repeats_the_earlier_frame_instead_of_blending() -> None:
+    shots = frames(3) + [np.full((4, 6, 3), 200, dtype=np.uint8)] * 2  # tones 0,10,20 then a cut to 200
+    it = Interpolate(InterpolateStage(factor=2, scene_threshold=0.3), Fraction(30))
+    values = [int(f[0, 0, 0]) for f in it.run(iter(shots))]
+    assert values[4:8] == [20, 20, 200, 200]  # no 110 morph across the cut
+    assert it.report()["scene_cuts"] >= 1 and 3 in it.cuts
+
+
+def test_dedupe_spreads_motion_over_held_frames() -> None:
+    # animation on twos: drawings 0, 40, 80 each held for two frames
+    held = [np.full((4, 6, 3), v, dtype=np.uint8) for v in (0, 0, 40, 40, 80, 80)]
+    it = Interpolate(flat(factor=2, dedupe=True), Fraction(24))
+    values = [int(f[0, 0, 0]) for f in it.run(iter(held))]
+    assert len(values) == 12
+    assert values[:8] == [0, 10, 20, 30, 40, 50, 60, 70]  # even steps between drawings, not 0,0,20,20...
+    assert values[8:] == [80, 80, 80, 80]  # the last drawing holds to the end
+    assert it.report()["held_frames_removed"] == 3
 
 
 def test_no_rung_left_is_a_stage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=0))
-    it = Interpolate(InterpolateStage(factor=2, ladder=["blend"]), Fraction(30))
+    it = Interpolate(flat(factor=2, ladder=["blend"]), Fraction(30))
     with pytest.raises(StageError, match="no rung of the ladder could run"):
         list(it.run(iter(frames(3))))
 
@@ -137,7 +164,7 @@ def test_unavailable_rung_is_skipped_at_start(monkeypatch: pytest.MonkeyPatch) -
         raise RungUnavailable("no CUDA device")
 
     monkeypatch.setitem(interp_mod.RUNGS, "blend", unavailable)
-    it = Interpolate(InterpolateStage(factor=2), Fraction(30))
+    it = Interpolate(flat(factor=2), Fraction(30))
     assert len(list(it.run(iter(frames(5))))) == 10
     assert it.report()["steps"][0] == {
         "rung": "blend",

@@ -1,0 +1,89 @@
+"""Devices, precisions, out-of-memory handling and frame conversion for model rungs.
+
+Frames between stages are numpy uint8 (H, W, 3) RGB, or, between two model
+stages on one device, float tensors (3, H, W) in [0, 1] that never leave the
+device: the chain converts to uint8 once, at its end.
+
+Test hook (documented in docs/models.md): ``BATCH_TEST_OOM=interpolate:4``
+makes the interpolate stage's model rungs raise a simulated CUDA
+out-of-memory error for every call of batch size 4 or more (for upscale, the
+number is the tile side: ``upscale:256``). It exists so the ladders' halving
+and fallback can be tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from batch.errors import RungUnavailable
+
+
+class SimulatedOutOfMemory(RuntimeError):
+    """What BATCH_TEST_OOM raises; handled exactly like torch.cuda.OutOfMemoryError."""
+
+
+def inject_oom(stage: str, size: int) -> None:
+    spec = os.environ.get("BATCH_TEST_OOM", "")
+    name, _, limit = spec.partition(":")
+    if name == stage and limit.isdigit() and size >= int(limit):
+        raise SimulatedOutOfMemory(f"CUDA out of memory (simulated by BATCH_TEST_OOM={spec})")
+
+
+def is_oom(error: BaseException) -> bool:
+    if isinstance(error, (torch.cuda.OutOfMemoryError, SimulatedOutOfMemory)):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def free_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def pick_device(kind: str) -> torch.device:
+    """``cuda`` (the first visible GPU) or ``cpu``. Raises RungUnavailable without CUDA."""
+    if kind == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RungUnavailable("no CUDA device is visible (torch.cuda.is_available() is False)")
+    return torch.device("cuda")
+
+
+def pick_dtype(precision: str, device: torch.device, *, half: bool = True, bf16: bool = True) -> torch.dtype:
+    """fp32 on the CPU; on CUDA fp16, else bf16 where the model supports them."""
+    if device.type == "cpu" or precision == "fp32":
+        return torch.float32
+    if precision == "bf16" or (precision == "auto" and not half and bf16):
+        if not bf16:
+            raise RungUnavailable("precision bf16 asked for, but this model does not support it")
+        return torch.bfloat16
+    if precision in ("fp16", "auto") and half:
+        return torch.float16
+    if precision == "fp16":
+        raise RungUnavailable("precision fp16 asked for, but this model does not support it")
+    return torch.float32
+
+
+def to_tensor(frame: Any, device: torch.device) -> torch.Tensor:
+    """(3, H, W) float32 in [0, 1] on ``device``, from uint8 RGB or a tensor already made."""
+    if isinstance(frame, torch.Tensor):
+        return frame.to(device=device, dtype=torch.float32)
+    t = torch.from_numpy(np.ascontiguousarray(frame)).to(device, non_blocking=True)
+    return t.permute(2, 0, 1).float().div_(255.0)
+
+
+def to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
+    """(N, 3, H, W) in [0, 1] to N uint8 (H, W, 3) arrays: quantised on the device, one copy back."""
+    q = batch.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
+    return list(q.numpy())
+
+
+def as_numpy(frame: Any) -> np.ndarray:
+    """uint8 RGB for a consumer that is not a model stage."""
+    if isinstance(frame, torch.Tensor):
+        return to_uint8(frame.unsqueeze(0))[0]
+    return frame

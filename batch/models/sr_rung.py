@@ -1,0 +1,86 @@
+"""The ``model`` and ``model-cpu`` rungs of the upscale ladder.
+
+Out of memory on the whole frame switches to tiles of FIRST_TILE pixels, and
+each further one halves the tile, down to MIN_TILE; below that the rung gives
+up and the ladder re-runs the frame on the next rung. Each change is recorded
+in ``events`` for the manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from batch.config import UpscaleStage
+from batch.errors import RungUnavailable
+from batch.models import loaded, sr
+from batch.models.cache import ensure
+from batch.models.device import free_cache, inject_oom, is_oom, pick_device, pick_dtype, to_tensor, to_uint8
+
+
+class SrRung:
+    def __init__(
+        self, stage: UpscaleStage, device_kind: str, size_out: tuple[int, int], keep_on_device: bool
+    ) -> None:
+        assert stage.model is not None
+        self.device = pick_device(device_kind)
+        ref = stage.model
+        path = ensure(ref)
+        base = loaded.cached(("sr", str(path)), lambda: sr.load(path, ref.name))
+        self.dtype = pick_dtype(
+            stage.precision, self.device, half=base.supports_half, bf16=base.supports_bfloat16
+        )
+        self.model = loaded.cached(
+            ("sr", str(path), str(self.device), str(self.dtype)),
+            lambda: _copy_to(base, self.device, self.dtype),
+        )
+        self.scale = int(base.scale)
+        self.architecture = base.architecture.name
+        self.tile: int | None = None if stage.tile == "auto" else int(stage.tile)
+        self.overlap = stage.tile_overlap
+        self.size_out = size_out
+        self.keep_on_device = keep_on_device
+        self.events: list[str] = []
+        self.weights = ref.name
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "weights": self.weights,
+            "architecture": self.architecture,
+            "model_scale": self.scale,
+            "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "tile": self.tile or "whole frame",
+        }
+
+    def resize(self, frame: Any, width: int, height: int) -> Any:
+        x = to_tensor(frame, self.device).unsqueeze(0).to(self.dtype)
+        while True:
+            try:
+                inject_oom("upscale", self.tile or max(x.shape[-2:]))
+                with torch.inference_mode():
+                    y = sr.run_tiled(self.model, x, self.scale, self.tile, self.overlap)
+                    y = sr.resize(y.float(), width, height)
+                break
+            except Exception as e:
+                if not is_oom(e):
+                    raise
+                free_cache(self.device)
+                was = self.tile or max(x.shape[-2:])
+                nxt = sr.FIRST_TILE if self.tile is None else self.tile // 2
+                nxt = min(nxt, was // 2) if self.tile is None else nxt
+                if nxt < sr.MIN_TILE:
+                    raise RungUnavailable(f"out of memory at tile {was} px on {self.device}") from None
+                self.tile = nxt
+                self.events.append(f"out of memory at tile {was} px; retrying with tiles of {nxt} px")
+        return y[0] if self.keep_on_device else to_uint8(y)[0]
+
+
+def _copy_to(desc: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    if device.type == "cpu" and dtype == torch.float32:
+        return desc
+    import copy
+
+    moved = copy.deepcopy(desc).to(device)
+    return moved.half() if dtype == torch.float16 else moved.bfloat16() if dtype == torch.bfloat16 else moved
