@@ -39,7 +39,11 @@ RUN apt-get update \
 # python3.11-venv (ensurepip) is needed only to create the venv; the final
 # stage copies /opt/venv, whose interpreter links to /usr/bin/python3.11 from
 # the shared `python` stage. Every pinned requirement has a manylinux wheel for
-# CPython 3.11, so --only-binary keeps compilers out of the build.
+# CPython 3.11 except three pure-Python sdists (antlr4-python3-runtime, iopath,
+# sam2), so --only-binary keeps compilers out of the build. sam2 is installed
+# last without build isolation (its build requires torch, which isolation
+# would download a second time) and without its optional CUDA extension
+# (SAM2_BUILD_CUDA=0: it only fills small holes in masks).
 FROM python AS venv
 ARG DEBIAN_FRONTEND=noninteractive
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -50,8 +54,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt /tmp/requirements.txt
 RUN python3.11 -m venv /opt/venv \
+ && grep -v '^sam2==' /tmp/requirements.txt > /tmp/requirements-wheels.txt \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
-      -r /tmp/requirements.txt
+      --no-binary=antlr4-python3-runtime,iopath -r /tmp/requirements-wheels.txt \
+ && grep '^sam2==' /tmp/requirements.txt > /tmp/requirements-sam2.txt \
+ && SAM2_BUILD_CUDA=0 /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      --no-build-isolation --no-deps -r /tmp/requirements-sam2.txt
 
 # ---- runtime ----------------------------------------------------------------
 FROM python AS runtime
@@ -108,11 +116,11 @@ LABEL org.opencontainers.image.title="gpu-batch-runner" \
 USER 10001:10001
 
 # WEIGHTS bakes named model weights into $WEIGHTS_DIR at build time, e.g.
-# --build-arg WEIGHTS="rife-4.25 realesr-animevideov3". `python -m batch.models`
-# arrives with the model-stages issue: until then leave WEIGHTS empty (the
-# default), which skips this step entirely. xargs splits the space-separated
-# list into separate arguments (no unquoted expansion) and fails the build
-# when the fetch fails.
+# --build-arg WEIGHTS="rife-4.25 realesr-animevideov3" (`python -m batch.models
+# list` names them); each file is checked against its sha256. Empty (the
+# default) skips this step: the job then fetches weights on first use. xargs
+# splits the space-separated list into separate arguments (no unquoted
+# expansion) and fails the build when a fetch fails.
 ARG WEIGHTS=""
 RUN if [ -n "$WEIGHTS" ]; then \
       printf '%s\n' "$WEIGHTS" | xargs python -m batch.models fetch; \

@@ -156,7 +156,7 @@ class IFNet4(nn.Module):
                 parts = [warped0, warped1]
                 if f0 is not None:
                     parts += [warp(f0, flow[:, :2]), warp(f1, flow[:, 2:4])]  # type: ignore[arg-type]
-                parts += [timestep, mask] + ([feat] if feat.shape[1] else [])
+                parts += [timestep, mask] + ([] if self.layout.accumulate_mask else [feat])  # 4.10+ features
                 d_flow, d_mask, feat = block(torch.cat(parts, 1), flow, scale)
                 flow = flow + d_flow
                 mask = mask + d_mask if self.layout.accumulate_mask else d_mask

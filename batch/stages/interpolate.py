@@ -13,8 +13,8 @@ A pair whose luma histograms differ by more than ``scene_threshold`` is a
 scene cut: its in-between frames repeat the earlier frame instead of morphing
 one shot into the next. t = 0 always returns the source frame itself.
 
-Output positions are collected across pairs into units of ``batch`` frames,
-so a model rung infers a whole batch at once. Rungs: ``rife`` (CUDA),
+Output positions are collected across pairs into units of ``batch`` frames
+to make (t = 0 costs nothing), so a model rung infers a whole batch at once. Rungs: ``rife`` (CUDA),
 ``rife-cpu``, ``blend`` (linear mix) and ``duplicate`` (hold the earlier frame).
 """
 
@@ -93,6 +93,16 @@ def _compute(jobs: list[Job], rung: Any) -> list[Frame]:
     for k, frame in zip(todo, made, strict=True):
         out[k] = frame
     return out
+
+
+def _unit_end(jobs: list[Job], unit: int) -> int | None:
+    """The length of the prefix holding ``unit`` frames to make (t = 0 costs nothing), if there is one."""
+    made = 0
+    for k, (_, _, t) in enumerate(jobs):
+        made += t != 0
+        if made == unit:
+            return k + 1
+    return None
 
 
 class Interpolate:
@@ -189,9 +199,9 @@ class Interpolate:
             while j * step < i and (stop is None or j * step < stop):  # positions in [anchor, i)
                 pending.append((anchor, cur, Fraction(0) if cut else (j * step - anchor_at) / span))
                 j += 1
-            while len(pending) >= self.unit:
-                yield from self._emit(pending[: self.unit])
-                del pending[: self.unit]
+            while (cut_at := _unit_end(pending, self.unit)) is not None:
+                yield from self._emit(pending[:cut_at])
+                del pending[:cut_at]
             anchor, anchor_at, anchor_plane = cur, i, plane
         if pending:
             yield from self._emit(pending)

@@ -111,15 +111,15 @@ class FlakyRung:
 def test_a_failing_rung_hands_the_same_frames_to_the_next(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # 5 midpoints succeed: the whole first unit (8 positions), then one in the second, which fails
-    monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=5))
+    # units hold 8 midpoints: the first unit (positions 0-15) blends, the second (16-17) fails
+    monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=8))
     it = Interpolate(flat(factor=2), Fraction(30))
     out = list(it.run(iter(frames(10))))
     assert len(out) == 20
     values = [int(f[0, 0, 0]) for f in out]
     # unit 1 blended; unit 2 re-run whole on duplicate: no frame lost or repeated out of order
-    assert values[:8] == [0, 5, 10, 15, 20, 25, 30, 35]
-    assert values[8:12] == [40, 40, 50, 50]
+    assert values[:16] == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75]
+    assert values[16:] == [80, 80, 90, 90]
     report = it.report()
     assert report["used"] == "duplicate"
     first = report["steps"][0]
@@ -129,8 +129,8 @@ def test_a_failing_rung_hands_the_same_frames_to_the_next(
         "out of memory (injected)",
         1,
     )
-    # units 2 and 3 (8 + 2 positions); the 2 tail frames hold the last source without a rung
-    assert report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["frames"] == 10
+    # unit 2 (2 positions); the 2 tail frames hold the last source without a rung
+    assert report["steps"][1]["rung"] == "duplicate" and report["steps"][1]["frames"] == 2
 
 
 def test_scene_cut_repeats_the_earlier_frame_instead_of_blending() -> None:
