@@ -31,7 +31,9 @@ def rife4_shapes(version: str) -> dict[str, tuple[int, ...]]:
             shapes[f"encode.cnn{i}.bias"] = (cout,)
         shapes["encode.cnn3.weight"] = (head_w, head_out, 4, 4)  # ConvTranspose2d: (in, out, k, k)
         shapes["encode.cnn3.bias"] = (head_out,)
-    feat = out_ch - 5 if out_ch == 13 else 0  # features a block passes on (4.10+; 4.6's 6th channel is unused)
+    feat = (
+        out_ch - 5 if out_ch == 13 else 0
+    )  # features a block passes on (4.10+; 4.6's 6th channel is unused)
     for b, c in enumerate(widths):
         cin = 7 + 2 * head_out if b == 0 else 8 + 4 + 2 * head_out + feat
         shapes[f"block{b}.conv0.0.0.weight"] = (c // 2, cin, 3, 3)
@@ -87,7 +89,11 @@ def realesrgan_rrdb_shapes(nf: int = 16, gc: int = 32, blocks: int = 2) -> dict[
 
 def compact_shapes(nf: int = 16, convs: int = 4, scale: int = 4) -> dict[str, tuple[int, ...]]:
     """SRVGGNetCompact (realesr-animevideov3 layout), small: conv, PReLU, ..., conv to 3*scale^2."""
-    s: dict[str, tuple[int, ...]] = {"body.0.weight": (nf, 3, 3, 3), "body.0.bias": (nf,), "body.1.weight": (nf,)}
+    s: dict[str, tuple[int, ...]] = {
+        "body.0.weight": (nf, 3, 3, 3),
+        "body.0.bias": (nf,),
+        "body.1.weight": (nf,),
+    }
     for k in range(convs):
         i = 2 + 2 * k
         s[f"body.{i}.weight"], s[f"body.{i}.bias"], s[f"body.{i + 1}.weight"] = (nf, nf, 3, 3), (nf,), (nf,)

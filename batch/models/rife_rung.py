@@ -58,6 +58,7 @@ class RifeRung:
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "batch": self.batch,
+            "hands_on": f"float tensors on {self.device}" if self.keep_on_device else "uint8",
         }
 
     def between_many(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:

@@ -52,6 +52,7 @@ class SrRung:
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "tile": self.tile or "whole frame",
+            "hands_on": f"float tensors on {self.device}" if self.keep_on_device else "uint8",
         }
 
     def resize(self, frame: Any, width: int, height: int) -> Any:

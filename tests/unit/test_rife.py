@@ -35,7 +35,9 @@ def _weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _stage(path: Path, sha: str | None = None, **kw: object) -> InterpolateStage:
     model = {"url": str(path), "sha256": sha or sha256_of(path)}
-    return InterpolateStage.model_validate({"factor": 2, "model": model, "ladder": ["rife", "rife-cpu", "blend"], **kw})
+    return InterpolateStage.model_validate(
+        {"factor": 2, "model": model, "ladder": ["rife", "rife-cpu", "blend"], **kw}
+    )
 
 
 @pytest.mark.parametrize("version", sorted(RIFE4))
@@ -60,7 +62,9 @@ def test_4x_runs_any_timestep_and_crops_odd_sizes_back(tmp_path: Path) -> None:
     out = runner.interpolate(a, b, [Fraction(1, 3), Fraction(1, 2), Fraction(5, 7)])
     assert out.shape == (3, 3, 50, 70) and float(out.min()) >= 0 and float(out.max()) <= 1
     # each sample uses its own timestep: the same pair at different t gives different frames
-    same = runner.interpolate(a[:1].expand(2, -1, -1, -1), b[:1].expand(2, -1, -1, -1), [Fraction(1, 4), Fraction(3, 4)])
+    same = runner.interpolate(
+        a[:1].expand(2, -1, -1, -1), b[:1].expand(2, -1, -1, -1), [Fraction(1, 4), Fraction(3, 4)]
+    )
     assert not torch.allclose(same[0], same[1])
 
 
@@ -126,7 +130,9 @@ def test_rife_beats_blend_on_dropped_frames_of_a_pan() -> None:
         made = out[1:-1:2]  # the in-between frames, at the dropped frames' times
         results[ladder[0]] = float(np.mean([_psnr(m, full[2 * k + 1]) for k, m in enumerate(made)]))
     gain = results["rife-cpu"] - results["blend"]
-    print(f"PSNR on dropped frames: rife {results['rife-cpu']:.2f} dB, blend {results['blend']:.2f} dB, +{gain:.2f} dB")
+    print(
+        f"PSNR on dropped frames: rife {results['rife-cpu']:.2f} dB, blend {results['blend']:.2f} dB, +{gain:.2f} dB"
+    )
     assert gain > 10.0, results  # measured: +27.2 dB (48.4 vs 21.2; see docs/benchmarks.md)
 
 
@@ -213,7 +219,9 @@ def test_a_rung_too_slow_for_the_deadline_is_refused(tmp_path: Path, monkeypatch
         assert len(out) == 10
         steps = it.report()["steps"]
         assert steps[1]["rung"] == "rife-cpu" and steps[1]["status"] == "refused"
-        assert "of limits.max_runtime_s" in steps[1]["reason"] and steps[1]["frames"] == 4  # one unit kept, not redone
+        assert (
+            "of limits.max_runtime_s" in steps[1]["reason"] and steps[1]["frames"] == 4
+        )  # one unit kept, not redone
         assert steps[2]["rung"] == "blend"
 
         only_model = _stage(path, batch=2, scene_threshold=None, ladder=["rife-cpu"])

@@ -1,0 +1,100 @@
+"""Model stages end to end: the CLI on a real clip with RIFE then a Real-ESRGAN compact model.
+
+Weights are random, written in the official layouts (tests/model_weights.py);
+torch runs on the CPU, so the CUDA rungs are recorded as unavailable and the
+``-cpu`` rungs named in the ladders do the work.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from clips import count_frames, make_clip, video_duration, video_stream
+from model_weights import compact_shapes, sha256_of, write_rife4, write_sr
+from test_runner_local import run_cli, write_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    rife_path, sr_path = tmp_path / "flownet.pkl", tmp_path / "realesr-compact.pth"
+    write_rife4(rife_path, "4.22-lite")
+    write_sr(sr_path, compact_shapes(), "params")
+    return {"rife": (rife_path, sha256_of(rife_path)), "sr": (sr_path, sha256_of(sr_path))}
+
+
+def test_rife_then_upscale_on_the_cpu_rungs(tmp_path: Path, weights: dict[str, tuple[Path, str]]) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size="96x64", frames=12)
+    (rife_path, rife_sha), (sr_path, sr_sha) = weights["rife"], weights["sr"]
+    out = tmp_path / "out"
+    cfg = write_config(
+        tmp_path / "job.yaml",
+        f"""
+inputs: [{clip}]
+output: {out}
+stages:
+  - interpolate: {{factor: 2, model: {{url: "{rife_path}", sha256: {rife_sha}}}, ladder: [rife, rife-cpu, blend], batch: 4}}
+  - upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [model, model-cpu, lanczos]}}
+encode: {{preset: ultrafast}}
+""",
+    )
+    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+    assert result.returncode == 0, result.stderr
+    video = out / "in" / "in.mp4"
+    assert count_frames(video) == 24
+    stream = video_stream(video)
+    assert (stream["width"], stream["height"]) == (192, 128)
+    assert abs(video_duration(video) - 0.4) < 1 / 60 + 0.002
+    manifest = json.loads((out / "manifest.json").read_text())
+    interp, up = manifest["inputs"][0]["stages"]
+    assert interp["used"] == "rife-cpu" and up["used"] == "model-cpu"
+    assert "no CUDA device" in interp["steps"][0]["reason"] and "no CUDA device" in up["steps"][0]["reason"]
+    # the interpolated frames stay float tensors into the upscaler: one uint8 conversion, at the end
+    assert interp["steps"][1]["backend"]["hands_on"] == "float tensors on cpu"
+    assert up["steps"][1]["backend"]["hands_on"] == "uint8"
+    assert interp["steps"][1]["backend"]["version"] == "4.22-lite"
+    assert (interp["frames_out"], up["frames_in"]) == (24, 24)
+    # the config copy in the manifest names the weights by checksum
+    assert manifest["config"]["stages"][0]["model"]["sha256"] == rife_sha
+
+
+def test_missing_weights_fall_back_and_say_why(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size="64x48", frames=6, audio=False)
+    out = tmp_path / "out"
+    cfg = write_config(
+        tmp_path / "job.yaml",
+        f"""
+inputs: [{clip}]
+output: {out}
+stages:
+  - interpolate: {{factor: 2, model: {{url: "{tmp_path}/nowhere/flownet.pkl", sha256: "{"ab" * 32}"}}, ladder: [rife-cpu, blend]}}
+""",
+    )
+    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+    assert result.returncode == 0, result.stderr
+    assert count_frames(out / "in" / "in.mp4") == 12
+    step = json.loads((out / "manifest.json").read_text())["inputs"][0]["stages"][0]["steps"][0]
+    assert step["rung"] == "rife-cpu" and step["status"] == "unavailable"
+    assert "not in the cache" in step["reason"] and "could not be fetched" in step["reason"]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("rife-4.99", "unknown model 'rife-4.99'"),
+        ("sam2.1-hiera-tiny", "is a sam2 model; this stage needs a rife model"),
+    ],
+)
+def test_a_bad_model_name_is_a_config_error(
+    tmp_path: Path, small_clip: Path, model: str, message: str
+) -> None:
+    cfg = write_config(
+        tmp_path / "job.yaml",
+        f"inputs: [{small_clip}]\noutput: {tmp_path}/out\nstages: [{{interpolate: {{factor: 2, model: {model}}}}}]\n",
+    )
+    result = run_cli("--config", str(cfg))
+    assert result.returncode == 2
+    assert message in result.stderr and "stages.0.interpolate.model" in result.stderr
