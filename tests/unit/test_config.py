@@ -135,7 +135,11 @@ def test_a_model_sets_the_default_ladder() -> None:
         "inputs: [a]\noutput: o/\nstages: [{interpolate: {factor: 2, model: rife-4.25}}, "
         "{upscale: {scale: 2, model: realesr-animevideov3}}, {upscale: {scale: 2}}]"
     )
-    assert [s.ladder for s in cfg.stages] == [["rife", "blend", "duplicate"], ["model", "lanczos"], ["lanczos"]]
+    assert [s.ladder for s in cfg.stages] == [
+        ["rife", "blend", "duplicate"],
+        ["model", "lanczos"],
+        ["lanczos"],
+    ]
     assert cfg.stages[0].model.sha256 == "6615790efd627772917205db291f51cd392528a157ecbb2ecaeec3bff8eb6de2"
 
 

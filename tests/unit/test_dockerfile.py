@@ -189,7 +189,9 @@ def test_python_3_11_from_deadsnakes_and_the_pinned_requirements_in_a_venv(
     assert "--no-cache-dir" in install.args
     # every pin goes in: the wheels, then sam2 (an sdist built against the installed torch)
     assert "grep -v '^sam2==' /tmp/requirements.txt > /tmp/requirements-wheels.txt" in install.args
-    assert "-r /tmp/requirements-wheels.txt" in install.args and "-r /tmp/requirements-sam2.txt" in install.args
+    assert (
+        "-r /tmp/requirements-wheels.txt" in install.args and "-r /tmp/requirements-sam2.txt" in install.args
+    )
     assert "--no-build-isolation --no-deps" in install.args
     assert copy_req.stage == install.stage and copy_req.line < install.line
     copy_venv = only(final, "COPY", "/opt/venv")
