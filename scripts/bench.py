@@ -3,6 +3,8 @@
 
     .venv/bin/python scripts/bench.py [--seconds 10] [--long-seconds 60] [--preset medium]
 
+    .venv/bin/python scripts/bench.py --models   # frames/s of each model rung
+
 (a) plain ffmpeg transcode with the job's encoder settings, (b) the pipeline
 with no stages, (c) 2x interpolation with ``blend``. Each measurement runs in
 its own process; peak memory is that process's max RSS (ffmpeg's own
@@ -118,6 +120,20 @@ def measure(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
+def _model_table(rows: list[dict]) -> str:
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores",
+        "| rung | size | frames out | s | fps out | GPU busy |",
+    ]
+    lines.append("|---|---|---|---|---|---|")
+    for r in rows:
+        busy = "-" if r["gpu_busy"] is None else f"{r['gpu_busy']:.0%}"
+        lines.append(
+            f"| {r['rung']} | {r['size']} | {r['frames_out']} | {r['seconds']} | {r['fps_out']} | {busy} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=10)
@@ -127,6 +143,7 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=ROOT / "bench-out")
     p.add_argument("--json", action="store_true")
     p.add_argument("--watchdog-only", action="store_true", help="only the manifest-to-shutdown latency")
+    p.add_argument("--models", action="store_true", help="only the model rungs' frames per second")
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -134,6 +151,12 @@ def main() -> int:
         print(json.dumps(one(mode, Path(clip), Path(out), args.preset, args.crf)))
         return 0
 
+    if args.models:
+        from bench_models import bench_models
+
+        rows = bench_models()
+        print(json.dumps(rows, indent=2) if args.json else _model_table(rows))
+        return 0
     args.work.mkdir(parents=True, exist_ok=True)
     latency = watchdog_latency(args.work, confirm=3, interval=5.0)
     if args.watchdog_only:

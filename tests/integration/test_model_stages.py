@@ -36,7 +36,11 @@ def test_rife_then_upscale_on_the_cpu_rungs(tmp_path: Path, weights: dict[str, t
 inputs: [{clip}]
 output: {out}
 stages:
-  - interpolate: {{factor: 2, model: {{url: "{rife_path}", sha256: {rife_sha}}}, ladder: [rife, rife-cpu, blend], batch: 4}}
+  - interpolate:
+      factor: 2
+      model: {{url: "{rife_path}", sha256: {rife_sha}}}
+      ladder: [rife, rife-cpu, blend]
+      batch: 4
   - upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [model, model-cpu, lanczos]}}
 encode: {{preset: ultrafast}}
 """,
@@ -70,7 +74,10 @@ def test_missing_weights_fall_back_and_say_why(tmp_path: Path) -> None:
 inputs: [{clip}]
 output: {out}
 stages:
-  - interpolate: {{factor: 2, model: {{url: "{tmp_path}/nowhere/flownet.pkl", sha256: "{"ab" * 32}"}}, ladder: [rife-cpu, blend]}}
+  - interpolate:
+      factor: 2
+      model: {{url: "{tmp_path}/nowhere/flownet.pkl", sha256: "{"ab" * 32}"}}
+      ladder: [rife-cpu, blend]
 """,
     )
     result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
@@ -93,7 +100,8 @@ def test_a_bad_model_name_is_a_config_error(
 ) -> None:
     cfg = write_config(
         tmp_path / "job.yaml",
-        f"inputs: [{small_clip}]\noutput: {tmp_path}/out\nstages: [{{interpolate: {{factor: 2, model: {model}}}}}]\n",
+        f"inputs: [{small_clip}]\noutput: {tmp_path}/out\n"
+        f"stages: [{{interpolate: {{factor: 2, model: {model}}}}}]\n",
     )
     result = run_cli("--config", str(cfg))
     assert result.returncode == 2

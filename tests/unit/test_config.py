@@ -1,6 +1,5 @@
-from fractions import Fraction
-
 import re
+from fractions import Fraction
 
 import pytest
 

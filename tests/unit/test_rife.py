@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_weights import RIFE4, compact_shapes, rife4_shapes, sha256_of, write_rife4, write_sr
 
 from batch.config import InterpolateStage
 from batch.errors import StageError, WeightsChecksumMismatch, WeightsWrongArchitecture
@@ -21,7 +22,6 @@ from batch.models import cache, loaded, rife
 from batch.models.registry import from_url
 from batch.stages import ladder as ladder_mod
 from batch.stages.interpolate import Interpolate
-from model_weights import RIFE4, compact_shapes, rife4_shapes, sha256_of, write_rife4, write_sr
 
 REFERENCE = Path(importlib.util.find_spec("cli").submodule_search_locations[0]) / "ECCV2022-RIFE"  # type: ignore[union-attr,index]
 HDV3 = REFERENCE / "train_log" / "flownet.pkl"
@@ -131,7 +131,8 @@ def test_rife_beats_blend_on_dropped_frames_of_a_pan() -> None:
         results[ladder[0]] = float(np.mean([_psnr(m, full[2 * k + 1]) for k, m in enumerate(made)]))
     gain = results["rife-cpu"] - results["blend"]
     print(
-        f"PSNR on dropped frames: rife {results['rife-cpu']:.2f} dB, blend {results['blend']:.2f} dB, +{gain:.2f} dB"
+        f"PSNR on dropped frames: rife {results['rife-cpu']:.2f} dB, "
+        f"blend {results['blend']:.2f} dB, +{gain:.2f} dB"
     )
     assert gain > 10.0, results  # measured: +27.2 dB (48.4 vs 21.2; see docs/benchmarks.md)
 
@@ -185,7 +186,7 @@ def test_wrong_checksum_and_wrong_file_are_recorded_causes(tmp_path: Path) -> No
 
     not_rife = tmp_path / "compact.pth"
     write_sr(not_rife, compact_shapes(), "params")
-    with pytest.raises(WeightsWrongArchitecture, match="not a RIFE flownet.pkl: it is not a flat mapping"):
+    with pytest.raises(WeightsWrongArchitecture, match=r"not a RIFE flownet\.pkl: it is not a flat mapping"):
         rife.load(cache.ensure(from_url(str(not_rife), sha256_of(not_rife), "rife")), "compact")
     garbage = tmp_path / "garbage.pkl"
     garbage.write_bytes(b"not a pickle at all")

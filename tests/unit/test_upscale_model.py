@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_weights import compact_shapes, realesrgan_rrdb_shapes, sha256_of, write_rife4, write_sr
 
 from batch.config import UpscaleStage
 from batch.errors import WeightsWrongArchitecture
 from batch.models import loaded, sr
 from batch.models.device import pick_dtype
 from batch.stages.upscale import Upscale
-from model_weights import compact_shapes, realesrgan_rrdb_shapes, sha256_of, write_rife4, write_sr
 
 
 @pytest.fixture(autouse=True)
