@@ -145,7 +145,14 @@ def test_validate_prints_the_resolved_config(tmp_path: Path) -> None:
         "stage": "interpolate",
         "factor": None,
         "fps": "60",
-        "ladder": ["blend", "duplicate"],
+        "model": None,
+        "ladder": ["blend", "duplicate"],  # the default without a model
+        "batch": 8,
+        "precision": "auto",
+        "flow_scale": 1.0,
+        "scene_threshold": 0.3,
+        "dedupe": False,
+        "dedupe_threshold": 0.5,
     }
     assert data["job_id"].startswith("job-")
 
