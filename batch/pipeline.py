@@ -171,7 +171,7 @@ def plan_stages(cfg: JobConfig, info: MediaInfo, artifacts: Path | None = None) 
         elif isinstance(spec, SegmentStage):
             from batch.stages.segment import Segment
 
-            runner = Segment(spec, width, height, fps, artifacts)
+            runner = Segment(spec, width, height, fps, artifacts, total_frames=frames)
         else:  # pragma: no cover - config validation forbids it
             raise TypeError(f"unknown stage {spec!r}")
         frames = runner.expected_frames(frames)

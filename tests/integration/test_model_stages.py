@@ -106,3 +106,44 @@ def test_a_bad_model_name_is_a_config_error(
     result = run_cli("--config", str(cfg))
     assert result.returncode == 2
     assert message in result.stderr and "stages.0.interpolate.model" in result.stderr
+
+
+def test_segment_job_uploads_masks_and_lists_them(tmp_path: Path) -> None:
+    """SAM 2.1 tiny with random weights at 256 px (BATCH_SAM2_IMAGE_SIZE) on the cpu rung, via the CLI."""
+    import torch
+    from sam2.build_sam import build_sam2_video_predictor
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "sam2_tiny.pt"
+    model = build_sam2_video_predictor("configs/sam2.1/sam2.1_hiera_t.yaml", ckpt_path=None, device="cpu")
+    torch.save({"model": model.state_dict()}, ckpt)
+    clip = make_clip(tmp_path / "in.mp4", size="96x64", frames=5)
+    out = tmp_path / "out"
+    cfg = write_config(
+        tmp_path / "job.yaml",
+        f"""
+inputs: [{clip}]
+output: {out}
+stages:
+  - segment:
+      model: {{url: "{ckpt}", sha256: {sha256_of(ckpt)}}}
+      objects:
+        - {{id: 7, frame: 0, points: [[40, 30]], labels: [1]}}
+        - {{id: 9, frame: 1, box: [5, 5, 30, 40]}}
+      window: 3
+      ladder: [cuda, cpu]
+encode: {{preset: ultrafast}}
+""",
+    )
+    env = {"WEIGHTS_DIR": str(tmp_path / "weights"), "BATCH_SAM2_IMAGE_SIZE": "256"}
+    result = run_cli("--config", str(cfg), env=env)
+    assert result.returncode == 0, result.stderr
+    assert count_frames(out / "in" / "in.mp4") == 5  # frames pass through unchanged in number
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "in" / "masks.parquet")
+    assert table.num_rows == 10 and sorted(set(table.column("object_id").to_pylist())) == [7, 9]
+    record = json.loads((out / "manifest.json").read_text())["inputs"][0]
+    assert [o["kind"] for o in record["outputs"]] == ["video", "preview", "masks"]
+    stage = record["stages"][0]
+    assert stage["used"] == "cpu" and "no CUDA" in stage["steps"][0]["reason"]
