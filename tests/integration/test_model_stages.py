@@ -147,3 +147,23 @@ encode: {{preset: ultrafast}}
     assert [o["kind"] for o in record["outputs"]] == ["video", "preview", "masks"]
     stage = record["stages"][0]
     assert stage["used"] == "cpu" and "no CUDA" in stage["steps"][0]["reason"]
+
+
+def test_a_stage_that_cannot_finish_in_time_fails_early_and_says_why(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size="320x240", frames=240, audio=False)
+    out = tmp_path / "out"
+    cfg = write_config(
+        tmp_path / "job.yaml",
+        f"inputs: [{clip}]\noutput: {out}\nstages: [{{upscale: {{scale: 4}}}}]\n"
+        "limits: {max_runtime_s: 1}\nencode: {preset: ultrafast}\n",
+    )
+    result = run_cli("--config", str(cfg), env={"BATCH_ESTIMATE_AFTER_S": "0.2"})
+    assert result.returncode == 1
+    record = json.loads((out / "manifest.json").read_text())["inputs"][0]
+    assert record["status"] == "failed" and record["error"]["type"] == "stage_failed"
+    assert "rung lanczos would take too long" in record["error"]["message"]
+    assert (
+        "of limits.max_runtime_s" in record["error"]["message"]
+        and "raise limits.max_runtime_s" in record["error"]["hint"]
+    )
+    assert not (out / "in" / "in.mp4").exists()  # nothing half-made is uploaded
