@@ -32,7 +32,7 @@ from batch.config import SegmentStage
 from batch.errors import StageError, WeightsChecksumMismatch, WeightsWrongArchitecture
 from batch.models import cache, sam2_predictor
 from batch.models.registry import from_url, lookup
-from batch.stages import segment as segment_mod
+from batch.stages import segment_files
 from batch.stages.segment import Segment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -322,7 +322,7 @@ def test_registry_sam2_refs_name_a_config_that_sam2_ships() -> None:
 def test_importing_the_stage_does_not_import_torch() -> None:
     code = "import sys, batch.stages.segment; sys.exit('torch' in sys.modules or 'sam2' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
-    assert segment_mod.ROW_GROUP_ROWS == 10_000 and segment_mod.DATA_PAGE_BYTES == 1 << 20
+    assert segment_files.ROW_GROUP_ROWS == 10_000 and segment_files.DATA_PAGE_BYTES == 1 << 20
 
 
 # --- the real weights ---------------------------------------------------------------------------
