@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch import gpu_slot
 from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.media.concat import join_parts
@@ -247,7 +248,10 @@ class ChunkedInput:
 
     def _parallel(self, todo: list[Chunk], tick: Callable[[int], None]) -> None:
         """One worker per GPU (or --workers N on the CPU), each taking the next chunk."""
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="chunk") as pool:
+        gpu_slot.reset()  # worker k uses GPU k (mod the GPU count) for its model stages
+        with ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="chunk", initializer=gpu_slot.claim
+        ) as pool:
             futures = [pool.submit(self._make, c, tick) for c in todo]
             try:
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from batch import gpu_slot
 from batch.errors import RungUnavailable
 
 
@@ -45,12 +46,14 @@ def free_cache(device: torch.device) -> None:
 
 
 def pick_device(kind: str) -> torch.device:
-    """``cuda`` (the first visible GPU) or ``cpu``. Raises RungUnavailable without CUDA."""
+    """``cuda`` (this worker's GPU, see batch.gpu_slot) or ``cpu``. Raises RungUnavailable without CUDA."""
     if kind == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RungUnavailable("no CUDA device is visible (torch.cuda.is_available() is False)")
-    return torch.device("cuda")
+    device = torch.device("cuda", gpu_slot.index() % torch.cuda.device_count())
+    torch.cuda.set_device(device)  # per thread: libraries that allocate on "the current device" follow
+    return device
 
 
 def pick_dtype(precision: str, device: torch.device, *, half: bool = True, bf16: bool = True) -> torch.dtype:
