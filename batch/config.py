@@ -201,6 +201,8 @@ def _check_ladder(rungs: list[str], known: tuple[str, ...]) -> list[str]:
     unknown = [r for r in rungs if r not in known]
     if unknown:
         raise ValueError(f"unknown rung(s) {unknown}; known: {list(known)}")
+    if len(set(rungs)) != len(rungs):
+        raise ValueError(f"a rung is named twice in {rungs}; name each once")
     return rungs
 
 

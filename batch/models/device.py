@@ -37,7 +37,8 @@ def inject_oom(stage: str, size: int) -> None:
 def is_oom(error: BaseException) -> bool:
     if isinstance(error, (torch.cuda.OutOfMemoryError, SimulatedOutOfMemory)):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "status_alloc_failed" in text)
 
 
 def free_cache(device: torch.device) -> None:

@@ -63,6 +63,13 @@ def _wrong(name: str, why: str) -> WeightsWrongArchitecture:
 
 def detect(sd: dict[str, torch.Tensor], name: str = "weights") -> RifeVersion:
     """Which RIFE this state dict is. Raises WeightsWrongArchitecture."""
+    try:
+        return _detect(sd, name)
+    except (KeyError, IndexError) as e:
+        raise _wrong(name, f"tensor {e} is missing or misshaped for any RIFE layout") from None
+
+
+def _detect(sd: dict[str, torch.Tensor], name: str) -> RifeVersion:
     if "block0.convblock0.0.0.weight" in sd and "block0.conv1.0.weight" in sd:
         first = sd["block0.conv0.0.0.weight"]
         return RifeVersion(3, "3.x (HDv3)", width=first.shape[0] * 2)

@@ -24,31 +24,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_GRIDS: dict[tuple[str, torch.dtype, int, int], torch.Tensor] = {}
+_GRIDS: dict[tuple[str, int, int], torch.Tensor] = {}
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward-warp ``image`` by ``flow`` (pixels, x then y), border padding."""
+    """Backward-warp ``image`` by ``flow`` (pixels, x then y), border padding.
+
+    Coordinates and sampling are fp32 whatever the model's dtype: in fp16 the
+    normalised grid near +-1 has steps of 2^-11, about a pixel at 4K.
+    """
     n, _, h, w = flow.shape
-    key = (str(flow.device), flow.dtype, h, w)
+    key = (str(flow.device), h, w)
     grid = _GRIDS.get(key)
     if grid is None:
-        xs = (
-            torch.linspace(-1.0, 1.0, w, device=flow.device, dtype=flow.dtype)
-            .view(1, 1, 1, w)
-            .expand(1, 1, h, w)
-        )
-        ys = (
-            torch.linspace(-1.0, 1.0, h, device=flow.device, dtype=flow.dtype)
-            .view(1, 1, h, 1)
-            .expand(1, 1, h, w)
-        )
+        xs = torch.linspace(-1.0, 1.0, w, device=flow.device).view(1, 1, 1, w).expand(1, 1, h, w)
+        ys = torch.linspace(-1.0, 1.0, h, device=flow.device).view(1, 1, h, 1).expand(1, 1, h, w)
         grid = _GRIDS[key] = torch.cat([xs, ys], 1)
+    flow = flow.float()
     norm = torch.cat(
         [flow[:, 0:1] / ((image.shape[3] - 1.0) / 2.0), flow[:, 1:2] / ((image.shape[2] - 1.0) / 2.0)], 1
     )
     coords = (grid.expand(n, -1, -1, -1) + norm).permute(0, 2, 3, 1)
-    return F.grid_sample(image, coords, mode="bilinear", padding_mode="border", align_corners=True)
+    out = F.grid_sample(image.float(), coords, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(image.dtype)
 
 
 def _resize(x: torch.Tensor, factor: float) -> torch.Tensor:

@@ -40,7 +40,7 @@ class RifeRung:
                 f"RIFE {self.version.label} has no timestep input: only power-of-two factors "
                 f"(2, 4, 8 ...) without dedupe; this job needs ratio {ratio}"
             )
-        self.dtype = pick_dtype(stage.precision, self.device, half=True, bf16=False)
+        self.dtype = pick_dtype(stage.precision, self.device, half=True, bf16=True)
         device_model = loaded.cached(
             ("rife", str(path), str(self.device), str(self.dtype)),
             lambda: _copy_to(model, self.device, self.dtype),

@@ -32,7 +32,7 @@ from batch.config import InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.metrics import analysis_plane, histogram_distance, luma_of
 from batch.stages.frames import as_numpy
-from batch.stages.ladder import Ladder
+from batch.stages.ladder import Ladder, unavailable_if_oom
 
 Frame = Any  # numpy uint8 (RGB or planar), or a (3, H, W) float tensor between model stages
 Job = tuple[Frame, Frame, Fraction]  # (a, b, t): the frame at t of the way from a to b
@@ -96,11 +96,15 @@ def _compute(jobs: list[Job], rung: Any) -> list[Frame]:
 
 
 def _unit_end(jobs: list[Job], unit: int) -> int | None:
-    """The length of the prefix holding ``unit`` frames to make (t = 0 costs nothing), if there is one."""
+    """The length of the prefix holding ``unit`` frames to make (t = 0 costs nothing), if there is one.
+
+    A unit also ends after 4 x ``unit`` positions, so a ratio whose positions
+    are all source frames (1, 1/2 ...) does not hold the whole input back.
+    """
     made = 0
     for k, (_, _, t) in enumerate(jobs):
         made += t != 0
-        if made == unit:
+        if made == unit or k + 1 >= 4 * unit:
             return k + 1
     return None
 
@@ -148,6 +152,8 @@ class Interpolate:
             return RifeRung(self.config, device_kind, self.ratio, self.keep_on_device)
         except WeightsError as e:
             raise RungUnavailable(e.message) from None
+        except RuntimeError as e:
+            raise unavailable_if_oom(e) from None
 
     def expected_frames(self, frames_in: int) -> int:
         return output_count(frames_in, self.ratio)
@@ -210,12 +216,12 @@ class Interpolate:
         while j * step < first + self.frames_in:  # positions in [N-1, N) hold the last anchor
             j += 1
             self.frames_out += 1
-            yield anchor
+            yield anchor if self.keep_on_device else as_numpy(anchor)
 
     def _emit(self, jobs: list[Job]) -> Iterator[Frame]:
         made = self.ladder.run(functools.partial(_compute, list(jobs)), weight=len(jobs))
         self.frames_out += len(made)
-        yield from made
+        yield from (made if self.keep_on_device else map(as_numpy, made))
 
     def report(self) -> dict[str, object]:
         out: dict[str, object] = {

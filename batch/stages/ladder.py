@@ -65,6 +65,15 @@ def set_deadline(max_runtime_s: float | None) -> None:
 ESTIMATE_AFTER_S = float(os.environ.get("BATCH_ESTIMATE_AFTER_S", "2"))  # time a rung this long first
 
 
+def unavailable_if_oom(error: RuntimeError) -> Exception:
+    """Out of memory while a rung is built (a model copied to a full GPU) makes it unavailable;
+    any other error is returned as it is, to be raised (a bug)."""
+    text = str(error).lower()
+    if "out of memory" in text or "status_alloc_failed" in text:
+        return RungUnavailable(f"out of memory while loading the model: {str(error)[:160]}")
+    return error
+
+
 @dataclass
 class Ladder(Generic[R]):
     """Rungs are (name, factory) pairs; a factory builds the rung or raises RungUnavailable."""

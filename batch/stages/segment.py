@@ -37,7 +37,7 @@ import numpy as np
 
 from batch.config import SegmentObject, SegmentStage
 from batch.stages.frames import as_numpy
-from batch.stages.ladder import Ladder
+from batch.stages.ladder import Ladder, unavailable_if_oom
 from batch.stages.segment_files import (
     MASKS_FILE,
     OVERLAY_FILE,
@@ -257,12 +257,15 @@ def _factory(stage: SegmentStage, rung: str) -> Callable[[], Any]:
     def make() -> Any:
         from batch.models.sam2_predictor import make_tracker
 
-        if rung == "cpu":
-            return make_tracker(stage.model, "cpu")
-        if rung == "smaller":
-            assert stage.smaller_model is not None  # the config drops the rung without one
-            return make_tracker(stage.smaller_model, "cuda", offload=True)
-        return make_tracker(stage.model, "cuda", offload=rung == "cuda-offload")
+        try:
+            if rung == "cpu":
+                return make_tracker(stage.model, "cpu")
+            if rung == "smaller":
+                assert stage.smaller_model is not None  # the config drops the rung without one
+                return make_tracker(stage.smaller_model, "cuda", offload=True)
+            return make_tracker(stage.model, "cuda", offload=rung == "cuda-offload")
+        except RuntimeError as e:
+            raise unavailable_if_oom(e) from None
 
     return make
 

@@ -18,7 +18,7 @@ from PIL import Image
 from batch.config import UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.stages.frames import as_numpy
-from batch.stages.ladder import Ladder
+from batch.stages.ladder import Ladder, unavailable_if_oom
 
 Frame = Any  # numpy uint8 RGB, or a (3, H, W) float tensor between model stages
 
@@ -77,6 +77,8 @@ class Upscale:
             )
         except WeightsError as e:
             raise RungUnavailable(e.message) from None
+        except RuntimeError as e:
+            raise unavailable_if_oom(e) from None
 
     def expected_frames(self, frames_in: int) -> int:
         return frames_in

@@ -145,3 +145,8 @@ def test_a_model_sets_the_default_ladder() -> None:
 def test_ffv1_needs_mkv() -> None:
     with pytest.raises(ConfigError, match="ffv1 needs container: mkv"):
         parse_config("inputs: [a]\noutput: o/\nencode: {codec: ffv1}")
+
+
+def test_a_rung_named_twice_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="a rung is named twice"):
+        parse_config("inputs: [a]\noutput: o/\nstages: [{upscale: {scale: 2, ladder: [lanczos, lanczos]}}]")

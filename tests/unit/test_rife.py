@@ -230,3 +230,48 @@ def test_a_rung_too_slow_for_the_deadline_is_refused(tmp_path: Path, monkeypatch
             list(Interpolate(only_model, Fraction(30), total_frames=20_000).run(iter(frames)))
     finally:
         ladder_mod.set_deadline(None)
+
+
+def test_tensor_frames_leave_the_stage_as_numpy_when_the_next_stage_is_not_a_model() -> None:
+    """An upscaler before us may hand device tensors; the writer and analyze need uint8 arrays."""
+    frames = [torch.full((3, 8, 8), k / 10) for k in range(4)]
+    stage = InterpolateStage(factor=2, ladder=["blend"], scene_threshold=None)  # flat frames: no cuts
+    out = list(Interpolate(stage, Fraction(30)).run(iter(frames)))
+    assert len(out) == 8 and all(isinstance(f, np.ndarray) and f.dtype == np.uint8 for f in out)
+    assert [int(f[0, 0, 0]) for f in out[:3]] == [0, 13, 26]  # 0, the mean of 0 and 0.1*255, 0.1*255
+
+
+@pytest.mark.parametrize("ratio", [Fraction(1), Fraction(1, 2)])
+def test_source_only_positions_do_not_hold_the_input_back(ratio: Fraction) -> None:
+    pulled = 0
+
+    def source():
+        nonlocal pulled
+        for k in range(200):
+            pulled += 1
+            yield np.full((4, 4, 3), k % 250, dtype=np.uint8)
+
+    stream = Interpolate(InterpolateStage(factor=ratio, batch=8), Fraction(30)).run(source())
+    next(stream)
+    assert pulled <= 4 * 8 / ratio + 2  # a bounded unit, not the whole input
+
+
+def test_warp_samples_in_fp32_for_half_precision_models() -> None:
+    from batch.models.rife_arch import warp
+
+    image = torch.rand(1, 3, 16, 3840 // 8)
+    flow = torch.full((1, 2, 16, 3840 // 8), 0.5)
+    exact = warp(image, flow)
+    half = warp(image.half(), flow.half())
+    assert half.dtype == torch.float16
+    assert float((half.float() - exact).abs().max()) < 2e-3  # fp16 rounding of the values, not the positions
+
+
+def test_a_truncated_state_dict_is_the_wrong_architecture(tmp_path: Path) -> None:
+    path = tmp_path / "flownet.pkl"
+    write_rife4(path, "4.25")
+    sd = torch.load(path)
+    del sd["module.block2.conv0.1.0.weight"]
+    torch.save(sd, path)
+    with pytest.raises(WeightsWrongArchitecture, match="missing or misshaped"):
+        rife.load(path, "cut")
