@@ -72,6 +72,15 @@ def pick_dtype(precision: str, device: torch.device, *, half: bool = True, bf16:
     return torch.float32
 
 
+def placement(device: torch.device, dtype: torch.dtype, keep_on_device: bool) -> dict[str, str]:
+    """Where a model rung runs and what it hands on, for the manifest's ``backend``."""
+    return {
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "hands_on": f"float tensors on {device}" if keep_on_device else "uint8",
+    }
+
+
 def to_tensor(frame: Any, device: torch.device) -> torch.Tensor:
     """(3, H, W) float32 in [0, 1] on ``device``, from uint8 RGB or a tensor already made."""
     if isinstance(frame, torch.Tensor):

@@ -17,7 +17,16 @@ from batch.config import InterpolateStage
 from batch.errors import RungUnavailable
 from batch.models import loaded, rife
 from batch.models.cache import ensure
-from batch.models.device import free_cache, inject_oom, is_oom, pick_device, pick_dtype, to_tensor, to_uint8
+from batch.models.device import (
+    free_cache,
+    inject_oom,
+    is_oom,
+    pick_device,
+    pick_dtype,
+    placement,
+    to_tensor,
+    to_uint8,
+)
 
 
 def _positions(ratio: Fraction) -> set[Fraction]:
@@ -55,10 +64,8 @@ class RifeRung:
         return {
             "weights": self.weights,
             "version": self.version.label,
-            "device": str(self.device),
-            "dtype": str(self.dtype).removeprefix("torch."),
             "batch": self.batch,
-            "hands_on": f"float tensors on {self.device}" if self.keep_on_device else "uint8",
+            **placement(self.device, self.dtype, self.keep_on_device),
         }
 
     def between_many(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:

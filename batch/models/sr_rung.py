@@ -16,7 +16,16 @@ from batch.config import UpscaleStage
 from batch.errors import RungUnavailable
 from batch.models import loaded, sr
 from batch.models.cache import ensure
-from batch.models.device import free_cache, inject_oom, is_oom, pick_device, pick_dtype, to_tensor, to_uint8
+from batch.models.device import (
+    free_cache,
+    inject_oom,
+    is_oom,
+    pick_device,
+    pick_dtype,
+    placement,
+    to_tensor,
+    to_uint8,
+)
 
 
 class SrRung:
@@ -49,10 +58,8 @@ class SrRung:
             "weights": self.weights,
             "architecture": self.architecture,
             "model_scale": self.scale,
-            "device": str(self.device),
-            "dtype": str(self.dtype).removeprefix("torch."),
             "tile": self.tile or "whole frame",
-            "hands_on": f"float tensors on {self.device}" if self.keep_on_device else "uint8",
+            **placement(self.device, self.dtype, self.keep_on_device),
         }
 
     def resize(self, frame: Any, width: int, height: int) -> Any:
