@@ -21,6 +21,7 @@ import torch
 
 from batch import gpu_slot
 from batch.errors import RungUnavailable
+from batch.stages.ladder import says_out_of_memory
 
 
 class SimulatedOutOfMemory(RuntimeError):
@@ -37,8 +38,7 @@ def inject_oom(stage: str, size: int) -> None:
 def is_oom(error: BaseException) -> bool:
     if isinstance(error, (torch.cuda.OutOfMemoryError, SimulatedOutOfMemory)):
         return True
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "status_alloc_failed" in text)
+    return says_out_of_memory(error)
 
 
 def free_cache(device: torch.device) -> None:

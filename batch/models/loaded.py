@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import torch
 
 T = TypeVar("T")
 
@@ -27,6 +30,17 @@ def cached(key: tuple[Any, ...], load: Callable[[], T]) -> T:
         with _LOCK:
             _LOADED[key] = value
         return value
+
+
+def on_device(
+    key: tuple[Any, ...], base: Any, device: torch.device, dtype: torch.dtype = torch.float32
+) -> Any:
+    """``base`` (loaded under ``key`` on the CPU in fp32: an nn.Module, or a spandrel descriptor whose
+    ``to`` checks the dtype is supported) copied once to ``device``/``dtype``; ``base`` itself on the
+    CPU in fp32."""
+    if device.type == "cpu" and dtype == torch.float32:
+        return base
+    return cached((*key, str(device), str(dtype)), lambda: copy.deepcopy(base).to(device=device, dtype=dtype))
 
 
 def clear() -> None:

@@ -50,10 +50,7 @@ class RifeRung:
                 f"(2, 4, 8 ...) without dedupe; this job needs ratio {ratio}"
             )
         self.dtype = pick_dtype(stage.precision, self.device, half=True, bf16=True)
-        device_model = loaded.cached(
-            ("rife", str(path), str(self.device), str(self.dtype)),
-            lambda: _copy_to(model, self.device, self.dtype),
-        )
+        device_model = loaded.on_device(("rife", str(path)), model, self.device, self.dtype)
         self.runner = rife.RifeRunner(device_model, self.version, self.device, self.dtype, stage.flow_scale)
         self.batch = stage.batch
         self.keep_on_device = keep_on_device
@@ -100,11 +97,3 @@ class RifeRung:
 
 def _dyadic_only(ratio: Fraction) -> bool:
     return all(rife.is_dyadic(t) for t in _positions(ratio))
-
-
-def _copy_to(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    if device.type == "cpu" and dtype == torch.float32:
-        return model
-    import copy
-
-    return copy.deepcopy(model).to(device=device, dtype=dtype)

@@ -165,16 +165,7 @@ def load(ref: WeightsRef, device: torch.device, image_size: int | None = None) -
         return build(config, sd, ref.name, image_size), config
 
     cpu_model, config = loaded.cached(("sam2", str(path), image_size), make)
-    if device.type == "cpu":
-        return cpu_model, config
-    model = loaded.cached(("sam2", str(path), image_size, str(device)), lambda: _copy_to(cpu_model, device))
-    return model, config
-
-
-def _copy_to(model: Any, device: torch.device) -> Any:
-    import copy
-
-    return copy.deepcopy(model).to(device)
+    return loaded.on_device(("sam2", str(path), image_size), cpu_model, device), config
 
 
 # --- frames from memory ----------------------------------------------------------------

@@ -40,10 +40,7 @@ class SrRung:
         self.dtype = pick_dtype(
             stage.precision, self.device, half=base.supports_half, bf16=base.supports_bfloat16
         )
-        self.model = loaded.cached(
-            ("sr", str(path), str(self.device), str(self.dtype)),
-            lambda: _copy_to(base, self.device, self.dtype),
-        )
+        self.model = loaded.on_device(("sr", str(path)), base, self.device, self.dtype)
         self.scale = int(base.scale)
         self.architecture = base.architecture.name
         self.tile: int | None = None if stage.tile == "auto" else int(stage.tile)
@@ -83,12 +80,3 @@ class SrRung:
                 self.tile = nxt
                 self.events.append(f"out of memory at tile {was} px; retrying with tiles of {nxt} px")
         return y[0] if self.keep_on_device else to_uint8(y)[0]
-
-
-def _copy_to(desc: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    if device.type == "cpu" and dtype == torch.float32:
-        return desc
-    import copy
-
-    moved = copy.deepcopy(desc).to(device)
-    return moved.half() if dtype == torch.float16 else moved.bfloat16() if dtype == torch.bfloat16 else moved

@@ -65,11 +65,16 @@ def set_deadline(max_runtime_s: float | None) -> None:
 ESTIMATE_AFTER_S = float(os.environ.get("BATCH_ESTIMATE_AFTER_S", "2"))  # time a rung this long first
 
 
+def says_out_of_memory(error: BaseException) -> bool:
+    """CUDA's, cuDNN's and cuBLAS's out-of-memory errors, by their message (torch-free)."""
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "status_alloc_failed" in text)
+
+
 def unavailable_if_oom(error: RuntimeError) -> Exception:
     """Out of memory while a rung is built (a model copied to a full GPU) makes it unavailable;
     any other error is returned as it is, to be raised (a bug)."""
-    text = str(error).lower()
-    if "out of memory" in text or "status_alloc_failed" in text:
+    if says_out_of_memory(error):
         return RungUnavailable(f"out of memory while loading the model: {str(error)[:160]}")
     return error
 
