@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="chunks processed at once (default: one per visible GPU, else 1)",
     )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the supervisor
+    p.add_argument("--print-job-id", action="store_true", help=argparse.SUPPRESS)  # the supervisor's child
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
 
@@ -73,13 +75,31 @@ def main(argv: list[str] | None = None) -> int:
     if not config_url:
         print("error: no config given (fix: pass --config URL or set CONFIG_URL)", file=sys.stderr)
         return EXIT_CONFIG
+    state_dir = args.state_dir or (Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None)
+    if not (args.worker or args.no_watchdog or args.validate or args.print_job_id):
+        # PID 1: starts the watchdog and the runner; it parses no config and imports nothing heavy
+        from batch.launcher import supervise
+
+        shard = args.shard or _shard_from_env()
+        if shard is not None and not _SHARD.match(shard):
+            print(f"error: --shard {shard!r} is not I/N (fix: e.g. --shard 0/4)", file=sys.stderr)
+            return EXIT_CONFIG
+        return supervise(
+            config_url, state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
+        )
 
     from batch.config import resolved
-    from batch.runner import RunOptions, load_config, run_job
+    from batch.config_source import load_config
     from batch.shards import Shard
 
+    if args.print_job_id:  # the supervisor's child that names the default state dir
+        try:
+            print(load_config(config_url).job_id)
+        except Exception:
+            return EXIT_CONFIG
+        return EXIT_OK
     try:
-        shard = Shard.parse(args.shard) if args.shard else Shard.from_env()
+        shard_spec = Shard.parse(args.shard) if args.shard else Shard.from_env()
     except BatchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
@@ -92,18 +112,22 @@ def main(argv: list[str] | None = None) -> int:
             return e.exit_code
         print(json.dumps(resolved(cfg), indent=2))
         return EXIT_OK
-    if args.worker or args.no_watchdog:
-        options = RunOptions(
-            dry_run=args.dry_run,
-            state_dir=args.state_dir,
-            keep_outputs=args.worker,
-            shard=shard,
-            workers=args.workers or default_workers(),
-        )
-        return run_job(config_url, options)
+    from batch.runner import RunOptions, run_job
 
-    from batch.launcher import supervise
-
-    return supervise(
-        config_url, args.state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
+    options = RunOptions(
+        dry_run=args.dry_run,
+        state_dir=state_dir,
+        keep_outputs=args.worker,
+        shard=shard_spec,
+        workers=args.workers or default_workers(),
     )
+    return run_job(config_url, options)
+
+
+_SHARD = re.compile(r"^\s*\d+\s*/\s*\d+\s*$")
+
+
+def _shard_from_env() -> str | None:
+    """SHARD_INDEX/SHARD_COUNT (or SkyPilot's job rank) as "I/N"; the runner checks the range."""
+    index, count = os.environ.get("SHARD_INDEX"), os.environ.get("SHARD_COUNT")
+    return f"{index}/{count}" if index is not None and count is not None else None

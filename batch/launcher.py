@@ -1,12 +1,18 @@
-"""The container entrypoint's supervisor: watchdog first, then the runner, then wait.
+"""The container entrypoint's supervisor (PID 1): watchdog first, then the runner, then wait.
 
 The entrypoint is PID 1 in a container, and a container ends when PID 1
-does. So the entrypoint stays small and alive: it starts ``monitor.py`` in
-its own process session (so signals to the job's process group miss it),
-then the runner as a child process, tees the runner's stderr into
-``<state dir>/runner.log``, records the runner's exit status in
-``<state dir>/runner.exit`` (even when it was killed), and waits for the
-watchdog to finish verifying and shutting down before it exits itself.
+does. So it does almost nothing and nothing that can fail: it reads no
+config and imports nothing heavy (only batch.contracts until a last resort
+needs a provider). It starts ``monitor.py`` in its own process session (so
+signals to the job's process group miss it), then the runner as a child
+process, tees the runner's stderr into ``<state dir>/runner.log``, records the
+runner's exit status in ``<state dir>/runner.exit`` (even when it was
+killed), and waits for the watchdog to finish verifying and shutting down.
+
+A watchdog that ends before its shutdown is final is started again (it
+carries on from its state); one that keeps failing, or still runs long after
+the runner ended, is replaced by PID 1's last resort (batch.shutdown), which
+stops the instance without storage or config.
 
 SIGTERM (a provider stopping the container) is passed to the runner, and
 ``<state dir>/provider_stop`` tells the watchdog not to call the control plane.
@@ -16,49 +22,75 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
-from batch.errors import EXIT_INTERNAL, BatchError
-from batch.shards import Shard
-from batch.watchdog import PROVIDER_STOP_FLAG, RUNNER_EXIT_FILE
+from batch.contracts import (
+    JOB_ID_PATTERN,
+    MONITOR_PID,
+    PER_RUN_FILES,
+    PROVIDER_STOP_FLAG,
+    RUN_ID_ENV,
+    RUNNER_EXIT,
+    RUNNER_LOG,
+    RUNNER_PID,
+    SHUTDOWN_FINAL,
+    WATCHDOG_STATE,
+)
 
 log = logging.getLogger("batch")
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITOR = ROOT / "monitor.py"
 ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
+EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
 MONITOR_RESTARTS = 3
-PER_RUN_FILES = (  # one run's records; archived when a new run starts in the same state dir
-    "watchdog.json",
-    "watchdog.log",
-    RUNNER_EXIT_FILE,
-    PROVIDER_STOP_FLAG,
-    "runner.pid",
-    "runner.log",
-    "monitor.pid",
-    "STOPPED",
-    "manifest.json",
-    "status.json",
-)
+JOB_ID_TIMEOUT_S = 90.0  # reading the config for the default state dir (a slow store retries)
+CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parses the config
+# How long the watchdog may take once the runner has ended before PID 1 replaces it: its
+# own worst case is a few upload timeouts plus the shutdown budget, far below this.
+WATCHDOG_FINISH_S = float(os.environ.get("WATCHDOG_FINISH_S") or 3600.0)
 
 
 def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
-    """The state dir both processes use: --state-dir, else ./state/<job id> (or ./state/unknown)."""
+    """--state-dir, else $STATE_DIR, else ./state/<job id> with the job id read by a child process.
+
+    The config is parsed in a child with a memory and CPU limit and a
+    timeout: a config that crashes or hangs the parser costs PID 1 nothing
+    (the state dir is then ./state/unknown and the runner reports the config).
+    """
     if state_dir is not None:
         return state_dir
-    from batch.runner import load_config
-
+    if os.environ.get("STATE_DIR"):
+        return Path(os.environ["STATE_DIR"])
+    cmd = [sys.executable, str(ENTRYPOINT), "--print-job-id", "--config", config_url]
     try:
-        job_id = load_config(config_url).job_id or "unknown"
-    except BatchError:
-        job_id = "unknown"  # the runner reports the problem; the watchdog still runs
-    return Path("state") / job_id
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=JOB_ID_TIMEOUT_S,
+            preexec_fn=_limit_child,
+            check=False,
+        )
+        job_id = out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        job_id = ""
+    return Path("state") / (job_id if JOB_ID_PATTERN.match(job_id) else "unknown")
+
+
+def _limit_child() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (CONFIG_CHILD_MEMORY, CONFIG_CHILD_MEMORY))
+    resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
 
 
 def archive_previous_run(state_dir: Path) -> None:
@@ -72,6 +104,14 @@ def archive_previous_run(state_dir: Path) -> None:
         path.replace(dest / path.name)
 
 
+def _write(path: Path, text: str) -> None:
+    """Best effort: a full disk must not take PID 1 down."""
+    try:
+        path.write_text(text)
+    except OSError as e:
+        log.warning("could not write %s: %s", path, e)
+
+
 class Supervisor:
     def __init__(
         self,
@@ -80,26 +120,33 @@ class Supervisor:
         *,
         dry_run: bool,
         quiet: bool,
-        shard: Shard | None = None,
+        shard: str | None = None,
         workers: int | None = None,
     ) -> None:
         self.config_url = config_url
-        self.shard_args = ["--shard", f"{shard.index}/{shard.count}"] if shard else []
+        self.shard_args = ["--shard", shard] if shard else []
         self.workers_args = ["--workers", str(workers)] if workers else []
         self.state_dir = state_dir
         self.dry_run = dry_run
         self.quiet = quiet
+        self.run_id = uuid.uuid4().hex
+        self.env = {**os.environ, RUN_ID_ENV: self.run_id}
         self.runner: subprocess.Popen[bytes] | None = None
+        self.runner_done = threading.Event()
 
-    def _monitor(self) -> subprocess.Popen[bytes]:
+    def _monitor(self) -> subprocess.Popen[bytes] | None:
         cmd = [sys.executable, str(MONITOR), "--config", self.config_url, "--state-dir", str(self.state_dir)]
-        cmd += ["--runner-pid-file", str(self.state_dir / "runner.pid")]
+        cmd += ["--runner-pid-file", str(self.state_dir / RUNNER_PID), "--run-id", self.run_id]
         if self.dry_run:
             cmd.append("--dry-run")
         cmd += self.shard_args
-        # its own session: a signal to the job's process group does not reach it
-        monitor = subprocess.Popen(cmd, start_new_session=True)
-        (self.state_dir / "monitor.pid").write_text(f"{monitor.pid}\n")
+        try:
+            # its own session: a signal to the job's process group does not reach it
+            monitor = subprocess.Popen(cmd, start_new_session=True, env=self.env)
+        except OSError as e:
+            log.error("cannot start the watchdog: %s", e)
+            return None
+        _write(self.state_dir / MONITOR_PID, f"{monitor.pid}\n")
         return monitor
 
     def _runner(self) -> subprocess.Popen[bytes]:
@@ -110,63 +157,121 @@ class Supervisor:
         if self.quiet:
             cmd.append("--quiet")
         cmd += self.shard_args + self.workers_args
-        return subprocess.Popen(cmd, stderr=subprocess.PIPE)
+        return subprocess.Popen(cmd, stderr=subprocess.PIPE, env=self.env)
 
-    def _tee(self, stream: object, log_path: Path) -> threading.Thread:
+    def _tee(self, stream: IO[bytes], log_path: Path) -> threading.Thread:
         def pump() -> None:
-            with log_path.open("ab") as out:
-                for line in iter(stream.readline, b""):  # type: ignore[attr-defined]
+            try:
+                out: IO[bytes] | None = log_path.open("ab")
+            except OSError:
+                out = None
+            for line in iter(stream.readline, b""):  # always drained: a full pipe would hang the runner
+                try:
                     sys.stderr.buffer.write(line)
                     sys.stderr.flush()
-                    out.write(line)
-                    out.flush()
+                except (OSError, ValueError):
+                    pass
+                if out is not None:
+                    try:
+                        out.write(line)
+                        out.flush()
+                    except OSError:  # a full disk: the log stops, the job does not
+                        out = None
 
         thread = threading.Thread(target=pump, name="runner-log", daemon=True)
         thread.start()
         return thread
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        (self.state_dir / PROVIDER_STOP_FLAG).write_text(signal.Signals(signum).name + "\n")
+        _write(self.state_dir / PROVIDER_STOP_FLAG, signal.Signals(signum).name + "\n")
         if self.runner and self.runner.poll() is None:
             self.runner.send_signal(signum)
 
     def run(self) -> int:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        archive_previous_run(self.state_dir)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            archive_previous_run(self.state_dir)
+        except OSError as e:
+            log.warning("state dir %s: %s", self.state_dir, e)
         keeper = threading.Thread(target=self._keep_monitor, args=(self._monitor(),), daemon=True)
         keeper.start()  # the watchdog runs before any work
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
-        self.runner = self._runner()
-        (self.state_dir / "runner.pid").write_text(f"{self.runner.pid}\n")
-        tee = self._tee(self.runner.stderr, self.state_dir / "runner.log")
-        code = self.runner.wait()
-        tee.join(timeout=5)
+        try:
+            self.runner = self._runner()
+        except OSError as e:
+            log.error("cannot start the runner: %s", e)
+            code = EXIT_INTERNAL
+        else:
+            _write(self.state_dir / RUNNER_PID, f"{self.runner.pid}\n")
+            assert self.runner.stderr is not None
+            tee = self._tee(self.runner.stderr, self.state_dir / RUNNER_LOG)
+            code = self.runner.wait()
+            tee.join(timeout=5)
         record = {
             "code": code if code >= 0 else None,
             "signal": signal.Signals(-code).name if code < 0 else None,
         }
-        (self.state_dir / RUNNER_EXIT_FILE).write_text(json.dumps(record) + "\n")
+        _write(self.state_dir / RUNNER_EXIT, json.dumps(record) + "\n")
+        self.runner_done.set()
         keeper.join()  # the watchdog verifies the upload and shuts down; then this process may end
         return code if 0 <= code <= EXIT_INTERNAL else EXIT_INTERNAL
 
-    def _keep_monitor(self, monitor: subprocess.Popen[bytes]) -> None:
-        """Wait for the watchdog; one that ended before handling the shutdown starts again.
-
-        It carries on from its state file, so it never shuts down twice.
-        """
-        for attempt in range(MONITOR_RESTARTS + 1):
-            status = monitor.wait()
-            if self._shutdown_handled() or attempt == MONITOR_RESTARTS:
-                return
-            log.warning("the watchdog ended (status %d) before the shutdown; starting it again", status)
-            monitor = self._monitor()
-
-    def _shutdown_handled(self) -> bool:
+    def _keep_monitor(self, monitor: subprocess.Popen[bytes] | None) -> None:
+        """Wait for the watchdog; restart one that ended early; else the last resort. Never raises."""
         try:
-            return bool(json.loads((self.state_dir / "watchdog.json").read_text()).get("shutdown"))
-        except (OSError, ValueError):
+            why = self._watch_monitor(monitor)
+            if why is not None:
+                self._last_resort(why)
+        except BaseException as e:  # PID 1 must never be left without a shutdown
+            self._last_resort(f"the supervisor's watch on the watchdog failed: {type(e).__name__}: {e}")
+
+    def _watch_monitor(self, monitor: subprocess.Popen[bytes] | None) -> str | None:
+        """None once the watchdog finished its shutdown; else why PID 1 must do it."""
+        status: int | None = None
+        for attempt in range(MONITOR_RESTARTS + 1):
+            if monitor is not None:
+                status = self._wait(monitor)
+                if status is None:
+                    return f"the watchdog still ran {WATCHDOG_FINISH_S:g} s after the runner ended; killed"
+            if self._shutdown_final():
+                return None
+            if attempt < MONITOR_RESTARTS:
+                log.warning("the watchdog ended (status %s) before the shutdown; starting it again", status)
+                monitor = self._monitor()
+        return f"the watchdog ended {MONITOR_RESTARTS + 1} times (last status {status}) before the shutdown"
+
+    def _wait(self, monitor: subprocess.Popen[bytes]) -> int | None:
+        """The watchdog's exit status; None when it outlived its time after the runner (then killed)."""
+        while True:
+            try:
+                return monitor.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.runner_done.is_set():
+                break
+        try:
+            return monitor.wait(timeout=WATCHDOG_FINISH_S)
+        except subprocess.TimeoutExpired:
+            monitor.kill()
+            monitor.wait()
+            return None
+
+    def _shutdown_final(self) -> bool:
+        try:
+            record = json.loads((self.state_dir / WATCHDOG_STATE).read_text()).get("shutdown") or {}
+        except (OSError, ValueError, AttributeError):
             return False
+        return record.get("status") in SHUTDOWN_FINAL
+
+    def _last_resort(self, why: str) -> None:
+        log.error("last resort: %s; PID 1 stops the instance itself", why)
+        try:
+            from batch.shutdown import last_resort
+
+            last_resort(self.state_dir, dry_run=self.dry_run, reason="watchdog_failed", detail=why)
+        except BaseException as e:  # nothing more can be done from here than say so, loudly
+            log.critical("the last-resort shutdown failed: %r; STOP THE INSTANCE BY HAND", e)
 
 
 def supervise(
@@ -175,7 +280,7 @@ def supervise(
     *,
     dry_run: bool,
     quiet: bool,
-    shard: Shard | None = None,
+    shard: str | None = None,
     workers: int | None = None,
 ) -> int:
     resolved = state_dir_for(config_url, state_dir)

@@ -9,14 +9,17 @@ is archived under ``manifests/`` before it is replaced, never lost.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batch import __version__
+from batch.contracts import MANIFEST, RUN_ID_ENV
 from batch.errors import BatchError, ObjectNotFound, exit_code_for
 from batch.storage import ObjectInfo, Store, join_url
 
@@ -80,6 +83,9 @@ class Manifest:
     dry_run: bool
     shard: dict[str, Any] | None = None  # {"index": I, "count": N, "run_id": ...} when sharded
     started_at: str = field(default_factory=utc_now)
+    # One run of the entrypoint: the supervisor sets it for the runner and the
+    # watchdog, which takes only a manifest with its own run id for this run's.
+    run_id: str = field(default_factory=lambda: os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex)
     inputs: list[InputRecord] = field(default_factory=list)
     job_errors: list[BatchError] = field(default_factory=list)
 
@@ -107,6 +113,7 @@ class Manifest:
         return {
             "schema": SCHEMA,
             "job_id": self.job_id,
+            "run_id": self.run_id,
             "status": self.status,
             "exit_code": self.exit_code,
             "dry_run": self.dry_run,
@@ -128,11 +135,11 @@ class Manifest:
         return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode()
 
 
-def write_local(manifest: Manifest | bytes, state_dir: Path) -> Path:
-    """Write the manifest to ``<state_dir>/manifest.json`` (atomically)."""
+def write_local(manifest: Manifest | bytes, state_dir: Path, name: str = MANIFEST) -> Path:
+    """Write the manifest to ``<state_dir>/<name>`` (atomically)."""
     data = manifest if isinstance(manifest, bytes) else manifest.to_json()
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "manifest.json"
+    path = state_dir / name
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)

@@ -13,12 +13,15 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from batch.config import JobConfig, resolved
+from batch import faults, shutdown
+from batch.contracts import MANIFEST, RUN_ID_ENV, WATCHDOG_LOG
 from batch.errors import BatchError
-from batch.shards import Shard
-from batch.storage import StorageSettings
-from batch.watchdog import Watchdog, WatchdogSettings
+
+if TYPE_CHECKING:  # deferred at run time: a broken config or module must not stop the watchdog
+    from batch.config import JobConfig
+    from batch.watchdog import WatchdogSettings
 
 log = logging.getLogger("batch.watchdog")
 
@@ -30,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", help="the job's config URL (default: $CONFIG_URL)")
     p.add_argument("--manifest-url", help="watch this manifest (a job started elsewhere)")
+    p.add_argument(
+        "--run-id",
+        help="take only a manifest with this run_id (default: $BATCH_RUN_ID; with --manifest-url and "
+        "no run id, a manifest already there at start counts as an earlier run's)",
+    )
     p.add_argument("--state-dir", type=Path, help="watchdog state (default ./state/<job id>)")
     p.add_argument("--runner-pid", type=int, help="the runner's process id")
     p.add_argument("--runner-pid-file", type=Path, help=argparse.SUPPRESS)
@@ -38,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the runner")
     p.add_argument("--grace", type=float, default=20.0, help="seconds from SIGTERM to SIGKILL")
     p.add_argument("--upload-timeout", type=float, help="seconds to keep trying a failure manifest")
+    p.add_argument(
+        "--shutdown-budget", type=float, help="seconds to keep asking the provider to stop (default 900)"
+    )
     p.add_argument("--provider", help="override instance.provider (auto, vast, runpod, command, local)")
     p.add_argument(
         "--dry-run", action="store_true", help="never call a control plane (writes <state>/STOPPED)"
@@ -49,34 +60,34 @@ def build_parser() -> argparse.ArgumentParser:
 CONFIG_READ_S = 120.0  # a store that fails once must not leave the watchdog blind
 
 
-def _load(config_url: str | None) -> JobConfig | None:
-    """The job's config, read again for a while if the store does not answer.
+def _load(config_url: str | None) -> tuple[JobConfig | None, str | None]:
+    """The job's config (read again for a while if the store does not answer), or why not.
 
-    A config that is invalid gives None at once (the runner fails on it too).
+    A config that is invalid gives (None, why) at once (the runner fails on it too).
     """
     if not config_url:
-        return None
+        return None, None
+    from batch.config_source import load_config
     from batch.errors import StorageError
-    from batch.runner import load_config
 
     deadline = time.monotonic() + CONFIG_READ_S
     while True:
         try:
-            return load_config(config_url)
+            return load_config(config_url), None
         except StorageError as e:
             if time.monotonic() > deadline:
                 log.error("the config could not be read (%s); watching the runner only", e.message)
-                return None
+                return None, f"the config could not be read: {e.message}"
             log.warning("the config could not be read (%s); trying again", e.message)
             time.sleep(3)
         except BatchError as e:
             log.error("the config is not usable (%s); watching the runner only", e.message)
-            return None
+            return None, f"the config is not usable: {e.message}"
 
 
 def _runner_pid(args: argparse.Namespace) -> int | None:
     if args.runner_pid is not None:
-        return args.runner_pid
+        return int(args.runner_pid)
     if args.runner_pid_file is None:
         return None
     deadline = time.monotonic() + 60
@@ -88,12 +99,41 @@ def _runner_pid(args: argparse.Namespace) -> int | None:
     return -1  # never started: treated as gone
 
 
-def settings_from(args: argparse.Namespace) -> WatchdogSettings:
-    from batch.instance import provider_for
+def _provider(name: str, *, dry_run: bool, state_dir: Path, command: str | None) -> Any:
+    """The provider asked for; if that cannot be built, the one the environment says; never raises."""
+    from batch.instance import LocalProvider, provider_for
 
-    cfg = _load(args.config or os.environ.get("CONFIG_URL"))
+    for attempt in (name, "auto"):
+        try:
+            return provider_for(attempt, dry_run=dry_run, state_dir=state_dir, command=command)
+        except Exception as e:
+            log.error("cannot set up provider %r (%s); falling back", attempt, e)
+    return LocalProvider(state_dir)
+
+
+def settings_from(args: argparse.Namespace) -> WatchdogSettings:
+    """The watchdog's settings; a fault here gives fallback settings that still shut down."""
+    try:
+        faults.bug("settings")
+        return _settings(args)
+    except Exception as e:
+        log.exception("the watchdog's settings could not be made")
+        return _fallback(args, f"the watchdog's settings could not be made: {type(e).__name__}: {e}")
+
+
+def _run_id(args: argparse.Namespace) -> str | None:
+    return args.run_id or os.environ.get(RUN_ID_ENV) or None
+
+
+def _settings(args: argparse.Namespace) -> WatchdogSettings:
+    from batch.config import resolved
+    from batch.shards import Shard
+    from batch.storage import StorageSettings
+    from batch.watchdog import WatchdogSettings
+
+    cfg, why = _load(args.config or os.environ.get("CONFIG_URL"))
     output = cfg.output if cfg else None
-    manifest_name = Shard.parse(args.shard).manifest_name if args.shard else "manifest.json"
+    manifest_name = Shard.parse(args.shard).manifest_name if args.shard else MANIFEST
     if args.manifest_url:
         output, manifest_name = args.manifest_url.rsplit("/", 1)
         output += "/"
@@ -101,16 +141,18 @@ def settings_from(args: argparse.Namespace) -> WatchdogSettings:
     state_dir = args.state_dir or Path("state") / job_id
     instance = cfg.instance if cfg else None
     name = args.provider or (instance.provider if instance else "auto")
-    provider = provider_for(
+    provider = _provider(
         name, dry_run=args.dry_run, state_dir=state_dir, command=instance.command if instance else None
     )
     wd = cfg.watchdog if cfg else None
+    budget = args.shutdown_budget or getattr(wd, "shutdown_budget_s", None) or shutdown.DEFAULT_BUDGET_S
     return WatchdogSettings(
         state_dir=state_dir,
         provider=provider,
         output=output,
         manifest_name=manifest_name,
         job_id=job_id,
+        run_id=_run_id(args),
         config=resolved(cfg) if cfg else None,
         storage=StorageSettings(endpoint_url=cfg.storage.endpoint_url, region=cfg.storage.region)
         if cfg
@@ -121,15 +163,39 @@ def settings_from(args: argparse.Namespace) -> WatchdogSettings:
         confirm=args.confirm or (wd.confirm if wd else 3),
         interval_s=args.interval if args.interval is not None else (wd.interval_s if wd else 5.0),
         upload_timeout_s=args.upload_timeout or (wd.upload_timeout_s if wd else 120.0),
+        shutdown_budget_s=budget,
         stall_s=cfg.limits.stall_s if cfg else 900.0,
         max_runtime_s=cfg.limits.max_runtime_s if cfg else 21600.0,
         poll_s=args.poll,
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
+        settings_error=why,
+    )
+
+
+def _fallback(args: argparse.Namespace, why: str) -> WatchdogSettings:
+    """Settings that need no config: watch the runner, then stop the instance the environment names."""
+    from batch.watchdog import WatchdogSettings
+
+    state_dir = args.state_dir or Path("state") / "unknown"
+    return WatchdogSettings(
+        state_dir=state_dir,
+        provider=_provider(args.provider or "auto", dry_run=args.dry_run, state_dir=state_dir, command=None),
+        output=None,
+        run_id=_run_id(args),
+        on_success="stop",
+        on_failure="stop",
+        dry_run=args.dry_run,
+        shutdown_budget_s=args.shutdown_budget or shutdown.DEFAULT_BUDGET_S,
+        poll_s=args.poll,
+        grace_s=args.grace,
+        runner_pid=_runner_pid(args),
+        settings_error=why,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    faults.apply_watchdog_env()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -140,9 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.config or os.environ.get("CONFIG_URL") or args.manifest_url or args.runner_pid_file):
         print("error: give --config URL, CONFIG_URL or --manifest-url", file=sys.stderr)
         return 2
+    faults.bug("start")
     settings = settings_from(args)
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(settings.state_dir / "watchdog.log")
-    handler.setFormatter(logging.getLogger().handlers[0].formatter)
-    logging.getLogger().addHandler(handler)
+    try:  # the log file is a comfort, not a need: a full or read-only disk must not stop us
+        faults.state_write()
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(settings.state_dir / WATCHDOG_LOG)
+        handler.setFormatter(logging.getLogger().handlers[0].formatter)
+        logging.getLogger().addHandler(handler)
+    except Exception as e:
+        log.warning("no %s in %s (%s); logging to stderr only", WATCHDOG_LOG, settings.state_dir, e)
+    from batch.watchdog import Watchdog
+
     return Watchdog(settings).run()

@@ -11,10 +11,14 @@ It shuts down in exactly these cases (see docs/watchdog.md):
    (SIGTERM, then SIGKILL), then as in 2;
 4. the job ran past ``max_runtime_s``: as in 3.
 
-Its state lives in ``<state dir>/watchdog.json`` so a restarted watchdog
-carries on and never shuts down twice. When the provider itself is stopping
-the container (SIGTERM to the entrypoint), it makes sure the manifest is
-uploaded and exits without calling the control plane.
+Its state lives in ``<state dir>/watchdog.json``. A shutdown is recorded as
+decided, then requested before each provider call and confirmed after it
+(batch.shutdown), so a restarted watchdog carries on a shutdown that was
+started and never repeats one that was confirmed. Whatever raises in here,
+a bug included, still ends in a shutdown whose reason says what failed.
+When the provider itself is stopping the container (SIGTERM to the
+entrypoint), it makes sure the manifest is uploaded and exits without
+calling the control plane.
 """
 
 from __future__ import annotations
@@ -30,16 +34,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batch.errors import BatchError, ControlPlaneError, StorageError
-from batch.instance.base import Action, Provider, stopping_line
-from batch.manifest import Manifest
+from batch import faults, shutdown
+from batch.contracts import (
+    KEPT_OUTPUTS,
+    MANIFEST,
+    PROVIDER_STOP_FLAG,
+    RUNNER_EXIT,
+    RUNNER_LOG,
+    STATUS,
+    UNPUBLISHED_MANIFEST,
+    WATCHDOG_STATE,
+)
+from batch.errors import BatchError, StorageError
+from batch.instance.base import Action, Provider
+from batch.manifest import Manifest, publish
 from batch.storage import StorageSettings, Store, join_url, open_url
 from batch.verify import ObjectCheck, objects_in, problem_with, reupload
 
 log = logging.getLogger("batch.watchdog")
 
-PROVIDER_STOP_FLAG = "provider_stop"  # written by the entrypoint when it gets SIGTERM
-RUNNER_EXIT_FILE = "runner.exit"  # {"code": int, "signal": str | None}, written by the entrypoint
+RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
 
 
 class RunnerExited(BatchError):
@@ -53,8 +67,9 @@ class WatchdogSettings:
     state_dir: Path
     provider: Provider
     output: str | None  # the job's output prefix; None when the config could not be read
-    manifest_name: str = "manifest.json"  # manifest.shard-I-of-N.json for a shard
+    manifest_name: str = MANIFEST  # manifest.shard-I-of-N.json for a shard
     job_id: str = "unknown"
+    run_id: str | None = None  # this run's id: only a manifest with it is this run's
     config: dict[str, Any] | None = None
     storage: StorageSettings = field(default_factory=StorageSettings)
     on_success: Action = "destroy"
@@ -67,7 +82,9 @@ class WatchdogSettings:
     poll_s: float = 1.0
     grace_s: float = 20.0  # SIGTERM -> SIGKILL
     upload_timeout_s: float = 120.0  # how long to keep trying a failure manifest
+    shutdown_budget_s: float = shutdown.DEFAULT_BUDGET_S  # how long to keep asking the provider
     runner_pid: int | None = None  # None: the job runs elsewhere; wait for its manifest
+    settings_error: str | None = None  # why the settings are a fallback (config unreadable, a bug)
 
 
 @dataclass
@@ -76,16 +93,25 @@ class WatchState:
 
     phase: str = "watching"  # watching | verifying | uploading | done
     started_at: float = field(default_factory=time.time)
+    # CLOCK_MONOTONIC is one clock for every process of a boot: budgets survive a
+    # restarted watchdog and ignore wall-clock jumps (NTP, a suspended VM)
+    started_mono: float = field(default_factory=time.monotonic)
+    boot_id: str | None = field(default_factory=lambda: _boot_id())
     checks_done: int = 0
     objects: list[dict[str, Any]] = field(default_factory=list)
+    # a manifest already at --manifest-url when the watchdog started belongs to an earlier run
+    stale_manifest: dict[str, Any] | None = None
     shutdown: dict[str, Any] | None = None
 
 
 class Watchdog:
     def __init__(self, settings: WatchdogSettings) -> None:
         self.s = settings
-        self.path = settings.state_dir / "watchdog.json"
+        self.path = settings.state_dir / WATCHDOG_STATE
         self.state = self._load()
+        now = time.monotonic()
+        self._beat: tuple[bytes | None, float] = (None, now)  # last status.json bytes seen, and when
+        self._progress: tuple[Any, float] = (None, now)  # last (input, frames_done) seen, and when
 
     # --- state on disk ----------------------------------------------------------
 
@@ -96,35 +122,55 @@ class Watchdog:
             return WatchState()
 
     def _save(self) -> None:
+        faults.state_write()
         self.s.state_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self.state), indent=2))
         tmp.replace(self.path)
 
+    def _try_save(self) -> None:
+        """Save when the disk allows: nothing the watchdog must do waits on a write."""
+        try:
+            self._save()
+        except Exception as e:
+            log.warning("could not save %s (%s); carrying on", self.path, e)
+
     # --- the loop -------------------------------------------------------------------
 
     def run(self) -> int:
-        """Watch until one shutdown case holds, act on it once. 0 unless the shutdown call failed.
+        """Watch until one shutdown case holds, act on it once. 0 unless the shutdown was not confirmed.
 
-        A bug in here must not leave the instance running: any unexpected
-        exception still ends in a failure manifest and a shutdown.
+        Nothing in here may leave the instance running: an exception in the
+        watch loop goes to the failure path, one in the failure path to the
+        last resort (a shutdown that needs no storage and no disk), and a
+        shutdown that was started by an earlier watchdog is carried on.
         """
-        if self.state.shutdown:
-            log.info("shutdown already handled at %s; nothing more to do", self.state.shutdown.get("at"))
+        record = self.state.shutdown
+        if shutdown.is_final(record):
+            assert record is not None
+            log.info("shutdown already %s at %s; nothing more to do", record.get("status"), record.get("at"))
             return 0
+        if record:
+            log.warning("carrying on the shutdown decided at %s (%s)", record.get("at"), record.get("status"))
+            return self._carry_out()
         try:
+            faults.bug("watch")
             return self._watch()
         except Exception as e:
             log.exception("watchdog error")
             if self.state.shutdown:
-                return 1
+                return self._carry_out()
             return self._fail("watchdog_error", f"the watchdog failed: {type(e).__name__}: {e}")
 
     def _provider_stop_requested(self) -> bool:
         return (self.s.state_dir / PROVIDER_STOP_FLAG).exists()
 
     def _watch(self) -> int:
-        self._save()
+        self._try_save()
+        if self.s.settings_error and self.s.runner_pid is None:
+            return self._fail("watchdog_error", self.s.settings_error)
+        if self.s.runner_pid is None and self.state.stale_manifest is None and not self.s.run_id:
+            self._note_stale_manifest()
         while True:
             if self._provider_stop_requested():
                 return self._provider_stopping()
@@ -139,13 +185,21 @@ class Watchdog:
                 wrote_one = self.s.output is not None and self._runner_left_manifest()
                 if manifest is None and self.s.runner_pid is not None and wrote_one:
                     manifest = self._wait_for_bucket_manifest()  # the runner wrote one: a read may just fail
+                if manifest is None and self.s.runner_pid is not None:
+                    manifest = self._publish_for_runner()
                 if manifest is not None:
                     return self._verify_and_shut_down(manifest)
                 if self.s.runner_pid is not None:
                     return self._fail(*self._why_no_manifest(exited))
-                if time.time() - self.state.started_at > self.s.max_runtime_s:
+                if self._elapsed() > self.s.max_runtime_s:
                     return self._fail("max_runtime_exceeded", "no manifest appeared within max_runtime_s")
             time.sleep(self.s.poll_s)
+
+    def _elapsed(self) -> float:
+        """Seconds since this watchdog first started (restarts included), on the monotonic clock."""
+        if self.state.boot_id is not None and self.state.boot_id == _boot_id():
+            return time.monotonic() - self.state.started_mono
+        return time.time() - self.state.started_at  # another boot: only the wall clock spans it
 
     # --- the runner ---------------------------------------------------------------------
 
@@ -153,7 +207,7 @@ class Watchdog:
         """None while the runner runs; else its exit record (code may be None if unknown)."""
         if self.s.runner_pid is None:
             return {"code": None, "signal": None, "elsewhere": True}
-        record_path = self.s.state_dir / RUNNER_EXIT_FILE
+        record_path = self.s.state_dir / RUNNER_EXIT
         if _pid_alive(self.s.runner_pid) and not record_path.exists():
             return None
         for _ in range(20):  # the entrypoint writes the record right after reaping
@@ -164,21 +218,31 @@ class Watchdog:
         return {"code": None, "signal": "unknown (killed, or the entrypoint died too)"}
 
     def _stalled_or_over_budget(self) -> tuple[str, str] | None:
-        now = time.time()
-        if now - self.state.started_at > self.s.max_runtime_s:
+        """Both measured on the monotonic clock: a wall-clock jump neither fires nor hides them.
+
+        A beat is a change of ``status.json``'s bytes (each beat stamps a new
+        ``updated_at``); progress is a change of the input or its frame count.
+        Both are timed from when this watchdog saw the change, so the runner's
+        clock and the file's mtime play no part.
+        """
+        if self._elapsed() > self.s.max_runtime_s:
             return "max_runtime_exceeded", f"the job ran past max_runtime_s={self.s.max_runtime_s:g}"
-        status_path = self.s.state_dir / "status.json"
+        now = time.monotonic()
         try:
-            # a status file older than this watchdog belongs to an earlier run
-            beat_at = max(status_path.stat().st_mtime, self.state.started_at)
-            status = json.loads(status_path.read_text())
+            raw: bytes | None = (self.s.state_dir / STATUS).read_bytes()
+            status = json.loads(raw or b"{}")
         except (OSError, ValueError):
-            beat_at, status = self.state.started_at, {}
-        if now - beat_at > self.s.stall_s:
-            return "stalled", f"no heartbeat for {now - beat_at:.0f} s (stall_s={self.s.stall_s:g})"
-        progress_at = max(float(status.get("progress_at") or beat_at), self.state.started_at)
-        if status.get("phase") == "processing" and now - progress_at > self.s.stall_s:
-            return "stalled", f"no frame moved for {now - progress_at:.0f} s (stall_s={self.s.stall_s:g})"
+            raw, status = None, {}
+        if raw is not None and raw != self._beat[0]:
+            self._beat = (raw, now)
+        moved = (status.get("input_index"), status.get("frames_done"), status.get("phase"))
+        if moved != self._progress[0]:
+            self._progress = (moved, now)
+        if now - self._beat[1] > self.s.stall_s:
+            return "stalled", f"no heartbeat for {now - self._beat[1]:.0f} s (stall_s={self.s.stall_s:g})"
+        if status.get("phase") == "processing" and now - self._progress[1] > self.s.stall_s:
+            waited = now - self._progress[1]
+            return "stalled", f"no frame moved for {waited:.0f} s (stall_s={self.s.stall_s:g})"
         return None
 
     def _stop_runner(self) -> None:
@@ -201,7 +265,8 @@ class Watchdog:
     def _why_no_manifest(self, exited: dict[str, Any]) -> tuple[str, str]:
         code = exited.get("code")
         if code == 2 and self.s.output is None:
-            return "config_invalid", "the config could not be read, so there is no output to write to"
+            why = f" ({self.s.settings_error})" if self.s.settings_error else ""
+            return "config_invalid", f"the config could not be read, so there is no output to write to{why}"
         how = f"exit status {code}" if code is not None else f"signal {exited.get('signal')}"
         return "runner_exited_without_manifest", f"the runner ended ({how}) without a manifest in the bucket"
 
@@ -210,14 +275,22 @@ class Watchdog:
     def _store(self) -> Store | None:
         return open_url(self.s.output, self.s.storage) if self.s.output else None
 
-    def _local_manifest(self) -> dict[str, Any] | None:
+    def _local_manifest(self, name: str = MANIFEST) -> dict[str, Any] | None:
         try:
-            return json.loads((self.s.state_dir / "manifest.json").read_text())
+            found = json.loads((self.s.state_dir / name).read_text())
         except (OSError, ValueError):
             return None
+        return found if isinstance(found, dict) else None
 
-    def _bucket_manifest(self) -> dict[str, Any] | None:
-        """This run's manifest from the bucket, or None (absent, stale, unreachable)."""
+    def _this_run(self, manifest: dict[str, Any] | None) -> bool:
+        """The manifest was written by this run (its run id, else its job id and start)."""
+        if manifest is None:
+            return False
+        if self.s.run_id:
+            return manifest.get("run_id") == self.s.run_id
+        return manifest.get("job_id") == self.s.job_id
+
+    def _read_bucket_manifest(self) -> dict[str, Any] | None:
         store = self._store()
         if store is None or self.s.output is None:
             return None
@@ -225,11 +298,31 @@ class Watchdog:
             found = json.loads(store.read_bytes(join_url(self.s.output, self.s.manifest_name)))
         except (StorageError, ValueError):
             return None
-        if self.s.runner_pid is None:
-            return found  # a job started elsewhere: any manifest at the prefix is its manifest
+        return found if isinstance(found, dict) else None
+
+    def _note_stale_manifest(self) -> None:
+        """Remember the manifest already at --manifest-url: an earlier run's, not the one awaited."""
+        found = self._read_bucket_manifest()
+        if found is not None:
+            self.state.stale_manifest = _identity(found)
+            log.info(
+                "a manifest from an earlier run is at the prefix (%s); waiting for a new one",
+                found.get("started_at"),
+            )
+            self._try_save()
+
+    def _bucket_manifest(self) -> dict[str, Any] | None:
+        """This run's manifest from the bucket, or None (absent, stale, unreachable)."""
+        found = self._read_bucket_manifest()
+        if found is None:
+            return None
+        if self.s.runner_pid is None:  # a job started elsewhere
+            if self.s.run_id:
+                return found if found.get("run_id") == self.s.run_id else None
+            return None if _identity(found) == self.state.stale_manifest else found
         local = self._local_manifest()
         same = local is not None and all(
-            local.get(k) == found.get(k) for k in ("job_id", "started_at", "finished_at")
+            local.get(k) == found.get(k) for k in ("job_id", "run_id", "started_at", "finished_at")
         )
         return found if same else None
 
@@ -254,12 +347,30 @@ class Watchdog:
                 return manifest
         return None
 
+    def _publish_for_runner(self) -> dict[str, Any] | None:
+        """The runner could not publish its manifest (a bucket outage at the end): publish it now.
+
+        The job's outputs may all be in the bucket; a brief outage at the
+        last write must not turn a succeeded job into a failed one. The
+        manifest is then verified like any other.
+        """
+        pending = self._local_manifest(UNPUBLISHED_MANIFEST)
+        if not self._this_run(pending) or self.s.output is None:
+            return None
+        assert pending is not None
+        pending.setdefault("watchdog", {})["note"] = "published by the watchdog: the runner's upload failed"
+        data = (json.dumps(pending, indent=2) + "\n").encode()
+        if not self._upload_manifest(data):
+            return None
+        log.info("published the runner's manifest for it (%s)", pending.get("status"))
+        return pending
+
     def _verify_and_shut_down(self, manifest: dict[str, Any]) -> int:
         assert self.s.output
         store = open_url(self.s.output, self.s.storage)
         checks = objects_in(manifest, self.s.output)
         self.state.phase = "verifying"
-        self._save()
+        self._try_save()
         deadline = time.monotonic() + self.s.confirm * self.s.interval_s + self.s.upload_timeout_s
         while not all(c.passes >= self.s.confirm for c in checks):
             if self._provider_stop_requested():  # the provider is stopping us: call nothing
@@ -274,7 +385,7 @@ class Watchdog:
                 log.warning("bucket check failed (%s); trying again", e.message)
             if not all(c.passes >= self.s.confirm for c in checks):
                 time.sleep(self.s.interval_s)
-        shutil.rmtree(self.s.state_dir / "outputs", ignore_errors=True)
+        shutil.rmtree(self.s.state_dir / KEPT_OUTPUTS, ignore_errors=True)
         if self._provider_stop_requested():
             return self._provider_stopping()
         action = self.s.on_success if manifest.get("status") == "succeeded" else self.s.on_failure
@@ -291,29 +402,34 @@ class Watchdog:
                 c.passes += 1
                 continue
             log.warning("%s: %s", c.key, c.problem)
-            cannot = reupload(store, c, self.s.state_dir / "outputs")
+            cannot = reupload(store, c, self.s.state_dir / KEPT_OUTPUTS)
             if cannot:
                 c.problem = f"{c.problem}; {cannot}"
         self.state.checks_done += 1
         self.state.objects = [c.to_dict() for c in checks]
-        self._save()
+        self._try_save()
 
     def _upload_manifest(self, data: bytes) -> bool:
-        """Upload a manifest, retrying with backoff for upload_timeout_s. True when it landed."""
-        store = self._store()
-        if store is None or self.s.output is None:
-            return False
+        """Publish a manifest (the one there is archived first), retrying with backoff for upload_timeout_s.
+
+        True when it landed. Never raises: a store that cannot even be
+        opened (a bad URL, an SDK bug) is a manifest that did not land.
+        """
         deadline = time.monotonic() + self.s.upload_timeout_s
         wait = 0.5
         while True:
             try:
-                store.write_bytes(join_url(self.s.output, self.s.manifest_name), data, "application/json")
-                return True
-            except StorageError as e:
-                if time.monotonic() + wait > deadline:
-                    log.error("could not upload the manifest: %s", e.message)
+                store = self._store()
+                if store is None or self.s.output is None:
                     return False
-                log.warning("manifest upload failed (%s); retrying in %.1f s", e.message, wait)
+                publish(data, store, self.s.output, self.s.manifest_name)
+                return True
+            except Exception as e:
+                said = e.message if isinstance(e, BatchError) else f"{type(e).__name__}: {e}"
+                if not isinstance(e, StorageError) or time.monotonic() + wait > deadline:
+                    log.error("could not upload the manifest: %s", said)
+                    return False
+                log.warning("manifest upload failed (%s); retrying in %.1f s", said, wait)
                 time.sleep(wait)
                 wait = min(wait * 2, 10.0)
 
@@ -330,53 +446,47 @@ class Watchdog:
             reason=reason,
             exit_code=exited.get("code"),
             signal=exited.get("signal"),
-            log_tail=_log_tail(self.s.state_dir / "runner.log"),
+            log_tail=_log_tail(self.s.state_dir / RUNNER_LOG),
         )
         s = self.s
-        return Manifest(job_id=s.job_id, config=s.config, dry_run=s.dry_run, job_errors=[error]).to_json()
+        manifest = Manifest(job_id=s.job_id, config=s.config, dry_run=s.dry_run, job_errors=[error])
+        if s.run_id:
+            manifest.run_id = s.run_id
+        return manifest.to_json()
 
     def _fail(self, reason: str, detail: str) -> int:
+        """Leave a failure manifest if the bucket takes it, then shut down whatever happened."""
         log.error("%s: %s", reason, detail)
         self.state.phase = "uploading"
-        self._save()
-        data = self._failure_manifest(reason, detail)
-        if not self._upload_manifest(data):
+        self._try_save()
+        try:
+            faults.bug("fail")
+            landed = self._upload_manifest(self._failure_manifest(reason, detail))
+        except Exception as e:  # a bug in the failure path: the shutdown still happens
+            log.exception("the failure manifest could not be made")
+            detail = f"{detail}; the failure path failed too: {type(e).__name__}: {e}"
+            landed = False
+        if not landed:
             detail = f"{detail}; the failure manifest could not be uploaded"
-            if self.s.output is not None:
+            if self.s.output is not None and reason != "watchdog_error":
                 reason = "bucket_unreachable"
         return self._shut_down(self.s.on_failure, reason, detail)
 
     # --- shutting down -------------------------------------------------------------------------
 
     def _shut_down(self, action: Action, reason: str, detail: str) -> int:
-        provider = self.s.provider
-        self.state.shutdown = {
-            "action": action,
-            "reason": reason,
-            "detail": detail,
-            "provider": provider.name,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        self.state.shutdown = self.state.shutdown or {}
+        shutdown.decide(self.state.shutdown, self.s.provider.name, action, reason, detail)
+        return self._carry_out()
+
+    def _carry_out(self) -> int:
+        """Ask the provider until it confirms (see batch.shutdown); a restart carries this on."""
+        record = self.state.shutdown
+        assert record is not None
         self.state.phase = "done"
-        self._save()  # before the call: a restarted watchdog never calls twice
-        log.warning(stopping_line(provider.name, action, reason))
-        log.info("reason detail: %s", detail)
-        code = 0
-        if action == "keep" and provider.name != "local":
-            self.state.shutdown["result"] = "kept running as configured"
-        elif (why := provider.unsupported(action)) is not None:
-            log.warning("provider %s cannot %s: %s", provider.name, action, why)
-            self.state.shutdown["result"] = f"not supported: {why}"
-        else:
-            try:
-                result = provider.shutdown(action, reason)
-                self.state.shutdown["result"] = result.detail
-            except ControlPlaneError as e:
-                log.error("the control plane did not %s the instance: %s", action, e)
-                self.state.shutdown["result"] = f"failed: {e.message}"
-                code = 1
-        self._save()
-        return code
+        log.warning(shutdown.stopping_line(record["provider"], record["action"], record["reason"]))
+        log.info("reason detail: %s", record.get("detail"))
+        return shutdown.carry_out(self.s.provider, record, self._save, budget_s=self.s.shutdown_budget_s)
 
     def _provider_stopping(self) -> int:
         """The provider is stopping the container: make sure a manifest is up, call nothing."""
@@ -393,12 +503,25 @@ class Watchdog:
             "reason": "provider_stopping",
             "detail": f"the provider is stopping the instance; manifest in bucket: {uploaded}",
             "provider": self.s.provider.name,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "at": shutdown.utc(),
+            "status": "provider_stopping",
         }
         self.state.phase = "done"
-        self._save()
+        self._try_save()
         log.warning("the provider is stopping the instance; no control-plane call (manifest: %s)", uploaded)
         return 0
+
+
+def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {k: manifest.get(k) for k in ("job_id", "run_id", "started_at", "finished_at")}
+
+
+def _boot_id() -> str | None:
+    """This boot's id: monotonic times from another boot cannot be compared."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,23 +10,19 @@ put them in a message.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused
+from batch.shutdown import stopping_line
 from batch.storage.retry import call_control_plane
+
+__all__ = ["Action", "Provider", "ShutdownResult", "remote_shutdown", "stopping_line"]
 
 log = logging.getLogger("batch.instance")
 
 Action = Literal["stop", "destroy", "keep"]
-
-
-def stopping_line(provider: str, action: str, reason: str, when: float | None = None) -> str:
-    """The one line logged (and, in a dry run, written to the sentinel) at shutdown."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if when is None else when))
-    return f"STOPPING INSTANCE {stamp} provider={provider} action={action} reason={reason}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,44 @@
+"""The names the three programs (supervisor, watchdog, runner) share in the state dir.
+
+Imports nothing from the project: PID 1 and the last-resort shutdown read
+these names and must not pull in storage, media or torch.
+"""
+
+from __future__ import annotations
+
+import re
+
+MANIFEST = "manifest.json"  # the runner's local copy (and the bucket object's name)
+UNPUBLISHED_MANIFEST = "manifest.unpublished.json"  # the runner could not publish it: the watchdog will
+STATUS = "status.json"  # the heartbeat
+RUNNER_LOG = "runner.log"
+RUNNER_PID = "runner.pid"
+RUNNER_EXIT = "runner.exit"  # {"code": int | None, "signal": str | None}, written by the supervisor
+MONITOR_PID = "monitor.pid"
+WATCHDOG_STATE = "watchdog.json"
+WATCHDOG_LOG = "watchdog.log"
+PROVIDER_STOP_FLAG = "provider_stop"  # the supervisor got SIGTERM: the provider is stopping us
+STOPPED_SENTINEL = "STOPPED"  # a dry run's shutdown line
+KEPT_OUTPUTS = "outputs"  # local copies of uploads until the watchdog verified them
+
+# One run's records; archived to previous/<time>/ when a new run starts in the same state dir.
+PER_RUN_FILES = (
+    WATCHDOG_STATE,
+    WATCHDOG_LOG,
+    RUNNER_EXIT,
+    PROVIDER_STOP_FLAG,
+    RUNNER_PID,
+    RUNNER_LOG,
+    MONITOR_PID,
+    STOPPED_SENTINEL,
+    MANIFEST,
+    UNPUBLISHED_MANIFEST,
+    STATUS,
+)
+
+# Shutdown states in watchdog.json. "decided" and "requested" are unfinished: a
+# restarted watchdog (or PID 1's last resort) carries them on; the rest are final.
+SHUTDOWN_FINAL = frozenset({"confirmed", "kept", "unsupported", "gave_up", "provider_stopping"})
+
+RUN_ID_ENV = "BATCH_RUN_ID"  # set by the supervisor for the runner and the watchdog
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
