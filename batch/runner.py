@@ -40,6 +40,7 @@ from batch.progress import Tracker
 from batch.shards import Shard, merge_if_complete
 from batch.stages.ladder import set_deadline
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
+from batch.storage.urls import safe_name, url_basename
 
 log = logging.getLogger("batch")
 
@@ -111,9 +112,15 @@ def _is_video(url: str) -> bool:
 
 
 def output_stems(urls: list[str | BatchError]) -> list[str]:
-    """One folder name per input: its file stem, suffixed when two inputs share one."""
+    """One folder name per input: its file stem, suffixed when two inputs share one.
+
+    The stem comes from the URL's path only (never a presigned query) and is one
+    safe key segment: no "/" or "\\", never "." or ".." (``s3://b/...mp4``), at
+    most NAME_MAX_BYTES; an input without a usable stem is called "input".
+    """
     wanted = [
-        (PurePosixPath(parse_url(item)[2]).stem if isinstance(item, str) else "") or "input" for item in urls
+        (safe_name(PurePosixPath(url_basename(item)).stem) if isinstance(item, str) else "") or "input"
+        for item in urls
     ]
     taken = set(wanted)  # an input's own stem is never given to another input
     used: set[str] = set()
@@ -302,7 +309,8 @@ class Runner:
             sha256 = _sha256_file(source)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-            source = self.work_dir / f"source{PurePosixPath(key).suffix or '.bin'}"
+            suffix = PurePosixPath(url_basename(url)).suffix  # from the path: no query, no secret
+            source = self.work_dir / f"source{suffix if 1 < len(suffix) <= 16 else '.bin'}"
             sha256 = store.download(url, source).sha256
         record.source.update({"sha256": sha256, "size": source.stat().st_size})
         record.timings["download_s"] = time.perf_counter() - t0

@@ -12,10 +12,11 @@ prints it and its price, then calls runpod.create_pod() with the image, the
 container disk (--disk), the volume (--volume, default 0), start_ssh=False,
 no ports and an empty docker_args (the image's entrypoint runs), and the
 environment: CONFIG_URL plus whichever of AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION, B2_APPLICATION_KEY_ID,
-B2_APPLICATION_KEY are set here (and any --env NAME). Values other than
-CONFIG_URL are printed as ***. The pod stops or terminates itself with the
-pod-scoped RUNPOD_API_KEY RunPod gives it (docs/watchdog.md).
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_REGION,
+B2_APPLICATION_KEY_ID, B2_APPLICATION_KEY are set here (and any --env
+NAME). Values other than CONFIG_URL are printed as ***. The pod stops or
+terminates itself with the pod-scoped RUNPOD_API_KEY RunPod gives it
+(docs/watchdog.md).
 
 Interruptible (spot) pods: not supported. runpod SDK 1.12.0's create_pod
 deploys on demand only (podFindAndDeployOnDemand) and has no spot/bid call.

@@ -10,10 +10,11 @@ Searches offers (POST /api/v0/bundles/), prints the chosen one and its price,
 then creates the instance (PUT /api/v0/asks/{offer}/) with the image, the
 disk, runtype "args" (the image's entrypoint runs; no SSH, no onstart) and the
 environment: CONFIG_URL plus whichever of AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION, B2_APPLICATION_KEY_ID,
-B2_APPLICATION_KEY are set here (and any --env NAME). Values other than
-CONFIG_URL are printed as ***. The instance stops or destroys itself through
-the CONTAINER_API_KEY vast.ai gives it (docs/watchdog.md).
+AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_REGION,
+B2_APPLICATION_KEY_ID, B2_APPLICATION_KEY are set here (and any --env
+NAME). Values other than CONFIG_URL are printed as ***. The instance stops or
+destroys itself through the CONTAINER_API_KEY vast.ai gives it
+(docs/watchdog.md).
 
 Choice: --order price (default) takes the cheapest offer meeting every filter
 (dph_total, which includes the --disk storage); --order score takes the first

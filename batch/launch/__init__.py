@@ -26,6 +26,7 @@ MASK = "***"
 STORAGE_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",  # temporary (STS/SSO) credentials fail on the instance without it
     "AWS_ENDPOINT_URL",
     "AWS_REGION",
     "B2_APPLICATION_KEY_ID",

@@ -129,5 +129,7 @@ def from_url(url: str, sha256: str, kind: Kind) -> WeightsRef:
     sha = sha256.lower()
     if not SHA256_RE.match(sha):
         raise ValueError("sha256 must be 64 hex digits (sha256sum FILE prints it)")
-    filename = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "weights"
+    from batch.storage.urls import url_basename
+
+    filename = url_basename(url.rstrip("/")) or "weights"  # the path's last segment: never the query
     return WeightsRef(f"url:{sha[:12]}", url, sha, kind, filename)

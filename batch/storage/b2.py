@@ -41,9 +41,9 @@ from batch.errors import (
     UploadVerificationFailed,
 )
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo, exists_by_stat
+from batch.storage.base import ObjectInfo, connection_cut, exists_by_stat
 from batch.storage.retry import call_with_retry
-from batch.storage.urls import as_prefix, parse_url
+from batch.storage.urls import as_prefix, parse_url, redact_url
 
 if TYPE_CHECKING:
     from b2sdk.v2 import B2Api, Bucket
@@ -66,6 +66,7 @@ def map_error(exc: BaseException, url: str) -> BaseException:
     """Our error type for a b2sdk exception (unknown ones pass through)."""
     from b2sdk.v2 import exception as bx
 
+    url = redact_url(url)  # a b2 URL carries no secret by design; a pasted "key:secret@" is hidden
     name = type(exc).__name__
     if isinstance(exc, (bx.FileNotPresent, bx.NonExistentBucket, bx.BucketIdNotFound)):
         what = "bucket" if isinstance(exc, bx.NonExistentBucket) else "file"
@@ -113,6 +114,14 @@ def map_error(exc: BaseException, url: str) -> BaseException:
             f"B2 checksum mismatch for {url} ({name})",
             hint="retry the transfer",
             url=url,
+        )
+    cut = connection_cut(exc)
+    if cut is not None and not isinstance(exc, bx.B2Error):
+        return StorageUnreachable(
+            f"connection to B2 was cut for {url} ({type(cut).__name__})",
+            hint="the connection was cut; retried",
+            url=url,
+            error=type(cut).__name__,
         )
     if isinstance(exc, bx.B2Error):
         return StorageError(

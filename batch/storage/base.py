@@ -76,3 +76,36 @@ def exists_by_stat(store: Store, url: str) -> bool:
     except ObjectNotFound:
         return False
     return True
+
+
+def connection_cut(exc: BaseException) -> BaseException | None:
+    """A connection cut (reset, timeout, broken stream) anywhere behind ``exc``, or None.
+
+    Walks ``__cause__``, ``__context__`` and ``last_exception`` (s3transfer
+    retries cuts itself, then raises RetriesExceededError around the last
+    one). SDK errors that say "cut" in their own classes are mapped by each
+    backend; this catches what comes through raw: ``ConnectionResetError``,
+    urllib3's ProtocolError, requests' ChunkedEncodingError.
+    """
+    import builtins
+
+    kinds: tuple[type[BaseException], ...] = (builtins.ConnectionError, TimeoutError)
+    try:
+        import requests
+        from urllib3.exceptions import ProtocolError
+
+        kinds += (ProtocolError, requests.ConnectionError, requests.Timeout)
+        kinds += (requests.exceptions.ChunkedEncodingError,)
+    except ImportError:  # pragma: no cover - both come with the runner's requirements
+        pass
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, kinds):
+            return cur
+        todo += [getattr(cur, "last_exception", None), cur.__cause__, cur.__context__]
+    return None

@@ -3,8 +3,10 @@
 ``stat`` uses HEAD and falls back to a streamed GET when the server does not
 allow HEAD (405/501) or sends no Content-Length. ``download`` streams to a
 temp file with sha256 and checks the byte count against Content-Length when
-the body is not content-encoded. Listing and writing raise
-UnsupportedOperation.
+the body is not content-encoded. A connection cut mid-body (reset, or fewer
+bytes than Content-Length) is retried under the storage retry policy, resumed
+with ``Range``/``If-Range`` where the server allows it, else from the start.
+Listing and writing raise UnsupportedOperation.
 
 Errors: ObjectNotFound (404, 410), CredentialsRefused (401, 403),
 StorageUnreachable (connection errors, timeouts, 5xx, 429; retried),
@@ -64,6 +66,52 @@ def check_status(status: int, url: str) -> None:
     raise StorageError(f"HTTP {status} for {shown}", hint="check the URL", url=shown, status=status)
 
 
+class _Body:
+    """A download in progress: the bytes so far (hashed in order) and what a resume needs."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.restart()
+
+    def restart(self) -> None:
+        self.out.seek(0)
+        self.out.truncate()
+        self.writer = HashingWriter(self.out, "sha256")
+        self.total: int | None = None
+        self.validator: str | None = None
+        self.ranges = False
+
+    def position(self) -> tuple[int, int | None]:
+        return self.writer.size, self.total
+
+    def can_resume(self) -> bool:
+        return (
+            self.ranges
+            and self.validator is not None
+            and self.total is not None
+            and 0 < self.writer.size < self.total
+        )
+
+
+def _validator(resp: Any) -> str | None:
+    """What ``If-Range`` may carry: a strong ETag, else Last-Modified."""
+    etag = resp.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return resp.headers.get("Last-Modified")
+
+
+def _range_start(resp: Any) -> tuple[int, int | None] | None:
+    """``(first byte, total)`` from ``Content-Range: bytes FIRST-LAST/TOTAL``."""
+    value = resp.headers.get("Content-Range", "")
+    unit, _, rest = value.strip().partition(" ")
+    span, _, total = rest.partition("/")
+    first = span.partition("-")[0]
+    if unit.lower() != "bytes" or not first.isdigit():
+        return None
+    return int(first), int(total) if total.isdigit() else None
+
+
 class HttpStore:
     """The read-only ``http``/``https`` backend (one requests.Session per store)."""
 
@@ -89,7 +137,7 @@ class HttpStore:
 
         try:
             yield
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             shown = redact_url(url)
             raise StorageUnreachable(
                 f"cannot reach {shown} ({type(exc).__name__})",
@@ -148,42 +196,81 @@ class HttpStore:
     def exists(self, url: str) -> bool:
         return exists_by_stat(self, url)
 
-    def _get(self, url: str, out: Any) -> ObjectInfo:
+    def _fetch(self, url: str, body: _Body) -> ObjectInfo:
+        """One GET into ``body``: a ranged resume when the last answer allowed one, else from the start."""
+        import requests
+
+        shown = redact_url(url)
+        headers = {}
+        resume = body.can_resume()
+        if resume:
+            headers["Range"] = f"bytes={body.writer.size}-"
+            headers["If-Range"] = body.validator or ""
         with (
             self._errors(url),
-            self.session.get(url, timeout=TIMEOUT, stream=True) as resp,
+            self.session.get(url, timeout=TIMEOUT, stream=True, headers=headers) as resp,
         ):
+            if resume and resp.status_code == 416:
+                at = body.writer.size
+                body.restart()
+                raise StorageUnreachable(
+                    f"{shown} refused to resume at byte {at}",
+                    hint="retry; the download starts again from the beginning",
+                    url=shown,
+                )
             check_status(resp.status_code, url)
-            expected = self._length(resp)
-            writer = HashingWriter(out, "sha256")
-            for chunk in resp.iter_content(CHUNK):
-                writer.write(chunk)
-        if expected is not None and writer.size != expected:
+            if resp.status_code == 206 and not (resume and _range_start(resp) == body.position()):
+                body.restart()  # a partial answer that does not continue ours: start over, no ranges
+                raise StorageUnreachable(
+                    f"{shown} answered a range that does not continue the download",
+                    hint="retry; the download starts again from the beginning",
+                    url=shown,
+                )
+            if resp.status_code != 206:
+                body.restart()
+                body.total = self._length(resp)
+                body.validator = _validator(resp)
+                body.ranges = resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+            cut = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
+            try:
+                for chunk in resp.iter_content(CHUNK):
+                    body.writer.write(chunk)
+            except cut as exc:
+                raise StorageUnreachable(
+                    f"download of {shown} was cut after {body.writer.size} of "
+                    f"{body.total if body.total is not None else 'unknown'} bytes ({type(exc).__name__})",
+                    hint="the connection was cut; retried (resuming where the server allows ranges)",
+                    url=shown,
+                    received=body.writer.size,
+                    expected=body.total,
+                ) from exc
+        if body.total is not None and body.writer.size != body.total:
             raise StorageUnreachable(
-                f"download of {redact_url(url)} ended after {writer.size} of {expected} bytes",
-                hint="retry; the connection was cut",
-                url=redact_url(url),
+                f"download of {shown} ended after {body.writer.size} of {body.total} bytes",
+                hint="the connection was cut; retried (resuming where the server allows ranges)",
+                url=shown,
+                received=body.writer.size,
+                expected=body.total,
             )
-        return self._info(url, resp, writer.size, writer.hexdigest())
+        return self._info(url, resp, body.writer.size, body.writer.hexdigest())
 
     def download(self, url: str, dest: Path) -> ObjectInfo:
-        """Stream to ``dest`` (atomic) with sha256. Raises as :meth:`stat`."""
+        """Stream to ``dest`` (atomic) with sha256. Raises as :meth:`stat`.
 
-        def attempt() -> ObjectInfo:
-            with atomic_output(Path(dest)) as out:
-                return self._get(url, out)
-
-        return call_with_retry(attempt)
+        A connection cut mid-body is retried under the storage retry policy:
+        resumed with ``Range``/``If-Range`` when the server sent
+        ``Accept-Ranges: bytes``, a length and a validator (strong ETag or
+        Last-Modified), else downloaded again from the start.
+        """
+        with atomic_output(Path(dest)) as out:
+            return call_with_retry(self._fetch, url, _Body(out))
 
     def read_bytes(self, url: str) -> bytes:
         import io
 
-        def attempt() -> bytes:
-            buf = io.BytesIO()
-            self._get(url, buf)
-            return buf.getvalue()
-
-        return call_with_retry(attempt)
+        buf = io.BytesIO()
+        call_with_retry(self._fetch, url, _Body(buf))
+        return buf.getvalue()
 
     def _read_only(self, op: str, url: str) -> NoReturn:
         shown = redact_url(url)

@@ -22,6 +22,7 @@ from batch.errors import (
     StorageUnreachable,
     UnsupportedOperation,
 )
+from batch.storage.base import connection_cut
 from batch.storage.urls import redact_url
 
 MIB = 1024 * 1024
@@ -128,6 +129,7 @@ def map_error(exc: BaseException, url: str, endpoint: str | None) -> BaseExcepti
     """Our error type for a boto3/botocore exception (unknown ones pass through)."""
     from botocore import exceptions as be
 
+    url = redact_url(url)  # an s3 URL carries no secret by design; a pasted "key:secret@" is hidden
     where = redact_url(endpoint) if endpoint else "AWS S3"
     down_hint = (
         f"check AWS_ENDPOINT_URL ({where}) and that the server is running and reachable"
@@ -186,6 +188,14 @@ def map_error(exc: BaseException, url: str, endpoint: str | None) -> BaseExcepti
     if isinstance(cause, (be.ConnectionError, be.HTTPClientError, be.IncompleteReadError)):
         return StorageUnreachable(
             f"cannot reach S3 endpoint {where} for {url} ({type(cause).__name__})",
+            hint=down_hint,
+            url=url,
+            endpoint=where,
+        )
+    cut = connection_cut(exc)
+    if cut is not None:
+        return StorageUnreachable(
+            f"connection to S3 endpoint {where} was cut while transferring {url} ({type(cut).__name__})",
             hint=down_hint,
             url=url,
             endpoint=where,

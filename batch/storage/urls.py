@@ -93,9 +93,21 @@ def redact_url(url: str) -> str:
     """The URL without user info or query string, safe for logs and errors.
 
     Query strings may carry presigned signatures and user info may carry a
-    password, so both are replaced by ``***``.
+    password, so both are replaced by ``***`` (the fragment is dropped). For
+    ``s3``/``b2`` URLs, which carry no credentials by design, only a user
+    info part before the bucket (``s3://key:secret@bucket/...``, never valid)
+    is replaced; their keys may hold ``?`` and are kept.
     """
-    if not url.lower().startswith(("http://", "https://")):
+    if not isinstance(url, str):
+        return url
+    lowered = url.lower()
+    if lowered.startswith(("s3://", "b2://")):
+        scheme, rest = url.split("://", 1)
+        bucket, sep, key = rest.partition("/")
+        if "@" in bucket:
+            bucket = "***@" + bucket.rsplit("@", 1)[1]
+        return f"{scheme}://{bucket}{sep}{key}"
+    if not lowered.startswith(("http://", "https://")):
         return url
     try:
         parts = urlsplit(url)
@@ -106,3 +118,44 @@ def redact_url(url: str) -> str:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+#: the longest name :func:`safe_name` returns, in UTF-8 bytes (file systems allow 255)
+NAME_MAX_BYTES = 120
+
+
+def url_path(url: str) -> str:
+    """The object's path: the key for ``s3``/``b2``, the local path for files,
+    and for ``http(s)`` the path alone, never the query or fragment (where a
+    presigned URL keeps its signature and token)."""
+    scheme, _bucket, key = parse_url(url)
+    if scheme in ("http", "https"):
+        try:
+            return urlsplit(url).path.lstrip("/")
+        except ValueError:
+            return ""
+    return key
+
+
+def safe_name(name: str, max_bytes: int = NAME_MAX_BYTES) -> str:
+    """``name`` as one safe path segment, or ``""`` when nothing usable is left.
+
+    Path separators (``/``, ``\\``) and control characters become ``_``, a
+    name of dots only (``.``, ``..``) becomes ``""``, and the result is cut to
+    ``max_bytes`` of UTF-8 (never inside a character).
+    """
+    name = name.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    name = "".join("_" if ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+    name = name.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+    return "" if not name.strip(".") else name
+
+
+def url_basename(url: str) -> str:
+    """The last segment of :func:`url_path`, made safe by :func:`safe_name`.
+
+    ``url_basename("https://h/in/clip.mp4?X-Amz-Signature=...") == "clip.mp4"``;
+    ``""`` for a URL ending in ``/`` or a last segment of ``..``. Local file
+    names and output stems are made from this, so no query string (secret) or
+    traversal ever reaches a file name, a key or a command line.
+    """
+    return safe_name(url_path(url).rsplit("/", 1)[-1])

@@ -22,6 +22,7 @@ CONFIG_URL = "s3://jobs-bucket/jobs/job.yaml"
 CREDS = {
     "AWS_ACCESS_KEY_ID": "AKIAFAKEACCESS7Q2W",
     "AWS_SECRET_ACCESS_KEY": "fake-aws-secret-Zq9Xw3Lm8",
+    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEFAKEsession/Tok3n+Qx7==",  # temporary credentials need it
     "AWS_ENDPOINT_URL": "https://s3.fake-endpoint.example",
     "AWS_REGION": "eu-fake-7",
     "B2_APPLICATION_KEY_ID": "fakeb2keyid4242",
@@ -100,7 +101,7 @@ def test_vast_filters_reach_the_search_and_the_cheapest_match_is_created(
     assert vast.created["9000001"]["offer_id"] == 102
     assert "offer 102" in r.stdout and "$0.350/h" in r.stdout and "Canada, CA" in r.stdout
     assert "instance 9000001" in r.stdout and "scripts/status.py s3://out/job/" in r.stdout
-    assert "AWS_SECRET_ACCESS_KEY=***" in r.stdout
+    assert "AWS_SECRET_ACCESS_KEY=***" in r.stdout and "AWS_SESSION_TOKEN=***" in r.stdout
     assert_no_secrets(r)
 
 
@@ -145,6 +146,7 @@ def test_vast_dry_run_sends_nothing_and_masks_secrets(
     assert "Authorization: Bearer ***" in r.stdout
     assert (
         '"AWS_SECRET_ACCESS_KEY": "***"' in r.stdout
+        and '"AWS_SESSION_TOKEN": "***"' in r.stdout
         and '"CONFIG_URL": "s3://jobs-bucket/jobs/job.yaml?***"' in r.stdout
     )
     assert "nothing sent" in r.stdout
@@ -238,6 +240,7 @@ def test_runpod_picks_the_cheapest_matching_type_and_creates_the_pod(
     assert all(req.auth == f"Bearer {RUNPOD_KEY}" for req in runpod.requests)
     assert "A100 80GB PCIe" in r.stdout and "$1.640/h" in r.stdout and f"pod {pod_id}" in r.stdout
     assert "scripts/status.py" in r.stdout and "B2_APPLICATION_KEY=***" in r.stdout
+    assert "AWS_SESSION_TOKEN=***" in r.stdout
     assert_no_secrets(r)
 
 
@@ -267,6 +270,7 @@ def test_runpod_dry_run_sends_nothing_and_masks_secrets(runpod: FakeRunPod, tmp_
     assert runpod.requests == []
     assert "runpod.create_pod(" in r.stdout and "start_ssh=False" in r.stdout and "ports=None" in r.stdout
     assert f"image_name='{IMAGE}'" in r.stdout and "'AWS_SECRET_ACCESS_KEY': '***'" in r.stdout
+    assert "'AWS_SESSION_TOKEN': '***'" in r.stdout
     assert "nothing sent" in r.stdout
     assert_no_secrets(r)
 
