@@ -3,30 +3,42 @@
 A config is YAML or JSON, loaded from any storage URL. Unknown keys are
 rejected and every problem is reported at once with its field path, e.g.
 ``stages.0.interpolate.factor: Input should be greater than 0``.
+
+The text is read by :mod:`batch.config_loader` (size, nesting and alias
+bounds), then validated here so that a config that passes ``--validate`` can
+run: every URL has a scheme a store serves, the output prefix does not
+overlap an input prefix, numbers are finite, booleans are booleans and the
+timers agree with each other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 import re
 from fractions import Fraction
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     PlainValidator,
+    StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from batch.errors import ConfigError
+from batch.config_loader import load_config_text
+from batch.errors import BatchError, ConfigError
 from batch.models.registry import Kind, WeightsRef, from_url, lookup
 
 
@@ -39,6 +51,8 @@ def _to_fraction(value: Any) -> Fraction:
     if isinstance(value, int):
         return Fraction(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number (.inf and .nan are not allowed)")
         return Fraction(str(value))
     if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?(\s*/\s*\d+)?\s*", value):
         try:
@@ -56,7 +70,48 @@ Rational = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: ``.inf`` / ``.nan`` in any float field is an error (a
+    # stall_s of .inf would mean the watchdog never stops a hung job)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# --- URLs ------------------------------------------------------------------------------
+
+
+def _storage_url(url: str) -> tuple[str, str, str]:
+    """``(scheme, bucket, key)`` of a URL a store serves; ValueError (a config error) if none does."""
+    from batch.storage.urls import parse_url  # no SDK imports
+
+    try:
+        return parse_url(url)
+    except BatchError as e:
+        raise ValueError(f"{e.message}; {e.hint}" if e.hint else e.message) from None
+
+
+def _check_input_url(url: str) -> str:
+    if not url.strip():
+        raise ValueError("an input URL is empty")
+    _storage_url(url)
+    return url
+
+
+InputUrl = Annotated[str, AfterValidator(_check_input_url)]
+
+
+def _location(url: str) -> tuple[str, str, tuple[str, ...]]:
+    """Where a prefix URL points, normalised for comparison: scheme, bucket, path segments."""
+    scheme, bucket, key = _storage_url(url)
+    if scheme == "file":  # relative paths are resolved against the working directory, as the runner does
+        return scheme, bucket, PurePosixPath(os.path.abspath(key)).parts
+    key = key.rstrip("/")
+    return scheme, bucket, tuple(key.split("/")) if key else ()
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether one prefix lies under the other (or they are the same)."""
+    (sa, ba, ka), (sb, bb, kb) = _location(a), _location(b)
+    n = min(len(ka), len(kb))
+    return sa == sb and ba == bb and ka[:n] == kb[:n]
 
 
 # --- stages --------------------------------------------------------------------------
@@ -74,6 +129,7 @@ def _model_ref(kind: Kind) -> Any:
             unknown = set(value) - {"url", "sha256"}
             if unknown or not isinstance(value.get("url"), str) or not isinstance(value.get("sha256"), str):
                 raise ValueError("give a registry name, or a mapping with exactly url and sha256")
+            _storage_url(value["url"])
             return from_url(value["url"], value["sha256"], kind)
         raise ValueError("give a registry name (e.g. rife-4.25) or {url: ..., sha256: ...}")
 
@@ -117,7 +173,7 @@ class InterpolateStage(_Strict):
     precision: Precision = "auto"  # auto: fp16 on CUDA, fp32 on the CPU
     flow_scale: Literal[0.25, 0.5, 1.0, 2.0, 4.0] = 1.0  # 0.5 for 4K: flow estimated at half resolution
     scene_threshold: float | None = Field(default=0.3, gt=0, le=1)  # cut score above: duplicate, not morph
-    dedupe: bool = False  # drop held (repeated) frames before interpolating: for animation
+    dedupe: StrictBool = False  # drop held (repeated) frames before interpolating: for animation
     dedupe_threshold: float = Field(default=0.5, ge=0)  # mean abs luma difference at most: a held frame
 
     @model_validator(mode="after")
@@ -220,13 +276,15 @@ class AnalyzeStage(_Strict):
 
 
 SEGMENT_RUNGS = ("cuda", "cuda-offload", "smaller", "cpu")
+INT32_MAX = 2**31 - 1
 
 
 class SegmentObject(_Strict):
     """One object to track: points with labels and/or a box, on a given frame."""
 
-    id: int = Field(ge=0)
-    frame: int = Field(default=0, ge=0)  # source frame index the prompt is on
+    # both are int32 columns in masks.parquet: a larger one would fail after the GPU work
+    id: int = Field(ge=0, le=INT32_MAX)
+    frame: int = Field(default=0, ge=0, le=INT32_MAX)  # source frame index the prompt is on
     points: list[tuple[float, float]] = Field(default_factory=list)  # pixels (x, y)
     labels: list[Literal[0, 1]] = Field(default_factory=list)  # 1 foreground, 0 background
     box: tuple[float, float, float, float] | None = None  # pixels x0, y0, x1, y1
@@ -252,7 +310,7 @@ class SegmentStage(_Strict):
     smaller_model: Sam2Model | None = None  # type: ignore[valid-type]  # the "smaller" rung's model
     objects: list[SegmentObject] = Field(min_length=1)
     window: int = Field(default=64, ge=2, le=4096)  # frames SAM2 holds at once
-    overlay: bool = False  # also write overlay.mp4 with the masks drawn
+    overlay: StrictBool = False  # also write overlay.mp4 with the masks drawn
     ladder: list[str] = Field(default_factory=lambda: ["cuda", "cuda-offload", "smaller"])
 
     @field_validator("ladder")
@@ -322,6 +380,23 @@ class Limits(_Strict):
     chunk_s: float = Field(default=30, gt=0)
     heartbeat_s: float = Field(default=5, gt=0)
 
+    @field_validator("heartbeat_s")
+    @classmethod
+    def _beats_within_stall(cls, v: float, info: ValidationInfo) -> float:
+        """The watchdog calls a job hung after ``stall_s`` without a beat.
+
+        A beat is written, then uploaded, in one thread: one slow upload makes
+        the next beat late by up to a period. So two periods must fit in
+        ``stall_s``, or a healthy job is killed (and billed for nothing).
+        """
+        stall = info.data.get("stall_s")
+        if stall is not None and 2 * v > stall:
+            raise ValueError(
+                f"heartbeat_s ({v:g}) must be at most half of stall_s ({stall:g}), or the watchdog "
+                "takes a late beat for a hung job; lower heartbeat_s or raise stall_s"
+            )
+        return v
+
 
 class WatchdogConfig(_Strict):
     """How the watchdog confirms the upload before it shuts the instance down."""
@@ -329,6 +404,7 @@ class WatchdogConfig(_Strict):
     confirm: int = Field(default=3, ge=1, le=100)
     interval_s: float = Field(default=5, gt=0, le=3600)
     upload_timeout_s: float = Field(default=120, gt=0)
+    shutdown_budget_s: float = Field(default=900, gt=0)  # how long to keep retrying the stop/destroy call
 
 
 class StorageConfig(_Strict):
@@ -337,10 +413,27 @@ class StorageConfig(_Strict):
     endpoint_url: str | None = None
     region: str | None = None
 
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        hint = "give an http(s) URL with a host, e.g. https://s3.us-west-004.backblazeb2.com"
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError:
+            raise ValueError(f"not a URL: {v!r}; {hint}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in v):
+            raise ValueError(f"not an http(s) URL with a host: {v!r}; {hint}")
+        return v
+
 
 class JobConfig(_Strict):
     job_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    inputs: list[str] = Field(min_length=1)
+    inputs: list[InputUrl] = Field(min_length=1)
     stages: list[Stage] = Field(default_factory=list)
     encode: EncodeConfig = Field(default_factory=EncodeConfig)
     output: str
@@ -349,7 +442,7 @@ class JobConfig(_Strict):
     watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
-    keep_parts: bool = False  # set as output: {url: ..., keep_parts: true}
+    keep_parts: StrictBool = False  # set as output: {url: ..., keep_parts: true}
 
     @model_validator(mode="before")
     @classmethod
@@ -360,7 +453,7 @@ class JobConfig(_Strict):
             unknown = set(out) - {"url", "keep_parts"}
             if unknown:
                 raise ValueError(f"output: unknown key(s) {sorted(unknown)}; known: url, keep_parts")
-            data = {**data, "output": out.get("url", ""), "keep_parts": bool(out.get("keep_parts", False))}
+            data = {**data, "output": out.get("url", ""), "keep_parts": out.get("keep_parts", False)}
         return data
 
     @field_validator("stages", mode="before")
@@ -379,34 +472,28 @@ class JobConfig(_Strict):
             out.append(item)
         return out
 
-    @field_validator("inputs")
-    @classmethod
-    def _inputs_not_blank(cls, v: list[str]) -> list[str]:
-        if any(not s.strip() for s in v):
-            raise ValueError("an input URL is empty")
-        return v
-
     @field_validator("output")
     @classmethod
-    def _output_is_prefix(cls, v: str) -> str:
+    def _output_is_prefix(cls, v: str, info: ValidationInfo) -> str:
         if not v.strip():
             raise ValueError("output must be a storage prefix such as s3://bucket/out/")
-        if v.startswith(("http://", "https://")):
+        if v.lower().startswith(("http://", "https://")):
             raise ValueError("output cannot be an http(s) URL: HTTP is read-only; use s3://, b2:// or a path")
-        return v if v.endswith("/") else v + "/"
+        _storage_url(v)
+        v = v if v.endswith("/") else v + "/"
+        # inputs is declared before output, so it is here when it was valid
+        for i, url in enumerate(info.data.get("inputs") or []):
+            if url.endswith("/") and _overlap(url, v):
+                raise ValueError(
+                    f"output {v} overlaps the input prefix inputs.{i} ({url}): a rerun would read its "
+                    "own outputs as inputs; write outputs to a prefix outside every input prefix"
+                )
+        return v
 
 
 def parse_config(text: str, *, source: str = "<config>") -> JobConfig:
     """Parse YAML or JSON text into a JobConfig. Raises ConfigError listing every problem."""
-    try:
-        data = yaml.safe_load(text)  # YAML is a superset of JSON
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"config {source} is not valid YAML or JSON{where}: {getattr(e, 'problem', e)}",
-            hint="fix the syntax; `--validate` checks a config without running it",
-        ) from None
+    data = load_config_text(text, source=source)  # YAML is a superset of JSON; bounded
     if not isinstance(data, dict):
         raise ConfigError(
             f"config {source} must be a mapping with at least 'inputs' and 'output'",
@@ -415,23 +502,43 @@ def parse_config(text: str, *, source: str = "<config>") -> JobConfig:
     try:
         cfg = JobConfig.model_validate(data)
     except ValidationError as e:
-        problems = [_describe(err) for err in e.errors()]
+        output_mapping = isinstance(data.get("output"), dict)
+        problems = [_describe(err, output_mapping=output_mapping) for err in e.errors()]
         raise ConfigError(
             f"config {source} has {len(problems)} problem(s):",
             problems=problems,
             hint="correct the fields listed; docs/config.md describes each",
         ) from None
     if cfg.job_id is None:
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=_plain).encode()).hexdigest()
         cfg = cfg.model_copy(update={"job_id": f"job-{digest[:12]}"})
     return cfg
 
 
-def _describe(err: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+def _plain(value: Any) -> Any:
+    """JSON for what YAML can hold and JSON cannot (dates, sets ...), the same in every process."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(str(v) for v in value)
+    return str(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(err: Any, *, output_mapping: bool = False) -> str:
+    parts = [str(p) for p in err["loc"]]
+    if output_mapping and parts[:1] == ["keep_parts"]:
+        parts = ["output", *parts]  # written as output: {url: ..., keep_parts: ...}
+    loc = ".".join(parts) or "(top level)"
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key (not allowed here; check the spelling)"
+    elif err["type"] in ("bool_type", "bool_parsing"):
+        msg = f"must be true or false (a YAML boolean, without quotes), not {_short(err.get('input'))}"
+    elif err["type"] == "finite_number":
+        msg = "must be a finite number (.inf and .nan are not allowed)"
     elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         msg = (
             "each stage is a one-key mapping such as '- interpolate: {factor: 2}'; "
