@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch import gpu_slot
+from batch import disk, gpu_slot
 from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.media.concat import join_parts
@@ -128,8 +128,10 @@ class ChunkedInput:
         source_sha256: str,
         *,
         workers: int = 1,
+        make_room: Callable[[int], int] | None = None,
     ) -> None:
         self.cfg, self.info, self.chunks, self.encoder = cfg, info, chunks, encoder
+        self.make_room = make_room  # frees kept local copies when the join needs their room
         self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
         self.prefix = join_url(cfg.output, stem, "parts") + "/"
         self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
@@ -228,8 +230,12 @@ class ChunkedInput:
                 self._make(c, tick)
         else:
             self._parallel(todo, tick)
+        parts = [self._local(c) for c in self.chunks]
+        # the join writes about the parts' total again (the audio is a small share)
+        need = sum(p.stat().st_size for p in parts if p.exists())
+        disk.require(dest.parent, need, f"joining {len(parts)} parts", make_room=self.make_room)
         join_parts(
-            [self._local(c) for c in self.chunks],
+            parts,
             dest,
             container=self.cfg.encode.container,
             audio_source=Path(self.info.path),

@@ -20,6 +20,7 @@ WATCHDOG_LOG = "watchdog.log"
 PROVIDER_STOP_FLAG = "provider_stop"  # the supervisor got SIGTERM: the provider is stopping us
 STOPPED_SENTINEL = "STOPPED"  # a dry run's shutdown line
 KEPT_OUTPUTS = "outputs"  # local copies of uploads until the watchdog verified them
+PREVIOUS_OUTPUTS = "previous"  # in the bucket: <output>/previous/<run start>/<key>, what a rerun replaced
 
 # One run's records; archived to previous/<time>/ when a new run starts in the same state dir.
 PER_RUN_FILES = (
@@ -40,5 +41,7 @@ PER_RUN_FILES = (
 # restarted watchdog (or PID 1's last resort) carries them on; the rest are final.
 SHUTDOWN_FINAL = frozenset({"confirmed", "kept", "unsupported", "gave_up", "provider_stopping"})
 
-RUN_ID_ENV = "BATCH_RUN_ID"  # set by the supervisor for the runner and the watchdog
+# One id per container start, set by the supervisor for the runner and the watchdog: only a
+# manifest that carries it is this run's. (BATCH_RUN_ID is the user's, naming a group of shards.)
+LAUNCH_ID_ENV = "BATCH_LAUNCH_ID"
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -158,6 +158,13 @@ class DurationMismatch(MediaError):
     code = "duration_mismatch"
 
 
+class DiskFull(BatchError):
+    """The local disk cannot hold what the next step writes."""
+
+    code = "disk_full"
+    exit_code = EXIT_INPUT_FAILED
+
+
 # --- stages ------------------------------------------------------------------------
 
 

@@ -12,10 +12,12 @@ for real in the tests instead, through ``BATCH_TEST_WATCHDOG_ENV``.
 ``BATCH_TEST_PROVIDER_RAISES=N``            the first N provider calls raise RuntimeError
 ``BATCH_TEST_EXIT_AFTER_PROVIDER_CALL=1``   the watchdog dies (exit 9) right after its first
                                             provider call returned, before it records "confirmed"
+``BATCH_TEST_PUBLISH_FAILS=1``              the runner's final manifest upload fails (a bucket outage
+                                            at the last write; the watchdog must publish it)
 ``BATCH_TEST_WATCHDOG_ENOSPC=1``            every state-dir write of the watchdog raises ENOSPC
-``BATCH_TEST_WATCHDOG_BUG=where``           raise RuntimeError at ``where``: ``watch`` (the main
-                                            loop), ``fail`` (the failure path), ``settings``
-                                            (reading its settings), ``import`` (monitor.py start)
+``BATCH_TEST_WATCHDOG_BUG=where[,where]``   raise RuntimeError at each ``where``: ``watch`` (the
+                                            main loop), ``fail`` (the failure path), ``settings``
+                                            (reading its settings), ``start`` (monitor.py start)
 ==========================================  ==========================================================
 """
 
@@ -38,7 +40,7 @@ def apply_watchdog_env() -> None:
 
 
 def bug(where: str) -> None:
-    if os.environ.get("BATCH_TEST_WATCHDOG_BUG") == where:
+    if where in (os.environ.get("BATCH_TEST_WATCHDOG_BUG") or "").split(","):
         raise InjectedFault(f"injected bug at {where} (BATCH_TEST_WATCHDOG_BUG)")
 
 
@@ -57,3 +59,10 @@ def after_provider_call(attempt: int) -> None:
 def state_write() -> None:
     if os.environ.get("BATCH_TEST_WATCHDOG_ENOSPC"):
         raise OSError(errno.ENOSPC, "No space left on device (BATCH_TEST_WATCHDOG_ENOSPC)")
+
+
+def publish() -> None:
+    if os.environ.get("BATCH_TEST_PUBLISH_FAILS"):
+        from batch.errors import StorageUnreachable
+
+        raise StorageUnreachable("injected outage at the final publish (BATCH_TEST_PUBLISH_FAILS)")

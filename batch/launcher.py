@@ -36,10 +36,10 @@ from typing import IO
 
 from batch.contracts import (
     JOB_ID_PATTERN,
+    LAUNCH_ID_ENV,
     MONITOR_PID,
     PER_RUN_FILES,
     PROVIDER_STOP_FLAG,
-    RUN_ID_ENV,
     RUNNER_EXIT,
     RUNNER_LOG,
     RUNNER_PID,
@@ -53,7 +53,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MONITOR = ROOT / "monitor.py"
 ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
 EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
+EXIT_GAVE_UP = 5  # monitor.py: final, not confirmed (batch.shutdown.EXIT_GAVE_UP)
 MONITOR_RESTARTS = 3
+RUNNER_GRACE_S = 20.0  # SIGTERM -> SIGKILL when PID 1 must end the runner itself
 JOB_ID_TIMEOUT_S = 90.0  # reading the config for the default state dir (a slow store retries)
 CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parses the config
 # How long the watchdog may take once the runner has ended before PID 1 replaces it: its
@@ -72,10 +74,15 @@ def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
         return state_dir
     if os.environ.get("STATE_DIR"):
         return Path(os.environ["STATE_DIR"])
-    cmd = [sys.executable, str(ENTRYPOINT), "--print-job-id", "--config", config_url]
+    cmd = [
+        sys.executable,
+        str(ENTRYPOINT),
+        "--print-job-id",
+    ]  # the URL goes by env: a presigned one is a secret
     try:
         out = subprocess.run(
             cmd,
+            env={**os.environ, "CONFIG_URL": config_url},
             capture_output=True,
             text=True,
             timeout=JOB_ID_TIMEOUT_S,
@@ -129,14 +136,15 @@ class Supervisor:
         self.state_dir = state_dir
         self.dry_run = dry_run
         self.quiet = quiet
-        self.run_id = uuid.uuid4().hex
-        self.env = {**os.environ, RUN_ID_ENV: self.run_id}
+        self.launch_id = uuid.uuid4().hex
+        # the config URL goes by environment, never argv: a presigned URL's signature would show in `ps`
+        self.env = {**os.environ, LAUNCH_ID_ENV: self.launch_id, "CONFIG_URL": config_url}
         self.runner: subprocess.Popen[bytes] | None = None
         self.runner_done = threading.Event()
 
     def _monitor(self) -> subprocess.Popen[bytes] | None:
-        cmd = [sys.executable, str(MONITOR), "--config", self.config_url, "--state-dir", str(self.state_dir)]
-        cmd += ["--runner-pid-file", str(self.state_dir / RUNNER_PID), "--run-id", self.run_id]
+        cmd = [sys.executable, str(MONITOR), "--state-dir", str(self.state_dir)]
+        cmd += ["--runner-pid-file", str(self.state_dir / RUNNER_PID), "--launch-id", self.launch_id]
         if self.dry_run:
             cmd.append("--dry-run")
         cmd += self.shard_args
@@ -150,7 +158,7 @@ class Supervisor:
         return monitor
 
     def _runner(self) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, str(ENTRYPOINT), "--worker", "--config", self.config_url]
+        cmd = [sys.executable, str(ENTRYPOINT), "--worker"]
         cmd += ["--state-dir", str(self.state_dir)]
         if self.dry_run:
             cmd.append("--dry-run")
@@ -234,10 +242,11 @@ class Supervisor:
                 status = self._wait(monitor)
                 if status is None:
                     return f"the watchdog still ran {WATCHDOG_FINISH_S:g} s after the runner ended; killed"
-            if self._shutdown_final():
+            if status in (0, EXIT_GAVE_UP) or self._shutdown_final():  # its status counts if the disk is full
                 return None
             if attempt < MONITOR_RESTARTS:
                 log.warning("the watchdog ended (status %s) before the shutdown; starting it again", status)
+                time.sleep(2**attempt)  # a moment for whatever failed to pass
                 monitor = self._monitor()
         return f"the watchdog ended {MONITOR_RESTARTS + 1} times (last status {status}) before the shutdown"
 
@@ -264,8 +273,24 @@ class Supervisor:
             return False
         return record.get("status") in SHUTDOWN_FINAL
 
+    def _stop_runner(self) -> None:
+        """No watchdog: nobody can watch the runner any more, and stopping the instance ends it anyway."""
+        runner = self.runner
+        if runner is None or runner.poll() is not None:
+            return
+        log.error("stopping the runner: no watchdog is left to watch it")
+        runner.terminate()  # it writes a partial manifest on SIGTERM
+        try:
+            runner.wait(timeout=RUNNER_GRACE_S)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+
     def _last_resort(self, why: str) -> None:
         log.error("last resort: %s; PID 1 stops the instance itself", why)
+        try:
+            self._stop_runner()
+        except BaseException as e:
+            log.error("could not stop the runner: %r", e)
         try:
             from batch.shutdown import last_resort
 

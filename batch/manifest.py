@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from batch import __version__
-from batch.contracts import MANIFEST, RUN_ID_ENV
+from batch.contracts import LAUNCH_ID_ENV, MANIFEST
 from batch.errors import BatchError, ObjectNotFound, exit_code_for
 from batch.storage import ObjectInfo, Store, join_url
 
@@ -85,7 +85,7 @@ class Manifest:
     started_at: str = field(default_factory=utc_now)
     # One run of the entrypoint: the supervisor sets it for the runner and the
     # watchdog, which takes only a manifest with its own run id for this run's.
-    run_id: str = field(default_factory=lambda: os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex)
+    launch_id: str = field(default_factory=lambda: os.environ.get(LAUNCH_ID_ENV) or uuid.uuid4().hex)
     inputs: list[InputRecord] = field(default_factory=list)
     job_errors: list[BatchError] = field(default_factory=list)
 
@@ -113,7 +113,7 @@ class Manifest:
         return {
             "schema": SCHEMA,
             "job_id": self.job_id,
-            "run_id": self.run_id,
+            "launch_id": self.launch_id,
             "status": self.status,
             "exit_code": self.exit_code,
             "dry_run": self.dry_run,

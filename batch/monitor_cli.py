@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch import faults, shutdown
-from batch.contracts import MANIFEST, RUN_ID_ENV, WATCHDOG_LOG
+from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG
 from batch.errors import BatchError
 
 if TYPE_CHECKING:  # deferred at run time: a broken config or module must not stop the watchdog
@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the job's config URL (default: $CONFIG_URL)")
     p.add_argument("--manifest-url", help="watch this manifest (a job started elsewhere)")
     p.add_argument(
-        "--run-id",
-        help="take only a manifest with this run_id (default: $BATCH_RUN_ID; with --manifest-url and "
+        "--launch-id",
+        help="take only a manifest with this launch_id (default: $BATCH_LAUNCH_ID; with --manifest-url and "
         "no run id, a manifest already there at start counts as an earlier run's)",
     )
     p.add_argument("--state-dir", type=Path, help="watchdog state (default ./state/<job id>)")
@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upload-timeout", type=float, help="seconds to keep trying a failure manifest")
     p.add_argument(
         "--shutdown-budget", type=float, help="seconds to keep asking the provider to stop (default 900)"
+    )
+    p.add_argument(
+        "--max-runtime",
+        type=float,
+        help="seconds to wait for the job before stopping (default: limits.max_runtime_s)",
     )
     p.add_argument("--provider", help="override instance.provider (auto, vast, runpod, command, local)")
     p.add_argument(
@@ -121,8 +126,16 @@ def settings_from(args: argparse.Namespace) -> WatchdogSettings:
         return _fallback(args, f"the watchdog's settings could not be made: {type(e).__name__}: {e}")
 
 
-def _run_id(args: argparse.Namespace) -> str | None:
-    return args.run_id or os.environ.get(RUN_ID_ENV) or None
+def _env_float(name: str) -> float | None:
+    try:
+        value = float(os.environ.get(name) or "nan")
+    except ValueError:
+        return None
+    return value if value > 0 and value != float("inf") else None
+
+
+def _launch_id(args: argparse.Namespace) -> str | None:
+    return args.launch_id or os.environ.get(LAUNCH_ID_ENV) or None
 
 
 def _settings(args: argparse.Namespace) -> WatchdogSettings:
@@ -145,14 +158,19 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
         name, dry_run=args.dry_run, state_dir=state_dir, command=instance.command if instance else None
     )
     wd = cfg.watchdog if cfg else None
-    budget = args.shutdown_budget or getattr(wd, "shutdown_budget_s", None) or shutdown.DEFAULT_BUDGET_S
+    budget = (
+        args.shutdown_budget
+        or _env_float(shutdown.BUDGET_ENV)
+        or getattr(wd, "shutdown_budget_s", None)
+        or shutdown.DEFAULT_BUDGET_S
+    )
     return WatchdogSettings(
         state_dir=state_dir,
         provider=provider,
         output=output,
         manifest_name=manifest_name,
         job_id=job_id,
-        run_id=_run_id(args),
+        launch_id=_launch_id(args),
         config=resolved(cfg) if cfg else None,
         storage=StorageSettings(endpoint_url=cfg.storage.endpoint_url, region=cfg.storage.region)
         if cfg
@@ -165,7 +183,7 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
         upload_timeout_s=args.upload_timeout or (wd.upload_timeout_s if wd else 120.0),
         shutdown_budget_s=budget,
         stall_s=cfg.limits.stall_s if cfg else 900.0,
-        max_runtime_s=cfg.limits.max_runtime_s if cfg else 21600.0,
+        max_runtime_s=args.max_runtime or (cfg.limits.max_runtime_s if cfg else 21600.0),
         poll_s=args.poll,
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
@@ -182,7 +200,7 @@ def _fallback(args: argparse.Namespace, why: str) -> WatchdogSettings:
         state_dir=state_dir,
         provider=_provider(args.provider or "auto", dry_run=args.dry_run, state_dir=state_dir, command=None),
         output=None,
-        run_id=_run_id(args),
+        launch_id=_launch_id(args),
         on_success="stop",
         on_failure="stop",
         dry_run=args.dry_run,

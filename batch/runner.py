@@ -19,12 +19,14 @@ from pathlib import Path, PurePosixPath
 from types import FrameType
 from typing import Any
 
+from batch import disk, faults
 from batch.chunks import ChunkedInput, fingerprint, plan_chunks, verify_joined
-from batch.config import JobConfig, parse_config, resolved
+from batch.config import JobConfig, resolved
+from batch.config_source import load_config
+from batch.contracts import KEPT_OUTPUTS, PREVIOUS_OUTPUTS, UNPUBLISHED_MANIFEST
 from batch.errors import (
     BatchError,
     Cancelled,
-    ConfigError,
     InternalError,
     NotAVideo,
     ObjectNotFound,
@@ -69,18 +71,6 @@ class RunOptions:
     keep_outputs: bool = False
     shard: Shard | None = None  # this instance's share of the inputs (--shard I/N)
     workers: int = 1  # chunks processed at once (one per GPU; --workers N on the CPU)
-
-
-def load_config(url: str) -> JobConfig:
-    """Read and validate a config from any storage URL. Raises ConfigError or StorageError."""
-    shown = redact_url(url)
-    try:
-        text = open_url(url).read_bytes(url).decode("utf-8", errors="replace")
-    except ObjectNotFound:
-        raise ConfigError(
-            f"config not found at {shown}", hint="check the --config path or CONFIG_URL"
-        ) from None
-    return parse_config(text, source=shown)
 
 
 def expand_inputs(cfg: JobConfig, settings: StorageSettings) -> list[str | BatchError]:
@@ -271,12 +261,16 @@ class Runner:
     def _publish(self, out_store: Store) -> None:
         data = self.manifest.to_json()  # the same bytes in the bucket and in the state dir
         try:
+            faults.publish()
             info = publish(data, out_store, self.cfg.output, self.manifest_name)
             log.info("manifest: %s (%s)", redact_url(info.url), self.manifest.status)
             if self.shard:
                 merged = merge_if_complete(out_store, self.cfg.output, self.shard, self.manifest.job_id)
                 log.info("merged manifest.json: %s", merged)
         except StorageError as e:
+            # the watchdog publishes the manifest as it was meant to be once the bucket answers
+            with contextlib.suppress(OSError):
+                write_local(data, self.state_dir, UNPUBLISHED_MANIFEST)
             self.manifest.job_errors.append(e)
             data = self.manifest.to_json()
             log.error("could not upload the manifest (%s); keeping it in the state dir", e)
@@ -309,6 +303,8 @@ class Runner:
             sha256 = _sha256_file(source)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
+            if scheme in ("s3", "b2"):  # a HEAD is cheap there; a presigned HTTP GET may refuse one
+                disk.require(self.work_dir, store.stat(url).size, "the download", make_room=self._make_room)
             suffix = PurePosixPath(url_basename(url)).suffix  # from the path: no query, no secret
             source = self.work_dir / f"source{suffix if 1 < len(suffix) <= 16 else '.bin'}"
             sha256 = store.download(url, source).sha256
@@ -337,7 +333,7 @@ class Runner:
         else:
             chunked = ChunkedInput(
                 self.cfg, info, chunks, encoder, out_store, stem, self.work_dir, sha256 or "",
-                workers=self.options.workers,
+                workers=self.options.workers, make_room=self._make_room,
             )  # fmt: skip
             done = chunked.run(dest, progress=tracker.frames)
             out = verify_joined(dest, done.frames_out)
@@ -375,6 +371,7 @@ class Runner:
             "outputs": record.outputs,
             "media_out": record.media_out,
         }
+        self._keep_previous(out_store, f"{stem}/output.json", record)
         out_store.write_bytes(done_url, json.dumps(done_record, indent=2).encode(), "application/json")
         if chunked is not None and not self.cfg.keep_parts:
             chunked.delete_parts()  # the final output is verified by the upload; parts are spent
@@ -400,12 +397,35 @@ class Runner:
         log.info("%s: already done in the bucket; skipped", done_url.rsplit("/", 2)[-2])
         return True
 
+    def _make_room(self, short: int) -> int:
+        """Drop kept local copies of verified uploads, oldest first (the watchdog's spares)."""
+        if not self.options.keep_outputs:
+            return 0
+        return disk.evict_oldest(self.state_dir / KEPT_OUTPUTS)(short)
+
+    def _keep_previous(self, store: Store, key: str, record: InputRecord) -> None:
+        """Copy an earlier run's object at ``key`` to previous/<this run's start>/<key> before it is replaced.
+
+        A copy that fails fails the input: the earlier output is never overwritten unarchived.
+        """
+        url = join_url(self.cfg.output, key)
+        try:
+            store.stat(url)
+        except ObjectNotFound:
+            return
+        stamp = self.manifest.started_at.replace(":", "").replace("-", "")
+        archived = join_url(self.cfg.output, PREVIOUS_OUTPUTS, stamp, key)
+        store.copy(url, archived)
+        record.notes.append(f"an earlier run's {key} was kept as {PREVIOUS_OUTPUTS}/{stamp}/{key}")
+        log.info("kept an earlier run's %s as %s/%s/%s", key, PREVIOUS_OUTPUTS, stamp, key)
+
     def _upload(self, store: Store, record: InputRecord, kind: str, local: Path, key: str, mime: str) -> None:
         """Upload one output (verified by the store), list it, keep a copy for the watchdog."""
+        self._keep_previous(store, key, record)
         uploaded = store.upload(local, join_url(self.cfg.output, key), content_type=mime)
         record.outputs.append(output_entry(kind, key, uploaded))
         if self.options.keep_outputs:
-            kept = self.state_dir / "outputs" / key
+            kept = self.state_dir / KEPT_OUTPUTS / key
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(local, kept)
 
@@ -420,13 +440,14 @@ def run_job(config_url: str, options: RunOptions) -> int:
         log.exception("internal error while loading the config")
         return _fail_early(_internal(e), options, config=None, job_id="unknown")
     job_id = cfg.job_id or "unknown"
+    where = {"output": cfg.output, "endpoint_url": cfg.storage.endpoint_url, "region": cfg.storage.region}
     try:
         return Runner(cfg, options).run()
     except BatchError as e:
-        return _fail_early(e, options, config=resolved(cfg), job_id=job_id, output=cfg.output)
+        return _fail_early(e, options, config=resolved(cfg), job_id=job_id, **where)
     except Exception as e:
         log.exception("internal error")
-        return _fail_early(_internal(e), options, config=resolved(cfg), job_id=job_id, output=cfg.output)
+        return _fail_early(_internal(e), options, config=resolved(cfg), job_id=job_id, **where)
 
 
 def _internal(e: Exception) -> InternalError:
@@ -440,6 +461,8 @@ def _fail_early(
     config: dict[str, Any] | None,
     job_id: str,
     output: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
 ) -> int:
     """The job could not run to its end: write a failure manifest where we can, say why once."""
     log.error("%s", error)
@@ -454,7 +477,8 @@ def _fail_early(
     data = manifest.to_json()
     if output and not isinstance(error, StorageError):
         try:
-            publish(data, open_url(output), output, shard.manifest_name if shard else "manifest.json")
+            store = open_url(output, StorageSettings(endpoint_url=endpoint_url, region=region))
+            publish(data, store, output, shard.manifest_name if shard else "manifest.json")
         except BatchError as e:
             log.error("could not upload the failure manifest: %s", e)
     state_dir = options.state_dir or Path("state") / job_id

@@ -26,7 +26,11 @@ from batch.contracts import PROVIDER_STOP_FLAG, SHUTDOWN_FINAL, WATCHDOG_STATE
 
 log = logging.getLogger("batch.watchdog")
 
-DEFAULT_BUDGET_S = float(os.environ.get("SHUTDOWN_BUDGET_S") or 900.0)
+# monitor.py's exit status when its shutdown is final but the provider never confirmed it;
+# 0 when final and confirmed (or nothing to call). Anything else: PID 1 starts it again.
+EXIT_GAVE_UP = 5
+BUDGET_ENV = "SHUTDOWN_BUDGET_S"  # an operator's override of watchdog.shutdown_budget_s
+DEFAULT_BUDGET_S = float(os.environ.get(BUDGET_ENV) or 900.0)
 BASE_WAIT_S = float(os.environ.get("SHUTDOWN_RETRY_BASE_WAIT_S") or 2.0)
 MAX_WAIT_S = 60.0
 
@@ -41,9 +45,10 @@ def stopping_line(provider: str, action: str, reason: str) -> str:
 
 
 def decide(record: MutableMapping[str, Any], provider: str, action: str, reason: str, detail: str) -> None:
-    """Fill an empty record with the decision; an existing decision is kept (it came first)."""
-    if record.get("status"):
+    """Fill the record with the decision; an existing, well-formed decision is kept (it came first)."""
+    if _well_formed(record):
         return
+    record.clear()  # empty or corrupt (a torn or hand-edited state file): decide afresh
     record.update(
         action=action,
         reason=reason,
@@ -52,6 +57,15 @@ def decide(record: MutableMapping[str, Any], provider: str, action: str, reason:
         at=utc(),
         status="decided",
         attempts=0,
+    )
+
+
+def _well_formed(record: MutableMapping[str, Any]) -> bool:
+    return (
+        record.get("status") in {"decided", "requested", *SHUTDOWN_FINAL}
+        and record.get("action") in {"stop", "destroy", "keep"}
+        and isinstance(record.get("reason"), str)
+        and isinstance(record.get("attempts", 0), int)
     )
 
 
@@ -67,7 +81,7 @@ def carry_out(
     budget_s: float = DEFAULT_BUDGET_S,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Call the provider for the decided action until it confirms. 0 confirmed (or nothing to do), 1 not.
+    """Ask the provider for the decided action until it confirms: 0 (or nothing to do), else EXIT_GAVE_UP.
 
     ``provider`` has ``name``, ``unsupported(action)`` and ``shutdown(action,
     reason)``. ``save`` writes the record; its failures are logged and
@@ -100,7 +114,7 @@ def carry_out(
                 )
                 log.error("the %s %s was not confirmed: %s", provider.name, action, record["result"])
                 _save(save)
-                return 1
+                return EXIT_GAVE_UP
             log.warning(
                 "the %s %s failed (attempt %d: %s); trying again in %.0f s",
                 provider.name, action, attempt, record["last_error"], wait,

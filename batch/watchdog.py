@@ -69,7 +69,7 @@ class WatchdogSettings:
     output: str | None  # the job's output prefix; None when the config could not be read
     manifest_name: str = MANIFEST  # manifest.shard-I-of-N.json for a shard
     job_id: str = "unknown"
-    run_id: str | None = None  # this run's id: only a manifest with it is this run's
+    launch_id: str | None = None  # this container start's id: only a manifest with it is this run's
     config: dict[str, Any] | None = None
     storage: StorageSettings = field(default_factory=StorageSettings)
     on_success: Action = "destroy"
@@ -160,6 +160,8 @@ class Watchdog:
             log.exception("watchdog error")
             if self.state.shutdown:
                 return self._carry_out()
+            with contextlib.suppress(Exception):  # it cannot be watched any more: let it write its manifest
+                self._stop_runner()
             return self._fail("watchdog_error", f"the watchdog failed: {type(e).__name__}: {e}")
 
     def _provider_stop_requested(self) -> bool:
@@ -169,7 +171,7 @@ class Watchdog:
         self._try_save()
         if self.s.settings_error and self.s.runner_pid is None:
             return self._fail("watchdog_error", self.s.settings_error)
-        if self.s.runner_pid is None and self.state.stale_manifest is None and not self.s.run_id:
+        if self.s.runner_pid is None and self.state.stale_manifest is None and not self.s.launch_id:
             self._note_stale_manifest()
         while True:
             if self._provider_stop_requested():
@@ -264,6 +266,8 @@ class Watchdog:
 
     def _why_no_manifest(self, exited: dict[str, Any]) -> tuple[str, str]:
         code = exited.get("code")
+        if self.s.settings_error and self.s.output is None and code != 2:
+            return "watchdog_error", f"{self.s.settings_error}; the upload could not be verified"
         if code == 2 and self.s.output is None:
             why = f" ({self.s.settings_error})" if self.s.settings_error else ""
             return "config_invalid", f"the config could not be read, so there is no output to write to{why}"
@@ -286,8 +290,8 @@ class Watchdog:
         """The manifest was written by this run (its run id, else its job id and start)."""
         if manifest is None:
             return False
-        if self.s.run_id:
-            return manifest.get("run_id") == self.s.run_id
+        if self.s.launch_id:
+            return manifest.get("launch_id") == self.s.launch_id
         return manifest.get("job_id") == self.s.job_id
 
     def _read_bucket_manifest(self) -> dict[str, Any] | None:
@@ -317,12 +321,12 @@ class Watchdog:
         if found is None:
             return None
         if self.s.runner_pid is None:  # a job started elsewhere
-            if self.s.run_id:
-                return found if found.get("run_id") == self.s.run_id else None
+            if self.s.launch_id:
+                return found if found.get("launch_id") == self.s.launch_id else None
             return None if _identity(found) == self.state.stale_manifest else found
         local = self._local_manifest()
         same = local is not None and all(
-            local.get(k) == found.get(k) for k in ("job_id", "run_id", "started_at", "finished_at")
+            local.get(k) == found.get(k) for k in ("job_id", "launch_id", "started_at", "finished_at")
         )
         return found if same else None
 
@@ -450,8 +454,8 @@ class Watchdog:
         )
         s = self.s
         manifest = Manifest(job_id=s.job_id, config=s.config, dry_run=s.dry_run, job_errors=[error])
-        if s.run_id:
-            manifest.run_id = s.run_id
+        if s.launch_id:
+            manifest.launch_id = s.launch_id
         return manifest.to_json()
 
     def _fail(self, reason: str, detail: str) -> int:
@@ -513,7 +517,7 @@ class Watchdog:
 
 
 def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: manifest.get(k) for k in ("job_id", "run_id", "started_at", "finished_at")}
+    return {k: manifest.get(k) for k in ("job_id", "launch_id", "started_at", "finished_at")}
 
 
 def _boot_id() -> str | None:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from batch.disk import is_out_of_space, named_when_full
+
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".batch-partial"
 
@@ -80,8 +82,11 @@ def atomic_output(dest: Path) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if is_out_of_space(e):  # not a storage fault: retrying the download cannot help
+            with named_when_full(dest.parent, f"the write of {dest.name}"):
+                raise
         raise
 
 

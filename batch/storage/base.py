@@ -57,6 +57,10 @@ class Store(Protocol):
 
     def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
 
+    def copy(self, src_url: str, url: str) -> ObjectInfo:
+        """Copy an object within the store (server side where it can), then verify the size."""
+        ...
+
     def delete(self, url: str) -> None:
         """Remove an object; a missing object is not an error."""
         ...

@@ -294,5 +294,8 @@ class HttpStore:
     def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         self._read_only("write", url)
 
+    def copy(self, src_url: str, url: str) -> ObjectInfo:
+        self._read_only("copy to", url)
+
     def delete(self, url: str) -> None:
         self._read_only("delete", url)

@@ -136,6 +136,11 @@ class LocalStore:
         """Copy a local file to the URL's path, atomically. Raises ObjectNotFound for ``src``."""
         return self._copy(Path(src), local_path(url), str(src), url, url)
 
+    def copy(self, src_url: str, url: str) -> ObjectInfo:
+        """Copy one file to another path, atomically, verified by size."""
+        self.stat(src_url)  # ObjectNotFound for a missing file or a directory
+        return self._copy(local_path(src_url), local_path(url), src_url, url, url)
+
     def read_bytes(self, url: str) -> bytes:
         """The whole file. Raises ObjectNotFound."""
         return self._guard(url, local_path(url).read_bytes)

@@ -290,6 +290,28 @@ class S3Store:
 
         return call_with_retry(attempt)
 
+    def copy(self, src_url: str, url: str) -> ObjectInfo:
+        """Server-side copy (multipart above the threshold), metadata kept; verified by size."""
+        src_bucket, src_key = self._object(src_url)
+        bucket, key = self._object(url)
+        source = self.stat(src_url)
+
+        def attempt() -> ObjectInfo:
+            with self._errors(url), self._transfer_manager() as mgr:
+                copy_source = {"Bucket": src_bucket, "Key": src_key}
+                extra = {"Metadata": {"sha256": source.sha256}, "MetadataDirective": "REPLACE"}
+                mgr.copy(copy_source, bucket, key, extra_args=extra if source.sha256 else None).result()
+            landed = self._head(url)
+            if landed.size != source.size:
+                raise UploadVerificationFailed(
+                    f"the copy {url} has {landed.size} bytes, {src_url} has {source.size}",
+                    hint="retry the copy",
+                    url=url,
+                )
+            return landed
+
+        return call_with_retry(attempt)
+
     def read_bytes(self, url: str) -> bytes:
         """The whole object. Raises ObjectNotFound, StorageUnreachable."""
         bucket, key = self._object(url)

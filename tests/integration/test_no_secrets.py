@@ -226,3 +226,47 @@ def test_a_session_token_the_store_refuses_stays_out(
     assert run.wait() == 3, run.stderr.decode()[-3000:]  # the bucket refused the credentials
     secrets = all_secrets(s3_server, SESSION_TOKEN)
     assert_no_leaks(run, s3_server, s3_prefix, argv_log, secrets, expect_objects=False)
+
+
+def _cmdlines() -> list[bytes]:
+    out = []
+    for p in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            out.append(p.read_bytes())
+        except OSError:
+            continue
+    return out
+
+
+def test_a_presigned_config_url_never_reaches_a_command_line(
+    s3_server, s3_prefix, small_clip, http_server, spy_path, tmp_path
+) -> None:
+    """Given as CONFIG_URL, the config URL's signature is in no process's argv while the job runs."""
+    path, argv_log = spy_path
+    base = served(http_server, "job.yaml", job_body(s3_prefix, [str(small_clip)]).encode())
+    config_url = f"{base}/in/job.yaml?{FLAT_QUERY}"
+    state = tmp_path / "state"
+    env = s3_child_env(
+        s3_server, PATH=path, CONFIG_URL=config_url, BATCH_TEST_HANG_AT_FRAME="3", **ENV_SECRETS
+    )
+    env["CONFIG_URL"] = config_url  # s3_child_env drops CONFIG_URL from the parent; this is the test's own
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--state-dir", str(state), "--dry-run"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        seen_runner = False
+        while time.monotonic() < deadline and not seen_runner:
+            seen_runner = (state / "runner.pid").exists() and (state / "monitor.pid").exists()
+            time.sleep(0.1)
+        assert seen_runner, "the runner and the watchdog never started"
+        for _ in range(20):  # while both run, and ffmpeg with them
+            found = [c for c in _cmdlines() if SIGNATURE.encode() in c or CREDENTIAL.encode() in c]
+            assert not found, [c.replace(b"\0", b" ")[:200] for c in found]
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    found = leaks("ffmpeg/ffprobe argv", argv_log.read_bytes() if argv_log.exists() else b"", URL_SECRETS)
+    assert not found, found

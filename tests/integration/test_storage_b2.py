@@ -175,3 +175,17 @@ def test_wrong_key_is_refused_without_leaking(monkeypatch: pytest.MonkeyPatch) -
         store.stat("b2://bkt/x")
     text = str(info.value) + repr(info.value.to_dict())
     assert wrong not in text and "B2_APPLICATION_KEY" in text and "b2://bkt/x" in text
+
+
+@pytest.mark.parametrize("size", [150, 5_000], ids=["small-file", "large-file"])
+def test_copy_is_server_side_and_verified(b2_api: Any, tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    store = open_url(f"b2://{b2_api.bucket_name}/a")
+    store.upload(src, f"b2://{b2_api.bucket_name}/a/v.mp4")
+    info = store.copy(f"b2://{b2_api.bucket_name}/a/v.mp4", f"b2://{b2_api.bucket_name}/previous/t/a/v.mp4")
+    assert info.size == size
+    assert store.read_bytes(f"b2://{b2_api.bucket_name}/previous/t/a/v.mp4") == data
+    with pytest.raises(ObjectNotFound):
+        store.copy(f"b2://{b2_api.bucket_name}/a/none.mp4", f"b2://{b2_api.bucket_name}/b.mp4")

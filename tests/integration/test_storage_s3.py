@@ -203,3 +203,18 @@ def test_default_client_would_send_checksums(s3_env: Any, s3_prefix: str) -> Non
     assert any("x-amz-checksum-crc32" in h or "x-amz-trailer" in h for h in sent)
     head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert "ChecksumCRC32" in head
+
+
+@pytest.mark.parametrize("size", [300_001, 11 * MIB], ids=["one-call", "multipart"])
+def test_copy_is_server_side_keeps_the_sha256_and_is_verified(
+    s3_prefix: str, tmp_path: Path, size: int
+) -> None:
+    src = make_file(tmp_path / "in.bin", size)
+    url, copy_url = s3_prefix + "out/v.mp4", s3_prefix + "out/previous/t/v.mp4"
+    store = S3Store(StorageSettings(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+    store.upload(src, url)
+    info = store.copy(url, copy_url)
+    assert info.size == size and store.stat(copy_url).sha256 == sha256_of(src)
+    assert hashlib.sha256(store.read_bytes(copy_url)).hexdigest() == sha256_of(src)
+    with pytest.raises(ObjectNotFound):
+        store.copy(s3_prefix + "out/none.mp4", s3_prefix + "out/x.mp4")
