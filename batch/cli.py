@@ -9,12 +9,22 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from batch.errors import EXIT_CONFIG, EXIT_OK, BatchError
 
 
+class UsageError(Exception):
+    """argparse's complaint, raised instead of exiting so PID 1 can still shut the instance down."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="run_with_config_batch_sync.py",
         description="Run a video job: pull inputs, run the stages, upload results and a manifest. "
         "The watchdog (monitor.py) starts first and stops the instance when the job is over.",
@@ -68,22 +78,34 @@ def setup_logging(quiet: bool) -> None:
     )
 
 
+_NOT_PID1 = ("--worker", "--no-watchdog", "--validate", "--print-job-id", "-h", "--help")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    pid1 = not any(a in _NOT_PID1 for a in raw)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        parser.print_usage(sys.stderr)
+        setup_logging(quiet=False)
+        where = _raw_state_dir(raw)
+        return _refused(f"{e} (fix: see --help)", pid1=pid1, state_dir=where, dry_run="--dry-run" in raw)
     setup_logging(args.quiet)
     config_url = args.config or os.environ.get("CONFIG_URL")
-    if not config_url:
-        print("error: no config given (fix: pass --config URL or set CONFIG_URL)", file=sys.stderr)
-        return EXIT_CONFIG
     state_dir = args.state_dir or (Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None)
-    if not (args.worker or args.no_watchdog or args.validate or args.print_job_id):
+    if not config_url:
+        why = "no config given (fix: pass --config URL or set CONFIG_URL)"
+        return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
+    if pid1:
         # PID 1: starts the watchdog and the runner; it parses no config and imports nothing heavy
         from batch.launcher import supervise
 
         shard = args.shard or _shard_from_env()
-        if shard is not None and not _SHARD.match(shard):
-            print(f"error: --shard {shard!r} is not I/N (fix: e.g. --shard 0/4)", file=sys.stderr)
-            return EXIT_CONFIG
+        if shard is not None and not _valid_shard(shard):
+            why = f"--shard {shard!r} is not I/N with 0 <= I < N (fix: e.g. --shard 0/4)"
+            return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
         return supervise(
             config_url, state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
         )
@@ -131,3 +153,41 @@ def _shard_from_env() -> str | None:
     """SHARD_INDEX/SHARD_COUNT (or SkyPilot's job rank) as "I/N"; the runner checks the range."""
     index, count = os.environ.get("SHARD_INDEX"), os.environ.get("SHARD_COUNT")
     return f"{index}/{count}" if index is not None and count is not None else None
+
+
+def _raw_state_dir(raw: list[str]) -> Path | None:
+    """--state-dir (or $STATE_DIR) read from arguments argparse refused."""
+    for i, arg in enumerate(raw):
+        if arg == "--state-dir" and i + 1 < len(raw):
+            return Path(raw[i + 1])
+        if arg.startswith("--state-dir="):
+            return Path(arg.split("=", 1)[1])
+    return Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None
+
+
+def _valid_shard(spec: str) -> bool:
+    m = _SHARD.match(spec)
+    return bool(m) and int(spec.split("/")[0]) < int(spec.split("/")[1])
+
+
+def _refused(why: str, *, pid1: bool, state_dir: Path | None, dry_run: bool) -> int:
+    """Say why once; as PID 1 also leave a failure manifest and shut the instance down (exit 2).
+
+    A container whose entrypoint exits on bad arguments would be restarted and keep billing.
+    """
+    print(f"error: {why}", file=sys.stderr)
+    if not pid1:
+        return EXIT_CONFIG
+    where = state_dir or Path("state") / "unknown"
+    try:
+        from batch.errors import ConfigError
+        from batch.manifest import Manifest, write_local
+
+        manifest = Manifest(job_id="unknown", config=None, dry_run=dry_run, job_errors=[ConfigError(why)])
+        write_local(manifest.to_json(), where)
+    except Exception as e:  # the shutdown below needs none of this
+        print(f"error: no failure manifest in {where}: {e}", file=sys.stderr)
+    from batch.shutdown import last_resort
+
+    last_resort(where, dry_run=dry_run, reason="config_invalid", detail=why)
+    return EXIT_CONFIG

@@ -403,8 +403,9 @@ class WatchdogConfig(_Strict):
 
     confirm: int = Field(default=3, ge=1, le=100)
     interval_s: float = Field(default=5, gt=0, le=3600)
-    upload_timeout_s: float = Field(default=120, gt=0)
-    shutdown_budget_s: float = Field(default=900, gt=0)  # how long to keep retrying the stop/destroy call
+    # both bounded so the watchdog always ends well inside PID 1's hour (WATCHDOG_FINISH_S)
+    upload_timeout_s: float = Field(default=120, gt=0, le=900)
+    shutdown_budget_s: float = Field(default=900, gt=0, le=1800)  # how long to keep retrying the stop/destroy
 
 
 class StorageConfig(_Strict):

@@ -6,6 +6,8 @@ these names and must not pull in storage, media or torch.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 
 MANIFEST = "manifest.json"  # the runner's local copy (and the bucket object's name)
@@ -45,3 +47,27 @@ SHUTDOWN_FINAL = frozenset({"confirmed", "kept", "unsupported", "gave_up", "prov
 # manifest that carries it is this run's. (BATCH_RUN_ID is the user's, naming a group of shards.)
 LAUNCH_ID_ENV = "BATCH_LAUNCH_ID"
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+# What PID 1 tells a watchdog on its stdin, one line each: no disk needed, so a full or
+# unwritable state dir cannot hide the runner from the watchdog.
+NEWS_RUNNER_PID = "runner_pid"  # runner_pid <int>
+NEWS_RUNNER_EXIT = "runner_exit"  # runner_exit {"code": int | None, "signal": str | None}
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive, finite number of seconds from the environment; ``default`` when unset or not one.
+
+    An operator's typo must never stop the shutdown: it is ignored (with a line on stderr).
+    """
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        print(f"warning: {name}={raw!r} is not a positive number of seconds; using {default:g}", flush=True)
+        return default
+    return value

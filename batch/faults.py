@@ -18,6 +18,8 @@ for real in the tests instead, through ``BATCH_TEST_WATCHDOG_ENV``.
 ``BATCH_TEST_WATCHDOG_BUG=where[,where]``   raise RuntimeError at each ``where``: ``watch`` (the
                                             main loop), ``fail`` (the failure path), ``settings``
                                             (reading its settings), ``start`` (monitor.py start)
+``BATCH_TEST_UNWRITABLE=name[,name]``       writes of these state-dir files by PID 1 and the runner
+                                            raise ENOSPC (runner.pid, runner.exit, manifest.json)
 ==========================================  ==========================================================
 """
 
@@ -66,3 +68,10 @@ def publish() -> None:
         from batch.errors import StorageUnreachable
 
         raise StorageUnreachable("injected outage at the final publish (BATCH_TEST_PUBLISH_FAILS)")
+
+
+def unwritable(name: str) -> None:
+    """ENOSPC for a state file named in BATCH_TEST_UNWRITABLE (a full disk, for one file)."""
+    names = os.environ.get("BATCH_TEST_UNWRITABLE")
+    if names and name in names.split(","):
+        raise OSError(errno.ENOSPC, f"No space left on device (injected for {name})")

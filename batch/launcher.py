@@ -2,8 +2,8 @@
 
 The entrypoint is PID 1 in a container, and a container ends when PID 1
 does. So it does almost nothing and nothing that can fail: it reads no
-config and imports nothing heavy (only batch.contracts until a last resort
-needs a provider). It starts ``monitor.py`` in its own process session (so
+config and imports nothing heavy (only batch.contracts and batch.faults until
+a last resort needs a provider). It starts ``monitor.py`` in its own process session (so
 signals to the job's process group miss it), then the runner as a child
 process, tees the runner's stderr into ``<state dir>/runner.log``, records the
 runner's exit status in ``<state dir>/runner.exit`` (even when it was
@@ -27,17 +27,21 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
+from batch import faults
 from batch.contracts import (
     JOB_ID_PATTERN,
     LAUNCH_ID_ENV,
     MONITOR_PID,
+    NEWS_RUNNER_EXIT,
+    NEWS_RUNNER_PID,
     PER_RUN_FILES,
     PROVIDER_STOP_FLAG,
     RUNNER_EXIT,
@@ -45,6 +49,7 @@ from batch.contracts import (
     RUNNER_PID,
     SHUTDOWN_FINAL,
     WATCHDOG_STATE,
+    env_seconds,
 )
 
 log = logging.getLogger("batch")
@@ -60,7 +65,7 @@ JOB_ID_TIMEOUT_S = 90.0  # reading the config for the default state dir (a slow 
 CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parses the config
 # How long the watchdog may take once the runner has ended before PID 1 replaces it: its
 # own worst case is a few upload timeouts plus the shutdown budget, far below this.
-WATCHDOG_FINISH_S = float(os.environ.get("WATCHDOG_FINISH_S") or 3600.0)
+WATCHDOG_FINISH_S = env_seconds("WATCHDOG_FINISH_S", 3600.0)
 
 
 def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
@@ -114,6 +119,7 @@ def archive_previous_run(state_dir: Path) -> None:
 def _write(path: Path, text: str) -> None:
     """Best effort: a full disk must not take PID 1 down."""
     try:
+        faults.unwritable(path.name)
         path.write_text(text)
     except OSError as e:
         log.warning("could not write %s: %s", path, e)
@@ -141,6 +147,11 @@ class Supervisor:
         self.env = {**os.environ, LAUNCH_ID_ENV: self.launch_id, "CONFIG_URL": config_url}
         self.runner: subprocess.Popen[bytes] | None = None
         self.runner_done = threading.Event()
+        # what every watchdog is told on its stdin (a restarted one hears it all again)
+        self._news: list[str] = []
+        self._news_lock = threading.Lock()
+        self._current_monitor: subprocess.Popen[bytes] | None = None
+        self.unconfirmed = False  # the shutdown ended without the provider's confirmation
 
     def _monitor(self) -> subprocess.Popen[bytes] | None:
         cmd = [sys.executable, str(MONITOR), "--state-dir", str(self.state_dir)]
@@ -150,12 +161,23 @@ class Supervisor:
         cmd += self.shard_args
         try:
             # its own session: a signal to the job's process group does not reach it
-            monitor = subprocess.Popen(cmd, start_new_session=True, env=self.env)
+            monitor = subprocess.Popen(cmd, start_new_session=True, env=self.env, stdin=subprocess.PIPE)
         except OSError as e:
             log.error("cannot start the watchdog: %s", e)
             return None
         _write(self.state_dir / MONITOR_PID, f"{monitor.pid}\n")
+        with self._news_lock:
+            self._current_monitor = monitor
+            for line in self._news:
+                _send(monitor, line)
         return monitor
+
+    def _tell(self, line: str) -> None:
+        """Tell the watchdog (now and after any restart) what it must not depend on the disk for."""
+        with self._news_lock:
+            self._news.append(line)
+            if self._current_monitor is not None:
+                _send(self._current_monitor, line)
 
     def _runner(self) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, str(ENTRYPOINT), "--worker"]
@@ -195,12 +217,29 @@ class Supervisor:
         if self.runner and self.runner.poll() is None:
             self.runner.send_signal(signum)
 
-    def run(self) -> int:
+    def _usable_state_dir(self) -> None:
+        """The state dir, or a fresh one under the temp dir when it cannot be made or written."""
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            archive_previous_run(self.state_dir)
+            probe = self.state_dir / f".probe-{self.launch_id}"
+            probe.write_text("")
+            probe.unlink()
+            return
         except OSError as e:
-            log.warning("state dir %s: %s", self.state_dir, e)
+            fallback = Path(tempfile.gettempdir()) / f"batch-state-{self.launch_id}"
+            log.error("state dir %s is not usable (%s); using %s for this run", self.state_dir, e, fallback)
+        try:
+            fallback.mkdir(parents=True, exist_ok=True)
+            self.state_dir = fallback
+        except OSError as e:  # no disk at all: go on; the provider call needs none
+            log.error("no usable state dir (%s); carrying on without one", e)
+
+    def run(self) -> int:
+        self._usable_state_dir()
+        try:
+            archive_previous_run(self.state_dir)
+        except OSError as e:  # its records stay; the watchdog tells them apart by launch id
+            log.warning("could not archive the previous run in %s: %s", self.state_dir, e)
         keeper = threading.Thread(target=self._keep_monitor, args=(self._monitor(),), daemon=True)
         keeper.start()  # the watchdog runs before any work
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -212,6 +251,7 @@ class Supervisor:
             code = EXIT_INTERNAL
         else:
             _write(self.state_dir / RUNNER_PID, f"{self.runner.pid}\n")
+            self._tell(f"{NEWS_RUNNER_PID} {self.runner.pid}")
             assert self.runner.stderr is not None
             tee = self._tee(self.runner.stderr, self.state_dir / RUNNER_LOG)
             code = self.runner.wait()
@@ -221,8 +261,12 @@ class Supervisor:
             "signal": signal.Signals(-code).name if code < 0 else None,
         }
         _write(self.state_dir / RUNNER_EXIT, json.dumps(record) + "\n")
+        self._tell(f"{NEWS_RUNNER_EXIT} {json.dumps(record)}")
         self.runner_done.set()
         keeper.join()  # the watchdog verifies the upload and shuts down; then this process may end
+        if self.unconfirmed:
+            log.error("the shutdown was not confirmed by the provider: stop the instance by hand")
+            return EXIT_GAVE_UP
         return code if 0 <= code <= EXIT_INTERNAL else EXIT_INTERNAL
 
     def _keep_monitor(self, monitor: subprocess.Popen[bytes] | None) -> None:
@@ -243,6 +287,8 @@ class Supervisor:
                 if status is None:
                     return f"the watchdog still ran {WATCHDOG_FINISH_S:g} s after the runner ended; killed"
             if status in (0, EXIT_GAVE_UP) or self._shutdown_final():  # its status counts if the disk is full
+                record = self._shutdown_record() or {}
+                self.unconfirmed = status == EXIT_GAVE_UP or record.get("status") == "gave_up"
                 return None
             if attempt < MONITOR_RESTARTS:
                 log.warning("the watchdog ended (status %s) before the shutdown; starting it again", status)
@@ -266,12 +312,19 @@ class Supervisor:
             monitor.wait()
             return None
 
-    def _shutdown_final(self) -> bool:
+    def _shutdown_record(self) -> dict[str, Any] | None:
+        """This launch's shutdown record, if the state file holds one (any other is ignored)."""
         try:
-            record = json.loads((self.state_dir / WATCHDOG_STATE).read_text()).get("shutdown") or {}
-        except (OSError, ValueError, AttributeError):
-            return False
-        return record.get("status") in SHUTDOWN_FINAL
+            state = json.loads((self.state_dir / WATCHDOG_STATE).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or state.get("launch_id") != self.launch_id:
+            return None
+        record = state.get("shutdown")
+        return record if isinstance(record, dict) else None
+
+    def _shutdown_final(self) -> bool:
+        return (self._shutdown_record() or {}).get("status") in SHUTDOWN_FINAL
 
     def _stop_runner(self) -> None:
         """No watchdog: nobody can watch the runner any more, and stopping the instance ends it anyway."""
@@ -294,9 +347,23 @@ class Supervisor:
         try:
             from batch.shutdown import last_resort
 
-            last_resort(self.state_dir, dry_run=self.dry_run, reason="watchdog_failed", detail=why)
+            result = last_resort(
+                self.state_dir, dry_run=self.dry_run, reason="watchdog_failed", detail=why,
+                launch_id=self.launch_id,
+            )  # fmt: skip
+            self.unconfirmed = result != 0
         except BaseException as e:  # nothing more can be done from here than say so, loudly
+            self.unconfirmed = True
             log.critical("the last-resort shutdown failed: %r; STOP THE INSTANCE BY HAND", e)
+
+
+def _send(monitor: subprocess.Popen[bytes], line: str) -> None:
+    try:
+        assert monitor.stdin is not None
+        monitor.stdin.write(line.encode() + b"\n")
+        monitor.stdin.flush()
+    except (OSError, ValueError, AssertionError):  # it ended: a restarted one hears everything again
+        pass
 
 
 def supervise(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batch import __version__
+from batch import __version__, faults
 from batch.contracts import LAUNCH_ID_ENV, MANIFEST
 from batch.errors import BatchError, ObjectNotFound, exit_code_for
 from batch.storage import ObjectInfo, Store, join_url
@@ -140,6 +140,7 @@ def write_local(manifest: Manifest | bytes, state_dir: Path, name: str = MANIFES
     data = manifest if isinstance(manifest, bytes) else manifest.to_json()
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / name
+    faults.unwritable(name)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch import faults, shutdown
-from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG
+from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds
 from batch.errors import BatchError
+from batch.supervisor_news import SupervisorNews
 
 if TYPE_CHECKING:  # deferred at run time: a broken config or module must not stop the watchdog
     from batch.config import JobConfig
@@ -90,18 +91,36 @@ def _load(config_url: str | None) -> tuple[JobConfig | None, str | None]:
             return None, f"the config is not usable: {e.message}"
 
 
+_NEWS: SupervisorNews | None = None
+
+
+def _news(args: argparse.Namespace) -> SupervisorNews | None:
+    """Under PID 1 (--runner-pid-file), its word on the runner arrives on stdin."""
+    global _NEWS
+    if _NEWS is None and args.runner_pid_file is not None:
+        _NEWS = SupervisorNews(sys.stdin)
+    return _NEWS
+
+
 def _runner_pid(args: argparse.Namespace) -> int | None:
+    """The runner's pid; None for a job run elsewhere; -1 when PID 1 has not said it yet.
+
+    -1 is not "gone": the watchdog keeps watching while PID 1 lives (see SupervisorNews).
+    """
     if args.runner_pid is not None:
         return int(args.runner_pid)
     if args.runner_pid_file is None:
         return None
+    news = _news(args)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # the entrypoint writes it right after starting the runner
+    while time.monotonic() < deadline:  # the entrypoint says it right after starting the runner
+        if news is not None and (news.pid is not None or news.exit is not None):
+            return news.pid or -1
         try:
             return int(args.runner_pid_file.read_text().strip())
         except (OSError, ValueError):
             time.sleep(0.1)
-    return -1  # never started: treated as gone
+    return -1
 
 
 def _provider(name: str, *, dry_run: bool, state_dir: Path, command: str | None) -> Any:
@@ -127,11 +146,7 @@ def settings_from(args: argparse.Namespace) -> WatchdogSettings:
 
 
 def _env_float(name: str) -> float | None:
-    try:
-        value = float(os.environ.get(name) or "nan")
-    except ValueError:
-        return None
-    return value if value > 0 and value != float("inf") else None
+    return env_seconds(name, 0.0) or None
 
 
 def _launch_id(args: argparse.Namespace) -> str | None:
@@ -187,6 +202,7 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
         poll_s=args.poll,
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
+        news=_news(args),
         settings_error=why,
     )
 
@@ -208,6 +224,7 @@ def _fallback(args: argparse.Namespace, why: str) -> WatchdogSettings:
         poll_s=args.poll,
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
+        news=_news(args),
         settings_error=why,
     )
 

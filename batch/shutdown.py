@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from batch import faults
-from batch.contracts import PROVIDER_STOP_FLAG, SHUTDOWN_FINAL, WATCHDOG_STATE
+from batch.contracts import PROVIDER_STOP_FLAG, SHUTDOWN_FINAL, WATCHDOG_STATE, env_seconds
 
 log = logging.getLogger("batch.watchdog")
 
@@ -30,8 +29,8 @@ log = logging.getLogger("batch.watchdog")
 # 0 when final and confirmed (or nothing to call). Anything else: PID 1 starts it again.
 EXIT_GAVE_UP = 5
 BUDGET_ENV = "SHUTDOWN_BUDGET_S"  # an operator's override of watchdog.shutdown_budget_s
-DEFAULT_BUDGET_S = float(os.environ.get(BUDGET_ENV) or 900.0)
-BASE_WAIT_S = float(os.environ.get("SHUTDOWN_RETRY_BASE_WAIT_S") or 2.0)
+DEFAULT_BUDGET_S = env_seconds(BUDGET_ENV, 900.0)
+BASE_WAIT_S = env_seconds("SHUTDOWN_RETRY_BASE_WAIT_S", 2.0)
 MAX_WAIT_S = 60.0
 
 
@@ -46,7 +45,7 @@ def stopping_line(provider: str, action: str, reason: str) -> str:
 
 def decide(record: MutableMapping[str, Any], provider: str, action: str, reason: str, detail: str) -> None:
     """Fill the record with the decision; an existing, well-formed decision is kept (it came first)."""
-    if _well_formed(record):
+    if well_formed(record):
         return
     record.clear()  # empty or corrupt (a torn or hand-edited state file): decide afresh
     record.update(
@@ -60,11 +59,12 @@ def decide(record: MutableMapping[str, Any], provider: str, action: str, reason:
     )
 
 
-def _well_formed(record: MutableMapping[str, Any]) -> bool:
+def well_formed(record: MutableMapping[str, Any]) -> bool:
     return (
         record.get("status") in {"decided", "requested", *SHUTDOWN_FINAL}
         and record.get("action") in {"stop", "destroy", "keep"}
         and isinstance(record.get("reason"), str)
+        and isinstance(record.get("provider"), str)
         and isinstance(record.get("attempts", 0), int)
     )
 
@@ -151,12 +151,16 @@ def _save(save: Callable[[], None]) -> None:
         log.warning("could not save the watchdog state (%s); carrying on", e)
 
 
-def last_resort(state_dir: Path, *, dry_run: bool, reason: str, detail: str) -> int:
+def last_resort(
+    state_dir: Path, *, dry_run: bool, reason: str, detail: str, launch_id: str | None = None
+) -> int:
     """PID 1's shutdown when the watchdog cannot finish: no config, no storage, the disk if it works.
 
-    Carries on the watchdog's own decision when it recorded one (its
-    provider, action and reason); else stops the instance the environment
-    names (``stop``: the disk is kept for a post-mortem). Never raises.
+    Carries on the watchdog's own decision when it recorded a well-formed one
+    for this launch (its provider, action and reason); else stops the
+    instance the environment names (``stop``: the disk is kept for a
+    post-mortem). Never raises. 0 when confirmed (or nothing to call), else
+    EXIT_GAVE_UP.
     """
     state: dict[str, Any] = {}
     path = state_dir / WATCHDOG_STATE
@@ -165,7 +169,11 @@ def last_resort(state_dir: Path, *, dry_run: bool, reason: str, detail: str) -> 
         state = loaded if isinstance(loaded, dict) else {}
     except Exception:
         pass
+    if launch_id is not None and state.get("launch_id") != launch_id:
+        state = {}  # another launch's record (its archive failed): not this run's decision
     record = state.get("shutdown") if isinstance(state.get("shutdown"), dict) else None
+    if record is not None and not well_formed(record) and record.get("status") != "provider_stopping":
+        record = None  # torn or hand-edited: a fresh "stop" is safer than guessing (never a destroy)
     if is_final(record) or (state_dir / PROVIDER_STOP_FLAG).exists():
         return 0
     provider = _env_provider(record.get("provider") if record else None, dry_run=dry_run, state_dir=state_dir)
@@ -177,6 +185,8 @@ def last_resort(state_dir: Path, *, dry_run: bool, reason: str, detail: str) -> 
     def save() -> None:
         faults.state_write()
         state["shutdown"] = record
+        if launch_id is not None:
+            state["launch_id"] = launch_id
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(path)

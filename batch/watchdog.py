@@ -49,6 +49,8 @@ from batch.errors import BatchError, StorageError
 from batch.instance.base import Action, Provider
 from batch.manifest import Manifest, publish
 from batch.storage import StorageSettings, Store, join_url, open_url
+from batch.supervisor_news import SupervisorNews
+from batch.supervisor_news import pid_alive as _pid_alive
 from batch.verify import ObjectCheck, objects_in, problem_with, reupload
 
 log = logging.getLogger("batch.watchdog")
@@ -83,8 +85,9 @@ class WatchdogSettings:
     grace_s: float = 20.0  # SIGTERM -> SIGKILL
     upload_timeout_s: float = 120.0  # how long to keep trying a failure manifest
     shutdown_budget_s: float = shutdown.DEFAULT_BUDGET_S  # how long to keep asking the provider
-    runner_pid: int | None = None  # None: the job runs elsewhere; wait for its manifest
+    runner_pid: int | None = None  # None: the job runs elsewhere; -1: ours, pid not known yet
     settings_error: str | None = None  # why the settings are a fallback (config unreadable, a bug)
+    news: SupervisorNews | None = None  # PID 1's word on the runner, by pipe (supervised runs)
 
 
 @dataclass
@@ -102,6 +105,7 @@ class WatchState:
     # a manifest already at --manifest-url when the watchdog started belongs to an earlier run
     stale_manifest: dict[str, Any] | None = None
     shutdown: dict[str, Any] | None = None
+    launch_id: str | None = None  # whose state this is: another launch's is not carried on
 
 
 class Watchdog:
@@ -117,9 +121,18 @@ class Watchdog:
 
     def _load(self) -> WatchState:
         try:
-            return WatchState(**json.loads(self.path.read_text()))
+            state = WatchState(**json.loads(self.path.read_text()))
         except (OSError, ValueError, TypeError):
-            return WatchState()
+            return WatchState(launch_id=self.s.launch_id)
+        if self.s.launch_id and state.launch_id != self.s.launch_id:
+            log.warning("%s is another launch's (%s); starting afresh", self.path, state.launch_id)
+            return WatchState(launch_id=self.s.launch_id)
+        if state.shutdown is not None and not (
+            shutdown.well_formed(state.shutdown) or shutdown.is_final(state.shutdown)
+        ):
+            log.error("malformed shutdown record in %s (%r); deciding afresh", self.path, state.shutdown)
+            state.shutdown = None
+        return state
 
     def _save(self) -> None:
         faults.state_write()
@@ -209,8 +222,18 @@ class Watchdog:
         """None while the runner runs; else its exit record (code may be None if unknown)."""
         if self.s.runner_pid is None:
             return {"code": None, "signal": None, "elsewhere": True}
+        news = self.s.news
+        if news is not None:
+            if news.exit is not None:
+                return news.exit
+            if self.s.runner_pid <= 0 and news.pid is not None:
+                self.s.runner_pid = news.pid
         record_path = self.s.state_dir / RUNNER_EXIT
-        if _pid_alive(self.s.runner_pid) and not record_path.exists():
+        if self.s.runner_pid <= 0 and not record_path.exists():
+            # pid unknown (no pid file, no word yet): running while PID 1 lives and says nothing
+            if news is not None and news.supervisor_alive():
+                return None
+        elif _pid_alive(self.s.runner_pid) and not record_path.exists():
             return None
         for _ in range(20):  # the entrypoint writes the record right after reaping
             try:
@@ -320,9 +343,9 @@ class Watchdog:
         found = self._read_bucket_manifest()
         if found is None:
             return None
+        if self.s.launch_id:  # only this launch's manifest; no local copy needed (a full disk)
+            return found if found.get("launch_id") == self.s.launch_id else None
         if self.s.runner_pid is None:  # a job started elsewhere
-            if self.s.launch_id:
-                return found if found.get("launch_id") == self.s.launch_id else None
             return None if _identity(found) == self.state.stale_manifest else found
         local = self._local_manifest()
         same = local is not None and all(
@@ -528,24 +551,9 @@ def _boot_id() -> str | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-
-
 def _signal(pid: int, sig: int) -> None:
+    if pid <= 0:
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
 

@@ -41,7 +41,7 @@ from batch.errors import (
     UploadVerificationFailed,
 )
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo, connection_cut, exists_by_stat
+from batch.storage.base import ObjectInfo, check_copy, connection_cut, exists_by_stat
 from batch.storage.retry import call_with_retry
 from batch.storage.urls import as_prefix, parse_url, redact_url
 
@@ -339,14 +339,7 @@ class B2Store:
                 # in parts of B2's recommended size above it (a single b2_copy_file stops at 5 GB)
                 part = self._authorized_api(url).account_info.get_recommended_part_size()
                 bucket.copy(file_id, key, length=source.size, max_part_size=part)
-            landed = self._stat_once(url)
-            if landed.size != source.size:
-                raise UploadVerificationFailed(
-                    f"the copy {url} has {landed.size} bytes, {src_url} has {source.size}",
-                    hint="retry the copy",
-                    url=url,
-                )
-            return landed
+            return check_copy(self._stat_once(url), source, src_url)
 
         return call_with_retry(attempt)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from batch.errors import UploadVerificationFailed
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -102,6 +104,11 @@ def connection_cut(exc: BaseException) -> BaseException | None:
         kinds += (requests.exceptions.ChunkedEncodingError,)
     except ImportError:  # pragma: no cover - both come with the runner's requirements
         pass
+    return find_cause(exc, kinds)
+
+
+def find_cause(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of ``kinds`` in ``exc``'s chain (causes, contexts, retry wrappers)."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -113,3 +120,14 @@ def connection_cut(exc: BaseException) -> BaseException | None:
             return cur
         todo += [getattr(cur, "last_exception", None), cur.__cause__, cur.__context__]
     return None
+
+
+def check_copy(landed: ObjectInfo, source: ObjectInfo, src_url: str) -> ObjectInfo:
+    """A server-side copy landed whole (its size), or UploadVerificationFailed."""
+    if landed.size != source.size:
+        raise UploadVerificationFailed(
+            f"the copy {landed.url} has {landed.size} bytes, {src_url} has {source.size}",
+            hint="retry the copy",
+            url=landed.url,
+        )
+    return landed

@@ -41,7 +41,7 @@ from batch.errors import (
     UploadVerificationFailed,
 )
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo, exists_by_stat
+from batch.storage.base import ObjectInfo, check_copy, exists_by_stat
 from batch.storage.retry import call_with_retry
 from batch.storage.s3_config import (
     StorageSettings,
@@ -301,14 +301,7 @@ class S3Store:
                 copy_source = {"Bucket": src_bucket, "Key": src_key}
                 extra = {"Metadata": {"sha256": source.sha256}, "MetadataDirective": "REPLACE"}
                 mgr.copy(copy_source, bucket, key, extra_args=extra if source.sha256 else None).result()
-            landed = self._head(url)
-            if landed.size != source.size:
-                raise UploadVerificationFailed(
-                    f"the copy {url} has {landed.size} bytes, {src_url} has {source.size}",
-                    hint="retry the copy",
-                    url=url,
-                )
-            return landed
+            return check_copy(self._head(url), source, src_url)
 
         return call_with_retry(attempt)
 

@@ -22,7 +22,7 @@ from batch.errors import (
     StorageUnreachable,
     UnsupportedOperation,
 )
-from batch.storage.base import connection_cut
+from batch.storage.base import connection_cut, find_cause
 from batch.storage.urls import redact_url
 
 MIB = 1024 * 1024
@@ -112,17 +112,7 @@ def _sdk_cause(exc: BaseException) -> BaseException:
     """The botocore error behind boto3/s3transfer wrappers, if there is one."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        cur = todo.pop(0)
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, (ClientError, BotoCoreError)):
-            return cur
-        todo += [getattr(cur, "last_exception", None), cur.__cause__, cur.__context__]
-    return exc
+    return find_cause(exc, (ClientError, BotoCoreError)) or exc
 
 
 def map_error(exc: BaseException, url: str, endpoint: str | None) -> BaseException:

@@ -1,0 +1,218 @@
+"""The shutdown promise at the edges an outside review found: bad operator settings, a state dir
+that cannot be written, another launch's records, bad arguments to PID 1, a torn shutdown record.
+
+Each runs the real entrypoint in a dry run with local files (the faults need no bucket); a full
+disk for one named file is injected with BATCH_TEST_UNWRITABLE (batch/faults.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batch.contracts import env_seconds
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = str(ROOT / "run_with_config_batch_sync.py")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL", "VAST_", "RUNPOD_"))
+    }
+    env["SHUTDOWN_RETRY_BASE_WAIT_S"] = "0.05"
+    env.update(extra)
+    return env
+
+
+def _config(tmp: Path, clip: Path, extra: str = "") -> Path:
+    cfg = tmp / "job.yaml"
+    cfg.write_text(
+        f"job_id: edges\ninputs: [{clip}]\nencode: {{codec: libx264, preset: ultrafast}}\n"
+        f"output: {tmp / 'out'}/\nwatchdog: {{confirm: 1, interval_s: 0.2}}\n{extra}"
+    )
+    return cfg
+
+
+def _args(tmp: Path, clip: Path, state: Path) -> list[str]:
+    return [
+        sys.executable,
+        ENTRY,
+        "--config",
+        str(_config(tmp, clip)),
+        "--dry-run",
+        "--state-dir",
+        str(state),
+    ]
+
+
+def _stopped(state: Path) -> list[str]:
+    path = state / "STOPPED"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "-1", "inf", "0", ""])
+def test_env_seconds_ignores_what_is_not_a_positive_finite_number(value: str, monkeypatch) -> None:
+    monkeypatch.setenv("X_SECONDS", value)
+    assert env_seconds("X_SECONDS", 7.0) == 7.0
+    monkeypatch.setenv("X_SECONDS", "2.5")
+    assert env_seconds("X_SECONDS", 7.0) == 2.5
+
+
+@pytest.mark.parametrize("name", ["SHUTDOWN_BUDGET_S", "SHUTDOWN_RETRY_BASE_WAIT_S", "WATCHDOG_FINISH_S"])
+def test_a_bad_operator_setting_never_stops_the_shutdown(name: str, small_clip, tmp_path) -> None:
+    state = tmp_path / "state"
+    proc = subprocess.run(
+        _args(tmp_path, small_clip, state),
+        env=_env(**{name: "abc"}), capture_output=True, timeout=180,
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+    lines = _stopped(state)
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
+
+
+@pytest.mark.parametrize("files", ["runner.pid", "runner.pid,runner.exit", "manifest.json"])
+def test_state_files_that_cannot_be_written_change_nothing(files: str, small_clip, tmp_path) -> None:
+    """A runner whose pid file, exit record or local manifest hits a full disk is still watched by
+    PID 1's word on the pipe and its manifest in the bucket: verified, destroyed, exit 0."""
+    state = tmp_path / "state"
+    proc = subprocess.run(
+        _args(tmp_path, small_clip, state),
+        env=_env(BATCH_TEST_UNWRITABLE=files), capture_output=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    lines = _stopped(state)
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], (
+        lines,
+        proc.stderr.decode()[-2000:],
+    )
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["status"] == "succeeded"
+
+
+def test_an_unknown_runner_pid_is_not_a_gone_runner(small_clip, tmp_path) -> None:
+    """No pid file and a slow runner: the watchdog waits past its 60 s pid wait would have ended
+    (made short here by hanging the runner) and stops only on the stall limit, not 'exited'."""
+    state = tmp_path / "state"
+    cfg = _config(tmp_path, small_clip, "limits: {stall_s: 4, heartbeat_s: 0.5}\n")
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--state-dir", str(state)],
+        env=_env(BATCH_TEST_UNWRITABLE="runner.pid", BATCH_TEST_HANG_AT_FRAME="3"),
+        capture_output=True, timeout=180,
+    )  # fmt: skip
+    lines = _stopped(state)
+    assert len(lines) == 1 and "reason=stalled" in lines[0], (lines, proc.stderr.decode()[-3000:])
+
+
+def test_another_launchs_confirmed_record_does_not_end_this_run(small_clip, tmp_path) -> None:
+    """The previous run's records could not be archived (previous/ is a file): its confirmed
+    shutdown must not count for this launch."""
+    state = tmp_path / "state"
+    cfg = _config(tmp_path, small_clip)
+    args = [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--state-dir", str(state)]
+    first = subprocess.run(args, env=_env(), capture_output=True, timeout=180)
+    assert first.returncode == 0, first.stderr.decode()[-3000:]
+    if (state / "previous").exists():
+        subprocess.run(["rm", "-rf", str(state / "previous")], check=True)
+    (state / "previous").write_text("not a directory")
+    (state / "STOPPED").unlink()
+    # first run left watchdog.json (confirmed) in place now that it cannot be archived
+    assert json.loads((state / "watchdog.json").read_text())["shutdown"]["status"] == "confirmed"
+    cfg.write_text(cfg.read_text().replace("ultrafast", "superfast"))  # redo the input
+    second = subprocess.run(args, env=_env(), capture_output=True, timeout=180)
+    assert second.returncode == 0, second.stderr.decode()[-3000:]
+    lines = _stopped(state)
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
+
+
+def test_a_state_dir_that_is_a_file_falls_back_and_still_shuts_down(small_clip, tmp_path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(_config(tmp_path, small_clip)), "--dry-run"],
+        env=_env(STATE_DIR=str(afile)), capture_output=True, timeout=180,
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+    used = err.split("using ", 1)[1].split(" for this run", 1)[0]
+    lines = _stopped(Path(used))
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ([], {}),  # no config at all
+        (["--shard", "3/2"], {}),
+        (["--shard", "x/2"], {}),
+        ([], {"SHARD_INDEX": "x", "SHARD_COUNT": "2"}),
+        (["--workers", "abc"], {}),
+        (["--no-such-flag"], {}),
+    ],
+    ids=["no-config", "shard-3-of-2", "shard-x", "shard-env-x", "workers-abc", "unknown-flag"],
+)
+def test_bad_arguments_to_pid1_still_shut_down(args, env, small_clip, tmp_path) -> None:
+    state = tmp_path / "state"
+    cfg = [] if not args and not env else ["--config", str(_config(tmp_path, small_clip))]
+    proc = subprocess.run(
+        [sys.executable, ENTRY, *cfg, *args, "--dry-run", "--state-dir", str(state)],
+        env=_env(**env), capture_output=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err, err[-3000:]
+    where = state if state.exists() else tmp_path / "state" / "unknown"
+    lines = _stopped(where)
+    assert len(lines) == 1 and "action=stop reason=config_invalid" in lines[0], (lines, err[-2000:])
+    assert json.loads((where / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_a_torn_shutdown_record_never_becomes_a_destroy(small_clip, tmp_path) -> None:
+    """A malformed 'requested destroy/verified' record (no provider) written mid-run and the
+    watchdog killed: what follows is a fresh decision, never a destroy of an unverified run."""
+    state = tmp_path / "state"
+    cfg = _config(tmp_path, small_clip, "limits: {stall_s: 3, heartbeat_s: 0.3}\n")
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--state-dir", str(state)],
+        env=_env(BATCH_TEST_HANG_AT_FRAME="3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (state / "monitor.pid").exists() or not (state / "watchdog.json").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    launch = json.loads((state / "watchdog.json").read_text()).get("launch_id")
+    torn = {"status": "requested", "action": "destroy", "reason": "verified", "attempts": 0}
+    (state / "watchdog.json").write_text(json.dumps({"launch_id": launch, "shutdown": torn}))
+    os.kill(int((state / "monitor.pid").read_text()), signal.SIGKILL)
+    _, err = proc.communicate(timeout=180)
+    lines = _stopped(state)
+    assert len(lines) == 1 and "action=destroy" not in lines[0], (lines, err.decode()[-3000:])
+    assert "Traceback" not in err.decode()
+
+
+def test_an_unconfirmed_shutdown_makes_pid1_exit_5(small_clip, tmp_path) -> None:
+    state = tmp_path / "state"
+    proc = subprocess.run(
+        _args(tmp_path, small_clip, state),
+        env=_env(BATCH_TEST_PROVIDER_RAISES="1000", SHUTDOWN_BUDGET_S="1"), capture_output=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 5, proc.stderr.decode()[-3000:]
+    assert json.loads((state / "watchdog.json").read_text())["shutdown"]["status"] == "gave_up"
+
+
+def test_pid1_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, batch.cli, batch.launcher\n"
+        "heavy = [m for m in ('numpy', 'torch', 'boto3', 'b2sdk', 'requests', 'yaml', 'pydantic', "
+        "'batch.runner', 'batch.config', 'batch.storage') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
