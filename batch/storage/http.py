@@ -17,11 +17,12 @@ string or user info, which may hold secrets.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from batch import disk
 from batch.errors import (
     CredentialsRefused,
     ObjectNotFound,
@@ -69,8 +70,9 @@ def check_status(status: int, url: str) -> None:
 class _Body:
     """A download in progress: the bytes so far (hashed in order) and what a resume needs."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, room: Callable[[int], None] | None = None) -> None:
         self.out = out
+        self.room = room  # checks the disk can take the length the server announced
         self.restart()
 
     def restart(self) -> None:
@@ -229,6 +231,8 @@ class HttpStore:
             if resp.status_code != 206:
                 body.restart()
                 body.total = self._length(resp)
+                if body.total is not None and body.room is not None:
+                    body.room(body.total)  # DiskFull before a byte is written: not retried
                 body.validator = _validator(resp)
                 body.ranges = resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
             cut = (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout)
@@ -262,8 +266,13 @@ class HttpStore:
         ``Accept-Ranges: bytes``, a length and a validator (strong ETag or
         Last-Modified), else downloaded again from the start.
         """
+        where = Path(dest).parent
+
+        def room(size: int) -> None:
+            disk.require(where, size, "the download")
+
         with atomic_output(Path(dest)) as out:
-            return call_with_retry(self._fetch, url, _Body(out))
+            return call_with_retry(self._fetch, url, _Body(out, room))
 
     def read_bytes(self, url: str) -> bytes:
         import io

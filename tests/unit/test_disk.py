@@ -67,3 +67,22 @@ def test_dev_full_is_named(tmp_path: Path) -> None:
     with pytest.raises(DiskFull), disk.named_when_full(tmp_path, "a write"), open("/dev/full", "wb") as f:
         f.write(b"x" * 4096)
         f.flush()
+
+
+def test_an_http_download_larger_than_the_free_disk_fails_before_writing(
+    http_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The length the server announces is checked before a byte is written; not retried."""
+    from batch.storage import open_url
+
+    (http_server.root / "big.mp4").write_bytes(b"v" * 50_000)
+    monkeypatch.setenv("BATCH_TEST_DISK_FREE_BYTES", "20000")
+    monkeypatch.setattr(disk, "RESERVE_BYTES", 0)
+    dest = tmp_path / "work" / "source.mp4"
+    url = f"{http_server.base_url}/big.mp4"
+    with pytest.raises(DiskFull) as got:
+        open_url(url).download(url, dest)
+    assert "48.8 KiB" in str(got.value) and "19.5 KiB is free" in str(got.value)
+    assert list(dest.parent.iterdir()) == []
+    gets = [h for h in http_server.hits if "big.mp4" in str(h)]
+    assert len(gets) == 1  # a full disk is not a network fault: no retry
