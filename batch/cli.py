@@ -151,8 +151,11 @@ _SHARD = re.compile(r"^\s*\d+\s*/\s*\d+\s*$")
 
 def _shard_from_env() -> str | None:
     """SHARD_INDEX/SHARD_COUNT (or SkyPilot's job rank) as "I/N"; the runner checks the range."""
-    index, count = os.environ.get("SHARD_INDEX"), os.environ.get("SHARD_COUNT")
-    return f"{index}/{count}" if index is not None and count is not None else None
+    for i_name, n_name in (("SHARD_INDEX", "SHARD_COUNT"), ("SKYPILOT_JOB_RANK", "SKYPILOT_NUM_JOBS")):
+        index, count = os.environ.get(i_name), os.environ.get(n_name)
+        if index is not None and count is not None:
+            return f"{index}/{count}"
+    return None
 
 
 def _raw_state_dir(raw: list[str]) -> Path | None:

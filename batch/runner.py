@@ -33,13 +33,14 @@ from batch.errors import (
     StorageError,
 )
 from batch.heartbeat import Heartbeat
+from batch.input_snapshot import fixed_inputs
 from batch.manifest import InputRecord, Manifest, output_entry, publish, write_local
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import make_preview
 from batch.media.probe import probe
 from batch.pipeline import check_duration, run_pipeline
 from batch.progress import Tracker
-from batch.shards import Shard, merge_if_complete
+from batch.shards import Shard, merge_if_complete, run_id
 from batch.stages.ladder import set_deadline
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
 from batch.storage.urls import safe_name, url_basename
@@ -195,7 +196,14 @@ class Runner:
     def run(self) -> int:
         set_deadline(self.cfg.limits.max_runtime_s)  # ladders refuse rungs that would run past it
         out_store = open_url(self.cfg.output, self.settings)
-        inputs = expand_inputs(self.cfg, self.settings)
+        if self.shard is None:
+            inputs = expand_inputs(self.cfg, self.settings)
+        else:  # one list for every shard of the run, however the prefix changes meanwhile
+            inputs, digest = fixed_inputs(
+                out_store, self.cfg.output, run_id(), lambda: expand_inputs(self.cfg, self.settings)
+            )
+            assert self.manifest.shard is not None
+            self.manifest.shard.update(inputs_total=len(inputs), inputs_sha256=digest)
         stems = output_stems(inputs)  # over every input, so names do not depend on sharding
         mine = [
             (position + 1, item, stem)

@@ -1,14 +1,17 @@
 """Several instances on one job: each takes a fixed share of the inputs.
 
-``--shard I/N`` (or ``SHARD_INDEX`` and ``SHARD_COUNT``; I counts from 0)
-gives shard I the inputs whose position in the expanded input list is I
-modulo N. Output names are decided over the whole list first, so they do not
-depend on the sharding. Each shard writes ``manifest.shard-I-of-N.json`` and
+``--shard I/N`` (or ``SHARD_INDEX`` and ``SHARD_COUNT``, or SkyPilot's
+``SKYPILOT_JOB_RANK`` and ``SKYPILOT_NUM_JOBS``; I counts from 0) gives shard I
+the inputs whose position in the run's input list is I modulo N; that list is
+fixed once per run by the first shard to start (:mod:`batch.input_snapshot`).
+Output names are decided over the whole list first, so they do not depend on
+the sharding. Each shard writes ``manifest.shard-I-of-N.json`` and
 ``status.shard-I-of-N.json``; whichever shard finds all N shard manifests
-present writes the merged ``manifest.json``. The merge is deterministic (the
-same shard manifests give the same bytes), and it is written with the store's
-create-only write where the store has one, so two shards finishing together
-cannot leave a half-merged manifest.
+present writes the merged ``manifest.json``, after checking that every input
+of the list was run by exactly one shard (else ``partial`` with the gaps). The
+merge is deterministic (the same shard manifests give the same bytes), and it
+is written with the store's create-only write where the store has one, so two
+shards finishing together cannot leave a half-merged manifest.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class Shard:
     def from_env(cls, env: dict[str, str] | None = None) -> Shard | None:
         env = dict(os.environ) if env is None else env
         index, count = env.get("SHARD_INDEX"), env.get("SHARD_COUNT")
+        if not index and not count:  # else SkyPilot's `sky jobs launch --num-jobs N`
+            index, count = env.get("SKYPILOT_JOB_RANK"), env.get("SKYPILOT_NUM_JOBS")
         if not index and not count:
             return None
         return cls.parse(f"{index or ''}/{count or ''}")
@@ -82,6 +87,10 @@ def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
     exit_code = next(c for c in _EXIT_PRECEDENCE if c in codes or c == EXIT_OK)
     statuses = {m.get("status") for m in shards}
     status = "succeeded" if statuses == {"succeeded"} else "failed" if statuses == {"failed"} else "partial"
+    gaps = coverage_errors(shards, inputs)
+    if gaps:  # an input no shard ran (or two did): never "succeeded"
+        status = "failed" if status == "failed" else "partial"
+        exit_code = next(c for c in _EXIT_PRECEDENCE if c in codes | {EXIT_INPUT_FAILED})
     counts: dict[str, int] = {}
     for r in inputs:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -103,10 +112,42 @@ def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
             for m in shards
         ],
         "counts": counts,
-        "errors": [e for m in shards for e in m.get("errors") or []],
+        "errors": [e for m in shards for e in m.get("errors") or []] + gaps,
         "inputs": inputs,
         "config": shards[0].get("config"),
     }
+
+
+def coverage_errors(shards: list[dict[str, Any]], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Errors unless every position of the run's input snapshot was run by exactly one shard."""
+    lists = {(m["shard"].get("inputs_total"), m["shard"].get("inputs_sha256")) for m in shards}
+    if len(lists) != 1:
+        return [{
+            "type": "inputs_not_covered",
+            "message": "the shards ran different input lists; which inputs ran is not known",
+            "hint": "run the shards again with one BATCH_RUN_ID (they then share one input snapshot)",
+            "lists": sorted(str(x) for x in lists),
+        }]  # fmt: skip
+    ((total, _digest),) = lists
+    if total is None:  # shard manifests from before the snapshot: nothing to check against
+        return []
+    seen: dict[int, int] = {}
+    for r in inputs:
+        seen[r["index"]] = seen.get(r["index"], 0) + 1
+    missing = [i for i in range(1, total + 1) if i not in seen]
+    twice = sorted(i for i, n in seen.items() if n > 1)
+    extra = sorted(i for i in seen if not 1 <= i <= total)
+    if not (missing or twice or extra):
+        return []
+    said = f"of the run's {total} inputs, {len(missing)} were run by no shard"
+    said += f", {len(twice)} by two" if twice else ""
+    said += f", {len(extra)} are not in its list" if extra else ""
+    return [{
+        "type": "inputs_not_covered",
+        "message": said,
+        "hint": "run the missing shards again (the same BATCH_RUN_ID reuses the snapshot and the done parts)",
+        "missing": missing, "twice": twice, "extra": extra,
+    }]  # fmt: skip
 
 
 def merge_if_complete(store: Store, output: str, shard: Shard, job_id: str) -> str:
