@@ -106,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         if shard is not None and not _valid_shard(shard):
             why = f"--shard {shard!r} is not I/N with 0 <= I < N (fix: e.g. --shard 0/4)"
             return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
+        if shard is not None and not _run_id():
+            why = (
+                "a sharded run needs a run id shared by its shards (fix: set BATCH_RUN_ID to one value "
+                "for every shard of this run, e.g. BATCH_RUN_ID=$(date -u +%Y%m%dT%H%M%S))"
+            )
+            return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
         return supervise(
             config_url, state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
         )
@@ -125,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     except BatchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    if shard_spec is not None and not _run_id() and not args.validate:
+        print(
+            "error: a sharded run needs BATCH_RUN_ID (fix: one value for every shard of the run)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
 
     if args.validate:
         try:
@@ -150,12 +162,10 @@ _SHARD = re.compile(r"^\s*\d+\s*/\s*\d+\s*$")
 
 
 def _shard_from_env() -> str | None:
-    """SHARD_INDEX/SHARD_COUNT (or SkyPilot's job rank) as "I/N"; the runner checks the range."""
-    for i_name, n_name in (("SHARD_INDEX", "SHARD_COUNT"), ("SKYPILOT_JOB_RANK", "SKYPILOT_NUM_JOBS")):
-        index, count = os.environ.get(i_name), os.environ.get(n_name)
-        if index is not None and count is not None:
-            return f"{index}/{count}"
-    return None
+    """SHARD_INDEX/SHARD_COUNT (or SkyPilot's job rank) as "I/N"; checked like --shard."""
+    from batch.contracts import shard_spec_from_env
+
+    return shard_spec_from_env()
 
 
 def _raw_state_dir(raw: list[str]) -> Path | None:
@@ -166,6 +176,12 @@ def _raw_state_dir(raw: list[str]) -> Path | None:
         if arg.startswith("--state-dir="):
             return Path(arg.split("=", 1)[1])
     return Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None
+
+
+def _run_id() -> str | None:
+    from batch.contracts import run_id_from_env
+
+    return run_id_from_env()
 
 
 def _valid_shard(spec: str) -> bool:

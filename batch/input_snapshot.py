@@ -16,6 +16,8 @@ import hashlib
 import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from batch.errors import BatchError, ObjectNotFound, StorageError
@@ -27,65 +29,131 @@ log = logging.getLogger("batch")
 SCHEMA = "batch-inputs/1"
 
 
-def snapshot_name(run_id: str | None) -> str:
-    """``inputs.<run id>.json``; runs without an id share ``inputs.unnamed.json`` (set BATCH_RUN_ID)."""
+def snapshot_name(run_id: str | None, job_id: str = "", config_inputs: list[str] | None = None) -> str:
+    """``inputs.<run id>.<8 hex of the job and its configured inputs>.json``.
+
+    The job part keeps another job, or this job with other inputs, from taking a stale list.
+    """
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id or "")[:100] or "unnamed"
-    return f"inputs.{safe}.json"
+    what = json.dumps([job_id, config_inputs or []]).encode()
+    return f"inputs.{safe}.{hashlib.sha256(what).hexdigest()[:8]}.json"
 
 
-def encode(items: list[str | BatchError], run_id: str | None) -> bytes:
-    entries: list[dict[str, Any]] = [
-        {"url": item} if isinstance(item, str) else {"error": item.to_dict()} for item in items
-    ]
+def encode(
+    items: list[str | BatchError], run_id: str | None, config_inputs: list[str] | None = None
+) -> bytes:
+    """The list as JSON; a configured URL that carries a secret (a presigned query) is stored as a
+    reference to its place in the config, never itself: the snapshot lives in the bucket."""
+    config_inputs = config_inputs or []
+    entries: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, str):
+            entries.append({"error": item.to_dict()})
+        elif redact_url(item) != item and item in config_inputs:
+            entries.append({"config_input": config_inputs.index(item), "shown": redact_url(item)})
+        else:
+            entries.append({"url": item})
     body = {"schema": SCHEMA, "run_id": run_id, "created_at": utc_now(), "inputs": entries}
     return (json.dumps(body, indent=2) + "\n").encode()
 
 
-def decode(data: bytes) -> list[str | BatchError]:
-    """The snapshot's list; an entry that was an error comes back as one (its type kept in the message)."""
+def _error_class(code: str) -> type[BatchError]:
+    todo: list[type[BatchError]] = [BatchError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code:
+            return cls
+        todo += cls.__subclasses__()
+    return StorageError
+
+
+def decode(data: bytes, config_inputs: list[str] | None = None) -> list[str | BatchError]:
+    """The snapshot's list (errors as the same error types). Raises ValueError when it is not one."""
     body = json.loads(data)
     if not isinstance(body, dict) or body.get("schema") != SCHEMA or not isinstance(body.get("inputs"), list):
         raise ValueError("not an input snapshot")
+    config_inputs = config_inputs or []
     out: list[str | BatchError] = []
     for entry in body["inputs"]:
-        if isinstance(entry.get("url"), str):
+        if not isinstance(entry, dict):
+            raise ValueError(f"entry {entry!r} is not an object")
+        if isinstance(entry.get("url"), str) and entry["url"]:
             out.append(entry["url"])
-            continue
-        err = entry.get("error") or {}
-        kind = ObjectNotFound if err.get("type") == "object_not_found" else StorageError
-        out.append(kind(str(err.get("message", "input listing failed")), hint=err.get("hint")))
+        elif isinstance(entry.get("config_input"), int) and 0 <= entry["config_input"] < len(config_inputs):
+            out.append(config_inputs[entry["config_input"]])
+        elif isinstance(entry.get("error"), dict):
+            err = dict(entry["error"])
+            kind = _error_class(str(err.pop("type", "")))
+            message, hint = str(err.pop("message", "input listing failed")), err.pop("hint", None)
+            try:
+                out.append(kind(message, hint=hint, **err))
+            except TypeError:  # an error type with its own constructor: keep the words
+                out.append(StorageError(message, hint=hint))
+        else:
+            raise ValueError(f"entry {entry!r} names no input")
     return out
 
 
 def fixed_inputs(
-    store: Store, output: str, run_id: str | None, expand: Any
+    store: Store,
+    output: str,
+    run_id: str | None,
+    expand: Callable[[], list[str | BatchError]],
+    *,
+    job_id: str = "",
+    config_inputs: list[str] | None = None,
 ) -> tuple[list[str | BatchError], str]:
     """The run's input list (the snapshot's, else ``expand()``'s, saved first) and its sha256.
 
-    ``expand`` lists the inputs; it is called only when no snapshot exists yet.
+    A listing that failed anywhere is used but not saved: the next shard, or a restart, lists
+    again rather than inherit a passing outage.
     """
-    url = join_url(output, snapshot_name(run_id))
-    try:
-        data = store.read_bytes(url)
+    url = join_url(output, snapshot_name(run_id, job_id, config_inputs))
+    data = _read(store, url)
+    if data is not None:
         log.info("inputs: the run's snapshot %s", redact_url(url))
-        return decode(data), hashlib.sha256(data).hexdigest()
-    except ObjectNotFound:
-        pass
-    except ValueError as e:
-        raise StorageError(
-            f"{redact_url(url)} is not an input snapshot ({e})",
-            hint="delete it, or give this run another BATCH_RUN_ID",
-            url=redact_url(url),
-        ) from e
-    data = encode(expand(), run_id)
+        return _decoded(data, url, config_inputs), hashlib.sha256(data).hexdigest()
+    items = expand()
+    data = encode(items, run_id, config_inputs)
+    if any(not isinstance(item, str) for item in items):
+        log.warning("inputs: the listing had errors; not saved as the run's snapshot")
+        return items, hashlib.sha256(data).hexdigest()
     create = getattr(store, "create_bytes", None)
     if create is not None:
         if create(url, data, "application/json") is None:  # another shard was first: take its list
-            data = store.read_bytes(url)
+            data = _read(store, url) or data
             log.info("inputs: another shard's snapshot %s", redact_url(url))
         else:
             log.info("inputs: wrote the run's snapshot %s", redact_url(url))
-    else:  # no create-only write here (B2): the first writer wins in all but a near tie
+    else:  # no create-only write here (B2): the last writer in a near tie wins; the merge tells
         store.write_bytes(url, data, "application/json")
-        data = store.read_bytes(url)
-    return decode(data), hashlib.sha256(data).hexdigest()
+        data = _read(store, url) or data
+    return _decoded(data, url, config_inputs), hashlib.sha256(data).hexdigest()
+
+
+def _read(store: Store, url: str) -> bytes | None:
+    """The snapshot's bytes, None when absent; a short read (a create still writing) is read again."""
+    for attempt in range(20):
+        try:
+            data = store.read_bytes(url)
+        except ObjectNotFound:
+            return None
+        try:
+            json.loads(data)
+            return data
+        except ValueError:
+            if attempt == 19:
+                return data  # not JSON after all: _decoded says so
+            time.sleep(0.1)
+    return None  # pragma: no cover
+
+
+def _decoded(data: bytes, url: str, config_inputs: list[str] | None) -> list[str | BatchError]:
+    try:
+        return decode(data, config_inputs)
+    except ValueError as e:
+        raise StorageError(
+            f"{redact_url(url)} is not a valid input snapshot ({e})",
+            hint="give this run a new BATCH_RUN_ID (a new snapshot is written), or repair the file",
+            url=redact_url(url),
+        ) from e

@@ -161,7 +161,8 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
 
     cfg, why = _load(args.config or os.environ.get("CONFIG_URL"))
     output = cfg.output if cfg else None
-    manifest_name = Shard.parse(args.shard).manifest_name if args.shard else MANIFEST
+    shard = Shard.parse(args.shard) if args.shard else None
+    manifest_name = shard.manifest_name if shard else MANIFEST
     if args.manifest_url:
         output, manifest_name = args.manifest_url.rsplit("/", 1)
         output += "/"
@@ -203,6 +204,7 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
         news=_news(args),
+        shard=shard.to_dict() if shard else None,
         settings_error=why,
     )
 

@@ -200,8 +200,9 @@ class Runner:
             inputs = expand_inputs(self.cfg, self.settings)
         else:  # one list for every shard of the run, however the prefix changes meanwhile
             inputs, digest = fixed_inputs(
-                out_store, self.cfg.output, run_id(), lambda: expand_inputs(self.cfg, self.settings)
-            )
+                out_store, self.cfg.output, run_id(), lambda: expand_inputs(self.cfg, self.settings),
+                job_id=self.cfg.job_id or "", config_inputs=list(self.cfg.inputs),
+            )  # fmt: skip
             assert self.manifest.shard is not None
             self.manifest.shard.update(inputs_total=len(inputs), inputs_sha256=digest)
         stems = output_stems(inputs)  # over every input, so names do not depend on sharding
@@ -273,7 +274,10 @@ class Runner:
             info = publish(data, out_store, self.cfg.output, self.manifest_name)
             log.info("manifest: %s (%s)", redact_url(info.url), self.manifest.status)
             if self.shard:
-                merged = merge_if_complete(out_store, self.cfg.output, self.shard, self.manifest.job_id)
+                try:
+                    merged = merge_if_complete(out_store, self.cfg.output, self.shard, self.manifest.job_id)
+                except Exception as e:  # this shard's manifest is up; a failed merge must not replace it
+                    merged = f"failed ({type(e).__name__}: {e}); the next shard to finish merges"
                 log.info("merged manifest.json: %s", merged)
         except StorageError as e:
             # the watchdog publishes the manifest as it was meant to be once the bucket answers

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from batch.contracts import run_id_from_env, shard_spec_from_env
 from batch.errors import EXIT_CONFIG, EXIT_INPUT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_STORAGE, ConfigError
 from batch.manifest import SCHEMA, archive_previous
 from batch.storage import Store, join_url
@@ -50,13 +50,8 @@ class Shard:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Shard | None:
-        env = dict(os.environ) if env is None else env
-        index, count = env.get("SHARD_INDEX"), env.get("SHARD_COUNT")
-        if not index and not count:  # else SkyPilot's `sky jobs launch --num-jobs N`
-            index, count = env.get("SKYPILOT_JOB_RANK"), env.get("SKYPILOT_NUM_JOBS")
-        if not index and not count:
-            return None
-        return cls.parse(f"{index or ''}/{count or ''}")
+        spec = shard_spec_from_env(env)
+        return None if spec is None else cls.parse(spec)
 
     @property
     def manifest_name(self) -> str:
@@ -76,16 +71,17 @@ class Shard:
 
 
 def run_id() -> str | None:
-    return os.environ.get("BATCH_RUN_ID") or os.environ.get("SKYPILOT_TASK_ID") or None
+    return run_id_from_env()
 
 
 def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
     """One manifest from every shard's, the same bytes whoever builds it."""
-    shards = sorted(shards, key=lambda m: m["shard"]["index"])
+    shards = sorted(shards, key=lambda m: (m.get("shard") or {}).get("index", -1))
     inputs = sorted((r for m in shards for r in m.get("inputs") or []), key=lambda r: r["index"])
     codes = {m.get("exit_code", EXIT_INTERNAL) for m in shards}
     exit_code = next(c for c in _EXIT_PRECEDENCE if c in codes or c == EXIT_OK)
-    statuses = {m.get("status") for m in shards}
+    # a shard with nothing to do (more shards than inputs) and no error is not a failure
+    statuses = {m.get("status") for m in shards if m.get("inputs") or m.get("errors")} or {"succeeded"}
     status = "succeeded" if statuses == {"succeeded"} else "failed" if statuses == {"failed"} else "partial"
     gaps = coverage_errors(shards, inputs)
     if gaps:  # an input no shard ran (or two did): never "succeeded"
@@ -104,10 +100,10 @@ def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
         "finished_at": max(m["finished_at"] for m in shards),
         "shards": [
             {
-                **m["shard"],
+                **(m.get("shard") or {}),
                 "status": m.get("status"),
                 "finished_at": m.get("finished_at"),
-                "host": m["runner"]["host"],
+                "host": (m.get("runner") or {}).get("host"),
             }
             for m in shards
         ],
@@ -120,7 +116,14 @@ def merged_manifest(shards: list[dict[str, Any]]) -> dict[str, Any]:
 
 def coverage_errors(shards: list[dict[str, Any]], inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Errors unless every position of the run's input snapshot was run by exactly one shard."""
-    lists = {(m["shard"].get("inputs_total"), m["shard"].get("inputs_sha256")) for m in shards}
+    # a shard that died before it read the list (its manifest is the watchdog's) has no list
+    lists = {
+        (sh.get("inputs_total"), sh.get("inputs_sha256"))
+        for sh in ((m.get("shard") or {}) for m in shards)
+        if sh.get("inputs_total") is not None
+    }
+    if not lists:  # shard manifests from before the snapshot: nothing to check against
+        return []
     if len(lists) != 1:
         return [{
             "type": "inputs_not_covered",
@@ -129,8 +132,6 @@ def coverage_errors(shards: list[dict[str, Any]], inputs: list[dict[str, Any]]) 
             "lists": sorted(str(x) for x in lists),
         }]  # fmt: skip
     ((total, _digest),) = lists
-    if total is None:  # shard manifests from before the snapshot: nothing to check against
-        return []
     seen: dict[int, int] = {}
     for r in inputs:
         seen[r["index"]] = seen.get(r["index"], 0) + 1

@@ -88,6 +88,7 @@ class WatchdogSettings:
     runner_pid: int | None = None  # None: the job runs elsewhere; -1: ours, pid not known yet
     settings_error: str | None = None  # why the settings are a fallback (config unreadable, a bug)
     news: SupervisorNews | None = None  # PID 1's word on the runner, by pipe (supervised runs)
+    shard: dict[str, Any] | None = None  # {"index", "count", "run_id"} when this instance runs a shard
 
 
 @dataclass
@@ -450,6 +451,7 @@ class Watchdog:
                 if store is None or self.s.output is None:
                     return False
                 publish(data, store, self.s.output, self.s.manifest_name)
+                self._merge_shards(store)
                 return True
             except Exception as e:
                 said = e.message if isinstance(e, BatchError) else f"{type(e).__name__}: {e}"
@@ -459,6 +461,21 @@ class Watchdog:
                 log.warning("manifest upload failed (%s); retrying in %.1f s", said, wait)
                 time.sleep(wait)
                 wait = min(wait * 2, 10.0)
+
+    def _merge_shards(self, store: Store) -> None:
+        """A shard's manifest put up here may be the last one in: merge, or the run has none."""
+        shard = self.s.shard
+        if not shard or self.s.output is None:
+            return
+        try:
+            from batch.shards import Shard, merge_if_complete
+
+            said = merge_if_complete(
+                store, self.s.output, Shard(shard["index"], shard["count"]), self.s.job_id
+            )
+            log.info("merged manifest.json: %s", said)
+        except Exception as e:  # the shard's own manifest is up; the merge is the next shard's to retry
+            log.error("could not merge the shard manifests: %s", e)
 
     def _failure_manifest(self, reason: str, detail: str) -> bytes:
         """The runner's own manifest if it left one, else one written here."""
@@ -476,7 +493,9 @@ class Watchdog:
             log_tail=_log_tail(self.s.state_dir / RUNNER_LOG),
         )
         s = self.s
-        manifest = Manifest(job_id=s.job_id, config=s.config, dry_run=s.dry_run, job_errors=[error])
+        manifest = Manifest(
+            job_id=s.job_id, config=s.config, dry_run=s.dry_run, shard=s.shard, job_errors=[error]
+        )
         if s.launch_id:
             manifest.launch_id = s.launch_id
         return manifest.to_json()

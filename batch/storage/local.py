@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,12 +158,17 @@ class LocalStore:
         path = local_path(url)
         with _os_errors(url):
             path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                return None
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.chmod(tmp, 0o644)
+                try:  # a hard link never replaces: the name appears whole, or not at all
+                    os.link(tmp, path)
+                except FileExistsError:
+                    return None
+            finally:
+                os.unlink(tmp)
         return ObjectInfo(url=url, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     def delete(self, url: str) -> None:

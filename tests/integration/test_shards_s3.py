@@ -29,7 +29,7 @@ def test_two_shards_at_once_make_one_merged_manifest(s3_server, s3_prefix, clip_
         f"job_id: sharded\ninputs: [{s3_prefix}in/]\nencode: {{codec: libx264, preset: ultrafast}}\n"
         f"output: {s3_prefix}out/\nwatchdog: {{confirm: 2, interval_s: 0.5}}\n"
     )
-    env = s3_child_env(s3_server)
+    env = s3_child_env(s3_server, BATCH_RUN_ID="two-at-once")
     procs = [
         subprocess.Popen(
             [
@@ -137,7 +137,10 @@ def test_an_object_added_between_shard_starts_and_a_killed_shard_leave_no_input_
     def read(name: str) -> dict:
         return json.loads(client.get_object(Bucket=bucket, Key=f"{key}out/{name}")["Body"].read())
 
-    snapshot = read("inputs.run-42.json")
+    (snap_key,) = [
+        o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=f"{key}out/inputs.run-42.")["Contents"]
+    ]
+    snapshot = read(snap_key.removeprefix(f"{key}out/"))
     assert [e["url"].rsplit("/", 1)[1] for e in snapshot["inputs"]] == ["clip0.mp4", "clip1.mp4", "clip2.mp4"]
     merged = read("manifest.json")
     assert merged["status"] == "succeeded", merged["errors"]

@@ -157,8 +157,19 @@ def test_a_state_dir_that_is_a_file_falls_back_and_still_shuts_down(small_clip, 
         ([], {"SHARD_INDEX": "x", "SHARD_COUNT": "2"}),
         (["--workers", "abc"], {}),
         (["--no-such-flag"], {}),
+        ([], {"SKYPILOT_JOB_RANK": "1"}),  # half a shard setting: never "run every input"
+        (["--shard", "0/2"], {"BATCH_RUN_ID": ""}),  # a sharded run without a run id
     ],
-    ids=["no-config", "shard-3-of-2", "shard-x", "shard-env-x", "workers-abc", "unknown-flag"],
+    ids=[
+        "no-config",
+        "shard-3-of-2",
+        "shard-x",
+        "shard-env-x",
+        "workers-abc",
+        "unknown-flag",
+        "half-rank",
+        "no-run-id",
+    ],
 )
 def test_bad_arguments_to_pid1_still_shut_down(args, env, small_clip, tmp_path) -> None:
     state = tmp_path / "state"
@@ -216,3 +227,49 @@ def test_pid1_imports_nothing_heavy() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_a_shard_that_dies_is_named_in_the_merged_manifest(clip_dir, tmp_path) -> None:
+    """Shard 0 of 2 finishes; shard 1's runner is killed mid-input: its watchdog puts up a failure
+    manifest for the shard and merges. The run is partial and names the inputs no shard finished."""
+    from clips import make_clip
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        make_clip(inputs / f"c{i}.mp4", frames=12 + i, audio=False)
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(
+        f"job_id: dies\ninputs: [{inputs}/]\nencode: {{codec: libx264, preset: ultrafast}}\n"
+        f"output: {tmp_path / 'out'}/\nwatchdog: {{confirm: 1, interval_s: 0.2}}\n"
+    )
+
+    def shard(i: int, **env: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--shard", f"{i}/2",
+             "--state-dir", str(tmp_path / f"s{i}")],
+            env=_env(BATCH_RUN_ID="r-dies", **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    first = shard(0)
+    assert first.wait(timeout=180) == 0, first.stderr.read().decode()[-3000:]
+    second = shard(1, BATCH_TEST_HANG_AT_FRAME="3")
+    state = tmp_path / "s1"
+    deadline = time.monotonic() + 120
+    while not (state / "runner.pid").exists() or '"frames_done": 3' not in _text(state / "status.json"):
+        assert time.monotonic() < deadline and second.poll() is None
+        time.sleep(0.05)
+    os.kill(int((state / "runner.pid").read_text()), signal.SIGKILL)
+    _, err = second.communicate(timeout=180)
+    merged = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert merged["status"] == "partial" and merged["exit_code"] != 0, err.decode()[-3000:]
+    (gap,) = [e for e in merged["errors"] if e["type"] == "inputs_not_covered"]
+    assert gap["missing"] == [2]  # position 2 was shard 1's
+    assert [r["index"] for r in merged["inputs"]] == [1, 3]
+
+
+def _text(path: Path) -> str:
+    try:
+        return json.dumps(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return ""

@@ -25,6 +25,12 @@ def test_shards_split_inputs_exactly_once() -> None:
     assert all(len(o) == 1 for o in owners)
     assert Shard.from_env({"SHARD_INDEX": "1", "SHARD_COUNT": "3"}) == Shard(1, 3)
     assert Shard.from_env({}) is None
+    # half a setting is refused, not taken for "unsharded"; an empty pair falls through to SkyPilot's
+    for half in ({"SHARD_INDEX": "1"}, {"SKYPILOT_JOB_RANK": "1"}):
+        with pytest.raises(ConfigError):
+            Shard.from_env(half)
+    sky = {"SHARD_INDEX": "", "SHARD_COUNT": "", "SKYPILOT_JOB_RANK": "0", "SKYPILOT_NUM_JOBS": "2"}
+    assert Shard.from_env(sky) == Shard(0, 2)
     assert Shard(1, 3).manifest_name == "manifest.shard-1-of-3.json"
 
 
