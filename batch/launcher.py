@@ -152,6 +152,7 @@ class Supervisor:
         self._news_lock = threading.Lock()
         self._current_monitor: subprocess.Popen[bytes] | None = None
         self.unconfirmed = False  # the shutdown ended without the provider's confirmation
+        self.stopping = 0  # the signal the provider sent, if any
 
     def _monitor(self) -> subprocess.Popen[bytes] | None:
         cmd = [sys.executable, str(MONITOR), "--state-dir", str(self.state_dir)]
@@ -213,6 +214,7 @@ class Supervisor:
         return thread
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = signum
         _write(self.state_dir / PROVIDER_STOP_FLAG, signal.Signals(signum).name + "\n")
         if self.runner and self.runner.poll() is None:
             self.runner.send_signal(signum)
@@ -245,10 +247,12 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         try:
+            if self.stopping:  # stopped before any work: start none
+                raise InterruptedError(f"{signal.Signals(self.stopping).name} before the runner started")
             self.runner = self._runner()
         except OSError as e:
             log.error("cannot start the runner: %s", e)
-            code = EXIT_INTERNAL
+            code = -self.stopping if self.stopping else EXIT_INTERNAL
         else:
             _write(self.state_dir / RUNNER_PID, f"{self.runner.pid}\n")
             self._tell(f"{NEWS_RUNNER_PID} {self.runner.pid}")
