@@ -28,25 +28,47 @@ class ColourPlan:
     matrix: str  # swscale name
     range: str  # "tv" | "pc"
     tags: ColorInfo  # written to the output as found in the source
+    rgb_source: bool = False  # no YUV matrix of its own: the output is tagged with ``matrix``
+
+
+_RGB_PIX_FMTS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr")
 
 
 def plan_colour(color: ColorInfo, height: int, pix_fmt: str) -> ColourPlan:
     matrix = _SWS_MATRIX.get(color.space or "", "bt709" if height >= 720 else "smpte170m")
     full = color.range == "pc" or pix_fmt.startswith("yuvj")
-    return ColourPlan(matrix=matrix, range="pc" if full else "tv", tags=color)
+    rgb = pix_fmt.startswith(_RGB_PIX_FMTS) or color.space in ("gbr", "rgb")
+    return ColourPlan(matrix=matrix, range="pc" if full else "tv", tags=color, rgb_source=rgb)
 
 
 # ffprobe prints these transfer names; the encoder option spells them otherwise.
 _TRC_OPTION = {"bt470m": "gamma22", "bt470bg": "gamma28"}
 
 
-def encoder_tag_args(tags: ColorInfo) -> list[str]:
-    """ffmpeg output options that carry the source's colour tags."""
+# swscale matrix names -> the encoder's -colorspace names
+_SPACE_OF_MATRIX = {
+    "bt709": "bt709",
+    "smpte170m": "smpte170m",
+    "bt470": "bt470bg",
+    "fcc": "fcc",
+    "smpte240m": "smpte240m",
+    "bt2020": "bt2020nc",
+}
+
+
+def encoder_tag_args(plan: ColourPlan) -> list[str]:
+    """ffmpeg output options that carry the source's colour tags to a YUV output.
+
+    An RGB source (``gbr``: FFV1 ``bgr0`` masters, PNG sequences) has no YUV matrix of its own;
+    the output is tagged with the matrix the writer converted with (libx264 refuses ``gbr``).
+    """
+    tags = plan.tags
+    space = _SPACE_OF_MATRIX.get(plan.matrix) if plan.rgb_source else tags.space
     args: list[str] = []
     transfer = _TRC_OPTION.get(tags.transfer or "", tags.transfer)
     for flag, value in (
         ("-color_range", tags.range),
-        ("-colorspace", tags.space),
+        ("-colorspace", space),
         ("-color_trc", transfer),
         ("-color_primaries", tags.primaries),
     ):

@@ -96,7 +96,7 @@ def build_command(spec: OutputSpec) -> list[str]:
     # passthrough: the muxer must not drop or duplicate frames to fit its clock
     cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *spec.encoder.args]
     if not spec.encoder.rgb:
-        cmd += encoder_tag_args(spec.colour.tags)
+        cmd += encoder_tag_args(spec.colour)
     if with_audio:
         cmd += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):

@@ -230,3 +230,40 @@ def test_ten_bit_source_is_noted(clip_dir: Path, tmp_path: Path) -> None:
     result = process(src, tmp_path / "out.mp4")
     assert any("yuv420p10le encoded as 8-bit" in n for n in result.notes)
     assert video_stream(tmp_path / "out.mp4")["pix_fmt"] == "yuv420p"
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "codec"),
+    [("bgr0", "ffv1"), ("rgb24", "qtrle"), ("gbrp", "ffv1")],
+    ids=["ffv1-bgr0", "qtrle-rgb24", "ffv1-gbrp"],
+)
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{interpolate: {factor: 2, ladder: [blend]}}]"], ids=["none", "2x"]
+)
+def test_an_rgb_master_encodes_and_is_tagged_with_the_matrix_used(
+    pix_fmt: str, codec: str, stages: str, tmp_path: Path
+) -> None:
+    """An RGB master (colour space "gbr") once made libx264 refuse `-colorspace gbr`: no output."""
+    import subprocess
+
+    src = tmp_path / ("rgb.mov" if codec == "qtrle" else "rgb.mkv")
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "1",
+         "-pix_fmt", pix_fmt, "-c:v", codec, "-y", str(src)],
+        check=True,
+    )  # fmt: skip
+    out = tmp_path / "out.mp4"
+    result = process(src, out, stages)
+    stream = video_stream(out)
+    assert count_frames(out) == result.frames_out == (20 if "interpolate" in stages else 10)
+    assert stream["color_space"] in ("smpte170m", "bt709")  # the matrix the writer converted with
+    # the picture survives: mean colour of the first frame within a few code values of the source's
+    firsts = []
+    for path in (src, out):
+        info = probe(path)
+        with FrameReader(info, plan_colour(info.color, info.height, info.pix_fmt), count=1) as reader:
+            firsts.append(next(iter(reader)).astype(float))
+    first_in, first_out = firsts
+    assert (
+        np.abs(first_in.astype(float).mean(axis=(0, 1)) - first_out.astype(float).mean(axis=(0, 1))).max() < 4
+    )
