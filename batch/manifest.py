@@ -147,6 +147,11 @@ def write_local(manifest: Manifest | bytes, state_dir: Path, name: str = MANIFES
     return path
 
 
+def key_stamp(utc: str) -> str:
+    """``2026-12-03T04:08:30Z`` as ``20261203T040830Z``: a time that reads well in an object key."""
+    return utc.replace(":", "").replace("-", "")
+
+
 def archive_previous(store: Store, output: str, previous: bytes | None, name: str = "manifest.json") -> None:
     """Copy an earlier manifest to ``manifests/<name stem>.<its finished_at>.json``."""
     if previous is None:
@@ -155,9 +160,10 @@ def archive_previous(store: Store, output: str, previous: bytes | None, name: st
         stamp = json.loads(previous).get("finished_at") or utc_now()
     except (ValueError, AttributeError):
         stamp = utc_now()
-    safe = stamp.replace(":", "").replace("-", "")
     stem = name.removesuffix(".json")
-    store.write_bytes(join_url(output, "manifests", f"{stem}.{safe}.json"), previous, "application/json")
+    store.write_bytes(
+        join_url(output, "manifests", f"{stem}.{key_stamp(stamp)}.json"), previous, "application/json"
+    )
 
 
 def publish(manifest: Manifest | bytes, store: Store, output: str, name: str = "manifest.json") -> ObjectInfo:

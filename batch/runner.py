@@ -34,7 +34,7 @@ from batch.errors import (
 )
 from batch.heartbeat import Heartbeat
 from batch.input_snapshot import fixed_inputs
-from batch.manifest import InputRecord, Manifest, output_entry, publish, write_local
+from batch.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import make_preview
 from batch.media.probe import probe
@@ -425,7 +425,7 @@ class Runner:
             store.stat(url)
         except ObjectNotFound:
             return
-        stamp = self.manifest.started_at.replace(":", "").replace("-", "")
+        stamp = key_stamp(self.manifest.started_at)
         archived = join_url(self.cfg.output, PREVIOUS_OUTPUTS, stamp, key)
         store.copy(url, archived)
         record.notes.append(f"an earlier run's {key} was kept as {PREVIOUS_OUTPUTS}/{stamp}/{key}")

@@ -22,11 +22,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from child_env import s3_child_env
+from run_state import stopped_lines, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +68,7 @@ class Run:
             return {}
 
     def sentinel(self) -> list[str]:
-        path = self.state / "STOPPED"
-        return path.read_text().splitlines() if path.exists() else []
+        return stopped_lines(self.state)
 
     def record(self) -> dict | None:
         try:
@@ -108,7 +107,7 @@ def start(fate: str, tmp: Path, server, prefix: str, clip: Path, *, dry_run: boo
     if fate == "killed":
         run = Run(tmp, server, config(prefix, [clip]), dry_run=dry_run, BATCH_TEST_HANG_AT_FRAME="3", **env)
         # a watchdog with a bug in its loop stops the runner before frame 3: then there is nothing to kill
-        _until(
+        wait_until(
             lambda: (
                 (run.status().get("frames_done", 0) >= 3 and (run.state / "runner.pid").exists())
                 or bool((run.record() or {}).get("shutdown"))
@@ -124,15 +123,6 @@ def start(fate: str, tmp: Path, server, prefix: str, clip: Path, *, dry_run: boo
         )
     assert fate == "config_invalid"
     return Run(tmp, server, "inputs: [a.mp4\noutput: nowhere\n", dry_run=dry_run, **env)
-
-
-def _until(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 # --- faults in the watchdog's own path ------------------------------------------------------

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 from child_env import s3_child_env
+from run_state import frames_done, stopped_lines, wait_until
+
+from batch.manifest import key_stamp
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +56,7 @@ def test_a_rerun_with_other_settings_keeps_the_earlier_outputs(
     before = {k: body(k) for k in (video_key, f"{stem}/preview.jpg", f"{stem}/output.json")}
     second = run(tmp_path, s3_server, s3_prefix, small_clip, 45, "second")
     assert hashlib.sha256(body(video_key)).hexdigest() != hashlib.sha256(before[video_key]).hexdigest()
-    stamp = second["started_at"].replace(":", "").replace("-", "")
+    stamp = key_stamp(second["started_at"])
     for k, data in before.items():
         assert body(f"previous/{stamp}/{k}") == data, k
     assert any("kept as previous/" in n for n in second["inputs"][0]["notes"])
@@ -64,7 +67,7 @@ def test_a_rerun_with_other_settings_keeps_the_earlier_outputs(
     # a third run with the same settings reuses the verified output: nothing more is archived
     third = run(tmp_path, s3_server, s3_prefix, small_clip, 45, "third")
     assert any("skipped" in n for n in third["inputs"][0]["notes"])
-    third_stamp = third["started_at"].replace(":", "").replace("-", "")
+    third_stamp = key_stamp(third["started_at"])
     listed = client.list_objects_v2(Bucket=bucket, Prefix=f"{key}out/previous/{third_stamp}/")
     assert third_stamp == stamp or "Contents" not in listed
 
@@ -76,7 +79,6 @@ def test_the_watchdogs_failure_manifest_archives_a_good_one_and_uses_the_configs
     it; and the watchdog reaches the bucket by storage.endpoint_url alone (no AWS_ENDPOINT_URL)."""
     import os
     import signal
-    import time
 
     client = s3_server.client()
     bucket, _, key = s3_prefix.removeprefix("s3://").partition("/")
@@ -95,23 +97,17 @@ def test_the_watchdogs_failure_manifest_archives_a_good_one_and_uses_the_configs
          "--state-dir", str(state)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not (state / "runner.pid").exists() or _frames(state) < 3:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[1].decode()[-3000:]
-        time.sleep(0.05)
+    wait_until(
+        lambda: (state / "runner.pid").exists() and frames_done(state) >= 3,
+        timeout=90,
+        alive=lambda: proc.poll() is None,
+    )
     os.kill(int((state / "runner.pid").read_text()), signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
-    lines = (state / "STOPPED").read_text().splitlines()
+    lines = stopped_lines(state)
     assert len(lines) == 1 and "reason=runner_exited_without_manifest" in lines[0], err.decode()[-3000:]
     now = json.loads(client.get_object(Bucket=bucket, Key=f"{key}out/manifest.json")["Body"].read())
     assert now["status"] == "failed" and now["launch_id"] != good["launch_id"]
     archived = client.list_objects_v2(Bucket=bucket, Prefix=f"{key}out/manifests/")["Contents"]
     bodies = [json.loads(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in archived]
     assert any(b["launch_id"] == good["launch_id"] and b["status"] == "succeeded" for b in bodies)
-
-
-def _frames(state: Path) -> int:
-    try:
-        return int(json.loads((state / "status.json").read_text()).get("frames_done") or 0)
-    except (OSError, ValueError):
-        return 0

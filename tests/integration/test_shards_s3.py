@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from child_env import s3_child_env
 from clips import make_clip
+from run_state import frames_done, wait_until
 
 from batch.storage import open_url
 
@@ -86,13 +87,6 @@ def _shard(cfg: Path, i: int, n: int, state: Path, server, **env: str) -> subpro
     )  # fmt: skip
 
 
-def _frames(state: Path) -> int:
-    try:
-        return int(json.loads((state / "status.json").read_text()).get("frames_done") or 0)
-    except (OSError, ValueError):
-        return 0
-
-
 def test_an_object_added_between_shard_starts_and_a_killed_shard_leave_no_input_behind(
     s3_server, s3_prefix, clip_dir, tmp_path
 ) -> None:
@@ -102,7 +96,6 @@ def test_an_object_added_between_shard_starts_and_a_killed_shard_leave_no_input_
     left an input unprocessed under a "succeeded" merge; the run's snapshot keeps the list fixed."""
     import os
     import signal
-    import time
 
     client = s3_server.client()
     bucket, _, key = s3_prefix.removeprefix("s3://").partition("/")
@@ -121,10 +114,9 @@ def test_an_object_added_between_shard_starts_and_a_killed_shard_leave_no_input_
     client.upload_file(str(clip_dir / "snap-in-0.mp4"), bucket, f"{key}in/aaa-late.mp4")  # shifts positions
 
     killed = _shard(cfg, 1, 2, tmp_path / "s1-first", s3_server, BATCH_TEST_HANG_AT_FRAME="3", **run)
-    deadline = time.monotonic() + 120
-    while _frames(tmp_path / "s1-first") < 3:
-        assert time.monotonic() < deadline and killed.poll() is None, killed.communicate()[1].decode()[-3000:]
-        time.sleep(0.05)
+    wait_until(
+        lambda: frames_done(tmp_path / "s1-first") >= 3, timeout=120, alive=lambda: killed.poll() is None
+    )
     for name in ("runner.pid", "monitor.pid"):  # the machine is gone: every process of it at once
         os.kill(int((tmp_path / "s1-first" / name).read_text()), signal.SIGKILL)
     killed.send_signal(signal.SIGKILL)

@@ -12,10 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from run_state import frames_done, stopped_lines, wait_until
 
 from batch.contracts import env_seconds
 
@@ -55,11 +55,6 @@ def _args(tmp: Path, clip: Path, state: Path) -> list[str]:
     ]
 
 
-def _stopped(state: Path) -> list[str]:
-    path = state / "STOPPED"
-    return path.read_text().splitlines() if path.exists() else []
-
-
 @pytest.mark.parametrize("value", ["abc", "nan", "-1", "inf", "0", ""])
 def test_env_seconds_ignores_what_is_not_a_positive_finite_number(value: str, monkeypatch) -> None:
     monkeypatch.setenv("X_SECONDS", value)
@@ -77,7 +72,7 @@ def test_a_bad_operator_setting_never_stops_the_shutdown(name: str, small_clip, 
     )  # fmt: skip
     err = proc.stderr.decode()
     assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
-    lines = _stopped(state)
+    lines = stopped_lines(state)
     assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
 
 
@@ -91,7 +86,7 @@ def test_state_files_that_cannot_be_written_change_nothing(files: str, small_cli
         env=_env(BATCH_TEST_UNWRITABLE=files), capture_output=True, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    lines = _stopped(state)
+    lines = stopped_lines(state)
     assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], (
         lines,
         proc.stderr.decode()[-2000:],
@@ -109,7 +104,7 @@ def test_an_unknown_runner_pid_is_not_a_gone_runner(small_clip, tmp_path) -> Non
         env=_env(BATCH_TEST_UNWRITABLE="runner.pid", BATCH_TEST_HANG_AT_FRAME="3"),
         capture_output=True, timeout=180,
     )  # fmt: skip
-    lines = _stopped(state)
+    lines = stopped_lines(state)
     assert len(lines) == 1 and "reason=stalled" in lines[0], (lines, proc.stderr.decode()[-3000:])
 
 
@@ -130,7 +125,7 @@ def test_another_launchs_confirmed_record_does_not_end_this_run(small_clip, tmp_
     cfg.write_text(cfg.read_text().replace("ultrafast", "superfast"))  # redo the input
     second = subprocess.run(args, env=_env(), capture_output=True, timeout=180)
     assert second.returncode == 0, second.stderr.decode()[-3000:]
-    lines = _stopped(state)
+    lines = stopped_lines(state)
     assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
 
 
@@ -144,7 +139,7 @@ def test_a_state_dir_that_is_a_file_falls_back_and_still_shuts_down(small_clip, 
     err = proc.stderr.decode()
     assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
     used = err.split("using ", 1)[1].split(" for this run", 1)[0]
-    lines = _stopped(Path(used))
+    lines = stopped_lines(Path(used))
     assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
 
 
@@ -181,7 +176,7 @@ def test_bad_arguments_to_pid1_still_shut_down(args, env, small_clip, tmp_path) 
     err = proc.stderr.decode()
     assert proc.returncode == 2 and "Traceback" not in err, err[-3000:]
     where = state if state.exists() else tmp_path / "state" / "unknown"
-    lines = _stopped(where)
+    lines = stopped_lines(where)
     assert len(lines) == 1 and "action=stop reason=config_invalid" in lines[0], (lines, err[-2000:])
     assert json.loads((where / "manifest.json").read_text())["status"] == "failed"
 
@@ -195,16 +190,17 @@ def test_a_torn_shutdown_record_never_becomes_a_destroy(small_clip, tmp_path) ->
         [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--state-dir", str(state)],
         env=_env(BATCH_TEST_HANG_AT_FRAME="3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not (state / "monitor.pid").exists() or not (state / "watchdog.json").exists():
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+    wait_until(
+        lambda: (state / "monitor.pid").exists() and (state / "watchdog.json").exists(),
+        timeout=90,
+        alive=lambda: proc.poll() is None,
+    )
     launch = json.loads((state / "watchdog.json").read_text()).get("launch_id")
     torn = {"status": "requested", "action": "destroy", "reason": "verified", "attempts": 0}
     (state / "watchdog.json").write_text(json.dumps({"launch_id": launch, "shutdown": torn}))
     os.kill(int((state / "monitor.pid").read_text()), signal.SIGKILL)
     _, err = proc.communicate(timeout=180)
-    lines = _stopped(state)
+    lines = stopped_lines(state)
     assert len(lines) == 1 and "action=destroy" not in lines[0], (lines, err.decode()[-3000:])
     assert "Traceback" not in err.decode()
 
@@ -255,10 +251,11 @@ def test_a_shard_that_dies_is_named_in_the_merged_manifest(clip_dir, tmp_path) -
     assert first.wait(timeout=180) == 0, first.stderr.read().decode()[-3000:]
     second = shard(1, BATCH_TEST_HANG_AT_FRAME="3")
     state = tmp_path / "s1"
-    deadline = time.monotonic() + 120
-    while not (state / "runner.pid").exists() or '"frames_done": 3' not in _text(state / "status.json"):
-        assert time.monotonic() < deadline and second.poll() is None
-        time.sleep(0.05)
+    wait_until(
+        lambda: (state / "runner.pid").exists() and frames_done(state) >= 3,
+        timeout=120,
+        alive=lambda: second.poll() is None,
+    )
     os.kill(int((state / "runner.pid").read_text()), signal.SIGKILL)
     _, err = second.communicate(timeout=180)
     merged = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -266,10 +263,3 @@ def test_a_shard_that_dies_is_named_in_the_merged_manifest(clip_dir, tmp_path) -
     (gap,) = [e for e in merged["errors"] if e["type"] == "inputs_not_covered"]
     assert gap["missing"] == [2]  # position 2 was shard 1's
     assert [r["index"] for r in merged["inputs"]] == [1, 3]
-
-
-def _text(path: Path) -> str:
-    try:
-        return json.dumps(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return ""

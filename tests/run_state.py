@@ -1,0 +1,35 @@
+"""Reading an entrypoint run's state dir from a test: its heartbeat, its STOPPED lines, waiting on it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def frames_done(state: Path) -> int:
+    """``frames_done`` from the heartbeat (status.json); 0 before the first beat or mid-write."""
+    try:
+        return int(json.loads((state / "status.json").read_text()).get("frames_done") or 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def stopped_lines(state: Path) -> list[str]:
+    """The dry run's STOPPING lines (one per shutdown call)."""
+    path = state / "STOPPED"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 60, alive: Callable[[], bool] | None = None
+) -> None:
+    """Poll ``predicate``; fail when ``timeout`` passes or ``alive()`` says the run ended first."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if alive is not None and not alive():
+            raise AssertionError("the run ended before the condition held")
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
