@@ -3,7 +3,7 @@
 
 import sys
 
-from batch.monitor_cli import main
+from batch.watchdog.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

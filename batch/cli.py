@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
     if pid1:
         # PID 1: starts the watchdog and the runner; it parses no config and imports nothing heavy
-        from batch.launcher import supervise
+        from batch.watchdog.supervisor import supervise
 
         shard = args.shard or _shard_from_env()
         if shard is not None and not _valid_shard(shard):
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from batch.config import resolved
     from batch.config_source import load_config
-    from batch.shards import Shard
+    from batch.job.shards import Shard
 
     if args.print_job_id:  # the supervisor's child that names the default state dir
         try:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             return e.exit_code
         print(json.dumps(resolved(cfg), indent=2))
         return EXIT_OK
-    from batch.runner import RunOptions, run_job
+    from batch.job.runner import RunOptions, run_job
 
     options = RunOptions(
         dry_run=args.dry_run,
@@ -200,13 +200,13 @@ def _refused(why: str, *, pid1: bool, state_dir: Path | None, dry_run: bool) -> 
     where = state_dir or Path("state") / "unknown"
     try:
         from batch.errors import ConfigError
-        from batch.manifest import Manifest, write_local
+        from batch.job.manifest import Manifest, write_local
 
         manifest = Manifest(job_id="unknown", config=None, dry_run=dry_run, job_errors=[ConfigError(why)])
         write_local(manifest.to_json(), where)
     except Exception as e:  # the shutdown below needs none of this
         print(f"error: no failure manifest in {where}: {e}", file=sys.stderr)
-    from batch.shutdown import last_resort
+    from batch.watchdog.shutdown import last_resort
 
     last_resort(where, dry_run=dry_run, reason="config_invalid", detail=why)
     return EXIT_CONFIG

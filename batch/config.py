@@ -39,7 +39,7 @@ from pydantic import (
 
 from batch.config_loader import load_config_text
 from batch.errors import BatchError, ConfigError
-from batch.models.registry import Kind, WeightsRef, from_url, lookup
+from batch.weights.registry import Kind, WeightsRef, from_url, lookup
 
 
 def _to_fraction(value: Any) -> Fraction:

@@ -47,9 +47,9 @@ def make_clip(path: Path, seconds: int) -> Path:
 def one(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
     """Run one measurement in this process and report it."""
     from batch.config import parse_config
+    from batch.job.pipeline import run_pipeline
     from batch.media.encoder import choose_encoder
     from batch.media.probe import probe
-    from batch.pipeline import run_pipeline
 
     frames_in = probe(clip).frame_count
     out = out_dir / f"{mode}.mp4"

@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from batch.errors import BatchError
-from batch.report import load_report, render
 from batch.storage import open_url
+from batch.tools.status_table import load_report, render
 
 
 def main(argv: list[str] | None = None) -> int:

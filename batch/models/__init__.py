@@ -1,5 +1,5 @@
-"""Model weights (registry, cache) and the PyTorch models the stages run.
+"""The PyTorch models the stages run: RIFE (IFNet), spandrel SR, SAM2, the device.
 
-Importing this package does not import torch: the registry and cache work in
-the CPU-only parts of the runner, and torch loads only when a model rung does.
+Importing this package does not import torch; torch loads only when a model
+rung does. The weights registry and cache live in batch.weights.
 """

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from batch import gpu_slot
 from batch.errors import RungUnavailable
+from batch.models import gpu_slot
 from batch.stages.ladder import says_out_of_memory
 
 
@@ -47,7 +47,7 @@ def free_cache(device: torch.device) -> None:
 
 
 def pick_device(kind: str) -> torch.device:
-    """``cuda`` (this worker's GPU, see batch.gpu_slot) or ``cpu``. Raises RungUnavailable without CUDA."""
+    """``cuda`` (this worker's GPU, see gpu_slot) or ``cpu``. Raises RungUnavailable without CUDA."""
     if kind == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():

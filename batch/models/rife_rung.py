@@ -16,7 +16,6 @@ import torch
 from batch.config import InterpolateStage
 from batch.errors import RungUnavailable
 from batch.models import loaded, rife
-from batch.models.cache import ensure
 from batch.models.device import (
     free_cache,
     inject_oom,
@@ -27,6 +26,7 @@ from batch.models.device import (
     to_tensor,
     to_uint8,
 )
+from batch.weights.cache import ensure
 
 
 def _positions(ratio: Fraction) -> set[Fraction]:

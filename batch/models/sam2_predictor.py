@@ -41,9 +41,9 @@ import torch.nn.functional as F
 
 from batch.errors import RungUnavailable, WeightsError, WeightsWrongArchitecture
 from batch.models import loaded
-from batch.models.cache import ensure
 from batch.models.device import free_cache, inject_oom, is_oom, pick_device
-from batch.models.registry import WeightsRef
+from batch.weights.cache import ensure
+from batch.weights.registry import WeightsRef
 
 # Test and tuning hook: the square resolution SAM2 runs at (the configs say 1024,
 # the size it was trained at). Lower is faster and coarser; the tests use 256 so a

@@ -15,7 +15,6 @@ import torch
 from batch.config import UpscaleStage
 from batch.errors import RungUnavailable
 from batch.models import loaded, sr
-from batch.models.cache import ensure
 from batch.models.device import (
     free_cache,
     inject_oom,
@@ -26,6 +25,7 @@ from batch.models.device import (
     to_tensor,
     to_uint8,
 )
+from batch.weights.cache import ensure
 
 
 class SrRung:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from batch.config import AnalyzeStage
-from batch.metrics import Analyzer, duplicate_groups, idle_intervals, summarize
+from batch.stages.frame_metrics import Analyzer, duplicate_groups, idle_intervals, summarize
 
 ROW_GROUP_ROWS = 10_000
 DATA_PAGE_BYTES = 1 << 20

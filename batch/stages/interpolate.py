@@ -30,7 +30,7 @@ import numpy as np
 
 from batch.config import InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
-from batch.metrics import analysis_plane, histogram_distance, luma_of
+from batch.stages.frame_metrics import analysis_plane, histogram_distance, luma_of
 from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
 

@@ -89,8 +89,8 @@ def test_the_manifest_carries_the_summary(analyzed: tuple[dict, dict]) -> None:
 
 def test_rgb_frames_after_another_stage_give_the_same_findings(clip_dir: Path, tmp_path: Path) -> None:
     from batch.config import parse_config
+    from batch.job.pipeline import run_pipeline
     from batch.media.encoder import choose_encoder
-    from batch.pipeline import run_pipeline
 
     clip = mc.make(clip_dir / "defects-rgb.mp4")
     cfg = parse_config(

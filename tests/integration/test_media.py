@@ -9,9 +9,9 @@ from clips import make_clip
 
 from batch.config import parse_config
 from batch.errors import EmptyInput, NotAVideo, TruncatedVideo
+from batch.job.pipeline import run_pipeline
 from batch.media.encoder import choose_encoder
 from batch.media.probe import probe
-from batch.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
 

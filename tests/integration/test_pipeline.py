@@ -19,11 +19,11 @@ from clips import (
 
 from batch.config import parse_config
 from batch.errors import TruncatedVideo
+from batch.job.pipeline import run_pipeline
 from batch.media.colour import plan_colour
 from batch.media.encoder import choose_encoder
 from batch.media.probe import probe
 from batch.media.reader import FrameReader
-from batch.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
 

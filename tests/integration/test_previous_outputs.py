@@ -19,7 +19,7 @@ import pytest
 from child_env import s3_child_env
 from run_state import frames_done, stopped_lines, wait_until
 
-from batch.manifest import key_stamp
+from batch.job.manifest import key_stamp
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 from child_env import s3_child_env
 from clips import count_frames
 
-from batch.runner import RunOptions, run_job
+from batch.job.runner import RunOptions, run_job
 
 pytestmark = pytest.mark.integration
 

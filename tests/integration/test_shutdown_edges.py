@@ -217,9 +217,9 @@ def test_an_unconfirmed_shutdown_makes_pid1_exit_5(small_clip, tmp_path) -> None
 
 def test_pid1_imports_nothing_heavy() -> None:
     code = (
-        "import sys, batch.cli, batch.launcher\n"
+        "import sys, batch.cli, batch.watchdog.supervisor\n"
         "heavy = [m for m in ('numpy', 'torch', 'boto3', 'b2sdk', 'requests', 'yaml', 'pydantic', "
-        "'batch.runner', 'batch.config', 'batch.storage') if m in sys.modules]\n"
+        "'batch.job.runner', 'batch.config', 'batch.storage') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

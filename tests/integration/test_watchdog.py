@@ -290,7 +290,7 @@ def test_sigterm_during_verification_calls_no_control_plane(
 
 def test_a_watchdog_bug_still_ends_in_a_shutdown(tmp_path, monkeypatch) -> None:
     from batch.instance import LocalProvider
-    from batch.watchdog import Watchdog, WatchdogSettings
+    from batch.watchdog.watch import Watchdog, WatchdogSettings
 
     settings = WatchdogSettings(
         state_dir=tmp_path, provider=LocalProvider(tmp_path), output=None, runner_pid=None

@@ -137,7 +137,7 @@ def test_manifest_url_without_a_launch_id_waits_for_a_new_manifest(s3_server, s3
 def test_a_wall_clock_days_ahead_does_not_end_a_run_over_budget(s3_server, s3_prefix, tmp_path) -> None:
     """A restarted watchdog whose state says it started 10 days ago by the wall clock, but moments ago
     by this boot's monotonic clock (an NTP jump), is not over max_runtime."""
-    from batch.watchdog import _boot_id
+    from batch.watchdog.watch import _boot_id
 
     if _boot_id() is None:
         pytest.skip("no /proc boot id: the monotonic clock cannot be tied to this boot")

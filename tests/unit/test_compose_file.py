@@ -23,7 +23,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from batch.runner import load_config
+from batch.job.runner import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"

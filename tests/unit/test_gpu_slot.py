@@ -1,11 +1,11 @@
-"""Worker threads get distinct GPU slots (batch.gpu_slot), as the chunk scheduler hands them out."""
+"""Worker threads get distinct GPU slots (batch.models.gpu_slot), as the chunk scheduler hands them out."""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from batch import gpu_slot
+from batch.models import gpu_slot
 
 
 def test_each_worker_thread_claims_its_own_slot() -> None:

@@ -14,8 +14,8 @@ from batch.errors import (
     StorageUnreachable,
     UnsupportedOperation,
 )
-from batch.input_snapshot import decode, encode, fixed_inputs, snapshot_name
-from batch.shards import coverage_errors, merged_manifest
+from batch.job.input_snapshot import decode, encode, fixed_inputs, snapshot_name
+from batch.job.shards import coverage_errors, merged_manifest
 from batch.storage.local import LocalStore
 
 

@@ -18,10 +18,11 @@ from model_weights import RIFE4, compact_shapes, rife4_shapes, sha256_of, write_
 
 from batch.config import InterpolateStage
 from batch.errors import StageError, WeightsChecksumMismatch, WeightsWrongArchitecture
-from batch.models import cache, loaded, rife
-from batch.models.registry import from_url
+from batch.models import loaded, rife
 from batch.stages import ladder as ladder_mod
 from batch.stages.interpolate import Interpolate
+from batch.weights import cache
+from batch.weights.registry import from_url
 
 REFERENCE = Path(importlib.util.find_spec("cli").submodule_search_locations[0]) / "ECCV2022-RIFE"  # type: ignore[union-attr,index]
 HDV3 = REFERENCE / "train_log" / "flownet.pkl"

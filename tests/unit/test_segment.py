@@ -30,10 +30,11 @@ from pycocotools import mask as mask_utils
 
 from batch.config import SegmentStage
 from batch.errors import StageError, WeightsChecksumMismatch, WeightsWrongArchitecture
-from batch.models import cache, sam2_predictor
-from batch.models.registry import from_url, lookup
+from batch.models import sam2_predictor
 from batch.stages import segment_files
 from batch.stages.segment import Segment
+from batch.weights import cache
+from batch.weights.registry import from_url, lookup
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_TINY = cache.cache_path(lookup("sam2.1-hiera-tiny"))  # WEIGHTS_DIR as set outside the tests

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from batch.errors import ConfigError
-from batch.manifest import Manifest
-from batch.shards import Shard, merge_if_complete, merged_manifest
+from batch.job.manifest import Manifest
+from batch.job.shards import Shard, merge_if_complete, merged_manifest
 from batch.storage import open_url
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from batch import shutdown
+from batch.watchdog import shutdown
 from batch.contracts import STOPPED_SENTINEL, WATCHDOG_STATE
 
 

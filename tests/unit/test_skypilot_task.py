@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batch.instance import detect_provider
-from batch.shards import Shard
+from batch.job.shards import Shard
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch.errors import ObjectNotFound
-from batch.runner import output_stems
+from batch.job.runner import output_stems
 from batch.storage.urls import NAME_MAX_BYTES, redact_url, safe_name, url_basename, url_path
 
 SECRET_QUERY = (
@@ -108,7 +108,7 @@ def test_url_basename_never_carries_the_query(url: str, secret: str) -> None:
 
 
 def test_weights_file_names_never_carry_the_query() -> None:
-    from batch.models.registry import from_url
+    from batch.weights.registry import from_url
 
     sha = "ab" * 32
     ref = from_url(f"https://h/w/model.pth?{SECRET_QUERY}", sha, "sr")

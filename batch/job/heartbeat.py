@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from batch.errors import BatchError
-from batch.progress import Tracker
+from batch.job.progress import Tracker
 from batch.storage import Store, join_url
 
 log = logging.getLogger("batch")

@@ -23,7 +23,7 @@ from typing import Any
 from batch import faults
 from batch.contracts import PROVIDER_STOP_FLAG, SHUTDOWN_FINAL, WATCHDOG_STATE, env_seconds
 
-log = logging.getLogger("batch.watchdog")
+log = logging.getLogger("batch.watchdog.watch")
 
 # monitor.py's exit status when its shutdown is final but the provider never confirmed it;
 # 0 when final and confirmed (or nothing to call). Anything else: PID 1 starts it again.

@@ -20,7 +20,6 @@ from types import FrameType
 from typing import Any
 
 from batch import disk, faults
-from batch.chunks import ChunkedInput, fingerprint, plan_chunks, verify_joined
 from batch.config import JobConfig, resolved
 from batch.config_source import load_config
 from batch.contracts import KEPT_OUTPUTS, PREVIOUS_OUTPUTS, UNPUBLISHED_MANIFEST
@@ -32,15 +31,16 @@ from batch.errors import (
     ObjectNotFound,
     StorageError,
 )
-from batch.heartbeat import Heartbeat
-from batch.input_snapshot import fixed_inputs
-from batch.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
+from batch.job.chunks import ChunkedInput, fingerprint, plan_chunks, verify_joined
+from batch.job.heartbeat import Heartbeat
+from batch.job.input_snapshot import fixed_inputs
+from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
+from batch.job.pipeline import check_duration, run_pipeline
+from batch.job.progress import Tracker
+from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import make_preview
 from batch.media.probe import probe
-from batch.pipeline import check_duration, run_pipeline
-from batch.progress import Tracker
-from batch.shards import Shard, merge_if_complete, run_id
 from batch.stages.ladder import set_deadline
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
 from batch.storage.urls import safe_name, url_basename

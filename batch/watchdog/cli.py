@@ -15,16 +15,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch import faults, shutdown
+from batch import faults
 from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds
 from batch.errors import BatchError
-from batch.supervisor_news import SupervisorNews
+from batch.watchdog import shutdown
+from batch.watchdog.supervisor_news import SupervisorNews
 
 if TYPE_CHECKING:  # deferred at run time: a broken config or module must not stop the watchdog
     from batch.config import JobConfig
-    from batch.watchdog import WatchdogSettings
+    from batch.watchdog.watch import WatchdogSettings
 
-log = logging.getLogger("batch.watchdog")
+log = logging.getLogger("batch.watchdog.watch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,9 +156,9 @@ def _launch_id(args: argparse.Namespace) -> str | None:
 
 def _settings(args: argparse.Namespace) -> WatchdogSettings:
     from batch.config import resolved
-    from batch.shards import Shard
+    from batch.job.shards import Shard
     from batch.storage import StorageSettings
-    from batch.watchdog import WatchdogSettings
+    from batch.watchdog.watch import WatchdogSettings
 
     cfg, why = _load(args.config or os.environ.get("CONFIG_URL"))
     output = cfg.output if cfg else None
@@ -211,7 +212,7 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
 
 def _fallback(args: argparse.Namespace, why: str) -> WatchdogSettings:
     """Settings that need no config: watch the runner, then stop the instance the environment names."""
-    from batch.watchdog import WatchdogSettings
+    from batch.watchdog.watch import WatchdogSettings
 
     state_dir = args.state_dir or Path("state") / "unknown"
     return WatchdogSettings(
@@ -253,6 +254,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().addHandler(handler)
     except Exception as e:
         log.warning("no %s in %s (%s); logging to stderr only", WATCHDOG_LOG, settings.state_dir, e)
-    from batch.watchdog import Watchdog
+    from batch.watchdog.watch import Watchdog
 
     return Watchdog(settings).run()

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batch import disk, gpu_slot
+from batch import disk
 from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
+from batch.job.pipeline import Segment, plan_stages, run_segment
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
 from batch.media.probe import MediaInfo, probe
-from batch.pipeline import Segment, plan_stages, run_segment
+from batch.models import gpu_slot
 from batch.stages.interpolate import output_count, ratio_for
 from batch.storage import Store, join_url
 

@@ -7,7 +7,7 @@ first shard to start writes the expanded list to
 ``<output>/inputs.<run id>.json`` with the store's create-only write; every
 shard, and every restart of one, reads that snapshot instead of listing again.
 The merge then checks that each position of the snapshot is covered exactly
-once (see :func:`batch.shards.coverage_errors`).
+once (see :func:`batch.job.shards.coverage_errors`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from batch.errors import BatchError, ObjectNotFound, StorageError
-from batch.manifest import utc_now
+from batch.job.manifest import utc_now
 from batch.storage import Store, join_url, redact_url
 
 log = logging.getLogger("batch")

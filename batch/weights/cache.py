@@ -21,8 +21,8 @@ import uuid
 from pathlib import Path
 
 from batch.errors import StorageError, WeightsChecksumMismatch, WeightsNotFound
-from batch.models.registry import WeightsRef
 from batch.storage import open_url, redact_url
+from batch.weights.registry import WeightsRef
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[2] / "external" / "weights"
 _LOCK = threading.Lock()

@@ -17,7 +17,7 @@ from typing import Any
 from batch.errors import ObjectNotFound
 from batch.storage import Store, join_url
 
-log = logging.getLogger("batch.watchdog")
+log = logging.getLogger("batch.watchdog.watch")
 
 REREAD_MAX_BYTES = 16 * 1024 * 1024  # small objects are read back and hashed
 

@@ -11,7 +11,7 @@ killed), and waits for the watchdog to finish verifying and shutting down.
 
 A watchdog that ends before its shutdown is final is started again (it
 carries on from its state); one that keeps failing, or still runs long after
-the runner ended, is replaced by PID 1's last resort (batch.shutdown), which
+the runner ended, is replaced by PID 1's last resort (batch.watchdog.shutdown), which
 stops the instance without storage or config.
 
 SIGTERM (a provider stopping the container) is passed to the runner, and
@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MONITOR = ROOT / "monitor.py"
 ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
 EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
-EXIT_GAVE_UP = 5  # monitor.py: final, not confirmed (batch.shutdown.EXIT_GAVE_UP)
+EXIT_GAVE_UP = 5  # monitor.py: final, not confirmed (batch.watchdog.shutdown.EXIT_GAVE_UP)
 MONITOR_RESTARTS = 3
 RUNNER_GRACE_S = 20.0  # SIGTERM -> SIGKILL when PID 1 must end the runner itself
 JOB_ID_TIMEOUT_S = 90.0  # reading the config for the default state dir (a slow store retries)
@@ -349,7 +349,7 @@ class Supervisor:
         except BaseException as e:
             log.error("could not stop the runner: %r", e)
         try:
-            from batch.shutdown import last_resort
+            from batch.watchdog.shutdown import last_resort
 
             result = last_resort(
                 self.state_dir, dry_run=self.dry_run, reason="watchdog_failed", detail=why,

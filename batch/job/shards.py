@@ -3,7 +3,7 @@
 ``--shard I/N`` (or ``SHARD_INDEX`` and ``SHARD_COUNT``, or SkyPilot's
 ``SKYPILOT_JOB_RANK`` and ``SKYPILOT_NUM_JOBS``; I counts from 0) gives shard I
 the inputs whose position in the run's input list is I modulo N; that list is
-fixed once per run by the first shard to start (:mod:`batch.input_snapshot`).
+fixed once per run by the first shard to start (:mod:`batch.job.input_snapshot`).
 Output names are decided over the whole list first, so they do not depend on
 the sharding. Each shard writes ``manifest.shard-I-of-N.json`` and
 ``status.shard-I-of-N.json``; whichever shard finds all N shard manifests
@@ -24,7 +24,7 @@ from typing import Any
 
 from batch.contracts import run_id_from_env, shard_spec_from_env
 from batch.errors import EXIT_CONFIG, EXIT_INPUT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_STORAGE, ConfigError
-from batch.manifest import SCHEMA, archive_previous
+from batch.job.manifest import SCHEMA, archive_previous
 from batch.storage import Store, join_url
 
 log = logging.getLogger("batch")

@@ -13,7 +13,7 @@ It shuts down in exactly these cases (see docs/watchdog.md):
 
 Its state lives in ``<state dir>/watchdog.json``. A shutdown is recorded as
 decided, then requested before each provider call and confirmed after it
-(batch.shutdown), so a restarted watchdog carries on a shutdown that was
+(batch.watchdog.shutdown), so a restarted watchdog carries on a shutdown that was
 started and never repeats one that was confirmed. Whatever raises in here,
 a bug included, still ends in a shutdown whose reason says what failed.
 When the provider itself is stopping the container (SIGTERM to the
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batch import faults, shutdown
+from batch import faults
 from batch.contracts import (
     KEPT_OUTPUTS,
     MANIFEST,
@@ -47,13 +47,14 @@ from batch.contracts import (
 )
 from batch.errors import BatchError, StorageError
 from batch.instance.base import Action, Provider
-from batch.manifest import Manifest, publish
+from batch.job.manifest import Manifest, publish
 from batch.storage import StorageSettings, Store, join_url, open_url
-from batch.supervisor_news import SupervisorNews
-from batch.supervisor_news import pid_alive as _pid_alive
-from batch.verify import ObjectCheck, objects_in, problem_with, reupload
+from batch.watchdog import shutdown
+from batch.watchdog.supervisor_news import SupervisorNews
+from batch.watchdog.supervisor_news import pid_alive as _pid_alive
+from batch.watchdog.verify import ObjectCheck, objects_in, problem_with, reupload
 
-log = logging.getLogger("batch.watchdog")
+log = logging.getLogger("batch.watchdog.watch")
 
 RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
 
@@ -468,7 +469,7 @@ class Watchdog:
         if not shard or self.s.output is None:
             return
         try:
-            from batch.shards import Shard, merge_if_complete
+            from batch.job.shards import Shard, merge_if_complete
 
             said = merge_if_complete(
                 store, self.s.output, Shard(shard["index"], shard["count"]), self.s.job_id
@@ -526,7 +527,7 @@ class Watchdog:
         return self._carry_out()
 
     def _carry_out(self) -> int:
-        """Ask the provider until it confirms (see batch.shutdown); a restart carries this on."""
+        """Ask the provider until it confirms (see batch.watchdog.shutdown); a restart carries this on."""
         record = self.state.shutdown
         assert record is not None
         self.state.phase = "done"

@@ -1,0 +1,1 @@
+"""The worker program: the batch (runner), one input (pipeline), chunks, shards, manifest, heartbeat."""
