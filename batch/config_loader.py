@@ -80,11 +80,12 @@ def _bounded_int(loader: SafeConstructor, node: ScalarNode) -> int:
             f"has an integer of {len(text)} characters{_at(node)}; the limit is {MAX_INT_CHARS}",
             "numbers in a job config are small; quote the value if it is meant as text",
         )
-    return SafeConstructor.construct_yaml_int(loader, node)  # type: ignore[no-any-return]
+    value: int = SafeConstructor.construct_yaml_int(loader, node)
+    return value
 
 
 def _with_bounded_ints(base: type) -> type:
-    loader = type(f"Bounded{base.__name__}", (base,), {})
+    loader: Any = type(f"Bounded{base.__name__}", (base,), {})  # PyYAML's loaders share no typed base
     loader.add_constructor("tag:yaml.org,2002:int", _bounded_int)
     return loader
 

@@ -84,7 +84,8 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
             stderr_tail=tail,
         )
     try:
-        return json.loads(proc.stdout or "{}")
+        facts: dict[str, Any] = json.loads(proc.stdout or "{}")
+        return facts
     except json.JSONDecodeError as e:
         raise FFmpegFailed(f"ffprobe printed unreadable output for {path.name}", command=" ".join(cmd)) from e
 

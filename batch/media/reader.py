@@ -6,6 +6,7 @@ most ``queue_frames`` frames ahead of whoever consumes them.
 
 from __future__ import annotations
 
+import io
 import queue
 import subprocess
 import tempfile
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -104,7 +106,7 @@ class FrameReader:
 
     def _pump(self) -> None:
         assert self._proc and self._proc.stdout
-        stream = self._proc.stdout
+        stream = cast(io.FileIO, self._proc.stdout)  # bufsize=0: a raw FileIO, which has readinto
         n = self._frame_bytes
         try:
             while not self._stop.is_set():

@@ -97,10 +97,11 @@ class _Body:
 
 def _validator(resp: Any) -> str | None:
     """What ``If-Range`` may carry: a strong ETag, else Last-Modified."""
-    etag = resp.headers.get("ETag")
+    etag: str | None = resp.headers.get("ETag")
     if etag and not etag.startswith("W/"):
         return etag
-    return resp.headers.get("Last-Modified")
+    modified: str | None = resp.headers.get("Last-Modified")
+    return modified
 
 
 def _range_start(resp: Any) -> tuple[int, int | None] | None:

@@ -312,7 +312,7 @@ class S3Store:
         def attempt() -> bytes:
             with self._errors(url):
                 resp = self.client.get_object(Bucket=bucket, Key=key)
-                data = resp["Body"].read()
+                data: bytes = resp["Body"].read()
             if len(data) != int(resp["ContentLength"]):
                 raise StorageUnreachable(
                     f"read of {url} ended after {len(data)} bytes",

@@ -48,7 +48,8 @@ def _epoch(stamp: str | None) -> float | None:
 
 def _read_json(store: Store, url: str) -> dict[str, Any] | None:
     try:
-        return json.loads(store.read_bytes(url))
+        body: dict[str, Any] = json.loads(store.read_bytes(url))
+        return body
     except ObjectNotFound:
         return None
     except ValueError:
@@ -74,9 +75,10 @@ def load_report(store: Store, prefix: str) -> Report:
     return report
 
 
-def _size(n: int | None) -> str:
-    if n is None:
+def _size(size: int | None) -> str:
+    if size is None:
         return "?"
+    n = float(size)
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
