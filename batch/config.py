@@ -151,14 +151,19 @@ Sam2Model = _model_ref("sam2")
 
 # Rungs, best first. "-cpu" rungs run the model on the CPU: hours for a long
 # video, so they are only tried where the config's ladder names them.
-INTERPOLATE_RUNGS = ("rife", "rife-cpu", "blend", "duplicate")
-UPSCALE_RUNGS = ("model", "model-cpu", "lanczos")
-_MODEL_RUNGS = ("rife", "rife-cpu", "model", "model-cpu")
+# The stages match rung names against these constants, never against literals.
+RIFE, RIFE_CPU, BLEND, DUPLICATE = "rife", "rife-cpu", "blend", "duplicate"
+INTERPOLATE_RUNGS = (RIFE, RIFE_CPU, BLEND, DUPLICATE)
+INTERPOLATE_MODEL_RUNGS = (RIFE, RIFE_CPU)
+SR_MODEL, SR_MODEL_CPU, LANCZOS = "model", "model-cpu", "lanczos"
+UPSCALE_RUNGS = (SR_MODEL, SR_MODEL_CPU, LANCZOS)
+UPSCALE_MODEL_RUNGS = (SR_MODEL, SR_MODEL_CPU)
+_MODEL_RUNGS = INTERPOLATE_MODEL_RUNGS + UPSCALE_MODEL_RUNGS
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 
 
 def _default_ladder(model: WeightsRef | None, rungs: tuple[str, ...]) -> list[str]:
-    return [r for r in rungs if (model is not None and r in ("rife", "model")) or r not in _MODEL_RUNGS]
+    return [r for r in rungs if (model is not None and r in (RIFE, SR_MODEL)) or r not in _MODEL_RUNGS]
 
 
 class InterpolateStage(_Strict):
@@ -275,7 +280,8 @@ class AnalyzeStage(_Strict):
     cut_threshold: float = Field(default=0.5, gt=0, le=1)  # histogram distance above: scene cut
 
 
-SEGMENT_RUNGS = ("cuda", "cuda-offload", "smaller", "cpu")
+SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER, SAM2_CPU = "cuda", "cuda-offload", "smaller", "cpu"
+SEGMENT_RUNGS = (SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER, SAM2_CPU)
 INT32_MAX = 2**31 - 1
 
 
@@ -311,7 +317,7 @@ class SegmentStage(_Strict):
     objects: list[SegmentObject] = Field(min_length=1)
     window: int = Field(default=64, ge=2, le=4096)  # frames SAM2 holds at once
     overlay: StrictBool = False  # also write overlay.mp4 with the masks drawn
-    ladder: list[str] = Field(default_factory=lambda: ["cuda", "cuda-offload", "smaller"])
+    ladder: list[str] = Field(default_factory=lambda: [SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER])
 
     @field_validator("ladder")
     @classmethod
@@ -328,8 +334,8 @@ class SegmentStage(_Strict):
 
     @model_validator(mode="after")
     def _smaller_given(self) -> SegmentStage:
-        if "smaller" in self.ladder and self.smaller_model is None:
-            object.__setattr__(self, "ladder", [r for r in self.ladder if r != "smaller"])
+        if SAM2_SMALLER in self.ladder and self.smaller_model is None:
+            object.__setattr__(self, "ladder", [r for r in self.ladder if r != SAM2_SMALLER])
             if not self.ladder:
                 raise ValueError("the ladder's only rung is smaller but no smaller_model is given")
         return self
