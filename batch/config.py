@@ -20,7 +20,7 @@ import os
 import re
 from fractions import Fraction
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     StrictBool,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -341,8 +342,48 @@ class SegmentStage(_Strict):
         return self
 
 
-Stage = Annotated[InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage, Field(discriminator="stage")]
-STAGE_NAMES = ("interpolate", "upscale", "analyze", "segment")
+class CropStage(_Strict):
+    """Keep the ``width`` x ``height`` window at (``x``, ``y``) of each frame.
+
+    Every number is even: 4:2:0 video stores colour at half resolution, so an
+    odd size or offset cannot be cut exactly. Whether the window fits is
+    checked when the frame size it receives is known (see batch.stages.crop).
+    """
+
+    stage: Literal["crop"] = "crop"
+    width: StrictInt
+    height: StrictInt
+    x: StrictInt = 0
+    y: StrictInt = 0
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(f"must be at least 2 pixels, got {v}; give the size of the window to keep")
+        return _even(v)
+
+    @field_validator("x", "y")
+    @classmethod
+    def _offset(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be 0 or more, got {v}; it is the window's offset from the top left")
+        return _even(v)
+
+
+def _even(v: int) -> int:
+    if v % 2:
+        raise ValueError(
+            f"must be even for 4:2:0 video (colour is stored at half resolution), got {v}; "
+            f"use {v - 1} or {v + 1}"
+        )
+    return v
+
+
+Stage = Annotated[
+    InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage | CropStage, Field(discriminator="stage")
+]
+STAGE_NAMES = tuple(m.model_fields["stage"].default for m in get_args(get_args(Stage)[0]))
 
 
 # --- the rest ----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from batch.config import AnalyzeStage, InterpolateStage, SegmentStage, UpscaleStage
+from batch.config import AnalyzeStage, CropStage, InterpolateStage, SegmentStage, UpscaleStage
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 
 
@@ -132,6 +132,7 @@ REGISTRY = StageRegistry(
         StageEntry(UpscaleStage, "batch.stages.upscale:Upscale"),
         StageEntry(AnalyzeStage, "batch.stages.analyze:Analyze"),
         StageEntry(SegmentStage, "batch.stages.segment:Segment"),
+        StageEntry(CropStage, "batch.stages.crop:Crop"),
     ]
 )
 
