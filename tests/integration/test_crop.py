@@ -43,6 +43,21 @@ def make_quadrants(path: Path) -> Path:
     return path
 
 
+def run_job(tmp_path: Path, src: Path, stages: str, chunk_s: float = 60) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(
+        f"job_id: crop\ninputs: [{src}]\noutput: {tmp_path / 'out'}/\nstages: {stages}\n"
+        "encode: {codec: libx264, preset: ultrafast, crf: 10}\n"
+        f"limits: {{chunk_s: {chunk_s}, heartbeat_s: 0.2}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CONFIG_URL"}
+    return subprocess.run(
+        [sys.executable, str(ENTRY), "--no-watchdog", "--config", str(cfg), "--dry-run",
+         "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=240,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("stages", "chunk_s", "size", "passed_as"),
     [
@@ -56,18 +71,7 @@ def test_a_job_with_crop_keeps_the_window_and_every_frame(
 ) -> None:
     src = make_quadrants(tmp_path / "quads.mp4")
     out = tmp_path / "out"
-    cfg = tmp_path / "job.yaml"
-    cfg.write_text(
-        f"job_id: crop\ninputs: [{src}]\noutput: {out}/\nstages: {stages}\n"
-        "encode: {codec: libx264, preset: ultrafast, crf: 10}\n"
-        f"limits: {{chunk_s: {chunk_s}, heartbeat_s: 0.2}}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "CONFIG_URL"}
-    proc = subprocess.run(
-        [sys.executable, str(ENTRY), "--no-watchdog", "--config", str(cfg), "--dry-run",
-         "--state-dir", str(tmp_path / "state")],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=240,
-    )  # fmt: skip
+    proc = run_job(tmp_path, src, stages, chunk_s)
     assert proc.returncode == 0, proc.stderr
     video = out / "quads" / "quads.mp4"
     stream = video_stream(video)
@@ -95,3 +99,15 @@ def test_a_job_with_crop_keeps_the_window_and_every_frame(
                 top, left = row * qh + qh // 4, col * qw + qw // 4
                 mean = rgb[top : top + qh // 2, left : left + qw // 2].reshape(-1, 3).mean(axis=0)
                 assert np.abs(mean - COLOURS[name]).max() < 12, (frame, name, mean.round())
+
+
+def test_a_crop_larger_than_the_input_fails_that_input_with_the_fix(tmp_path: Path) -> None:
+    src = make_quadrants(tmp_path / "quads.mp4")
+    proc = run_job(tmp_path, src, "[{crop: {width: 128, height: 96, x: 2}}]")
+    assert proc.returncode != 0
+    record = json.loads((tmp_path / "out" / "manifest.json").read_text())["inputs"][0]
+    assert record["status"] == "failed" and record["error"]["type"] == "config_invalid"
+    assert "does not fit in the 128x96 frames" in record["error"]["message"]
+    assert record["error"]["problems"] == ["x + width = 2 + 128 = 130 > frame width 128"]
+    assert "x + width <= 128" in record["error"]["hint"]
+    assert not (tmp_path / "out" / "quads").exists()  # nothing uploaded for it
