@@ -42,7 +42,9 @@ class StageFile:
 class Caps:
     """What a stage does to the stream, as data (for one spec: see :meth:`Stage.caps_for`)."""
 
-    changes_rate: bool = False  # makes more or fewer frames than it receives (a chunk needs a lookahead)
+    # makes more or fewer frames than it receives; in a chunk that is not the last it is given the
+    # next chunk's first frame as a lookahead and makes only the positions before StageInput.stop
+    changes_rate: bool = False
     spans_input: bool = False  # needs the whole input in one pass: it cannot be chunked
     needs_rgb: bool = False  # False: works on the source's planar yuv420p as well as on RGB
     model_kind: ModelKind | None = None  # the weights kind it loads, if any

@@ -64,15 +64,14 @@ class Segment(Stage[SegmentStage]):
 
     def __init__(self, spec: SegmentStage, context: StageInput) -> None:
         super().__init__(spec, context)
-        stage = spec
         self.width = context.width
         self.height = context.height
         self.fps = context.fps
         self.artifacts = context.artifacts
-        self.objects = sorted(stage.objects, key=lambda o: o.id)
+        self.objects = sorted(spec.objects, key=lambda o: o.id)
         self.ladder: Ladder[Any] = Ladder(
             "segment",
-            [(rung, _factory(stage, rung)) for rung in stage.ladder],
+            [(rung, _factory(spec, rung)) for rung in spec.ladder],
             total=context.total_frames,  # for the ladder's runtime estimate (0: unknown)
             deadline=context.deadline,
         )
