@@ -20,7 +20,7 @@ import os
 import re
 from fractions import Fraction
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +31,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     StrictBool,
+    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -151,14 +152,19 @@ Sam2Model = _model_ref("sam2")
 
 # Rungs, best first. "-cpu" rungs run the model on the CPU: hours for a long
 # video, so they are only tried where the config's ladder names them.
-INTERPOLATE_RUNGS = ("rife", "rife-cpu", "blend", "duplicate")
-UPSCALE_RUNGS = ("model", "model-cpu", "lanczos")
-_MODEL_RUNGS = ("rife", "rife-cpu", "model", "model-cpu")
+# The stages match rung names against these constants, never against literals.
+RIFE, RIFE_CPU, BLEND, DUPLICATE = "rife", "rife-cpu", "blend", "duplicate"
+INTERPOLATE_RUNGS = (RIFE, RIFE_CPU, BLEND, DUPLICATE)
+INTERPOLATE_MODEL_RUNGS = (RIFE, RIFE_CPU)
+SR_MODEL, SR_MODEL_CPU, LANCZOS = "model", "model-cpu", "lanczos"
+UPSCALE_RUNGS = (SR_MODEL, SR_MODEL_CPU, LANCZOS)
+UPSCALE_MODEL_RUNGS = (SR_MODEL, SR_MODEL_CPU)
+_MODEL_RUNGS = INTERPOLATE_MODEL_RUNGS + UPSCALE_MODEL_RUNGS
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 
 
 def _default_ladder(model: WeightsRef | None, rungs: tuple[str, ...]) -> list[str]:
-    return [r for r in rungs if (model is not None and r in ("rife", "model")) or r not in _MODEL_RUNGS]
+    return [r for r in rungs if (model is not None and r in (RIFE, SR_MODEL)) or r not in _MODEL_RUNGS]
 
 
 class InterpolateStage(_Strict):
@@ -275,7 +281,8 @@ class AnalyzeStage(_Strict):
     cut_threshold: float = Field(default=0.5, gt=0, le=1)  # histogram distance above: scene cut
 
 
-SEGMENT_RUNGS = ("cuda", "cuda-offload", "smaller", "cpu")
+SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER, SAM2_CPU = "cuda", "cuda-offload", "smaller", "cpu"
+SEGMENT_RUNGS = (SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER, SAM2_CPU)
 INT32_MAX = 2**31 - 1
 
 
@@ -311,7 +318,7 @@ class SegmentStage(_Strict):
     objects: list[SegmentObject] = Field(min_length=1)
     window: int = Field(default=64, ge=2, le=4096)  # frames SAM2 holds at once
     overlay: StrictBool = False  # also write overlay.mp4 with the masks drawn
-    ladder: list[str] = Field(default_factory=lambda: ["cuda", "cuda-offload", "smaller"])
+    ladder: list[str] = Field(default_factory=lambda: [SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER])
 
     @field_validator("ladder")
     @classmethod
@@ -328,15 +335,55 @@ class SegmentStage(_Strict):
 
     @model_validator(mode="after")
     def _smaller_given(self) -> SegmentStage:
-        if "smaller" in self.ladder and self.smaller_model is None:
-            object.__setattr__(self, "ladder", [r for r in self.ladder if r != "smaller"])
+        if SAM2_SMALLER in self.ladder and self.smaller_model is None:
+            object.__setattr__(self, "ladder", [r for r in self.ladder if r != SAM2_SMALLER])
             if not self.ladder:
                 raise ValueError("the ladder's only rung is smaller but no smaller_model is given")
         return self
 
 
-Stage = Annotated[InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage, Field(discriminator="stage")]
-STAGE_NAMES = ("interpolate", "upscale", "analyze", "segment")
+class CropStage(_Strict):
+    """Keep the ``width`` x ``height`` window at (``x``, ``y``) of each frame.
+
+    Every number is even: 4:2:0 video stores colour at half resolution, so an
+    odd size or offset cannot be cut exactly. Whether the window fits is
+    checked when the frame size it receives is known (see batch.stages.crop).
+    """
+
+    stage: Literal["crop"] = "crop"
+    width: StrictInt
+    height: StrictInt
+    x: StrictInt = 0
+    y: StrictInt = 0
+
+    @field_validator("width", "height")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(f"must be at least 2 pixels, got {v}; give the size of the window to keep")
+        return _even(v)
+
+    @field_validator("x", "y")
+    @classmethod
+    def _offset(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"must be 0 or more, got {v}; it is the window's offset from the top left")
+        return _even(v)
+
+
+def _even(v: int) -> int:
+    if v % 2:
+        raise ValueError(
+            f"must be even for 4:2:0 video (colour is stored at half resolution), got {v}; "
+            f"use {v - 1} or {v + 1}"
+        )
+    return v
+
+
+Stage = Annotated[
+    InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage | CropStage, Field(discriminator="stage")
+]
+STAGE_NAMES = tuple(m.model_fields["stage"].default for m in get_args(get_args(Stage)[0]))
 
 
 # --- the rest ----------------------------------------------------------------------

@@ -87,8 +87,12 @@ def bench_models(
 
     from batch.config import InterpolateStage, UpscaleStage
     from batch.models import loaded
+    from batch.stages.base import StageInput
     from batch.stages.interpolate import Interpolate
     from batch.stages.upscale import Upscale
+
+    at_30 = StageInput(0, 0, Fraction(30))
+    sr_input = StageInput(sr_width, sr_height, Fraction(30))
 
     cuda = torch.cuda.is_available()
     rows: list[dict] = []
@@ -121,24 +125,24 @@ def bench_models(
                          "scene_threshold": None, "batch": 8}
                     )  # fmt: skip
                     frames = _frames(n, width, height)
-                    count, seconds, busy = _time(lambda s=stage: Interpolate(s, Fraction(30)), frames)
+                    count, seconds, busy = _time(lambda s=stage: Interpolate(s, at_30), frames)
                     size = f"{width}x{height}"
                 else:
                     stage = UpscaleStage.model_validate(
                         {"scale": 4, "model": model, "ladder": [rungs[1]], "precision": precision}
                     )
                     frames = _frames(max(2, n // 4), sr_width, sr_height)
-                    count, seconds, busy = _time(lambda s=stage: Upscale(s, sr_width, sr_height), frames)
+                    count, seconds, busy = _time(lambda s=stage: Upscale(s, sr_input), frames)
                     size = f"{sr_width}x{sr_height} -> x4"
                 rows.append(
                     _row(f"{label} ({'cuda' if cuda else 'cpu'}, {precision})", size, count, seconds, busy)
                 )
         frames = _frames(n * 4, width, height)
         stage = InterpolateStage(factor=2, ladder=["blend"], scene_threshold=None)
-        count, seconds, _ = _time(lambda: Interpolate(stage, Fraction(30)), frames)
+        count, seconds, _ = _time(lambda: Interpolate(stage, at_30), frames)
         rows.append(_row("blend", f"{width}x{height}", count, seconds))
         frames = _frames(8, sr_width, sr_height)
         stage_up = UpscaleStage(scale=4)
-        count, seconds, _ = _time(lambda: Upscale(stage_up, sr_width, sr_height), frames)
+        count, seconds, _ = _time(lambda: Upscale(stage_up, sr_input), frames)
         rows.append(_row("lanczos", f"{sr_width}x{sr_height} -> x4", count, seconds))
     return rows

@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from batch import disk
-from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage
+from batch.config import JobConfig
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.pipeline import Segment, plan_stages, run_segment
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
 from batch.media.probe import MediaInfo, probe
 from batch.models import gpu_slot
-from batch.stages.interpolate import output_count, ratio_for
+from batch.stages.base import output_count
+from batch.stages.registry import REGISTRY, StageRegistry
 from batch.storage import Store, join_url
 
 log = logging.getLogger("batch")
@@ -57,26 +58,23 @@ class Chunk:
         return f"part-{self.index:05d}"
 
 
-def plan_chunks(cfg: JobConfig, info: MediaInfo) -> list[Chunk] | None:
+def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY) -> list[Chunk] | None:
     """The chunks of one input, or None when it is processed in one pass.
 
     One pass when the input fits in one chunk, when its frame rate is variable
     (its frames cannot be found by seeking), when more than one stage changes
-    the frame rate (chunk boundaries are defined by that stage), or when it is
-    analyzed or segmented (duplicate groups, idle intervals, cuts and tracked
-    masks span chunks), when held frames are removed (dedupe), or when its
-    container has no index to seek by (MPEG-TS and raw streams).
+    the frame rate (chunk boundaries are defined by that stage), or when a
+    stage spans the input (its caps say so: metrics, tracked masks and
+    held-frame removal span chunks), or when its container has no index to
+    seek by (MPEG-TS and raw streams).
+    Raises ConfigError when a stage cannot apply to this input.
     """
-    interpolates = [s for s in cfg.stages if isinstance(s, InterpolateStage)]
-    # metrics, masks and held-frame removal span the whole input
-    analyzes = any(isinstance(s, (AnalyzeStage, SegmentStage)) for s in cfg.stages)
-    analyzes = analyzes or any(s.dedupe for s in interpolates)
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
-    if info.vfr or analyzes or len(interpolates) > 1 or info.frame_count <= size:
+    if info.vfr or not registry.chunkable(cfg.stages) or info.frame_count <= size:
         return None
     if not any(name in info.container for name in SEEKABLE_CONTAINERS):
         return None  # no index to seek by (MPEG-TS, raw streams): a seek would not be frame-exact
-    ratio = ratio_for(interpolates[0], info.fps) if interpolates else 1
+    ratio = plan_stages(cfg, info, registry=registry).fps / info.fps  # at most one stage changes the rate
     chunks = []
     n = info.frame_count
     for k in range(math.ceil(n / size)):
@@ -130,14 +128,18 @@ class ChunkedInput:
         *,
         workers: int = 1,
         make_room: Callable[[int], int] | None = None,
+        deadline: float | None = None,
+        registry: StageRegistry = REGISTRY,
     ) -> None:
         self.cfg, self.info, self.chunks, self.encoder = cfg, info, chunks, encoder
+        self.deadline = deadline  # time.monotonic() by which the job must be done, for the ladders
         self.make_room = make_room  # frees kept local copies when the join needs their room
         self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
         self.prefix = join_url(cfg.output, stem, "parts") + "/"
         self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
-        self.fps_out = plan_stages(cfg, info).fps
+        self.registry = registry
+        self.fps_out = plan_stages(cfg, info, registry=registry).fps
         self.abort = threading.Event()
         self._lock = threading.Lock()
         self._reports: list[list[dict[str, Any]]] = []
@@ -183,6 +185,8 @@ class ChunkedInput:
             self.encoder,
             progress=progress,
             abort=self.abort.is_set,
+            deadline=self.deadline,
+            registry=self.registry,
         )
         if written != c.out_count:
             raise FrameCountMismatch(
@@ -246,7 +250,7 @@ class ChunkedInput:
         )
         return ChunkResult(
             frames_out=total,
-            stages=merge_reports(self._reports, self.cfg, self.info),
+            stages=merge_reports(self._reports, self.cfg, self.info, self.registry),
             reused=reused,
             processed=len(todo),
             chunks=len(self.chunks),
@@ -283,11 +287,15 @@ class ChunkedInput:
 
 
 def merge_reports(
-    per_chunk: list[list[dict[str, Any]]], cfg: JobConfig, info: MediaInfo
+    per_chunk: list[list[dict[str, Any]]],
+    cfg: JobConfig,
+    info: MediaInfo,
+    registry: StageRegistry = REGISTRY,
 ) -> list[dict[str, Any]]:
     """One report per stage over every chunk, made now or reused (steps summed by rung)."""
     if not per_chunk:
-        return [dict(r, note="every part was reused from the bucket") for r in _plan_reports(cfg, info)]
+        reports = [s.report() for s in plan_stages(cfg, info, registry=registry).stages]
+        return [dict(r, note="every part was reused from the bucket") for r in reports]
     merged = []
     for reports in zip(*per_chunk, strict=True):
         first = dict(reports[0])
@@ -304,10 +312,6 @@ def merge_reports(
         first.pop("frames_out", None)
         merged.append(first)
     return merged
-
-
-def _plan_reports(cfg: JobConfig, info: MediaInfo) -> list[dict[str, Any]]:
-    return [s.report() for s in plan_stages(cfg, info).stages]
 
 
 def verify_joined(dest: Path, expected_frames: int) -> MediaInfo:

@@ -11,13 +11,12 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage, UpscaleStage
+from batch.config import JobConfig
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
 from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
@@ -25,33 +24,10 @@ from batch.media.layout import choose_pix_fmt
 from batch.media.probe import MediaInfo, probe
 from batch.media.reader import FrameReader
 from batch.media.writer import FrameWriter, OutputSpec
-from batch.stages.analyze import Analyze
-from batch.stages.interpolate import Interpolate
-from batch.stages.upscale import Upscale
+from batch.stages.base import StageInput
+from batch.stages.registry import REGISTRY, Plan, StageRegistry
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected)
-
-
-class StageRunner(Protocol):
-    name: str
-    needs_rgb: bool  # False: works on any planar layout (e.g. blending)
-
-    def expected_frames(self, frames_in: int) -> int: ...
-
-    def run(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]: ...
-
-    def report(self) -> dict[str, Any]: ...
-
-
-@dataclass
-class Plan:
-    """What the stages will make of a source: size, rate, frame count."""
-
-    stages: list[StageRunner]
-    width: int
-    height: int
-    fps: Fraction
-    expected_frames: int
 
 
 @dataclass
@@ -89,12 +65,15 @@ def _prepare(
     *,
     audio_source: Path | None = None,
     artifacts: Path | None = None,
+    deadline: float | None = None,
+    chunk: Segment | None = None,
+    registry: StageRegistry = REGISTRY,
 ) -> tuple[Plan, ColourPlan, OutputSpec]:
     """The stages, the colour plan and the writer's spec; audio only when a source is given."""
     colour = plan_colour(info.color, info.height, info.pix_fmt)
-    plan = plan_stages(cfg, info, artifacts)
+    plan = plan_stages(cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry)
     pix_fmt = choose_pix_fmt(
-        info.pix_fmt, info.width, info.height, any(s.needs_rgb for s in plan.stages), encoder.pix_fmt
+        info.pix_fmt, info.width, info.height, registry.needs_rgb(cfg.stages), encoder.pix_fmt
     )
     spec = OutputSpec(
         path=dest,
@@ -142,41 +121,30 @@ def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
         )
 
 
-def _uses_model(spec: object) -> bool:
-    return isinstance(spec, (InterpolateStage, UpscaleStage)) and spec.model is not None
+def plan_stages(
+    cfg: JobConfig,
+    info: MediaInfo,
+    artifacts: Path | None = None,
+    *,
+    deadline: float | None = None,
+    chunk: Segment | None = None,
+    registry: StageRegistry = REGISTRY,
+) -> Plan:
+    """The stage runners for one input (or one chunk of it), as the registry builds them.
 
-
-def plan_stages(cfg: JobConfig, info: MediaInfo, artifacts: Path | None = None) -> Plan:
-    """The stage runners for one input, each told the size, rate and frame count it receives.
-
-    A model stage followed by another model stage keeps its frames on the
-    device as float tensors: the chain converts to uint8 once, at its end.
+    Raises ConfigError when a stage cannot apply to this input (a crop larger than the frame).
     """
-    stages: list[StageRunner] = []
-    width, height, fps = info.width, info.height, info.fps
-    frames = info.frame_count
-    for k, spec in enumerate(cfg.stages):
-        keep = _uses_model(spec) and k + 1 < len(cfg.stages) and _uses_model(cfg.stages[k + 1])
-        runner: StageRunner
-        if isinstance(spec, InterpolateStage):
-            interp = Interpolate(spec, fps, width, height, total_frames=frames, keep_on_device=keep)
-            fps = interp.fps_out
-            runner = interp
-        elif isinstance(spec, UpscaleStage):
-            up = Upscale(spec, width, height, total_frames=frames, keep_on_device=keep)
-            width, height = up.size_out
-            runner = up
-        elif isinstance(spec, AnalyzeStage):
-            runner = Analyze(spec, width, height, fps, artifacts)
-        elif isinstance(spec, SegmentStage):
-            from batch.stages.segment import Segment
-
-            runner = Segment(spec, width, height, fps, artifacts, total_frames=frames)
-        else:  # pragma: no cover - config validation forbids it
-            raise TypeError(f"unknown stage {spec!r}")
-        frames = runner.expected_frames(frames)
-        stages.append(runner)
-    return Plan(stages, width, height, fps, frames)
+    source = StageInput(
+        width=info.width,
+        height=info.height,
+        fps=info.fps,
+        total_frames=info.frame_count,
+        first=chunk.start if chunk else 0,
+        stop=None if chunk is None or chunk.last else chunk.start + chunk.count,
+        artifacts=artifacts,
+        deadline=deadline,
+    )
+    return registry.plan(cfg.stages, source)
 
 
 def run_pipeline(
@@ -188,14 +156,20 @@ def run_pipeline(
     info: MediaInfo | None = None,
     progress: Progress | None = None,
     artifacts: Path | None = None,
+    deadline: float | None = None,
+    registry: StageRegistry = REGISTRY,
 ) -> PipelineResult:
     """Process ``source`` into ``dest``; stages may write files (metrics.parquet) to ``artifacts``.
 
-    Raises MediaError subclasses and StageError.
+    ``deadline`` (a ``time.monotonic()``) is the job's end, for the ladders' estimates.
+    Raises MediaError subclasses, StageError and ConfigError (a stage that cannot apply here).
     """
     started = time.perf_counter()
     info = info or probe(source)
-    plan, colour, spec = _prepare(cfg, info, encoder, dest, audio_source=source, artifacts=artifacts)
+    plan, colour, spec = _prepare(
+        cfg, info, encoder, dest,
+        audio_source=source, artifacts=artifacts, deadline=deadline, registry=registry,
+    )  # fmt: skip
     with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, FrameWriter(spec) as writer:
         frames: Iterator[np.ndarray] = iter(reader)
         for stage in plan.stages:
@@ -256,26 +230,27 @@ def run_segment(
     *,
     progress: Callable[[int], None] | None = None,
     abort: Callable[[], bool] | None = None,
+    deadline: float | None = None,
+    registry: StageRegistry = REGISTRY,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
 
-    A chunk that is not the last also decodes the next chunk's first frame, so
-    interpolation pairs across the boundary exactly as in a single pass.
+    A chunk that is not the last also decodes the next chunk's first frame
+    when a stage changes the rate, so interpolation pairs across the boundary
+    exactly as in a single pass.
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
     """
-    plan, colour, spec = _prepare(cfg, info, encoder, dest)
-    lookahead = any(isinstance(s, Interpolate) for s in plan.stages) and not segment.last
+    plan, colour, spec = _prepare(
+        cfg, info, encoder, dest, deadline=deadline, chunk=segment, registry=registry
+    )
+    lookahead = any(s.caps_for(s.config).changes_rate for s in plan.stages) and not segment.last
     count = segment.count + (1 if lookahead else 0)
     with (
         FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
         FrameWriter(spec) as writer,
     ):
         frames: Iterator[np.ndarray] = iter(reader)
-        stop = None if segment.last else segment.start + segment.count
         for stage in plan.stages:
-            if isinstance(stage, Interpolate):
-                frames = stage.run(frames, first=segment.start, stop=stop)
-            else:
-                frames = stage.run(frames)
+            frames = stage.run(frames)
         _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort)
     return writer.frames_written, [s.report() for s in plan.stages]

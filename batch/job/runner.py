@@ -41,7 +41,8 @@ from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import make_preview
 from batch.media.probe import probe
-from batch.stages.ladder import set_deadline
+from batch.stages.ladder import deadline_after
+from batch.stages.registry import REGISTRY, StageRegistry
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
 from batch.storage.urls import safe_name, url_basename
 
@@ -168,19 +169,13 @@ class _Cancel:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-# Files stages leave in the artifacts folder: (manifest kind, file name, content type).
-ARTIFACTS = (
-    ("metrics", "metrics.parquet", "application/vnd.apache.parquet"),
-    ("masks", "masks.parquet", "application/vnd.apache.parquet"),
-    ("overlay", "overlay.mp4", "video/mp4"),
-)
-
-
 class Runner:
-    def __init__(self, cfg: JobConfig, options: RunOptions) -> None:
+    def __init__(self, cfg: JobConfig, options: RunOptions, registry: StageRegistry = REGISTRY) -> None:
         assert cfg.job_id
         self.cfg = cfg
         self.options = options
+        self.registry = registry  # what the configured stages are, can do and write
+        self.deadline: float | None = None  # time.monotonic() by which the job must be done
         self.settings = StorageSettings(endpoint_url=cfg.storage.endpoint_url, region=cfg.storage.region)
         self.state_dir = options.state_dir or Path("state") / cfg.job_id
         self.work_dir = self.state_dir / "work"
@@ -194,7 +189,7 @@ class Runner:
         self.manifest_name = self.shard.manifest_name if self.shard else "manifest.json"
 
     def run(self) -> int:
-        set_deadline(self.cfg.limits.max_runtime_s)  # ladders refuse rungs that would run past it
+        self.deadline = deadline_after(self.cfg.limits.max_runtime_s)  # ladders refuse rungs past it
         out_store = open_url(self.cfg.output, self.settings)
         if self.shard is None:
             inputs = expand_inputs(self.cfg, self.settings)
@@ -333,19 +328,20 @@ class Runner:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         container = self.cfg.encode.container
         dest = self.work_dir / f"{stem}.{container}"
-        chunks = plan_chunks(self.cfg, info)
+        chunks = plan_chunks(self.cfg, info, self.registry)
         chunked: ChunkedInput | None = None
         if chunks is None:
             result = run_pipeline(
                 self.cfg, source, dest, encoder, info=info, progress=tracker.frames,
-                artifacts=self.work_dir / "artifacts",
+                artifacts=self.work_dir / "artifacts", deadline=self.deadline, registry=self.registry,
             )  # fmt: skip
             out, record.stages, record.notes = result.info_out, result.stages, result.notes
             record.timings["process_s"] = result.seconds
         else:
             chunked = ChunkedInput(
                 self.cfg, info, chunks, encoder, out_store, stem, self.work_dir, sha256 or "",
-                workers=self.options.workers, make_room=self._make_room,
+                workers=self.options.workers, make_room=self._make_room, deadline=self.deadline,
+                registry=self.registry,
             )  # fmt: skip
             done = chunked.run(dest, progress=tracker.frames)
             out = verify_joined(dest, done.frames_out)
@@ -374,10 +370,10 @@ class Runner:
         self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime)
         if preview is not None:
             self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg")
-        for kind, name, mime in ARTIFACTS:
-            path = self.work_dir / "artifacts" / name
+        for file in self.registry.files(self.cfg.stages):  # the files the stages wrote
+            path = self.work_dir / "artifacts" / file.name
             if path.exists():
-                self._upload(out_store, record, kind, path, f"{stem}/{name}", mime)
+                self._upload(out_store, record, file.kind, path, f"{stem}/{file.name}", file.content_type)
         done_record = {
             "fingerprint": settings_print,
             "outputs": record.outputs,

@@ -12,34 +12,37 @@ row groups of 10,000 rows, 1 MiB data pages.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from batch.config import AnalyzeStage
+from batch.stages.base import Caps, Stage, StageFile, StageInput
 from batch.stages.frame_metrics import Analyzer, duplicate_groups, idle_intervals, summarize
 
 ROW_GROUP_ROWS = 10_000
 DATA_PAGE_BYTES = 1 << 20
 
 
-class Analyze:
+METRICS_FILE = "metrics.parquet"
+
+
+class Analyze(Stage[AnalyzeStage]):
     name = "analyze"
-    needs_rgb = False  # works on the Y plane of yuv420p, or on RGB
+    # works on the Y plane of yuv420p, or on RGB; duplicate groups and idle intervals span the input
+    caps = Caps(
+        spans_input=True, files=(StageFile("metrics", METRICS_FILE, "application/vnd.apache.parquet"),)
+    )
 
-    def __init__(
-        self, stage: AnalyzeStage, width: int, height: int, fps: Fraction, artifacts: Path | None
-    ) -> None:
-        self.config = stage
-        self.fps = fps
-        self.artifacts = artifacts
-        self.analyzer = Analyzer(width, height, fps, dark_threshold=stage.dark_threshold)
+    def __init__(self, spec: AnalyzeStage, context: StageInput) -> None:
+        super().__init__(spec, context)
+        self.fps = context.fps
+        self.artifacts = context.artifacts
+        self.analyzer = Analyzer(
+            context.width, context.height, context.fps, dark_threshold=spec.dark_threshold
+        )
         self.summary: dict[str, Any] = {}
-
-    def expected_frames(self, frames_in: int) -> int:
-        return frames_in
 
     def run(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         for frame in frames:
@@ -57,7 +60,7 @@ class Analyze:
             cut_threshold=c.cut_threshold,
         )
         if self.artifacts is not None:
-            self.write_parquet(self.artifacts / "metrics.parquet")
+            self.write_parquet(self.artifacts / METRICS_FILE)
 
     def write_parquet(self, path: Path) -> None:
         import pyarrow as pa

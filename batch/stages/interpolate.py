@@ -21,15 +21,15 @@ to make (t = 0 costs nothing), so a model rung infers a whole batch at once. Run
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from typing import Any, Protocol
 
 import numpy as np
 
-from batch.config import InterpolateStage
+from batch.config import BLEND, DUPLICATE, INTERPOLATE_MODEL_RUNGS, RIFE_CPU, InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
+from batch.stages.base import Caps, Stage, StageInput, output_count
 from batch.stages.frame_metrics import analysis_plane, histogram_distance, luma_of
 from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -66,14 +66,9 @@ class DuplicateRung:
         return [a for _ in ts]
 
 
-RUNGS: dict[str, Callable[[], InterpolateRung]] = {"blend": BlendRung, "duplicate": DuplicateRung}
+RUNGS: dict[str, Callable[[], InterpolateRung]] = {BLEND: BlendRung, DUPLICATE: DuplicateRung}
 
 UNIT_FRAMES = 8  # output frames per unit of ladder work without a model: bounds memory at high factors
-
-
-def output_count(frames_in: int, ratio: Fraction) -> int:
-    """ceil(frames_in * ratio): the output positions j / ratio that lie in [0, frames_in)."""
-    return math.ceil(frames_in * ratio)
 
 
 def ratio_for(stage: InterpolateStage, fps_in: Fraction) -> Fraction:
@@ -109,30 +104,36 @@ def _unit_end(jobs: list[Job], unit: int) -> int | None:
     return None
 
 
-class Interpolate:
+class Interpolate(Stage[InterpolateStage]):
     name = "interpolate"
+    caps = Caps(changes_rate=True)
 
-    def __init__(
-        self,
-        stage: InterpolateStage,
-        fps_in: Fraction,
-        width: int = 0,
-        height: int = 0,
-        total_frames: int = 0,
-        keep_on_device: bool = False,
-    ) -> None:
-        self.config = stage
-        self.ratio = ratio_for(stage, fps_in)
-        self.fps_out = fps_in * self.ratio
-        self.size = (width, height)
-        self.keep_on_device = keep_on_device  # the next stage is a model stage on the same device
-        assert stage.ladder is not None
-        self.needs_rgb = any(r.startswith("rife") for r in stage.ladder)  # blend works on planar yuv too
-        self.unit = stage.batch if self.needs_rgb else UNIT_FRAMES
+    @classmethod
+    def caps_for(cls, spec: InterpolateStage) -> Caps:
+        """RIFE needs RGB (blend works on planar yuv too); dedupe's held frames span chunks."""
+        assert spec.ladder is not None
+        model = spec.model is not None
+        return Caps(
+            changes_rate=True,
+            spans_input=spec.dedupe,
+            needs_rgb=any(r in INTERPOLATE_MODEL_RUNGS for r in spec.ladder),
+            model_kind="rife" if model else None,
+            device_frames=model,
+        )
+
+    def __init__(self, spec: InterpolateStage, context: StageInput) -> None:
+        super().__init__(spec, context)
+        self.ratio = ratio_for(spec, context.fps)
+        self.fps_out = context.fps * self.ratio
+        self.size = (context.width, context.height)
+        self.keep_on_device = context.keep_on_device  # the next stage is a model stage on the same device
+        assert spec.ladder is not None
+        self.unit = spec.batch if self.needs_rgb else UNIT_FRAMES
         self.ladder: Ladder[Any] = Ladder(
             "interpolate",
-            [(n, self._factory(n)) for n in stage.ladder],
-            total=self.expected_frames(total_frames),
+            [(n, self._factory(n)) for n in spec.ladder],
+            total=self.expected_frames(context.total_frames),
+            deadline=context.deadline,
         )
         self.frames_in = 0
         self.frames_out = 0
@@ -142,7 +143,7 @@ class Interpolate:
     def _factory(self, name: str) -> Callable[[], Any]:
         if name in RUNGS:
             return RUNGS[name]
-        return functools.partial(self._rife, "cpu" if name == "rife-cpu" else "cuda")
+        return functools.partial(self._rife, "cpu" if name == RIFE_CPU else "cuda")
 
     def _rife(self, device_kind: str) -> Any:
         from batch.models.rife_rung import RifeRung
@@ -168,7 +169,11 @@ class Interpolate:
             h, w = arr.shape[:2]
         return analysis_plane(luma_of(arr, w, h))
 
-    def run(self, frames: Iterator[Frame], first: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """Output frames for the chunk (or input) the context describes."""
+        return self.run_range(frames, self.context.first, self.context.stop)
+
+    def run_range(self, frames: Iterator[Frame], first: int = 0, stop: int | None = None) -> Iterator[Frame]:
         """Output frames for source frames starting at index ``first``.
 
         With ``stop`` (a chunk that is not the last), only positions before
@@ -223,8 +228,8 @@ class Interpolate:
         self.frames_out += len(made)
         yield from (made if self.keep_on_device else map(as_numpy, made))
 
-    def report(self) -> dict[str, object]:
-        out: dict[str, object] = {
+    def report(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "name": self.name,
             "requested": self.config.model_dump(mode="json", exclude={"stage", "ladder"}, exclude_none=True),
             "ratio": str(self.ratio),

@@ -5,7 +5,8 @@ memory ...). The ladder then moves to the next rung and re-runs the same unit
 of work there, so no frame is lost or repeated. Any other exception is a bug
 and propagates.
 
-With a deadline (the job's ``limits.max_runtime_s``), the ladder times each
+With a deadline (the job's ``limits.max_runtime_s`` from its start, passed
+in by the stage from its StageInput), the ladder times each
 rung's first units and refuses a rung whose estimate for the remaining frames
 would run past it: the work already done is kept and the rest goes to the
 next rung, or the stage fails with the estimate in the message, instead of
@@ -53,13 +54,9 @@ class Step:
         return out
 
 
-_DEADLINE: float | None = None  # time.monotonic() by which the job must be done
-
-
-def set_deadline(max_runtime_s: float | None) -> None:
-    """Start the job clock: ladders refuse rungs estimated to end after it."""
-    global _DEADLINE
-    _DEADLINE = None if max_runtime_s is None else time.monotonic() + max_runtime_s
+def deadline_after(max_runtime_s: float | None) -> float | None:
+    """The ``time.monotonic()`` by which a job started now must be done (None: no limit)."""
+    return None if max_runtime_s is None else time.monotonic() + max_runtime_s
 
 
 ESTIMATE_AFTER_S = float(os.environ.get("BATCH_ESTIMATE_AFTER_S", "2"))  # time a rung this long first
@@ -86,6 +83,7 @@ class Ladder(Generic[R]):
     stage: str
     rungs: Sequence[tuple[str, Callable[[], R]]]
     total: int = 0  # frames the stage will make in all (0: unknown, no estimate)
+    deadline: float | None = None  # time.monotonic() by which the job must be done (None: no limit)
     steps: list[Step] = field(default_factory=list)
     _index: int = -1
     _rung: R | None = None
@@ -136,12 +134,12 @@ class Ladder(Generic[R]):
 
     def _check_estimate(self, step: Step) -> None:
         """Refuse the rung when its pace would run past the job's deadline."""
-        if _DEADLINE is None or not self.total or step.seconds < ESTIMATE_AFTER_S or step.reason:
+        if self.deadline is None or not self.total or step.seconds < ESTIMATE_AFTER_S or step.reason:
             return
         done = sum(s.weight for s in self.steps)
         remaining = max(0, self.total - done)
         estimate = step.seconds / step.weight * remaining
-        left = _DEADLINE - time.monotonic()
+        left = self.deadline - time.monotonic()
         if estimate <= left:
             step.reason = f"estimated {estimate:.0f} s for {remaining} more frames; within the limit"
             return

@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from batch.config import SegmentObject, SegmentStage
+from batch.config import SAM2_CPU, SAM2_OFFLOAD, SAM2_SMALLER, SegmentObject, SegmentStage
+from batch.stages.base import Caps, Stage, StageFile, StageInput
 from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
 from batch.stages.segment_files import (
@@ -49,28 +49,31 @@ from batch.stages.segment_files import (
 )
 
 
-class Segment:
+class Segment(Stage[SegmentStage]):
     name = "segment"
-    needs_rgb = True  # SAM2 takes RGB; frames arrive as numpy uint8 (H, W, 3)
+    # SAM2 takes RGB (frames arrive as numpy uint8 (H, W, 3)); tracking spans the whole input
+    caps = Caps(
+        spans_input=True,
+        needs_rgb=True,
+        model_kind="sam2",
+        files=(
+            StageFile("masks", MASKS_FILE, "application/vnd.apache.parquet"),
+            StageFile("overlay", OVERLAY_FILE, "video/mp4"),
+        ),
+    )
 
-    def __init__(
-        self,
-        stage: SegmentStage,
-        width: int,
-        height: int,
-        fps: Fraction,
-        artifacts: Path | None,
-        *,
-        total_frames: int = 0,  # frames expected, for the ladder's runtime estimate (0: unknown)
-    ) -> None:
-        self.config = stage
-        self.width = width
-        self.height = height
-        self.fps = fps
-        self.artifacts = artifacts
-        self.objects = sorted(stage.objects, key=lambda o: o.id)
+    def __init__(self, spec: SegmentStage, context: StageInput) -> None:
+        super().__init__(spec, context)
+        self.width = context.width
+        self.height = context.height
+        self.fps = context.fps
+        self.artifacts = context.artifacts
+        self.objects = sorted(spec.objects, key=lambda o: o.id)
         self.ladder: Ladder[Any] = Ladder(
-            "segment", [(rung, _factory(stage, rung)) for rung in stage.ladder], total=total_frames
+            "segment",
+            [(rung, _factory(spec, rung)) for rung in spec.ladder],
+            total=context.total_frames,  # for the ladder's runtime estimate (0: unknown)
+            deadline=context.deadline,
         )
         self.frames_in = 0
         self.frames_out = 0
@@ -87,9 +90,6 @@ class Segment:
         self._last_frame: np.ndarray | None = None
         self._masks: MasksFile | None = None
         self._overlay: Overlay | None = None
-
-    def expected_frames(self, frames_in: int) -> int:
-        return frames_in
 
     # --- the stream -------------------------------------------------------------------
 
@@ -258,12 +258,12 @@ def _factory(stage: SegmentStage, rung: str) -> Callable[[], Any]:
         from batch.models.sam2_predictor import make_tracker
 
         try:
-            if rung == "cpu":
+            if rung == SAM2_CPU:
                 return make_tracker(stage.model, "cpu")
-            if rung == "smaller":
+            if rung == SAM2_SMALLER:
                 assert stage.smaller_model is not None  # the config drops the rung without one
                 return make_tracker(stage.smaller_model, "cuda", offload=True)
-            return make_tracker(stage.model, "cuda", offload=rung == "cuda-offload")
+            return make_tracker(stage.model, "cuda", offload=rung == SAM2_OFFLOAD)
         except RuntimeError as e:
             raise unavailable_if_oom(e) from None
 

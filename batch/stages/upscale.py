@@ -15,8 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from batch.config import UpscaleStage
+from batch.config import LANCZOS, SR_MODEL_CPU, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
+from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
 
@@ -45,27 +46,25 @@ def target_size(stage: UpscaleStage, width: int, height: int) -> tuple[int, int]
     return max(1, round(width * stage.height / height)), stage.height
 
 
-class Upscale:
+class Upscale(Stage[UpscaleStage]):
     name = "upscale"
-    needs_rgb = True
+    caps = Caps(needs_rgb=True)
 
-    def __init__(
-        self,
-        stage: UpscaleStage,
-        width: int,
-        height: int,
-        total_frames: int = 0,
-        keep_on_device: bool = False,
-    ) -> None:
-        self.config = stage
-        self.size_in = (width, height)
-        self.size_out = target_size(stage, width, height)
-        self.keep_on_device = keep_on_device
-        assert stage.ladder is not None
-        rungs = [
-            (n, LanczosRung if n == "lanczos" else functools.partial(self._model, n)) for n in stage.ladder
-        ]
-        self.ladder: Ladder[UpscaleRung] = Ladder("upscale", rungs, total=total_frames)
+    @classmethod
+    def caps_for(cls, spec: UpscaleStage) -> Caps:
+        model = spec.model is not None
+        return Caps(needs_rgb=True, model_kind="sr" if model else None, device_frames=model)
+
+    def __init__(self, spec: UpscaleStage, context: StageInput) -> None:
+        super().__init__(spec, context)
+        self.size_in = (context.width, context.height)
+        self.size_out = target_size(spec, context.width, context.height)
+        self.keep_on_device = context.keep_on_device
+        assert spec.ladder is not None
+        rungs = [(n, LanczosRung if n == LANCZOS else functools.partial(self._model, n)) for n in spec.ladder]
+        self.ladder: Ladder[UpscaleRung] = Ladder(
+            "upscale", rungs, total=context.total_frames, deadline=context.deadline
+        )
         self.frames = 0
 
     def _model(self, name: str) -> UpscaleRung:
@@ -73,15 +72,12 @@ class Upscale:
 
         try:
             return SrRung(
-                self.config, "cpu" if name == "model-cpu" else "cuda", self.size_out, self.keep_on_device
+                self.config, "cpu" if name == SR_MODEL_CPU else "cuda", self.size_out, self.keep_on_device
             )
         except WeightsError as e:
             raise RungUnavailable(e.message) from None
         except RuntimeError as e:
             raise unavailable_if_oom(e) from None
-
-    def expected_frames(self, frames_in: int) -> int:
-        return frames_in
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         w, h = self.size_out
@@ -90,7 +86,7 @@ class Upscale:
             self.frames += 1
             yield out
 
-    def report(self) -> dict[str, object]:
+    def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "requested": self.config.model_dump(mode="json", exclude={"stage", "ladder"}, exclude_none=True),

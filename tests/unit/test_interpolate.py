@@ -9,6 +9,7 @@ import pytest
 from batch.config import InterpolateStage
 from batch.errors import RungUnavailable, StageError
 from batch.stages import interpolate as interp_mod
+from batch.stages.base import StageInput
 from batch.stages.interpolate import BlendRung, DuplicateRung, Interpolate, output_count
 
 
@@ -23,7 +24,7 @@ def flat(**kwargs: object) -> InterpolateStage:
 
 
 def run(stage: InterpolateStage, n: int, fps_in: Fraction = Fraction(30)) -> list[np.ndarray]:
-    return list(Interpolate(stage, fps_in).run(iter(frames(n))))
+    return list(Interpolate(stage, StageInput(0, 0, fps_in)).run(iter(frames(n))))
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def test_output_count_matches_the_ratio(n: int, kwargs: dict, fps_in: Fraction, 
     stage = flat(**kwargs)
     out = run(stage, n, fps_in)
     assert len(out) == expected
-    assert Interpolate(stage, fps_in).expected_frames(n) == expected
+    assert Interpolate(stage, StageInput(0, 0, fps_in)).expected_frames(n) == expected
 
 
 def test_factor_two_blend_puts_sources_on_even_frames_and_means_between() -> None:
@@ -80,7 +81,7 @@ def test_output_count_is_the_positions_within_the_input() -> None:
 )  # fmt: skip
 def test_streamed_count_equals_the_promised_count(n: int, ratio: Fraction) -> None:
     stage = flat(factor=ratio)
-    it = Interpolate(stage, Fraction(30))
+    it = Interpolate(stage, StageInput(0, 0, Fraction(30)))
     out = list(it.run(iter(frames(n))))
     assert len(out) == it.expected_frames(n) == output_count(n, Fraction(ratio))
     # positions never run backwards: each output is the source at floor(j / ratio) or a mix towards the next
@@ -89,7 +90,7 @@ def test_streamed_count_equals_the_promised_count(n: int, ratio: Fraction) -> No
 
 
 def test_high_factors_are_produced_in_bounded_units() -> None:
-    it = Interpolate(flat(factor=32), Fraction(30))
+    it = Interpolate(flat(factor=32), StageInput(0, 0, Fraction(30)))
     assert len(list(it.run(iter(frames(3))))) == 96
     # 2 pairs x 32 frames in units of at most 8, plus the held tail
     assert it.report()["steps"][0]["units"] == 8
@@ -113,7 +114,7 @@ def test_a_failing_rung_hands_the_same_frames_to_the_next(
 ) -> None:
     # units hold 8 midpoints: the first unit (positions 0-15) blends, the second (16-17) fails
     monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=8))
-    it = Interpolate(flat(factor=2), Fraction(30))
+    it = Interpolate(flat(factor=2), StageInput(0, 0, Fraction(30)))
     out = list(it.run(iter(frames(10))))
     assert len(out) == 20
     values = [int(f[0, 0, 0]) for f in out]
@@ -135,7 +136,7 @@ def test_a_failing_rung_hands_the_same_frames_to_the_next(
 
 def test_scene_cut_repeats_the_earlier_frame_instead_of_blending() -> None:
     shots = frames(3) + [np.full((4, 6, 3), 200, dtype=np.uint8)] * 2  # tones 0,10,20 then a cut to 200
-    it = Interpolate(InterpolateStage(factor=2, scene_threshold=0.3), Fraction(30))
+    it = Interpolate(InterpolateStage(factor=2, scene_threshold=0.3), StageInput(0, 0, Fraction(30)))
     values = [int(f[0, 0, 0]) for f in it.run(iter(shots))]
     assert values[4:8] == [20, 20, 200, 200]  # no 110 morph across the cut
     assert it.report()["scene_cuts"] >= 1 and 3 in it.cuts
@@ -144,7 +145,7 @@ def test_scene_cut_repeats_the_earlier_frame_instead_of_blending() -> None:
 def test_dedupe_spreads_motion_over_held_frames() -> None:
     # animation on twos: drawings 0, 40, 80 each held for two frames
     held = [np.full((4, 6, 3), v, dtype=np.uint8) for v in (0, 0, 40, 40, 80, 80)]
-    it = Interpolate(flat(factor=2, dedupe=True), Fraction(24))
+    it = Interpolate(flat(factor=2, dedupe=True), StageInput(0, 0, Fraction(24)))
     values = [int(f[0, 0, 0]) for f in it.run(iter(held))]
     assert len(values) == 12
     assert values[:8] == [0, 10, 20, 30, 40, 50, 60, 70]  # even steps between drawings, not 0,0,20,20...
@@ -154,7 +155,7 @@ def test_dedupe_spreads_motion_over_held_frames() -> None:
 
 def test_no_rung_left_is_a_stage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(interp_mod.RUNGS, "blend", lambda: FlakyRung(ok=0))
-    it = Interpolate(flat(factor=2, ladder=["blend"]), Fraction(30))
+    it = Interpolate(flat(factor=2, ladder=["blend"]), StageInput(0, 0, Fraction(30)))
     with pytest.raises(StageError, match="no rung of the ladder could run"):
         list(it.run(iter(frames(3))))
 
@@ -164,7 +165,7 @@ def test_unavailable_rung_is_skipped_at_start(monkeypatch: pytest.MonkeyPatch) -
         raise RungUnavailable("no CUDA device")
 
     monkeypatch.setitem(interp_mod.RUNGS, "blend", unavailable)
-    it = Interpolate(flat(factor=2), Fraction(30))
+    it = Interpolate(flat(factor=2), StageInput(0, 0, Fraction(30)))
     assert len(list(it.run(iter(frames(5))))) == 10
     assert it.report()["steps"][0] == {
         "rung": "blend",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from batch.config import InterpolateStage
 from batch.errors import StageError, WeightsChecksumMismatch, WeightsWrongArchitecture
 from batch.models import loaded, rife
 from batch.stages import ladder as ladder_mod
+from batch.stages.base import StageInput
 from batch.stages.interpolate import Interpolate
 from batch.weights import cache
 from batch.weights.registry import from_url
@@ -126,7 +128,7 @@ def test_rife_beats_blend_on_dropped_frames_of_a_pan() -> None:
         stage = InterpolateStage.model_validate(
             {"factor": 2, "model": {"url": str(HDV3), "sha256": sha}, "ladder": ladder}
         )
-        out = list(Interpolate(stage, Fraction(30)).run(iter(kept)))
+        out = list(Interpolate(stage, StageInput(0, 0, Fraction(30))).run(iter(kept)))
         assert len(out) == 2 * len(kept)
         made = out[1:-1:2]  # the in-between frames, at the dropped frames' times
         results[ladder[0]] = float(np.mean([_psnr(m, full[2 * k + 1]) for k, m in enumerate(made)]))
@@ -145,7 +147,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_frame(
     write_rife4(path, "4.22-lite")
     monkeypatch.setenv("BATCH_TEST_OOM", "interpolate:4")  # documented hook: batch >= 4 "runs out of memory"
     frames = _pan(11, 2, 64, 64)
-    it = Interpolate(_stage(path, batch=8, scene_threshold=None), Fraction(30))
+    it = Interpolate(_stage(path, batch=8, scene_threshold=None), StageInput(0, 0, Fraction(30)))
     out = list(it.run(iter(frames)))
     assert len(out) == 22
     assert all(o is f for o, f in zip(out[::2], frames, strict=True))  # t = 0 is the source frame itself
@@ -167,7 +169,7 @@ def test_out_of_memory_at_batch_one_falls_to_blend_without_losing_frames(
     write_rife4(path, "4.6")
     monkeypatch.setenv("BATCH_TEST_OOM", "interpolate:1")
     frames = _pan(7, 2, 64, 64)
-    it = Interpolate(_stage(path, batch=4, scene_threshold=None), Fraction(30))
+    it = Interpolate(_stage(path, batch=4, scene_threshold=None), StageInput(0, 0, Fraction(30)))
     out = list(it.run(iter(frames)))
     assert len(out) == 14
     report = it.report()
@@ -180,7 +182,7 @@ def test_out_of_memory_at_batch_one_falls_to_blend_without_losing_frames(
 def test_wrong_checksum_and_wrong_file_are_recorded_causes(tmp_path: Path) -> None:
     path = tmp_path / "flownet.pkl"
     write_rife4(path, "4.6")
-    it = Interpolate(_stage(path, sha="0" * 64), Fraction(30))
+    it = Interpolate(_stage(path, sha="0" * 64), StageInput(0, 0, Fraction(30)))
     assert len(list(it.run(iter(_pan(3, 1, 32, 32))))) == 6
     reasons = [s.get("reason", "") for s in it.report()["steps"]]
     assert "no CUDA device" in reasons[0] and "expected " + "0" * 64 in reasons[1]
@@ -212,32 +214,32 @@ def test_a_rung_too_slow_for_the_deadline_is_refused(tmp_path: Path, monkeypatch
     path = tmp_path / "flownet.pkl"
     write_rife4(path, "4.6")
     monkeypatch.setattr(ladder_mod, "ESTIMATE_AFTER_S", 0.0)
-    ladder_mod.set_deadline(5.0)
-    try:
-        frames = _pan(5, 1, 64, 64)
-        # the input is said to have 20000 frames: the model's pace cannot finish them in 5 s
-        it = Interpolate(_stage(path, batch=2, scene_threshold=None), Fraction(30), total_frames=20_000)
-        out = list(it.run(iter(frames)))
-        assert len(out) == 10
-        steps = it.report()["steps"]
-        assert steps[1]["rung"] == "rife-cpu" and steps[1]["status"] == "refused"
-        assert (
-            "of limits.max_runtime_s" in steps[1]["reason"] and steps[1]["frames"] == 4
-        )  # one unit kept, not redone
-        assert steps[2]["rung"] == "blend"
+    # the deadline travels in the stage's input, no module state to reset
+    context = StageInput(64, 64, Fraction(30), total_frames=20_000, deadline=ladder_mod.deadline_after(5.0))
+    frames = _pan(5, 1, 64, 64)
+    # the input is said to have 20000 frames: the model's pace cannot finish them in 5 s
+    it = Interpolate(_stage(path, batch=2, scene_threshold=None), context)
+    out = list(it.run(iter(frames)))
+    assert len(out) == 10
+    steps = it.report()["steps"]
+    assert steps[1]["rung"] == "rife-cpu" and steps[1]["status"] == "refused"
+    assert (
+        "of limits.max_runtime_s" in steps[1]["reason"] and steps[1]["frames"] == 4
+    )  # one unit kept, not redone
+    assert steps[2]["rung"] == "blend"
 
-        only_model = _stage(path, batch=2, scene_threshold=None, ladder=["rife-cpu"])
-        with pytest.raises(StageError, match="would take too long"):
-            list(Interpolate(only_model, Fraction(30), total_frames=20_000).run(iter(frames)))
-    finally:
-        ladder_mod.set_deadline(None)
+    only_model = _stage(path, batch=2, scene_threshold=None, ladder=["rife-cpu"])
+    with pytest.raises(StageError, match="would take too long"):
+        list(Interpolate(only_model, context).run(iter(frames)))
+    # without a deadline the same pace is kept
+    assert len(list(Interpolate(only_model, replace(context, deadline=None)).run(iter(frames)))) == 10
 
 
 def test_tensor_frames_leave_the_stage_as_numpy_when_the_next_stage_is_not_a_model() -> None:
     """An upscaler before us may hand device tensors; the writer and analyze need uint8 arrays."""
     frames = [torch.full((3, 8, 8), k / 10) for k in range(4)]
     stage = InterpolateStage(factor=2, ladder=["blend"], scene_threshold=None)  # flat frames: no cuts
-    out = list(Interpolate(stage, Fraction(30)).run(iter(frames)))
+    out = list(Interpolate(stage, StageInput(0, 0, Fraction(30))).run(iter(frames)))
     assert len(out) == 8 and all(isinstance(f, np.ndarray) and f.dtype == np.uint8 for f in out)
     assert [int(f[0, 0, 0]) for f in out[:3]] == [0, 13, 26]  # 0, the mean of 0 and 0.1*255, 0.1*255
 
@@ -252,7 +254,8 @@ def test_source_only_positions_do_not_hold_the_input_back(ratio: Fraction) -> No
             pulled += 1
             yield np.full((4, 4, 3), k % 250, dtype=np.uint8)
 
-    stream = Interpolate(InterpolateStage(factor=ratio, batch=8), Fraction(30)).run(source())
+    stage = InterpolateStage(factor=ratio, batch=8)
+    stream = Interpolate(stage, StageInput(0, 0, Fraction(30))).run(source())
     next(stream)
     assert pulled <= 4 * 8 / ratio + 2  # a bounded unit, not the whole input
 

@@ -32,6 +32,7 @@ from batch.config import SegmentStage
 from batch.errors import StageError, WeightsChecksumMismatch, WeightsWrongArchitecture
 from batch.models import sam2_predictor
 from batch.stages import segment_files
+from batch.stages.base import StageInput
 from batch.stages.segment import Segment
 from batch.weights import cache
 from batch.weights.registry import from_url, lookup
@@ -99,7 +100,7 @@ def _disc_frames(n: int, h: int, w: int, r: int, step: int) -> tuple[list[np.nda
 
 def _run(stage: SegmentStage, frames: list[np.ndarray], artifacts: Path | None) -> tuple[Segment, list[Any]]:
     h, w = frames[0].shape[:2]
-    seg = Segment(stage, w, h, FPS, artifacts)
+    seg = Segment(stage, StageInput(w, h, FPS, artifacts=artifacts))
     return seg, list(seg.run(iter(frames)))
 
 

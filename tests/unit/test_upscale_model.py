@@ -5,6 +5,7 @@ Runs on the CPU (no GPU on the test machines); the CUDA rung is recorded as unav
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from batch.config import UpscaleStage
 from batch.errors import WeightsWrongArchitecture
 from batch.models import loaded, sr
 from batch.models.device import pick_dtype
+from batch.stages.base import StageInput
 from batch.stages.upscale import Upscale
 
 
@@ -46,7 +48,7 @@ def test_real_esrgan_layouts_load_and_resize_to_the_requested_scale(
 ) -> None:
     path = tmp_path / "model.pth"
     write_sr(path, shapes, wrapper)
-    up = Upscale(_stage(path), 56, 40)
+    up = Upscale(_stage(path), StageInput(56, 40, Fraction(30)))
     out = list(up.run(iter(_frames(3))))
     assert len(out) == 3 and all(o.shape == (80, 112, 3) and o.dtype == np.uint8 for o in out)
     report = up.report()
@@ -81,7 +83,7 @@ def test_out_of_memory_switches_to_tiles_and_keeps_every_frame(
     write_sr(path, compact_shapes(), "params")
     # documented hook: any tile of 64 px or more "runs out of memory"
     monkeypatch.setenv("BATCH_TEST_OOM", "upscale:64")
-    up = Upscale(_stage(path), 96, 80)
+    up = Upscale(_stage(path), StageInput(96, 80, Fraction(30)))
     out = list(up.run(iter(_frames(4, 80, 96))))
     assert len(out) == 4 and out[0].shape == (160, 192, 3)
     step = up.report()["steps"][1]
@@ -95,7 +97,7 @@ def test_out_of_memory_at_the_smallest_tile_falls_to_lanczos(
     path = tmp_path / "model.pth"
     write_sr(path, compact_shapes(), "params")
     monkeypatch.setenv("BATCH_TEST_OOM", "upscale:1")
-    up = Upscale(_stage(path), 56, 40)
+    up = Upscale(_stage(path), StageInput(56, 40, Fraction(30)))
     assert len(list(up.run(iter(_frames(2))))) == 2
     report = up.report()
     assert report["used"] == "lanczos"

@@ -1,0 +1,114 @@
+"""The stage interface: one constructor signature, capabilities as data.
+
+Every stage is built as ``StageClass(spec, context)``: ``spec`` is its
+validated config model (``batch.config``), ``context`` a :class:`StageInput`
+saying what the stage receives (frame size, rate, frame count, the chunk's
+frame range, where its files go, the job's deadline). What a stage can and
+cannot do is declared as a :class:`Caps` value, so the pipeline, the chunk
+planner and the runner ask the registry (``batch.stages.registry``) instead
+of naming stage classes.
+
+This module imports nothing heavy (no torch, no PIL): the registry and the
+config check read it.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+Frame = Any  # numpy uint8 (RGB (H, W, 3) or flat yuv420p planes), or a device tensor between model stages
+ModelKind = Literal["rife", "sr", "sam2"]
+Spec = TypeVar("Spec", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class StageFile:
+    """A file a stage writes to its artifacts folder; the runner uploads it as ``<output>/<stem>/<name>``."""
+
+    kind: str  # the manifest's output kind ("metrics", "masks", "overlay")
+    name: str  # the file name, in the artifacts folder and in the bucket
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What a stage does to the stream, as data (for one spec: see :meth:`Stage.caps_for`)."""
+
+    # makes more or fewer frames than it receives; in a chunk that is not the last it is given the
+    # next chunk's first frame as a lookahead and makes only the positions before StageInput.stop
+    changes_rate: bool = False
+    spans_input: bool = False  # needs the whole input in one pass: it cannot be chunked
+    needs_rgb: bool = False  # False: works on the source's planar yuv420p as well as on RGB
+    model_kind: ModelKind | None = None  # the weights kind it loads, if any
+    device_frames: bool = False  # takes and gives device tensors, so a model chain stays on the device
+    files: tuple[StageFile, ...] = ()  # the artifact files it may write (uploaded only if written)
+
+
+@dataclass(frozen=True)
+class StageInput:
+    """What one stage receives: the frames' size and rate, and where it runs.
+
+    ``first`` and ``stop`` describe a chunk: ``first`` is the source index of
+    its first frame; ``stop`` (None for the last chunk or a single pass) is the
+    source index where the chunk ends, whose frame may arrive as a lookahead.
+    ``deadline`` is the ``time.monotonic()`` by which the job must be done
+    (None: no deadline); ladders refuse rungs estimated to run past it.
+    """
+
+    width: int
+    height: int
+    fps: Fraction
+    total_frames: int = 0  # frames the stage will receive in all (0: unknown)
+    first: int = 0
+    stop: int | None = None
+    keep_on_device: bool = False  # the next stage is a model stage on the same device
+    artifacts: Path | None = None  # where its files go (None: write none)
+    deadline: float | None = None
+
+
+class Stage(ABC, Generic[Spec]):
+    """One step of the chain. Subclasses declare ``name`` and ``caps`` and keep this constructor."""
+
+    name: ClassVar[str]
+    caps: ClassVar[Caps] = Caps()
+
+    def __init__(self, spec: Spec, context: StageInput) -> None:
+        """Raises ConfigError when the spec cannot apply to what it receives (e.g. a crop too large)."""
+        self.config = spec
+        self.context = context
+        self.size_out: tuple[int, int] = (context.width, context.height)  # what the next stage receives
+        self.fps_out: Fraction = context.fps
+
+    @classmethod
+    def caps_for(cls, spec: Spec) -> Caps:
+        """This spec's capabilities; a stage whose caps depend on its config overrides it."""
+        return cls.caps
+
+    @property
+    def needs_rgb(self) -> bool:
+        return self.caps_for(self.config).needs_rgb
+
+    def expected_frames(self, frames_in: int) -> int:
+        """Frames out for ``frames_in`` frames in; a stage that changes the rate overrides it."""
+        return frames_in
+
+    @abstractmethod
+    def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The stage's output frames, streamed."""
+
+    @abstractmethod
+    def report(self) -> dict[str, Any]:
+        """The stage's entry in the manifest."""
+
+
+def output_count(frames_in: int, ratio: Fraction) -> int:
+    """ceil(frames_in * ratio): the output positions j / ratio that lie in [0, frames_in)."""
+    return math.ceil(frames_in * ratio)
