@@ -18,9 +18,10 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -118,8 +119,8 @@ def _overlap(a: str, b: str) -> bool:
 # --- stages --------------------------------------------------------------------------
 
 
-def _model_ref(kind: Kind) -> Any:
-    """A ``model:`` field: a registry name, or ``{url: ..., sha256: ...}``."""
+def _model_parser(kind: Kind) -> Callable[[Any], WeightsRef]:
+    """Parse a ``model:`` field: a registry name, or ``{url: ..., sha256: ...}``."""
 
     def parse(value: Any) -> WeightsRef:
         if isinstance(value, WeightsRef):
@@ -134,21 +135,19 @@ def _model_ref(kind: Kind) -> Any:
             return from_url(value["url"], value["sha256"], kind)
         raise ValueError("give a registry name (e.g. rife-4.25) or {url: ..., sha256: ...}")
 
-    def dump(ref: WeightsRef) -> Any:
-        from batch.storage.urls import redact_url
-
-        return (
-            ref.name
-            if not ref.name.startswith("url:")
-            else {"url": redact_url(ref.url), "sha256": ref.sha256}
-        )
-
-    return Annotated[WeightsRef, PlainValidator(parse), PlainSerializer(dump)]
+    return parse
 
 
-RifeModel = _model_ref("rife")
-SrModel = _model_ref("sr")
-Sam2Model = _model_ref("sam2")
+def _dump_model(ref: WeightsRef) -> Any:
+    """A registry name as given; a URL without its query (a presigned signature) beside its checksum."""
+    from batch.storage.urls import redact_url
+
+    return ref.name if not ref.name.startswith("url:") else {"url": redact_url(ref.url), "sha256": ref.sha256}
+
+
+RifeModel = Annotated[WeightsRef, PlainValidator(_model_parser("rife")), PlainSerializer(_dump_model)]
+SrModel = Annotated[WeightsRef, PlainValidator(_model_parser("sr")), PlainSerializer(_dump_model)]
+Sam2Model = Annotated[WeightsRef, PlainValidator(_model_parser("sam2")), PlainSerializer(_dump_model)]
 
 # Rungs, best first. "-cpu" rungs run the model on the CPU: hours for a long
 # video, so they are only tried where the config's ladder names them.
@@ -161,6 +160,17 @@ UPSCALE_RUNGS = (SR_MODEL, SR_MODEL_CPU, LANCZOS)
 UPSCALE_MODEL_RUNGS = (SR_MODEL, SR_MODEL_CPU)
 _MODEL_RUNGS = INTERPOLATE_MODEL_RUNGS + UPSCALE_MODEL_RUNGS
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
+FLOW_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _check_flow_scale(value: float) -> float:
+    # Literal cannot hold floats for a type checker; the same rule as a validator
+    if value not in FLOW_SCALES:
+        raise ValueError(f"flow_scale must be one of {', '.join(map(str, FLOW_SCALES))}")
+    return float(value)
+
+
+FlowScale = Annotated[float, AfterValidator(_check_flow_scale)]
 
 
 def _default_ladder(model: WeightsRef | None, rungs: tuple[str, ...]) -> list[str]:
@@ -173,11 +183,11 @@ class InterpolateStage(_Strict):
     stage: Literal["interpolate"] = "interpolate"
     factor: Rational | None = None
     fps: Rational | None = None
-    model: RifeModel | None = None  # type: ignore[valid-type]
+    model: RifeModel | None = None
     ladder: list[str] | None = None  # default: [rife, blend, duplicate] with a model, else [blend, duplicate]
     batch: int = Field(default=8, ge=1, le=256)  # frame pairs per model call; halved on out-of-memory
     precision: Precision = "auto"  # auto: fp16 on CUDA, fp32 on the CPU
-    flow_scale: Literal[0.25, 0.5, 1.0, 2.0, 4.0] = 1.0  # 0.5 for 4K: flow estimated at half resolution
+    flow_scale: FlowScale = 1.0  # 0.5 for 4K: flow estimated at half resolution
     scene_threshold: float | None = Field(default=0.3, gt=0, le=1)  # cut score above: duplicate, not morph
     dedupe: StrictBool = False  # drop held (repeated) frames before interpolating: for animation
     dedupe_threshold: float = Field(default=0.5, ge=0)  # mean abs luma difference at most: a held frame
@@ -215,7 +225,7 @@ class UpscaleStage(_Strict):
     scale: Rational | None = None
     width: int | None = Field(default=None, gt=0)
     height: int | None = Field(default=None, gt=0)
-    model: SrModel | None = None  # type: ignore[valid-type]
+    model: SrModel | None = None
     ladder: list[str] | None = None  # default: [model, lanczos] with a model, else [lanczos]
     precision: Precision = "auto"  # auto: fp16 (or bf16) on CUDA where the model supports it
     tile: int | Literal["auto"] = "auto"  # tile side in input pixels; auto: whole frame, halved on OOM
@@ -248,7 +258,10 @@ class UpscaleStage(_Strict):
         return None if v is None else _check_ladder(v, UPSCALE_RUNGS)
 
 
-def _fill_ladder(stage: Any, rungs: tuple[str, ...]) -> Any:
+_WithLadder = TypeVar("_WithLadder", "InterpolateStage", "UpscaleStage")
+
+
+def _fill_ladder(stage: _WithLadder, rungs: tuple[str, ...]) -> _WithLadder:
     """Default the ladder from the model; a model rung without a model is an error."""
     if stage.ladder is None:
         object.__setattr__(stage, "ladder", _default_ladder(stage.model, rungs))
@@ -313,8 +326,8 @@ class SegmentStage(_Strict):
     """SAM2 video segmentation to masks.parquet; frames pass on unchanged."""
 
     stage: Literal["segment"] = "segment"
-    model: Sam2Model = Field(default="sam2.1-hiera-tiny", validate_default=True)  # type: ignore[valid-type]
-    smaller_model: Sam2Model | None = None  # type: ignore[valid-type]  # the "smaller" rung's model
+    model: Sam2Model = Field(default="sam2.1-hiera-tiny", validate_default=True)
+    smaller_model: Sam2Model | None = None  # the "smaller" rung's model
     objects: list[SegmentObject] = Field(min_length=1)
     window: int = Field(default=64, ge=2, le=4096)  # frames SAM2 holds at once
     overlay: StrictBool = False  # also write overlay.mp4 with the masks drawn
@@ -388,14 +401,18 @@ STAGE_NAMES = tuple(m.model_fields["stage"].default for m in get_args(get_args(S
 
 # --- the rest ----------------------------------------------------------------------
 
-CODECS = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1")
-PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+Codec = Literal["auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1"]
+Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+]
+CODECS: tuple[str, ...] = get_args(Codec)
+PRESETS: tuple[str, ...] = get_args(Preset)
 
 
 class EncodeConfig(_Strict):
-    codec: Literal[CODECS] = "auto"  # type: ignore[valid-type]
+    codec: Codec = "auto"
     crf: int = Field(default=18, ge=0, le=51)
-    preset: Literal[PRESETS] = "medium"  # type: ignore[valid-type]
+    preset: Preset = "medium"
     container: Literal["mp4", "mkv", "mov"] = "mp4"
 
     @model_validator(mode="after")

@@ -84,7 +84,7 @@ def _bounded_int(loader: SafeConstructor, node: ScalarNode) -> int:
     return value
 
 
-def _with_bounded_ints(base: type) -> type:
+def _with_bounded_ints(base: type) -> Any:
     loader: Any = type(f"Bounded{base.__name__}", (base,), {})  # PyYAML's loaders share no typed base
     loader.add_constructor("tag:yaml.org,2002:int", _bounded_int)
     return loader

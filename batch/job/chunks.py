@@ -154,7 +154,7 @@ class ChunkedInput:
         """The record of a part in the bucket whose record, size and checksum all hold (fetched)."""
         part_url, record_url = self._urls(c)
         try:
-            record = json.loads(self.store.read_bytes(record_url))
+            record: dict[str, Any] = json.loads(self.store.read_bytes(record_url))
             if record.get("fingerprint") != self.print or record.get("output_frames") != [
                 c.out_start,
                 c.out_start + c.out_count,

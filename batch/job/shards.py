@@ -132,6 +132,12 @@ def coverage_errors(shards: list[dict[str, Any]], inputs: list[dict[str, Any]]) 
             "lists": sorted(str(x) for x in lists),
         }]  # fmt: skip
     ((total, _digest),) = lists
+    if not isinstance(total, int):
+        return [{
+            "type": "inputs_not_covered",
+            "message": f"a shard manifest gives inputs_total {total!r}, not a count",
+            "hint": "the shard manifests were edited or damaged; run the shards again",
+        }]  # fmt: skip
     seen: dict[int, int] = {}
     for r in inputs:
         seen[r["index"]] = seen.get(r["index"], 0) + 1

@@ -76,7 +76,7 @@ def _args(codec: str, cfg: EncodeConfig) -> tuple[list[str], str]:
 
 def choose_encoder(cfg: EncodeConfig) -> EncoderChoice:
     """Resolve ``auto`` and NVENC requests to an encoder that works on this machine."""
-    wanted = "h264_nvenc" if cfg.codec == "auto" else cfg.codec
+    wanted: str = "h264_nvenc" if cfg.codec == "auto" else cfg.codec
     steps: list[dict[str, Any]] = []
     if wanted in _CPU_TWIN:
         problem = nvenc_problem(wanted)

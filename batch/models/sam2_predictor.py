@@ -340,11 +340,9 @@ class Sam2Tracker:
         )
         joins: dict[int, list[Callable[[], Any]]] = {}
         for obj_id, mask in seeds.items():
-            joins.setdefault(0, []).append(
-                lambda o=obj_id, m=mask: model.add_new_mask(state, 0, o, torch.from_numpy(m))
-            )
+            joins.setdefault(0, []).append(functools.partial(_add_mask, model, state, obj_id, mask))
         for p in prompts:
-            joins.setdefault(p.frame, []).append(lambda p=p: _add_prompt(model, state, p))
+            joins.setdefault(p.frame, []).append(functools.partial(_add_prompt, model, state, p))
         order = sorted(joins)
         last_frame = int(prepared.images.shape[0]) - 1
         for k, start in enumerate(order):
@@ -360,6 +358,10 @@ class Sam2Tracker:
                 inside = (logits.sigmoid() * masks).sum(dim=(1, 2))
                 scores = torch.where(counts > 0, inside / counts.clamp(min=1), torch.zeros_like(inside))
                 emit(idx, list(obj_ids), masks.cpu().numpy(), scores.cpu().numpy().astype(np.float32))
+
+
+def _add_mask(model: Any, state: Any, obj_id: int, mask: np.ndarray) -> None:
+    model.add_new_mask(state, 0, obj_id, torch.from_numpy(mask))
 
 
 def _add_prompt(model: Any, state: Any, p: Prompt) -> None:

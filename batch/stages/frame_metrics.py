@@ -48,8 +48,10 @@ def luma_of(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     if frame.ndim == 3:
         rgb = frame.astype(np.float32)
         y = 0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]
-        return np.clip(y + 0.5, 0, 255).astype(np.uint8)
-    return frame[: width * height].reshape(height, width)
+        luma: np.ndarray = np.clip(y + 0.5, 0, 255).astype(np.uint8)
+        return luma
+    plane: np.ndarray = frame[: width * height].reshape(height, width)
+    return plane
 
 
 def analysis_plane(luma: np.ndarray) -> np.ndarray:
@@ -59,7 +61,8 @@ def analysis_plane(luma: np.ndarray) -> np.ndarray:
     if f == 1:
         return luma.astype(np.float32)
     h2, w2 = h // f, w // f
-    return luma[: h2 * f, : w2 * f].astype(np.float32).reshape(h2, f, w2, f).mean(axis=(1, 3))
+    box: np.ndarray = luma[: h2 * f, : w2 * f].astype(np.float32).reshape(h2, f, w2, f).mean(axis=(1, 3))
+    return box
 
 
 def histogram_distance(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:

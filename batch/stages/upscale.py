@@ -82,7 +82,11 @@ class Upscale(Stage[UpscaleStage]):
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         w, h = self.size_out
         for frame in frames:
-            out = self.ladder.run(lambda rung, f=frame: rung.resize(f, w, h))
+
+            def resize(rung: UpscaleRung, f: Frame = frame) -> Frame:
+                return rung.resize(f, w, h)
+
+            out = self.ladder.run(resize)
             self.frames += 1
             yield out
 
