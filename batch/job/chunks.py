@@ -27,6 +27,7 @@ from typing import Any
 
 from batch import disk
 from batch.config import AnalyzeStage, InterpolateStage, JobConfig, SegmentStage
+from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.pipeline import Segment, plan_stages, run_segment
 from batch.media.concat import join_parts
@@ -134,7 +135,7 @@ class ChunkedInput:
         self.cfg, self.info, self.chunks, self.encoder = cfg, info, chunks, encoder
         self.make_room = make_room  # frees kept local copies when the join needs their room
         self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
-        self.prefix = join_url(cfg.output, stem, "parts") + "/"
+        self.prefix = parts_url(cfg.output, stem)
         self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
         self.fps_out = plan_stages(cfg, info).fps
@@ -146,7 +147,7 @@ class ChunkedInput:
         return join_url(self.prefix, f"{c.name}.{self.ext}"), join_url(self.prefix, f"{c.name}.json")
 
     def _local(self, c: Chunk) -> Path:
-        return self.work_dir / "parts" / f"{c.name}.{self.ext}"
+        return self.work_dir / PARTS / f"{c.name}.{self.ext}"
 
     def _reusable(self, c: Chunk) -> dict[str, Any] | None:
         """The record of a part in the bucket whose record, size and checksum all hold (fetched)."""

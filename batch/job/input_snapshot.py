@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from batch.contracts import input_snapshot_name as snapshot_name  # the name is the contract's
 from batch.errors import BatchError, ObjectNotFound, StorageError
 from batch.job.manifest import utc_now
 from batch.storage import Store, join_url, redact_url
@@ -27,16 +27,6 @@ from batch.storage import Store, join_url, redact_url
 log = logging.getLogger("batch")
 
 SCHEMA = "batch-inputs/1"
-
-
-def snapshot_name(run_id: str | None, job_id: str = "", config_inputs: list[str] | None = None) -> str:
-    """``inputs.<run id>.<8 hex of the job and its configured inputs>.json``.
-
-    The job part keeps another job, or this job with other inputs, from taking a stale list.
-    """
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id or "")[:100] or "unnamed"
-    what = json.dumps([job_id, config_inputs or []]).encode()
-    return f"inputs.{safe}.{hashlib.sha256(what).hexdigest()[:8]}.json"
 
 
 def encode(

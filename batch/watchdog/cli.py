@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch import faults
-from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds
+from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds, state_file
 from batch.errors import BatchError
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the log file is a comfort, not a need: a full or read-only disk must not stop us
         faults.state_write()
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(settings.state_dir / WATCHDOG_LOG)
+        handler = logging.FileHandler(state_file(settings.state_dir, WATCHDOG_LOG))
         handler.setFormatter(logging.getLogger().handlers[0].formatter)
         logging.getLogger().addHandler(handler)
     except Exception as e:

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from batch import faults
-from batch.contracts import PROVIDER_STOP_FLAG, SHUTDOWN_FINAL, WATCHDOG_STATE, env_seconds
+from batch.contracts import (
+    PROVIDER_STOP_FLAG,
+    SHUTDOWN_FINAL,
+    STOPPING_LINE,
+    WATCHDOG_STATE,
+    env_seconds,
+    state_file,
+)
 
 log = logging.getLogger("batch.watchdog.watch")
 
@@ -40,7 +47,7 @@ def utc(t: float | None = None) -> str:
 
 def stopping_line(provider: str, action: str, reason: str) -> str:
     """The one line logged (and, in a dry run, written to the sentinel) at shutdown."""
-    return f"STOPPING INSTANCE {utc()} provider={provider} action={action} reason={reason}"
+    return f"{STOPPING_LINE} {utc()} provider={provider} action={action} reason={reason}"
 
 
 def decide(record: MutableMapping[str, Any], provider: str, action: str, reason: str, detail: str) -> None:
@@ -163,7 +170,7 @@ def last_resort(
     EXIT_GAVE_UP.
     """
     state: dict[str, Any] = {}
-    path = state_dir / WATCHDOG_STATE
+    path = state_file(state_dir, WATCHDOG_STATE)
     try:
         loaded = json.loads(path.read_text())
         state = loaded if isinstance(loaded, dict) else {}
@@ -174,7 +181,7 @@ def last_resort(
     record = state.get("shutdown") if isinstance(state.get("shutdown"), dict) else None
     if record is not None and not well_formed(record) and record.get("status") != "provider_stopping":
         record = None  # torn or hand-edited: a fresh "stop" is safer than guessing (never a destroy)
-    if is_final(record) or (state_dir / PROVIDER_STOP_FLAG).exists():
+    if is_final(record) or state_file(state_dir, PROVIDER_STOP_FLAG).exists():
         return 0
     provider = _env_provider(record.get("provider") if record else None, dry_run=dry_run, state_dir=state_dir)
     record = record or {}

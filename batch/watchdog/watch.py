@@ -44,11 +44,13 @@ from batch.contracts import (
     STATUS,
     UNPUBLISHED_MANIFEST,
     WATCHDOG_STATE,
+    manifest_url,
+    state_file,
 )
 from batch.errors import BatchError, StorageError
 from batch.instance.base import Action, Provider
 from batch.job.manifest import Manifest, publish
-from batch.storage import StorageSettings, Store, join_url, open_url
+from batch.storage import StorageSettings, Store, open_url
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
 from batch.watchdog.supervisor_news import pid_alive as _pid_alive
@@ -113,7 +115,7 @@ class WatchState:
 class Watchdog:
     def __init__(self, settings: WatchdogSettings) -> None:
         self.s = settings
-        self.path = settings.state_dir / WATCHDOG_STATE
+        self.path = state_file(settings.state_dir, WATCHDOG_STATE)
         self.state = self._load()
         now = time.monotonic()
         self._beat: tuple[bytes | None, float] = (None, now)  # last status.json bytes seen, and when
@@ -180,7 +182,7 @@ class Watchdog:
             return self._fail("watchdog_error", f"the watchdog failed: {type(e).__name__}: {e}")
 
     def _provider_stop_requested(self) -> bool:
-        return (self.s.state_dir / PROVIDER_STOP_FLAG).exists()
+        return state_file(self.s.state_dir, PROVIDER_STOP_FLAG).exists()
 
     def _watch(self) -> int:
         self._try_save()
@@ -230,7 +232,7 @@ class Watchdog:
                 return news.exit
             if self.s.runner_pid <= 0 and news.pid is not None:
                 self.s.runner_pid = news.pid
-        record_path = self.s.state_dir / RUNNER_EXIT
+        record_path = state_file(self.s.state_dir, RUNNER_EXIT)
         if self.s.runner_pid <= 0 and not record_path.exists():
             # pid unknown (no pid file, no word yet): running while PID 1 lives and says nothing
             if news is not None and news.supervisor_alive():
@@ -256,7 +258,7 @@ class Watchdog:
             return "max_runtime_exceeded", f"the job ran past max_runtime_s={self.s.max_runtime_s:g}"
         now = time.monotonic()
         try:
-            raw: bytes | None = (self.s.state_dir / STATUS).read_bytes()
+            raw: bytes | None = state_file(self.s.state_dir, STATUS).read_bytes()
             status = json.loads(raw or b"{}")
         except (OSError, ValueError):
             raw, status = None, {}
@@ -306,7 +308,7 @@ class Watchdog:
 
     def _local_manifest(self, name: str = MANIFEST) -> dict[str, Any] | None:
         try:
-            found = json.loads((self.s.state_dir / name).read_text())
+            found = json.loads(state_file(self.s.state_dir, name).read_text())
         except (OSError, ValueError):
             return None
         return found if isinstance(found, dict) else None
@@ -324,7 +326,7 @@ class Watchdog:
         if store is None or self.s.output is None:
             return None
         try:
-            found = json.loads(store.read_bytes(join_url(self.s.output, self.s.manifest_name)))
+            found = json.loads(store.read_bytes(manifest_url(self.s.output, self.s.manifest_name)))
         except (StorageError, ValueError):
             return None
         return found if isinstance(found, dict) else None
@@ -414,7 +416,7 @@ class Watchdog:
                 log.warning("bucket check failed (%s); trying again", e.message)
             if not all(c.passes >= self.s.confirm for c in checks):
                 time.sleep(self.s.interval_s)
-        shutil.rmtree(self.s.state_dir / KEPT_OUTPUTS, ignore_errors=True)
+        shutil.rmtree(state_file(self.s.state_dir, KEPT_OUTPUTS), ignore_errors=True)
         if self._provider_stop_requested():
             return self._provider_stopping()
         action = self.s.on_success if manifest.get("status") == "succeeded" else self.s.on_failure
@@ -431,7 +433,7 @@ class Watchdog:
                 c.passes += 1
                 continue
             log.warning("%s: %s", c.key, c.problem)
-            cannot = reupload(store, c, self.s.state_dir / KEPT_OUTPUTS)
+            cannot = reupload(store, c, state_file(self.s.state_dir, KEPT_OUTPUTS))
             if cannot:
                 c.problem = f"{c.problem}; {cannot}"
         self.state.checks_done += 1
@@ -491,7 +493,7 @@ class Watchdog:
             reason=reason,
             exit_code=exited.get("code"),
             signal=exited.get("signal"),
-            log_tail=_log_tail(self.s.state_dir / RUNNER_LOG),
+            log_tail=_log_tail(state_file(self.s.state_dir, RUNNER_LOG)),
         )
         s = self.s
         manifest = Manifest(
