@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from batch.errors import RungUnavailable
+from batch.errors import RungUnavailable, says_out_of_memory
 from batch.models import gpu_slot
-from batch.stages.ladder import says_out_of_memory
 
 
 class SimulatedOutOfMemory(RuntimeError):
