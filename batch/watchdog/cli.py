@@ -76,20 +76,25 @@ def _load(config_url: str | None) -> tuple[JobConfig | None, str | None]:
         return None, None
     from batch.config_source import load_config
     from batch.errors import StorageError
+    from batch.retry import RetryPolicy, log_before_sleep, retrying
 
-    deadline = time.monotonic() + CONFIG_READ_S
-    while True:
-        try:
-            return load_config(config_url), None
-        except StorageError as e:
-            if time.monotonic() > deadline:
-                log.error("the config could not be read (%s); watching the runner only", e.message)
-                return None, f"the config could not be read: {e.message}"
-            log.warning("the config could not be read (%s); trying again", e.message)
-            time.sleep(3)
-        except BatchError as e:
-            log.error("the config is not usable (%s); watching the runner only", e.message)
-            return None, f"the config is not usable: {e.message}"
+    loop = retrying(
+        RetryPolicy(attempts=None, base_wait_s=3.0, max_wait_s=3.0, jitter=False),  # every 3 s
+        retry_on=lambda e: isinstance(e, StorageError),
+        deadline=time.monotonic() + CONFIG_READ_S,
+        before_sleep=log_before_sleep(log, "reading the config"),
+    )
+    try:
+        for attempt in loop:
+            with attempt:
+                return load_config(config_url), None
+    except StorageError as e:
+        log.error("the config could not be read (%s); watching the runner only", e.message)
+        return None, f"the config could not be read: {e.message}"
+    except BatchError as e:
+        log.error("the config is not usable (%s); watching the runner only", e.message)
+        return None, f"the config is not usable: {e.message}"
+    raise AssertionError("unreachable: tenacity stopped without an outcome")
 
 
 _NEWS: SupervisorNews | None = None

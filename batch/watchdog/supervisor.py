@@ -288,6 +288,9 @@ class Supervisor:
     def _watch_monitor(self, monitor: subprocess.Popen[bytes] | None) -> str | None:
         """None once the watchdog finished its shutdown; else why PID 1 must do it."""
         status: int | None = None
+        # Not a batch.retry loop, on purpose: this restarts a process (and reads its exit status and the
+        # state file between starts), it does not retry a call; and PID 1 keeps to the standard library
+        # plus batch.contracts/faults, so that a broken environment cannot take its last resort away.
         for attempt in range(MONITOR_RESTARTS + 1):
             if monitor is not None:
                 status = self._wait(monitor)

@@ -50,6 +50,7 @@ from batch.contracts import (
 from batch.errors import BatchError, StorageError
 from batch.instance.base import Action, Provider
 from batch.job.manifest import Manifest, publish
+from batch.retry import RetryPolicy, log_before_sleep, retrying
 from batch.storage import StorageSettings, Store, open_url
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
@@ -59,6 +60,10 @@ from batch.watchdog.verify import ObjectCheck, objects_in, problem_with, reuploa
 log = logging.getLogger("batch.watchdog.watch")
 
 RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
+# A failure manifest's upload: 0.5 s, doubled up to 10 s, until the watchdog's upload_timeout_s.
+MANIFEST_UPLOAD = RetryPolicy(attempts=None, base_wait_s=0.5, max_wait_s=10.0, jitter=False)
+# runner.exit read again while the entrypoint writes it, right after reaping: 20 reads 0.1 s apart.
+RECORD_REREAD = RetryPolicy(attempts=20, base_wait_s=0.1, max_wait_s=0.1, jitter=False)
 
 
 class RunnerExited(BatchError):
@@ -239,11 +244,12 @@ class Watchdog:
                 return None
         elif _pid_alive(self.s.runner_pid) and not record_path.exists():
             return None
-        for _ in range(20):  # the entrypoint writes the record right after reaping
-            try:
-                return json.loads(record_path.read_text())
-            except (OSError, ValueError):
-                time.sleep(0.1)
+        try:  # the entrypoint writes the record right after reaping
+            for attempt in retrying(RECORD_REREAD, retry_on=lambda e: isinstance(e, OSError | ValueError)):
+                with attempt:
+                    return json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            pass
         return {"code": None, "signal": "unknown (killed, or the entrypoint died too)"}
 
     def _stalled_or_over_budget(self) -> tuple[str, str] | None:
@@ -446,24 +452,25 @@ class Watchdog:
         True when it landed. Never raises: a store that cannot even be
         opened (a bad URL, an SDK bug) is a manifest that did not land.
         """
-        deadline = time.monotonic() + self.s.upload_timeout_s
-        wait = 0.5
-        while True:
-            try:
-                store = self._store()
-                if store is None or self.s.output is None:
-                    return False
-                publish(data, store, self.s.output, self.s.manifest_name)
-                self._merge_shards(store)
-                return True
-            except Exception as e:
-                said = e.message if isinstance(e, BatchError) else f"{type(e).__name__}: {e}"
-                if not isinstance(e, StorageError) or time.monotonic() + wait > deadline:
-                    log.error("could not upload the manifest: %s", said)
-                    return False
-                log.warning("manifest upload failed (%s); retrying in %.1f s", said, wait)
-                time.sleep(wait)
-                wait = min(wait * 2, 10.0)
+        loop = retrying(
+            MANIFEST_UPLOAD,
+            retry_on=lambda e: isinstance(e, StorageError),
+            deadline=time.monotonic() + self.s.upload_timeout_s,
+            before_sleep=log_before_sleep(log, "the manifest upload"),
+        )
+        try:
+            for attempt in loop:
+                with attempt:
+                    store = self._store()
+                    if store is None or self.s.output is None:
+                        return False
+                    publish(data, store, self.s.output, self.s.manifest_name)
+                    self._merge_shards(store)
+                    return True
+        except Exception as e:
+            said = e.message if isinstance(e, BatchError) else f"{type(e).__name__}: {e}"
+            log.error("could not upload the manifest: %s", said)
+        return False
 
     def _merge_shards(self, store: Store) -> None:
         """A shard's manifest put up here may be the last one in: merge, or the run has none."""

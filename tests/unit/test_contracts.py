@@ -76,7 +76,9 @@ def test_the_names_are_the_documented_strings() -> None:
         "monitor.pid",
     )
     assert c.manifest_url("s3://b/out/") == "s3://b/out/manifest.json"
-    assert c.manifest_url("s3://b/out", c.shard_manifest_name(1, 3)) == "s3://b/out/manifest.shard-1-of-3.json"
+    assert (
+        c.manifest_url("s3://b/out", c.shard_manifest_name(1, 3)) == "s3://b/out/manifest.shard-1-of-3.json"
+    )
     assert c.status_url("s3://b/out") == "s3://b/out/status.json"
     assert c.manifest_archive_url("s3://b/out", "manifest.shard-0-of-2.json", "20261203T040830Z") == (
         "s3://b/out/manifests/manifest.shard-0-of-2.20261203T040830Z.json"
