@@ -56,7 +56,7 @@ from batch.contracts import (
 
 log = logging.getLogger("batch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # batch/watchdog/supervisor.py -> the repository root
 MONITOR = ROOT / "monitor.py"
 ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
 EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
