@@ -1,14 +1,24 @@
-"""The names the three programs (supervisor, watchdog, runner) share in the state dir.
+"""The names the programs share, and the builders of their paths.
 
-Imports nothing from the project: PID 1 and the last-resort shutdown read
-these names and must not pull in storage, media or torch.
+Every file in the state dir (supervisor, watchdog, runner) and every object at
+the output prefix that another program reads (the watchdog, ``scripts/status.py``,
+a rerun, a sibling shard) is named here once; code builds the path with
+:func:`state_file` or the ``*_url`` helpers instead of spelling the name.
+``docs/manifest.md`` and ``docs/watchdog.md`` describe these names to users;
+``tests/unit/test_contracts.py`` keeps the two in step.
+
+Imports nothing but the standard library: PID 1 and the last-resort shutdown
+read these names and must not pull in storage, media or torch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
+from pathlib import Path
 
 MANIFEST = "manifest.json"  # the runner's local copy (and the bucket object's name)
 UNPUBLISHED_MANIFEST = "manifest.unpublished.json"  # the runner could not publish it: the watchdog will
@@ -21,8 +31,14 @@ WATCHDOG_STATE = "watchdog.json"
 WATCHDOG_LOG = "watchdog.log"
 PROVIDER_STOP_FLAG = "provider_stop"  # the supervisor got SIGTERM: the provider is stopping us
 STOPPED_SENTINEL = "STOPPED"  # a dry run's shutdown line
+STOPPING_LINE = "STOPPING INSTANCE"  # how the one shutdown line starts (logged, and in STOPPED)
 KEPT_OUTPUTS = "outputs"  # local copies of uploads until the watchdog verified them
+PREVIOUS_RUNS = "previous"  # in the state dir: previous/<time>/, an earlier run's PER_RUN_FILES
 PREVIOUS_OUTPUTS = "previous"  # in the bucket: <output>/previous/<run start>/<key>, what a rerun replaced
+MANIFEST_ARCHIVE = "manifests"  # in the bucket: manifests/<name stem>.<its finished_at>.json
+OUTPUT_RECORD = "output.json"  # in the bucket: <output>/<stem>/output.json, a done input (a rerun reuses it)
+PARTS = "parts"  # in the bucket: <output>/<stem>/parts/, an input's encoded chunks (and locally in work/)
+INPUT_SNAPSHOT_PREFIX = "inputs."  # in the bucket: inputs.<run id>.<8 hex>.json, a sharded run's inputs
 
 # One run's records; archived to previous/<time>/ when a new run starts in the same state dir.
 PER_RUN_FILES = (
@@ -93,3 +109,81 @@ def shard_spec_from_env(env: dict[str, str] | None = None) -> str | None:
 def run_id_from_env(env: dict[str, str] | None = None) -> str | None:
     env = dict(os.environ) if env is None else env
     return next((env[k] for k in RUN_ID_ENVS if env.get(k)), None)
+
+
+# --- path builders -------------------------------------------------------------------------------
+
+
+def join_url(prefix: str, *parts: str) -> str:
+    """Join path parts onto a URL or path with exactly one ``/`` between them.
+
+    ``join_url("s3://b/out/", "x", "y.mp4") == "s3://b/out/x/y.mp4"``; a
+    trailing slash on the last part is kept (so the result is a prefix).
+    (Also :func:`batch.storage.join_url`; it lives here so that the names need no storage import.)
+    """
+    out = prefix
+    for part in parts:
+        if not part:
+            continue
+        if not out:
+            out = part
+        elif out.endswith("/"):
+            out = out + part.lstrip("/")
+        else:
+            out = out + "/" + part.lstrip("/")
+    return out
+
+
+def state_file(state_dir: Path, name: str) -> Path:
+    """``<state dir>/<name>``, ``name`` one of the names above (or a shard's :func:`shard_manifest_name`)."""
+    return state_dir / name
+
+
+def shard_manifest_name(index: int, count: int) -> str:
+    """Shard ``index`` of ``count``'s manifest: ``manifest.shard-I-of-N.json``."""
+    return f"{MANIFEST.removesuffix('.json')}.shard-{index}-of-{count}.json"
+
+
+def shard_status_name(index: int, count: int) -> str:
+    """Shard ``index`` of ``count``'s heartbeat: ``status.shard-I-of-N.json``."""
+    return f"{STATUS.removesuffix('.json')}.shard-{index}-of-{count}.json"
+
+
+def manifest_url(prefix: str, name: str = MANIFEST) -> str:
+    """``<output>/manifest.json`` (or a shard's manifest, by name)."""
+    return join_url(prefix, name)
+
+
+def status_url(prefix: str, name: str = STATUS) -> str:
+    """``<output>/status.json`` (or a shard's heartbeat, by name)."""
+    return join_url(prefix, name)
+
+
+def manifest_archive_url(prefix: str, name: str, stamp: str) -> str:
+    """``<output>/manifests/<name stem>.<stamp>.json``: where an earlier manifest of that name is kept."""
+    return join_url(prefix, MANIFEST_ARCHIVE, f"{name.removesuffix('.json')}.{stamp}.json")
+
+
+def previous_output_url(prefix: str, stamp: str, key: str) -> str:
+    """``<output>/previous/<run start>/<key>``: where a rerun keeps the output it replaces."""
+    return join_url(prefix, PREVIOUS_OUTPUTS, stamp, key)
+
+
+def output_record_key(stem: str) -> str:
+    """``<stem>/output.json``, relative to the output prefix: the record of a finished input."""
+    return f"{stem}/{OUTPUT_RECORD}"
+
+
+def parts_url(prefix: str, stem: str) -> str:
+    """``<output>/<stem>/parts/``: the prefix an input's encoded chunks go under."""
+    return join_url(prefix, stem, PARTS) + "/"
+
+
+def input_snapshot_name(run_id: str | None, job_id: str = "", config_inputs: list[str] | None = None) -> str:
+    """``inputs.<run id>.<8 hex of the job and its configured inputs>.json``.
+
+    The job part keeps another job, or this job with other inputs, from taking a stale list.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id or "")[:100] or "unnamed"
+    what = json.dumps([job_id, config_inputs or []]).encode()
+    return f"{INPUT_SNAPSHOT_PREFIX}{safe}.{hashlib.sha256(what).hexdigest()[:8]}.json"

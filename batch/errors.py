@@ -241,6 +241,17 @@ class Cancelled(BatchError):
     exit_code = EXIT_INPUT_FAILED
 
 
+def says_out_of_memory(error: BaseException) -> bool:
+    """CUDA's, cuDNN's and cuBLAS's out-of-memory errors, by their message (no torch import).
+
+    torch raises ``torch.cuda.OutOfMemoryError`` (a RuntimeError) for the caching allocator,
+    but cuDNN and cuBLAS report theirs as plain RuntimeErrors ("CUDNN_STATUS_ALLOC_FAILED",
+    "CUBLAS_STATUS_ALLOC_FAILED"), so the message is the one thing they share.
+    """
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "status_alloc_failed" in text)
+
+
 def exit_code_for(errors: Iterable[BatchError]) -> int:
     """The process exit code for a set of failures (0 when there are none).
 

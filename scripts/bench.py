@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from batch.contracts import MANIFEST, STOPPED_SENTINEL, state_file  # noqa: E402
+
 
 def make_clip(path: Path, seconds: int) -> Path:
     if not path.exists():
@@ -94,8 +96,8 @@ def watchdog_latency(work: Path, confirm: int, interval: float) -> dict:
     )
     cmd = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg)]
     subprocess.run([*cmd, "--dry-run", "--state-dir", str(state), "-q"], check=True, capture_output=True)
-    landed = (out / "manifest.json").stat().st_mtime
-    stopped = (state / "STOPPED").stat().st_mtime
+    landed = (out / MANIFEST).stat().st_mtime  # a local output prefix
+    stopped = state_file(state, STOPPED_SENTINEL).stat().st_mtime
     return {
         "confirm": confirm,
         "interval_s": interval,

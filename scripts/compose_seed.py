@@ -70,37 +70,52 @@ def _status(exc: Exception) -> tuple[int, str]:
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0), code
 
 
+class _NotReady(Exception):
+    """The server did not (yet) give the bucket: what it said instead."""
+
+
 def ensure_bucket(client: Any, bucket: str, wait_s: float) -> str:
-    """'exists' or 'created'; retries until ``wait_s`` is up, then exits with 3."""
+    """'exists' or 'created'; retries every 0.5 s until ``wait_s`` is up, then exits with 3."""
+    from batch.retry import RetryPolicy, retrying
+
+    loop = retrying(
+        RetryPolicy(attempts=None, base_wait_s=0.5, max_wait_s=0.5, jitter=False),
+        retry_on=lambda e: isinstance(e, _NotReady),
+        deadline=time.monotonic() + wait_s,
+    )
+    try:
+        for attempt in loop:
+            with attempt:
+                return _bucket_once(client, bucket)
+    except _NotReady as exc:
+        fail(f"S3 at {os.environ.get('AWS_ENDPOINT_URL', 'AWS')} not ready after {wait_s:.0f}s ({exc})")
+    raise AssertionError("unreachable: tenacity stopped without an outcome")
+
+
+def _bucket_once(client: Any, bucket: str) -> str:
+    """'exists' or 'created'. Raises _NotReady with what the server said."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    deadline = time.monotonic() + wait_s
-    last = "no attempt"
-    while True:
-        try:
-            client.head_bucket(Bucket=bucket)
-            return "exists"
-        except ClientError as exc:
-            status, code = _status(exc)
-            if status in (401, 403):
-                # kept trying: a server that is still starting may not know the keys yet
-                last = f"the server refused the credentials ({status} {code})"
-            elif status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
-                try:
-                    client.create_bucket(Bucket=bucket)
-                    return "created"
-                except ClientError as create_exc:
-                    _, create_code = _status(create_exc)
-                    if create_code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                        return "exists"
-                    last = f"create_bucket: {create_code or create_exc}"
-            else:
-                last = f"{status} {code}"  # e.g. 503 while the filer starts
-        except BotoCoreError as exc:  # connection refused, DNS not ready ...
-            last = type(exc).__name__
-        if time.monotonic() >= deadline:
-            fail(f"S3 at {os.environ.get('AWS_ENDPOINT_URL', 'AWS')} not ready after {wait_s:.0f}s ({last})")
-        time.sleep(0.5)
+    try:
+        client.head_bucket(Bucket=bucket)
+        return "exists"
+    except ClientError as exc:
+        status, code = _status(exc)
+        if status in (401, 403):
+            # kept trying: a server that is still starting may not know the keys yet
+            raise _NotReady(f"the server refused the credentials ({status} {code})") from exc
+        if status == 404 or code in ("404", "NoSuchBucket", "NotFound"):
+            try:
+                client.create_bucket(Bucket=bucket)
+                return "created"
+            except ClientError as create_exc:
+                _, create_code = _status(create_exc)
+                if create_code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    return "exists"
+                raise _NotReady(f"create_bucket: {create_code or create_exc}") from create_exc
+        raise _NotReady(f"{status} {code}") from exc  # e.g. 503 while the filer starts
+    except BotoCoreError as exc:  # connection refused, DNS not ready ...
+        raise _NotReady(type(exc).__name__) from exc
 
 
 def upload(client: Any, bucket: str, path: Path, key: str) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused
-from batch.storage.retry import call_control_plane
+from batch.retry import call_control_plane
 from batch.watchdog.shutdown import stopping_line
 
 __all__ = ["Action", "Provider", "ShutdownResult", "remote_shutdown", "stopping_line"]

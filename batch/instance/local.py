@@ -14,12 +14,13 @@ import logging
 import os
 from pathlib import Path
 
+from batch.contracts import STOPPED_SENTINEL
 from batch.errors import ControlPlaneError
 from batch.instance.base import Action, ShutdownResult, stopping_line
 
 log = logging.getLogger("batch.instance")
 
-SENTINEL = "STOPPED"
+SENTINEL = STOPPED_SENTINEL  # the name is the contract's
 
 
 class LocalProvider:

@@ -27,6 +27,7 @@ from typing import Any
 
 from batch import disk
 from batch.config import JobConfig
+from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.pipeline import Segment, plan_stages, run_segment
 from batch.media.concat import join_parts
@@ -135,7 +136,7 @@ class ChunkedInput:
         self.deadline = deadline  # time.monotonic() by which the job must be done, for the ladders
         self.make_room = make_room  # frees kept local copies when the join needs their room
         self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
-        self.prefix = join_url(cfg.output, stem, "parts") + "/"
+        self.prefix = parts_url(cfg.output, stem)
         self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
         self.registry = registry
@@ -148,7 +149,7 @@ class ChunkedInput:
         return join_url(self.prefix, f"{c.name}.{self.ext}"), join_url(self.prefix, f"{c.name}.json")
 
     def _local(self, c: Chunk) -> Path:
-        return self.work_dir / "parts" / f"{c.name}.{self.ext}"
+        return self.work_dir / PARTS / f"{c.name}.{self.ext}"
 
     def _reusable(self, c: Chunk) -> dict[str, Any] | None:
         """The record of a part in the bucket whose record, size and checksum all hold (fetched)."""

@@ -11,9 +11,10 @@ import logging
 import threading
 from pathlib import Path
 
+from batch.contracts import STATUS, state_file, status_url
 from batch.errors import BatchError
 from batch.job.progress import Tracker
-from batch.storage import Store, join_url
+from batch.storage import Store
 
 log = logging.getLogger("batch")
 
@@ -26,12 +27,12 @@ class Heartbeat:
         output: str,
         state_dir: Path,
         every_s: float,
-        name: str = "status.json",
+        name: str = STATUS,
     ) -> None:
         self.tracker = tracker
         self.store = store
-        self.url = join_url(output, name)
-        self.local = state_dir / "status.json"
+        self.url = status_url(output, name)
+        self.local = state_file(state_dir, STATUS)  # a shard's too: its watchdog reads this name
         self.every_s = every_s
         self.failures = 0
         self._stop = threading.Event()

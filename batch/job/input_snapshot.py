@@ -15,28 +15,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-import time
 from collections.abc import Callable
 from typing import Any
 
+from batch.contracts import input_snapshot_name as snapshot_name  # the name is the contract's
 from batch.errors import BatchError, ObjectNotFound, StorageError
 from batch.job.manifest import utc_now
+from batch.retry import RetryPolicy, retrying
 from batch.storage import Store, join_url, redact_url
 
 log = logging.getLogger("batch")
 
 SCHEMA = "batch-inputs/1"
-
-
-def snapshot_name(run_id: str | None, job_id: str = "", config_inputs: list[str] | None = None) -> str:
-    """``inputs.<run id>.<8 hex of the job and its configured inputs>.json``.
-
-    The job part keeps another job, or this job with other inputs, from taking a stale list.
-    """
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id or "")[:100] or "unnamed"
-    what = json.dumps([job_id, config_inputs or []]).encode()
-    return f"inputs.{safe}.{hashlib.sha256(what).hexdigest()[:8]}.json"
+SHORT_READ = RetryPolicy(attempts=20, base_wait_s=0.1, max_wait_s=0.1, jitter=False)  # 20 reads, 0.1 s apart
 
 
 def encode(
@@ -133,19 +124,27 @@ def fixed_inputs(
 
 def _read(store: Store, url: str) -> bytes | None:
     """The snapshot's bytes, None when absent; a short read (a create still writing) is read again."""
-    for attempt in range(20):
-        try:
-            data = store.read_bytes(url)
-        except ObjectNotFound:
-            return None
-        try:
-            json.loads(data)
-            return data
-        except ValueError:
-            if attempt == 19:
-                return data  # not JSON after all: _decoded says so
-            time.sleep(0.1)
-    return None  # pragma: no cover
+    read: list[bytes] = []
+    try:
+        for attempt in retrying(SHORT_READ, retry_on=lambda e: isinstance(e, _ShortRead)):
+            with attempt:
+                try:
+                    data = store.read_bytes(url)
+                except ObjectNotFound:
+                    return None
+                read[:] = [data]
+                try:
+                    json.loads(data)
+                except ValueError as e:
+                    raise _ShortRead from e
+                return data
+    except _ShortRead:
+        return read[0]  # not JSON after all: _decoded says so
+    raise AssertionError("unreachable: tenacity stopped without an outcome")
+
+
+class _ShortRead(Exception):
+    """The snapshot read is not JSON (yet): read it again."""
 
 
 def _decoded(data: bytes, url: str, config_inputs: list[str] | None) -> list[str | BatchError]:

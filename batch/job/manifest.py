@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from batch import __version__, faults
-from batch.contracts import LAUNCH_ID_ENV, MANIFEST
+from batch.contracts import LAUNCH_ID_ENV, MANIFEST, manifest_archive_url, manifest_url, state_file
 from batch.errors import BatchError, ObjectNotFound, exit_code_for
-from batch.storage import ObjectInfo, Store, join_url
+from batch.storage import ObjectInfo, Store
 
 SCHEMA = "batch-manifest/1"
 
@@ -139,7 +139,7 @@ def write_local(manifest: Manifest | bytes, state_dir: Path, name: str = MANIFES
     """Write the manifest to ``<state_dir>/<name>`` (atomically)."""
     data = manifest if isinstance(manifest, bytes) else manifest.to_json()
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / name
+    path = state_file(state_dir, name)
     faults.unwritable(name)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
@@ -152,7 +152,7 @@ def key_stamp(utc: str) -> str:
     return utc.replace(":", "").replace("-", "")
 
 
-def archive_previous(store: Store, output: str, previous: bytes | None, name: str = "manifest.json") -> None:
+def archive_previous(store: Store, output: str, previous: bytes | None, name: str = MANIFEST) -> None:
     """Copy an earlier manifest to ``manifests/<name stem>.<its finished_at>.json``."""
     if previous is None:
         return
@@ -160,16 +160,13 @@ def archive_previous(store: Store, output: str, previous: bytes | None, name: st
         stamp = json.loads(previous).get("finished_at") or utc_now()
     except (ValueError, AttributeError):
         stamp = utc_now()
-    stem = name.removesuffix(".json")
-    store.write_bytes(
-        join_url(output, "manifests", f"{stem}.{key_stamp(stamp)}.json"), previous, "application/json"
-    )
+    store.write_bytes(manifest_archive_url(output, name, key_stamp(stamp)), previous, "application/json")
 
 
-def publish(manifest: Manifest | bytes, store: Store, output: str, name: str = "manifest.json") -> ObjectInfo:
+def publish(manifest: Manifest | bytes, store: Store, output: str, name: str = MANIFEST) -> ObjectInfo:
     """Archive any earlier manifest of that name at the prefix, then write this one."""
     data = manifest if isinstance(manifest, bytes) else manifest.to_json()
-    url = join_url(output, name)
+    url = manifest_url(output, name)
     try:
         previous = store.read_bytes(url)
     except ObjectNotFound:

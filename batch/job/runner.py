@@ -22,7 +22,16 @@ from typing import Any
 from batch import disk, faults
 from batch.config import JobConfig, resolved
 from batch.config_source import load_config
-from batch.contracts import KEPT_OUTPUTS, PREVIOUS_OUTPUTS, UNPUBLISHED_MANIFEST
+from batch.contracts import (
+    KEPT_OUTPUTS,
+    MANIFEST,
+    PREVIOUS_OUTPUTS,
+    STATUS,
+    UNPUBLISHED_MANIFEST,
+    output_record_key,
+    previous_output_url,
+    state_file,
+)
 from batch.errors import (
     BatchError,
     Cancelled,
@@ -186,7 +195,7 @@ class Runner:
             dry_run=options.dry_run,
             shard=self.shard.to_dict() if self.shard else None,
         )
-        self.manifest_name = self.shard.manifest_name if self.shard else "manifest.json"
+        self.manifest_name = self.shard.manifest_name if self.shard else MANIFEST
 
     def run(self) -> int:
         self.deadline = deadline_after(self.cfg.limits.max_runtime_s)  # ladders refuse rungs past it
@@ -208,7 +217,7 @@ class Runner:
         ]
         tracker = Tracker(self.cfg.job_id or "", len(mine), log_every_s=self.cfg.limits.heartbeat_s)
         encoder = choose_encoder(self.cfg.encode)
-        status_name = self.shard.status_name if self.shard else "status.json"
+        status_name = self.shard.status_name if self.shard else STATUS
         with _Cancel() as cancel:
             heartbeat = Heartbeat(
                 tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s, status_name
@@ -217,7 +226,7 @@ class Runner:
                 for index, item, stem in mine:
                     self._run_one(index, item, stem, out_store, encoder, tracker, cancel)
                 tracker.set_phase(self.manifest.status)
-            # status.json got its final beat above; the manifest is the last object written
+            # the status got its final beat above; the manifest is the last object written
             self._publish(out_store)
         return self.manifest.exit_code
 
@@ -321,7 +330,7 @@ class Runner:
 
         info = probe(source)
         record.media_in = info.to_dict()
-        done_url = join_url(self.cfg.output, stem, "output.json")
+        done_url = join_url(self.cfg.output, output_record_key(stem))
         settings_print = fingerprint(self.cfg, sha256 or "", 0, encoder)
         if self._reuse_verified_output(out_store, done_url, settings_print, record):
             return
@@ -380,7 +389,7 @@ class Runner:
             "outputs": record.outputs,
             "media_out": record.media_out,
         }
-        self._keep_previous(out_store, f"{stem}/output.json", record)
+        self._keep_previous(out_store, output_record_key(stem), record)
         out_store.write_bytes(done_url, json.dumps(done_record, indent=2).encode(), "application/json")
         if chunked is not None and not self.cfg.keep_parts:
             chunked.delete_parts()  # the final output is verified by the upload; parts are spent
@@ -410,7 +419,7 @@ class Runner:
         """Drop kept local copies of verified uploads, oldest first (the watchdog's spares)."""
         if not self.options.keep_outputs:
             return 0
-        return disk.evict_oldest(self.state_dir / KEPT_OUTPUTS)(short)
+        return disk.evict_oldest(state_file(self.state_dir, KEPT_OUTPUTS))(short)
 
     def _keep_previous(self, store: Store, key: str, record: InputRecord) -> None:
         """Copy an earlier run's object at ``key`` to previous/<this run's start>/<key> before it is replaced.
@@ -423,7 +432,7 @@ class Runner:
         except ObjectNotFound:
             return
         stamp = key_stamp(self.manifest.started_at)
-        archived = join_url(self.cfg.output, PREVIOUS_OUTPUTS, stamp, key)
+        archived = previous_output_url(self.cfg.output, stamp, key)
         store.copy(url, archived)
         record.notes.append(f"an earlier run's {key} was kept as {PREVIOUS_OUTPUTS}/{stamp}/{key}")
         log.info("kept an earlier run's %s as %s/%s/%s", key, PREVIOUS_OUTPUTS, stamp, key)
@@ -434,7 +443,7 @@ class Runner:
         uploaded = store.upload(local, join_url(self.cfg.output, key), content_type=mime)
         record.outputs.append(output_entry(kind, key, uploaded))
         if self.options.keep_outputs:
-            kept = self.state_dir / KEPT_OUTPUTS / key
+            kept = state_file(self.state_dir, KEPT_OUTPUTS) / key
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(local, kept)
 
@@ -487,7 +496,7 @@ def _fail_early(
     if output and not isinstance(error, StorageError):
         try:
             store = open_url(output, StorageSettings(endpoint_url=endpoint_url, region=region))
-            publish(data, store, output, shard.manifest_name if shard else "manifest.json")
+            publish(data, store, output, shard.manifest_name if shard else MANIFEST)
         except BatchError as e:
             log.error("could not upload the failure manifest: %s", e)
     state_dir = options.state_dir or Path("state") / job_id

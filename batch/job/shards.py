@@ -22,10 +22,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from batch.contracts import run_id_from_env, shard_spec_from_env
+from batch.contracts import (
+    manifest_url,
+    run_id_from_env,
+    shard_manifest_name,
+    shard_spec_from_env,
+    shard_status_name,
+)
 from batch.errors import EXIT_CONFIG, EXIT_INPUT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_STORAGE, ConfigError
 from batch.job.manifest import SCHEMA, archive_previous
-from batch.storage import Store, join_url
+from batch.storage import Store
 
 log = logging.getLogger("batch")
 
@@ -55,11 +61,11 @@ class Shard:
 
     @property
     def manifest_name(self) -> str:
-        return f"manifest.shard-{self.index}-of-{self.count}.json"
+        return shard_manifest_name(self.index, self.count)
 
     @property
     def status_name(self) -> str:
-        return f"status.shard-{self.index}-of-{self.count}.json"
+        return shard_status_name(self.index, self.count)
 
     def owns(self, position: int) -> bool:
         """Whether the input at ``position`` (0-based, in the expanded list) is this shard's."""
@@ -161,7 +167,7 @@ def merge_if_complete(store: Store, output: str, shard: Shard, job_id: str) -> s
     """Write ``manifest.json`` when every shard's manifest is in. Returns what happened."""
     found = []
     for i in range(shard.count):
-        url = join_url(output, Shard(i, shard.count).manifest_name)
+        url = manifest_url(output, Shard(i, shard.count).manifest_name)
         try:
             data = json.loads(store.read_bytes(url))
         except Exception:  # absent or unreadable: that shard is not done
@@ -172,7 +178,7 @@ def merge_if_complete(store: Store, output: str, shard: Shard, job_id: str) -> s
     if len(found) < shard.count:
         return f"waiting for {shard.count - len(found)} of {shard.count} shards"
     body = (json.dumps(merged_manifest(found), indent=2) + "\n").encode()
-    url = join_url(output, "manifest.json")
+    url = manifest_url(output)
     create = getattr(store, "create_bytes", None)
     if create is not None and create(url, body, "application/json") is not None:
         return "merged"

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from batch.errors import RungUnavailable
+from batch.errors import RungUnavailable, says_out_of_memory
 from batch.models import gpu_slot
-from batch.stages.ladder import says_out_of_memory
 
 
 class SimulatedOutOfMemory(RuntimeError):
@@ -46,13 +45,17 @@ def free_cache(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def pick_device(kind: str) -> torch.device:
-    """``cuda`` (this worker's GPU, see gpu_slot) or ``cpu``. Raises RungUnavailable without CUDA."""
+def pick_device(kind: str, slots: gpu_slot.GpuSlots | None = None) -> torch.device:
+    """``cuda`` (this worker's GPU in ``slots``, the process's by default) or ``cpu``.
+
+    Raises RungUnavailable without CUDA.
+    """
     if kind == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise RungUnavailable("no CUDA device is visible (torch.cuda.is_available() is False)")
-    device = torch.device("cuda", gpu_slot.index() % torch.cuda.device_count())
+    slot = (gpu_slot.SLOTS if slots is None else slots).index()
+    device = torch.device("cuda", slot % torch.cuda.device_count())
     torch.cuda.set_device(device)  # per thread: libraries that allocate on "the current device" follow
     return device
 

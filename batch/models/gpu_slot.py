@@ -2,6 +2,11 @@
 
 Torch-free, so the chunk scheduler can hand out slots without importing torch;
 batch.models.device.pick_device reads the slot.
+
+The numbering lives in a :class:`GpuSlots` object. The process has one,
+:data:`SLOTS`, owned by this module: the chunk scheduler claims from it (through
+:func:`claim` and :func:`reset`) and ``pick_device`` reads it (through
+:func:`index`). Tests that must not share numbering with anything else make their own.
 """
 
 from __future__ import annotations
@@ -9,24 +14,43 @@ from __future__ import annotations
 import itertools
 import threading
 
-_LOCAL = threading.local()
-_NEXT = itertools.count()
-_LOCK = threading.Lock()
+
+class GpuSlots:
+    """Hands each worker thread the next slot number; thread-safe."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()  # the calling thread's slot
+        self._lock = threading.Lock()  # guards _next
+        self._next = itertools.count()
+
+    def claim(self) -> None:
+        """Give the calling thread the next slot (a ThreadPoolExecutor initializer)."""
+        with self._lock:
+            self._local.index = next(self._next)
+
+    def index(self) -> int:
+        """The calling thread's slot; 0 for a thread that claimed none (the one-worker path)."""
+        return int(getattr(self._local, "index", 0))
+
+    def reset(self) -> None:
+        """Start numbering again at 0 (each input's worker pool). Threads keep the slot they claimed."""
+        with self._lock:
+            self._next = itertools.count()
+
+
+SLOTS = GpuSlots()  # the process's slots: the chunk scheduler's workers and pick_device share them
 
 
 def claim() -> None:
-    """Give the calling thread the next slot (a ThreadPoolExecutor initializer)."""
-    with _LOCK:
-        _LOCAL.index = next(_NEXT)
+    """:meth:`GpuSlots.claim` on the process's :data:`SLOTS`."""
+    SLOTS.claim()
 
 
 def index() -> int:
-    """The calling thread's slot; 0 for a thread that claimed none (the one-worker path)."""
-    return getattr(_LOCAL, "index", 0)
+    """:meth:`GpuSlots.index` on the process's :data:`SLOTS`."""
+    return SLOTS.index()
 
 
 def reset() -> None:
-    """Start numbering again at 0 (each input's worker pool)."""
-    global _NEXT
-    with _LOCK:
-        _NEXT = itertools.count()
+    """:meth:`GpuSlots.reset` on the process's :data:`SLOTS`."""
+    SLOTS.reset()

@@ -37,20 +37,26 @@ def _positions(ratio: Fraction) -> set[Fraction]:
 
 class RifeRung:
     def __init__(
-        self, stage: InterpolateStage, device_kind: str, ratio: Fraction, keep_on_device: bool
+        self,
+        stage: InterpolateStage,
+        device_kind: str,
+        ratio: Fraction,
+        keep_on_device: bool,
+        models: loaded.ModelCache | None = None,
     ) -> None:
+        models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
         ref = stage.model
         path = ensure(ref)  # WeightsError: the caller turns it into RungUnavailable
-        model, self.version = loaded.cached(("rife", str(path)), lambda: rife.load(path, ref.name))
+        model, self.version = models.cached(("rife", str(path)), lambda: rife.load(path, ref.name))
         if not self.version.arbitrary_timestep and not (stage.dedupe is False and _dyadic_only(ratio)):
             raise RungUnavailable(
                 f"RIFE {self.version.label} has no timestep input: only power-of-two factors "
                 f"(2, 4, 8 ...) without dedupe; this job needs ratio {ratio}"
             )
         self.dtype = pick_dtype(stage.precision, self.device, half=True, bf16=True)
-        device_model = loaded.on_device(("rife", str(path)), model, self.device, self.dtype)
+        device_model = models.on_device(("rife", str(path)), model, self.device, self.dtype)
         self.runner = rife.RifeRunner(device_model, self.version, self.device, self.dtype, stage.flow_scale)
         self.batch = stage.batch
         self.keep_on_device = keep_on_device

@@ -155,8 +155,17 @@ def build(config: str, sd: dict[str, torch.Tensor] | None, name: str, image_size
     return model.eval()
 
 
-def load(ref: WeightsRef, device: torch.device, image_size: int | None = None) -> tuple[Any, str]:
-    """(model on ``device``, config name) for ``ref``; shared per process. Raises WeightsError subclasses."""
+def load(
+    ref: WeightsRef,
+    device: torch.device,
+    image_size: int | None = None,
+    models: loaded.ModelCache | None = None,
+) -> tuple[Any, str]:
+    """(model on ``device``, config name) for ``ref``; shared in ``models`` (the process's by default).
+
+    Raises WeightsError subclasses.
+    """
+    models = loaded.MODELS if models is None else models
     path = ensure(ref)
 
     def make() -> tuple[Any, str]:
@@ -164,8 +173,8 @@ def load(ref: WeightsRef, device: torch.device, image_size: int | None = None) -
         config = ref.extra.get("config") or detect_config(sd, ref.name)
         return build(config, sd, ref.name, image_size), config
 
-    cpu_model, config = loaded.cached(("sam2", str(path), image_size), make)
-    return loaded.on_device(("sam2", str(path), image_size), cpu_model, device), config
+    cpu_model, config = models.cached(("sam2", str(path), image_size), make)
+    return models.on_device(("sam2", str(path), image_size), cpu_model, device), config
 
 
 # --- frames from memory ----------------------------------------------------------------

@@ -30,17 +30,23 @@ from batch.weights.cache import ensure
 
 class SrRung:
     def __init__(
-        self, stage: UpscaleStage, device_kind: str, size_out: tuple[int, int], keep_on_device: bool
+        self,
+        stage: UpscaleStage,
+        device_kind: str,
+        size_out: tuple[int, int],
+        keep_on_device: bool,
+        models: loaded.ModelCache | None = None,
     ) -> None:
+        models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
         ref = stage.model
         path = ensure(ref)
-        base = loaded.cached(("sr", str(path)), lambda: sr.load(path, ref.name))
+        base = models.cached(("sr", str(path)), lambda: sr.load(path, ref.name))
         self.dtype = pick_dtype(
             stage.precision, self.device, half=base.supports_half, bf16=base.supports_bfloat16
         )
-        self.model = loaded.on_device(("sr", str(path)), base, self.device, self.dtype)
+        self.model = models.on_device(("sr", str(path)), base, self.device, self.dtype)
         self.scale = int(base.scale)
         self.architecture = base.architecture.name
         self.tile: int | None = None if stage.tile == "auto" else int(stage.tile)

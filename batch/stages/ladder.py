@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from batch.errors import RungUnavailable, StageError
+from batch.errors import RungUnavailable, StageError, says_out_of_memory
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -60,12 +60,6 @@ def deadline_after(max_runtime_s: float | None) -> float | None:
 
 
 ESTIMATE_AFTER_S = float(os.environ.get("BATCH_ESTIMATE_AFTER_S", "2"))  # time a rung this long first
-
-
-def says_out_of_memory(error: BaseException) -> bool:
-    """CUDA's, cuDNN's and cuBLAS's out-of-memory errors, by their message (torch-free)."""
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "status_alloc_failed" in text)
 
 
 def unavailable_if_oom(error: RuntimeError) -> Exception:

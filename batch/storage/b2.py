@@ -40,9 +40,9 @@ from batch.errors import (
     UnsupportedOperation,
     UploadVerificationFailed,
 )
+from batch.retry import call_with_retry
 from batch.storage._io import HashingWriter, atomic_output, file_digests
 from batch.storage.base import ObjectInfo, check_copy, connection_cut, exists_by_stat
-from batch.storage.retry import call_with_retry
 from batch.storage.urls import as_prefix, parse_url, redact_url
 
 if TYPE_CHECKING:

@@ -30,9 +30,9 @@ from batch.errors import (
     StorageUnreachable,
     UnsupportedOperation,
 )
+from batch.retry import call_with_retry
 from batch.storage._io import CHUNK, HashingWriter, atomic_output
 from batch.storage.base import ObjectInfo, exists_by_stat
-from batch.storage.retry import call_with_retry
 from batch.storage.urls import redact_url
 
 TIMEOUT = (10, 120)  # connect, read (seconds)

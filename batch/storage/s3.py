@@ -16,7 +16,7 @@ Uploads hash the file (sha256) before sending, store it as metadata
 with the recorded ``sha256`` when there is one. ``stat`` reports that
 recorded sha256.
 
-botocore's own retries are off (one attempt); :mod:`batch.storage.retry` is
+botocore's own retries are off (one attempt); :mod:`batch.retry` is
 the only policy. Errors: StorageUnreachable (connection, timeout, 5xx, 429),
 CredentialsRefused (401/403, bad key or signature, no credentials),
 ObjectNotFound (404, NoSuchKey, NoSuchBucket), UploadVerificationFailed,
@@ -40,9 +40,9 @@ from batch.errors import (
     UnsupportedOperation,
     UploadVerificationFailed,
 )
+from batch.retry import call_with_retry
 from batch.storage._io import HashingWriter, atomic_output, file_digests
 from batch.storage.base import ObjectInfo, check_copy, exists_by_stat
-from batch.storage.retry import call_with_retry
 from batch.storage.s3_config import (
     StorageSettings,
     client_config,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from batch.contracts import join_url as join_url  # one joining rule, with the names it joins
 from batch.errors import UnsupportedOperation
 
 SCHEMES = ("file", "s3", "b2", "http", "https")
@@ -62,25 +63,6 @@ def is_prefix(url: str) -> bool:
     return url.endswith("/") or (scheme in ("s3", "b2") and key == "")
 
 
-def join_url(prefix: str, *parts: str) -> str:
-    """Join path parts onto a URL or path with exactly one ``/`` between them.
-
-    ``join_url("s3://b/out/", "x", "y.mp4") == "s3://b/out/x/y.mp4"``; a
-    trailing slash on the last part is kept (so the result is a prefix).
-    """
-    out = prefix
-    for part in parts:
-        if not part:
-            continue
-        if not out:
-            out = part
-        elif out.endswith("/"):
-            out = out + part.lstrip("/")
-        else:
-            out = out + "/" + part.lstrip("/")
-    return out
-
-
 def as_prefix(url: str) -> str:
     """The URL with a trailing ``/`` (unless it is a bucket root)."""
     scheme, _bucket, key = parse_url(url)
@@ -98,8 +80,6 @@ def redact_url(url: str) -> str:
     info part before the bucket (``s3://key:secret@bucket/...``, never valid)
     is replaced; their keys may hold ``?`` and are kept.
     """
-    if not isinstance(url, str):
-        return url
     lowered = url.lower()
     if lowered.startswith(("s3://", "b2://")):
         scheme, rest = url.split("://", 1)

@@ -9,8 +9,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from batch.contracts import MANIFEST, status_url
 from batch.errors import ObjectNotFound
-from batch.storage import Store, join_url, parse_url
+from batch.storage import Store, parse_url
 
 FINAL_PHASES = {"succeeded", "partial", "failed"}
 
@@ -59,12 +60,12 @@ def _read_json(store: Store, url: str) -> dict[str, Any] | None:
 def load_report(store: Store, prefix: str) -> Report:
     """Read status.json and every top-level manifest*.json. Raises StorageError subclasses."""
     prefix = prefix if prefix.endswith("/") else prefix + "/"
-    report = Report(prefix=prefix, status=_read_json(store, join_url(prefix, "status.json")))
+    report = Report(prefix=prefix, status=_read_json(store, status_url(prefix)))
     root = parse_url(prefix)[2]
     for info in store.list(prefix):
         key = parse_url(info.url)[2]
         name = key[len(root) :] if key.startswith(root) else key
-        if "/" not in name and name.startswith("manifest") and name.endswith(".json"):
+        if "/" not in name and name.startswith(MANIFEST.removesuffix(".json")) and name.endswith(".json"):
             found = _read_json(store, info.url)
             if found:
                 report.manifests.append(found)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch import faults
-from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds
+from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds, state_file
 from batch.errors import BatchError
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
@@ -76,20 +76,25 @@ def _load(config_url: str | None) -> tuple[JobConfig | None, str | None]:
         return None, None
     from batch.config_source import load_config
     from batch.errors import StorageError
+    from batch.retry import RetryPolicy, log_before_sleep, retrying
 
-    deadline = time.monotonic() + CONFIG_READ_S
-    while True:
-        try:
-            return load_config(config_url), None
-        except StorageError as e:
-            if time.monotonic() > deadline:
-                log.error("the config could not be read (%s); watching the runner only", e.message)
-                return None, f"the config could not be read: {e.message}"
-            log.warning("the config could not be read (%s); trying again", e.message)
-            time.sleep(3)
-        except BatchError as e:
-            log.error("the config is not usable (%s); watching the runner only", e.message)
-            return None, f"the config is not usable: {e.message}"
+    loop = retrying(
+        RetryPolicy(attempts=None, base_wait_s=3.0, max_wait_s=3.0, jitter=False),  # every 3 s
+        retry_on=lambda e: isinstance(e, StorageError),
+        deadline=time.monotonic() + CONFIG_READ_S,
+        before_sleep=log_before_sleep(log, "reading the config"),
+    )
+    try:
+        for attempt in loop:
+            with attempt:
+                return load_config(config_url), None
+    except StorageError as e:
+        log.error("the config could not be read (%s); watching the runner only", e.message)
+        return None, f"the config could not be read: {e.message}"
+    except BatchError as e:
+        log.error("the config is not usable (%s); watching the runner only", e.message)
+        return None, f"the config is not usable: {e.message}"
+    raise AssertionError("unreachable: tenacity stopped without an outcome")
 
 
 _NEWS: SupervisorNews | None = None
@@ -249,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the log file is a comfort, not a need: a full or read-only disk must not stop us
         faults.state_write()
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(settings.state_dir / WATCHDOG_LOG)
+        handler = logging.FileHandler(state_file(settings.state_dir, WATCHDOG_LOG))
         handler.setFormatter(logging.getLogger().handlers[0].formatter)
         logging.getLogger().addHandler(handler)
     except Exception as e:

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from batch import faults
-from batch.contracts import PROVIDER_STOP_FLAG, SHUTDOWN_FINAL, WATCHDOG_STATE, env_seconds
+from batch.contracts import (
+    PROVIDER_STOP_FLAG,
+    SHUTDOWN_FINAL,
+    STOPPING_LINE,
+    WATCHDOG_STATE,
+    env_seconds,
+    state_file,
+)
+from batch.retry import RetryCallState, RetryPolicy, retrying
 
 log = logging.getLogger("batch.watchdog.watch")
 
@@ -40,7 +48,7 @@ def utc(t: float | None = None) -> str:
 
 def stopping_line(provider: str, action: str, reason: str) -> str:
     """The one line logged (and, in a dry run, written to the sentinel) at shutdown."""
-    return f"STOPPING INSTANCE {utc()} provider={provider} action={action} reason={reason}"
+    return f"{STOPPING_LINE} {utc()} provider={provider} action={action} reason={reason}"
 
 
 def decide(record: MutableMapping[str, Any], provider: str, action: str, reason: str, detail: str) -> None:
@@ -70,7 +78,7 @@ def well_formed(record: MutableMapping[str, Any]) -> bool:
 
 
 def is_final(record: MutableMapping[str, Any] | None) -> bool:
-    return bool(record) and record.get("status") in SHUTDOWN_FINAL  # type: ignore[union-attr]
+    return record is not None and record.get("status") in SHUTDOWN_FINAL
 
 
 def carry_out(
@@ -94,40 +102,60 @@ def carry_out(
         _save(save)
         return 0
     deadline = time.monotonic() + budget_s
-    wait = BASE_WAIT_S
-    while True:
-        record["attempts"] = attempt = int(record.get("attempts") or 0) + 1
-        record.update(status="requested", requested_at=utc())
+
+    # The project's retry loop, with this call's rules: any Exception (an SDK bug included) is tried
+    # again, with no attempt limit and no jitter, until a wait would end past the budget. "requested"
+    # is saved before each call, inside the attempt, so a restart never loses a call made.
+    def said_failed(state: RetryCallState) -> None:
+        log.warning(
+            "the %s %s failed (attempt %d: %s); trying again in %.0f s",
+            provider.name, action, record["attempts"], record.get("last_error"), state.upcoming_sleep,
+        )  # fmt: skip
+
+    policy = RetryPolicy(attempts=None, base_wait_s=BASE_WAIT_S, max_wait_s=MAX_WAIT_S, jitter=False)
+    loop = retrying(
+        policy,
+        retry_on=lambda e: True,
+        deadline=deadline,
+        before_sleep=said_failed,
+        sleep=sleep,
+    )
+    try:
+        for call in loop:
+            with call:
+                result = _request(provider, record, save, action, reason)
+    except Exception:  # the budget ran out: _request recorded the last error
+        record.update(
+            status="gave_up",
+            done_at=utc(),
+            result=f"failed: no confirmation after {record['attempts']} attempt(s) in {budget_s:g} s "
+            f"(shutdown_budget_s); last error {record.get('last_error')}; stop the instance by hand",
+        )
+        log.error("the %s %s was not confirmed: %s", provider.name, action, record["result"])
         _save(save)
-        try:
-            faults.provider_call(attempt)
-            result = provider.shutdown(action, reason)
-        except Exception as e:  # any failure, an SDK bug included, is tried again
-            said = getattr(e, "message", None) or str(e)
-            record["last_error"] = f"{type(e).__name__}: {said}"
-            if time.monotonic() + wait > deadline:
-                record.update(
-                    status="gave_up",
-                    done_at=utc(),
-                    result=f"failed: no confirmation after {attempt} attempt(s) in {budget_s:g} s "
-                    f"(shutdown_budget_s); last error {record['last_error']}; stop the instance by hand",
-                )
-                log.error("the %s %s was not confirmed: %s", provider.name, action, record["result"])
-                _save(save)
-                return EXIT_GAVE_UP
-            log.warning(
-                "the %s %s failed (attempt %d: %s); trying again in %.0f s",
-                provider.name, action, attempt, record["last_error"], wait,
-            )  # fmt: skip
-            sleep(wait)
-            wait = min(wait * 2, MAX_WAIT_S)
-            continue
-        faults.after_provider_call(attempt)
-        record.update(status="confirmed", confirmed_at=utc(), result=getattr(result, "detail", str(result)))
-        record.pop("last_error", None)
-        _save(save)
-        log.info("shutdown confirmed by %s: %s", provider.name, record["result"])
-        return 0
+        return EXIT_GAVE_UP
+    faults.after_provider_call(int(record["attempts"]))
+    record.update(status="confirmed", confirmed_at=utc(), result=getattr(result, "detail", str(result)))
+    record.pop("last_error", None)
+    _save(save)
+    log.info("shutdown confirmed by %s: %s", provider.name, record["result"])
+    return 0
+
+
+def _request(
+    provider: Any, record: MutableMapping[str, Any], save: Callable[[], None], action: str, reason: str
+) -> Any:
+    """One call: ``requested`` saved first, then the provider asked. Raises what the call raised."""
+    record["attempts"] = attempt = int(record.get("attempts") or 0) + 1
+    record.update(status="requested", requested_at=utc())
+    _save(save)
+    try:
+        faults.provider_call(attempt)
+        return provider.shutdown(action, reason)
+    except Exception as e:
+        said = getattr(e, "message", None) or str(e)
+        record["last_error"] = f"{type(e).__name__}: {said}"
+        raise
 
 
 def _nothing_to_call(provider: Any, action: str) -> tuple[str, str] | None:
@@ -163,7 +191,7 @@ def last_resort(
     EXIT_GAVE_UP.
     """
     state: dict[str, Any] = {}
-    path = state_dir / WATCHDOG_STATE
+    path = state_file(state_dir, WATCHDOG_STATE)
     try:
         loaded = json.loads(path.read_text())
         state = loaded if isinstance(loaded, dict) else {}
@@ -174,7 +202,7 @@ def last_resort(
     record = state.get("shutdown") if isinstance(state.get("shutdown"), dict) else None
     if record is not None and not well_formed(record) and record.get("status") != "provider_stopping":
         record = None  # torn or hand-edited: a fresh "stop" is safer than guessing (never a destroy)
-    if is_final(record) or (state_dir / PROVIDER_STOP_FLAG).exists():
+    if is_final(record) or state_file(state_dir, PROVIDER_STOP_FLAG).exists():
         return 0
     provider = _env_provider(record.get("provider") if record else None, dry_run=dry_run, state_dir=state_dir)
     record = record or {}

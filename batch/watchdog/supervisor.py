@@ -43,6 +43,7 @@ from batch.contracts import (
     NEWS_RUNNER_EXIT,
     NEWS_RUNNER_PID,
     PER_RUN_FILES,
+    PREVIOUS_RUNS,
     PROVIDER_STOP_FLAG,
     RUNNER_EXIT,
     RUNNER_LOG,
@@ -50,11 +51,12 @@ from batch.contracts import (
     SHUTDOWN_FINAL,
     WATCHDOG_STATE,
     env_seconds,
+    state_file,
 )
 
 log = logging.getLogger("batch")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # batch/watchdog/supervisor.py -> the repository root
 MONITOR = ROOT / "monitor.py"
 ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
 EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
@@ -107,10 +109,10 @@ def _limit_child() -> None:
 
 def archive_previous_run(state_dir: Path) -> None:
     """A new run starts clean; the last run's records move to previous/<time>/."""
-    found = [state_dir / n for n in PER_RUN_FILES if (state_dir / n).exists()]
+    found = [state_file(state_dir, n) for n in PER_RUN_FILES if state_file(state_dir, n).exists()]
     if not found:
         return
-    dest = state_dir / "previous" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    dest = state_file(state_dir, PREVIOUS_RUNS) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     dest.mkdir(parents=True, exist_ok=True)
     for path in found:
         path.replace(dest / path.name)
@@ -156,7 +158,8 @@ class Supervisor:
 
     def _monitor(self) -> subprocess.Popen[bytes] | None:
         cmd = [sys.executable, str(MONITOR), "--state-dir", str(self.state_dir)]
-        cmd += ["--runner-pid-file", str(self.state_dir / RUNNER_PID), "--launch-id", self.launch_id]
+        pid_file = state_file(self.state_dir, RUNNER_PID)
+        cmd += ["--runner-pid-file", str(pid_file), "--launch-id", self.launch_id]
         if self.dry_run:
             cmd.append("--dry-run")
         cmd += self.shard_args
@@ -166,7 +169,7 @@ class Supervisor:
         except OSError as e:
             log.error("cannot start the watchdog: %s", e)
             return None
-        _write(self.state_dir / MONITOR_PID, f"{monitor.pid}\n")
+        _write(state_file(self.state_dir, MONITOR_PID), f"{monitor.pid}\n")
         with self._news_lock:
             self._current_monitor = monitor
             for line in self._news:
@@ -215,7 +218,7 @@ class Supervisor:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = signum
-        _write(self.state_dir / PROVIDER_STOP_FLAG, signal.Signals(signum).name + "\n")
+        _write(state_file(self.state_dir, PROVIDER_STOP_FLAG), signal.Signals(signum).name + "\n")
         if self.runner and self.runner.poll() is None:
             self.runner.send_signal(signum)
 
@@ -254,17 +257,17 @@ class Supervisor:
             log.error("cannot start the runner: %s", e)
             code = -self.stopping if self.stopping else EXIT_INTERNAL
         else:
-            _write(self.state_dir / RUNNER_PID, f"{self.runner.pid}\n")
+            _write(state_file(self.state_dir, RUNNER_PID), f"{self.runner.pid}\n")
             self._tell(f"{NEWS_RUNNER_PID} {self.runner.pid}")
             assert self.runner.stderr is not None
-            tee = self._tee(self.runner.stderr, self.state_dir / RUNNER_LOG)
+            tee = self._tee(self.runner.stderr, state_file(self.state_dir, RUNNER_LOG))
             code = self.runner.wait()
             tee.join(timeout=5)
         record = {
             "code": code if code >= 0 else None,
             "signal": signal.Signals(-code).name if code < 0 else None,
         }
-        _write(self.state_dir / RUNNER_EXIT, json.dumps(record) + "\n")
+        _write(state_file(self.state_dir, RUNNER_EXIT), json.dumps(record) + "\n")
         self._tell(f"{NEWS_RUNNER_EXIT} {json.dumps(record)}")
         self.runner_done.set()
         keeper.join()  # the watchdog verifies the upload and shuts down; then this process may end
@@ -285,6 +288,9 @@ class Supervisor:
     def _watch_monitor(self, monitor: subprocess.Popen[bytes] | None) -> str | None:
         """None once the watchdog finished its shutdown; else why PID 1 must do it."""
         status: int | None = None
+        # Not a batch.retry loop, on purpose: this restarts a process (and reads its exit status and the
+        # state file between starts), it does not retry a call; and PID 1 keeps to the standard library
+        # plus batch.contracts/faults, so that a broken environment cannot take its last resort away.
         for attempt in range(MONITOR_RESTARTS + 1):
             if monitor is not None:
                 status = self._wait(monitor)
@@ -319,7 +325,7 @@ class Supervisor:
     def _shutdown_record(self) -> dict[str, Any] | None:
         """This launch's shutdown record, if the state file holds one (any other is ignored)."""
         try:
-            state = json.loads((self.state_dir / WATCHDOG_STATE).read_text())
+            state = json.loads(state_file(self.state_dir, WATCHDOG_STATE).read_text())
         except (OSError, ValueError):
             return None
         if not isinstance(state, dict) or state.get("launch_id") != self.launch_id:

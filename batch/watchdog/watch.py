@@ -44,11 +44,14 @@ from batch.contracts import (
     STATUS,
     UNPUBLISHED_MANIFEST,
     WATCHDOG_STATE,
+    manifest_url,
+    state_file,
 )
 from batch.errors import BatchError, StorageError
 from batch.instance.base import Action, Provider
 from batch.job.manifest import Manifest, publish
-from batch.storage import StorageSettings, Store, join_url, open_url
+from batch.retry import RetryPolicy, log_before_sleep, retrying
+from batch.storage import StorageSettings, Store, open_url
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
 from batch.watchdog.supervisor_news import pid_alive as _pid_alive
@@ -57,6 +60,10 @@ from batch.watchdog.verify import ObjectCheck, objects_in, problem_with, reuploa
 log = logging.getLogger("batch.watchdog.watch")
 
 RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
+# A failure manifest's upload: 0.5 s, doubled up to 10 s, until the watchdog's upload_timeout_s.
+MANIFEST_UPLOAD = RetryPolicy(attempts=None, base_wait_s=0.5, max_wait_s=10.0, jitter=False)
+# runner.exit read again while the entrypoint writes it, right after reaping: 20 reads 0.1 s apart.
+RECORD_REREAD = RetryPolicy(attempts=20, base_wait_s=0.1, max_wait_s=0.1, jitter=False)
 
 
 class RunnerExited(BatchError):
@@ -113,7 +120,7 @@ class WatchState:
 class Watchdog:
     def __init__(self, settings: WatchdogSettings) -> None:
         self.s = settings
-        self.path = settings.state_dir / WATCHDOG_STATE
+        self.path = state_file(settings.state_dir, WATCHDOG_STATE)
         self.state = self._load()
         now = time.monotonic()
         self._beat: tuple[bytes | None, float] = (None, now)  # last status.json bytes seen, and when
@@ -180,7 +187,7 @@ class Watchdog:
             return self._fail("watchdog_error", f"the watchdog failed: {type(e).__name__}: {e}")
 
     def _provider_stop_requested(self) -> bool:
-        return (self.s.state_dir / PROVIDER_STOP_FLAG).exists()
+        return state_file(self.s.state_dir, PROVIDER_STOP_FLAG).exists()
 
     def _watch(self) -> int:
         self._try_save()
@@ -230,18 +237,20 @@ class Watchdog:
                 return news.exit
             if self.s.runner_pid <= 0 and news.pid is not None:
                 self.s.runner_pid = news.pid
-        record_path = self.s.state_dir / RUNNER_EXIT
+        record_path = state_file(self.s.state_dir, RUNNER_EXIT)
         if self.s.runner_pid <= 0 and not record_path.exists():
             # pid unknown (no pid file, no word yet): running while PID 1 lives and says nothing
             if news is not None and news.supervisor_alive():
                 return None
         elif _pid_alive(self.s.runner_pid) and not record_path.exists():
             return None
-        for _ in range(20):  # the entrypoint writes the record right after reaping
-            try:
-                return json.loads(record_path.read_text())
-            except (OSError, ValueError):
-                time.sleep(0.1)
+        try:  # the entrypoint writes the record right after reaping
+            for attempt in retrying(RECORD_REREAD, retry_on=lambda e: isinstance(e, OSError | ValueError)):
+                with attempt:
+                    record: dict[str, Any] = json.loads(record_path.read_text())
+                    return record
+        except (OSError, ValueError):
+            pass
         return {"code": None, "signal": "unknown (killed, or the entrypoint died too)"}
 
     def _stalled_or_over_budget(self) -> tuple[str, str] | None:
@@ -256,7 +265,7 @@ class Watchdog:
             return "max_runtime_exceeded", f"the job ran past max_runtime_s={self.s.max_runtime_s:g}"
         now = time.monotonic()
         try:
-            raw: bytes | None = (self.s.state_dir / STATUS).read_bytes()
+            raw: bytes | None = state_file(self.s.state_dir, STATUS).read_bytes()
             status = json.loads(raw or b"{}")
         except (OSError, ValueError):
             raw, status = None, {}
@@ -306,7 +315,7 @@ class Watchdog:
 
     def _local_manifest(self, name: str = MANIFEST) -> dict[str, Any] | None:
         try:
-            found = json.loads((self.s.state_dir / name).read_text())
+            found = json.loads(state_file(self.s.state_dir, name).read_text())
         except (OSError, ValueError):
             return None
         return found if isinstance(found, dict) else None
@@ -324,7 +333,7 @@ class Watchdog:
         if store is None or self.s.output is None:
             return None
         try:
-            found = json.loads(store.read_bytes(join_url(self.s.output, self.s.manifest_name)))
+            found = json.loads(store.read_bytes(manifest_url(self.s.output, self.s.manifest_name)))
         except (StorageError, ValueError):
             return None
         return found if isinstance(found, dict) else None
@@ -414,7 +423,7 @@ class Watchdog:
                 log.warning("bucket check failed (%s); trying again", e.message)
             if not all(c.passes >= self.s.confirm for c in checks):
                 time.sleep(self.s.interval_s)
-        shutil.rmtree(self.s.state_dir / KEPT_OUTPUTS, ignore_errors=True)
+        shutil.rmtree(state_file(self.s.state_dir, KEPT_OUTPUTS), ignore_errors=True)
         if self._provider_stop_requested():
             return self._provider_stopping()
         action = self.s.on_success if manifest.get("status") == "succeeded" else self.s.on_failure
@@ -431,7 +440,7 @@ class Watchdog:
                 c.passes += 1
                 continue
             log.warning("%s: %s", c.key, c.problem)
-            cannot = reupload(store, c, self.s.state_dir / KEPT_OUTPUTS)
+            cannot = reupload(store, c, state_file(self.s.state_dir, KEPT_OUTPUTS))
             if cannot:
                 c.problem = f"{c.problem}; {cannot}"
         self.state.checks_done += 1
@@ -444,24 +453,25 @@ class Watchdog:
         True when it landed. Never raises: a store that cannot even be
         opened (a bad URL, an SDK bug) is a manifest that did not land.
         """
-        deadline = time.monotonic() + self.s.upload_timeout_s
-        wait = 0.5
-        while True:
-            try:
-                store = self._store()
-                if store is None or self.s.output is None:
-                    return False
-                publish(data, store, self.s.output, self.s.manifest_name)
-                self._merge_shards(store)
-                return True
-            except Exception as e:
-                said = e.message if isinstance(e, BatchError) else f"{type(e).__name__}: {e}"
-                if not isinstance(e, StorageError) or time.monotonic() + wait > deadline:
-                    log.error("could not upload the manifest: %s", said)
-                    return False
-                log.warning("manifest upload failed (%s); retrying in %.1f s", said, wait)
-                time.sleep(wait)
-                wait = min(wait * 2, 10.0)
+        loop = retrying(
+            MANIFEST_UPLOAD,
+            retry_on=lambda e: isinstance(e, StorageError),
+            deadline=time.monotonic() + self.s.upload_timeout_s,
+            before_sleep=log_before_sleep(log, "the manifest upload"),
+        )
+        try:
+            for attempt in loop:
+                with attempt:
+                    store = self._store()
+                    if store is None or self.s.output is None:
+                        return False
+                    publish(data, store, self.s.output, self.s.manifest_name)
+                    self._merge_shards(store)
+                    return True
+        except Exception as e:
+            said = e.message if isinstance(e, BatchError) else f"{type(e).__name__}: {e}"
+            log.error("could not upload the manifest: %s", said)
+        return False
 
     def _merge_shards(self, store: Store) -> None:
         """A shard's manifest put up here may be the last one in: merge, or the run has none."""
@@ -491,7 +501,7 @@ class Watchdog:
             reason=reason,
             exit_code=exited.get("code"),
             signal=exited.get("signal"),
-            log_tail=_log_tail(self.s.state_dir / RUNNER_LOG),
+            log_tail=_log_tail(state_file(self.s.state_dir, RUNNER_LOG)),
         )
         s = self.s
         manifest = Manifest(

@@ -33,3 +33,18 @@ def test_error_dict_carries_type_hint_and_fields() -> None:
         "url": "s3://b/k",
     }
     assert str(e) == "no answer from s3://b/k (fix: check the endpoint)"
+
+
+def test_out_of_memory_is_read_from_the_message_without_torch() -> None:
+    import subprocess
+    import sys
+
+    from batch.errors import says_out_of_memory
+
+    assert says_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert says_out_of_memory(RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"))
+    assert says_out_of_memory(RuntimeError("CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"))
+    assert not says_out_of_memory(RuntimeError("shape mismatch"))
+    assert not says_out_of_memory(ValueError("out of memory"))  # not a RuntimeError: not torch's
+    code = "import sys, batch.errors; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

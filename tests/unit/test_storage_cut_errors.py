@@ -10,8 +10,8 @@ from s3transfer.exceptions import RetriesExceededError
 from urllib3.exceptions import ProtocolError
 
 from batch.errors import StorageError, StorageUnreachable
+from batch.retry import is_retryable
 from batch.storage import b2 as b2_backend
-from batch.storage.retry import is_retryable
 from batch.storage.s3_config import map_error as s3_map_error
 
 URL = "s3://bucket/in/clip.mp4"

@@ -16,6 +16,7 @@ from batch.errors import (
     StorageUnreachable,
     UnsupportedOperation,
 )
+from batch.retry import call_with_retry, policy_from_env
 from batch.storage import (
     ObjectInfo,
     StorageSettings,
@@ -27,7 +28,6 @@ from batch.storage import (
     redact_url,
 )
 from batch.storage.local import LocalStore
-from batch.storage.retry import call_with_retry, policy_from_env
 
 
 def sha256_of(path: Path) -> str:
