@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch.launch import (
+from batch.providers.launch import (
     Console,
     MissingSetting,
     follow_hint,
@@ -46,7 +46,7 @@ from batch.launch import (
     masked_env,
     secret_values,
 )
-from batch.launch.vast import OfferFilters, VastLauncher, choose
+from batch.providers.vast.launch import OfferFilters, VastLauncher, choose
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -126,7 +126,7 @@ def _runner_pid(args: argparse.Namespace) -> int | None:
 
 def _provider(name: str, *, dry_run: bool, state_dir: Path, command: str | None) -> Any:
     """The provider asked for; if that cannot be built, the one the environment says; never raises."""
-    from batch.instance import LocalProvider, provider_for
+    from batch.providers import LocalProvider, provider_for
 
     for attempt in (name, "auto"):
         try:

@@ -46,8 +46,8 @@ from batch.contracts import (
     WATCHDOG_STATE,
 )
 from batch.errors import BatchError, StorageError
-from batch.instance.base import Action, Provider
 from batch.job.manifest import Manifest, publish
+from batch.providers.base import Action, Provider
 from batch.storage import StorageSettings, Store, join_url, open_url
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused
-from batch.instance import LocalProvider, RunPodProvider, SkyPilotProvider, VastProvider, provider_for
+from batch.providers import LocalProvider, RunPodProvider, SkyPilotProvider, VastProvider, provider_for
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 

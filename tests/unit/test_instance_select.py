@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.instance import (
+from batch.providers import (
     PROVIDERS,
     CommandProvider,
     LocalProvider,
@@ -119,7 +119,7 @@ def test_keys_stay_out_of_repr() -> None:
 
 def test_importing_the_package_loads_no_sdk() -> None:
     code = (
-        "import sys, batch.instance\n"
+        "import sys, batch.providers\n"
         "loaded = [m for m in ('runpod', 'requests', 'vastai', 'urllib3') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from batch.watchdog import shutdown
 from batch.contracts import STOPPED_SENTINEL, WATCHDOG_STATE
+from batch.watchdog import shutdown
 
 
 class Provider:

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 from batch.errors import ControlPlaneError
-from batch.instance.base import Action, ShutdownResult, stopping_line
+from batch.providers.base import Action, ShutdownResult, stopping_line
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 SENTINEL = "STOPPED"
 

@@ -1,7 +1,7 @@
 """Stop or destroy the rented machine this job runs on.
 
 ``provider_for(name, dry_run=..., state_dir=...)`` returns a
-:class:`~batch.instance.base.Provider`:
+:class:`~batch.providers.base.Provider`:
 
 ============  =================================================================
 ``vast``      :class:`VastProvider`, REST API (``CONTAINER_ID``, ``CONTAINER_API_KEY``)
@@ -25,12 +25,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from batch.instance.base import Action, Provider, ShutdownResult, stopping_line
-from batch.instance.command import CommandProvider
-from batch.instance.local import LocalProvider
-from batch.instance.runpod import RunPodProvider
-from batch.instance.skypilot import SkyPilotProvider
-from batch.instance.vast import VastProvider
+from batch.providers.base import Action, Provider, ShutdownResult, stopping_line
+from batch.providers.command import CommandProvider
+from batch.providers.local import LocalProvider
+from batch.providers.runpod.stop import RunPodProvider
+from batch.providers.skypilot import SkyPilotProvider
+from batch.providers.vast.stop import VastProvider
 
 __all__ = [
     "PROVIDERS",

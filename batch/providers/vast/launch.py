@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from batch.launch import MASK, ControlPlaneDown, KeyRefused, LaunchError, NoOfferMatches, masked_env
+from batch.providers.launch import MASK, ControlPlaneDown, KeyRefused, LaunchError, NoOfferMatches, masked_env
 
 DEFAULT_URL = "https://console.vast.ai"
 TIMEOUT = (10.0, 60.0)  # connect, read (seconds)

@@ -27,12 +27,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
-from batch.instance.base import Action, ShutdownResult, remote_shutdown
+from batch.providers.base import Action, ShutdownResult, remote_shutdown
 
 if TYPE_CHECKING:
     import requests
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 DEFAULT_URL = "https://console.vast.ai"
 TIMEOUT = (10.0, 30.0)  # connect, read (seconds), per request

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from batch.launch import ControlPlaneDown, KeyRefused, LaunchError, MissingSetting, NoOfferMatches
+from batch.providers.launch import ControlPlaneDown, KeyRefused, LaunchError, MissingSetting, NoOfferMatches
 
 DEFAULT_URL = "https://api.runpod.io"
 #: values RunPod accepts in allowedCudaVersions (the REST API's CudaVersion enum)

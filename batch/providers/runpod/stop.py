@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
-from batch.instance.base import Action, ShutdownResult, remote_shutdown
+from batch.providers.base import Action, ShutdownResult, remote_shutdown
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 DEFAULT_URL = "https://api.runpod.io"
 _GONE_TEXT = "not found to terminate"

@@ -1,7 +1,7 @@
 """Launch the job image on a rented GPU from a laptop (vast.ai, RunPod).
 
 The library behind ``scripts/launch_vast.py`` and ``scripts/launch_runpod.py``:
-``batch.launch.vast`` (REST with ``requests``) and ``batch.launch.runpod``
+``batch.providers.vast.launch`` (REST with ``requests``) and ``batch.providers.runpod.launch``
 (the ``runpod`` SDK). This module holds what both share: the errors (each
 with the exit code the scripts return), the environment handed to the
 instance, and the masking that keeps secrets out of everything printed.

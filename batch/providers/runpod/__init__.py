@@ -1,0 +1,1 @@
+"""RunPod: launch (laptop side) and stop (watchdog side) of one pod."""

@@ -1,0 +1,1 @@
+"""vast.ai: launch (laptop side) and stop (watchdog side) of one instance."""
