@@ -1,15 +1,16 @@
-"""Launch the job image on a rented GPU from a laptop (vast.ai, RunPod).
+"""What the laptop-side launchers share (``scripts/launch_vast.py``, ``scripts/launch_runpod.py``).
 
-The library behind ``scripts/launch_vast.py`` and ``scripts/launch_runpod.py``:
-``batch.providers.vast.launch`` (REST with ``requests``) and ``batch.providers.runpod.launch``
-(the ``runpod`` SDK). This module holds what both share: the errors (each
-with the exit code the scripts return), the environment handed to the
-instance, and the masking that keeps secrets out of everything printed.
+The launchers themselves are :mod:`batch.providers.vast.launch` (REST) and
+:mod:`batch.providers.runpod.launch` (the ``runpod`` SDK). This module holds
+the environment handed to the instance, the masking that keeps secrets out of
+everything printed, and the :class:`Console` that turns an error into one
+line and the script's exit code (:func:`batch.errors.launch_exit_code`).
 
-Secrets: the API key and every forwarded variable except ``CONFIG_URL`` are
-printed as ``***``; a ``CONFIG_URL`` keeps its scheme, host and path but not
-its query (a presigned URL's signature). Text that comes back from a control
-plane is passed through :func:`scrub` before it is shown.
+Secrets come from the environment only. The API key and every forwarded
+variable except ``CONFIG_URL`` are printed as ``***``; a ``CONFIG_URL`` is
+shown by :func:`batch.storage.urls.redact_url` (no query string, where a
+presigned URL keeps its signature; no user info). Text that comes back from a
+control plane is passed through :func:`scrub` before it is shown.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
-from batch.errors import BatchError
+from batch.errors import BatchError, MissingSetting, launch_exit_code
+from batch.storage.urls import redact_url
 
 MASK = "***"
 #: forwarded from the laptop's environment when set (storage credentials and endpoints)
@@ -32,52 +33,6 @@ STORAGE_ENV = (
     "B2_APPLICATION_KEY_ID",
     "B2_APPLICATION_KEY",
 )
-
-EXIT_OK = 0
-EXIT_USAGE = 2  # also argparse's own
-EXIT_NO_OFFER = 3
-EXIT_REFUSED = 4
-EXIT_CONTROL_PLANE = 5
-
-
-class LaunchError(BatchError):
-    """A launch could not go ahead; ``exit_code`` is what the script returns.
-
-    Used as is for a control plane's failing answer that is none of the below
-    (a 4xx other than 401/403, an answer without the new instance's id).
-    """
-
-    code = "launch_failed"
-    exit_code = EXIT_CONTROL_PLANE
-
-
-class MissingSetting(LaunchError):
-    """No API key in the environment, no CONFIG_URL, or a value that cannot be sent."""
-
-    code = "launch_setting_missing"
-    exit_code = EXIT_USAGE
-
-
-class NoOfferMatches(LaunchError):
-    """The search found nothing that meets every filter; the message lists them."""
-
-    code = "no_offer_matches"
-    exit_code = EXIT_NO_OFFER
-
-
-class KeyRefused(LaunchError):
-    """The control plane answered 401/403: the key is wrong or lacks the right."""
-
-    code = "key_refused"
-    exit_code = EXIT_REFUSED
-
-
-class ControlPlaneDown(LaunchError):
-    """No answer (connection refused, DNS, timeout), 5xx, 429, or an answer that is not the API's."""
-
-    code = "control_plane_unreachable"
-    exit_code = EXIT_CONTROL_PLANE
-    retryable = True
 
 
 def instance_env(
@@ -104,24 +59,9 @@ def instance_env(
     return env
 
 
-def mask_url(url: str) -> str:
-    """The URL without its query, fragment and user info (a presigned signature, a password)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if not parts.scheme:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    masked = urlunsplit((parts.scheme, netloc, parts.path, MASK if parts.query else "", ""))
-    return masked + ("#***" if parts.fragment else "")
-
-
 def masked_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Names kept; values ``***``, except CONFIG_URL shown by :func:`mask_url`."""
-    return {k: mask_url(v) if k == "CONFIG_URL" else MASK for k, v in env.items()}
+    """Names kept; values ``***``, except CONFIG_URL shown by :func:`~batch.storage.urls.redact_url`."""
+    return {k: redact_url(v, strict=True) if k == "CONFIG_URL" else MASK for k, v in env.items()}
 
 
 def secret_values(env: Mapping[str, str], *keys: str | None) -> list[str]:
@@ -154,12 +94,14 @@ class Console:
         print(scrub(text, self.secrets), flush=True)
 
     def run(self, body: Callable[[], int]) -> int:
-        """``body()``'s exit code; a LaunchError prints ``error: ...`` and returns its code."""
+        """``body()``'s exit code; a BatchError prints one ``error: ...`` line and returns
+        :func:`~batch.errors.launch_exit_code` for it."""
         try:
             return body()
-        except LaunchError as exc:
-            print(scrub(f"error: {exc}", self.secrets), file=sys.stderr)
-            return exc.exit_code
+        except BatchError as exc:
+            hint = f" (fix: {exc.hint})" if exc.hint else ""
+            print(scrub(f"error: {exc.message}{hint}", self.secrets), file=sys.stderr)
+            return launch_exit_code(exc)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

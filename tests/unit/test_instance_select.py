@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from batch.providers import (
-    PROVIDERS,
-    CommandProvider,
-    LocalProvider,
-    Provider,
-    RunPodProvider,
-    SkyPilotProvider,
-    VastProvider,
-    detect_provider,
-    provider_for,
-)
+from batch.providers import PROVIDERS, detect_provider, provider_for
+from batch.providers.base import Provider
+from batch.providers.command import CommandProvider
+from batch.providers.local import LocalProvider
+from batch.providers.runpod import RunPodProvider
+from batch.providers.skypilot import SkyPilotProvider
+from batch.providers.vast import VastProvider
 
 VAST_ENV = {"CONTAINER_ID": "4242", "CONTAINER_API_KEY": "vast-secret"}
 RUNPOD_ENV = {"RUNPOD_POD_ID": "pod-1", "RUNPOD_API_KEY": "rp-secret"}

@@ -1,24 +1,14 @@
-"""RunPod: stop or terminate this pod through the ``runpod`` SDK (GraphQL).
+"""RunPod: stop or terminate this pod (the watchdog's side), through :mod:`.api`.
 
-The SDK is imported inside :meth:`RunPodProvider.shutdown` only (it takes
-about two seconds and pulls in the serverless stack). It posts the
-``podStop`` / ``podTerminate`` mutations to
-``$RUNPOD_API_BASE_URL/graphql`` (default https://api.runpod.io), read at
-every call, with ``Authorization: Bearer <runpod.api_key>``. The SDK keeps the
-key in a module global, so it is set for the call and put back afterwards.
+``runpod.stop_pod`` / ``runpod.terminate_pod`` post the ``podStop`` /
+``podTerminate`` mutations; :func:`batch.providers.runpod.api.call` sets the
+key, maps the errors and imports the SDK (lazily, at the first call).
 
-The SDK hides the HTTP status except for 401, so errors are mapped from what
-it raises:
-
-* ``AuthenticationError`` (401, no key) -> ControlPlaneRefused, not retried;
-* connection errors, timeouts, a body that is not JSON (gateway 5xx/429
-  pages), an answer without ``data`` -> ControlPlaneUnavailable, retried;
-* ``QueryError`` (a GraphQL ``errors`` body) -> ControlPlaneUnavailable,
-  retried: a rate limit or server fault may come back in that form, and a
-  few bounded retries cost less than a pod left billing. The one exception
-  is terminate answering "pod not found to terminate": the pod is already
-  gone, which counts as done (matched on the text because the SDK gives
-  nothing else; dstack does the same).
+Errors: ControlPlaneRefused (401, no key; not retried), ControlPlaneUnavailable
+(no answer, not JSON, no ``data``, a GraphQL error; retried),
+ControlPlaneError. The one exception is terminate answering "pod not found
+to terminate": the pod is already gone, which counts as done (matched on the
+text because the SDK gives nothing else; dstack does the same).
 """
 
 from __future__ import annotations
@@ -28,13 +18,18 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
 from batch.providers.base import Action, ShutdownResult, remote_shutdown
+from batch.providers.runpod import api
 
 log = logging.getLogger("batch.providers")
 
-DEFAULT_URL = "https://api.runpod.io"
+DEFAULT_URL = api.DEFAULT_URL
 _GONE_TEXT = "not found to terminate"
+#: what the watchdog's errors tell the user
+HINTS = api.Hints(
+    unreachable="the control plane is down or unreachable; stop the pod by hand if this persists",
+    refused="check RUNPOD_API_KEY and that the key may manage this pod",
+)
 
 
 class RunPodProvider:
@@ -80,53 +75,15 @@ class RunPodProvider:
         )
 
     def _call(self, action: Action) -> str:
-        import requests
-        import runpod
-        import runpod.error
-
-        base = os.environ.get("RUNPOD_API_BASE_URL", DEFAULT_URL)
-        fields: dict[str, Any] = {"provider": self.name, "action": action, "url": f"{base}/graphql"}
-        saved, runpod.api_key = runpod.api_key, self._api_key
+        fields: dict[str, Any] = {"provider": self.name, "action": action, "url": api.graphql_url()}
+        if action == "stop":
+            answer = api.call(lambda sdk: sdk.stop_pod(self.pod_id), action, self._api_key, HINTS, **fields)
+            status = answer.get("desiredStatus") if isinstance(answer, dict) else None
+            return f"pod {self.pod_id} stop requested (desiredStatus={status})"
         try:
-            if action == "stop":
-                answer = runpod.stop_pod(self.pod_id)
-                status = answer.get("desiredStatus") if isinstance(answer, dict) else None
-                return f"pod {self.pod_id} stop requested (desiredStatus={status})"
-            runpod.terminate_pod(self.pod_id)
-            return f"pod {self.pod_id} terminate requested"
-        except runpod.error.AuthenticationError as exc:
-            raise ControlPlaneRefused(
-                f"RunPod {action}: key refused ({self._scrub(str(exc))})",
-                hint="check RUNPOD_API_KEY and that the key may manage this pod",
-                **fields,
-            ) from None
-        except runpod.error.QueryError as exc:
-            said = self._scrub(str(exc))
-            if action == "destroy" and _GONE_TEXT in said.lower():
-                return f"pod {self.pod_id} already gone ({said})"
-            raise ControlPlaneUnavailable(f"RunPod {action}: GraphQL error: {said}", **fields) from None
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema,
-        ) as exc:
-            raise ControlPlaneError(
-                f"RunPod {action}: cannot call {base} ({type(exc).__name__})",
-                hint="check RUNPOD_API_BASE_URL",
-                **fields,
-            ) from None
-        except ValueError:  # JSONDecodeError (after the URL errors, also ValueErrors): a gateway page
-            raise ControlPlaneUnavailable(f"RunPod {action}: answer was not JSON", **fields) from None
-        except (KeyError, TypeError):  # stop_pod indexing data.podStop of an odd answer
-            raise ControlPlaneUnavailable(f"RunPod {action}: answer without data", **fields) from None
-        except requests.RequestException as exc:
-            raise ControlPlaneUnavailable(
-                f"RunPod {action}: no answer from {base} ({type(exc).__name__})",
-                hint="the control plane is down or unreachable; stop the pod by hand if this persists",
-                **fields,
-            ) from None
-        finally:
-            runpod.api_key = saved
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+            api.call(lambda sdk: sdk.terminate_pod(self.pod_id), action, self._api_key, HINTS, **fields)
+        except api.QueryFailed as exc:
+            if _GONE_TEXT in exc.said.lower():
+                return f"pod {self.pod_id} already gone ({exc.said})"
+            raise
+        return f"pod {self.pod_id} terminate requested"
