@@ -41,6 +41,7 @@ from pydantic import (
 
 from batch.config_loader import load_config_text
 from batch.errors import BatchError, ConfigError
+from batch.providers.registry import PROVIDERS
 from batch.weights.registry import Kind, WeightsRef, from_url, lookup
 
 
@@ -423,7 +424,7 @@ class EncodeConfig(_Strict):
 
 
 class InstanceConfig(_Strict):
-    provider: Literal["auto", "vast", "runpod", "command", "local", "skypilot"] = "auto"
+    provider: Literal[PROVIDERS] = "auto"  # type: ignore[valid-type]  # the registry's names
     on_exit: Literal["stop", "destroy", "keep"] | None = None
     on_success: Literal["stop", "destroy", "keep"] = "destroy"
     on_failure: Literal["stop", "destroy", "keep"] = "stop"

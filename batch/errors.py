@@ -212,17 +212,21 @@ class WeightsWrongArchitecture(WeightsError):
     code = "weights_wrong_architecture"
 
 
-# --- instance control ----------------------------------------------------------------
+# --- instance control: launching, stopping and destroying a rented machine ---------------
 
 
 class ControlPlaneError(BatchError):
-    """A provider's control plane failed to stop or destroy the instance."""
+    """A provider's control plane failed: a launch, a stop or a destroy.
+
+    Used as is for a failing answer that is none of the below (a 4xx other
+    than 401/403, an answer without the new instance's id, a redirect).
+    """
 
     code = "control_plane_error"
 
 
 class ControlPlaneUnavailable(ControlPlaneError):
-    """No answer, 429 or 5xx: worth another try."""
+    """No answer, 408, 429, 5xx or an answer that is not the API's: worth another try."""
 
     code = "control_plane_unavailable"
     retryable = True
@@ -232,6 +236,28 @@ class ControlPlaneRefused(ControlPlaneError):
     """401/403 or a missing key: retrying will not help."""
 
     code = "control_plane_refused"
+
+
+class NoOfferMatches(ControlPlaneError):
+    """A launch's search found no offer that meets every filter; the message lists them."""
+
+    code = "no_offer_matches"
+
+
+class MissingSetting(ConfigError):
+    """A launch lacks a setting: no API key in the environment, no CONFIG_URL, or a
+    value that cannot be sent. Raised before any request."""
+
+    code = "launch_setting_missing"
+
+
+class UnknownProvider(ConfigError, ValueError):
+    """An ``instance.provider`` / ``--provider`` name that is not in the provider registry.
+
+    Also a ValueError, which callers of ``provider_for`` have always caught.
+    """
+
+    code = "unknown_provider"
 
 
 class Cancelled(BatchError):
@@ -263,3 +289,27 @@ def exit_code_for(errors: Iterable[BatchError]) -> int:
         if code in codes:
             return code
     return EXIT_OK
+
+
+# --- the launch scripts' exit codes (scripts/launch_*.py) -----------------------------
+
+EXIT_LAUNCH_USAGE = 2  # also argparse's own
+EXIT_LAUNCH_NO_OFFER = 3
+EXIT_LAUNCH_REFUSED = 4
+EXIT_LAUNCH_CONTROL_PLANE = 5
+
+
+def launch_exit_code(error: BatchError) -> int:
+    """What a launch script returns for ``error``.
+
+    2 a setting or the config (MissingSetting, any ConfigError), 3 no offer
+    matches, 4 key refused, 5 anything else (the control plane unreachable or
+    failing). The launchers raise only these classes.
+    """
+    if isinstance(error, ConfigError):
+        return EXIT_LAUNCH_USAGE
+    if isinstance(error, NoOfferMatches):
+        return EXIT_LAUNCH_NO_OFFER
+    if isinstance(error, ControlPlaneRefused):
+        return EXIT_LAUNCH_REFUSED
+    return EXIT_LAUNCH_CONTROL_PLANE

@@ -39,8 +39,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch.launch import Console, follow_hint, instance_env, masked_env, secret_values
-from batch.launch.runpod import GpuFilters, RunPodLauncher
+from batch.providers.launch import Console, follow_hint, instance_env, masked_env, secret_values
+from batch.providers.runpod.launch import GpuFilters, RunPodLauncher
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -38,15 +38,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch.launch import (
-    Console,
-    MissingSetting,
-    follow_hint,
-    instance_env,
-    masked_env,
-    secret_values,
-)
-from batch.launch.vast import OfferFilters, VastLauncher, choose
+from batch.errors import MissingSetting
+from batch.providers.launch import Console, follow_hint, instance_env, masked_env, secret_values
+from batch.providers.vast.launch import OfferFilters, VastLauncher, choose
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

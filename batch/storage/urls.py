@@ -71,14 +71,17 @@ def as_prefix(url: str) -> str:
     return url + "/"
 
 
-def redact_url(url: str) -> str:
+def redact_url(url: str, *, strict: bool = False) -> str:
     """The URL without user info or query string, safe for logs and errors.
 
+    The one URL redactor of the project (storage, config, the launchers).
     Query strings may carry presigned signatures and user info may carry a
     password, so both are replaced by ``***`` (the fragment is dropped). For
     ``s3``/``b2`` URLs, which carry no credentials by design, only a user
     info part before the bucket (``s3://key:secret@bucket/...``, never valid)
-    is replaced; their keys may hold ``?`` and are kept.
+    is replaced; their keys may hold ``?`` and are kept, unless ``strict``:
+    then what follows a ``?`` or ``#`` is replaced too (for text shown where
+    nothing needs the exact key, e.g. a launcher echoing CONFIG_URL).
     """
     lowered = url.lower()
     if lowered.startswith(("s3://", "b2://")):
@@ -86,6 +89,10 @@ def redact_url(url: str) -> str:
         bucket, sep, key = rest.partition("/")
         if "@" in bucket:
             bucket = "***@" + bucket.rsplit("@", 1)[1]
+        if strict:
+            cut = min((i for i in (key.find("?"), key.find("#")) if i >= 0), default=-1)
+            if cut >= 0:
+                key = f"{key[:cut]}{key[cut]}***"
         return f"{scheme}://{bucket}{sep}{key}"
     if not lowered.startswith(("http://", "https://")):
         return url

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from batch import faults
 from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds, state_file
 from batch.errors import BatchError
+from batch.providers.registry import PROVIDERS
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
 
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="seconds to wait for the job before stopping (default: limits.max_runtime_s)",
     )
-    p.add_argument("--provider", help="override instance.provider (auto, vast, runpod, command, local)")
+    # no argparse choices: a bad name must not stop the watchdog; provider_for() says so and falls back
+    p.add_argument("--provider", help=f"override instance.provider ({', '.join(PROVIDERS)})")
     p.add_argument(
         "--dry-run", action="store_true", help="never call a control plane (writes <state>/STOPPED)"
     )
@@ -131,7 +133,8 @@ def _runner_pid(args: argparse.Namespace) -> int | None:
 
 def _provider(name: str, *, dry_run: bool, state_dir: Path, command: str | None) -> Any:
     """The provider asked for; if that cannot be built, the one the environment says; never raises."""
-    from batch.instance import LocalProvider, provider_for
+    from batch.providers.local import LocalProvider
+    from batch.providers.registry import provider_for
 
     for attempt in (name, "auto"):
         try:

@@ -225,7 +225,8 @@ def last_resort(
 def _env_provider(name: str | None, *, dry_run: bool, state_dir: Path) -> Any:
     """The provider named (else the one the environment says); a dry run always gets the local one."""
     try:
-        from batch.instance import LocalProvider, provider_for
+        from batch.providers.local import LocalProvider
+        from batch.providers.registry import provider_for
     except Exception as e:  # cannot even import: nothing more can be done here than say so
         log.error("cannot import the providers: %s", e)
         return _Unavailable(f"providers cannot be imported: {type(e).__name__}: {e}")

@@ -48,8 +48,8 @@ from batch.contracts import (
     state_file,
 )
 from batch.errors import BatchError, StorageError
-from batch.instance.base import Action, Provider
 from batch.job.manifest import Manifest, publish
+from batch.providers.base import Action, Provider
 from batch.retry import RetryPolicy, log_before_sleep, retrying
 from batch.storage import StorageSettings, Store, open_url
 from batch.watchdog import shutdown

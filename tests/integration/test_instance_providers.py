@@ -9,7 +9,9 @@ from fakes.control_planes import Answer, FakeRunPod, FakeVast
 from fixtures_control_planes import RUNPOD_KEY, VAST_KEY
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused, ControlPlaneUnavailable
-from batch.instance import RunPodProvider, VastProvider, provider_for
+from batch.providers import provider_for
+from batch.providers.runpod import RunPodProvider
+from batch.providers.vast import VastProvider
 
 pytestmark = pytest.mark.integration
 

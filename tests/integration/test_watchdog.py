@@ -289,7 +289,7 @@ def test_sigterm_during_verification_calls_no_control_plane(
 
 
 def test_a_watchdog_bug_still_ends_in_a_shutdown(tmp_path, monkeypatch) -> None:
-    from batch.instance import LocalProvider
+    from batch.providers.local import LocalProvider
     from batch.watchdog.watch import Watchdog, WatchdogSettings
 
     settings = WatchdogSettings(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from batch.errors import ControlPlaneError
-from batch.instance import CommandProvider
+from batch.providers.command import CommandProvider
 
 
 def test_command_gets_action_and_reason(tmp_path: Path) -> None:

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from batch.errors import ControlPlaneError, ControlPlaneRefused
-from batch.instance import LocalProvider, RunPodProvider, SkyPilotProvider, VastProvider, provider_for
+from batch.providers import provider_for
+from batch.providers.local import LocalProvider
+from batch.providers.runpod import RunPodProvider
+from batch.providers.skypilot import SkyPilotProvider
+from batch.providers.vast import VastProvider
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 

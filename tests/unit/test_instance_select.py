@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from batch.instance import (
-    PROVIDERS,
-    CommandProvider,
-    LocalProvider,
-    Provider,
-    RunPodProvider,
-    SkyPilotProvider,
-    VastProvider,
-    detect_provider,
-    provider_for,
-)
+from batch.providers import PROVIDERS, detect_provider, provider_for
+from batch.providers.base import Provider
+from batch.providers.command import CommandProvider
+from batch.providers.local import LocalProvider
+from batch.providers.runpod import RunPodProvider
+from batch.providers.skypilot import SkyPilotProvider
+from batch.providers.vast import VastProvider
 
 VAST_ENV = {"CONTAINER_ID": "4242", "CONTAINER_API_KEY": "vast-secret"}
 RUNPOD_ENV = {"RUNPOD_POD_ID": "pod-1", "RUNPOD_API_KEY": "rp-secret"}
@@ -119,7 +115,7 @@ def test_keys_stay_out_of_repr() -> None:
 
 def test_importing_the_package_loads_no_sdk() -> None:
     code = (
-        "import sys, batch.instance\n"
+        "import sys, batch.providers\n"
         "loaded = [m for m in ('runpod', 'requests', 'vastai', 'urllib3') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )

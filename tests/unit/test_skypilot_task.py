@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from batch.instance import detect_provider
 from batch.job.shards import Shard
+from batch.providers import detect_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"

@@ -114,3 +114,19 @@ def test_weights_file_names_never_carry_the_query() -> None:
     ref = from_url(f"https://h/w/model.pth?{SECRET_QUERY}", sha, "sr")
     assert ref.filename == "model.pth"
     assert from_url("s3://b/w/..", sha, "sr").filename == "weights"
+
+
+def test_strict_redaction_also_cuts_the_query_of_object_urls() -> None:
+    assert redact_url("s3://bucket/a?b.mp4", strict=True) == "s3://bucket/a?***"
+    assert redact_url("b2://id:key@bucket/k#frag", strict=True) == "b2://***@bucket/k#***"
+    assert redact_url("s3://bucket/plain.yaml", strict=True) == "s3://bucket/plain.yaml"
+    url = "https://u:p@h/x.yaml?X-Amz-Signature=sig"
+    assert redact_url(url, strict=True) == redact_url(url) == "https://***@h/x.yaml?***"
+
+
+def test_launchers_show_config_url_through_the_one_redactor() -> None:
+    import batch.providers.launch as launch
+
+    env = {"CONFIG_URL": "https://h/j.yaml?X-Amz-Signature=sig", "AWS_SECRET_ACCESS_KEY": "s3cret"}
+    assert launch.masked_env(env) == {"CONFIG_URL": "https://h/j.yaml?***", "AWS_SECRET_ACCESS_KEY": "***"}
+    assert not hasattr(launch, "mask_url")  # no second redactor

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from batch.contracts import STOPPED_SENTINEL
 from batch.errors import ControlPlaneError
-from batch.instance.base import Action, ShutdownResult, stopping_line
+from batch.providers.base import Action, ShutdownResult, stopping_line
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 SENTINEL = STOPPED_SENTINEL  # the name is the contract's
 

@@ -21,9 +21,9 @@ import subprocess
 from collections.abc import Mapping
 
 from batch.errors import ControlPlaneError
-from batch.instance.base import Action, ShutdownResult
+from batch.providers.base import Action, ShutdownResult
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 TIMEOUT_S = 120.0
 TAIL_CHARS = 2000

@@ -17,13 +17,14 @@ Two requests, as vast-ai/vast-cli sends them (``vastai/api/offers.py``,
   is needed) and, for an interruptible instance, ``price`` (the bid, $/h). The
   answer is ``{"success": true, "new_contract": <instance id>}``.
 
-Both with ``Authorization: Bearer <key>``, never in a URL or a message. No
-``vastai`` package (0.2.x calls console.vast.ai when imported). Offers are
-checked here again against every filter before one is chosen.
+Both sent by :class:`batch.providers.vast.api.VastApi` (the key in the
+``Authorization`` header, never in a URL or a message). Offers are checked
+here again against every filter before one is chosen.
 
-Raises (from :meth:`VastLauncher.search` / :meth:`VastLauncher.create`):
-KeyRefused (401/403), ControlPlaneDown (no answer, 408/429/5xx, an answer that
-is not JSON), LaunchError (any other failing answer), NoOfferMatches (from
+Raises (from :meth:`VastLauncher.search` / :meth:`VastLauncher.create`), the
+errors of :mod:`batch.providers.vast.api`: ControlPlaneRefused (401/403),
+ControlPlaneUnavailable (no answer, 408/429/5xx, an answer that is not
+JSON), ControlPlaneError (any other failing answer); NoOfferMatches (from
 :func:`choose`).
 """
 
@@ -36,13 +37,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from batch.launch import MASK, ControlPlaneDown, KeyRefused, LaunchError, NoOfferMatches, masked_env
+from batch.errors import ControlPlaneError, ControlPlaneUnavailable, NoOfferMatches
+from batch.providers.launch import MASK, masked_env
+from batch.providers.vast.api import DEFAULT_URL, Hints, VastApi, base_url
 
-DEFAULT_URL = "https://console.vast.ai"
 TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
 SEARCH_LIMIT = 64
 Order = Literal["price", "score"]
 _ORDER = {"price": [["dph_total", "asc"]], "score": [["score", "desc"]]}
+#: what the launcher's errors tell the user
+HINTS = Hints(
+    unreachable="vast.ai is busy or unreachable: check your network and VAST_URL (default "
+    f"{DEFAULT_URL}) and try again in a minute",
+    refused="check VAST_API_KEY (console.vast.ai > Account > API keys) and its permissions",
+    failed="look at console.vast.ai before trying again",
+)
 
 
 @dataclass(frozen=True)
@@ -196,13 +205,14 @@ class VastLauncher:
         self, api_key: str | None, base_url: str = DEFAULT_URL, *, timeout: tuple[float, float] = TIMEOUT
     ) -> None:
         self.api_key = (api_key or "").strip()
-        self.base_url = (base_url or DEFAULT_URL).rstrip("/")
+        self._api = VastApi(self.api_key, base_url, timeout=timeout)
+        self.base_url = self._api.base_url
         self.timeout = timeout
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> VastLauncher:
         env = os.environ if env is None else env
-        return cls(env.get("VAST_API_KEY"), env.get("VAST_URL") or DEFAULT_URL)
+        return cls(env.get("VAST_API_KEY"), base_url(env))
 
     def __repr__(self) -> str:  # the key stays out of logs
         return f"VastLauncher(base_url={self.base_url!r})"
@@ -229,13 +239,15 @@ class VastLauncher:
             try:
                 body = self._send(req, "offer search")
                 break
-            except ControlPlaneDown as exc:
+            except ControlPlaneUnavailable as exc:
                 if attempt == attempts or exc.fields.get("status") is None:  # no answer at all: no retry
                     raise
                 time.sleep(min(2.0 * attempt, 5.0))
         raw = body.get("offers")
         if not isinstance(raw, list):
-            raise LaunchError("vast.ai offer search: answer without an offers list", hint="check VAST_URL")
+            raise ControlPlaneError(
+                "vast.ai offer search: answer without an offers list", hint="check VAST_URL"
+            )
         return [Offer.from_json(d) for d in raw if isinstance(d, dict) and "id" in d]
 
     def create(self, req: Request) -> int:
@@ -243,57 +255,14 @@ class VastLauncher:
         body = self._send(req, "create instance")
         new = body.get("new_contract")
         if body.get("success") is False or not isinstance(new, int | str) or not str(new).isdigit():
-            raise LaunchError(
-                f"vast.ai create instance: no new instance in the answer ({self._said(body)})",
+            said = self._api.scrub(str(body.get("msg") or body.get("error") or ""))
+            raise ControlPlaneError(
+                f"vast.ai create instance: no new instance in the answer ({said})",
                 hint="look at console.vast.ai > Instances before trying again",
             )
         return int(new)
 
     def _send(self, req: Request, what: str) -> dict[str, Any]:
-        import requests
-
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-        try:
-            resp = requests.request(
-                req.method,
-                req.url,
-                json=req.body,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ControlPlaneDown(
-                f"vast.ai {what}: no answer from {self.base_url} ({type(exc).__name__})",
-                hint="check your network and VAST_URL (default https://console.vast.ai)",
-            ) from None
-        except requests.RequestException as exc:
-            raise LaunchError(
-                f"vast.ai {what}: cannot call {self.base_url} ({type(exc).__name__})", hint="check VAST_URL"
-            ) from None
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        status, said = resp.status_code, self._said(body, resp.text)
-        if status in (401, 403):
-            raise KeyRefused(
-                f"vast.ai {what}: HTTP {status}, key refused ({said})",
-                hint="check VAST_API_KEY (console.vast.ai > Account > API keys) and its permissions",
-            )
-        if status in (408, 429) or status >= 500 or not isinstance(body, dict):
-            raise ControlPlaneDown(
-                f"vast.ai {what}: HTTP {status} ({said})",
-                hint="vast.ai is busy or VAST_URL is not the vast.ai console; try again in a minute",
-                status=status,
-            )
-        if status >= 300 or body.get("success") is False:
-            raise LaunchError(f"vast.ai {what}: HTTP {status} ({said})")
-        return body
-
-    def _said(self, body: Any, text: str = "") -> str:
-        if isinstance(body, dict):
-            said = str(body.get("msg") or body.get("error") or "")
-        else:
-            said = " ".join(text.split())[:200]
-        return said.replace(self.api_key, MASK) if self.api_key else said
+        path = req.url[len(self.base_url) :]
+        answer = self._api.send(req.method, path, what, HINTS, body=req.body)
+        return self._api.check(answer, what, HINTS)

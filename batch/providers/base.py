@@ -20,7 +20,7 @@ from batch.watchdog.shutdown import stopping_line
 
 __all__ = ["Action", "Provider", "ShutdownResult", "remote_shutdown", "stopping_line"]
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 Action = Literal["stop", "destroy", "keep"]
 

@@ -2,7 +2,8 @@
 
 Calls, all from runpod-python 1.12.0 (``runpod/api/ctl_commands.py``), each a
 GraphQL POST to ``$RUNPOD_API_BASE_URL/graphql`` (default
-https://api.runpod.io) with ``Authorization: Bearer <key>``:
+https://api.runpod.io) with ``Authorization: Bearer <key>``, made through
+:func:`batch.providers.runpod.api.call` (the SDK imported there, lazily):
 
 * ``runpod.get_gpus()`` -> ``gpuTypes { id displayName memoryInGb }``;
 * ``runpod.get_gpu(id, gpu_count)`` -> one type with ``securePrice``,
@@ -20,27 +21,33 @@ them (only ``podFindAndDeployOnDemand``; spot is the separate
 The SDK writes names, the image and env values into the GraphQL text without
 escaping, so a value with a double quote, a backslash or a control character
 is refused here before anything is sent (MissingSetting, naming the variable,
-never its value). The SDK keeps the key in a module global: it is set for each
-call and put back afterwards.
+never its value).
 
-Raises: MissingSetting, NoOfferMatches (from :meth:`RunPodLauncher.choose_gpu`),
-KeyRefused (the SDK's AuthenticationError: 401), ControlPlaneDown (no answer,
-an answer that is not JSON or has no data), LaunchError (a GraphQL error,
-e.g. no machine free for that GPU type).
+Raises: MissingSetting, NoOfferMatches (from :meth:`RunPodLauncher.choose_gpu`)
+and the errors of :mod:`batch.providers.runpod.api`: ControlPlaneRefused (the
+SDK's AuthenticationError: 401), ControlPlaneUnavailable (no answer, an answer
+that is not JSON or has no data, a GraphQL error such as no machine free for
+that GPU type), ControlPlaneError.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from batch.launch import ControlPlaneDown, KeyRefused, LaunchError, MissingSetting, NoOfferMatches
+from batch.errors import ControlPlaneError, MissingSetting, NoOfferMatches
+from batch.providers.runpod import api
 
-DEFAULT_URL = "https://api.runpod.io"
+DEFAULT_URL = api.DEFAULT_URL
+#: what the launcher's errors tell the user
+HINTS = api.Hints(
+    unreachable=f"check your network and RUNPOD_API_BASE_URL (default {api.DEFAULT_URL})",
+    refused="check RUNPOD_API_KEY and that it has read/write access",
+    query="another GPU type, count or --cloud may have free machines",
+)
 #: values RunPod accepts in allowedCudaVersions (the REST API's CudaVersion enum)
 CUDA_VERSIONS = (
     "11.8",
@@ -167,20 +174,23 @@ class RunPodLauncher:
 
     @property
     def url(self) -> str:
-        return f"{os.environ.get('RUNPOD_API_BASE_URL', DEFAULT_URL)}/graphql"
+        return api.graphql_url()
 
     def choose_gpu(self, filters: GpuFilters) -> tuple[GpuChoice, int]:
         """The cheapest GPU type meeting every filter, and how many types were priced.
 
         Raises NoOfferMatches and what :meth:`_call` raises.
         """
-        import runpod
-
-        types = self._call(runpod.get_gpus, "get_gpus")
+        types: list[Any] = self._call(lambda sdk: sdk.get_gpus(), "get_gpus")
         wanted = [t for t in types if isinstance(t, dict) and filters.wants(t)]
         choices = []
         for t in wanted:
-            detail = self._call(lambda t=t: runpod.get_gpu(t["id"], filters.gpu_count), f"get_gpu {t['id']}")
+            gpu_id = t["id"]
+
+            def get_gpu(sdk: Any, gpu_id: Any = gpu_id) -> dict[str, Any]:
+                return dict(sdk.get_gpu(gpu_id, filters.gpu_count))
+
+            detail = self._call(get_gpu, f"get_gpu {gpu_id}")
             per_gpu = price_per_gpu(detail, filters.cloud_type)
             if per_gpu is None or int(detail.get("maxGpuCount") or filters.gpu_count) < filters.gpu_count:
                 continue
@@ -217,59 +227,17 @@ class RunPodLauncher:
 
     def create(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Create the pod once (never retried: a retry could rent twice); ``{id, machineId}``."""
-        import runpod
-
-        pod = self._call(lambda: runpod.create_pod(**kwargs), "create_pod")
+        pod = self._call(lambda sdk: sdk.create_pod(**kwargs), "create_pod")
         if not isinstance(pod, dict) or not pod.get("id"):
-            raise LaunchError(
+            raise ControlPlaneError(
                 "RunPod create_pod: no pod in the answer", hint="look at runpod.io > Pods before trying again"
             )
         return {"id": str(pod["id"]), "machineId": pod.get("machineId")}
 
-    def _call(self, fn: Callable[[], T], what: str) -> T:
-        import requests
-        import runpod
-        import runpod.error
-
+    def _call(self, fn: Callable[[Any], T], what: str) -> T:
+        """``fn(runpod)`` with this key; MissingSetting without one, else :func:`api.call`'s errors."""
         if not self.api_key:
             raise MissingSetting(
                 "no RunPod API key: set RUNPOD_API_KEY", hint="runpod.io > Settings > API Keys"
             )
-        saved, runpod.api_key = runpod.api_key, self.api_key
-        try:
-            return fn()
-        except runpod.error.AuthenticationError:
-            raise KeyRefused(
-                f"RunPod {what}: key refused (HTTP 401 from {self.url})",
-                hint="check RUNPOD_API_KEY and that it has read/write access",
-            ) from None
-        except runpod.error.QueryError as exc:
-            raise LaunchError(
-                f"RunPod {what}: {self._scrub(str(exc))}",
-                hint="another GPU type, count or --cloud may have free machines",
-            ) from None
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema,
-        ) as exc:
-            raise LaunchError(
-                f"RunPod {what}: cannot call {self.url} ({type(exc).__name__})",
-                hint="check RUNPOD_API_BASE_URL",
-            ) from None
-        except json.JSONDecodeError:
-            raise ControlPlaneDown(f"RunPod {what}: the answer from {self.url} was not JSON") from None
-        except ValueError as exc:  # get_gpu: "No GPU found with the specified ID"
-            raise LaunchError(f"RunPod {what}: {self._scrub(str(exc))}") from None
-        except (KeyError, TypeError, AttributeError):
-            raise ControlPlaneDown(f"RunPod {what}: answer without the expected data") from None
-        except requests.RequestException as exc:
-            raise ControlPlaneDown(
-                f"RunPod {what}: no answer from {self.url} ({type(exc).__name__})",
-                hint="check your network and RUNPOD_API_BASE_URL (default https://api.runpod.io)",
-            ) from None
-        finally:
-            runpod.api_key = saved
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.api_key, "***") if self.api_key else text
+        return api.call(fn, what, self.api_key, HINTS)

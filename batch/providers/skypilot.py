@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from batch.instance.base import Action, ShutdownResult
+from batch.providers.base import Action, ShutdownResult
 
-log = logging.getLogger("batch.instance")
+log = logging.getLogger("batch.providers")
 
 REASON = (
     "SkyPilot manages teardown of its managed jobs (autostop/autodown); the watchdog leaves it to SkyPilot"
