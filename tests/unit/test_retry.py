@@ -106,12 +106,6 @@ def test_call_with_retry_reads_the_environment_and_counts_attempts(monkeypatch: 
     assert retry.call_control_plane(stop) == "stopped"
 
 
-def test_the_old_storage_path_is_the_same_policy() -> None:
-    from batch.storage import retry as old
-
-    assert old.call_with_retry is retry.call_with_retry and old.call_control_plane is retry.call_control_plane
-
-
 def test_importing_it_pulls_in_no_storage_sdk_and_no_array_library() -> None:
     code = (
         "import sys, batch.retry, batch.watchdog.shutdown\n"

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +39,7 @@ from typing import Any, Literal
 from batch.errors import ControlPlaneError, ControlPlaneUnavailable, NoOfferMatches
 from batch.providers.launch import MASK, masked_env
 from batch.providers.vast.api import DEFAULT_URL, Hints, VastApi, base_url
+from batch.retry import RetryPolicy, retrying
 
 TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
 SEARCH_LIMIT = 64
@@ -198,6 +198,11 @@ class Request:
         return f"{head}\n{json.dumps(body, indent=2)}"
 
 
+def _answered_unavailable(exc: BaseException) -> bool:
+    """A 408/429/5xx answer: vast is there and asks to come back; no answer at all is not retried."""
+    return isinstance(exc, ControlPlaneUnavailable) and exc.fields.get("status") is not None
+
+
 class VastLauncher:
     """Searches offers and creates one instance with a key (``VAST_API_KEY``)."""
 
@@ -235,14 +240,11 @@ class VastLauncher:
     def search(self, filters: OfferFilters, order: Order = "price", *, attempts: int = 3) -> list[Offer]:
         """Offers as vast returns them; a 408/429/5xx answer is tried ``attempts`` times."""
         req = self.search_request(filters, order)
-        for attempt in range(1, attempts + 1):
-            try:
+        policy = RetryPolicy(attempts=attempts, base_wait_s=2.0, max_wait_s=5.0, jitter=False)
+        # a search is safe to repeat, but only an answer (408/429/5xx) says vast is there to ask again
+        for attempt in retrying(policy, retry_on=_answered_unavailable):
+            with attempt:
                 body = self._send(req, "offer search")
-                break
-            except ControlPlaneUnavailable as exc:
-                if attempt == attempts or exc.fields.get("status") is None:  # no answer at all: no retry
-                    raise
-                time.sleep(min(2.0 * attempt, 5.0))
         raw = body.get("offers")
         if not isinstance(raw, list):
             raise ControlPlaneError(
