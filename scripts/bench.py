@@ -5,6 +5,14 @@
 
     .venv/bin/python scripts/bench.py --models   # frames/s of each model rung
 
+    .venv/bin/python scripts/bench.py --command [--runs 5] [--preset veryfast]
+
+``--command`` times what a user runs, as whole processes, against plain
+ffmpeg doing the same transcode: the job alone (``--no-watchdog``) and the
+whole product (supervisor, runner, watchdog verifying the output, dry-run
+stop; ``confirm: 1``, ``interval_s: 0.5``). Runs alternate with the
+reference; the table gives medians and ratios (ffmpeg seconds / ours).
+
 (a) plain ffmpeg transcode with the job's encoder settings, (b) the pipeline
 with no stages, (c) 2x interpolation with ``blend``. Each measurement runs in
 its own process; peak memory is that process's max RSS (ffmpeg's own
@@ -106,6 +114,55 @@ def watchdog_latency(work: Path, confirm: int, interval: float) -> dict:
     }
 
 
+COMMAND_STAGES = {
+    "no stages": "[]",
+    "rgb (upscale x1 lanczos)": "[{upscale: {scale: 1, ladder: [lanczos]}}]",
+    "2x blend": "[{interpolate: {factor: 2, ladder: [blend]}}]",
+}
+
+
+def _timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> list[dict]:
+    """Medians of alternating whole-process runs: plain ffmpeg, then our command per stage list."""
+    import statistics
+
+    reference = [
+        "ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-preset", preset,
+        "-crf", str(crf), "-pix_fmt", "yuv420p", "-c:a", "copy", str(work / "ref.mp4"),
+    ]  # fmt: skip
+    rows = []
+    for label, stages in COMMAND_STAGES.items():
+        for mode in ("job", "product"):
+            cfg = work / "cmd-job.yaml"
+            out, state = work / "cmd-out", work / "cmd-state"
+            cfg.write_text(
+                f"job_id: bench-cmd\ninputs: [{clip}]\noutput: {out}/\nstages: {stages}\n"
+                f"encode: {{codec: libx264, preset: {preset}, crf: {crf}}}\n"
+                "watchdog: {confirm: 1, interval_s: 0.5}\n"
+            )
+            ours = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg), "-q"]
+            ours += ["--no-watchdog"] if mode == "job" else ["--dry-run", "--state-dir", str(state)]
+            ref_s, ours_s = [], []
+            for _ in range(runs):
+                ref_s.append(_timed(reference))
+                for stale in (out, state):
+                    subprocess.run(["rm", "-rf", str(stale)], check=True)
+                ours_s.append(_timed(ours))
+            a, b = statistics.median(ref_s), statistics.median(ours_s)
+            rows.append({"stages": label, "mode": mode, "ffmpeg_s": round(a, 2), "ours_s": round(b, 2),
+                         "ratio": round(a / b, 3), "runs": runs})  # fmt: skip
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
 def measure(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
     cmd = [
         sys.executable,
@@ -146,6 +203,8 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--watchdog-only", action="store_true", help="only the manifest-to-shutdown latency")
     p.add_argument("--models", action="store_true", help="only the model rungs' frames per second")
+    p.add_argument("--command", action="store_true", help="the user's command, whole process, vs ffmpeg")
+    p.add_argument("--runs", type=int, default=5, help="alternating runs per row (--command)")
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -160,6 +219,20 @@ def main() -> int:
         print(json.dumps(rows, indent=2) if args.json else _model_table(rows))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.command:
+        clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
+        rows = command_bench(args.work, clip, args.preset, args.crf, args.runs)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores; libx264 {args.preset} crf {args.crf}; "
+              f"{clip.name}; medians of {args.runs} alternating runs")  # fmt: skip
+        print("| stages | what runs | plain ffmpeg s | ours s | ratio |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            what = "job (--no-watchdog)" if r["mode"] == "job" else "product (supervisor + watchdog, dry run)"
+            print(f"| {r['stages']} | {what} | {r['ffmpeg_s']} | {r['ours_s']} | {r['ratio']} |")
+        return 0
     latency = watchdog_latency(args.work, confirm=3, interval=5.0)
     if args.watchdog_only:
         print(json.dumps(latency, indent=2))

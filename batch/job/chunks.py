@@ -29,7 +29,7 @@ from batch import disk
 from batch.config import JobConfig
 from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
-from batch.job.pipeline import Segment, plan_stages, run_segment
+from batch.job.pipeline import Segment, plan_preview, plan_stages, run_segment
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
 from batch.media.probe import MediaInfo, probe
@@ -141,6 +141,7 @@ class ChunkedInput:
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
         self.registry = registry
         self.fps_out = plan_stages(cfg, info, registry=registry).fps
+        self.tap = plan_preview(cfg, info, encoder, registry)  # chunks made here feed the preview
         self.abort = threading.Event()
         self._lock = threading.Lock()
         self._reports: list[list[dict[str, Any]]] = []
@@ -187,6 +188,8 @@ class ChunkedInput:
             progress=progress,
             abort=self.abort.is_set,
             deadline=self.deadline,
+            tap=self.tap,
+            out_start=c.out_start,
             registry=self.registry,
         )
         if written != c.out_count:

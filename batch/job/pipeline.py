@@ -20,7 +20,8 @@ from batch.config import JobConfig
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
 from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
-from batch.media.layout import choose_pix_fmt
+from batch.media.layout import FrameLayout, choose_pix_fmt
+from batch.media.preview import PreviewTap, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.reader import FrameReader
 from batch.media.writer import FrameWriter, OutputSpec
@@ -40,6 +41,28 @@ class PipelineResult:
     encode: dict[str, Any]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    preview: PreviewTap | None = None  # the frames the preview shows, caught on the way
+
+
+def plan_preview(
+    cfg: JobConfig, info: MediaInfo, encoder: EncoderChoice, registry: StageRegistry = REGISTRY
+) -> PreviewTap:
+    """The preview tap for an input processed in chunks: one, shared by every chunk's run."""
+    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    plan = plan_stages(cfg, info, registry=registry)
+    needs_rgb = registry.needs_rgb(cfg.stages)
+    pix_fmt = choose_pix_fmt(info.pix_fmt, info.width, info.height, needs_rgb, encoder.pix_fmt)
+    return preview_tap(info, plan, colour, pix_fmt)
+
+
+def preview_tap(info: MediaInfo, plan: Plan, colour: ColourPlan, pix_fmt: str) -> PreviewTap:
+    """What the preview catches from this input's frames: rows picked from the plan's counts and rate."""
+    return PreviewTap(
+        pick_rows(info.frame_count, plan.expected_frames, plan.fps / info.fps),
+        FrameLayout(pix_fmt, info.width, info.height),
+        FrameLayout(pix_fmt, plan.width, plan.height),
+        colour,
+    )
 
 
 def _test_hang_frame() -> int | None:
@@ -170,10 +193,12 @@ def run_pipeline(
         cfg, info, encoder, dest,
         audio_source=source, artifacts=artifacts, deadline=deadline, registry=registry,
     )  # fmt: skip
+    tap = preview_tap(info, plan, colour, spec.pix_fmt)
     with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, FrameWriter(spec) as writer:
-        frames: Iterator[np.ndarray] = iter(reader)
+        frames: Iterator[np.ndarray] = tap.watch_source(iter(reader))
         for stage in plan.stages:
             frames = stage.run(frames)
+        frames = tap.watch_output(frames)
         on_frame = (lambda n: progress(n, plan.expected_frames)) if progress else None
         _drain(frames, writer, on_frame)
     frames_in = reader.frames_read
@@ -209,6 +234,7 @@ def run_pipeline(
         encode=encoder.to_dict(),
         seconds=time.perf_counter() - started,
         notes=notes,
+        preview=tap,
     )
 
 
@@ -232,6 +258,8 @@ def run_segment(
     abort: Callable[[], bool] | None = None,
     deadline: float | None = None,
     registry: StageRegistry = REGISTRY,
+    tap: PreviewTap | None = None,
+    out_start: int = 0,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
 
@@ -250,7 +278,11 @@ def run_segment(
         FrameWriter(spec) as writer,
     ):
         frames: Iterator[np.ndarray] = iter(reader)
+        if tap is not None:  # ``out_start``: this chunk's first output frame in the whole output
+            frames = tap.watch_source(frames, segment.start)
         for stage in plan.stages:
             frames = stage.run(frames)
+        if tap is not None:
+            frames = tap.watch_output(frames, out_start)
         _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort)
     return writer.frames_written, [s.report() for s in plan.stages]

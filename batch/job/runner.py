@@ -48,7 +48,7 @@ from batch.job.pipeline import check_duration, run_pipeline
 from batch.job.progress import Tracker
 from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
-from batch.media.preview import make_preview
+from batch.media.preview import Files, PreviewTap, make_preview
 from batch.media.probe import probe
 from batch.stages.ladder import deadline_after
 from batch.stages.registry import REGISTRY, StageRegistry
@@ -340,12 +340,15 @@ class Runner:
         dest = self.work_dir / f"{stem}.{container}"
         chunks = plan_chunks(self.cfg, info, self.registry)
         chunked: ChunkedInput | None = None
+        tap: PreviewTap
         if chunks is None:
             result = run_pipeline(
                 self.cfg, source, dest, encoder, info=info, progress=tracker.frames,
                 artifacts=self.work_dir / "artifacts", deadline=self.deadline, registry=self.registry,
             )  # fmt: skip
             out, record.stages, record.notes = result.info_out, result.stages, result.notes
+            assert result.preview is not None  # run_pipeline always catches the preview's frames
+            tap = result.preview
             record.timings["process_s"] = result.seconds
         else:
             chunked = ChunkedInput(
@@ -354,6 +357,7 @@ class Runner:
                 registry=self.registry,
             )  # fmt: skip
             done = chunked.run(dest, progress=tracker.frames)
+            tap = chunked.tap
             out = verify_joined(dest, done.frames_out)
             check_duration(info, out, dest)
             record.stages, record.timings["process_s"] = done.stages, done.seconds
@@ -370,7 +374,8 @@ class Runner:
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",
             f"result {out.width}x{out.height} {float(out.fps):.3g} fps",
         )
-        preview = make_preview(source, dest, info.duration, self.work_dir / "preview.jpg", labels)
+        files = Files(source, dest, info.fps, out.fps)  # for frames of parts reused from the bucket
+        preview = make_preview(tap, self.work_dir / "preview.jpg", labels, files)
         if preview is None:
             record.notes.append("no preview image: frames could not be read back")
 
