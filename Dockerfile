@@ -116,14 +116,14 @@ LABEL org.opencontainers.image.title="gpu-batch-runner" \
 USER 10001:10001
 
 # WEIGHTS bakes named model weights into $WEIGHTS_DIR at build time, e.g.
-# --build-arg WEIGHTS="rife-4.25 realesr-animevideov3" (`python -m batch.models
+# --build-arg WEIGHTS="rife-4.25 realesr-animevideov3" (`python -m batch.weights
 # list` names them); each file is checked against its sha256. Empty (the
 # default) skips this step: the job then fetches weights on first use. xargs
 # splits the space-separated list into separate arguments (no unquoted
 # expansion) and fails the build when a fetch fails.
 ARG WEIGHTS=""
 RUN if [ -n "$WEIGHTS" ]; then \
-      printf '%s\n' "$WEIGHTS" | xargs python -m batch.models fetch; \
+      printf '%s\n' "$WEIGHTS" | xargs python -m batch.weights fetch; \
     fi
 
 WORKDIR /work

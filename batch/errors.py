@@ -74,6 +74,16 @@ class ConfigError(BatchError):
         return text
 
 
+class StageDoesNotFit(ConfigError):
+    """A valid stage setting that one input cannot take (a crop window larger than its frames).
+
+    The fix is in the config, hence the code, but the other inputs ran: the job
+    is partial and exits 1, as for any failed input, not 2 (a config that cannot run).
+    """
+
+    exit_code = EXIT_INPUT_FAILED
+
+
 # --- storage -------------------------------------------------------------------
 
 

@@ -311,8 +311,9 @@ def merge_reports(
                 if "units" in s:
                     agg["units"] = agg.get("units", 0) + s["units"]
                     agg["seconds"] = round(agg.get("seconds", 0) + s["seconds"], 3)
-        first["steps"] = list(steps.values())
-        first.pop("frames_in", None)
+        if "steps" in first:  # stages without a ladder (crop, analyze) have no steps to sum
+            first["steps"] = list(steps.values())
+        first.pop("frames_in", None)  # per chunk, with interpolation's lookahead frame: not summable
         first.pop("frames_out", None)
         merged.append(first)
     return merged

@@ -3,4 +3,4 @@
 from batch.weights.__main__ import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m batch.models"))

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from batch.config import CropStage
-from batch.errors import ConfigError
+from batch.errors import StageDoesNotFit
 from batch.stages.base import Caps, Frame, Stage, StageInput
 from batch.stages.frames import as_numpy
 
 
 def check_fits(spec: CropStage, width: int, height: int) -> None:
-    """Raise ConfigError, naming the problem and the fix, when the window leaves the frame."""
+    """Raise StageDoesNotFit, naming the problem and the fix, when the window leaves the frame."""
     problems = []
     if spec.x + spec.width > width:
         problems.append(f"x + width = {spec.x} + {spec.width} = {spec.x + spec.width} > frame width {width}")
@@ -31,7 +31,7 @@ def check_fits(spec: CropStage, width: int, height: int) -> None:
             f"y + height = {spec.y} + {spec.height} = {spec.y + spec.height} > frame height {height}"
         )
     if problems:
-        raise ConfigError(
+        raise StageDoesNotFit(
             f"stage crop: the {spec.width}x{spec.height} window at ({spec.x}, {spec.y}) "
             f"does not fit in the {width}x{height} frames it receives",
             problems=problems,
@@ -65,7 +65,7 @@ class Crop(Stage[CropStage]):
     caps = Caps()  # any layout, any chunking, no model, no files
 
     def __init__(self, spec: CropStage, context: StageInput) -> None:
-        """Raises ConfigError when the window does not fit in the frames received."""
+        """Raises StageDoesNotFit when the window does not fit in the frames received."""
         super().__init__(spec, context)
         check_fits(spec, context.width, context.height)
         self.size_out = (spec.width, spec.height)
@@ -91,4 +91,5 @@ class Crop(Stage[CropStage]):
             "size_out": list(self.size_out),
             "frames_in": self.frames,
             "frames_out": self.frames,
+            "used": "numpy",  # no ladder: slicing the planes is the one way it runs
         }

@@ -133,7 +133,9 @@ def _input_lines(r: dict[str, Any]) -> list[str]:
     frames = f"{frames_in}->{frames_out}" if frames_in is not None and frames_out is not None else ""
     seconds = (r.get("timings") or {}).get("process_s")
     fps = f"{frames_out / seconds:.1f}" if frames_out and seconds else ""
-    stages = " ".join(f"{s.get('name')}:{s.get('used')}" for s in r.get("stages") or [])
+    stages = " ".join(
+        f"{s.get('name')}:{s['used']}" if s.get("used") else str(s.get("name")) for s in r.get("stages") or []
+    )
     encode = (r.get("encode") or {}).get("used")
     if encode:
         stages = f"{stages} encode:{encode}".strip()

@@ -140,7 +140,8 @@ def _provider(name: str, *, dry_run: bool, state_dir: Path, command: str | None)
         try:
             return provider_for(attempt, dry_run=dry_run, state_dir=state_dir, command=command)
         except Exception as e:
-            log.error("cannot set up provider %r (%s); falling back", attempt, e)
+            said = " ".join(str(e).split())  # one log line: an error's "(fix: ...)" may sit on its own line
+            log.error("cannot set up provider %r (%s); falling back", attempt, said)
     return LocalProvider(state_dir)
 
 

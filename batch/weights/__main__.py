@@ -20,8 +20,8 @@ from batch.weights.cache import cache_path, ensure, weights_dir
 from batch.weights.registry import REGISTRY, WeightsRef, from_url, lookup
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m batch.weights", description=__doc__.split("\n\n")[0])
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="registry names, kinds, and whether each is cached")
     f = sub.add_parser("fetch", help="download and check weights into WEIGHTS_DIR")
@@ -43,8 +43,8 @@ def _refs(args: argparse.Namespace) -> list[WeightsRef]:
     return refs
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m batch.weights") -> int:
+    args = _parser(prog).parse_args(argv)
     if args.command == "list":
         for name, ref in REGISTRY.items():
             cached = "cached" if cache_path(ref).is_file() else "-"

@@ -43,10 +43,13 @@ def make_quadrants(path: Path) -> Path:
     return path
 
 
-def run_job(tmp_path: Path, src: Path, stages: str, chunk_s: float = 60) -> subprocess.CompletedProcess:
+def run_job(
+    tmp_path: Path, src: Path, stages: str, chunk_s: float = 60, also: Path | None = None
+) -> subprocess.CompletedProcess:
     cfg = tmp_path / "job.yaml"
+    inputs = f"[{src}, {also}]" if also else f"[{src}]"
     cfg.write_text(
-        f"job_id: crop\ninputs: [{src}]\noutput: {tmp_path / 'out'}/\nstages: {stages}\n"
+        f"job_id: crop\ninputs: {inputs}\noutput: {tmp_path / 'out'}/\nstages: {stages}\n"
         "encode: {codec: libx264, preset: ultrafast, crf: 10}\n"
         f"limits: {{chunk_s: {chunk_s}, heartbeat_s: 0.2}}\n"
     )
@@ -103,9 +106,18 @@ def test_a_job_with_crop_keeps_the_window_and_every_frame(
 
 def test_a_crop_larger_than_the_input_fails_that_input_with_the_fix(tmp_path: Path) -> None:
     src = make_quadrants(tmp_path / "quads.mp4")
-    proc = run_job(tmp_path, src, "[{crop: {width: 128, height: 96, x: 2}}]")
-    assert proc.returncode != 0
-    record = json.loads((tmp_path / "out" / "manifest.json").read_text())["inputs"][0]
+    wide = tmp_path / "wide.mp4"  # the other input is large enough: it runs, and the job is partial
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=192x96:rate=30:duration=0.5",
+         "-pix_fmt", "yuv420p", str(wide)],
+        check=True,
+    )  # fmt: skip
+    proc = run_job(tmp_path, src, "[{crop: {width: 128, height: 96, x: 2}}]", also=wide)
+    assert proc.returncode == 1, proc.stderr  # some inputs failed, not "the config cannot run" (2)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "partial" and manifest["exit_code"] == 1
+    assert manifest["inputs"][1]["status"] == "succeeded"
+    record = manifest["inputs"][0]
     assert record["status"] == "failed" and record["error"]["type"] == "config_invalid"
     assert "does not fit in the 128x96 frames" in record["error"]["message"]
     assert record["error"]["problems"] == ["x + width = 2 + 128 = 130 > frame width 128"]

@@ -75,6 +75,25 @@ def test_vast_launch_retries_a_5xx_search_but_never_a_create(vast_fake: FakeVast
     assert len(vast_fake.calls("create")) == 1
 
 
+def test_an_error_page_instead_of_the_console_names_vast_url_and_is_not_retried(vast_fake: FakeVast) -> None:
+    """A 404 HTML page (VAST_URL points at a proxy or a typo) will not change by asking again."""
+    vast_fake.script("search", *[(404, f"<html>not here {VAST_KEY}</html>")] * 3)
+    with pytest.raises(ControlPlaneError) as info:
+        VastLauncher(VAST_KEY, vast_fake.url).search(OfferFilters(), attempts=3)
+    assert type(info.value) is ControlPlaneError and "VAST_URL is not the vast.ai console" in str(
+        info.value.hint
+    )
+    assert len(vast_fake.calls("search")) == 1
+    assert_no_key(info.value, VAST_KEY)
+
+
+def test_an_echoed_key_in_the_error_field_is_scrubbed_from_the_fields_too(vast_fake: FakeVast) -> None:
+    vast_fake.script("search", (400, {"success": False, "error": f"bad {VAST_KEY}", "msg": "no"}))
+    with pytest.raises(ControlPlaneError) as info:
+        VastLauncher(VAST_KEY, vast_fake.url).search(OfferFilters(), attempts=1)
+    assert VAST_KEY not in repr(info.value.fields) and VAST_KEY not in repr(info.value.to_dict())
+
+
 def test_vast_base_url_and_key_come_from_the_environment_only(
     vast_fake: FakeVast, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -269,21 +269,21 @@ def test_weights_build_arg(final: list[Instruction]) -> None:
     ("weights", "fetch_exit", "calls", "ok"),
     [
         ("", 0, [], True),
-        ("rife-4.25", 0, ["-m batch.models fetch rife-4.25"], True),
+        ("rife-4.25", 0, ["-m batch.weights fetch rife-4.25"], True),
         (
             "rife-4.25  realesr-animevideov3",
             0,
-            ["-m batch.models fetch rife-4.25 realesr-animevideov3"],
+            ["-m batch.weights fetch rife-4.25 realesr-animevideov3"],
             True,
         ),
-        ("rife-4.25", 1, ["-m batch.models fetch rife-4.25"], False),
+        ("rife-4.25", 1, ["-m batch.weights fetch rife-4.25"], False),
     ],
 )
 def test_weights_step_runs_the_fetch_only_when_asked(
     final: list[Instruction], tmp_path: Path, weights: str, fetch_exit: int, calls: list[str], ok: bool
 ) -> None:
     """The WEIGHTS RUN step under bash (the image's SHELL), with a stand-in `python` that records its argv."""
-    step = only(final, "RUN", "batch.models fetch").args
+    step = only(final, "RUN", "batch.weights fetch").args
     log = tmp_path / "calls"
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir()

@@ -48,3 +48,13 @@ def test_out_of_memory_is_read_from_the_message_without_torch() -> None:
     assert not says_out_of_memory(ValueError("out of memory"))  # not a RuntimeError: not torch's
     code = "import sys, batch.errors; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_stage_that_does_not_fit_one_input_fails_that_input_not_the_config() -> None:
+    from batch.errors import EXIT_CONFIG, EXIT_INPUT_FAILED, ConfigError, StageDoesNotFit, exit_code_for
+
+    err = StageDoesNotFit("crop does not fit", problems=["x + width > 128"], hint="lower x")
+    assert err.code == "config_invalid" and isinstance(err, ConfigError)
+    assert exit_code_for([err]) == EXIT_INPUT_FAILED
+    assert exit_code_for([err, ConfigError("bad")]) == EXIT_CONFIG
+    assert "x + width > 128" in str(err) and "(fix: lower x)" in str(err)

@@ -67,7 +67,9 @@ class Answer:
 
     @property
     def error(self) -> str:
-        return str((self.body or {}).get("error") or "")
+        return self.error_said
+
+    error_said: str = ""  # the body's ``error`` field, the key scrubbed
 
 
 class VastApi:
@@ -128,7 +130,8 @@ class VastApi:
             said = str(data.get("msg") or data.get("error") or "")
         else:
             said = " ".join(resp.text.split())[:200]
-        return Answer(resp.status_code, data, self.scrub(said))
+        error = str((data or {}).get("error") or "")
+        return Answer(resp.status_code, data, self.scrub(said), self.scrub(error))
 
     def check(self, answer: Answer, what: str, hints: Hints, **fields: Any) -> dict[str, Any]:
         """The JSON body of a successful answer; raises the mapped error for anything else."""
@@ -142,12 +145,19 @@ class VastApi:
             raise ControlPlaneUnavailable(
                 f"vast.ai {what}: HTTP {status} ({said})", hint=hints.unreachable, **fields
             )
-        if status >= 300 or (answer.body is not None and answer.body.get("success") is False):
-            raise ControlPlaneError(f"vast.ai {what}: HTTP {status} ({said})", hint=hints.failed, **fields)
-        if answer.body is None:
-            raise ControlPlaneUnavailable(
+        not_console = f"{URL_ENV} is not the vast.ai console: unset it, or point it at {DEFAULT_URL}"
+        if answer.body is None and status >= 300:  # an error page: a proxy, or VAST_URL is elsewhere
+            raise ControlPlaneError(
                 f"vast.ai {what}: HTTP {status}, the answer is not vast.ai's JSON ({said})",
-                hint=hints.unreachable,
+                hint=not_console,
                 **fields,
             )
+        if answer.body is None:  # a 2xx page that is not JSON: a maintenance page passes; ask again
+            raise ControlPlaneUnavailable(
+                f"vast.ai {what}: HTTP {status}, the answer is not vast.ai's JSON ({said})",
+                hint=f"{hints.unreachable}; if it persists, {not_console}",
+                **fields,
+            )
+        if status >= 300 or answer.body.get("success") is False:
+            raise ControlPlaneError(f"vast.ai {what}: HTTP {status} ({said})", hint=hints.failed, **fields)
         return answer.body
