@@ -13,6 +13,7 @@ bucket) is read back from the file, one ffmpeg seek each.
 
 from __future__ import annotations
 
+import logging
 import math
 import subprocess
 import threading
@@ -27,6 +28,8 @@ from PIL import Image, ImageDraw
 
 from batch.media.colour import ColourPlan
 from batch.media.layout import RGB, FrameLayout
+
+log = logging.getLogger(__name__)
 
 ROW_HEIGHT = 270
 GAP = 6
@@ -132,9 +135,15 @@ class PreviewTap:
     ) -> Iterator[np.ndarray]:
         for k, frame in enumerate(frames, start):
             if k in wanted and k not in seen:
-                small = thumbnail(np.asarray(frame), layout, self.colour)
-                with self._lock:
-                    seen[k] = small
+                try:
+                    small = thumbnail(np.asarray(frame), layout, self.colour)
+                except Exception:  # the preview is a courtesy: it never fails the job
+                    log.warning(
+                        "preview: frame %d could not be made small; read back later", k, exc_info=True
+                    )
+                else:
+                    with self._lock:
+                        seen[k] = small
             yield frame
 
 

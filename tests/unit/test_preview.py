@@ -117,3 +117,12 @@ def test_frames_the_tap_missed_are_read_back_from_the_files(tmp_path: Path) -> N
     dest = make_preview(tap, tmp_path / "p.jpg", ("a", "b"), Files(clip, clip, Fraction(10), Fraction(10)))
     assert dest is not None and len(tap.source_seen) == 3 and len(tap.output_seen) == 3
     assert make_preview(PreviewTap([], layout, layout, BT709_TV), tmp_path / "q.jpg", ("a", "b")) is None
+
+
+def test_a_frame_the_tap_cannot_read_never_stops_the_frames() -> None:
+    """A frame of an unexpected shape: the preview loses it, the video loses nothing."""
+    layout = FrameLayout(YUV420, 32, 18)
+    tap = PreviewTap(pick_rows(3, 3, Fraction(1)), layout, layout, BT709_TV)
+    odd = [np.zeros(7, np.uint8), np.zeros(5, np.uint8), np.zeros(3, np.uint8)]
+    assert [f.size for f in tap.watch_source(iter(odd))] == [7, 5, 3]
+    assert tap.source_seen == {}
