@@ -375,7 +375,11 @@ class Runner:
             f"result {out.width}x{out.height} {float(out.fps):.3g} fps",
         )
         files = Files(source, dest, info.fps, out.fps)  # for frames of parts reused from the bucket
-        preview = make_preview(tap, self.work_dir / "preview.jpg", labels, files)
+        try:
+            preview = make_preview(tap, self.work_dir / "preview.jpg", labels, files)
+        except Exception as e:  # a courtesy image never fails an output that was made and checked
+            log.warning("%s: no preview image (%s)", stem, e, exc_info=True)
+            preview = None
         if preview is None:
             record.notes.append("no preview image: frames could not be read back")
 
