@@ -256,3 +256,22 @@ def test_state_dir_that_is_a_file_still_uploads_the_manifest(tmp_path: Path, sma
     assert "Traceback" not in proc.stderr.split("internal error")[0]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["exit_code"] == 4 and manifest["inputs"][0]["error"]["type"] == "internal"
+
+
+def test_a_preview_that_cannot_be_made_leaves_a_note_not_a_failed_input(
+    tmp_path: Path, small_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview is a courtesy: the video was made and checked, so the input succeeds."""
+    from batch.job import runner
+
+    def broken(*_a: object, **_k: object) -> Path:
+        raise OSError("no space for the preview")  # as PIL would raise on a full disk
+
+    monkeypatch.setattr(runner, "make_preview", broken)
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(f"job_id: pv\ninputs: [{small_clip}]\noutput: {tmp_path / 'out'}/\n")
+    assert runner.run_job(str(cfg), runner.RunOptions(dry_run=True, state_dir=tmp_path / "state")) == 0
+    record = json.loads((tmp_path / "out" / "manifest.json").read_text())["inputs"][0]
+    assert record["status"] == "succeeded"
+    assert "no preview image: frames could not be read back" in record["notes"]
+    assert [o["kind"] for o in record["outputs"]] == ["video"]
