@@ -6,9 +6,15 @@ result at the same frame. When a stage changes the rate, a row shows a made
 frame between its two source neighbours (source before | made | source after),
 because at source instants interpolation changed nothing worth looking at.
 
+Below the rows, the middle row again at full size (a centre crop, pixel for
+pixel). For a rate change a blend of the same two source frames stands beside
+the made frame, so a model's work can be told from a cross-fade; for a size
+change the source crop is enlarged by nearest neighbour to the result's scale.
+
 Frames are caught as they pass (``PreviewTap``): no second decode, no seek
 into a long GOP. Only a frame the pipeline never saw (a chunk reused from the
-bucket) is read back from the file, one ffmpeg seek each.
+bucket) is read back from the file, one ffmpeg seek each (the full-size row
+is then left out).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ ROW_HEIGHT = 270
 GAP = 6
 CAPTION = 22
 INSTANTS = (0.25, 0.5, 0.75)
+CROP = (480, 270)  # the full-size row's window, at most
+
+Box = tuple[int, int, int, int]  # x, y, width, height in a frame's pixels
 
 # (Kr, Kb) of each swscale matrix name: the same matrix the reader converts with
 _KR_KB = {
@@ -75,24 +84,52 @@ def pick_rows(frames_in: int, frames_out: int, ratio: Fraction) -> list[Row]:
     return rows
 
 
-def thumbnail(
-    frame: np.ndarray, layout: FrameLayout, colour: ColourPlan, height: int = ROW_HEIGHT
-) -> Image.Image:
-    """One frame as a small RGB image, converted with the source's own matrix and range."""
+def crop_boxes(layout_in: FrameLayout, layout_out: FrameLayout) -> tuple[Box, Box]:
+    """The full-size row's windows: the output's centre, and the same region of the source."""
+    ow = max(2, min(CROP[0], layout_out.width) // 2 * 2)
+    oh = max(2, min(CROP[1], layout_out.height) // 2 * 2)
+    ox, oy = (layout_out.width - ow) // 4 * 2, (layout_out.height - oh) // 4 * 2  # even: 4:2:0 planes
+    sx, sy = layout_in.width / layout_out.width, layout_in.height / layout_out.height
+    iw = min(layout_in.width, max(2, round(ow * sx) // 2 * 2))
+    ih = min(layout_in.height, max(2, round(oh * sy) // 2 * 2))
+    ix = max(0, min(round(ox * sx) // 2 * 2, layout_in.width - iw))
+    iy = max(0, min(round(oy * sy) // 2 * 2, layout_in.height - ih))
+    return (ix, iy, iw, ih), (ox, oy, ow, oh)
+
+
+def _planes(frame: np.ndarray, layout: FrameLayout, box: Box) -> tuple[np.ndarray, ...]:
+    """The Y, U and V planes of a flat yuv420p frame, cut to ``box`` (chroma at half the size)."""
     w, h = layout.width, layout.height
-    size = (max(2, round(w * height / h)), height)
-    if layout.pix_fmt == RGB:
-        return Image.fromarray(np.ascontiguousarray(frame.reshape(h, w, 3))).resize(
-            size, Image.Resampling.BOX
-        )
+    x0, y0, bw, bh = box
     cw, ch = (w + 1) // 2, (h + 1) // 2
-    planes = (
-        frame[: w * h].reshape(h, w),
-        frame[w * h : w * h + cw * ch].reshape(ch, cw),
-        frame[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw),
+    cy, cx = slice(y0 // 2, (y0 + bh + 1) // 2), slice(x0 // 2, (x0 + bw + 1) // 2)
+    return (
+        frame[: w * h].reshape(h, w)[y0 : y0 + bh, x0 : x0 + bw],
+        frame[w * h : w * h + cw * ch].reshape(ch, cw)[cy, cx],
+        frame[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw)[cy, cx],
     )
-    # resize each plane in C first, so the float maths runs on the thumbnail only
-    y, u, v = (np.asarray(Image.fromarray(p).resize(size, Image.Resampling.BOX), np.float32) for p in planes)
+
+
+def thumbnail(
+    frame: np.ndarray,
+    layout: FrameLayout,
+    colour: ColourPlan,
+    height: int = ROW_HEIGHT,
+    box: Box | None = None,
+) -> Image.Image:
+    """A frame (or its ``box``) as RGB, ``height`` high, converted with the source's matrix and range."""
+    w, h = layout.width, layout.height
+    box = box or (0, 0, w, h)
+    x0, y0, bw, bh = box
+    size = (max(2, round(bw * height / bh)), height)
+    if layout.pix_fmt == RGB:
+        rgb_box = np.ascontiguousarray(frame.reshape(h, w, 3)[y0 : y0 + bh, x0 : x0 + bw])
+        return Image.fromarray(rgb_box).resize(size, Image.Resampling.BOX)
+    # resize each plane in C first, so the float maths runs on the small image only
+    y, u, v = (
+        np.asarray(Image.fromarray(np.ascontiguousarray(p)).resize(size, Image.Resampling.BOX), np.float32)
+        for p in _planes(frame, layout, box)
+    )
     if colour.range == "pc":
         u, v = u - 128.0, v - 128.0
     else:
@@ -115,35 +152,51 @@ class PreviewTap:
     colour: ColourPlan
     source_seen: dict[int, Image.Image] = field(default_factory=dict)
     output_seen: dict[int, Image.Image] = field(default_factory=dict)
+    source_crops: dict[int, Image.Image] = field(default_factory=dict)  # the full-size row
+    output_crops: dict[int, Image.Image] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def crop_row(self) -> Row | None:
+        return self.rows[len(self.rows) // 2] if self.rows else None
+
     def watch_source(self, frames: Iterator[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
+        crops = set(self.crop_row.source) if self.crop_row else set()
+        box = crop_boxes(self.layout_in, self.layout_out)[0]
         wanted = {i for r in self.rows for i in r.source}
-        return self._watch(frames, start, wanted, self.source_seen, self.layout_in)
+        return self._watch(frames, start, wanted, self.layout_in, crops, box, source=True)
 
     def watch_output(self, frames: Iterator[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
+        crops = {self.crop_row.output} if self.crop_row else set()
+        box = crop_boxes(self.layout_in, self.layout_out)[1]
         wanted = {r.output for r in self.rows}
-        return self._watch(frames, start, wanted, self.output_seen, self.layout_out)
+        return self._watch(frames, start, wanted, self.layout_out, crops, box, source=False)
 
     def _watch(
         self,
         frames: Iterator[np.ndarray],
         start: int,
         wanted: set[int],
-        seen: dict[int, Image.Image],
         layout: FrameLayout,
+        crops: set[int],
+        box: Box,
+        *,
+        source: bool,
     ) -> Iterator[np.ndarray]:
+        seen, cut = (self.source_seen, self.source_crops) if source else (self.output_seen, self.output_crops)
         for k, frame in enumerate(frames, start):
             if k in wanted and k not in seen:
                 try:
-                    small = thumbnail(np.asarray(frame), layout, self.colour)
+                    pixels = np.asarray(frame)
+                    small = thumbnail(pixels, layout, self.colour)
+                    crop = thumbnail(pixels, layout, self.colour, box[3], box) if k in crops else None
                 except Exception:  # the preview is a courtesy: it never fails the job
-                    log.warning(
-                        "preview: frame %d could not be made small; read back later", k, exc_info=True
-                    )
+                    log.warning("preview: frame %d not caught; read back later", k, exc_info=True)
                 else:
                     with self._lock:
                         seen[k] = small
+                        if crop is not None:
+                            cut[k] = crop
             yield frame
 
 
@@ -180,6 +233,25 @@ def _fill_gaps(tap: PreviewTap, files: Files) -> None:
             tap.output_seen[r.output] = im
 
 
+def _blend(a: Image.Image, b: Image.Image) -> Image.Image:
+    return Image.blend(a, b.resize(a.size), 0.5)
+
+
+def _full_size_row(tap: PreviewTap) -> list[Image.Image]:
+    """The middle row at full size; empty when its frames came back from the files (no crops)."""
+    row = tap.crop_row
+    if row is None or row.output not in tap.output_crops:
+        return []
+    src = [tap.source_crops.get(i) for i in row.source]
+    made = tap.output_crops[row.output]
+    if any(s is None for s in src):
+        return []
+    cells = [s for s in src if s is not None]
+    if len(cells) == 2:
+        return [cells[0], made, cells[1], _blend(cells[0], cells[1])]
+    return [cells[0].resize(made.size, Image.Resampling.NEAREST), made]
+
+
 def make_preview(
     tap: PreviewTap, dest: Path, labels: tuple[str, str], files: Files | None = None
 ) -> Path | None:
@@ -193,25 +265,38 @@ def make_preview(
         if out is None or any(s is None for s in src):
             continue
         cells = [s for s in src if s is not None]
-        rows.append([cells[0], out, cells[1]] if len(cells) == 2 else [cells[0], out])
+        rows.append(
+            [cells[0], out, cells[1], _blend(cells[0], cells[1])] if len(cells) == 2 else [cells[0], out]
+        )
     if not rows:
         return None
-    columns = max(len(r) for r in rows)
-    widths = [max(r[c].width for r in rows if c < len(r)) for c in range(columns)]
+    full = _full_size_row(tap)
+    columns = max(len(r) for r in [*rows, full])
+    widths = [max(r[c].width for r in [*rows, full] if c < len(r)) for c in range(columns)]
     width = sum(widths) + GAP * (columns - 1)
-    height = CAPTION + len(rows) * ROW_HEIGHT + (len(rows) - 1) * GAP
+    tops = [CAPTION + i * (ROW_HEIGHT + GAP) for i in range(len(rows))]
+    height = tops[-1] + ROW_HEIGHT
+    if full:
+        tops.append(height + GAP + CAPTION)
+        height = tops[-1] + max(im.height for im in full)
     canvas = Image.new("RGB", (width, height), (24, 24, 24))
     draw = ImageDraw.Draw(canvas)
+    rate_change = columns == 4
     captions = (
-        [labels[0], labels[1]] if columns == 2 else [labels[0], f"made: {labels[1]}", "next source frame"]
+        [labels[0], f"made: {labels[1]}", "next source frame", "blend of the two (for comparison)"]
+        if rate_change
+        else [labels[0], labels[1]]
     )
     x = 0
     for c in range(columns):
         draw.text((x + 4, 5), captions[c], fill=(235, 235, 235))
-        for i, row in enumerate(rows):
+        for top, row in zip(tops, [*rows, full] if full else rows, strict=True):
             if c < len(row):
-                canvas.paste(row[c], (x, CAPTION + i * (ROW_HEIGHT + GAP)))
+                canvas.paste(row[c], (x, top))
         x += widths[c] + GAP
+    if full:
+        what = "full size, centre crop" + ("" if rate_change else " (source enlarged, nearest neighbour)")
+        draw.text((4, tops[-1] - CAPTION + 5), what, fill=(235, 235, 235))
     dest.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(dest, "JPEG", quality=85)
     return dest

@@ -14,7 +14,16 @@ from PIL import Image
 
 from batch.media.colour import ColourPlan
 from batch.media.layout import RGB, YUV420, FrameLayout
-from batch.media.preview import ROW_HEIGHT, Files, PreviewTap, make_preview, pick_rows, thumbnail
+from batch.media.preview import (
+    CROP,
+    ROW_HEIGHT,
+    Files,
+    PreviewTap,
+    crop_boxes,
+    make_preview,
+    pick_rows,
+    thumbnail,
+)
 from batch.media.probe import ColorInfo
 
 BT709_TV = ColourPlan(matrix="bt709", range="tv", tags=ColorInfo())
@@ -101,8 +110,8 @@ def test_the_tap_catches_exactly_the_rows_frames_and_passes_every_frame_on(tmp_p
     assert set(tap.output_seen) == {r.output for r in rows if r.output >= 10}
     dest = make_preview(tap, tmp_path / "p.jpg", ("source", "result"))
     assert dest is not None
-    with Image.open(dest) as im:  # three columns: before, made, after
-        assert im.width >= 3 * (32 * ROW_HEIGHT // 18) and im.height > len(rows) * ROW_HEIGHT
+    with Image.open(dest) as im:  # four columns: before, made, after, and a blend of the two
+        assert im.width >= 4 * (32 * ROW_HEIGHT // 18) and im.height > len(rows) * ROW_HEIGHT
 
 
 def test_frames_the_tap_missed_are_read_back_from_the_files(tmp_path: Path) -> None:
@@ -126,3 +135,55 @@ def test_a_frame_the_tap_cannot_read_never_stops_the_frames() -> None:
     odd = [np.zeros(7, np.uint8), np.zeros(5, np.uint8), np.zeros(3, np.uint8)]
     assert [f.size for f in tap.watch_source(iter(odd))] == [7, 5, 3]
     assert tap.source_seen == {}
+
+
+@given(
+    w_in=st.integers(2, 4000).map(lambda v: v // 2 * 2 or 2),
+    h_in=st.integers(2, 3000).map(lambda v: v // 2 * 2 or 2),
+    scale=st.sampled_from([Fraction(1), Fraction(2), Fraction(4), Fraction(1, 2), Fraction(3, 2)]),
+)
+def test_the_full_size_windows_lie_inside_both_frames_on_even_pixels(
+    w_in: int, h_in: int, scale: Fraction
+) -> None:
+    w_out, h_out = max(2, int(w_in * scale) // 2 * 2), max(2, int(h_in * scale) // 2 * 2)
+    (ix, iy, iw, ih), (ox, oy, ow, oh) = crop_boxes(
+        FrameLayout(YUV420, w_in, h_in), FrameLayout(YUV420, w_out, h_out)
+    )
+    assert ox >= 0 and ox + ow <= w_out and oy >= 0 and oy + oh <= h_out and ow <= CROP[0] and oh <= CROP[1]
+    assert ix >= 0 and ix + iw <= w_in and iy >= 0 and iy + ih <= h_in
+    assert all(v % 2 == 0 for v in (ix, iy, iw, ih, ox, oy, ow, oh))
+
+
+def _gradient_rgb(w: int, h: int) -> np.ndarray:
+    x = np.arange(w, dtype=np.uint8)[None, :].repeat(h, 0)
+    y = np.arange(h, dtype=np.uint8)[:, None].repeat(w, 1)
+    return np.stack([x, y, np.full((h, w), 77, np.uint8)], axis=-1)
+
+
+def test_the_full_size_row_shows_the_centre_pixel_for_pixel_and_a_blend_beside_a_made_frame(
+    tmp_path: Path,
+) -> None:
+    layout = FrameLayout(RGB, 200, 120)  # smaller than CROP: the whole frame is the window
+    rows = pick_rows(10, 20, Fraction(2))
+    tap = PreviewTap(rows, layout, layout, BT709_TV)
+    frames = [_gradient_rgb(200, 120) for _ in range(10)]
+    list(tap.watch_source(iter(frames)))
+    list(tap.watch_output(iter([_gradient_rgb(200, 120) for _ in range(20)])))
+    middle = tap.crop_row
+    assert middle is not None and set(tap.source_crops) == set(middle.source)
+    crop = np.asarray(tap.output_crops[middle.output])
+    assert crop.shape == (120, 200, 3) and np.array_equal(crop, frames[0])  # no resampling
+    dest = make_preview(tap, tmp_path / "p.jpg", ("source", "result"))
+    assert dest is not None
+    with Image.open(dest) as im:  # the thumbnail rows, then a caption and the 120-pixel full-size row
+        assert im.height > len(rows) * ROW_HEIGHT + 120
+
+
+def test_a_size_change_shows_the_source_crop_enlarged_to_the_results_scale(tmp_path: Path) -> None:
+    small, big = FrameLayout(RGB, 100, 60), FrameLayout(RGB, 200, 120)
+    tap = PreviewTap(pick_rows(3, 3, Fraction(1)), small, big, BT709_TV)
+    list(tap.watch_source(iter([_gradient_rgb(100, 60)] * 3)))
+    list(tap.watch_output(iter([_gradient_rgb(200, 120)] * 3)))
+    (_, _, iw, ih), (_, _, ow, oh) = crop_boxes(small, big)
+    assert (iw, ih, ow, oh) == (100, 60, 200, 120)
+    assert make_preview(tap, tmp_path / "p.jpg", ("s", "r")) is not None
