@@ -372,9 +372,11 @@ class Runner:
 
         labels = (
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",
-            f"result {out.width}x{out.height} {float(out.fps):.3g} fps",
+            f"result {out.width}x{out.height} {float(out.fps):.3g} fps (before encoding)",
         )
-        files = Files(source, dest, info.fps, out.fps)  # for frames of parts reused from the bucket
+        files = Files(
+            source, dest, info.fps, out.fps, start_s=info.start_s
+        )  # for frames of parts reused from the bucket
         try:
             preview = make_preview(tap, self.work_dir / "preview.jpg", labels, files)
         except Exception as e:  # a courtesy image never fails an output that was made and checked

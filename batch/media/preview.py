@@ -220,15 +220,24 @@ class Files:
     result: Path
     fps_in: Fraction
     fps_out: Fraction
+    start_s: float = 0.0  # the video's start time in both files (the writer keeps the source's)
+
+    def at(self, index: int, fps: Fraction) -> float:
+        """Where an accurate input seek lands on frame ``index``: half a frame before it.
+
+        ffmpeg drops every frame before the seek point, so seeking to the frame's
+        own time (or past it) would return the next one; the reader seeks the same way.
+        """
+        return max(0.0, self.start_s + (index - 0.5) / float(fps))
 
 
 def _fill_gaps(tap: PreviewTap, files: Files) -> None:
     for r in tap.rows:
         for i in r.source:
-            if i not in tap.source_seen and (im := frame_at(files.source, (i + 0.5) / files.fps_in)):
+            if i not in tap.source_seen and (im := frame_at(files.source, files.at(i, files.fps_in))):
                 tap.source_seen[i] = im
         if r.output not in tap.output_seen and (
-            im := frame_at(files.result, (r.output + 0.5) / files.fps_out)
+            im := frame_at(files.result, files.at(r.output, files.fps_out))
         ):
             tap.output_seen[r.output] = im
 

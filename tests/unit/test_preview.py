@@ -187,3 +187,34 @@ def test_a_size_change_shows_the_source_crop_enlarged_to_the_results_scale(tmp_p
     (_, _, iw, ih), (_, _, ow, oh) = crop_boxes(small, big)
     assert (iw, ih, ow, oh) == (100, 60, 200, 120)
     assert make_preview(tap, tmp_path / "p.jpg", ("s", "r")) is not None
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_a_frame_read_back_is_the_frame_asked_for_even_when_the_video_starts_late(
+    tmp_path: Path, offset: float
+) -> None:
+    """Frame k of the clip has luma 16 + 8k; a seek to its own time would return k + 1."""
+    from batch.media.probe import probe
+
+    ramp, clip = tmp_path / "ramp.mp4", tmp_path / "late.mp4"
+    graph = "nullsrc=s=64x36:r=10:d=2,geq=lum='16+8*N':cb=128:cr=128"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", graph, "-c:v", "libx264", "-qp", "0",
+         "-pix_fmt", "yuv420p", str(ramp)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(  # the video starts ``offset`` after the audio, as in edited camera files
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=d=3", "-itsoffset", str(offset),
+         "-i", str(ramp), "-map", "1:v", "-map", "0:a", "-c:v", "copy", "-c:a", "aac", str(clip)],
+        check=True,
+    )  # fmt: skip
+    info = probe(clip)
+    assert abs(info.start_s - offset) < 0.05
+    layout = FrameLayout(YUV420, 64, 36)
+    tap = PreviewTap(pick_rows(20, 20, Fraction(1)), layout, layout, BT709_TV)
+    files = Files(clip, clip, Fraction(10), Fraction(10), start_s=info.start_s)
+    assert make_preview(tap, tmp_path / "p.jpg", ("a", "b"), files) is not None
+    for k, im in tap.source_seen.items():
+        luma = 16 + 8 * k
+        expected = (luma - 16) * 255 / 219  # tv range grey as RGB
+        assert abs(np.asarray(im, np.float32).mean() - expected) < 4, (k, np.asarray(im).mean(), expected)
