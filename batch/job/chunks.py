@@ -140,8 +140,9 @@ class ChunkedInput:
         self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
         self.registry = registry
-        self.fps_out = plan_stages(cfg, info, registry=registry).fps
-        self.tap = plan_preview(cfg, info, encoder, registry)  # chunks made here feed the preview
+        plan = plan_stages(cfg, info, registry=registry)
+        self.fps_out = plan.fps
+        self.tap = plan_preview(cfg, info, encoder, plan, registry)  # every chunk made here feeds it
         self.abort = threading.Event()
         self._lock = threading.Lock()
         self._reports: list[list[dict[str, Any]]] = []

@@ -45,11 +45,10 @@ class PipelineResult:
 
 
 def plan_preview(
-    cfg: JobConfig, info: MediaInfo, encoder: EncoderChoice, registry: StageRegistry = REGISTRY
+    cfg: JobConfig, info: MediaInfo, encoder: EncoderChoice, plan: Plan, registry: StageRegistry = REGISTRY
 ) -> PreviewTap:
-    """The preview tap for an input processed in chunks: one, shared by every chunk's run."""
+    """The preview tap for an input processed in chunks (``plan``: its stages): one, shared by every chunk."""
     colour = plan_colour(info.color, info.height, info.pix_fmt)
-    plan = plan_stages(cfg, info, registry=registry)
     needs_rgb = registry.needs_rgb(cfg.stages)
     pix_fmt = choose_pix_fmt(info.pix_fmt, info.width, info.height, needs_rgb, encoder.pix_fmt)
     return preview_tap(info, plan, colour, pix_fmt)
