@@ -48,10 +48,7 @@ def plan_preview(
     cfg: JobConfig, info: MediaInfo, encoder: EncoderChoice, plan: Plan, registry: StageRegistry = REGISTRY
 ) -> PreviewTap:
     """The preview tap for an input processed in chunks (``plan``: its stages): one, shared by every chunk."""
-    colour = plan_colour(info.color, info.height, info.pix_fmt)
-    needs_rgb = registry.needs_rgb(cfg.stages)
-    pix_fmt = choose_pix_fmt(info.pix_fmt, info.width, info.height, needs_rgb, encoder.pix_fmt)
-    return preview_tap(info, plan, colour, pix_fmt)
+    return preview_tap(info, plan, *_transport(cfg, info, encoder, registry))
 
 
 def preview_tap(info: MediaInfo, plan: Plan, colour: ColourPlan, pix_fmt: str) -> PreviewTap:
@@ -79,6 +76,18 @@ def _hang() -> None:
         time.sleep(1)
 
 
+def _transport(
+    cfg: JobConfig, info: MediaInfo, encoder: EncoderChoice, registry: StageRegistry
+) -> tuple[ColourPlan, str]:
+    """How frames travel for this input: the colour plan and the pixel format between the pipes.
+
+    One rule for the reader, the writer and the preview tap, which must read frames as they travel.
+    """
+    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    needs_rgb = registry.needs_rgb(cfg.stages)
+    return colour, choose_pix_fmt(info.pix_fmt, info.width, info.height, needs_rgb, encoder.pix_fmt)
+
+
 def _prepare(
     cfg: JobConfig,
     info: MediaInfo,
@@ -92,11 +101,8 @@ def _prepare(
     registry: StageRegistry = REGISTRY,
 ) -> tuple[Plan, ColourPlan, OutputSpec]:
     """The stages, the colour plan and the writer's spec; audio only when a source is given."""
-    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    colour, pix_fmt = _transport(cfg, info, encoder, registry)
     plan = plan_stages(cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry)
-    pix_fmt = choose_pix_fmt(
-        info.pix_fmt, info.width, info.height, registry.needs_rgb(cfg.stages), encoder.pix_fmt
-    )
     spec = OutputSpec(
         path=dest,
         width=plan.width,
