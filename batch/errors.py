@@ -168,6 +168,12 @@ class DurationMismatch(MediaError):
     code = "duration_mismatch"
 
 
+class StreamsMismatch(MediaError):
+    """The output lacks a stream (subtitles, attachments, chapters, timecode) the plan kept."""
+
+    code = "streams_mismatch"
+
+
 class DiskFull(BatchError):
     """The local disk cannot hold what the next step writes."""
 

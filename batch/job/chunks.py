@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,9 @@ from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.pipeline import Segment, plan_preview, plan_stages, run_segment
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
+from batch.media.interlace import deinterlace_note
 from batch.media.probe import MediaInfo, probe
+from batch.media.streams import StreamPlan, check_output, plan_streams
 from batch.models import gpu_slot
 from batch.stages.base import output_count
 from batch.stages.registry import REGISTRY, StageRegistry
@@ -111,6 +113,8 @@ class ChunkResult:
     processed: int
     chunks: int
     seconds: float
+    streams: StreamPlan | None = None  # the source's other streams, added at the join
+    notes: list[str] = field(default_factory=list)
 
 
 class ChunkedInput:
@@ -142,6 +146,7 @@ class ChunkedInput:
         self.registry = registry
         plan = plan_stages(cfg, info, registry=registry)
         self.fps_out = plan.fps
+        self.streams = plan_streams(info, cfg.encode.container, plan.fps)  # carried at the join
         self.tap = plan_preview(cfg, info, encoder, plan, registry)  # every chunk made here feeds it
         self.abort = threading.Event()
         self._lock = threading.Lock()
@@ -249,9 +254,10 @@ class ChunkedInput:
             dest,
             container=self.cfg.encode.container,
             audio_source=Path(self.info.path),
-            audio=self.info.audio,
+            audio=self.streams.audio,
             video_offset_s=self.info.start_s,
             durations=[c.out_count / self.fps_out for c in self.chunks],
+            streams=self.streams,
         )
         return ChunkResult(
             frames_out=total,
@@ -260,6 +266,8 @@ class ChunkedInput:
             processed=len(todo),
             chunks=len(self.chunks),
             seconds=time.perf_counter() - started,
+            streams=self.streams,
+            notes=[*self.streams.notes, *filter(None, [deinterlace_note(self.info)])],
         )
 
     def _parallel(self, todo: list[Chunk], tick: Callable[[int], None]) -> None:
@@ -320,11 +328,13 @@ def merge_reports(
     return merged
 
 
-def verify_joined(dest: Path, expected_frames: int) -> MediaInfo:
+def verify_joined(dest: Path, expected_frames: int, streams: StreamPlan | None = None) -> MediaInfo:
     out = probe(dest)
     if out.frame_count != expected_frames:
         raise FrameCountMismatch(
             f"{dest.name}: the joined output holds {out.frame_count} frames, the parts {expected_frames}",
             hint="a part may be damaged; run the job again to redo it",
         )
+    if streams is not None:
+        check_output(streams, out, dest)
     return out

@@ -57,6 +57,7 @@ class InputRecord:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     chunks: dict[str, Any] | None = None  # {"count", "chunk_frames", "reused", "processed"}
+    dropped_streams: list[dict[str, Any]] = field(default_factory=list)  # {index, type, codec, reason}
     error: BatchError | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +73,7 @@ class InputRecord:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": self.notes,
             "chunks": self.chunks,
+            "dropped_streams": self.dropped_streams,
             "error": self.error.to_dict() if self.error else None,
         }
 

@@ -20,10 +20,12 @@ from batch.config import JobConfig
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
 from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
+from batch.media.interlace import deinterlace_note
 from batch.media.layout import FrameLayout, choose_pix_fmt
 from batch.media.preview import PreviewTap, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.reader import FrameReader
+from batch.media.streams import check_output, plan_streams
 from batch.media.writer import FrameWriter, OutputSpec
 from batch.stages.base import StageInput
 from batch.stages.registry import REGISTRY, Plan, StageRegistry
@@ -42,6 +44,7 @@ class PipelineResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     preview: PreviewTap | None = None  # the frames the preview shows, caught on the way
+    dropped_streams: list[dict[str, Any]] = field(default_factory=list)  # what the output cannot carry
 
 
 def plan_preview(
@@ -103,6 +106,7 @@ def _prepare(
     """The stages, the colour plan and the writer's spec; audio only when a source is given."""
     colour, pix_fmt = _transport(cfg, info, encoder, registry)
     plan = plan_stages(cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry)
+    streams = plan_streams(info, cfg.encode.container, plan.fps) if audio_source else None
     spec = OutputSpec(
         path=dest,
         width=plan.width,
@@ -112,9 +116,10 @@ def _prepare(
         encoder=encoder,
         colour=colour,
         audio_source=audio_source,
-        audio=info.audio if audio_source else (),
+        audio=streams.audio if streams else (),
         video_offset_s=info.start_s if audio_source else 0.0,
         pix_fmt=pix_fmt,
+        streams=streams,
     )
     return plan, colour, spec
 
@@ -223,7 +228,11 @@ def run_pipeline(
             hint="the encoder dropped or duplicated frames; try another codec",
         )
     check_duration(info, info_out, dest)
-    notes = [f"frames passed between stages as {spec.pix_fmt}"]
+    assert spec.streams is not None  # a one-pass output takes the source's streams
+    check_output(spec.streams, info_out, dest)
+    notes = [f"frames passed between stages as {spec.pix_fmt}", *spec.streams.notes]
+    if deinterlaced := deinterlace_note(info):
+        notes.append(deinterlaced)
     if info.vfr:
         notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
     if info.pix_fmt not in ("yuv420p", "yuvj420p") and not encoder.rgb:
@@ -240,6 +249,7 @@ def run_pipeline(
         seconds=time.perf_counter() - started,
         notes=notes,
         preview=tap,
+        dropped_streams=spec.streams.dropped_dicts(),
     )
 
 

@@ -347,6 +347,7 @@ class Runner:
                 artifacts=self.work_dir / "artifacts", deadline=self.deadline, registry=self.registry,
             )  # fmt: skip
             out, record.stages, record.notes = result.info_out, result.stages, result.notes
+            record.dropped_streams = result.dropped_streams
             assert result.preview is not None  # run_pipeline always catches the preview's frames
             tap = result.preview
             record.timings["process_s"] = result.seconds
@@ -358,8 +359,10 @@ class Runner:
             )  # fmt: skip
             done = chunked.run(dest, progress=tracker.frames)
             tap = chunked.tap
-            out = verify_joined(dest, done.frames_out)
+            out = verify_joined(dest, done.frames_out, done.streams)
             check_duration(info, out, dest)
+            record.notes.extend(done.notes)
+            record.dropped_streams = done.streams.dropped_dicts() if done.streams else []
             record.stages, record.timings["process_s"] = done.stages, done.seconds
             record.chunks = {
                 "count": done.chunks,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from batch.errors import FFmpegFailed
 from batch.media.probe import AudioStream
+from batch.media.streams import StreamPlan, source_args
 from batch.media.writer import audio_args
 
 
@@ -21,12 +22,14 @@ def join_parts(
     audio: tuple[AudioStream, ...] = (),
     video_offset_s: float = 0.0,
     durations: list[Fraction] | None = None,
+    streams: StreamPlan | None = None,
 ) -> None:
     """Concatenate ``parts`` (same codec and settings) into ``dest``; raises FFmpegFailed.
 
     ``durations`` (frames / fps of each part) are written into the concat list:
     containers round a file's duration (Matroska to the millisecond), and the
     concat demuxer would add those roundings up at every boundary.
+    ``streams``: what else comes from ``audio_source`` (subtitles, chapters, tags), as in one pass.
     """
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
         for i, part in enumerate(parts):
@@ -39,10 +42,11 @@ def join_parts(
         cmd += ["-itsoffset", f"{video_offset_s:.6f}"]
     cmd += ["-f", "concat", "-safe", "0", "-i", listing.name]
     with_audio = audio_source is not None and bool(audio)
-    if with_audio:
-        cmd += ["-i", str(audio_source), "-map", "0:v:0", "-map", "1:a", "-map_metadata", "1"]
+    if audio_source is not None:
+        cmd += ["-i", str(audio_source)]
+        cmd += source_args(streams or StreamPlan(container, audio=audio))
     else:
-        cmd += ["-map", "0:v:0"]
+        cmd += source_args(None)
     cmd += ["-c:v", "copy", "-fps_mode", "passthrough"]
     if with_audio:
         cmd += audio_args(container, audio)

@@ -33,6 +33,21 @@ class AudioStream:
 
 
 @dataclass(frozen=True)
+class OtherStream:
+    """A stream besides the first video and the audio: subtitles, attachments, data, more video."""
+
+    index: int
+    type: str  # "subtitle" | "attachment" | "data" | "video" (a second video or an attached picture)
+    codec: str  # ffprobe's codec_name; "none" when ffmpeg does not know it
+    tag: str = ""  # the codec tag ("tmcd" for a QuickTime timecode track, "text" for a chapter track)
+    language: str | None = None
+    title: str | None = None
+    mimetype: str | None = None  # attachments (fonts in Matroska)
+    filename: str | None = None
+    attached_pic: bool = False  # cover art
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     path: str
     container: str
@@ -49,6 +64,12 @@ class MediaInfo:
     frame_count_source: str = "container"  # or "counted"
     color: ColorInfo = field(default_factory=ColorInfo)
     audio: tuple[AudioStream, ...] = ()
+    field_order: str | None = None  # "progressive", or interlaced: "tt" | "bb" | "tb" | "bt"
+    language: str | None = None  # the video stream's language and title tags
+    title: str | None = None
+    timecode: str | None = None  # "HH:MM:SS:FF" (";" before FF: drop-frame), from any stream or the file
+    chapters: int = 0
+    streams: tuple[OtherStream, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -156,7 +177,7 @@ def probe(path: Path) -> MediaInfo:
         raise EmptyInput(
             f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data"
         )
-    data = _run_ffprobe(["-show_streams", "-show_format"], path)
+    data = _run_ffprobe(["-show_streams", "-show_format", "-show_chapters"], path)
     streams = data.get("streams") or []
     video = next(
         (
@@ -246,6 +267,52 @@ def probe(path: Path) -> MediaInfo:
         frame_count_source=source,
         color=color,
         audio=audio,
+        field_order=_known(video.get("field_order")),
+        language=_tag(video, "language"),
+        title=_tag(video, "title"),
+        timecode=_timecode(streams, fmt),
+        chapters=len(data.get("chapters") or []),
+        streams=_other_streams(streams, video),
+    )
+
+
+def _tag(entry: dict[str, Any], name: str) -> str | None:
+    """A tag by name, whatever its case (Matroska writes them in capitals); "und" is no language."""
+    for key, value in (entry.get("tags") or {}).items():
+        if key.lower() == name and value not in ("", "und"):
+            return str(value)
+    return None
+
+
+def _timecode(streams: list[dict[str, Any]], fmt: dict[str, Any]) -> str | None:
+    """The start timecode: the video's tag, a timecode track's (tmcd), or the file's."""
+    for entry in [*streams, fmt]:
+        if value := _tag(entry, "timecode"):
+            return value
+    return None
+
+
+def _codec_tag(stream: dict[str, Any]) -> str:
+    tag = str(stream.get("codec_tag_string") or "")
+    return "" if tag.startswith("[") else tag  # "[0][0][0][0]": no tag
+
+
+def _other_streams(streams: list[dict[str, Any]], video: dict[str, Any]) -> tuple[OtherStream, ...]:
+    kinds = ("subtitle", "attachment", "data", "video")
+    return tuple(
+        OtherStream(
+            index=int(s["index"]),
+            type=str(s["codec_type"]),
+            codec=str(s.get("codec_name") or "none"),
+            tag=_codec_tag(s),
+            language=_tag(s, "language"),
+            title=_tag(s, "title"),
+            mimetype=_tag(s, "mimetype"),
+            filename=_tag(s, "filename"),
+            attached_pic=bool((s.get("disposition") or {}).get("attached_pic")),
+        )
+        for s in streams
+        if s.get("codec_type") in kinds and s is not video
     )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from batch.errors import FFmpegFailed, TruncatedVideo
 from batch.media.colour import ColourPlan
+from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import MediaInfo
 
@@ -59,7 +60,8 @@ class FrameReader:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
         self._stop = threading.Event()
         self._stderr = tempfile.NamedTemporaryFile(prefix="reader-", suffix=".log", delete=False)
-        filters = []
+        deinterlace = deinterlace_filter(info)  # before anything that mixes lines or frames
+        filters = [deinterlace] if deinterlace else []
         if info.vfr:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.

@@ -25,6 +25,7 @@ from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
+from batch.media.streams import StreamPlan, source_args
 
 _END = object()
 # Audio codecs each container holds as they are; anything else becomes AAC.
@@ -48,6 +49,12 @@ class OutputSpec:
     audio: tuple[AudioStream, ...] = ()
     video_offset_s: float = 0.0  # where video starts relative to the source's audio
     pix_fmt: str = RGB  # layout of the frames handed to write()
+    streams: StreamPlan | None = None  # what else comes from audio_source (subtitles, chapters ...)
+
+    @property
+    def source_streams(self) -> StreamPlan:
+        """The plan for the source's streams; without one, its audio only (as given) and its tags."""
+        return self.streams or StreamPlan(self.container, audio=self.audio)
 
     @property
     def layout(self) -> FrameLayout:
@@ -89,10 +96,9 @@ def build_command(spec: OutputSpec) -> list[str]:
         cmd += ["-itsoffset", f"{spec.video_offset_s:.6f}"]
     cmd += ["-i", "pipe:0"]
     with_audio = spec.audio_source is not None and bool(spec.audio)
-    if with_audio:
-        cmd += ["-i", str(spec.audio_source), "-map", "0:v:0", "-map", "1:a", "-map_metadata", "1"]
-    else:
-        cmd += ["-map", "0:v:0"]
+    if spec.audio_source is not None:
+        cmd += ["-i", str(spec.audio_source)]
+    cmd += source_args(spec.source_streams if spec.audio_source is not None else None)
     # passthrough: the muxer must not drop or duplicate frames to fit its clock
     cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *spec.encoder.args]
     if not spec.encoder.rgb:
