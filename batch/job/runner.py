@@ -402,6 +402,7 @@ class Runner:
             "fingerprint": settings_print,
             "outputs": record.outputs,
             "media_out": record.media_out,
+            "dropped_streams": record.dropped_streams,
         }
         self._keep_previous(out_store, output_record_key(stem), record)
         out_store.write_bytes(done_url, json.dumps(done_record, indent=2).encode(), "application/json")
@@ -425,6 +426,7 @@ class Runner:
         except (ObjectNotFound, ValueError, KeyError):
             return False
         record.outputs, record.media_out = done["outputs"], done.get("media_out")
+        record.dropped_streams = done.get("dropped_streams") or []  # still not in the output
         record.notes.append("skipped: the final output of an earlier run is verified in the bucket")
         log.info("%s: already done in the bucket; skipped", done_url.rsplit("/", 2)[-2])
         return True

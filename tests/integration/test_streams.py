@@ -381,3 +381,8 @@ def test_chunked_job_keeps_subtitles_chapters_and_lists_drops(rich_mkv: Path, tm
     assert entry["media_in"]["chapters"] == 2
     assert [s["codec"] for s in entry["media_in"]["streams"]] == ["subrip", "ass", "hdmv_pgs_subtitle", "ttf"]
     assert any("mov_text" in n for n in entry["notes"])
+    # a second run reuses the verified output and still lists what it lacks
+    assert run_job(str(cfg), RunOptions(dry_run=True, state_dir=tmp_path / "state2")) == 0
+    [again] = json.loads((out / "manifest.json").read_text())["inputs"]
+    assert any("skipped" in n for n in again["notes"])
+    assert again["dropped_streams"] == entry["dropped_streams"]
