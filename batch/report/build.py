@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
+from batch.contracts import join_url
 from batch.report.data import Image, ReportData, sniff_mime
+from batch.storage import Store
 
 log = logging.getLogger("batch.report")
 
@@ -86,3 +90,37 @@ class Collector:
     def _stills(self, index: int, overlay: Path) -> None:
         for t, jpeg in overlay_stills(overlay):
             self.data.add(index, Image(f"segment: mask overlay at {t:.2f} s", "image/jpeg", jpeg))
+
+
+OVERLAY_FETCH_MAX_BYTES = 256 << 20  # an overlay larger than this is not downloaded for stills
+
+
+def from_bucket(store: Store, output: str, manifest: Mapping[str, Any]) -> ReportData:
+    """The images of a job whose sidecar is missing (an older run), made from its outputs in the bucket.
+
+    For ``scripts/status.py --html``: previews read back, metrics plotted, stills from
+    overlays up to OVERLAY_FETCH_MAX_BYTES. Never raises; what could not be made is a note.
+    """
+    collector = Collector()
+    with tempfile.TemporaryDirectory(prefix="report-") as tmp:
+        for entry in manifest.get("inputs") or []:
+            index = entry.get("index") if isinstance(entry, dict) else None
+            if not isinstance(index, int):
+                continue
+            local: dict[str, Path] = {}
+            for out in entry.get("outputs") or []:
+                kind, key, size = out.get("kind"), out.get("key"), out.get("size")
+                if kind not in ("preview", "metrics", "overlay") or not isinstance(key, str):
+                    continue
+                if kind == "overlay" and not (isinstance(size, int) and size <= OVERLAY_FETCH_MAX_BYTES):
+                    collector.data.notes.append(f"input {index}: {key} not fetched for stills (too large)")
+                    continue
+                path = Path(tmp) / f"{index}-{kind}{PurePosixPath(key).suffix[:16]}"
+                try:
+                    store.download(join_url(output, key), path)
+                    local[kind] = path
+                except Exception as e:
+                    said = f"input {index}: {key} could not be read ({type(e).__name__})"
+                    collector.data.notes.append(said)
+            collector.add_input(index, local.pop("preview", None), local)
+    return collector.data

@@ -52,6 +52,7 @@ class ReportData:
     images: dict[int, list[Image]] = field(default_factory=dict)  # input index -> images
     notes: list[str] = field(default_factory=list)
     verdict: dict[str, str] | None = None  # the watchdog's (see VERDICT_KEYS), or None
+    missing: bool = False  # read for a sidecar that is not there (not written)
 
     @property
     def inlined_bytes(self) -> int:

@@ -70,20 +70,23 @@ def read_data(store: Store, output: str, name: str) -> ReportData:
     try:
         return ReportData.from_json(store.read_bytes(join_url(output, name)), name)
     except ObjectNotFound:
-        return ReportData(notes=[f"{name} is missing: the page has no images for its inputs"])
+        return ReportData(notes=[f"{name} is missing: the page has no images for its inputs"], missing=True)
     except ValueError as e:
         return ReportData(notes=[f"{e}: the page has no images for its inputs"])
 
 
-def gather(store: Store, output: str, manifest: Mapping[str, Any]) -> tuple[ReportData, list[dict[str, str]]]:
-    """Every sidecar of the manifest merged (images, notes), and their verdicts."""
-    merged, verdicts = ReportData(), []
+def gather(
+    store: Store, output: str, manifest: Mapping[str, Any]
+) -> tuple[ReportData, list[dict[str, str]], bool]:
+    """Every sidecar of the manifest merged (images, notes), their verdicts, and whether any was there."""
+    merged, verdicts, found = ReportData(), [], False
     for name in sidecar_names(manifest):
         one = read_data(store, output, name)
+        found = found or not one.missing
         merged.merge(one)
         if one.verdict:
             verdicts.append(one.verdict)
-    return merged, verdicts
+    return merged, verdicts, found
 
 
 def page_html(
@@ -120,7 +123,7 @@ def _write_page_for(store: Store, output: str, manifest: Mapping[str, Any]) -> N
         merged = _read_json(store, manifest_url(output, MANIFEST))
         if merged and merged.get("job_id") == manifest.get("job_id") and merged.get("shards"):
             shown = merged
-    data, verdicts = gather(store, output, shown)
+    data, verdicts, _ = gather(store, output, shown)
     write_page(store, output, page_html(shown, data, verdicts))
 
 
@@ -132,13 +135,34 @@ def _read_json(store: Store, url: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def choose_manifest(manifests: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The manifest a prefix's page shows: the merged one (or the only one), else the first shard's."""
+    whole = [m for m in manifests if not m.get("shard") and not m.get("unreadable")]
+    found = whole or [m for m in manifests if not m.get("unreadable")]
+    return found[0] if found else None
+
+
 def page_for_prefix(
-    store: Store, output: str, manifest: Mapping[str, Any] | None, status: Mapping[str, Any] | None
+    store: Store,
+    output: str,
+    manifest: Mapping[str, Any] | None,
+    status: Mapping[str, Any] | None = None,
+    fallback: Callable[[], ReportData] | None = None,
 ) -> str:
-    """``scripts/status.py --html``: the page for whatever is at the prefix now."""
+    """``scripts/status.py --html``: the page for whatever is at the prefix now.
+
+    ``fallback`` makes the images when no sidecar is there (a job from before the page existed).
+    """
     verdicts: list[dict[str, str]] = []
     if manifest is None:
         data = ReportData(notes=["no manifest at the prefix yet: the job has not finished"])
     else:
-        data, verdicts = gather(store, output, manifest)
+        data, verdicts, found = gather(store, output, manifest)
+        if not found and fallback is not None:
+            made = never_raises("the images from the bucket", fallback)
+            if made is not None:
+                data = made
+                data.notes.insert(
+                    0, "no report sidecar at the prefix: images made from the outputs in the bucket"
+                )
     return page_html(manifest, data, verdicts, status=status)
