@@ -354,6 +354,10 @@ class Runner:
         done_url = join_url(self.cfg.output, output_record_key(stem))
         settings_print = fingerprint(self.cfg, sha256 or "", 0, encoder)
         if self._reuse_verified_output(out_store, done_url, settings_print, record):
+            report_page.never_raises(
+                "the report's images",
+                lambda: self.report.add_from_bucket(out_store, self.cfg.output, record.index, record.outputs),
+            )
             return
         tracker.set_phase("processing")
         self.work_dir.mkdir(parents=True, exist_ok=True)

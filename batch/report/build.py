@@ -22,6 +22,7 @@ log = logging.getLogger("batch.report")
 STILLS = (0.25, 0.5, 0.75)  # where the overlay stills are taken, as shares of the video's duration
 STILL_WIDTH = 640
 FFMPEG_TIMEOUT_S = 60.0
+OVERLAY_FETCH_MAX_BYTES = 256 << 20  # an overlay in the bucket larger than this is not fetched for stills
 
 
 def overlay_stills(video: Path, shares: tuple[float, ...] = STILLS) -> list[tuple[float, bytes]]:
@@ -82,6 +83,30 @@ class Collector:
         if overlay is not None:
             self._try(index, "overlay stills", lambda: self._stills(index, overlay))
 
+    def add_from_bucket(self, store: Store, output: str, index: int, outputs: list[dict[str, Any]]) -> None:
+        """The images of an input made by an earlier run (reused), from its outputs in the bucket.
+
+        Previews are read back, metrics plotted, stills taken from overlays up to
+        OVERLAY_FETCH_MAX_BYTES. Never raises; what could not be made is a note.
+        """
+        with tempfile.TemporaryDirectory(prefix="report-") as tmp:
+            local: dict[str, Path] = {}
+            for out in outputs if isinstance(outputs, list) else []:
+                out = out if isinstance(out, dict) else {}
+                kind, key, size = out.get("kind"), out.get("key"), out.get("size")
+                if kind not in ("preview", "metrics", "overlay") or not isinstance(key, str):
+                    continue
+                if kind == "overlay" and not (isinstance(size, int) and size <= OVERLAY_FETCH_MAX_BYTES):
+                    self.data.notes.append(f"input {index}: {key} not fetched for stills (too large)")
+                    continue
+                path = Path(tmp) / f"{kind}{PurePosixPath(key).suffix[:16]}"
+                try:
+                    store.download(join_url(output, key), path)
+                    local[str(kind)] = path
+                except Exception as e:
+                    self.data.notes.append(f"input {index}: {key} could not be read ({type(e).__name__})")
+            self.add_input(index, local.pop("preview", None), local)
+
     def _plot(self, index: int, metrics: Path) -> None:
         from batch.report.plots import analyze_plot  # matplotlib only when there is something to plot
 
@@ -92,35 +117,14 @@ class Collector:
             self.data.add(index, Image(f"segment: mask overlay at {t:.2f} s", "image/jpeg", jpeg))
 
 
-OVERLAY_FETCH_MAX_BYTES = 256 << 20  # an overlay larger than this is not downloaded for stills
-
-
 def from_bucket(store: Store, output: str, manifest: Mapping[str, Any]) -> ReportData:
     """The images of a job whose sidecar is missing (an older run), made from its outputs in the bucket.
 
-    For ``scripts/status.py --html``: previews read back, metrics plotted, stills from
-    overlays up to OVERLAY_FETCH_MAX_BYTES. Never raises; what could not be made is a note.
+    For ``scripts/status.py --html``. Never raises; what could not be made is a note.
     """
     collector = Collector()
-    with tempfile.TemporaryDirectory(prefix="report-") as tmp:
-        for entry in manifest.get("inputs") or []:
-            index = entry.get("index") if isinstance(entry, dict) else None
-            if not isinstance(index, int):
-                continue
-            local: dict[str, Path] = {}
-            for out in entry.get("outputs") or []:
-                kind, key, size = out.get("kind"), out.get("key"), out.get("size")
-                if kind not in ("preview", "metrics", "overlay") or not isinstance(key, str):
-                    continue
-                if kind == "overlay" and not (isinstance(size, int) and size <= OVERLAY_FETCH_MAX_BYTES):
-                    collector.data.notes.append(f"input {index}: {key} not fetched for stills (too large)")
-                    continue
-                path = Path(tmp) / f"{index}-{kind}{PurePosixPath(key).suffix[:16]}"
-                try:
-                    store.download(join_url(output, key), path)
-                    local[kind] = path
-                except Exception as e:
-                    said = f"input {index}: {key} could not be read ({type(e).__name__})"
-                    collector.data.notes.append(said)
-            collector.add_input(index, local.pop("preview", None), local)
+    for entry in manifest.get("inputs") or []:
+        index = entry.get("index") if isinstance(entry, dict) else None
+        if isinstance(index, int):
+            collector.add_from_bucket(store, output, index, entry.get("outputs") or [])
     return collector.data

@@ -232,7 +232,7 @@ def render(
         "errors": [e for e in (_error(x) for x in _list(m.get("errors"))) if e],
         "watchdog_note": scrub(_dict(m.get("watchdog")).get("note") or ""),
         "inputs": inputs,
-        "progress": {k: scrub(v) for k, v in stat.items() if not isinstance(v, dict | list)} if stat else {},
+        "progress": {k: scrub(v) for k, v in stat.items() if not isinstance(v, dict | list)} if not m else {},
         "links": [(MANIFEST, href(MANIFEST)), (STATUS, href(STATUS))],
     }
     template = _environment().get_template(TEMPLATE)
