@@ -27,6 +27,7 @@ from batch.storage.urls import redact_url, url_basename
 
 TEMPLATE = "report.html.j2"
 _URL = re.compile(r"(?i)\b(?:https?|s3|b2)://[^\s\"'<>]+")
+_QUERY = re.compile(r"\?[^\s\"'<>?]*=[^\s\"'<>]*")  # a query string anywhere (a URL with spaces in its path)
 _STATUS_CLASS = {"succeeded": "ok", "verified": "ok", "partial": "warn", "cancelled": "warn"}
 
 
@@ -44,7 +45,12 @@ def _environment() -> jinja2.Environment:
 def scrub(value: object) -> str:
     """``value`` as text with every URL in it redacted (no query string, no user info)."""
     text = "" if value is None else str(value)
-    return _URL.sub(lambda m: redact_url(m.group(), strict=True), text)
+    return _QUERY.sub("?***", _URL.sub(lambda m: redact_url(m.group(), strict=True), text))
+
+
+def scrub_url(value: object) -> str:
+    """A field that holds one URL, redacted whole (its path may hold spaces), then as text."""
+    return scrub(redact_url(value, strict=True)) if isinstance(value, str) else scrub(value)
 
 
 def href(key: object) -> str | None:
@@ -70,6 +76,14 @@ def size_text(size: object) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return str(size)
+
+
+def _basename(url: object) -> str:
+    """The file name in a URL (no query), or "" when it has none."""
+    try:
+        return url_basename(url) if isinstance(url, str) and url else ""
+    except Exception:  # not a URL the storage layer knows: no name rather than no page
+        return ""
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -152,8 +166,8 @@ def _stage(raw: object) -> dict[str, Any]:
 def _input(raw: object, images: Sequence[Image]) -> dict[str, Any]:
     r = _dict(raw)
     source = _dict(r.get("source"))
-    url = scrub(source.get("url")) if source.get("url") else ""
-    name = url_basename(str(source.get("url") or "")) or f"input {scrub(r.get('index', '?'))}"
+    url = scrub_url(source.get("url")) if source.get("url") else ""
+    name = _basename(source.get("url")) or f"input {scrub(r.get('index', '?'))}"
     stages = [_stage(s) for s in _list(r.get("stages"))]
     encode = _dict(r.get("encode"))
     if encode:
