@@ -39,6 +39,8 @@ MANIFEST_ARCHIVE = "manifests"  # in the bucket: manifests/<name stem>.<its fini
 OUTPUT_RECORD = "output.json"  # in the bucket: <output>/<stem>/output.json, a done input (a rerun reuses it)
 PARTS = "parts"  # in the bucket: <output>/<stem>/parts/, an input's encoded chunks (and locally in work/)
 INPUT_SNAPSHOT_PREFIX = "inputs."  # in the bucket: inputs.<run id>.<8 hex>.json, a sharded run's inputs
+REPORT_PAGE = "report.html"  # in the bucket: <output>/report.html, the job's page (images inlined)
+REPORT_DATA = "report-data.json"  # in the bucket: the page's images and the watchdog's verdict (per manifest)
 
 # One run's records; archived to previous/<time>/ when a new run starts in the same state dir.
 PER_RUN_FILES = (
@@ -147,6 +149,12 @@ def shard_manifest_name(index: int, count: int) -> str:
 def shard_status_name(index: int, count: int) -> str:
     """Shard ``index`` of ``count``'s heartbeat: ``status.shard-I-of-N.json``."""
     return f"{STATUS.removesuffix('.json')}.shard-{index}-of-{count}.json"
+
+
+def report_data_name(manifest_name: str = MANIFEST) -> str:
+    """The report sidecar beside a manifest: ``report-data.json``, ``report-data.shard-I-of-N.json``."""
+    tail = manifest_name.removeprefix(MANIFEST.removesuffix(".json"))
+    return REPORT_DATA.removesuffix(".json") + tail
 
 
 def manifest_url(prefix: str, name: str = MANIFEST) -> str:

@@ -18,6 +18,8 @@ for real in the tests instead, through ``BATCH_TEST_WATCHDOG_ENV``.
 ``BATCH_TEST_WATCHDOG_BUG=where[,where]``   raise RuntimeError at each ``where``: ``watch`` (the
                                             main loop), ``fail`` (the failure path), ``settings``
                                             (reading its settings), ``start`` (monitor.py start)
+``BATCH_TEST_REPORT_FAILS=1``               writing ``report.html`` raises (the runner's and the
+                                            watchdog's): the job and the stop must carry on
 ``BATCH_TEST_UNWRITABLE=name[,name]``       writes of these state-dir files by PID 1 and the runner
                                             raise ENOSPC (runner.pid, runner.exit, manifest.json)
 ==========================================  ==========================================================
@@ -75,3 +77,8 @@ def unwritable(name: str) -> None:
     names = os.environ.get("BATCH_TEST_UNWRITABLE")
     if names and name in names.split(","):
         raise OSError(errno.ENOSPC, f"No space left on device (injected for {name})")
+
+
+def report() -> None:
+    if os.environ.get("BATCH_TEST_REPORT_FAILS"):
+        raise InjectedFault("injected failure writing report.html (BATCH_TEST_REPORT_FAILS)")

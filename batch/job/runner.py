@@ -30,6 +30,7 @@ from batch.contracts import (
     UNPUBLISHED_MANIFEST,
     output_record_key,
     previous_output_url,
+    report_data_name,
     state_file,
 )
 from batch.errors import (
@@ -50,6 +51,9 @@ from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
 from batch.media.probe import probe
+from batch.report import page as report_page
+from batch.report.build import Collector
+from batch.report.data import ReportData
 from batch.stages.ladder import deadline_after
 from batch.stages.registry import REGISTRY, StageRegistry
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
@@ -196,6 +200,7 @@ class Runner:
             shard=self.shard.to_dict() if self.shard else None,
         )
         self.manifest_name = self.shard.manifest_name if self.shard else MANIFEST
+        self.report = Collector()  # the page's images, gathered while each input's files are on disk
 
     def run(self) -> int:
         self.deadline = deadline_after(self.cfg.limits.max_runtime_s)  # ladders refuse rungs past it
@@ -283,6 +288,7 @@ class Runner:
                 except Exception as e:  # this shard's manifest is up; a failed merge must not replace it
                     merged = f"failed ({type(e).__name__}: {e}); the next shard to finish merges"
                 log.info("merged manifest.json: %s", merged)
+            self._publish_report(out_store, data)
         except StorageError as e:
             # the watchdog publishes the manifest as it was meant to be once the bucket answers
             with contextlib.suppress(OSError):
@@ -295,6 +301,21 @@ class Runner:
             log.info("local copy of the manifest: %s", path)
         except OSError as e:
             log.error("could not write the local manifest copy in %s: %s", self.state_dir, e)
+
+    def _collect(self, index: int, preview: Path | None) -> None:
+        """The page's images for this input, before the upload moves its files away."""
+        files = {f.kind: self.work_dir / "artifacts" / f.name for f in self.registry.files(self.cfg.stages)}
+        self.report.add_input(index, preview, {kind: p for kind, p in files.items() if p.exists()})
+
+    def _publish_report(self, out_store: Store, manifest: bytes) -> None:
+        """report.html and its sidecar, once the manifest is up; a page that cannot be made is a log line."""
+        name = report_data_name(self.manifest_name)
+        report_page.never_raises(
+            "report.html",
+            lambda: report_page.publish(
+                out_store, self.cfg.output, json.loads(manifest), self.report.data, name
+            ),
+        )
 
     def _process(
         self,
@@ -333,6 +354,10 @@ class Runner:
         done_url = join_url(self.cfg.output, output_record_key(stem))
         settings_print = fingerprint(self.cfg, sha256 or "", 0, encoder)
         if self._reuse_verified_output(out_store, done_url, settings_print, record):
+            report_page.never_raises(
+                "the report's images",
+                lambda: self.report.add_from_bucket(out_store, self.cfg.output, record.index, record.outputs),
+            )
             return
         tracker.set_phase("processing")
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -387,6 +412,8 @@ class Runner:
             preview = None
         if preview is None:
             record.notes.append("no preview image: frames could not be read back")
+
+        report_page.never_raises("the report's images", lambda: self._collect(record.index, preview))
 
         tracker.set_phase("uploading")
         t1 = time.perf_counter()
@@ -512,7 +539,14 @@ def _fail_early(
     if output and not isinstance(error, StorageError):
         try:
             store = open_url(output, StorageSettings(endpoint_url=endpoint_url, region=region))
-            publish(data, store, output, shard.manifest_name if shard else MANIFEST)
+            name = shard.manifest_name if shard else MANIFEST
+            publish(data, store, output, name)
+            report_page.never_raises(
+                "report.html",
+                lambda: report_page.publish(
+                    store, output, json.loads(data), ReportData(), report_data_name(name)
+                ),
+            )
         except BatchError as e:
             log.error("could not upload the failure manifest: %s", e)
     state_dir = options.state_dir or Path("state") / job_id

@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ from batch.contracts import (
     UNPUBLISHED_MANIFEST,
     WATCHDOG_STATE,
     manifest_url,
+    report_data_name,
     state_file,
 )
 from batch.errors import BatchError, StorageError
@@ -62,6 +64,8 @@ log = logging.getLogger("batch.watchdog.watch")
 RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
 # A failure manifest's upload: 0.5 s, doubled up to 10 s, until the watchdog's upload_timeout_s.
 MANIFEST_UPLOAD = RetryPolicy(attempts=None, base_wait_s=0.5, max_wait_s=10.0, jitter=False)
+# The verdict's report.html may take this long (its writes retry) before the stop goes on without it.
+REPORT_BUDGET_S = 30.0
 # runner.exit read again while the entrypoint writes it, right after reaping: 20 reads 0.1 s apart.
 RECORD_REREAD = RetryPolicy(attempts=20, base_wait_s=0.1, max_wait_s=0.1, jitter=False)
 
@@ -125,6 +129,7 @@ class Watchdog:
         now = time.monotonic()
         self._beat: tuple[bytes | None, float] = (None, now)  # last status.json bytes seen, and when
         self._progress: tuple[Any, float] = (None, now)  # last (input, frames_done) seen, and when
+        self._published: dict[str, Any] | None = None  # the manifest in the bucket the verdict is about
 
     # --- state on disk ----------------------------------------------------------
 
@@ -405,6 +410,7 @@ class Watchdog:
 
     def _verify_and_shut_down(self, manifest: dict[str, Any]) -> int:
         assert self.s.output
+        self._published = manifest
         store = open_url(self.s.output, self.s.storage)
         checks = objects_in(manifest, self.s.output)
         self.state.phase = "verifying"
@@ -518,7 +524,10 @@ class Watchdog:
         self._try_save()
         try:
             faults.bug("fail")
-            landed = self._upload_manifest(self._failure_manifest(reason, detail))
+            data = self._failure_manifest(reason, detail)
+            landed = self._upload_manifest(data)
+            if landed:
+                self._published = json.loads(data)
         except Exception as e:  # a bug in the failure path: the shutdown still happens
             log.exception("the failure manifest could not be made")
             detail = f"{detail}; the failure path failed too: {type(e).__name__}: {e}"
@@ -534,7 +543,41 @@ class Watchdog:
     def _shut_down(self, action: Action, reason: str, detail: str) -> int:
         self.state.shutdown = self.state.shutdown or {}
         shutdown.decide(self.state.shutdown, self.s.provider.name, action, reason, detail)
+        self._try_save()  # the decision first: a watchdog that dies on the page still stops the instance
+        self._report_verdict(self.state.shutdown)
         return self._carry_out()
+
+    def _report_verdict(self, record: dict[str, Any]) -> None:
+        """The verdict onto report.html, within REPORT_BUDGET_S; whatever happens, the stop goes on.
+
+        Only for a manifest that is in the bucket (a verdict on an earlier run's page would mislead).
+        """
+        manifest, output = self._published, self.s.output
+        if manifest is None or output is None:
+            return
+        shard = self.s.shard or {}
+        verdict = {
+            k: str(record[k]) for k in ("provider", "action", "reason", "detail", "at") if record.get(k)
+        }
+        if shard:
+            verdict["shard"] = f"{shard.get('index')}/{shard.get('count')}"
+        name = report_data_name(self.s.manifest_name)
+
+        def write() -> None:
+            try:  # imported here: a broken jinja2 must not keep the watchdog from starting
+                from batch.report import page as report_page
+
+                store = self._store()
+                if store is not None:
+                    report_page.add_verdict(store, output, manifest, verdict, name)
+            except Exception as e:
+                log.warning("report.html: the verdict not added (%s: %s); carrying on", type(e).__name__, e)
+
+        worker = threading.Thread(target=write, name="report", daemon=True)
+        worker.start()
+        worker.join(REPORT_BUDGET_S)
+        if worker.is_alive():
+            log.warning("report.html: not written within %g s; stopping without it", REPORT_BUDGET_S)
 
     def _carry_out(self) -> int:
         """Ask the provider until it confirms (see batch.watchdog.shutdown); a restart carries this on."""

@@ -44,6 +44,8 @@ def test_the_state_dir_files_are_the_documented_ones() -> None:
         (c.shard_manifest_name("I", "N"), MANIFEST_DOC),  # type: ignore[arg-type]
         (c.shard_status_name("I", "N"), MANIFEST_DOC),  # type: ignore[arg-type]
         (c.join_url("<output>", c.output_record_key("<stem>")), MANIFEST_DOC),
+        (c.join_url("<output>", c.REPORT_PAGE), MANIFEST_DOC),
+        (c.join_url("<output>", c.report_data_name()), MANIFEST_DOC),
         (c.join_url("<state dir>", c.RUNNER_LOG), WATCHDOG_DOC),
         (c.join_url("<state dir>", c.RUNNER_EXIT), WATCHDOG_DOC),
         (c.join_url("<state dir>", c.STOPPED_SENTINEL), WATCHDOG_DOC),
@@ -84,6 +86,8 @@ def test_the_names_are_the_documented_strings() -> None:
         "s3://b/out/manifests/manifest.shard-0-of-2.20261203T040830Z.json"
     )
     assert c.parts_url("s3://b/out/", "clip") == "s3://b/out/clip/parts/"
+    assert (c.REPORT_PAGE, c.report_data_name()) == ("report.html", "report-data.json")
+    assert c.report_data_name(c.shard_manifest_name(0, 2)) == "report-data.shard-0-of-2.json"
     assert c.previous_output_url("s3://b/out", "T", "clip/x.mp4") == "s3://b/out/previous/T/clip/x.mp4"
     assert c.state_file(Path("/s"), c.RUNNER_PID) == Path("/s/runner.pid")
     assert re.fullmatch(r"inputs\.r_1\.[0-9a-f]{8}\.json", c.input_snapshot_name("r/1", "job", ["a"]))

@@ -18,6 +18,7 @@ PACKAGE = ROOT / "batch"
 IO_FORBIDS = ("batch.job", "batch.stages", "batch.models", "batch.watchdog", "batch.providers")
 LIGHT_FORBIDS = ("batch.job.pipeline", "batch.job.runner", "batch.job.chunks", "batch.stages", "batch.models")
 HEAVY = ("numpy", "PIL", "torch", "cv2")
+PLOTS = ("matplotlib", "batch.report.plots", "batch.report.build")  # the job's part of report.html
 
 # (the modules a rule covers, the imports they may never make, why)
 RULES: list[tuple[str, tuple[str, ...], str]] = [
@@ -29,8 +30,22 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
     ("batch.providers", ("batch.job", "batch.stages", "batch.models", "batch.media", *HEAVY), "clouds"),
     (
         "batch.watchdog",
-        (*LIGHT_FORBIDS, "batch.media", *HEAVY),
+        (*LIGHT_FORBIDS, "batch.media", *HEAVY, *PLOTS),
         "it decides when the job is broken",
+    ),
+    # what the watchdog draws the page with: no plots, no media, nothing heavy
+    *[
+        (
+            m,
+            (*LIGHT_FORBIDS, "batch.job", "batch.media", "batch.watchdog", *HEAVY, *PLOTS),
+            "the watchdog renders",
+        )
+        for m in ("batch.report.render", "batch.report.page", "batch.report.data")
+    ],
+    (
+        "batch.report",
+        ("batch.job", "batch.watchdog", "batch.stages", "batch.models", "torch"),
+        "below the job",
     ),
     (
         "batch.config",
@@ -90,6 +105,19 @@ def test_no_import_points_back_up(scope: str, forbidden: tuple[str, ...], why: s
         if any(_hits(name, f) for f in forbidden)
     ]
     assert not broken, "\n".join(broken)
+
+
+def test_matplotlib_is_imported_lazily() -> None:
+    """Start-up time: matplotlib only inside the function that draws, never at a module's top."""
+    top_level = [
+        f"{m} imports {a.name if isinstance(node, ast.Import) else node.module} at its top"
+        for m, path in MODULES.items()
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for a in (node.names if isinstance(node, ast.Import) else [node])
+        if "matplotlib" in (a.name if isinstance(node, ast.Import) else node.module or "")
+    ]
+    assert not top_level, top_level
 
 
 def test_the_rules_can_fail(tmp_path: Path) -> None:
