@@ -17,6 +17,7 @@ Standard library only: PID 1 and the watchdog import it.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -118,7 +119,7 @@ def countdown(seconds: float, label: str, line: StatusLine, sleep: float = 1.0) 
     end = time.monotonic() + max(seconds, 0.0)
     try:
         while (left := end - time.monotonic()) > 0:
-            line.show(f"{label} in {left:.0f} s")
+            line.show(f"{label} in {math.ceil(left)} s")
             time.sleep(min(sleep, left))
     finally:
         line.clear()

@@ -29,12 +29,13 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batch import faults
+from batch import console, faults
 from batch.contracts import (
     KEPT_OUTPUTS,
     MANIFEST,
@@ -410,6 +411,11 @@ class Watchdog:
         self.state.phase = "verifying"
         self._try_save()
         deadline = time.monotonic() + self.s.confirm * self.s.interval_s + self.s.upload_timeout_s
+        line = console.StatusLine(sys.stderr, console.progress_mode(sys.stderr))
+        log.info(
+            "verifying %d object(s) in the bucket: %d checks %g s apart before the shutdown",
+            len(checks), self.s.confirm, self.s.interval_s,
+        )  # fmt: skip
         while not all(c.passes >= self.s.confirm for c in checks):
             if self._provider_stop_requested():  # the provider is stopping us: call nothing
                 return self._provider_stopping()
@@ -421,8 +427,14 @@ class Watchdog:
                 self._check_round(store, checks)
             except StorageError as e:
                 log.warning("bucket check failed (%s); trying again", e.message)
+            done = min(c.passes for c in checks)
+            passed = sum(c.problem is None for c in checks)
+            log.info(
+                "check round %d: %d of %d object(s) as uploaded (%d of %d checks done)",
+                self.state.checks_done, passed, len(checks), done, self.s.confirm,
+            )  # fmt: skip
             if not all(c.passes >= self.s.confirm for c in checks):
-                time.sleep(self.s.interval_s)
+                console.countdown(self.s.interval_s, "watchdog: next bucket check", line)
         shutil.rmtree(state_file(self.s.state_dir, KEPT_OUTPUTS), ignore_errors=True)
         if self._provider_stop_requested():
             return self._provider_stopping()
