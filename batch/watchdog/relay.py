@@ -44,8 +44,9 @@ class LogCleaner:
     """Bytes as a terminal would get them in, plain lines out (no ``\\r``, no escape codes).
 
     Of a line redrawn with ``\\r`` only its last non-blank state is kept: a
-    bar leaves its final state, a log line written over a wiped bar leaves
-    the log line. Memory stays bounded however long a bar runs.
+    bar leaves its final state, a bar wiped with spaces leaves nothing, a log
+    line written over a wiped bar leaves the log line. Memory stays bounded
+    however long a bar runs.
     """
 
     def __init__(self) -> None:
@@ -72,8 +73,11 @@ class LogCleaner:
         segments = part.split(b"\r")
         if len(segments) > 1:
             for seg in [self._current, *segments[:-1]]:
-                if _visible(seg).strip():
+                shown = _visible(seg)
+                if shown.strip():
                     self._kept = seg
+                elif shown:  # spaces written over it: the line was wiped
+                    self._kept = b""
             self._current = segments[-1]
         else:
             self._current += part

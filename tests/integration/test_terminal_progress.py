@@ -86,7 +86,7 @@ class Terminal:
     def resize(self, cols: int, rows: int = 30) -> None:
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
-    def start(self, args: list[str], environ: dict[str, str], *, read: bool = True) -> subprocess.Popen[bytes]:
+    def start(self, args: list[str], environ: dict[str, str], *, read: bool = True) -> subprocess.Popen:
         """``args`` in a new session whose controlling terminal this is (as a login shell's would be)."""
 
         def take_terminal() -> None:
