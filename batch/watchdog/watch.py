@@ -377,6 +377,8 @@ class Watchdog:
     def _wait_for_bucket_manifest(self) -> dict[str, Any] | None:
         """Keep reading for upload_timeout_s: an unreachable bucket is not a missing manifest."""
         deadline = time.monotonic() + self.s.upload_timeout_s
+        wait = self.s.upload_timeout_s
+        log.info("the runner wrote its manifest; reading the bucket for it for up to %g s", wait)
         while time.monotonic() < deadline:
             if self._provider_stop_requested():
                 return None
