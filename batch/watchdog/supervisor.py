@@ -158,6 +158,7 @@ class Supervisor:
         # what a person sees: the children write to pipes, their output comes to the terminal from here
         self.mode = console.progress_mode(2)
         self.terminal = TerminalSink(2, self.mode)
+        self._relays: list[threading.Thread] = []  # one per watchdog started: its last lines come at its end
         # the config URL goes by environment, never argv: a presigned URL's signature would show in `ps`
         self.env = {**os.environ, LAUNCH_ID_ENV: self.launch_id, "CONFIG_URL": config_url}
         self.env[PROGRESS_ENV] = self.mode  # their stderr is a pipe: they are told what PID 1's is
@@ -190,7 +191,7 @@ class Supervisor:
             log.error("cannot start the watchdog: %s", e)
             return None
         assert monitor.stdout is not None
-        pump(monitor.stdout, self.terminal, None)  # it keeps its own watchdog.log
+        self._relays.append(pump(monitor.stdout, self.terminal, None))  # it keeps its own watchdog.log
         _write(state_file(self.state_dir, MONITOR_PID), f"{monitor.pid}\n")
         with self._news_lock:
             self._current_monitor = monitor
@@ -250,7 +251,10 @@ class Supervisor:
         try:
             return self._run()
         finally:
-            self.terminal.wait_empty(2.0)  # the last lines, if the terminal takes them
+            until = time.monotonic() + 3.0  # the watchdog's last lines, if the terminal takes them
+            for relay in self._relays:
+                relay.join(timeout=max(until - time.monotonic(), 0.0))
+            self.terminal.wait_empty(2.0)
             for handler, stream in handlers:
                 handler.setStream(stream)
             for sig, old in previous.items():
