@@ -64,6 +64,8 @@ SHUTDOWN_FINAL = frozenset({"confirmed", "kept", "unsupported", "gave_up", "prov
 # One id per container start, set by the supervisor for the runner and the watchdog: only a
 # manifest that carries it is this run's. (BATCH_RUN_ID is the user's, naming a group of shards.)
 LAUNCH_ID_ENV = "BATCH_LAUNCH_ID"
+# bars | lines | auto: how progress is shown (batch.console); PID 1 sets it for its children
+PROGRESS_ENV = "BATCH_PROGRESS"
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 

@@ -219,7 +219,13 @@ class ChunkedInput:
             self._reports.append(reports)
         log.info("%s: %d frames checkpointed", c.name, written)
 
-    def run(self, dest: Path, progress: Callable[[int, int], None] | None = None) -> ChunkResult:
+    def run(
+        self,
+        dest: Path,
+        progress: Callable[[int, int], None] | None = None,
+        on_join: Callable[[int], None] | None = None,
+    ) -> ChunkResult:
+        """Make or reuse every part, then join them into ``dest`` (``on_join(parts)`` just before)."""
         started = time.perf_counter()
         total = sum(c.out_count for c in self.chunks)
         todo = []
@@ -249,6 +255,8 @@ class ChunkedInput:
         # the join writes about the parts' total again (the audio is a small share)
         need = sum(p.stat().st_size for p in parts if p.exists())
         disk.require(dest.parent, need, f"joining {len(parts)} parts", make_room=self.make_room)
+        if on_join is not None:
+            on_join(len(parts))
         join_parts(
             parts,
             dest,

@@ -46,7 +46,7 @@ from batch.job.heartbeat import Heartbeat
 from batch.job.input_snapshot import fixed_inputs
 from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
 from batch.job.pipeline import check_duration, run_pipeline
-from batch.job.progress import Tracker
+from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
@@ -221,6 +221,8 @@ class Runner:
             if self.shard is None or self.shard.owns(position)
         ]
         tracker = Tracker(self.cfg.job_id or "", len(mine), log_every_s=self.cfg.limits.heartbeat_s)
+        if tracker.mode == "bars":
+            show_logs_above_bars()
         encoder = choose_encoder(self.cfg.encode)
         status_name = self.shard.status_name if self.shard else STATUS
         with _Cancel() as cancel:
@@ -344,7 +346,8 @@ class Runner:
                 disk.require(self.work_dir, store.stat(url).size, "the download", make_room=self._make_room)
             suffix = PurePosixPath(url_basename(url)).suffix  # from the path: no query, no secret
             source = self.work_dir / f"source{suffix if 1 < len(suffix) <= 16 else '.bin'}"
-            got = store.download(url, source)
+            with tracker.transfer("download", url_basename(url)) as progress:
+                got = store.download(url, source, progress=progress)
             sha256 = got.sha256 or _sha256_file(source)  # every store hashes as it writes; never trust a gap
         record.source.update({"sha256": sha256, "size": source.stat().st_size})
         record.timings["download_s"] = time.perf_counter() - t0
@@ -382,7 +385,10 @@ class Runner:
                 workers=self.options.workers, make_room=self._make_room, deadline=self.deadline,
                 registry=self.registry,
             )  # fmt: skip
-            done = chunked.run(dest, progress=tracker.frames)
+            done = chunked.run(
+                dest, progress=tracker.frames,
+                on_join=lambda parts: tracker.set_phase("joining", f"{parts} parts into {dest.name}"),
+            )  # fmt: skip
             tap = chunked.tap
             out = verify_joined(dest, done.frames_out, done.streams)
             check_duration(info, out, dest)
@@ -405,6 +411,7 @@ class Runner:
         files = Files(
             source, dest, info.fps, out.fps, start_s=info.start_s
         )  # for frames of parts reused from the bucket
+        tracker.set_phase("preview", "making preview.jpg")
         try:
             preview = make_preview(tap, self.work_dir / "preview.jpg", labels, files)
         except Exception as e:  # a courtesy image never fails an output that was made and checked
@@ -418,13 +425,15 @@ class Runner:
         tracker.set_phase("uploading")
         t1 = time.perf_counter()
         mime = "video/x-matroska" if container == "mkv" else f"video/{container}"
-        self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime)
+        self._upload(out_store, record, "video", dest, f"{stem}/{stem}.{container}", mime, tracker)
         if preview is not None:
-            self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg")
+            self._upload(out_store, record, "preview", preview, f"{stem}/preview.jpg", "image/jpeg", tracker)
         for file in self.registry.files(self.cfg.stages):  # the files the stages wrote
             path = self.work_dir / "artifacts" / file.name
             if path.exists():
-                self._upload(out_store, record, file.kind, path, f"{stem}/{file.name}", file.content_type)
+                self._upload(
+                    out_store, record, file.kind, path, f"{stem}/{file.name}", file.content_type, tracker
+                )
         done_record = {
             "fingerprint": settings_print,
             "outputs": record.outputs,
@@ -480,10 +489,15 @@ class Runner:
         record.notes.append(f"an earlier run's {key} was kept as {PREVIOUS_OUTPUTS}/{stamp}/{key}")
         log.info("kept an earlier run's %s as %s/%s/%s", key, PREVIOUS_OUTPUTS, stamp, key)
 
-    def _upload(self, store: Store, record: InputRecord, kind: str, local: Path, key: str, mime: str) -> None:
+    def _upload(
+        self, store: Store, record: InputRecord, kind: str, local: Path, key: str, mime: str, tracker: Tracker
+    ) -> None:
         """Upload one output (verified by the store), list it, keep a copy for the watchdog."""
         self._keep_previous(store, key, record)
-        uploaded = store.upload(local, join_url(self.cfg.output, key), content_type=mime)
+        with tracker.transfer("upload", key) as progress:
+            uploaded = store.upload(
+                local, join_url(self.cfg.output, key), content_type=mime, progress=progress
+            )
         record.outputs.append(output_entry(kind, key, uploaded))
         if self.options.keep_outputs:
             kept = state_file(self.state_dir, KEPT_OUTPUTS) / key

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from batch.disk import is_out_of_space, named_when_full
+from batch.storage.base import BytesProgress, tell
 
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".batch-partial"
@@ -35,10 +36,14 @@ class HashingWriter:
     digests are of the object's bytes in order.
     """
 
-    def __init__(self, target: BinaryIO, *names: str) -> None:
+    def __init__(
+        self, target: BinaryIO, *names: str, progress: BytesProgress | None = None, total: int | None = None
+    ) -> None:
         self._target = target
         self._hashers = {n: hashlib.new(n) for n in names or ("sha256",)}
         self.size = 0
+        self.progress = progress  # told the size after each write
+        self.total = total  # the size expected, when known (told with it)
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
@@ -46,6 +51,7 @@ class HashingWriter:
             h.update(view)
         self.size += len(view)
         self._target.write(view)
+        tell(self.progress, self.size, self.total)
         return len(view)
 
     def hexdigest(self, name: str = "sha256") -> str:
@@ -90,10 +96,12 @@ def atomic_output(dest: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def copy_hashed(src: BinaryIO, dest: Path) -> HashingWriter:
+def copy_hashed(
+    src: BinaryIO, dest: Path, progress: BytesProgress | None = None, total: int | None = None
+) -> HashingWriter:
     """Stream ``src`` into ``dest`` atomically; return the writer (size, sha256)."""
     with atomic_output(dest) as out:
-        writer = HashingWriter(out, "sha256")
+        writer = HashingWriter(out, "sha256", progress=progress, total=total)
         while chunk := src.read(CHUNK):
             writer.write(chunk)
     return writer

@@ -42,7 +42,7 @@ from batch.errors import (
 )
 from batch.retry import call_with_retry
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo, check_copy, connection_cut, exists_by_stat
+from batch.storage.base import BytesProgress, ObjectInfo, check_copy, connection_cut, exists_by_stat, tell
 from batch.storage.urls import as_prefix, parse_url, redact_url
 
 if TYPE_CHECKING:
@@ -250,7 +250,9 @@ class B2Store:
             )
         return ObjectInfo(url, size, sha256, landed.etag, landed.store_checksum)
 
-    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None, progress: BytesProgress | None = None
+    ) -> ObjectInfo:
         """Upload (large-file API above the part size), then verify size and SHA1."""
         try:
             size, digests = file_digests(Path(src), "sha256", "sha1")
@@ -270,6 +272,7 @@ class B2Store:
                     content_type=content_type,
                     file_info={"sha256": digests["sha256"]},
                     sha1_sum=digests["sha1"],
+                    progress_listener=_listener(progress, size) if progress is not None else None,
                 )
             return self._verify(url, size, digests["sha1"], digests["sha256"], version)
 
@@ -294,11 +297,14 @@ class B2Store:
 
         return call_with_retry(attempt)
 
-    def _fetch(self, url: str, out: Any) -> tuple[HashingWriter, ObjectInfo]:
+    def _fetch(
+        self, url: str, out: Any, progress: BytesProgress | None = None
+    ) -> tuple[HashingWriter, ObjectInfo]:
         bucket, key = self._object(url)
-        writer = HashingWriter(out, "sha256")
+        writer = HashingWriter(out, "sha256", progress=progress)
         with _errors(url):
             downloaded = bucket.download_file_by_name(key)
+            writer.total = downloaded.download_version.size
             downloaded.save(writer, allow_seeking=False)
         info = self._info(url, downloaded.download_version, sha256=writer.hexdigest())
         if writer.size != info.size:
@@ -309,12 +315,12 @@ class B2Store:
             )
         return writer, info
 
-    def download(self, url: str, dest: Path) -> ObjectInfo:
+    def download(self, url: str, dest: Path, progress: BytesProgress | None = None) -> ObjectInfo:
         """Stream the latest version to ``dest`` (atomic), hashing sha256 on the way."""
 
         def attempt() -> ObjectInfo:
             with atomic_output(Path(dest)) as out:
-                _writer, info = self._fetch(url, out)
+                _writer, info = self._fetch(url, out, progress)
             return info
 
         return call_with_retry(attempt)
@@ -353,3 +359,17 @@ class B2Store:
                     bucket.delete_file_version(version.id_, version.file_name)
 
         call_with_retry(attempt)
+
+
+def _listener(progress: BytesProgress, size: int) -> Any:
+    """A b2sdk progress listener that tells ``progress`` the bytes sent so far."""
+    from b2sdk.v2 import AbstractProgressListener
+
+    class Sent(AbstractProgressListener):  # type: ignore[misc]
+        def set_total_bytes(self, total_byte_count: int) -> None:
+            self.total = total_byte_count
+
+        def bytes_completed(self, byte_count: int) -> None:
+            tell(progress, byte_count, size)
+
+    return Sent()

@@ -8,6 +8,8 @@ error message or a log line.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -32,6 +34,19 @@ class ObjectInfo:
     store_checksum: dict[str, str] = field(default_factory=dict)
 
 
+# Told the bytes moved so far in the current attempt and the total when known (a retry starts again
+# at 0). Called from the transfer's threads; it must be quick, and what it raises is ignored.
+BytesProgress = Callable[[int, int | None], None]
+
+
+def tell(progress: BytesProgress | None, done: int, total: int | None) -> None:
+    """Report to ``progress``: a display never fails a transfer."""
+    if progress is None:
+        return
+    with contextlib.suppress(Exception):  # what a display raises is not the transfer's fault
+        progress(done, total)
+
+
 @runtime_checkable
 class Store(Protocol):
     """One backend: ``file``, ``s3``, ``b2`` or ``http``."""
@@ -47,11 +62,13 @@ class Store(Protocol):
         """Every object under a prefix (recursive), sorted by URL."""
         ...
 
-    def download(self, url: str, dest: Path) -> ObjectInfo:
+    def download(self, url: str, dest: Path, progress: BytesProgress | None = None) -> ObjectInfo:
         """Copy an object to a local file; ``sha256`` computed on the way."""
         ...
 
-    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None, progress: BytesProgress | None = None
+    ) -> ObjectInfo:
         """Copy a local file up, then verify size (and store checksum)."""
         ...
 

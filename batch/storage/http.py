@@ -32,7 +32,7 @@ from batch.errors import (
 )
 from batch.retry import call_with_retry
 from batch.storage._io import CHUNK, HashingWriter, atomic_output
-from batch.storage.base import ObjectInfo, exists_by_stat
+from batch.storage.base import BytesProgress, ObjectInfo, exists_by_stat, tell
 from batch.storage.urls import redact_url
 
 TIMEOUT = (10, 120)  # connect, read (seconds)
@@ -70,18 +70,24 @@ def check_status(status: int, url: str) -> None:
 class _Body:
     """A download in progress: the bytes so far (hashed in order) and what a resume needs."""
 
-    def __init__(self, out: Any, room: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, out: Any, room: Callable[[int], None] | None = None, progress: BytesProgress | None = None
+    ) -> None:
         self.out = out
         self.room = room  # checks the disk can take the length the server announced
+        self.progress = progress
         self.restart()
 
     def restart(self) -> None:
         self.out.seek(0)
         self.out.truncate()
-        self.writer = HashingWriter(self.out, "sha256")
+        self.writer = HashingWriter(self.out, "sha256", progress=self._tell)
         self.total: int | None = None
         self.validator: str | None = None
         self.ranges = False
+
+    def _tell(self, done: int, _total: int | None) -> None:
+        tell(self.progress, done, self.total)  # the length is known once the response came
 
     def position(self) -> tuple[int, int | None]:
         return self.writer.size, self.total
@@ -259,7 +265,7 @@ class HttpStore:
             )
         return self._info(url, resp, body.writer.size, body.writer.hexdigest())
 
-    def download(self, url: str, dest: Path) -> ObjectInfo:
+    def download(self, url: str, dest: Path, progress: BytesProgress | None = None) -> ObjectInfo:
         """Stream to ``dest`` (atomic) with sha256. Raises as :meth:`stat`.
 
         A connection cut mid-body is retried under the storage retry policy:
@@ -273,7 +279,7 @@ class HttpStore:
             disk.require(where, size, "the download")
 
         with atomic_output(Path(dest)) as out:
-            return call_with_retry(self._fetch, url, _Body(out, room))
+            return call_with_retry(self._fetch, url, _Body(out, room, progress))
 
     def read_bytes(self, url: str) -> bytes:
         import io
@@ -298,7 +304,9 @@ class HttpStore:
             url=redact_url(prefix_url),
         )
 
-    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None, progress: BytesProgress | None = None
+    ) -> ObjectInfo:
         self._read_only("upload to", url)
 
     def write_bytes(self, url: str, data: bytes, content_type: str | None = None) -> ObjectInfo:

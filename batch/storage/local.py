@@ -25,7 +25,7 @@ from batch.errors import (
     UploadVerificationFailed,
 )
 from batch.storage._io import PARTIAL_SUFFIX, HashingWriter, atomic_output, copy_hashed
-from batch.storage.base import ObjectInfo
+from batch.storage.base import BytesProgress, ObjectInfo
 from batch.storage.urls import as_prefix, join_url, parse_url
 
 T = TypeVar("T")
@@ -105,11 +105,19 @@ class LocalStore:
                     out.append(ObjectInfo(url=join_url(prefix_url, rel), size=full.stat().st_size))
         return sorted(out, key=lambda o: o.url)
 
-    def _copy(self, src: Path, dest: Path, src_url: str, dest_url: str, result_url: str) -> ObjectInfo:
+    def _copy(
+        self,
+        src: Path,
+        dest: Path,
+        src_url: str,
+        dest_url: str,
+        result_url: str,
+        progress: BytesProgress | None = None,
+    ) -> ObjectInfo:
         with _os_errors(src_url):
             expected = src.stat().st_size
         with _os_errors(src_url), open(src, "rb") as fin, _os_errors(dest_url):
-            writer = copy_hashed(fin, dest)
+            writer = copy_hashed(fin, dest, progress, expected)
         if writer.size != expected:
             raise UploadVerificationFailed(
                 f"copied {writer.size} bytes but {src_url} has {expected}",
@@ -126,16 +134,18 @@ class LocalStore:
             )
         return ObjectInfo(url=result_url, size=writer.size, sha256=writer.hexdigest())
 
-    def download(self, url: str, dest: Path) -> ObjectInfo:
+    def download(self, url: str, dest: Path, progress: BytesProgress | None = None) -> ObjectInfo:
         """Copy the file to ``dest``. Raises ObjectNotFound."""
         src = local_path(url)
         if not src.is_file() and src.exists():
             self.stat(url)  # raises the clear "not a regular file" error
-        return self._copy(src, Path(dest), url, str(dest), url)
+        return self._copy(src, Path(dest), url, str(dest), url, progress)
 
-    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None, progress: BytesProgress | None = None
+    ) -> ObjectInfo:
         """Copy a local file to the URL's path, atomically. Raises ObjectNotFound for ``src``."""
-        return self._copy(Path(src), local_path(url), str(src), url, url)
+        return self._copy(Path(src), local_path(url), str(src), url, url, progress)
 
     def copy(self, src_url: str, url: str) -> ObjectInfo:
         """Copy one file to another path, atomically, verified by size."""

@@ -42,7 +42,7 @@ from batch.errors import (
 )
 from batch.retry import call_with_retry
 from batch.storage._io import HashingWriter, atomic_output, file_digests
-from batch.storage.base import ObjectInfo, check_copy, exists_by_stat
+from batch.storage.base import BytesProgress, ObjectInfo, check_copy, exists_by_stat, tell
 from batch.storage.s3_config import (
     StorageSettings,
     client_config,
@@ -177,7 +177,7 @@ class S3Store:
 
         return call_with_retry(attempt)
 
-    def download(self, url: str, dest: Path) -> ObjectInfo:
+    def download(self, url: str, dest: Path, progress: BytesProgress | None = None) -> ObjectInfo:
         """Stream the object to ``dest`` (atomic), hashing sha256 on the way.
 
         Raises ObjectNotFound, StorageUnreachable (also for a short read) and
@@ -188,7 +188,7 @@ class S3Store:
         def attempt() -> ObjectInfo:
             info = self._head(url)
             with self._errors(url), atomic_output(Path(dest)) as out:
-                writer = HashingWriter(out, "sha256")
+                writer = HashingWriter(out, "sha256", progress=progress, total=info.size)
                 with self._transfer_manager() as mgr:
                     mgr.download(bucket, key, writer).result()
                 if writer.size != info.size:
@@ -223,7 +223,9 @@ class S3Store:
             )
         return ObjectInfo(url, size, sha256, info.etag, info.store_checksum)
 
-    def upload(self, src: Path, url: str, content_type: str | None = None) -> ObjectInfo:
+    def upload(
+        self, src: Path, url: str, content_type: str | None = None, progress: BytesProgress | None = None
+    ) -> ObjectInfo:
         """Upload (multipart above the threshold), then verify size and sha256 metadata.
 
         Raises ObjectNotFound (missing ``src``), UploadVerificationFailed,
@@ -243,8 +245,9 @@ class S3Store:
             extra["ContentType"] = content_type
 
         def attempt() -> ObjectInfo:
+            subscribers = [_sent(progress, size)] if progress is not None else None
             with self._errors(url), self._transfer_manager() as mgr:
-                mgr.upload(str(src), bucket, key, extra_args=extra).result()
+                mgr.upload(str(src), bucket, key, extra_args=extra, subscribers=subscribers).result()
             return self._verify(url, size, digests["sha256"])
 
         return call_with_retry(attempt)
@@ -332,3 +335,21 @@ class S3Store:
                 self.client.delete_object(Bucket=bucket, Key=key)
 
         call_with_retry(attempt)
+
+
+def _sent(progress: BytesProgress, size: int) -> Any:
+    """An s3transfer subscriber that tells ``progress`` the bytes sent so far (threads add up)."""
+    from s3transfer.subscribers import BaseSubscriber  # type: ignore[import-untyped]
+
+    class Sent(BaseSubscriber):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.done = 0
+            self.lock = threading.Lock()
+
+        def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+            with self.lock:  # a retried part reports a negative amount first
+                self.done = max(self.done + bytes_transferred, 0)
+                done = self.done
+            tell(progress, done, size)
+
+    return Sent()

@@ -2,10 +2,11 @@
 
 The entrypoint is PID 1 in a container, and a container ends when PID 1
 does. So it does almost nothing and nothing that can fail: it reads no
-config and imports nothing heavy (only batch.contracts and batch.faults until
-a last resort needs a provider). It starts ``monitor.py`` in its own process session (so
-signals to the job's process group miss it), then the runner as a child
-process, tees the runner's stderr into ``<state dir>/runner.log``, records the
+config and imports nothing heavy (only batch.contracts, batch.faults and the
+standard-library batch.console/relay until a last resort needs a provider). It starts
+``monitor.py`` in its own process session (so signals to the job's process group miss
+it), then the runner as a child process, tees the runner's output into
+``<state dir>/runner.log`` (plain lines), records the
 runner's exit status in ``<state dir>/runner.exit`` (even when it was
 killed), and waits for the watchdog to finish verifying and shutting down.
 
@@ -16,10 +17,17 @@ stops the instance without storage or config.
 
 SIGTERM (a provider stopping the container) is passed to the runner, and
 ``<state dir>/provider_stop`` tells the watchdog not to call the control plane.
+
+The terminal is only a view (batch.watchdog.relay): both children write to
+pipes PID 1 drains, PID 1 alone writes to the terminal, from a thread nobody
+waits on. A terminal that closes (SIGHUP, ignored here and so in the children),
+stops reading or changes size ends or drops what is shown, never the job or
+its shutdown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,9 +41,9 @@ import time
 import uuid
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
-from batch import faults
+from batch import console, faults
 from batch.contracts import (
     JOB_ID_PATTERN,
     LAUNCH_ID_ENV,
@@ -44,6 +52,7 @@ from batch.contracts import (
     NEWS_RUNNER_PID,
     PER_RUN_FILES,
     PREVIOUS_RUNS,
+    PROGRESS_ENV,
     PROVIDER_STOP_FLAG,
     RUNNER_EXIT,
     RUNNER_LOG,
@@ -53,6 +62,7 @@ from batch.contracts import (
     env_seconds,
     state_file,
 )
+from batch.watchdog.relay import TerminalSink, pump
 
 log = logging.getLogger("batch")
 
@@ -145,8 +155,16 @@ class Supervisor:
         self.dry_run = dry_run
         self.quiet = quiet
         self.launch_id = uuid.uuid4().hex
+        # what a person sees: the children write to pipes, their output comes to the terminal from here
+        self.mode = console.progress_mode(2)
+        self.terminal = TerminalSink(2, self.mode)
+        self._relays: list[threading.Thread] = []  # one per watchdog started: its last lines come at its end
         # the config URL goes by environment, never argv: a presigned URL's signature would show in `ps`
         self.env = {**os.environ, LAUNCH_ID_ENV: self.launch_id, "CONFIG_URL": config_url}
+        self.env[PROGRESS_ENV] = self.mode  # their stderr is a pipe: they are told what PID 1's is
+        if self.mode == console.BARS and not os.environ.get("COLUMNS"):
+            with contextlib.suppress(OSError, ValueError):
+                self.env["COLUMNS"] = str(os.get_terminal_size(2).columns)
         self.runner: subprocess.Popen[bytes] | None = None
         self.runner_done = threading.Event()
         # what every watchdog is told on its stdin (a restarted one hears it all again)
@@ -165,10 +183,15 @@ class Supervisor:
         cmd += self.shard_args
         try:
             # its own session: a signal to the job's process group does not reach it
-            monitor = subprocess.Popen(cmd, start_new_session=True, env=self.env, stdin=subprocess.PIPE)
+            monitor = subprocess.Popen(
+                cmd, start_new_session=True, env=self.env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         except OSError as e:
             log.error("cannot start the watchdog: %s", e)
             return None
+        assert monitor.stdout is not None
+        self._relays.append(pump(monitor.stdout, self.terminal, None))  # it keeps its own watchdog.log
         _write(state_file(self.state_dir, MONITOR_PID), f"{monitor.pid}\n")
         with self._news_lock:
             self._current_monitor = monitor
@@ -191,30 +214,7 @@ class Supervisor:
         if self.quiet:
             cmd.append("--quiet")
         cmd += self.shard_args + self.workers_args
-        return subprocess.Popen(cmd, stderr=subprocess.PIPE, env=self.env)
-
-    def _tee(self, stream: IO[bytes], log_path: Path) -> threading.Thread:
-        def pump() -> None:
-            try:
-                out: IO[bytes] | None = log_path.open("ab")
-            except OSError:
-                out = None
-            for line in iter(stream.readline, b""):  # always drained: a full pipe would hang the runner
-                try:
-                    sys.stderr.buffer.write(line)
-                    sys.stderr.flush()
-                except (OSError, ValueError):
-                    pass
-                if out is not None:
-                    try:
-                        out.write(line)
-                        out.flush()
-                    except OSError:  # a full disk: the log stops, the job does not
-                        out = None
-
-        thread = threading.Thread(target=pump, name="runner-log", daemon=True)
-        thread.start()
-        return thread
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = signum
@@ -240,7 +240,30 @@ class Supervisor:
             log.error("no usable state dir (%s); carrying on without one", e)
 
     def run(self) -> int:
+        """The job, start to end; PID 1's own log lines go through the terminal sink meanwhile."""
+        handlers = _log_to(self.terminal)
+        # the terminal closing (SIGHUP) or PID 1 writing to it from the background (SIGTTOU) must not
+        # stop the job: ignored here and, inherited, in the children (a signal handler would not be)
+        previous = {}
+        for sig in (signal.SIGHUP, signal.SIGTTOU):
+            with contextlib.suppress(ValueError):  # not the main thread (tests)
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
+        try:
+            return self._run()
+        finally:
+            until = time.monotonic() + 3.0  # the watchdog's last lines, if the terminal takes them
+            for relay in self._relays:
+                relay.join(timeout=max(until - time.monotonic(), 0.0))
+            self.terminal.wait_empty(2.0)
+            for handler, stream in handlers:
+                handler.setStream(stream)
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _run(self) -> int:
         self._usable_state_dir()
+        if console.bad_setting():
+            log.warning("%s", console.bad_setting())
         try:
             archive_previous_run(self.state_dir)
         except OSError as e:  # its records stay; the watchdog tells them apart by launch id
@@ -259,8 +282,8 @@ class Supervisor:
         else:
             _write(state_file(self.state_dir, RUNNER_PID), f"{self.runner.pid}\n")
             self._tell(f"{NEWS_RUNNER_PID} {self.runner.pid}")
-            assert self.runner.stderr is not None
-            tee = self._tee(self.runner.stderr, state_file(self.state_dir, RUNNER_LOG))
+            assert self.runner.stdout is not None
+            tee = pump(self.runner.stdout, self.terminal, state_file(self.state_dir, RUNNER_LOG))
             code = self.runner.wait()
             tee.join(timeout=5)
         record = {
@@ -365,6 +388,18 @@ class Supervisor:
         except BaseException as e:  # nothing more can be done from here than say so, loudly
             self.unconfirmed = True
             log.critical("the last-resort shutdown failed: %r; STOP THE INSTANCE BY HAND", e)
+
+
+def _log_to(sink: TerminalSink) -> list[tuple[logging.StreamHandler[Any], Any]]:
+    """Point the log handlers that write to stderr at ``sink``; what they wrote to before."""
+    moved: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+            continue
+        if handler.stream in (sys.stderr, sys.__stderr__):
+            moved.append((handler, handler.stream))
+            handler.setStream(sink)
+    return moved
 
 
 def _send(monitor: subprocess.Popen[bytes], line: str) -> None:

@@ -30,12 +30,13 @@ import os
 import shutil
 import signal
 import threading
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batch import faults
+from batch import console, faults
 from batch.contracts import (
     KEPT_OUTPUTS,
     MANIFEST,
@@ -381,6 +382,8 @@ class Watchdog:
     def _wait_for_bucket_manifest(self) -> dict[str, Any] | None:
         """Keep reading for upload_timeout_s: an unreachable bucket is not a missing manifest."""
         deadline = time.monotonic() + self.s.upload_timeout_s
+        wait = self.s.upload_timeout_s
+        log.info("the runner wrote its manifest; reading the bucket for it for up to %g s", wait)
         while time.monotonic() < deadline:
             if self._provider_stop_requested():
                 return None
@@ -416,6 +419,11 @@ class Watchdog:
         self.state.phase = "verifying"
         self._try_save()
         deadline = time.monotonic() + self.s.confirm * self.s.interval_s + self.s.upload_timeout_s
+        line = console.StatusLine(sys.stderr, console.progress_mode(sys.stderr))
+        log.info(
+            "verifying %d object(s) in the bucket: %d checks %g s apart before the shutdown",
+            len(checks), self.s.confirm, self.s.interval_s,
+        )  # fmt: skip
         while not all(c.passes >= self.s.confirm for c in checks):
             if self._provider_stop_requested():  # the provider is stopping us: call nothing
                 return self._provider_stopping()
@@ -427,8 +435,14 @@ class Watchdog:
                 self._check_round(store, checks)
             except StorageError as e:
                 log.warning("bucket check failed (%s); trying again", e.message)
+            done = min(c.passes for c in checks)
+            passed = sum(c.problem is None for c in checks)
+            log.info(
+                "check round %d: %d of %d object(s) as uploaded (%d of %d checks done)",
+                self.state.checks_done, passed, len(checks), done, self.s.confirm,
+            )  # fmt: skip
             if not all(c.passes >= self.s.confirm for c in checks):
-                time.sleep(self.s.interval_s)
+                console.countdown(self.s.interval_s, "watchdog: next bucket check", line)
         shutil.rmtree(state_file(self.s.state_dir, KEPT_OUTPUTS), ignore_errors=True)
         if self._provider_stop_requested():
             return self._provider_stopping()
