@@ -19,7 +19,7 @@ from typing import cast
 import numpy as np
 
 from batch.errors import FFmpegFailed, TruncatedVideo
-from batch.media.colour import ColourPlan
+from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import MediaInfo
 
@@ -65,11 +65,9 @@ class FrameReader:
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
         if pix_fmt == RGB:
-            filters.append(
-                f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
-                ":flags=bicubic+accurate_rnd+full_chroma_int"
-            )
-        filters.append(f"format={pix_fmt}")
+            filters.append(rgb_conversion(colour, to_rgb=True))
+        else:
+            filters.append(f"format={pix_fmt}")
         seek: list[str] = []
         if start > 0:
             # Accurate input seek: decoding starts at the keyframe before and

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from batch.errors import FFmpegFailed
-from batch.media.colour import ColourPlan, encoder_tag_args
+from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import AudioStream
@@ -71,11 +71,9 @@ def video_filter(spec: OutputSpec) -> str:
         if pad_w or pad_h:
             parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
             parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
-        parts.append(
-            f"scale=out_color_matrix={spec.colour.matrix}:out_range={spec.colour.range}"
-            ":flags=bicubic+accurate_rnd+full_chroma_int"
-        )
-    parts.append(f"format={spec.encoder.pix_fmt}")
+        parts.append(rgb_conversion(spec.colour, to_rgb=False, yuv_pix_fmt=spec.encoder.pix_fmt))
+    else:
+        parts.append(f"format={spec.encoder.pix_fmt}")
     return ",".join(parts)
 
 
@@ -94,15 +92,24 @@ def build_command(spec: OutputSpec) -> list[str]:
     else:
         cmd += ["-map", "0:v:0"]
     # passthrough: the muxer must not drop or duplicate frames to fit its clock
-    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *spec.encoder.args]
+    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough"]
+    return [*cmd, *output_args(spec), str(spec.path)]
+
+
+def output_args(spec: OutputSpec) -> list[str]:
+    """The encoder, the colour tags, the audio codec and the container's flags of an output.
+
+    One list for the frame writer and the direct transcode (batch.media.direct), so both
+    encode, tag and carry audio alike.
+    """
+    args = list(spec.encoder.args)
     if not spec.encoder.rgb:
-        cmd += encoder_tag_args(spec.colour)
-    if with_audio:
-        cmd += audio_args(spec.container, spec.audio)
+        args += encoder_tag_args(spec.colour)
+    if spec.audio_source is not None and spec.audio:
+        args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):
-        cmd += ["-movflags", "+faststart"]
-    cmd += [str(spec.path)]
-    return cmd
+        args += ["-movflags", "+faststart"]
+    return args
 
 
 class FrameWriter:
