@@ -155,8 +155,8 @@ def probe(path: Path) -> MediaInfo:
             f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data"
         )
     # One ffprobe run per file: the streams, the format and every packet's flags (demux only, no decode).
-    packets = "packet=stream_index,flags:packet_side_data="
-    data = _run_ffprobe(["-show_streams", "-show_format", "-show_entries", packets], path)
+    entries = "packet=stream_index,flags:packet_side_data="
+    data = _run_ffprobe(["-show_streams", "-show_format", "-show_entries", entries], path)
     streams = data.get("streams") or []
     video = next(
         (
