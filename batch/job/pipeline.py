@@ -189,10 +189,12 @@ def run_pipeline(
     artifacts: Path | None = None,
     deadline: float | None = None,
     registry: StageRegistry = REGISTRY,
+    queue_frames: int = 8,
 ) -> PipelineResult:
     """Process ``source`` into ``dest``; stages may write files (metrics.parquet) to ``artifacts``.
 
     ``deadline`` (a ``time.monotonic()``) is the job's end, for the ladders' estimates.
+    ``queue_frames``: how far decoding may run ahead of the stages, and the stages ahead of encoding.
     Raises MediaError subclasses, StageError and ConfigError (a stage that cannot apply here).
     """
     started = time.perf_counter()
@@ -206,7 +208,7 @@ def run_pipeline(
         frames_in = written = _transcode(info, spec, tap, progress=progress)
         notes = ["no stages: ffmpeg transcoded the source directly (no frames through the pipeline)"]
     else:
-        frames_in, written = _through_stages(info, plan, colour, spec, tap, progress)
+        frames_in, written = _through_stages(info, plan, colour, spec, tap, progress, queue_frames)
         notes = [f"frames passed between stages as {spec.pix_fmt}"]
     expected = frames_in
     for stage in plan.stages:
@@ -315,12 +317,16 @@ def _through_stages(
     spec: OutputSpec,
     tap: PreviewTap,
     progress: Progress | None,
+    queue_frames: int = 8,
 ) -> tuple[int, int]:
     """Reader -> stages -> writer. Returns (frames read, frames written)."""
     from batch.media.reader import FrameReader
     from batch.media.writer import FrameWriter
 
-    with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, FrameWriter(spec) as writer:
+    with (
+        FrameReader(info, colour, pix_fmt=spec.pix_fmt, queue_frames=queue_frames) as reader,
+        FrameWriter(spec, queue_frames=queue_frames) as writer,
+    ):
         frames: Iterator[np.ndarray] = tap.watch_source(iter(reader))
         for stage in plan.stages:
             frames = stage.run(frames)
