@@ -106,6 +106,10 @@ def _prepare(
     """The stages, the colour plan and the writer's spec; audio only when a source is given."""
     colour, pix_fmt = _transport(cfg, info, encoder, registry)
     plan = plan_stages(cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry)
+    if encoder.nvenc:  # this worker's GPU, as its model stages use (batch.models.gpu_slot)
+        from batch.models import gpu_slot
+
+        encoder = encoder.on_gpu(gpu_slot.gpu_index())
     spec = OutputSpec(
         path=dest,
         width=plan.width,
