@@ -14,14 +14,15 @@ import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
-
-import numpy as np
+from typing import TYPE_CHECKING, cast
 
 from batch.errors import FFmpegFailed, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import MediaInfo
+
+if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
+    import numpy as np
 
 _END = object()
 
@@ -103,6 +104,8 @@ class FrameReader:
         return False
 
     def _pump(self) -> None:
+        import numpy as np
+
         assert self._proc and self._proc.stdout
         stream = cast(io.FileIO, self._proc.stdout)  # bufsize=0: a raw FileIO, which has readinto
         n = self._frame_bytes

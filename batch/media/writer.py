@@ -16,8 +16,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from batch.errors import FFmpegFailed
 from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
@@ -25,6 +24,9 @@ from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
+
+if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
+    import numpy as np
 
 _END = object()
 # Audio codecs each container holds as they are; anything else becomes AAC.
@@ -137,6 +139,8 @@ class FrameWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
+        import numpy as np
+
         if frame.shape != self._shape or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame.shape} {frame.dtype} does not match {self._shape} uint8")
         while True:
@@ -150,6 +154,8 @@ class FrameWriter:
                 continue
 
     def _drain(self) -> None:
+        import numpy as np
+
         assert self._proc and self._proc.stdin
         stdin = self._proc.stdin
         try:
