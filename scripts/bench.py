@@ -7,6 +7,12 @@
 
     .venv/bin/python scripts/bench.py --command [--runs 5] [--preset veryfast]
 
+    .venv/bin/python scripts/bench.py --png-flow [--runs 3] [--preset veryfast]  # P2: 2x blend vs PNGs
+
+    .venv/bin/python scripts/bench.py --colour [--seconds 2]   # YUV<->RGB filters: speed, round trip
+
+    .venv/bin/python scripts/bench.py --standin [--seconds 10]  # P3: overlap with a stand-in model
+
 ``--command`` times what a user runs, as whole processes, against plain
 ffmpeg doing the same transcode: the job alone (``--no-watchdog``) and the
 whole product (supervisor, runner, watchdog verifying the output, dry-run
@@ -163,6 +169,170 @@ def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> l
     return rows
 
 
+def png_flow(clip: Path, work: Path, preset: str, crf: int) -> None:
+    """The reference 2x flow: every frame to PNG, each pair blended from disk, mids as PNG, re-encode.
+
+    OpenCV reads, blends (``cv2.addWeighted`` 0.5/0.5) and writes; ffmpeg extracts and
+    re-encodes with the source's audio. The last frame is held, as our 2x does.
+    """
+    import shutil
+
+    import cv2
+
+    frames_dir = work / "png-frames"
+    shutil.rmtree(frames_dir, ignore_errors=True)
+    frames_dir.mkdir(parents=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), str(frames_dir / "src-%06d.png")], check=True)
+    sources = sorted(frames_dir.glob("src-*.png"))
+    previous = None
+    for k, path in enumerate(sources):
+        current = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if previous is not None:
+            mid = cv2.addWeighted(previous, 0.5, current, 0.5, 0)
+            cv2.imwrite(str(frames_dir / f"out-{2 * k - 1:06d}.png"), mid)
+        path.rename(frames_dir / f"out-{2 * k:06d}.png")
+        previous = current
+    shutil.copy(
+        frames_dir / f"out-{2 * len(sources) - 2:06d}.png", frames_dir / f"out-{2 * len(sources) - 1:06d}.png"
+    )
+    rate = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate",
+         "-of", "csv=p=0", str(clip)], check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    from fractions import Fraction
+
+    fps = Fraction(rate) * 2
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-framerate", f"{fps.numerator}/{fps.denominator}",
+         "-i", str(frames_dir / "out-%06d.png"), "-i", str(clip), "-map", "0:v", "-map", "1:a",
+         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+         "-c:a", "copy", str(work / "png-flow.mp4")],
+        check=True,
+    )  # fmt: skip
+    shutil.rmtree(frames_dir, ignore_errors=True)
+
+
+def png_flow_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> dict:
+    """P2: our 2x blend (the job, whole process) against the PNG flow, alternating."""
+    import statistics
+
+    cfg = work / "png-job.yaml"
+    out = work / "png-out"
+    cfg.write_text(
+        f"job_id: bench-png\ninputs: [{clip}]\noutput: {out}/\n"
+        f"stages: {COMMAND_STAGES['2x blend']}\nencode: {{codec: libx264, preset: {preset}, crf: {crf}}}\n"
+    )
+    ours = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg), "-q"]
+    ours += ["--no-watchdog", "--state-dir", str(work / "png-state")]
+    flow = [sys.executable, __file__, "--png-flow-once", str(clip), "--work", str(work), "--preset", preset,
+            "--crf", str(crf)]  # fmt: skip
+    ref_s, ours_s = [], []
+    for _ in range(runs):
+        ref_s.append(_timed(flow))
+        subprocess.run(["rm", "-rf", str(out), str(work / "png-state")], check=True)
+        ours_s.append(_timed(ours))
+    a, b = statistics.median(ref_s), statistics.median(ours_s)
+    return {"png_flow_s": round(a, 2), "ours_s": round(b, 2), "speedup": round(a / b, 2), "runs": runs}
+
+
+COLOUR_FILTERS = {
+    "swscale bicubic+accurate_rnd (before)": (
+        "scale=in_color_matrix=bt709:in_range=tv:flags=bicubic+accurate_rnd+full_chroma_int,format=rgb24",
+        "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd+full_chroma_int,format=yuv420p",
+    ),
+    "swscale bicubic, no accurate_rnd": (
+        "scale=in_color_matrix=bt709:in_range=tv:flags=bicubic+full_chroma_int,format=rgb24",
+        "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+full_chroma_int,format=yuv420p",
+    ),
+    "zscale bicubic, dither none (now)": (None, None),  # batch.media.colour.rgb_conversion
+    "zscale bicubic, error_diffusion out": (
+        "zscale=matrixin=1:rangein=limited:filter=bicubic:dither=none,format=gbrp,format=rgb24",
+        "format=gbrp,zscale=matrix=1:range=limited:filter=bicubic:dither=error_diffusion,format=yuv420p",
+    ),
+    "zscale bilinear, dither none": (
+        "zscale=matrixin=1:rangein=limited:filter=bilinear:dither=none,format=gbrp,format=rgb24",
+        "format=gbrp,zscale=matrix=1:range=limited:filter=bilinear:dither=none,format=yuv420p",
+    ),
+}
+
+
+def colour_bench(work: Path, seconds: int) -> list[dict]:
+    """yuv420p -> rgb24 -> yuv420p at 720p: frames/s each way (one thread) and the round trip's error."""
+    import numpy as np
+
+    from batch.media.colour import ColourPlan, rgb_conversion
+    from batch.media.probe import ColorInfo
+
+    plan = ColourPlan(matrix="bt709", range="tv", tags=ColorInfo())
+    w, h = 1280, 720
+    raw = ["-f", "rawvideo", "-s", f"{w}x{h}", "-r", "30"]
+    one = ["-threads", "1", "-filter_threads", "1"]
+    rows = []
+    for source in (f"gradients=s={w}x{h}:r=30:speed=0.01", f"testsrc2=s={w}x{h}:r=30"):
+        yuv_path, rgb_path = work / "colour.yuv", work / "colour.rgb"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"{source}:d={seconds}",
+                        "-pix_fmt", "yuv420p", "-f", "rawvideo", str(yuv_path)], check=True)  # fmt: skip
+        yuv = np.fromfile(yuv_path, np.uint8)
+        frames = len(yuv) // (w * h * 3 // 2)
+        for label, (to_rgb, to_yuv) in COLOUR_FILTERS.items():
+            to_rgb = to_rgb or rgb_conversion(plan, to_rgb=True)
+            to_yuv = to_yuv or rgb_conversion(plan, to_rgb=False)
+            ff = ["ffmpeg", "-v", "error", "-y", *one, *raw]
+            t_in = _timed([*ff, "-pix_fmt", "yuv420p", "-i", str(yuv_path),
+                           "-vf", to_rgb, "-f", "rawvideo", str(rgb_path)])  # fmt: skip
+            back = work / "colour-back.yuv"
+            t_out = _timed([*ff, "-pix_fmt", "rgb24", "-i", str(rgb_path),
+                            "-vf", to_yuv, "-f", "rawvideo", str(back)])  # fmt: skip
+            diff = np.abs(yuv.astype(np.int16) - np.fromfile(back, np.uint8).astype(np.int16))
+            diff = diff.reshape(frames, -1)
+            y, uv = diff[:, : w * h], diff[:, w * h :]
+            rows.append({
+                "source": source.split("=")[0], "filters": label,
+                "to_rgb_fps": round(frames / t_in, 1), "to_yuv_fps": round(frames / t_out, 1),
+                "y_max": int(y.max()), "y_mean": round(float(y.mean()), 3),
+                "y_off_by_2_or_more": f"{(y > 1).mean():.2%}", "uv_max": int(uv.max()),
+            })  # fmt: skip
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
+    """P3, in one process: the pipeline with a stand-in model (sleep per batch of 8) vs its own rate.
+
+    First the pipeline's ceiling (a stand-in of zero cost: decode, pipes, encode), then
+    stand-ins at half and at a quarter of that rate: the end-to-end rate should reach
+    at least 0.95 of the stand-in's own rate (decode, model and encode overlap).
+    """
+    from batch.config import parse_config
+    from batch.job.pipeline import run_pipeline
+    from batch.media.encoder import choose_encoder
+    from batch.stages.standin import STANDIN_REGISTRY, StandInStage
+
+    cfg = parse_config(f"inputs: [x]\noutput: o/\nencode: {{codec: libx264, preset: {preset}, crf: {crf}}}")
+    rows = []
+
+    def run(stage: StandInStage) -> float:
+        job = cfg.model_copy(update={"stages": [stage]})
+        started = time.perf_counter()
+        result = run_pipeline(
+            job, clip, work / "standin.mp4", choose_encoder(cfg.encode), registry=STANDIN_REGISTRY
+        )
+        return result.frames_out / (time.perf_counter() - started)
+
+    for rgb in (False, True):
+        ceiling = run(StandInStage(batch=8, seconds=0.0, rgb=rgb))
+        rows.append({"layout": "rgb24" if rgb else "yuv420p", "standin_fps": None,
+                     "end_to_end_fps": round(ceiling, 1), "ratio": None})  # fmt: skip
+        print(json.dumps(rows[-1]), file=sys.stderr)
+        for share in (0.5, 0.25):
+            own = ceiling * share
+            fps = run(StandInStage(batch=8, seconds=8 / own, rgb=rgb))
+            rows.append({"layout": rows[-1]["layout"], "standin_fps": round(own, 1),
+                         "end_to_end_fps": round(fps, 1), "ratio": round(fps / own, 3)})  # fmt: skip
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
 def measure(mode: str, clip: Path, out_dir: Path, preset: str, crf: int) -> dict:
     cmd = [
         sys.executable,
@@ -204,7 +374,13 @@ def main() -> int:
     p.add_argument("--watchdog-only", action="store_true", help="only the manifest-to-shutdown latency")
     p.add_argument("--models", action="store_true", help="only the model rungs' frames per second")
     p.add_argument("--command", action="store_true", help="the user's command, whole process, vs ffmpeg")
-    p.add_argument("--runs", type=int, default=5, help="alternating runs per row (--command)")
+    p.add_argument("--runs", type=int, default=5, help="alternating runs per row (--command, --png-flow)")
+    p.add_argument(
+        "--png-flow", action="store_true", help="2x blend vs the PNG flow (extract, blend, encode)"
+    )
+    p.add_argument("--png-flow-once", metavar="CLIP", help=argparse.SUPPRESS)
+    p.add_argument("--colour", action="store_true", help="YUV<->RGB conversion filters: speed and error")
+    p.add_argument("--standin", action="store_true", help="pipeline overlap with a stand-in model stage")
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -212,6 +388,9 @@ def main() -> int:
         print(json.dumps(one(mode, Path(clip), Path(out), args.preset, args.crf)))
         return 0
 
+    if args.png_flow_once:
+        png_flow(Path(args.png_flow_once), args.work, args.preset, args.crf)
+        return 0
     if args.models:
         from bench_models import bench_models
 
@@ -219,6 +398,17 @@ def main() -> int:
         print(json.dumps(rows, indent=2) if args.json else _model_table(rows))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.colour:
+        print(json.dumps(colour_bench(args.work, args.seconds if args.seconds != 10 else 2), indent=2))
+        return 0
+    if args.png_flow or args.standin:
+        clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
+        if args.png_flow:
+            result = png_flow_bench(args.work, clip, args.preset, args.crf, args.runs)
+        else:
+            result = standin_bench(clip, args.work, args.preset, args.crf)
+        print(json.dumps(result, indent=2))
+        return 0
     if args.command:
         clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
         rows = command_bench(args.work, clip, args.preset, args.crf, args.runs)

@@ -12,23 +12,26 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from batch.config import JobConfig
-from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch
+from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch, TruncatedVideo
+from batch.media import direct
 from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.interlace import deinterlace_note
 from batch.media.layout import FrameLayout, choose_pix_fmt
-from batch.media.preview import PreviewTap, pick_rows
+from batch.media.preview import PreviewTap, crop_boxes, pick_rows
 from batch.media.probe import MediaInfo, probe
-from batch.media.reader import FrameReader
 from batch.media.streams import check_output, plan_streams
-from batch.media.writer import FrameWriter, OutputSpec
+from batch.media.writer import OutputSpec
 from batch.stages.base import StageInput
 from batch.stages.registry import REGISTRY, Plan, StageRegistry
+
+if TYPE_CHECKING:  # numpy, the reader and the writer are imported when frames pass through Python
+    import numpy as np
+
+    from batch.media.writer import FrameWriter
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected)
 
@@ -107,6 +110,10 @@ def _prepare(
     colour, pix_fmt = _transport(cfg, info, encoder, registry)
     plan = plan_stages(cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry)
     streams = plan_streams(info, cfg.encode.container, plan.fps) if audio_source else None
+    if encoder.nvenc:  # this worker's GPU, as its model stages use (batch.models.gpu_slot)
+        from batch.models import gpu_slot
+
+        encoder = encoder.on_gpu(gpu_slot.gpu_index())
     spec = OutputSpec(
         path=dest,
         width=plan.width,
@@ -191,10 +198,12 @@ def run_pipeline(
     artifacts: Path | None = None,
     deadline: float | None = None,
     registry: StageRegistry = REGISTRY,
+    queue_frames: int = 8,
 ) -> PipelineResult:
     """Process ``source`` into ``dest``; stages may write files (metrics.parquet) to ``artifacts``.
 
     ``deadline`` (a ``time.monotonic()``) is the job's end, for the ladders' estimates.
+    ``queue_frames``: how far decoding may run ahead of the stages, and the stages ahead of encoding.
     Raises MediaError subclasses, StageError and ConfigError (a stage that cannot apply here).
     """
     started = time.perf_counter()
@@ -204,33 +213,30 @@ def run_pipeline(
         audio_source=source, artifacts=artifacts, deadline=deadline, registry=registry,
     )  # fmt: skip
     tap = preview_tap(info, plan, colour, spec.pix_fmt)
-    with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, FrameWriter(spec) as writer:
-        frames: Iterator[np.ndarray] = tap.watch_source(iter(reader))
-        for stage in plan.stages:
-            frames = stage.run(frames)
-        frames = tap.watch_output(frames)
-        on_frame = (lambda n: progress(n, plan.expected_frames)) if progress else None
-        _drain(frames, writer, on_frame)
-    frames_in = reader.frames_read
+    if not plan.stages and direct.usable(info, spec):
+        frames_in = written = _transcode(info, spec, tap, progress=progress)
+        notes = ["no stages: ffmpeg transcoded the source directly (no frames through the pipeline)"]
+    else:
+        frames_in, written = _through_stages(info, plan, colour, spec, tap, progress, queue_frames)
+        notes = [f"frames passed between stages as {spec.pix_fmt}"]
     expected = frames_in
     for stage in plan.stages:
         expected = stage.expected_frames(expected)
-    if writer.frames_written != expected:
+    if written != expected:
         raise FrameCountMismatch(
-            f"{source.name}: wrote {writer.frames_written} frames, the stages promise {expected}",
+            f"{source.name}: wrote {written} frames, the stages promise {expected}",
             hint="this is a bug; please report it with the manifest",
         )
     info_out = probe(dest)
-    if info_out.frame_count != writer.frames_written:
+    if info_out.frame_count != written:
         raise FrameCountMismatch(
-            f"{dest.name}: the encoded file holds {info_out.frame_count} frames, "
-            f"{writer.frames_written} were written",
+            f"{dest.name}: the encoded file holds {info_out.frame_count} frames, {written} were written",
             hint="the encoder dropped or duplicated frames; try another codec",
         )
     check_duration(info, info_out, dest)
     assert spec.streams is not None  # a one-pass output takes the source's streams
     check_output(spec.streams, info_out, dest)
-    notes = [f"frames passed between stages as {spec.pix_fmt}", *spec.streams.notes]
+    notes += spec.streams.notes
     if deinterlaced := deinterlace_note(info):
         notes.append(deinterlaced)
     if info.vfr:
@@ -243,7 +249,7 @@ def run_pipeline(
         info_in=info,
         info_out=info_out,
         frames_in=frames_in,
-        frames_out=writer.frames_written,
+        frames_out=written,
         stages=[s.report() for s in plan.stages],
         encode=encoder.to_dict(),
         seconds=time.perf_counter() - started,
@@ -288,6 +294,22 @@ def run_segment(
     )
     lookahead = any(s.caps_for(s.config).changes_rate for s in plan.stages) and not segment.last
     count = segment.count + (1 if lookahead else 0)
+    if not plan.stages and direct.usable(info, spec):
+        done = [0]
+
+        def advance(n: int) -> None:
+            if progress is not None and n > done[0]:
+                progress(n - done[0])
+            done[0] = max(done[0], n)
+
+        written = _transcode(
+            info, spec, tap, start=segment.start, count=count, on_frames=advance, abort=abort
+        )
+        advance(written)
+        return written, []
+    from batch.media.reader import FrameReader
+    from batch.media.writer import FrameWriter
+
     with (
         FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
         FrameWriter(spec) as writer,
@@ -301,3 +323,105 @@ def run_segment(
             frames = tap.watch_output(frames, out_start)
         _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort)
     return writer.frames_written, [s.report() for s in plan.stages]
+
+
+def _through_stages(
+    info: MediaInfo,
+    plan: Plan,
+    colour: ColourPlan,
+    spec: OutputSpec,
+    tap: PreviewTap,
+    progress: Progress | None,
+    queue_frames: int = 8,
+) -> tuple[int, int]:
+    """Reader -> stages -> writer. Returns (frames read, frames written)."""
+    from batch.media.reader import FrameReader
+    from batch.media.writer import FrameWriter
+
+    with (
+        FrameReader(info, colour, pix_fmt=spec.pix_fmt, queue_frames=queue_frames) as reader,
+        FrameWriter(spec, queue_frames=queue_frames) as writer,
+    ):
+        frames: Iterator[np.ndarray] = tap.watch_source(iter(reader))
+        for stage in plan.stages:
+            frames = stage.run(frames)
+        frames = tap.watch_output(frames)
+        on_frame = (lambda n: progress(n, plan.expected_frames)) if progress else None
+        _drain(frames, writer, on_frame)
+    return reader.frames_read, writer.frames_written
+
+
+def _grabs(tap: PreviewTap | None, start: int, count: int) -> list[direct.Grab]:
+    """The preview's frames among source frames [start, start + count), relative to ``start``."""
+    if tap is None:
+        return []
+    inside = sorted({i - start for r in tap.rows for i in (*r.source, r.output) if 0 <= i - start < count})
+    grabs = [direct.Grab(tuple(inside), size=tap.thumbnail_size(), name="row")]
+    crop = tap.crop_row
+    if crop is not None and 0 <= crop.output - start < count:
+        box = crop_boxes(tap.layout_in, tap.layout_out)[0]
+        grabs.append(direct.Grab((crop.output - start,), box=box, name="crop"))
+    return grabs
+
+
+def _transcode(
+    info: MediaInfo,
+    spec: OutputSpec,
+    tap: PreviewTap | None,
+    *,
+    start: int = 0,
+    count: int | None = None,
+    progress: Progress | None = None,
+    on_frames: Callable[[int], None] | None = None,
+    abort: Callable[[], bool] | None = None,
+) -> int:
+    """No stages: ffmpeg encodes the source itself; the preview's frames are caught in the same run.
+
+    Returns the frames encoded. Raises TruncatedVideo when fewer frames decode than the
+    source holds (as the reader does), FFmpegFailed and Cancelled.
+    """
+    expected = count if count is not None else info.frame_count - start
+    hang_at = _test_hang_frame()
+
+    def seen(n: int) -> None:
+        if progress is not None:
+            progress(n, expected)
+        if on_frames is not None:
+            on_frames(n)
+        if hang_at is not None and n >= hang_at:
+            _hang()
+
+    grabs = _grabs(tap, start, expected)
+    with direct.DirectTranscode(info, spec, grabs, start=start, count=count) as job:
+        done = job.run(seen, abort)
+        if tap is not None:
+            _hand_to_tap(tap, grabs, done, start)
+    if not info.vfr and done.frames < expected:
+        raise TruncatedVideo(
+            f"{Path(info.path).name} is truncated or damaged: {done.frames} of {expected} frames decoded",
+            hint="re-upload a complete copy of the input",
+            declared_frames=expected,
+            decoded_frames=done.frames,
+        )
+    return done.frames
+
+
+def _hand_to_tap(tap: PreviewTap, grabs: list[direct.Grab], done: direct.Transcoded, start: int) -> None:
+    """The grabbed images into the tap; a grab that came back short is left to the read-back."""
+    from PIL import Image
+
+    try:
+        images: dict[tuple[str, int], Image.Image] = {}
+        for g in grabs:
+            files = done.grabs.get(g.name, [])
+            if len(files) == len(g.frames):
+                for k, path in zip(g.frames, files, strict=True):
+                    with Image.open(path) as grabbed:
+                        images[(g.name, k + start)] = grabbed.convert("RGB")
+        for (name, k), small in images.items():
+            if name == "row":
+                tap.caught(k, small, images.get(("crop", k)))
+    except Exception:  # the preview is a courtesy: it never fails the job
+        import logging
+
+        logging.getLogger(__name__).warning("preview: grabbed frames not read", exc_info=True)

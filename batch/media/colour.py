@@ -75,3 +75,28 @@ def encoder_tag_args(plan: ColourPlan) -> list[str]:
         if value:
             args += [flag, value]
     return args
+
+
+# swscale matrix names -> zscale's numbers for the same matrix (its names differ between builds)
+_ZSCALE_MATRIX = {"bt709": 1, "fcc": 4, "bt470": 5, "smpte170m": 6, "smpte240m": 7, "bt2020": 9}
+_ZSCALE_RANGE = {"tv": "limited", "pc": "full"}
+
+
+def rgb_conversion(plan: ColourPlan, *, to_rgb: bool, yuv_pix_fmt: str = "yuv420p") -> str:
+    """The filter chain between the video's YUV and the stages' packed ``rgb24``, one rule both ways.
+
+    ``to_rgb``: the reader's direction (decoded YUV -> rgb24), else the writer's (rgb24 ->
+    ``yuv_pix_fmt``). zimg (ffmpeg's ``zscale``), bicubic chroma, no dither: on a smooth
+    source the yuv420p -> RGB -> yuv420p round trip is exact (luma max error 0, chroma 1)
+    and 2-3x faster than swscale's ``accurate_rnd``, which is needed for the same exactness
+    (docs/benchmarks.md). A source without a YUV matrix (``gbrp`` masters) is only repacked.
+    Extend here for other depths and formats: the reader, the writer and the preview ask this.
+    """
+    matrix = _ZSCALE_MATRIX.get(plan.matrix, 1)
+    zrange = _ZSCALE_RANGE.get(plan.range, "limited")
+    how = "filter=bicubic:dither=none"
+    if to_rgb:
+        if plan.rgb_source:
+            return "format=rgb24"
+        return f"zscale=matrixin={matrix}:rangein={zrange}:{how},format=gbrp,format=rgb24"
+    return f"format=gbrp,zscale=matrix={matrix}:range={zrange}:{how},format={yuv_pix_fmt}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batch.config import EncodeConfig
@@ -35,6 +35,16 @@ class EncoderChoice:
     @property
     def rgb(self) -> bool:
         return self.pix_fmt == "gbrp"
+
+    @property
+    def nvenc(self) -> bool:
+        return self.codec in _CPU_TWIN
+
+    def on_gpu(self, index: int) -> EncoderChoice:
+        """NVENC on GPU ``index`` (``-gpu k``): a worker pinned to GPU k encodes there, not on GPU 0."""
+        if not self.nvenc:
+            return self
+        return replace(self, args=[*self.args, "-gpu", str(index)])
 
     def to_dict(self) -> dict[str, Any]:
         return {"requested": self.requested, "used": self.codec, "steps": self.steps}

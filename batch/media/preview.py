@@ -28,12 +28,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image, ImageDraw
 
 from batch.media.colour import ColourPlan
 from batch.media.layout import RGB, FrameLayout
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where frames are converted: a job with no stages needs none
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,8 @@ def thumbnail(
     box: Box | None = None,
 ) -> Image.Image:
     """A frame (or its ``box``) as RGB, ``height`` high, converted with the source's matrix and range."""
+    import numpy as np
+
     w, h = layout.width, layout.height
     box = box or (0, 0, w, h)
     x0, y0, bw, bh = box
@@ -160,6 +165,18 @@ class PreviewTap:
     def crop_row(self) -> Row | None:
         return self.rows[len(self.rows) // 2] if self.rows else None
 
+    def caught(self, index: int, small: Image.Image, crop: Image.Image | None = None) -> None:
+        """A frame caught outside the pipeline, source and output alike (no stages: the direct transcode)."""
+        with self._lock:
+            self.source_seen[index] = self.output_seen[index] = small
+            if crop is not None:
+                self.source_crops[index] = self.output_crops[index] = crop
+
+    def thumbnail_size(self) -> tuple[int, int]:
+        """The size of a row's image of a whole source frame (as :func:`thumbnail` makes it)."""
+        w, h = self.layout_in.width, self.layout_in.height
+        return max(2, round(w * ROW_HEIGHT / h)), ROW_HEIGHT
+
     def watch_source(self, frames: Iterator[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
         crops = set(self.crop_row.source) if self.crop_row else set()
         box = crop_boxes(self.layout_in, self.layout_out)[0]
@@ -183,6 +200,8 @@ class PreviewTap:
         *,
         source: bool,
     ) -> Iterator[np.ndarray]:
+        import numpy as np
+
         seen, cut = (self.source_seen, self.source_crops) if source else (self.output_seen, self.output_crops)
         for k, frame in enumerate(frames, start):
             if k in wanted and k not in seen:

@@ -89,7 +89,7 @@ def _rate(text: str | None) -> Fraction | None:
 
 
 def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
-    cmd = [FFPROBE, "-v", "error", "-of", "json", *args, str(path)]
+    cmd = [FFPROBE, "-v", "error", "-of", "json=c=1", *args, str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip()[-800:]
@@ -143,15 +143,13 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(tag) % 360 if tag else 0
 
 
-def count_packets(path: Path) -> tuple[int, int]:
-    """(packets in the file, packets that decode to shown frames); demux only, no decode.
+def _packet_counts(packets: list[dict[str, Any]], stream_index: int) -> tuple[int, int]:
+    """(packets of the stream, packets that decode to shown frames), from every packet's flags.
 
     Packets flagged ``D`` lie before an edit list's start (e.g. a stream-copied
     cut) and are decoded but never shown, so they are not frames of the video.
     """
-    cmd = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags"]
-    proc = subprocess.run([*cmd, "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=False)
-    flags = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    flags = [str(p.get("flags", "")) for p in packets if p.get("stream_index") == stream_index]
     return len(flags), sum("D" not in f for f in flags)
 
 
@@ -177,7 +175,9 @@ def probe(path: Path) -> MediaInfo:
         raise EmptyInput(
             f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data"
         )
-    data = _run_ffprobe(["-show_streams", "-show_format", "-show_chapters"], path)
+    # One ffprobe run per file: the streams, the format and every packet's flags (demux only, no decode).
+    entries = "packet=stream_index,flags:packet_side_data="
+    data = _run_ffprobe(["-show_streams", "-show_format", "-show_chapters", "-show_entries", entries], path)
     streams = data.get("streams") or []
     video = next(
         (
@@ -205,7 +205,7 @@ def probe(path: Path) -> MediaInfo:
         )
 
     declared = int(video.get("nb_frames") or 0)
-    packets, frame_count = count_packets(path)
+    packets, frame_count = _packet_counts(data.get("packets") or [], int(video.get("index", 0)))
     if frame_count == 0:
         raise TruncatedVideo(
             f"{path.name} holds no video frames",

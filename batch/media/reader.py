@@ -14,15 +14,16 @@ import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
-
-import numpy as np
+from typing import TYPE_CHECKING, cast
 
 from batch.errors import FFmpegFailed, TruncatedVideo
-from batch.media.colour import ColourPlan
+from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import MediaInfo
+
+if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
+    import numpy as np
 
 _END = object()
 
@@ -67,11 +68,9 @@ class FrameReader:
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
         if pix_fmt == RGB:
-            filters.append(
-                f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
-                ":flags=bicubic+accurate_rnd+full_chroma_int"
-            )
-        filters.append(f"format={pix_fmt}")
+            filters.append(rgb_conversion(colour, to_rgb=True))
+        else:
+            filters.append(f"format={pix_fmt}")
         seek: list[str] = []
         if start > 0:
             # Accurate input seek: decoding starts at the keyframe before and
@@ -107,6 +106,8 @@ class FrameReader:
         return False
 
     def _pump(self) -> None:
+        import numpy as np
+
         assert self._proc and self._proc.stdout
         stream = cast(io.FileIO, self._proc.stdout)  # bufsize=0: a raw FileIO, which has readinto
         n = self._frame_bytes

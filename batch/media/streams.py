@@ -207,13 +207,14 @@ def _frames_of(timecode: str | None) -> tuple[int, ...] | None:
     return tuple(int(g) for i, g in enumerate(m.groups()) if i != 3) if m else None
 
 
-def source_args(plan: StreamPlan | None, source: int = 1) -> list[str]:
-    """ffmpeg output options taking the video from input 0 and everything else from input ``source``.
+def source_args(plan: StreamPlan | None, source: int = 1, *, video: str = "0:v:0") -> list[str]:
+    """ffmpeg output options taking the video from ``video`` and everything else from input ``source``.
 
     ``plan`` None: no source input, video only (a chunk's part). Audio codec
     options are the caller's (``writer.audio_args``), for ``plan.audio``.
+    ``video``: a stream specifier or a filter graph's output label (``[v]``, the direct transcode).
     """
-    args = ["-map", "0:v:0"]
+    args = ["-map", video]
     if plan is None:
         return args
     for a in plan.audio:

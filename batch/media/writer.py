@@ -16,16 +16,18 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from batch.errors import FFmpegFailed
-from batch.media.colour import ColourPlan, encoder_tag_args
+from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
 from batch.media.streams import StreamPlan, source_args
+
+if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
+    import numpy as np
 
 _END = object()
 # Audio codecs each container holds as they are; anything else becomes AAC.
@@ -78,11 +80,9 @@ def video_filter(spec: OutputSpec) -> str:
         if pad_w or pad_h:
             parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
             parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
-        parts.append(
-            f"scale=out_color_matrix={spec.colour.matrix}:out_range={spec.colour.range}"
-            ":flags=bicubic+accurate_rnd+full_chroma_int"
-        )
-    parts.append(f"format={spec.encoder.pix_fmt}")
+        parts.append(rgb_conversion(spec.colour, to_rgb=False, yuv_pix_fmt=spec.encoder.pix_fmt))
+    else:
+        parts.append(f"format={spec.encoder.pix_fmt}")
     return ",".join(parts)
 
 
@@ -95,20 +95,28 @@ def build_command(spec: OutputSpec) -> list[str]:
     if spec.video_offset_s > 0:
         cmd += ["-itsoffset", f"{spec.video_offset_s:.6f}"]
     cmd += ["-i", "pipe:0"]
-    with_audio = spec.audio_source is not None and bool(spec.audio)
     if spec.audio_source is not None:
         cmd += ["-i", str(spec.audio_source)]
     cmd += source_args(spec.source_streams if spec.audio_source is not None else None)
     # passthrough: the muxer must not drop or duplicate frames to fit its clock
-    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *spec.encoder.args]
+    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough"]
+    return [*cmd, *output_args(spec), str(spec.path)]
+
+
+def output_args(spec: OutputSpec) -> list[str]:
+    """The encoder, the colour tags, the audio codec and the container's flags of an output.
+
+    One list for the frame writer and the direct transcode (batch.media.direct), so both
+    encode, tag and carry audio alike.
+    """
+    args = list(spec.encoder.args)
     if not spec.encoder.rgb:
-        cmd += encoder_tag_args(spec.colour)
-    if with_audio:
-        cmd += audio_args(spec.container, spec.audio)
+        args += encoder_tag_args(spec.colour)
+    if spec.audio_source is not None and spec.audio:
+        args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):
-        cmd += ["-movflags", "+faststart"]
-    cmd += [str(spec.path)]
-    return cmd
+        args += ["-movflags", "+faststart"]
+    return args
 
 
 class FrameWriter:
@@ -136,6 +144,8 @@ class FrameWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
+        import numpy as np
+
         if frame.shape != self._shape or frame.dtype != np.uint8:
             raise ValueError(f"frame {frame.shape} {frame.dtype} does not match {self._shape} uint8")
         while True:
@@ -149,6 +159,8 @@ class FrameWriter:
                 continue
 
     def _drain(self) -> None:
+        import numpy as np
+
         assert self._proc and self._proc.stdin
         stdin = self._proc.stdin
         try:

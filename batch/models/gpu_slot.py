@@ -11,7 +11,10 @@ The numbering lives in a :class:`GpuSlots` object. The process has one,
 
 from __future__ import annotations
 
+import functools
 import itertools
+import os
+import subprocess
 import threading
 
 
@@ -54,3 +57,21 @@ def index() -> int:
 def reset() -> None:
     """:meth:`GpuSlots.reset` on the process's :data:`SLOTS`."""
     SLOTS.reset()
+
+
+@functools.cache
+def visible_gpus() -> int:
+    """GPUs this process may use (CUDA_VISIBLE_DEVICES respected, else ``nvidia-smi -L``); 0 without one."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines())
+
+
+def gpu_index(slots: GpuSlots | None = None) -> int:
+    """The GPU the calling worker is pinned to: its slot modulo the visible GPUs (as pick_device does)."""
+    return (SLOTS if slots is None else slots).index() % max(1, visible_gpus())

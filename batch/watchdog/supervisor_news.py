@@ -26,6 +26,7 @@ class SupervisorNews:
     def __init__(self, stream: IO[str] | None) -> None:
         self.pid: int | None = None
         self.exit: dict[str, Any] | None = None
+        self.heard = threading.Event()  # set at each line: the watch loop wakes at once, not at its next poll
         self.supervisor = os.getppid()
         if stream is not None:
             threading.Thread(target=self._read, args=(stream,), name="supervisor-news", daemon=True).start()
@@ -40,6 +41,12 @@ class SupervisorNews:
                     with contextlib.suppress(ValueError):
                         found = json.loads(rest)
                         self.exit = found if isinstance(found, dict) else {"code": None, "signal": None}
+                self.heard.set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; return early when PID 1 says something."""
+        if self.heard.wait(seconds):
+            self.heard.clear()
 
     def supervisor_alive(self) -> bool:
         return os.getppid() == self.supervisor and pid_alive(self.supervisor)

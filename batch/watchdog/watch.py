@@ -29,8 +29,8 @@ import logging
 import os
 import shutil
 import signal
-import threading
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -223,7 +223,10 @@ class Watchdog:
                     return self._fail(*self._why_no_manifest(exited))
                 if self._elapsed() > self.s.max_runtime_s:
                     return self._fail("max_runtime_exceeded", "no manifest appeared within max_runtime_s")
-            time.sleep(self.s.poll_s)
+            if self.s.news is not None:
+                self.s.news.wait(self.s.poll_s)  # the runner's exit wakes the loop at once
+            else:
+                time.sleep(self.s.poll_s)
 
     def _elapsed(self) -> float:
         """Seconds since this watchdog first started (restarts included), on the monotonic clock."""

@@ -1,0 +1,178 @@
+"""A job with no stages: ffmpeg transcodes the source itself, no raw frames through pipes.
+
+The output is what the frame reader and writer would make: the same rate
+filter for a variable-rate source, the same encoder, colour tags, audio and
+container flags (:func:`batch.media.writer.output_args`), the same frame-count
+checks (by the caller). The preview's frames come out of the same run: two
+more outputs of the decoded stream select the rows' frames (small, as RGB)
+and the middle row's full-size crop, written as PPM files beside the output
+and handed to the :class:`~batch.media.preview.PreviewTap`. Imports no numpy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from batch.errors import Cancelled, FFmpegFailed
+from batch.media.colour import rgb_conversion
+from batch.media.interlace import deinterlace_filter
+from batch.media.layout import YUV420
+from batch.media.probe import MediaInfo
+from batch.media.streams import source_args
+from batch.media.writer import OutputSpec, output_args
+
+PROGRESS_PERIOD_S = 0.5
+
+
+@dataclass(frozen=True)
+class Grab:
+    """Frames of the decoded stream to write as RGB images: [(frame, image size)], or one crop."""
+
+    frames: tuple[int, ...]  # indexes relative to the run's first frame, ascending
+    size: tuple[int, int] | None = None  # scale to (width, height); None: as decoded (after ``box``)
+    box: tuple[int, int, int, int] | None = None  # x, y, width, height to cut first
+    name: str = "grab"
+
+
+def usable(info: MediaInfo, spec: OutputSpec) -> bool:
+    """Whether the direct transcode makes exactly what the pipes would: 8-bit 4:2:0 in and out."""
+    return spec.pix_fmt == YUV420 and info.pix_fmt == YUV420 and not spec.encoder.rgb
+
+
+def _select(frames: tuple[int, ...]) -> str:
+    return "select=" + "+".join(f"eq(n\\,{k})" for k in frames)
+
+
+def build_command(
+    info: MediaInfo,
+    spec: OutputSpec,
+    grabs: list[Grab],
+    grab_dir: Path,
+    *,
+    start: int = 0,
+    count: int | None = None,
+) -> list[str]:
+    """ffmpeg: decode ``info`` (frames [start, start + count)), encode to ``spec``, write the grabs."""
+    seek: list[str] = []
+    if start > 0:  # the reader's accurate seek: the first frame out is frame ``start``
+        seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
+    head = []
+    if deinterlace := deinterlace_filter(info):  # first, as in the frame reader
+        head.append(deinterlace)
+    if info.vfr:
+        head.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
+    if count is not None:
+        head.append(f"trim=end_frame={count}")  # the graph ends there: the grabs do not decode on
+    grabs = [g for g in grabs if g.frames]
+    labels = ["enc", *(f"g{i}" for i in range(len(grabs)))]
+    split = f"split={len(labels)}" + "".join(f"[{x}]" for x in labels) if grabs else "null[enc]"
+    graph = [f"[0:v:0]{','.join([*head, split])}", f"[enc]format={spec.encoder.pix_fmt}[v]"]
+    for i, g in enumerate(grabs):
+        chain = [_select(g.frames)]
+        if g.box:
+            chain.append("crop={2}:{3}:{0}:{1}".format(*g.box))
+        chain.append(rgb_conversion(spec.colour, to_rgb=True))
+        if g.size:
+            chain.append(f"scale={g.size[0]}:{g.size[1]}:flags=area")
+        graph.append(f"[g{i}]{','.join(chain)}[o{i}]")
+    cmd = [
+        "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-nostats",
+        "-progress", "pipe:1", "-stats_period", str(PROGRESS_PERIOD_S),
+        *seek, "-i", info.path, "-filter_complex", ";".join(graph),
+    ]  # fmt: skip
+    # the source's audio, subtitles, chapters, attachments and tags, as the frame writer maps them
+    cmd += source_args(spec.source_streams if spec.audio_source is not None else None, 0, video="[v]")
+    if count is not None:
+        cmd += ["-frames:v", str(count)]
+    # passthrough: the muxer must not drop or duplicate frames to fit its clock
+    cmd += ["-fps_mode", "cfr" if info.vfr else "passthrough", *output_args(spec), str(spec.path)]
+    for i, g in enumerate(grabs):
+        out = grab_dir / f"{g.name}-%d.ppm"
+        cmd += ["-map", f"[o{i}]", "-fps_mode", "passthrough", "-f", "image2", "-c:v", "ppm", str(out)]
+    return cmd
+
+
+@dataclass
+class Transcoded:
+    frames: int  # frames encoded, as ffmpeg counted them
+    grabs: dict[str, list[Path]]  # each grab's images in frame order (fewer when frames were missing)
+    seconds: float
+
+
+class DirectTranscode:
+    """Context manager: run the transcode, then read the grabs before leaving (they are removed)."""
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        spec: OutputSpec,
+        grabs: list[Grab],
+        *,
+        start: int = 0,
+        count: int | None = None,
+    ) -> None:
+        self.info, self.spec, self.grabs = info, spec, [g for g in grabs if g.frames]
+        self.spec.path.parent.mkdir(parents=True, exist_ok=True)
+        self._dir = Path(tempfile.mkdtemp(prefix=".grabs-", dir=spec.path.parent))
+        self.command = build_command(info, spec, self.grabs, self._dir, start=start, count=count)
+
+    def __enter__(self) -> DirectTranscode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def run(
+        self,
+        on_frames: Callable[[int], None] | None = None,
+        abort: Callable[[], bool] | None = None,
+    ) -> Transcoded:
+        """Transcode; ``on_frames(frames encoded so far)`` every half second.
+
+        Raises FFmpegFailed (exit status, command, stderr tail) and Cancelled when ``abort()`` says so.
+        """
+        started = time.perf_counter()
+        frames = 0
+        with tempfile.TemporaryFile() as stderr:
+            proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    key, _, value = line.strip().partition("=")
+                    if key == "frame" and value.isdigit():
+                        frames = int(value)
+                    elif key == "progress" and on_frames is not None:
+                        on_frames(frames)
+                    if abort is not None and abort():
+                        raise Cancelled("stopped by signal", hint="run the job again to finish it")
+                code = proc.wait()
+            finally:  # a signal (Cancelled) or a bug: never leave the encoder running
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if code != 0:
+                stderr.seek(0)
+                tail = stderr.read().decode(errors="replace").strip()[-1500:]
+                raise FFmpegFailed(
+                    f"transcoding {Path(self.info.path).name} failed (ffmpeg exit {code})",
+                    hint="the input may be damaged (re-upload or re-encode it), or the encode settings "
+                    "are refused; see stderr_tail",
+                    command=" ".join(self.command),
+                    stderr_tail=tail,
+                )
+        found: dict[str, list[Path]] = {}
+        for g in self.grabs:
+            files = []
+            for k in range(1, len(g.frames) + 1):
+                path = self._dir / f"{g.name}-{k}.ppm"
+                if path.exists():
+                    files.append(path)
+            found[g.name] = files
+        return Transcoded(frames, found, time.perf_counter() - started)
