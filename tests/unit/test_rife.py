@@ -279,3 +279,35 @@ def test_a_truncated_state_dict_is_the_wrong_architecture(tmp_path: Path) -> Non
     torch.save(sd, path)
     with pytest.raises(WeightsWrongArchitecture, match="missing or misshaped"):
         rife.load(path, "cut")
+
+
+@pytest.mark.parametrize("which", ["4.22-lite", "hdv3"])
+def test_flow_adds_up_in_fp32_in_a_bf16_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    """bf16 has 8 bits of mantissa: a flow of 200 px summed in bf16 moves in 1-px steps."""
+    import copy
+
+    from batch.models import rife_arch
+
+    if which == "hdv3":
+        model, version = rife.load(HDV3, "hdv3")
+    else:
+        path = tmp_path / "flownet.pkl"
+        write_rife4(path, which)
+        model, version = rife.load(path, which)
+    flows: list[torch.dtype] = []
+    real = rife_arch.warp
+
+    def spy(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        flows.append(flow.dtype)
+        return real(image, flow)
+
+    monkeypatch.setattr(rife_arch, "warp", spy)
+    a, b = (torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in _pan(2, 4, 64, 96))
+    cpu = torch.device("cpu")
+    low = rife.RifeRunner(copy.deepcopy(model).to(torch.bfloat16), version, cpu, torch.bfloat16, 1.0)
+    out = low.interpolate(a, b, [Fraction(1, 2)])
+    assert flows and set(flows) == {torch.float32}  # every warp reads the fp32 sum
+    exact = rife.RifeRunner(model, version, cpu, torch.float32, 1.0).interpolate(a, b, [Fraction(1, 2)])
+    assert out.dtype == torch.float32 and float((out - exact).abs().mean()) < 0.02
