@@ -31,7 +31,7 @@ import numpy as np
 from batch.config import BLEND, DUPLICATE, INTERPOLATE_MODEL_RUNGS, RIFE_CPU, InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.stages.base import Caps, Stage, StageInput, output_count
-from batch.stages.frames import as_numpy
+from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
 from batch.stages.scene import is_cut, is_held, sample_plane
 
@@ -140,6 +140,7 @@ class Interpolate(Stage[InterpolateStage]):
         self.frames_out = 0
         self.cuts: list[int] = []  # source index of the frame after each cut
         self.held = 0  # source frames dropped as repeats (dedupe)
+        self._behind = OneBehind()  # a device rung's unit is handed on after the next one is queued
 
     def _factory(self, name: str) -> Callable[[], Any]:
         if name in RUNGS:
@@ -214,6 +215,7 @@ class Interpolate(Stage[InterpolateStage]):
             anchor, anchor_at, anchor_plane = cur, i, plane
         if pending:
             yield from self._emit(pending)
+        yield from self._hand_on(self._behind.flush())
         if anchor is None or stop is not None:
             return
         while j * step < first + self.frames_in:  # positions in [N-1, N) hold the last anchor
@@ -224,7 +226,10 @@ class Interpolate(Stage[InterpolateStage]):
     def _emit(self, jobs: list[Job]) -> Iterator[Frame]:
         made = self.ladder.run(functools.partial(_compute, list(jobs)), weight=len(jobs))
         self.frames_out += len(made)
-        yield from (made if self.keep_on_device else map(as_numpy, made))
+        yield from self._hand_on(self._behind.push(made))
+
+    def _hand_on(self, frames: list[Frame]) -> Iterator[Frame]:
+        yield from (frames if self.keep_on_device else map(as_numpy, frames))
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
