@@ -160,3 +160,14 @@ def test_sr_out_of_memory_halves_the_batch_before_it_tiles(
         "out of memory at tile 96 px; retrying with tiles of 48 px",
     ]
     assert step["frames"] == 6 and step["backend"]["batch"] == 1 and step["backend"]["tile"] == 48
+
+
+@pytest.mark.parametrize("value", [True, "yes", "inductor", None])
+def test_a_bad_compile_value_names_the_modes(value: object) -> None:
+    from pydantic import ValidationError
+
+    for cls, spec in ((InterpolateStage, {"factor": 2}), (UpscaleStage, {"scale": 2})):
+        with pytest.raises(ValidationError, match="'none', 'default', 'reduce-overhead' or 'max-autotune'"):
+            cls.model_validate({**spec, "compile": value})
+    with pytest.raises(ValidationError, match="batch"):
+        UpscaleStage.model_validate({"scale": 2, "batch": 0})
