@@ -161,6 +161,7 @@ UPSCALE_RUNGS = (SR_MODEL, SR_MODEL_CPU, LANCZOS)
 UPSCALE_MODEL_RUNGS = (SR_MODEL, SR_MODEL_CPU)
 _MODEL_RUNGS = INTERPOLATE_MODEL_RUNGS + UPSCALE_MODEL_RUNGS
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
+CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]  # torch.compile modes
 FLOW_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
@@ -188,6 +189,7 @@ class InterpolateStage(_Strict):
     ladder: list[str] | None = None  # default: [rife, blend, duplicate] with a model, else [blend, duplicate]
     batch: int = Field(default=8, ge=1, le=256)  # frame pairs per model call; halved on out-of-memory
     precision: Precision = "auto"  # auto: fp16 on CUDA, fp32 on the CPU
+    compile: CompileMode = "none"  # torch.compile the model (reduce-overhead: CUDA graphs); eager if it fails
     flow_scale: FlowScale = 1.0  # 0.5 for 4K: flow estimated at half resolution
     scene_threshold: float | None = Field(default=0.3, gt=0, le=1)  # cut score above: duplicate, not morph
     dedupe: StrictBool = False  # drop held (repeated) frames before interpolating: for animation
@@ -229,6 +231,8 @@ class UpscaleStage(_Strict):
     model: SrModel | None = None
     ladder: list[str] | None = None  # default: [model, lanczos] with a model, else [lanczos]
     precision: Precision = "auto"  # auto: fp16 (or bf16) on CUDA where the model supports it
+    compile: CompileMode = "none"  # torch.compile the model (reduce-overhead: CUDA graphs); eager if it fails
+    batch: int = Field(default=4, ge=1, le=64)  # frames per model call; halved on out-of-memory, then tiles
     tile: int | Literal["auto"] = "auto"  # tile side in input pixels; auto: whole frame, halved on OOM
     tile_overlap: int = Field(default=16, ge=0, le=128)  # context pixels around each tile
 

@@ -41,8 +41,15 @@ def is_oom(error: BaseException) -> bool:
 
 
 def free_cache(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    """After an out-of-memory error, once its tensors are gone (call it outside the ``except`` block).
+
+    Nothing to do: PyTorch's caching allocator already releases this
+    device's cached blocks and retries before it raises out of memory, and
+    ``torch.cuda.empty_cache()`` would empty every device's cache, making the
+    other GPUs' workers allocate (and synchronise) again. Kept as the one
+    place to change should a per-device release appear.
+    """
+    return None
 
 
 def pick_device(kind: str, slots: gpu_slot.GpuSlots | None = None) -> torch.device:
@@ -99,7 +106,11 @@ def to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
 
 
 def as_numpy(frame: Any) -> np.ndarray:
-    """uint8 RGB for a consumer that is not a model stage."""
+    """uint8 RGB for a consumer that is not a model stage (a HostFrame waits for its copy back)."""
+    from batch.models.device_worker import HostFrame
+
     if isinstance(frame, torch.Tensor):
         return to_uint8(frame.unsqueeze(0))[0]
+    if isinstance(frame, HostFrame):
+        return frame.numpy()
     return frame

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -135,7 +136,7 @@ class RifeRunner:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,  # the IFNet (an nn.Module), or it behind batch.models.compiled.Compiled
         version: RifeVersion,
         device: torch.device,
         dtype: torch.dtype,
@@ -147,16 +148,41 @@ class RifeRunner:
         self.dtype = dtype
         self.flow_scale = flow_scale
 
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float frames in the model's dtype, padded to the multiple the flow pyramid needs."""
+        _, _, h, w = x.shape
+        m = self.version.pad_multiple(self.flow_scale)
+        return F.pad(x.to(self.dtype), (0, math.ceil(w / m) * m - w, 0, math.ceil(h / m) * m - h))
+
+    @torch.inference_mode()
+    def encode(self, padded: torch.Tensor) -> torch.Tensor | None:
+        """The 4.13+ encoder's features of padded frames (None for models without one): once per frame."""
+        if self.version.layout is None or self.version.layout.head is None:
+            return None
+        return self.model.encode(padded)
+
     @torch.inference_mode()
     def interpolate(self, img0: torch.Tensor, img1: torch.Tensor, ts: list[Fraction]) -> torch.Tensor:
         _, _, h, w = img0.shape
-        m = self.version.pad_multiple(self.flow_scale)
-        ph, pw = math.ceil(h / m) * m - h, math.ceil(w / m) * m - w
-        a = F.pad(img0.to(self.dtype), (0, pw, 0, ph))
-        b = F.pad(img1.to(self.dtype), (0, pw, 0, ph))
+        return self.interpolate_padded(self.pad(img0), self.pad(img1), ts, (h, w))
+
+    @torch.inference_mode()
+    def interpolate_padded(
+        self,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        ts: list[Fraction],
+        size: tuple[int, int],
+        f0: torch.Tensor | None = None,
+        f1: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Frames at ``ts`` between padded ``a`` and ``b`` (see :meth:`pad`), cropped to ``size`` (h, w):
+        float32 in [0, 1]. ``f0``/``f1``: their features from :meth:`encode`, if already made."""
+        h, w = size
         if self.version.family == 4:
             t = torch.tensor([float(x) for x in ts], device=self.device, dtype=self.dtype)
-            out = self.model(a, b, t, self.flow_scale)
+            feats = {} if f0 is None or f1 is None else {"f0": f0, "f1": f1}
+            out = self.model(a, b, t, self.flow_scale, **feats)
         else:
             out = self._bisect(a, b, ts)
         return out[:, :, :h, :w].float().clamp_(0, 1)

@@ -84,8 +84,8 @@ class IFBlock4(nn.Module):
         self, x: torch.Tensor, flow: torch.Tensor | None, scale: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = _resize(x, 1.0 / scale)
-        if flow is not None:
-            x = torch.cat((x, _resize(flow, 1.0 / scale) / scale), 1)
+        if flow is not None:  # the flow is kept in fp32; the block reads it in its own dtype
+            x = torch.cat((x, (_resize(flow, 1.0 / scale) / scale).to(x.dtype)), 1)
         out = _resize(self.lastconv(self.convblock(self.conv0(x))), scale)
         return out[:, :4] * scale, out[:, 4:5], out[:, 5:]
 
@@ -133,34 +133,47 @@ class IFNet4(nn.Module):
             self.add_module(f"block{i}", IFBlock4(cin, c, layout.block_out))
 
     def forward(
-        self, img0: torch.Tensor, img1: torch.Tensor, t: torch.Tensor, flow_scale: float = 1.0
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        t: torch.Tensor,
+        flow_scale: float = 1.0,
+        f0: torch.Tensor | None = None,
+        f1: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Frames at times ``t`` (shape (N,), 0 < t < 1) between ``img0`` and ``img1`` (N, 3, H, W)."""
+        """Frames at times ``t`` (shape (N,), 0 < t < 1) between ``img0`` and ``img1`` (N, 3, H, W).
+
+        ``f0``/``f1``: the encoder's features of the two frames, when the caller
+        already has them (each source frame is encoded once, for both pairs it
+        belongs to); computed here otherwise. The flow (and 4.0-4.9's mask)
+        adds up in fp32 whatever the model's dtype: in fp16/bf16 the sum of
+        five refinements would move in steps of a pixel at large motion.
+        """
         n, _, h, w = img0.shape
         timestep = t.view(n, 1, 1, 1).to(img0.dtype).expand(n, 1, h, w)
-        f0 = f1 = None
+        feats: list[torch.Tensor] = []  # the two frames' encoder features (4.13+), none before
         if self.layout.head is not None:
-            f0, f1 = self.encode(img0), self.encode(img1)
+            feats = [self.encode(img0) if f0 is None else f0, self.encode(img1) if f1 is None else f1]
         flow = mask = feat = None
         warped0, warped1 = img0, img1
         for i, level in enumerate(self.layout.scales):
             block: IFBlock4 = getattr(self, f"block{i}")
             scale = level / flow_scale
             if flow is None:
-                parts = [img0, img1] + ([f0, f1] if f0 is not None else []) + [timestep]
-                flow, mask, feat = block(torch.cat(parts, 1), None, scale)
+                flow, mask, feat = block(torch.cat([img0, img1, *feats, timestep], 1), None, scale)
+                flow, mask = flow.float(), mask.float()
             else:
                 assert mask is not None and feat is not None
                 parts = [warped0, warped1]
-                if f0 is not None:
-                    parts += [warp(f0, flow[:, :2]), warp(f1, flow[:, 2:4])]  # type: ignore[arg-type]
-                parts += [timestep, mask] + ([] if self.layout.accumulate_mask else [feat])  # 4.10+ features
+                if feats:
+                    parts += [warp(feats[0], flow[:, :2]), warp(feats[1], flow[:, 2:4])]
+                parts += [timestep, mask.to(img0.dtype)] + ([] if self.layout.accumulate_mask else [feat])
                 d_flow, d_mask, feat = block(torch.cat(parts, 1), flow, scale)
-                flow = flow + d_flow
-                mask = mask + d_mask if self.layout.accumulate_mask else d_mask
+                flow = flow + d_flow.float()
+                mask = mask + d_mask.float() if self.layout.accumulate_mask else d_mask.float()
             warped0, warped1 = warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4])
         assert mask is not None
-        weight = torch.sigmoid(mask)
+        weight = torch.sigmoid(mask).to(img0.dtype)
         return warped0 * weight + warped1 * (1 - weight)
 
 
@@ -185,7 +198,8 @@ class IFBlock3(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, flow: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat((_resize(x, 1.0 / scale), _resize(flow, 1.0 / scale) / scale), 1)
+        x = _resize(x, 1.0 / scale)
+        x = torch.cat((x, (_resize(flow, 1.0 / scale) / scale).to(x.dtype)), 1)
         feat = self.conv0(x)
         for i in range(4):
             feat = getattr(self, f"convblock{i}")(feat) + feat
@@ -201,18 +215,22 @@ class IFNet3(nn.Module):
             self.add_module(f"block{i}", IFBlock3(in_planes, width))
 
     def forward(self, img0: torch.Tensor, img1: torch.Tensor, flow_scale: float = 1.0) -> torch.Tensor:
-        """The midpoint frame between ``img0`` and ``img1``: HDv3 has no timestep input."""
-        flow = torch.zeros_like(img0[:, :1]).expand(-1, 4, -1, -1)
-        mask = torch.zeros_like(img0[:, :1])
+        """The midpoint frame between ``img0`` and ``img1``: HDv3 has no timestep input.
+
+        Flow and mask add up in fp32 whatever the model's dtype (see IFNet4.forward).
+        """
+        flow = torch.zeros_like(img0[:, :1], dtype=torch.float32).expand(-1, 4, -1, -1)
+        mask = torch.zeros_like(img0[:, :1], dtype=torch.float32)
         warped0, warped1 = img0, img1
         for i, level in enumerate(self.scales):
             block: IFBlock3 = getattr(self, f"block{i}")
             scale = level / flow_scale
-            f_a, m_a = block(torch.cat((warped0, warped1, mask), 1), flow, scale)
+            m = mask.to(img0.dtype)
+            f_a, m_a = block(torch.cat((warped0, warped1, m), 1), flow, scale)
             swapped = torch.cat((flow[:, 2:4], flow[:, :2]), 1)
-            f_b, m_b = block(torch.cat((warped1, warped0, -mask), 1), swapped, scale)
-            flow = flow + (f_a + torch.cat((f_b[:, 2:4], f_b[:, :2]), 1)) / 2
-            mask = mask + (m_a - m_b) / 2
+            f_b, m_b = block(torch.cat((warped1, warped0, -m), 1), swapped, scale)
+            flow = flow + ((f_a + torch.cat((f_b[:, 2:4], f_b[:, :2]), 1)) / 2).float()
+            mask = mask + ((m_a - m_b) / 2).float()
             warped0, warped1 = warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4])
-        weight = torch.sigmoid(mask)
+        weight = torch.sigmoid(mask).to(img0.dtype)
         return warped0 * weight + warped1 * (1 - weight)

@@ -4,10 +4,17 @@ A rung owns one model on one device at one precision and a batch size. Out
 of memory halves the batch and retries the same frames; at batch 1 the rung
 gives up (RungUnavailable) and the ladder re-runs the whole unit on the next
 rung. Every halving is recorded in ``events`` for the manifest.
+
+Each call runs on the device's worker (batch.models.device_worker): the
+unit's distinct source frames are uploaded once, padded once and (4.13+)
+encoded once, and the last pair's frames stay on the device for the next
+unit, so at 2x each source frame crosses the bus once, not twice. On CUDA
+the frames come back as HostFrames still being copied.
 """
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import Any
 
@@ -15,17 +22,9 @@ import torch
 
 from batch.config import InterpolateStage
 from batch.errors import RungUnavailable
-from batch.models import loaded, rife
-from batch.models.device import (
-    free_cache,
-    inject_oom,
-    is_oom,
-    pick_device,
-    pick_dtype,
-    placement,
-    to_tensor,
-    to_uint8,
-)
+from batch.models import compiled, loaded, rife
+from batch.models.device import free_cache, inject_oom, is_oom, pick_device, pick_dtype, placement
+from batch.models.device_worker import FrameCache, download, upload, worker_for
 from batch.weights.cache import ensure
 
 
@@ -57,48 +56,86 @@ class RifeRung:
             )
         self.dtype = pick_dtype(stage.precision, self.device, half=True, bf16=True)
         device_model = models.on_device(("rife", str(path)), model, self.device, self.dtype)
-        self.runner = rife.RifeRunner(device_model, self.version, self.device, self.dtype, stage.flow_scale)
+        self.events: list[str] = []
+        key = ("rife", str(path), str(self.device), str(self.dtype), "compile", stage.compile)
+        self.model = compiled.wrap(
+            device_model, stage.compile, self.events, lambda build: models.cached(key, build)
+        )
+        self.runner = rife.RifeRunner(self.model, self.version, self.device, self.dtype, stage.flow_scale)
         self.batch = stage.batch
         self.keep_on_device = keep_on_device
-        self.events: list[str] = []
         self.weights = ref.name
+        self.warming_up = False  # the last call ran a new shape (compiled, autotuned): see Ladder
+        self.worker = worker_for(self.device)
+        self.frames = FrameCache()  # per rung: its tensors are in this rung's dtype and padding
 
     def describe(self) -> dict[str, Any]:
         return {
             "weights": self.weights,
             "version": self.version.label,
             "batch": self.batch,
+            "compile": self.model.describe(),
             **placement(self.device, self.dtype, self.keep_on_device),
         }
 
     def between_many(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
         out: list[Any] = []
         k = 0
+        shapes_before = self.model.new_shapes
         while k < len(jobs):
             part = jobs[k : k + self.batch]
             try:
                 inject_oom("interpolate", len(part))
-                made = self._infer(part)
+                made = self.worker.call(functools.partial(self._infer, part))
             except Exception as e:
                 if not is_oom(e):
                     raise
+                oom = True
+            else:
+                oom = False
+            if oom:  # outside the except block: the failed call's tensors are gone by now
+                self.frames.clear()
                 free_cache(self.device)
                 if len(part) == 1:
-                    raise RungUnavailable(f"out of memory at batch 1 on {self.device}") from None
+                    raise RungUnavailable(f"out of memory at batch 1 on {self.device}")
                 self.batch = max(1, len(part) // 2)
                 self.events.append(f"out of memory at batch {len(part)}; retrying at batch {self.batch}")
                 continue
             out.extend(made)
             k += len(part)
+        self.warming_up = self.model.new_shapes > shapes_before
         return out
 
+    def _prepared(self, frames: list[Any]) -> list[dict[str, torch.Tensor]]:
+        """Each distinct frame uploaded, padded and encoded once; the cache holds the previous unit's last."""
+        streams = self.worker.streams
+        new: list[Any] = []  # distinct frames not on the device yet, in order
+        for f in frames:
+            if self.frames.get(f) is None and all(f is not g for g in new):
+                new.append(f)
+        if new:
+            x = upload(streams, new, self.device)
+            streams.hand_over([x], streams.upload, streams.compute)
+            padded = self.runner.pad(x)
+            feats = self.runner.encode(padded)
+            for k, f in enumerate(new):
+                self.frames.put(f, {"x": padded[k]} if feats is None else {"x": padded[k], "f": feats[k]})
+            self.frames.uploads += len(new)
+        return [self.frames.get(f) for f in frames]  # type: ignore[misc]
+
     def _infer(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
-        a = torch.stack([to_tensor(x, self.device) for x, _, _ in jobs])
-        b = torch.stack([to_tensor(y, self.device) for _, y, _ in jobs])
-        result = self.runner.interpolate(a, b, [t for _, _, t in jobs])
-        if self.keep_on_device:
-            return list(result.unbind(0))
-        return to_uint8(result)
+        first = jobs[0][0]
+        h, w = (first.shape[-2], first.shape[-1]) if isinstance(first, torch.Tensor) else first.shape[:2]
+        both = self._prepared([x for x, _, _ in jobs] + [y for _, y, _ in jobs])
+        a, b = both[: len(jobs)], both[len(jobs) :]
+        xa, xb = torch.stack([e["x"] for e in a]), torch.stack([e["x"] for e in b])
+        fa = torch.stack([e["f"] for e in a]) if "f" in a[0] else None
+        fb = torch.stack([e["f"] for e in b]) if "f" in b[0] else None
+        result = self.runner.interpolate_padded(xa, xb, [t for _, _, t in jobs], (h, w), fa, fb)
+        self.frames.keep_only([jobs[-1][0], jobs[-1][1]])  # the next unit may start with the last pair
+        made = list(result.unbind(0)) if self.keep_on_device else download(self.worker.streams, result)
+        self.worker.end_unit()
+        return made
 
 
 def _dyadic_only(ratio: Fraction) -> bool:

@@ -11,7 +11,8 @@ one output frame.
 
 A pair whose luma histograms differ by more than ``scene_threshold`` is a
 scene cut: its in-between frames repeat the earlier frame instead of morphing
-one shot into the next. t = 0 always returns the source frame itself.
+one shot into the next (both tests read a strided luma sample, see
+batch.stages.scene). t = 0 always returns the source frame itself.
 
 Output positions are collected across pairs into units of ``batch`` frames
 to make (t = 0 costs nothing), so a model rung infers a whole batch at once. Rungs: ``rife`` (CUDA),
@@ -30,9 +31,9 @@ import numpy as np
 from batch.config import BLEND, DUPLICATE, INTERPOLATE_MODEL_RUNGS, RIFE_CPU, InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.stages.base import Caps, Stage, StageInput, output_count
-from batch.stages.frame_metrics import analysis_plane, histogram_distance, luma_of
-from batch.stages.frames import as_numpy
+from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
+from batch.stages.scene import is_cut, is_held, sample_plane
 
 Frame = Any  # numpy uint8 (RGB or planar), or a (3, H, W) float tensor between model stages
 Job = tuple[Frame, Frame, Fraction]  # (a, b, t): the frame at t of the way from a to b
@@ -144,6 +145,7 @@ class Interpolate(Stage[InterpolateStage]):
         self.frames_out = 0
         self.cuts: list[int] = []  # source index of the frame after each cut
         self.held = 0  # source frames dropped as repeats (dedupe)
+        self._behind = OneBehind()  # a device rung's unit is handed on after the next one is queued
 
     def _factory(self, name: str) -> Callable[[], Any]:
         if name in RUNGS:
@@ -169,10 +171,7 @@ class Interpolate(Stage[InterpolateStage]):
         if c.scene_threshold is None and not c.dedupe:
             return None
         w, h = self.size
-        arr = as_numpy(frame)
-        if arr.ndim == 3:
-            h, w = arr.shape[:2]
-        return analysis_plane(luma_of(arr, w, h))
+        return sample_plane(frame, w, h)  # a strided sample: see batch.stages.scene
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """Output frames for the chunk (or input) the context describes."""
@@ -200,14 +199,14 @@ class Interpolate(Stage[InterpolateStage]):
                 anchor, anchor_at, anchor_plane = cur, i, plane
                 continue
             held = c.dedupe and plane is not None and anchor_plane is not None
-            if held and float(np.abs(plane - anchor_plane).mean()) <= c.dedupe_threshold:  # type: ignore[operator]
+            if held and is_held(anchor_plane, plane, c.dedupe_threshold):  # type: ignore[arg-type]
                 self.held += 1
                 continue  # a held frame: the next distinct one is the pair's end
             cut = (
                 c.scene_threshold is not None
                 and plane is not None
                 and anchor_plane is not None
-                and histogram_distance(anchor_plane, plane) > c.scene_threshold
+                and is_cut(anchor_plane, plane, c.scene_threshold)
             )
             if cut:
                 self.cuts.append(i)
@@ -221,6 +220,7 @@ class Interpolate(Stage[InterpolateStage]):
             anchor, anchor_at, anchor_plane = cur, i, plane
         if pending:
             yield from self._emit(pending)
+        yield from self._hand_on(self._behind.flush())
         if anchor is None or stop is not None:
             return
         while j * step < first + self.frames_in:  # positions in [N-1, N) hold the last anchor
@@ -231,7 +231,10 @@ class Interpolate(Stage[InterpolateStage]):
     def _emit(self, jobs: list[Job]) -> Iterator[Frame]:
         made = self.ladder.run(functools.partial(_compute, list(jobs)), weight=len(jobs))
         self.frames_out += len(made)
-        yield from (made if self.keep_on_device else map(as_numpy, made))
+        yield from self._hand_on(self._behind.push(made))
+
+    def _hand_on(self, frames: list[Frame]) -> Iterator[Frame]:
+        yield from (frames if self.keep_on_device else map(as_numpy, frames))
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {

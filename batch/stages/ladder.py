@@ -10,7 +10,10 @@ in by the stage from its StageInput), the ladder times each
 rung's first units and refuses a rung whose estimate for the remaining frames
 would run past it: the work already done is kept and the rest goes to the
 next rung, or the stage fails with the estimate in the message, instead of
-burning hours of rented GPU time.
+burning hours of rented GPU time. The estimate leaves out warm-up: a rung's
+first unit, and any unit after which the rung's ``warming_up`` is true (a new
+batch shape for cuDNN's autotuner or torch.compile), so compilation or a
+slow first batch does not make the ladder refuse a rung that is fast after.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class Step:
     units: int = 0
     seconds: float = 0.0
     weight: int = 0  # frames made on this rung
+    warmup_seconds: float = 0.0  # of ``seconds``, spent in warm-up units (left out of the estimate)
+    warmup_weight: int = 0  # of ``weight``, made in warm-up units
     backend: Any = None  # the rung object; its ``events`` (batch halvings ...) go in the manifest
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,6 +50,8 @@ class Step:
             out["units"] = self.units
             out["frames"] = self.weight
             out["seconds"] = round(self.seconds, 3)
+            if self.warmup_seconds:
+                out["warmup_seconds"] = round(self.warmup_seconds, 3)
         events = list(getattr(self.backend, "events", None) or [])
         if events:
             out["events"] = events
@@ -120,19 +127,24 @@ class Ladder(Generic[R]):
                 step.reason = e.message
                 rung = self._advance()
                 continue
+            took = time.perf_counter() - started
+            if step.units == 0 or getattr(rung, "warming_up", False):
+                step.warmup_seconds += took
+                step.warmup_weight += weight
             step.units += 1
             step.weight += weight
-            step.seconds += time.perf_counter() - started
+            step.seconds += took
             self._check_estimate(step)
             return result
 
     def _check_estimate(self, step: Step) -> None:
         """Refuse the rung when its pace would run past the job's deadline."""
-        if self.deadline is None or not self.total or step.seconds < ESTIMATE_AFTER_S or step.reason:
+        seconds, weight = step.seconds - step.warmup_seconds, step.weight - step.warmup_weight
+        if self.deadline is None or not self.total or not weight or seconds < ESTIMATE_AFTER_S or step.reason:
             return
         done = sum(s.weight for s in self.steps)
         remaining = max(0, self.total - done)
-        estimate = step.seconds / step.weight * remaining
+        estimate = seconds / weight * remaining
         left = self.deadline - time.monotonic()
         if estimate <= left:
             step.reason = f"estimated {estimate:.0f} s for {remaining} more frames; within the limit"
@@ -140,7 +152,7 @@ class Ladder(Generic[R]):
         step.status = "refused"
         step.reason = (
             f"estimated {estimate:.0f} s for the remaining {remaining} frames at "
-            f"{step.weight / step.seconds:.2f} frames/s, but only {max(left, 0):.0f} s are left "
+            f"{weight / seconds:.2f} frames/s (after warm-up), but only {max(left, 0):.0f} s are left "
             "of limits.max_runtime_s"
         )
         self._rung = None

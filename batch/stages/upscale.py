@@ -1,9 +1,11 @@
 """Resizing by a scale factor or to a size.
 
-Rungs: ``model`` (a spandrel super-resolution model on CUDA, tiled when
-memory is short), ``model-cpu`` (the same on the CPU, where the ladder names
-it) and ``lanczos`` (Pillow). A model's native scale (x2, x4) is resized to
-the requested size on the device.
+Rungs: ``model`` (a spandrel super-resolution model on CUDA, ``batch``
+frames a call, tiled when memory is short), ``model-cpu`` (the same on the
+CPU, where the ladder names it) and ``lanczos`` (Pillow). A model's native
+scale (x2, x4) is resized to the requested size on the device. A unit of
+ladder work is ``batch`` frames; a device rung's unit is handed on after the
+next one is queued (see batch.stages.frames.OneBehind).
 """
 
 from __future__ import annotations
@@ -18,20 +20,23 @@ from PIL import Image
 from batch.config import LANCZOS, SR_MODEL_CPU, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.stages.base import Caps, Stage, StageInput
-from batch.stages.frames import as_numpy
+from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
 
 Frame = Any  # numpy uint8 RGB, or a (3, H, W) float tensor between model stages
 
 
 class UpscaleRung(Protocol):
-    def resize(self, frame: Frame, width: int, height: int) -> Frame: ...
+    def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]: ...
 
 
 class LanczosRung:
     def resize(self, frame: Frame, width: int, height: int) -> Frame:
         image = Image.fromarray(as_numpy(frame), mode="RGB")
         return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
+
+    def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]:
+        return [self.resize(f, width, height) for f in frames]
 
 
 def target_size(stage: UpscaleStage, width: int, height: int) -> tuple[int, int]:
@@ -66,6 +71,7 @@ class Upscale(Stage[UpscaleStage]):
             "upscale", rungs, total=context.total_frames, deadline=context.deadline
         )
         self.frames = 0
+        self.unit = spec.batch if spec.model is not None else 1  # frames per unit of ladder work
 
     def _model(self, name: str) -> UpscaleRung:
         from batch.models.sr_rung import SrRung
@@ -80,15 +86,25 @@ class Upscale(Stage[UpscaleStage]):
             raise unavailable_if_oom(e) from None
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
-        w, h = self.size_out
+        behind = OneBehind()
+        unit: list[Frame] = []
         for frame in frames:
+            unit.append(frame)
+            if len(unit) >= self.unit:
+                yield from self._hand_on(behind.push(self._resize(unit)))
+                unit = []
+        if unit:
+            yield from self._hand_on(behind.push(self._resize(unit)))
+        yield from self._hand_on(behind.flush())
 
-            def resize(rung: UpscaleRung, f: Frame = frame) -> Frame:
-                return rung.resize(f, w, h)
+    def _resize(self, unit: list[Frame]) -> list[Frame]:
+        w, h = self.size_out
+        out = self.ladder.run(lambda rung: rung.resize_many(list(unit), w, h), weight=len(unit))
+        self.frames += len(out)
+        return out
 
-            out = self.ladder.run(resize)
-            self.frames += 1
-            yield out
+    def _hand_on(self, frames: list[Frame]) -> Iterator[Frame]:
+        yield from (frames if self.keep_on_device else map(as_numpy, frames))
 
     def report(self) -> dict[str, Any]:
         return {

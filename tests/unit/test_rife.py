@@ -215,24 +215,24 @@ def test_a_rung_too_slow_for_the_deadline_is_refused(tmp_path: Path, monkeypatch
     write_rife4(path, "4.6")
     monkeypatch.setattr(ladder_mod, "ESTIMATE_AFTER_S", 0.0)
     # the deadline travels in the stage's input, no module state to reset
-    context = StageInput(64, 64, Fraction(30), total_frames=20_000, deadline=ladder_mod.deadline_after(5.0))
-    frames = _pan(5, 1, 64, 64)
-    # the input is said to have 20000 frames: the model's pace cannot finish them in 5 s
+    context = StageInput(64, 64, Fraction(30), total_frames=20_000, deadline=ladder_mod.deadline_after(60.0))
+    frames = _pan(9, 1, 64, 64)
+    # the input is said to have 20000 frames: the model's pace cannot finish them in 60 s (blend can)
     it = Interpolate(_stage(path, batch=2, scene_threshold=None), context)
     out = list(it.run(iter(frames)))
-    assert len(out) == 10
+    assert len(out) == 18
     steps = it.report()["steps"]
     assert steps[1]["rung"] == "rife-cpu" and steps[1]["status"] == "refused"
-    assert (
-        "of limits.max_runtime_s" in steps[1]["reason"] and steps[1]["frames"] == 4
-    )  # one unit kept, not redone
-    assert steps[2]["rung"] == "blend"
+    # the first unit is warm-up, left out of the estimate; the second decides; both are kept, not redone
+    assert "of limits.max_runtime_s" in steps[1]["reason"] and steps[1]["frames"] == 8
+    assert steps[1]["warmup_seconds"] > 0
+    assert steps[2]["rung"] == "blend" and steps[2]["frames"] == 8
 
     only_model = _stage(path, batch=2, scene_threshold=None, ladder=["rife-cpu"])
     with pytest.raises(StageError, match="would take too long"):
         list(Interpolate(only_model, context).run(iter(frames)))
     # without a deadline the same pace is kept
-    assert len(list(Interpolate(only_model, replace(context, deadline=None)).run(iter(frames)))) == 10
+    assert len(list(Interpolate(only_model, replace(context, deadline=None)).run(iter(frames)))) == 18
 
 
 def test_tensor_frames_leave_the_stage_as_numpy_when_the_next_stage_is_not_a_model() -> None:
@@ -279,3 +279,35 @@ def test_a_truncated_state_dict_is_the_wrong_architecture(tmp_path: Path) -> Non
     torch.save(sd, path)
     with pytest.raises(WeightsWrongArchitecture, match="missing or misshaped"):
         rife.load(path, "cut")
+
+
+@pytest.mark.parametrize("which", ["4.22-lite", "hdv3"])
+def test_flow_adds_up_in_fp32_in_a_bf16_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    """bf16 has 8 bits of mantissa: a flow of 200 px summed in bf16 moves in 1-px steps."""
+    import copy
+
+    from batch.models import rife_arch
+
+    if which == "hdv3":
+        model, version = rife.load(HDV3, "hdv3")
+    else:
+        path = tmp_path / "flownet.pkl"
+        write_rife4(path, which)
+        model, version = rife.load(path, which)
+    flows: list[torch.dtype] = []
+    real = rife_arch.warp
+
+    def spy(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        flows.append(flow.dtype)
+        return real(image, flow)
+
+    monkeypatch.setattr(rife_arch, "warp", spy)
+    a, b = (torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in _pan(2, 4, 64, 96))
+    cpu = torch.device("cpu")
+    low = rife.RifeRunner(copy.deepcopy(model).to(torch.bfloat16), version, cpu, torch.bfloat16, 1.0)
+    out = low.interpolate(a, b, [Fraction(1, 2)])
+    assert flows and set(flows) == {torch.float32}  # every warp reads the fp32 sum
+    exact = rife.RifeRunner(model, version, cpu, torch.float32, 1.0).interpolate(a, b, [Fraction(1, 2)])
+    assert out.dtype == torch.float32 and float((out - exact).abs().mean()) < 0.02

@@ -83,7 +83,7 @@ def test_out_of_memory_switches_to_tiles_and_keeps_every_frame(
     write_sr(path, compact_shapes(), "params")
     # documented hook: any tile of 64 px or more "runs out of memory"
     monkeypatch.setenv("BATCH_TEST_OOM", "upscale:64")
-    up = Upscale(_stage(path), StageInput(96, 80, Fraction(30)))
+    up = Upscale(_stage(path, batch=1), StageInput(96, 80, Fraction(30)))  # batch halving: test_model_compile
     out = list(up.run(iter(_frames(4, 80, 96))))
     assert len(out) == 4 and out[0].shape == (160, 192, 3)
     step = up.report()["steps"][1]

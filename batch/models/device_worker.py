@@ -1,0 +1,297 @@
+"""The device stage: one worker per device, its streams, pinned host buffers, frames uploaded once.
+
+On CUDA each device has one :class:`DeviceWorker`: a thread that runs every
+model call for that device, in the order submitted, whichever chunk worker
+submits it (several chunk workers on one GPU share its queue, so their
+batches do not compete for memory). It owns three streams:
+
+* upload: source frames are copied into pinned host memory (the stage
+  thread's numpy array, one memcpy) and from there to the device with
+  ``non_blocking=True``, then converted to float;
+* compute: waits for the upload's event, runs the model;
+* download: waits for the compute's event, copies the uint8 result into
+  pinned host memory with ``non_blocking=True`` and records a "ready" event.
+
+The model call returns as soon as its work is queued: the frames it hands
+back are :class:`HostFrame` objects whose bytes are read (``numpy()``) after
+the ready event, so the copy back of one batch runs while the next batch
+computes. A unit waits for the previous unit's compute before it returns,
+so at most two units are in flight (memory stays bounded, and the ladder's
+clock measures the device's pace, not the queueing).
+
+Pinned buffers come from PyTorch's caching host allocator: a block is reused
+once the copy that used it has completed and nothing refers to it (a
+HostFrame's numpy array keeps its block alive).
+
+On the CPU the same calls run synchronously in the calling thread: the
+streams and events are no-ops, nothing is pinned, and results are plain
+numpy arrays, bit-identical to a direct call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+class NullEvent:
+    """A CPU event: everything already happened in order."""
+
+    def record(self, stream: Any = None) -> None:
+        return None
+
+    def synchronize(self) -> None:
+        return None
+
+    def query(self) -> bool:
+        return True
+
+
+class NullStream:
+    """A CPU stream: work runs when it is called."""
+
+    def wait_event(self, event: Any) -> None:
+        return None
+
+    def synchronize(self) -> None:
+        return None
+
+
+class Streams:
+    """Upload, compute and download streams of one device, and the events between them."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self.upload: Any = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
+            self.compute: Any = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
+            self.download: Any = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
+        else:
+            self.upload = self.compute = self.download = NullStream()
+
+    def on(self, stream: Any) -> contextlib.AbstractContextManager[Any]:
+        """Make ``stream`` current for the work in the block (nothing on the CPU)."""
+        return torch.cuda.stream(stream) if self.cuda else contextlib.nullcontext()
+
+    def event(self) -> Any:
+        return torch.cuda.Event() if self.cuda else NullEvent()  # type: ignore[no-untyped-call]
+
+    def mark(self, stream: Any) -> Any:
+        """An event recorded now on ``stream``: work queued so far on it."""
+        event = self.event()
+        event.record(stream)
+        return event
+
+    def hand_over(self, tensors: list[torch.Tensor], src: Any, dst: Any) -> None:
+        """``dst`` waits for what ``src`` queued so far; the tensors' memory is kept while ``dst`` reads.
+
+        record_stream: memory allocated on ``src`` and freed while ``dst``
+        still reads it would otherwise go back to ``src``'s pool too early.
+        """
+        if not self.cuda:
+            return
+        dst.wait_event(self.mark(src))
+        for t in tensors:
+            t.record_stream(dst)
+
+    def host(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A host buffer: pinned on CUDA (so copies are asynchronous), plain on the CPU."""
+        return torch.empty(shape, dtype=dtype, pin_memory=self.cuda)
+
+
+class HostFrame:
+    """A uint8 (H, W, 3) frame being copied back from the device: ``numpy()`` waits for its copy."""
+
+    __slots__ = ("_host", "_ready")
+
+    def __init__(self, host: torch.Tensor, ready: Any) -> None:
+        self._host = host
+        self._ready = ready
+
+    @property
+    def pending(self) -> bool:
+        return not bool(self._ready.query())
+
+    def numpy(self) -> np.ndarray:
+        self._ready.synchronize()
+        array: np.ndarray = self._host.numpy()  # a view of the pinned block; it keeps the block alive
+        return array
+
+
+class FrameCache:
+    """Device tensors made from a source frame (uploaded, padded, encoded), kept for the next pair.
+
+    Keyed by the frame object; an entry holds the frame itself, so its id is
+    not reused while the entry lives.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[int, tuple[Any, dict[str, torch.Tensor]]] = OrderedDict()
+        self.uploads = 0  # frames uploaded (for tests and the manifest: one per source frame)
+
+    def get(self, frame: Any) -> dict[str, torch.Tensor] | None:
+        entry = self._entries.get(id(frame))
+        return None if entry is None else entry[1]
+
+    def put(self, frame: Any, values: dict[str, torch.Tensor]) -> None:
+        self._entries[id(frame)] = (frame, values)
+
+    def keep_only(self, frames: list[Any]) -> None:
+        """Forget every entry but these frames' (each kept one is cloned out of its batch's tensor)."""
+        wanted = {id(f) for f in frames}
+        for key in list(self._entries):
+            if key not in wanted:
+                del self._entries[key]
+        for key, (frame, values) in self._entries.items():
+            self._entries[key] = (frame, {k: v.clone() for k, v in values.items()})
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def upload(streams: Streams, frames: list[Any], device: torch.device) -> torch.Tensor:
+    """(N, 3, H, W) float32 in [0, 1] on ``device`` from uint8 RGB frames or tensors, on the upload stream.
+
+    The caller makes the compute stream wait (:meth:`Streams.hand_over`).
+    On the CPU: the same operations as ``batch.models.device.to_tensor``, so
+    the values are bit-identical.
+    """
+    if all(isinstance(f, torch.Tensor) for f in frames):  # from a model stage before: already on the device
+        return torch.stack([f.to(device=device, dtype=torch.float32) for f in frames])
+    arrays = [np.ascontiguousarray(f) if isinstance(f, np.ndarray) else _as_array(f) for f in frames]
+    if not streams.cuda:
+        return torch.stack([torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0) for a in arrays])
+    staged = streams.host((len(arrays), *arrays[0].shape), torch.uint8)
+    for k, a in enumerate(arrays):
+        staged[k].copy_(torch.from_numpy(a))  # one memcpy into pinned memory
+    with streams.on(streams.upload):
+        raw = staged.to(device, non_blocking=True)  # the host allocator keeps `staged` until the copy ends
+        return raw.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def _as_array(frame: Any) -> np.ndarray:
+    if isinstance(frame, torch.Tensor):  # a tensor on another device: through the host
+        from batch.models.device import as_numpy
+
+        return as_numpy(frame)
+    if isinstance(frame, HostFrame):
+        return frame.numpy()
+    raise TypeError(f"a frame must be a numpy array or a tensor, not {type(frame).__name__}")
+
+
+def download(streams: Streams, batch: torch.Tensor) -> list[Any]:
+    """(N, 3, H, W) in [0, 1] to N uint8 (H, W, 3) frames: HostFrames on CUDA, numpy arrays on the CPU.
+
+    Quantised on the compute stream as ``batch.models.device.to_uint8`` does;
+    on CUDA copied on the download stream into pinned memory without waiting.
+    """
+    q = batch.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    if not streams.cuda:
+        return list(q.cpu().numpy())
+    host = streams.host(tuple(q.shape), torch.uint8)
+    streams.hand_over([q], streams.compute, streams.download)
+    with streams.on(streams.download):
+        host.copy_(q, non_blocking=True)
+    ready = streams.mark(streams.download)
+    return [HostFrame(host[k], ready) for k in range(host.shape[0])]
+
+
+class DeviceWorker:
+    """Runs model calls for one device in submission order: a thread on CUDA, the caller on the CPU."""
+
+    def __init__(self, device: torch.device, threaded: bool | None = None) -> None:
+        self.device = device
+        self.streams = Streams(device)
+        self.threaded = self.streams.cuda if threaded is None else threaded  # (tests thread on the CPU)
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last_unit: Any = NullEvent()
+        if self.streams.cuda:
+            torch.backends.cudnn.benchmark = True  # fixed shapes per job: let cuDNN pick its fastest kernels
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the device's thread, with its streams; its exception is raised here."""
+        if not self.threaded:
+            with torch.inference_mode():
+                return fn()
+        done: Future[T] = Future()
+        self._start()
+        self._queue.put((fn, done))
+        return done.result()
+
+    def end_unit(self) -> None:
+        """Called by a rung after queueing a unit: wait for the previous unit's compute (two in flight)."""
+        previous, self._last_unit = self._last_unit, self.streams.mark(self.streams.compute)
+        previous.synchronize()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                name = f"device-{self.device}"
+                self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        if self.streams.cuda:
+            torch.cuda.set_device(self.device)
+        while (item := self._queue.get()) is not None:
+            fn, done = item
+            if not done.set_running_or_notify_cancel():
+                continue
+            try:
+                with torch.inference_mode(), self.streams.on(self.streams.compute):
+                    result = fn()
+            except BaseException as e:  # handed to the caller, which decides (OOM halves the batch)
+                done.set_exception(e)
+                del e
+            else:
+                done.set_result(result)
+            del fn, done, item
+
+    def stop(self) -> None:
+        """End the thread (tests); a later call starts a new one."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+
+_WORKERS: dict[str, DeviceWorker] = {}
+_WORKERS_LOCK = threading.Lock()
+
+
+def worker_for(device: torch.device) -> DeviceWorker:
+    """The process's worker for ``device`` (one per GPU; one for the CPU, which runs calls inline)."""
+    key = str(device)
+    with _WORKERS_LOCK:
+        worker = _WORKERS.get(key)
+        if worker is None:
+            worker = _WORKERS[key] = DeviceWorker(device)
+        return worker
+
+
+def pending(frames: list[Any]) -> bool:
+    """Whether any of these frames is still being copied back from a device."""
+    return any(isinstance(f, HostFrame) for f in frames)
+
+
+def iter_numpy(frames: list[Any]) -> Iterator[Any]:
+    """HostFrames read back (each waits for its copy), everything else as it is."""
+    for f in frames:
+        yield f.numpy() if isinstance(f, HostFrame) else f
