@@ -44,7 +44,7 @@ from batch.job.chunks import ChunkedInput, fingerprint, plan_chunks, verify_join
 from batch.job.heartbeat import Heartbeat
 from batch.job.input_snapshot import fixed_inputs
 from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
-from batch.job.pipeline import check_duration, run_pipeline
+from batch.job.pipeline import check_duration, pixel_plan_for, run_pipeline
 from batch.job.progress import Tracker
 from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
@@ -339,6 +339,7 @@ class Runner:
         container = self.cfg.encode.container
         dest = self.work_dir / f"{stem}.{container}"
         chunks = plan_chunks(self.cfg, info, self.registry)
+        pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
         chunked: ChunkedInput | None = None
         tap: PreviewTap
         if chunks is None:
@@ -368,7 +369,9 @@ class Runner:
                 "processed": done.processed,
             }
             record.notes.append(f"processed in {done.chunks} chunks; {done.reused} reused from the bucket")
+            record.notes += list(pixels.notes)
         record.media_out, record.encode = out.to_dict(), encoder.to_dict()
+        record.encode["pixels"] = pixels.to_dict()
 
         labels = (
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",

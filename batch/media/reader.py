@@ -20,7 +20,8 @@ import numpy as np
 
 from batch.errors import FFmpegFailed, TruncatedVideo
 from batch.media.colour import ColourPlan
-from batch.media.layout import RGB, FrameLayout
+from batch.media.layout import RGB, FrameLayout, packed_rgb
+from batch.media.pixfmt import pix_facts_or_guess
 from batch.media.probe import MediaInfo
 
 _END = object()
@@ -33,8 +34,26 @@ def stderr_tail(path: Path, limit: int = 1500) -> str:
         return ""
 
 
+def decode_filters(source_pix_fmt: str, colour: ColourPlan, layout: FrameLayout) -> list[str]:
+    """The filters that turn decoded frames into ``layout``'s format.
+
+    To packed RGB: converted with the source's matrix and range; alpha the
+    layout does not carry is flattened against black (premultiplied in RGB,
+    where premultiplying is exact) rather than dropped.
+    """
+    if not layout.packed:
+        return [f"format={layout.pix_fmt}"]
+    out = [
+        f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
+        ":flags=bicubic+accurate_rnd+full_chroma_int"
+    ]
+    if pix_facts_or_guess(source_pix_fmt).alpha and not layout.alpha:
+        out += [f"format={packed_rgb(layout.bits > 8, True)}", "premultiply=inplace=1"]
+    return [*out, f"format={layout.pix_fmt}"]
+
+
 class FrameReader:
-    """Iterate the decoded frames of ``info`` as uint8 arrays (see FrameLayout).
+    """Iterate the decoded frames of ``info`` as arrays (uint8, or uint16 above 8 bits: see FrameLayout).
 
     Raises TruncatedVideo when fewer frames decode than the source holds and
     FFmpegFailed when ffmpeg exits non-zero. Frames are read-only views.
@@ -64,12 +83,7 @@ class FrameReader:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
-        if pix_fmt == RGB:
-            filters.append(
-                f"scale=in_color_matrix={colour.matrix}:in_range={colour.range}"
-                ":flags=bicubic+accurate_rnd+full_chroma_int"
-            )
-        filters.append(f"format={pix_fmt}")
+        filters += decode_filters(info.pix_fmt, colour, self.layout)
         seek: list[str] = []
         if start > 0:
             # Accurate input seek: decoding starts at the keyframe before and
@@ -126,7 +140,7 @@ class FrameReader:
                         f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
                         hint="re-upload a complete copy of the input",
                     )
-                frame = np.frombuffer(buf, dtype=np.uint8).reshape(self.layout.shape)
+                frame = np.frombuffer(buf, dtype=self.layout.dtype).reshape(self.layout.shape)
                 if not self._put(frame):
                     return
             self._finish()

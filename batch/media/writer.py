@@ -1,4 +1,4 @@
-"""numpy RGB frames -> ffmpeg -> encoded video, audio muxed from the source.
+"""numpy frames (RGB or planar YUV, 8 or 16 bits) -> ffmpeg -> encoded video, audio muxed from the source.
 
 A writer thread drains a bounded queue into ffmpeg's stdin so encoding
 overlaps with the stages. Audio is copied from the source in the same pass
@@ -23,6 +23,8 @@ from batch.errors import FFmpegFailed
 from batch.media.colour import ColourPlan, encoder_tag_args
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
+from batch.media.pixel_plan import PixelPlan
+from batch.media.pixfmt import pix_facts_or_guess
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
 
@@ -48,10 +50,20 @@ class OutputSpec:
     audio: tuple[AudioStream, ...] = ()
     video_offset_s: float = 0.0  # where video starts relative to the source's audio
     pix_fmt: str = RGB  # layout of the frames handed to write()
+    pixels: PixelPlan | None = None  # the output's pixel format and profile; None: the encoder's default
 
     @property
     def layout(self) -> FrameLayout:
         return FrameLayout(self.pix_fmt, self.width, self.height)
+
+    @property
+    def out_pix_fmt(self) -> str:
+        """The format the encoder is fed."""
+        return self.pixels.encoder_pix_fmt if self.pixels else self.encoder.pix_fmt
+
+    @property
+    def out_rgb(self) -> bool:
+        return self.pixels.output_rgb if self.pixels else self.encoder.rgb
 
 
 def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
@@ -63,20 +75,44 @@ def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
     return ["-c:a", "aac", "-b:a", "192k"]
 
 
+def pad_sizes(spec: OutputSpec) -> tuple[int, int]:
+    """Pixels added right and below so a subsampled output gets the even sizes it needs."""
+    if spec.out_rgb:
+        return 0, 0
+    chroma = pix_facts_or_guess(spec.pixels.output if spec.pixels else spec.encoder.pix_fmt).chroma
+    pad_w = spec.width % 2 if chroma in ("420", "422", "411", "410") else 0
+    pad_h = spec.height % 2 if chroma in ("420", "440", "410") else 0
+    return pad_w, pad_h
+
+
 def video_filter(spec: OutputSpec) -> str:
     parts: list[str] = []
-    if not spec.encoder.rgb and spec.pix_fmt == RGB:
-        # 4:2:0 needs even sizes: pad by one pixel, smeared from the edge.
-        pad_w, pad_h = spec.width % 2, spec.height % 2
-        if pad_w or pad_h:
-            parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
-            parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
+    pad_w, pad_h = pad_sizes(spec)
+    if pad_w or pad_h:  # smeared from the edge
+        parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
+        parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
+    if spec.layout.packed and not spec.out_rgb:
         parts.append(
             f"scale=out_color_matrix={spec.colour.matrix}:out_range={spec.colour.range}"
             ":flags=bicubic+accurate_rnd+full_chroma_int"
         )
-    parts.append(f"format={spec.encoder.pix_fmt}")
+    parts.append(f"format={spec.out_pix_fmt}")
     return ",".join(parts)
+
+
+def encoder_args(spec: OutputSpec) -> list[str]:
+    """The encoder's options, with the pixel plan's profile and x265 HDR parameters merged in."""
+    args = list(spec.encoder.args)
+    if spec.pixels is None:
+        return args
+    if spec.pixels.x265_params:
+        extra = ":".join(spec.pixels.x265_params)
+        if "-x265-params" in args:
+            k = args.index("-x265-params") + 1
+            args[k] = f"{args[k]}:{extra}"
+        else:
+            args += ["-x265-params", extra]
+    return [*args, *spec.pixels.extra_args]
 
 
 def build_command(spec: OutputSpec) -> list[str]:
@@ -94,8 +130,8 @@ def build_command(spec: OutputSpec) -> list[str]:
     else:
         cmd += ["-map", "0:v:0"]
     # passthrough: the muxer must not drop or duplicate frames to fit its clock
-    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *spec.encoder.args]
-    if not spec.encoder.rgb:
+    cmd += ["-vf", video_filter(spec), "-fps_mode", "passthrough", *encoder_args(spec)]
+    if not spec.out_rgb:
         cmd += encoder_tag_args(spec.colour)
     if with_audio:
         cmd += audio_args(spec.container, spec.audio)
@@ -121,6 +157,7 @@ class FrameWriter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._shape = spec.layout.shape
+        self._dtype = spec.layout.dtype
 
     def __enter__(self) -> FrameWriter:
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +167,10 @@ class FrameWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        if frame.shape != self._shape or frame.dtype != np.uint8:
-            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match {self._shape} uint8")
+        if frame.shape != self._shape or frame.dtype != self._dtype:
+            raise ValueError(
+                f"frame {frame.shape} {frame.dtype} does not match {self._shape} {np.dtype(self._dtype)}"
+            )
         while True:
             if self._error is not None:
                 raise self._failure()

@@ -17,14 +17,15 @@ from batch.config import InterpolateStage
 from batch.errors import RungUnavailable
 from batch.models import loaded, rife
 from batch.models.device import (
+    frame_dtype,
     free_cache,
     inject_oom,
     is_oom,
     pick_device,
     pick_dtype,
     placement,
+    to_frames,
     to_tensor,
-    to_uint8,
 )
 from batch.weights.cache import ensure
 
@@ -43,7 +44,9 @@ class RifeRung:
         ratio: Fraction,
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
+        out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
     ) -> None:
+        self.out_dtype = out_dtype if out_dtype is not None else "uint8"
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
@@ -98,7 +101,7 @@ class RifeRung:
         result = self.runner.interpolate(a, b, [t for _, _, t in jobs])
         if self.keep_on_device:
             return list(result.unbind(0))
-        return to_uint8(result)
+        return to_frames(result, frame_dtype(jobs[0][0], self.out_dtype))
 
 
 def _dyadic_only(ratio: Fraction) -> bool:

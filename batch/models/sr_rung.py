@@ -16,14 +16,15 @@ from batch.config import UpscaleStage
 from batch.errors import RungUnavailable
 from batch.models import loaded, sr
 from batch.models.device import (
+    frame_dtype,
     free_cache,
     inject_oom,
     is_oom,
     pick_device,
     pick_dtype,
     placement,
+    to_frames,
     to_tensor,
-    to_uint8,
 )
 from batch.weights.cache import ensure
 
@@ -36,7 +37,9 @@ class SrRung:
         size_out: tuple[int, int],
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
+        out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
     ) -> None:
+        self.out_dtype = out_dtype if out_dtype is not None else "uint8"
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
@@ -85,4 +88,4 @@ class SrRung:
                     raise RungUnavailable(f"out of memory at tile {was} px on {self.device}") from None
                 self.tile = nxt
                 self.events.append(f"out of memory at tile {was} px; retrying with tiles of {nxt} px")
-        return y[0] if self.keep_on_device else to_uint8(y)[0]
+        return y[0] if self.keep_on_device else to_frames(y, frame_dtype(frame, self.out_dtype))[0]
