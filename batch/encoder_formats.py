@@ -36,6 +36,11 @@ PIX_FMT_CHOICES: tuple[str, ...] = get_args(PixFmtChoice)
 
 _X264 = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le")
 _YUV_8_10_12 = (*_X264, "yuv420p12le", "yuv422p12le", "yuv444p12le")
+_FFV1_YUV_MORE = (
+    "yuv420p16le", "yuv422p16le", "yuv444p16le",
+    "yuva420p", "yuva422p", "yuva444p", "yuva420p10le", "yuva422p10le", "yuva444p10le",
+    "yuva420p16le", "yuva422p16le", "yuva444p16le",
+)  # fmt: skip
 _FFV1_RGB = ("gbrp", "gbrp10le", "gbrp12le", "gbrp16le", "gbrap", "gbrap10le", "gbrap12le", "gbrap16le")
 
 # what each codec can be asked for (a planner may still step down where this ffmpeg lacks one)
@@ -44,7 +49,7 @@ ENCODER_PIX_FMTS: dict[str, tuple[str, ...]] = {
     "libx265": _YUV_8_10_12,
     "h264_nvenc": ("yuv420p", "yuv444p"),
     "hevc_nvenc": ("yuv420p", "yuv444p", "yuv420p10le", "yuv444p10le"),
-    "ffv1": (*_YUV_8_10_12, "yuva420p", *_FFV1_RGB),
+    "ffv1": (*_YUV_8_10_12, *_FFV1_YUV_MORE, *_FFV1_RGB),
     "prores_ks": ("yuv422p10le", "yuv444p10le", "yuva444p10le"),
     "libvpx-vp9": (*_YUV_8_10_12, "yuva420p"),
 }

@@ -174,11 +174,7 @@ def plan_pixels(
         ]
         chroma = src.chroma if src.family == "yuv" else ("444" if src.family == "rgb" else "420")
         out = _pick(pool, chroma, src.depth)
-        top_depth = max(f.depth for f in facts)
-        fix = "libx265" if codec != "libx265" else "ffv1"
-        chromas = ", ".join(_words(c) for c in sorted({f.chroma for f in facts}))
-        reason = f"{codec} holds at most {top_depth} bits and {chromas} chroma here"
-        reason += f"; set encode.codec: {fix} to keep more"
+        reason = _held(codec, pool, keep_alpha)
     want_chroma = src.chroma if src.family == "yuv" else ("444" if src.family == "rgb" else out.chroma)
     if known and _CHROMA_RANK[out.chroma] < _CHROMA_RANK[want_chroma]:
         steps.append({"what": "chroma", "from": _words(want_chroma), "to": _words(out.chroma), "why": reason})
@@ -239,6 +235,14 @@ def plan_pixels(
         steps=tuple(steps),
         notes=tuple(notes),
     )
+
+
+def _held(codec: str, pool: list[PixFacts], alpha: bool) -> str:
+    """Why a source-matching output steps down: what the codec holds, and the codec that holds more."""
+    chromas = ", ".join(_words(c) for c in sorted({f.chroma for f in pool}, key=_CHROMA_RANK.__getitem__))
+    held = f"{codec}{' with alpha' if alpha else ''} holds at most {max(f.depth for f in pool)} bits"
+    fix = "ffv1 (container: mkv)" if alpha or codec == "libx265" else "libx265 (or ffv1, container: mkv)"
+    return f"{held} and {chromas} chroma here; set encode.codec: {fix} to keep more"
 
 
 def _words(chroma: str) -> str:
