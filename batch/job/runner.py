@@ -331,7 +331,10 @@ class Runner:
         info = probe(source)
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, output_record_key(stem))
-        settings_print = fingerprint(self.cfg, sha256 or "", 0, encoder)
+        pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
+        settings_print = fingerprint(
+            self.cfg, sha256 or "", 0, encoder, f"{pixels.output}/{pixels.transport}"
+        )
         if self._reuse_verified_output(out_store, done_url, settings_print, record):
             return
         tracker.set_phase("processing")
@@ -339,7 +342,6 @@ class Runner:
         container = self.cfg.encode.container
         dest = self.work_dir / f"{stem}.{container}"
         chunks = plan_chunks(self.cfg, info, self.registry)
-        pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
         chunked: ChunkedInput | None = None
         tap: PreviewTap
         if chunks is None:
