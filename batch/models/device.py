@@ -75,12 +75,14 @@ def pick_dtype(precision: str, device: torch.device, *, half: bool = True, bf16:
     return torch.float32
 
 
-def placement(device: torch.device, dtype: torch.dtype, keep_on_device: bool) -> dict[str, str]:
-    """Where a model rung runs and what it hands on, for the manifest's ``backend``."""
+def placement(
+    device: torch.device, dtype: torch.dtype, keep_on_device: bool, frames: Any = "uint8"
+) -> dict[str, str]:
+    """Where a model rung runs and what it hands on (``frames``: the numpy dtype), for the manifest."""
     return {
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
-        "hands_on": f"float tensors on {device}" if keep_on_device else "uint8",
+        "hands_on": f"float tensors on {device}" if keep_on_device else str(np.dtype(frames)),
     }
 
 

@@ -71,7 +71,7 @@ class RifeRung:
             "weights": self.weights,
             "version": self.version.label,
             "batch": self.batch,
-            **placement(self.device, self.dtype, self.keep_on_device),
+            **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
         }
 
     def between_many(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:

@@ -65,7 +65,7 @@ class SrRung:
             "architecture": self.architecture,
             "model_scale": self.scale,
             "tile": self.tile or "whole frame",
-            **placement(self.device, self.dtype, self.keep_on_device),
+            **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
         }
 
     def resize(self, frame: Any, width: int, height: int) -> Any:
