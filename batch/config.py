@@ -40,6 +40,7 @@ from pydantic import (
 )
 
 from batch.config_loader import load_config_text
+from batch.encoder_formats import PixFmtChoice, unsupported
 from batch.errors import BatchError, ConfigError
 from batch.providers.registry import PROVIDERS
 from batch.weights.registry import Kind, WeightsRef, from_url, lookup
@@ -406,7 +407,7 @@ STAGE_NAMES = tuple(m.model_fields["stage"].default for m in get_args(get_args(S
 
 # --- the rest ----------------------------------------------------------------------
 
-Codec = Literal["auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1"]
+Codec = Literal["auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc", "ffv1", "prores_ks", "libvpx-vp9"]
 Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
 ]
@@ -419,11 +420,20 @@ class EncodeConfig(_Strict):
     crf: int = Field(default=18, ge=0, le=51)
     preset: Preset = "medium"
     container: Literal["mp4", "mkv", "mov"] = "mp4"
+    # source: the source's bit depth, chroma and alpha where the codec holds them (steps down recorded)
+    pix_fmt: PixFmtChoice = "source"
 
     @model_validator(mode="after")
     def _container_fits(self) -> EncodeConfig:
         if self.codec == "ffv1" and self.container != "mkv":
             raise ValueError("codec ffv1 needs container: mkv")
+        if self.codec == "prores_ks" and self.container == "mp4":
+            raise ValueError("codec prores_ks needs container: mov (or mkv)")
+        if self.codec == "libvpx-vp9" and self.container == "mov":
+            raise ValueError("codec libvpx-vp9 needs container: mkv (or mp4, which drops alpha)")
+        problem = unsupported(self.codec, self.pix_fmt)
+        if problem:
+            raise ValueError(problem)
         return self
 
 

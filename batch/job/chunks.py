@@ -29,7 +29,7 @@ from batch import disk
 from batch.config import JobConfig
 from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
-from batch.job.pipeline import Segment, plan_preview, plan_stages, run_segment
+from batch.job.pipeline import Segment, pixel_plan_for, plan_preview, plan_stages, run_segment
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice
 from batch.media.interlace import deinterlace_note
@@ -89,11 +89,15 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGIS
     return chunks
 
 
-def fingerprint(cfg: JobConfig, source_sha256: str, chunk_frames: int, encoder: EncoderChoice) -> str:
+def fingerprint(
+    cfg: JobConfig, source_sha256: str, chunk_frames: int, encoder: EncoderChoice, pixels: str = ""
+) -> str:
     """What a part's frames depend on; a part made under another fingerprint is not reused.
 
     The encoder actually used is part of it: parts from NVENC and from libx264
-    must not be joined into one stream.
+    must not be joined into one stream. So is the output's pixel format
+    (``pixels``: the pixel plan's output, which follows the source and this
+    ffmpeg's encoders): parts of 8 and 10 bits must not be joined either.
     """
     shaping = {
         "source": source_sha256,
@@ -102,6 +106,8 @@ def fingerprint(cfg: JobConfig, source_sha256: str, chunk_frames: int, encoder: 
         "encoder": [encoder.codec, encoder.pix_fmt, *encoder.args],
         "chunk_frames": chunk_frames,
     }
+    if pixels:  # (absent otherwise, so fingerprints made without it stay as they were)
+        shaping["pixels"] = pixels
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 
@@ -141,8 +147,11 @@ class ChunkedInput:
         self.make_room = make_room  # frees kept local copies when the join needs their room
         self.store, self.work_dir, self.workers = store, work_dir, max(1, workers)
         self.prefix = parts_url(cfg.output, stem)
-        self.ext = "mkv" if cfg.encode.container == "mkv" else "mp4"
-        self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder)
+        self.ext = cfg.encode.container if cfg.encode.container in ("mkv", "mov") else "mp4"  # mov: ProRes
+        pixels = pixel_plan_for(cfg, info, encoder, registry)
+        self.print = fingerprint(
+            cfg, source_sha256, chunks[0].count, encoder, f"{pixels.output}/{pixels.transport}"
+        )
         self.registry = registry
         plan = plan_stages(cfg, info, registry=registry)
         self.fps_out = plan.fps
@@ -204,7 +213,9 @@ class ChunkedInput:
                 hint="this is a bug; please report it with the manifest",
             )
         part_url, record_url = self._urls(c)
-        uploaded = self.store.upload(local, part_url, content_type=f"video/{self.ext}")
+        uploaded = self.store.upload(
+            local, part_url, content_type="video/quicktime" if self.ext == "mov" else f"video/{self.ext}"
+        )
         record = {
             "part": c.index,
             "input_frames": [c.start, c.start + c.count],

@@ -20,11 +20,12 @@ from batch.media import direct
 from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.interlace import deinterlace_note
-from batch.media.layout import FrameLayout, choose_pix_fmt
+from batch.media.layout import RGB, FrameLayout
+from batch.media.pixel_plan import PixelPlan, plan_pixels
 from batch.media.preview import PreviewTap, crop_boxes, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import check_output, plan_streams
-from batch.media.writer import OutputSpec
+from batch.media.writer import OutputSpec, pad_sizes
 from batch.stages.base import StageInput
 from batch.stages.registry import REGISTRY, Plan, StageRegistry
 
@@ -90,8 +91,21 @@ def _transport(
     One rule for the reader, the writer and the preview tap, which must read frames as they travel.
     """
     colour = plan_colour(info.color, info.height, info.pix_fmt)
-    needs_rgb = registry.needs_rgb(cfg.stages)
-    return colour, choose_pix_fmt(info.pix_fmt, info.width, info.height, needs_rgb, encoder.pix_fmt)
+    return colour, pixel_plan_for(cfg, info, encoder, registry).transport
+
+
+def pixel_plan_for(
+    cfg: JobConfig, info: MediaInfo, encoder: EncoderChoice, registry: StageRegistry = REGISTRY
+) -> PixelPlan:
+    """Bit depth, chroma and alpha for this input (batch.media.pixel_plan). Raises ConfigError."""
+    caps = [registry.caps_for(s) for s in cfg.stages]
+    return plan_pixels(
+        info,
+        cfg.encode,
+        encoder.codec,
+        needs_rgb=any(c.needs_rgb for c in caps),
+        model_stage=any(c.model_kind is not None for c in caps),
+    )
 
 
 def _prepare(
@@ -107,8 +121,12 @@ def _prepare(
     registry: StageRegistry = REGISTRY,
 ) -> tuple[Plan, ColourPlan, OutputSpec]:
     """The stages, the colour plan and the writer's spec; audio only when a source is given."""
-    colour, pix_fmt = _transport(cfg, info, encoder, registry)
-    plan = plan_stages(cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry)
+    colour = plan_colour(info.color, info.height, info.pix_fmt)
+    pixels = pixel_plan_for(cfg, info, encoder, registry)
+    pix_fmt = pixels.transport
+    plan = plan_stages(
+        cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry, pix_fmt=pix_fmt
+    )
     streams = plan_streams(info, cfg.encode.container, plan.fps) if audio_source else None
     if encoder.nvenc:  # this worker's GPU, as its model stages use (batch.models.gpu_slot)
         from batch.models import gpu_slot
@@ -127,6 +145,7 @@ def _prepare(
         video_offset_s=info.start_s if audio_source else 0.0,
         pix_fmt=pix_fmt,
         streams=streams,
+        pixels=pixels,
     )
     return plan, colour, spec
 
@@ -169,6 +188,7 @@ def plan_stages(
     deadline: float | None = None,
     chunk: Segment | None = None,
     registry: StageRegistry = REGISTRY,
+    pix_fmt: str = RGB,
 ) -> Plan:
     """The stage runners for one input (or one chunk of it), as the registry builds them.
 
@@ -183,6 +203,7 @@ def plan_stages(
         stop=None if chunk is None or chunk.last else chunk.start + chunk.count,
         artifacts=artifacts,
         deadline=deadline,
+        pix_fmt=pix_fmt,
     )
     return registry.plan(cfg.stages, source)
 
@@ -241,10 +262,7 @@ def run_pipeline(
         notes.append(deinterlaced)
     if info.vfr:
         notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
-    if info.pix_fmt not in ("yuv420p", "yuvj420p") and not encoder.rgb:
-        notes.append(f"source pixel format {info.pix_fmt} encoded as 8-bit 4:2:0 (yuv420p)")
-    if plan.width % 2 or plan.height % 2:
-        notes.append("odd frame size padded by one pixel (edge repeated) for 4:2:0 encoding")
+    notes += pixel_notes(spec)
     return PipelineResult(
         info_in=info,
         info_out=info_out,
@@ -257,6 +275,14 @@ def run_pipeline(
         preview=tap,
         dropped_streams=spec.streams.dropped_dicts(),
     )
+
+
+def pixel_notes(spec: OutputSpec) -> list[str]:
+    """What the output's pixel format kept and gave up, and any padding, for the manifest."""
+    notes = list(spec.pixels.notes) if spec.pixels else []
+    if any(pad_sizes(spec)):
+        notes.append("odd frame size padded by one pixel (edge repeated) for subsampled chroma")
+    return notes
 
 
 @dataclass

@@ -45,7 +45,7 @@ from batch.job.chunks import ChunkedInput, fingerprint, plan_chunks, verify_join
 from batch.job.heartbeat import Heartbeat
 from batch.job.input_snapshot import fixed_inputs
 from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
-from batch.job.pipeline import check_duration, run_pipeline
+from batch.job.pipeline import check_duration, pixel_plan_for, run_pipeline
 from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
@@ -355,7 +355,10 @@ class Runner:
         info = probe(source)
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, output_record_key(stem))
-        settings_print = fingerprint(self.cfg, sha256 or "", 0, encoder)
+        pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
+        settings_print = fingerprint(
+            self.cfg, sha256 or "", 0, encoder, f"{pixels.output}/{pixels.transport}"
+        )
         if self._reuse_verified_output(out_store, done_url, settings_print, record):
             report_page.never_raises(
                 "the report's images",
@@ -402,7 +405,9 @@ class Runner:
                 "processed": done.processed,
             }
             record.notes.append(f"processed in {done.chunks} chunks; {done.reused} reused from the bucket")
+            record.notes += list(pixels.notes)
         record.media_out, record.encode = out.to_dict(), encoder.to_dict()
+        record.encode["pixels"] = pixels.to_dict()
 
         labels = (
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",

@@ -82,21 +82,31 @@ _ZSCALE_MATRIX = {"bt709": 1, "fcc": 4, "bt470": 5, "smpte170m": 6, "smpte240m":
 _ZSCALE_RANGE = {"tv": "limited", "pc": "full"}
 
 
-def rgb_conversion(plan: ColourPlan, *, to_rgb: bool, yuv_pix_fmt: str = "yuv420p") -> str:
-    """The filter chain between the video's YUV and the stages' packed ``rgb24``, one rule both ways.
+# packed RGB (how frames travel) -> the planar RGB zscale reads and writes, same depth and alpha
+_PLANAR_RGB = {"rgb24": "gbrp", "rgba": "gbrap", "rgb48le": "gbrp16le", "rgba64le": "gbrap16le"}
 
-    ``to_rgb``: the reader's direction (decoded YUV -> rgb24), else the writer's (rgb24 ->
-    ``yuv_pix_fmt``). zimg (ffmpeg's ``zscale``), bicubic chroma, no dither: on a smooth
-    source the yuv420p -> RGB -> yuv420p round trip is exact (luma max error 0, chroma 1)
-    and 2-3x faster than swscale's ``accurate_rnd``, which is needed for the same exactness
-    (docs/benchmarks.md). A source without a YUV matrix (``gbrp`` masters) is only repacked.
-    Extend here for other depths and formats: the reader, the writer and the preview ask this.
+
+def rgb_conversion(
+    plan: ColourPlan, *, to_rgb: bool, yuv_pix_fmt: str = "yuv420p", rgb_pix_fmt: str = "rgb24"
+) -> str:
+    """The filter chain between the video's YUV and the stages' packed RGB, one rule both ways.
+
+    ``to_rgb``: the reader's direction (decoded YUV -> ``rgb_pix_fmt``), else the writer's
+    (``rgb_pix_fmt`` -> ``yuv_pix_fmt``). ``rgb_pix_fmt`` is the pixel plan's transport:
+    ``rgb24``/``rgba``, or ``rgb48le``/``rgba64le`` (16 bits) for a source above 8 bits
+    encoded above 8 bits; alpha travels through zscale as its own plane. zimg (ffmpeg's
+    ``zscale``), bicubic chroma, no dither: on a smooth source the yuv420p -> RGB -> yuv420p
+    round trip is exact (luma max error 0, chroma 1) and 2-3x faster than swscale's
+    ``accurate_rnd``, which is needed for the same exactness (docs/benchmarks.md). A source
+    without a YUV matrix (``gbrp`` masters) is only repacked. The reader, the writer, the
+    direct transcode and the preview ask this.
     """
+    planar = _PLANAR_RGB[rgb_pix_fmt]
     matrix = _ZSCALE_MATRIX.get(plan.matrix, 1)
     zrange = _ZSCALE_RANGE.get(plan.range, "limited")
     how = "filter=bicubic:dither=none"
     if to_rgb:
         if plan.rgb_source:
-            return "format=rgb24"
-        return f"zscale=matrixin={matrix}:rangein={zrange}:{how},format=gbrp,format=rgb24"
-    return f"format=gbrp,zscale=matrix={matrix}:range={zrange}:{how},format={yuv_pix_fmt}"
+            return f"format={rgb_pix_fmt}"
+        return f"zscale=matrixin={matrix}:rangein={zrange}:{how},format={planar},format={rgb_pix_fmt}"
+    return f"format={planar},zscale=matrix={matrix}:range={zrange}:{how},format={yuv_pix_fmt}"

@@ -42,8 +42,27 @@ class Grab:
 
 
 def usable(info: MediaInfo, spec: OutputSpec) -> bool:
-    """Whether the direct transcode makes exactly what the pipes would: 8-bit 4:2:0 in and out."""
-    return spec.pix_fmt == YUV420 and info.pix_fmt == YUV420 and not spec.encoder.rgb
+    """Whether the direct transcode makes exactly what the pipes would: 8-bit 4:2:0 in and out.
+
+    The pixel plan (batch.media.pixel_plan) must say plain ``yuv420p`` from source to encoder,
+    with no alpha; a high-bit, 4:2:2/4:4:4, RGB or alpha source goes through the pipes, which
+    keep its format as the plan says.
+    """
+    pixels = spec.pixels
+    plain = pixels is None or (
+        pixels.source == YUV420
+        and pixels.transport == YUV420
+        and pixels.output == YUV420
+        and pixels.encoder_pix_fmt == YUV420
+        and pixels.alpha == "none"
+    )
+    return (
+        plain
+        and spec.pix_fmt == YUV420
+        and info.pix_fmt == YUV420
+        and spec.out_pix_fmt == YUV420
+        and not spec.out_rgb
+    )
 
 
 def _select(frames: tuple[int, ...]) -> str:
@@ -73,7 +92,7 @@ def build_command(
     grabs = [g for g in grabs if g.frames]
     labels = ["enc", *(f"g{i}" for i in range(len(grabs)))]
     split = f"split={len(labels)}" + "".join(f"[{x}]" for x in labels) if grabs else "null[enc]"
-    graph = [f"[0:v:0]{','.join([*head, split])}", f"[enc]format={spec.encoder.pix_fmt}[v]"]
+    graph = [f"[0:v:0]{','.join([*head, split])}", f"[enc]format={spec.out_pix_fmt}[v]"]
     for i, g in enumerate(grabs):
         chain = [_select(g.frames)]
         if g.box:

@@ -7,7 +7,8 @@ import subprocess
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from batch.config import EncodeConfig
+from batch.config import PRESETS, EncodeConfig
+from batch.encoder_formats import unsupported
 
 # x264-style preset names -> NVENC p1 (fastest) .. p7 (best)
 _NVENC_PRESET = {
@@ -81,6 +82,14 @@ def _args(codec: str, cfg: EncodeConfig) -> tuple[list[str], str]:
         return [*nv, "-rc", "vbr", "-cq", str(cfg.crf), "-b:v", "0"], "yuv420p"
     if codec == "ffv1":
         return ["-c:v", "ffv1", "-level", "3", "-g", "1"], "gbrp"
+    if codec == "prores_ks":  # quality is the profile's (see pixel_plan); -vendor: players expect Apple's
+        return ["-c:v", "prores_ks", "-vendor", "apl0"], "yuv422p10le"
+    if codec == "libvpx-vp9":
+        speed = str(
+            round(5 - PRESETS.index(cfg.preset) * 5 / (len(PRESETS) - 1))
+        )  # ultrafast 5 .. veryslow 0
+        vp9 = ["-c:v", "libvpx-vp9", "-crf", str(cfg.crf), "-b:v", "0", "-row-mt", "1"]
+        return [*vp9, "-deadline", "good", "-cpu-used", speed], "yuv420p"
     raise ValueError(f"unknown codec {codec}")
 
 
@@ -88,6 +97,10 @@ def choose_encoder(cfg: EncodeConfig) -> EncoderChoice:
     """Resolve ``auto`` and NVENC requests to an encoder that works on this machine."""
     wanted: str = "h264_nvenc" if cfg.codec == "auto" else cfg.codec
     steps: list[dict[str, Any]] = []
+    if wanted in _CPU_TWIN and cfg.codec == "auto" and unsupported(wanted, cfg.pix_fmt):
+        reason = f"{wanted} cannot encode pix_fmt {cfg.pix_fmt}"
+        steps.append({"rung": wanted, "status": "unavailable", "reason": reason})
+        wanted = _CPU_TWIN[wanted]
     if wanted in _CPU_TWIN:
         problem = nvenc_problem(wanted)
         if problem:

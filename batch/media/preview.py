@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw
 
 from batch.media.colour import ColourPlan
-from batch.media.layout import RGB, FrameLayout
+from batch.media.layout import FrameLayout, to_8bit
 
 if TYPE_CHECKING:
     import numpy as np  # imported where frames are converted: a job with no stages needs none
@@ -101,16 +101,16 @@ def crop_boxes(layout_in: FrameLayout, layout_out: FrameLayout) -> tuple[Box, Bo
 
 
 def _planes(frame: np.ndarray, layout: FrameLayout, box: Box) -> tuple[np.ndarray, ...]:
-    """The Y, U and V planes of a flat yuv420p frame, cut to ``box`` (chroma at half the size)."""
-    w, h = layout.width, layout.height
+    """The Y, U and V planes of a flat planar frame, cut to ``box`` (subsampled chroma at half the size),
+    in 8-bit levels."""
     x0, y0, bw, bh = box
-    cw, ch = (w + 1) // 2, (h + 1) // 2
-    cy, cx = slice(y0 // 2, (y0 + bh + 1) // 2), slice(x0 // 2, (x0 + bw + 1) // 2)
-    return (
-        frame[: w * h].reshape(h, w)[y0 : y0 + bh, x0 : x0 + bw],
-        frame[w * h : w * h + cw * ch].reshape(ch, cw)[cy, cx],
-        frame[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw)[cy, cx],
-    )
+    out = []
+    for plane in layout.split(frame)[:3]:
+        sx = 2 if plane.shape[1] < layout.width else 1
+        sy = 2 if plane.shape[0] < layout.height else 1
+        cut = plane[y0 // sy : (y0 + bh + sy - 1) // sy, x0 // sx : (x0 + bw + sx - 1) // sx]
+        out.append(to_8bit(cut, layout.max_value))
+    return tuple(out)
 
 
 def thumbnail(
@@ -127,8 +127,10 @@ def thumbnail(
     box = box or (0, 0, w, h)
     x0, y0, bw, bh = box
     size = (max(2, round(bw * height / bh)), height)
-    if layout.pix_fmt == RGB:
-        rgb_box = np.ascontiguousarray(frame.reshape(h, w, 3)[y0 : y0 + bh, x0 : x0 + bw])
+    if layout.packed:
+        channels = layout.shape[2]
+        rgb_box = frame.reshape(h, w, channels)[y0 : y0 + bh, x0 : x0 + bw, :3]
+        rgb_box = np.ascontiguousarray(to_8bit(rgb_box, layout.max_value))
         return Image.fromarray(rgb_box).resize(size, Image.Resampling.BOX)
     # resize each plane in C first, so the float maths runs on the small image only
     y, u, v = (

@@ -24,6 +24,26 @@ class ColorInfo:
     primaries: str | None = None
 
 
+HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
+_MASTERING_KEYS = (
+    "red_x", "red_y", "green_x", "green_y", "blue_x", "blue_y",
+    "white_point_x", "white_point_y", "min_luminance", "max_luminance",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HdrMeta:
+    """HDR side data as ffprobe prints it (fractions such as ``34000/50000``); empty when absent."""
+
+    mastering: tuple[tuple[str, str], ...] = ()  # (key, value) in _MASTERING_KEYS order
+    max_cll: int | None = None  # content light level: brightest pixel, cd/m2
+    max_fall: int | None = None  # brightest frame average, cd/m2
+
+    @property
+    def present(self) -> bool:
+        return bool(self.mastering) or self.max_cll is not None
+
+
 @dataclass(frozen=True)
 class AudioStream:
     index: int
@@ -70,11 +90,17 @@ class MediaInfo:
     timecode: str | None = None  # "HH:MM:SS:FF" (";" before FF: drop-frame), from any stream or the file
     chapters: int = 0
     streams: tuple[OtherStream, ...] = ()
+    hdr: HdrMeta = field(default_factory=HdrMeta)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
         out.pop("path")
+        out["hdr"] = {
+            "mastering_display": dict(self.hdr.mastering) or None,
+            "max_cll": self.hdr.max_cll,
+            "max_fall": self.hdr.max_fall,
+        }
         return out
 
 
@@ -251,6 +277,9 @@ def probe(path: Path) -> MediaInfo:
         transfer=_known(video.get("color_transfer")),
         primaries=_known(video.get("color_primaries")),
     )
+    hdr = HdrMeta()
+    if color.transfer in HDR_TRANSFERS or color.primaries == "bt2020":
+        hdr = read_hdr_meta(path, video)
     return MediaInfo(
         path=str(path),
         container=str(fmt.get("format_name", "")),
@@ -273,6 +302,7 @@ def probe(path: Path) -> MediaInfo:
         timecode=_timecode(streams, fmt),
         chapters=len(data.get("chapters") or []),
         streams=_other_streams(streams, video),
+        hdr=hdr,
     )
 
 
@@ -313,6 +343,42 @@ def _other_streams(streams: list[dict[str, Any]], video: dict[str, Any]) -> tupl
         )
         for s in streams
         if s.get("codec_type") in kinds and s is not video
+    )
+
+
+def _hdr_from(sides: list[dict[str, Any]]) -> HdrMeta:
+    mastering: tuple[tuple[str, str], ...] = ()
+    cll: int | None = None
+    fall: int | None = None
+    for side in sides:
+        kind = str(side.get("side_data_type", ""))
+        if kind.startswith("Mastering display") and all(k in side for k in _MASTERING_KEYS):
+            mastering = tuple((k, str(side[k])) for k in _MASTERING_KEYS)
+        elif kind.startswith("Content light level"):
+            cll, fall = int(side.get("max_content") or 0), int(side.get("max_average") or 0)
+    return HdrMeta(mastering, cll, fall)
+
+
+def read_hdr_meta(path: Path, video: dict[str, Any]) -> HdrMeta:
+    """Mastering display and content light level: the stream's side data (Matroska, MP4), else the
+    first frame's (HEVC SEI), which costs decoding one frame."""
+    found = _hdr_from(list(video.get("side_data_list") or []))
+    if found.mastering and found.max_cll is not None:
+        return found
+    cmd = [
+        FFPROBE, "-v", "error", "-of", "json", "-select_streams", f"{video.get('index', 0)}",
+        "-read_intervals", "%+#1", "-show_frames", "-show_entries", "frame=side_data_list", str(path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        frames = json.loads(proc.stdout or "{}").get("frames") or []
+    except json.JSONDecodeError:
+        frames = []
+    from_frame = _hdr_from(list((frames[0] if frames else {}).get("side_data_list") or []))
+    return HdrMeta(
+        found.mastering or from_frame.mastering,
+        found.max_cll if found.max_cll is not None else from_frame.max_cll,
+        found.max_fall if found.max_fall is not None else from_frame.max_fall,
     )
 
 

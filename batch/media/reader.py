@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, cast
 from batch.errors import FFmpegFailed, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.interlace import deinterlace_filter
-from batch.media.layout import RGB, FrameLayout
+from batch.media.layout import RGB, FrameLayout, packed_rgb
+from batch.media.pixfmt import pix_facts_or_guess
 from batch.media.probe import MediaInfo
 
 if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
@@ -35,8 +36,27 @@ def stderr_tail(path: Path, limit: int = 1500) -> str:
         return ""
 
 
+def decode_filters(source_pix_fmt: str, colour: ColourPlan, layout: FrameLayout) -> list[str]:
+    """The filters that turn decoded frames into ``layout``'s format.
+
+    To packed RGB (8 or 16 bits): converted with the source's matrix and range
+    (colour.rgb_conversion); alpha the layout does not carry is flattened against
+    black (premultiplied in RGB, where premultiplying is exact) rather than dropped.
+    """
+    if not layout.packed:
+        return [f"format={layout.pix_fmt}"]
+    if pix_facts_or_guess(source_pix_fmt).alpha and not layout.alpha:
+        with_alpha = packed_rgb(layout.bits > 8, True)
+        return [
+            rgb_conversion(colour, to_rgb=True, rgb_pix_fmt=with_alpha),
+            "premultiply=inplace=1",
+            f"format={layout.pix_fmt}",
+        ]
+    return [rgb_conversion(colour, to_rgb=True, rgb_pix_fmt=layout.pix_fmt)]
+
+
 class FrameReader:
-    """Iterate the decoded frames of ``info`` as uint8 arrays (see FrameLayout).
+    """Iterate the decoded frames of ``info`` as arrays (uint8, or uint16 above 8 bits: see FrameLayout).
 
     Raises TruncatedVideo when fewer frames decode than the source holds and
     FFmpegFailed when ffmpeg exits non-zero. Frames are read-only views.
@@ -67,10 +87,7 @@ class FrameReader:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
-        if pix_fmt == RGB:
-            filters.append(rgb_conversion(colour, to_rgb=True))
-        else:
-            filters.append(f"format={pix_fmt}")
+        filters += decode_filters(info.pix_fmt, colour, self.layout)
         seek: list[str] = []
         if start > 0:
             # Accurate input seek: decoding starts at the keyframe before and
@@ -129,7 +146,7 @@ class FrameReader:
                         f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
                         hint="re-upload a complete copy of the input",
                     )
-                frame = np.frombuffer(buf, dtype=np.uint8).reshape(self.layout.shape)
+                frame = np.frombuffer(buf, dtype=self.layout.dtype).reshape(self.layout.shape)
                 if not self._put(frame):
                     return
             self._finish()

@@ -1,4 +1,4 @@
-"""numpy RGB frames -> ffmpeg -> encoded video, audio muxed from the source.
+"""numpy frames (RGB or planar YUV, 8 or 16 bits) -> ffmpeg -> encoded video, audio muxed from the source.
 
 A writer thread drains a bounded queue into ffmpeg's stdin so encoding
 overlaps with the stages. Audio is copied from the source in the same pass
@@ -22,6 +22,8 @@ from batch.errors import FFmpegFailed
 from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
+from batch.media.pixel_plan import PixelPlan
+from batch.media.pixfmt import pix_facts_or_guess
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
 from batch.media.streams import StreamPlan, source_args
@@ -52,6 +54,7 @@ class OutputSpec:
     video_offset_s: float = 0.0  # where video starts relative to the source's audio
     pix_fmt: str = RGB  # layout of the frames handed to write()
     streams: StreamPlan | None = None  # what else comes from audio_source (subtitles, chapters ...)
+    pixels: PixelPlan | None = None  # the output's pixel format and profile; None: the encoder's default
 
     @property
     def source_streams(self) -> StreamPlan:
@@ -61,6 +64,15 @@ class OutputSpec:
     @property
     def layout(self) -> FrameLayout:
         return FrameLayout(self.pix_fmt, self.width, self.height)
+
+    @property
+    def out_pix_fmt(self) -> str:
+        """The format the encoder is fed."""
+        return self.pixels.encoder_pix_fmt if self.pixels else self.encoder.pix_fmt
+
+    @property
+    def out_rgb(self) -> bool:
+        return self.pixels.output_rgb if self.pixels else self.encoder.rgb
 
 
 def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
@@ -72,18 +84,45 @@ def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
     return ["-c:a", "aac", "-b:a", "192k"]
 
 
+def pad_sizes(spec: OutputSpec) -> tuple[int, int]:
+    """Pixels added right and below so a subsampled output gets the even sizes it needs."""
+    if spec.out_rgb:
+        return 0, 0
+    chroma = pix_facts_or_guess(spec.pixels.output if spec.pixels else spec.encoder.pix_fmt).chroma
+    pad_w = spec.width % 2 if chroma in ("420", "422", "411", "410") else 0
+    pad_h = spec.height % 2 if chroma in ("420", "440", "410") else 0
+    return pad_w, pad_h
+
+
 def video_filter(spec: OutputSpec) -> str:
     parts: list[str] = []
-    if not spec.encoder.rgb and spec.pix_fmt == RGB:
-        # 4:2:0 needs even sizes: pad by one pixel, smeared from the edge.
-        pad_w, pad_h = spec.width % 2, spec.height % 2
-        if pad_w or pad_h:
-            parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
-            parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
-        parts.append(rgb_conversion(spec.colour, to_rgb=False, yuv_pix_fmt=spec.encoder.pix_fmt))
+    pad_w, pad_h = pad_sizes(spec)
+    if pad_w or pad_h:  # smeared from the edge
+        parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
+        parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
+    if spec.layout.packed and not spec.out_rgb:
+        conversion = rgb_conversion(
+            spec.colour, to_rgb=False, yuv_pix_fmt=spec.out_pix_fmt, rgb_pix_fmt=spec.pix_fmt
+        )
+        parts.append(conversion)
     else:
-        parts.append(f"format={spec.encoder.pix_fmt}")
+        parts.append(f"format={spec.out_pix_fmt}")
     return ",".join(parts)
+
+
+def encoder_args(spec: OutputSpec) -> list[str]:
+    """The encoder's options, with the pixel plan's profile and x265 HDR parameters merged in."""
+    args = list(spec.encoder.args)
+    if spec.pixels is None:
+        return args
+    if spec.pixels.x265_params:
+        extra = ":".join(spec.pixels.x265_params)
+        if "-x265-params" in args:
+            k = args.index("-x265-params") + 1
+            args[k] = f"{args[k]}:{extra}"
+        else:
+            args += ["-x265-params", extra]
+    return [*args, *spec.pixels.extra_args]
 
 
 def build_command(spec: OutputSpec) -> list[str]:
@@ -104,13 +143,14 @@ def build_command(spec: OutputSpec) -> list[str]:
 
 
 def output_args(spec: OutputSpec) -> list[str]:
-    """The encoder, the colour tags, the audio codec and the container's flags of an output.
+    """The encoder (with the pixel plan's profile and HDR parameters), the colour tags, the audio
+    codec and the container's flags of an output.
 
     One list for the frame writer and the direct transcode (batch.media.direct), so both
     encode, tag and carry audio alike.
     """
-    args = list(spec.encoder.args)
-    if not spec.encoder.rgb:
+    args = encoder_args(spec)
+    if not spec.out_rgb:
         args += encoder_tag_args(spec.colour)
     if spec.audio_source is not None and spec.audio:
         args += audio_args(spec.container, spec.audio)
@@ -135,6 +175,7 @@ class FrameWriter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._shape = spec.layout.shape
+        self._dtype = spec.layout.dtype
 
     def __enter__(self) -> FrameWriter:
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,8 +187,10 @@ class FrameWriter:
     def write(self, frame: np.ndarray) -> None:
         import numpy as np
 
-        if frame.shape != self._shape or frame.dtype != np.uint8:
-            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match {self._shape} uint8")
+        if frame.shape != self._shape or frame.dtype != self._dtype:
+            raise ValueError(
+                f"frame {frame.shape} {frame.dtype} does not match {self._shape} {np.dtype(self._dtype)}"
+            )
         while True:
             if self._error is not None:
                 raise self._failure()

@@ -82,21 +82,43 @@ def pick_dtype(precision: str, device: torch.device, *, half: bool = True, bf16:
     return torch.float32
 
 
-def placement(device: torch.device, dtype: torch.dtype, keep_on_device: bool) -> dict[str, str]:
-    """Where a model rung runs and what it hands on, for the manifest's ``backend``."""
+def placement(
+    device: torch.device, dtype: torch.dtype, keep_on_device: bool, frames: Any = "uint8"
+) -> dict[str, str]:
+    """Where a model rung runs and what it hands on (``frames``: the numpy dtype), for the manifest."""
     return {
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
-        "hands_on": f"float tensors on {device}" if keep_on_device else "uint8",
+        "hands_on": f"float tensors on {device}" if keep_on_device else str(np.dtype(frames)),
     }
 
 
 def to_tensor(frame: Any, device: torch.device) -> torch.Tensor:
-    """(3, H, W) float32 in [0, 1] on ``device``, from uint8 RGB or a tensor already made."""
+    """(3, H, W) float32 in [0, 1] on ``device``, from uint8 or uint16 RGB or a tensor already made.
+
+    uint16 frames (rgb48le: 10- and 12-bit sources) are scaled by 65535, so the model sees the
+    same [0, 1] signal with the source's finer steps.
+    """
     if isinstance(frame, torch.Tensor):
         return frame.to(device=device, dtype=torch.float32)
-    t = torch.from_numpy(np.ascontiguousarray(frame)).to(device, non_blocking=True)
+    arr = np.ascontiguousarray(frame)
+    if arr.dtype == np.uint16:  # torch's uint16 has few kernels: widen on the host
+        return (
+            torch.from_numpy(arr.astype(np.float32))
+            .to(device, non_blocking=True)
+            .permute(2, 0, 1)
+            .div_(65535.0)
+        )
+    t = torch.from_numpy(arr).to(device, non_blocking=True)
     return t.permute(2, 0, 1).float().div_(255.0)
+
+
+def frame_dtype(frame: Any, default: Any = np.uint8) -> Any:
+    """The numpy dtype frames go back out as: the input's (an array or a HostFrame), or ``default``
+    for a device tensor."""
+    from batch.models.device_worker import HostFrame
+
+    return frame.dtype if isinstance(frame, (np.ndarray, HostFrame)) else default
 
 
 def to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
@@ -105,12 +127,21 @@ def to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
     return list(q.numpy())
 
 
-def as_numpy(frame: Any) -> np.ndarray:
-    """uint8 RGB for a consumer that is not a model stage (a HostFrame waits for its copy back)."""
+def to_frames(batch: torch.Tensor, dtype: Any = np.uint8) -> list[np.ndarray]:
+    """(N, 3, H, W) in [0, 1] to N (H, W, 3) arrays of ``dtype`` (uint8, or uint16 at 16-bit scale)."""
+    if np.dtype(dtype) != np.uint16:
+        return to_uint8(batch)
+    q = batch.mul(65535.0).add_(0.5).clamp_(0, 65535).to(torch.int32).permute(0, 2, 3, 1).contiguous().cpu()
+    return list(q.numpy().astype(np.uint16))
+
+
+def as_numpy(frame: Any, dtype: Any = np.uint8) -> np.ndarray:
+    """RGB for a consumer that is not a model stage: a tensor becomes ``dtype``, an array stays as it
+    is, a HostFrame waits for its copy back (in the dtype it was made for)."""
     from batch.models.device_worker import HostFrame
 
     if isinstance(frame, torch.Tensor):
-        return to_uint8(frame.unsqueeze(0))[0]
+        return to_frames(frame.unsqueeze(0), dtype)[0]
     if isinstance(frame, HostFrame):
         return frame.numpy()
     return frame

@@ -9,7 +9,7 @@ batches do not compete for memory). It owns three streams:
   thread's numpy array, one memcpy) and from there to the device with
   ``non_blocking=True``, then converted to float;
 * compute: waits for the upload's event, runs the model;
-* download: waits for the compute's event, copies the uint8 result into
+* download: waits for the compute's event, copies the uint8 (or uint16) result into
   pinned host memory with ``non_blocking=True`` and records a "ready" event.
 
 The model call returns as soon as its work is queued: the frames it hands
@@ -111,13 +111,17 @@ class Streams:
 
 
 class HostFrame:
-    """A uint8 (H, W, 3) frame being copied back from the device: ``numpy()`` waits for its copy."""
+    """A uint8 or uint16 (H, W, 3) frame being copied back from the device: ``numpy()`` waits for its copy.
 
-    __slots__ = ("_host", "_ready")
+    uint16 frames travel as int16 (torch's uint16 has few kernels) and are viewed back as uint16.
+    """
 
-    def __init__(self, host: torch.Tensor, ready: Any) -> None:
+    __slots__ = ("_host", "_ready", "dtype")
+
+    def __init__(self, host: torch.Tensor, ready: Any, dtype: Any = np.uint8) -> None:
         self._host = host
         self._ready = ready
+        self.dtype = np.dtype(dtype)
 
     @property
     def pending(self) -> bool:
@@ -126,7 +130,7 @@ class HostFrame:
     def numpy(self) -> np.ndarray:
         self._ready.synchronize()
         array: np.ndarray = self._host.numpy()  # a view of the pinned block; it keeps the block alive
-        return array
+        return array if array.dtype == self.dtype else array.view(self.dtype)
 
 
 class FrameCache:
@@ -164,50 +168,71 @@ class FrameCache:
 
 
 def upload(streams: Streams, frames: list[Any], device: torch.device) -> torch.Tensor:
-    """(N, 3, H, W) float32 in [0, 1] on ``device`` from uint8 RGB frames or tensors, on the upload stream.
+    """(N, 3, H, W) float32 in [0, 1] on ``device`` from uint8 or uint16 RGB frames or tensors, on the
+    upload stream.
 
-    The caller makes the compute stream wait (:meth:`Streams.hand_over`).
-    On the CPU: the same operations as ``batch.models.device.to_tensor``, so
-    the values are bit-identical.
+    uint16 frames (rgb48le: sources above 8 bits) are scaled by 65535, uint8 by 255. The caller
+    makes the compute stream wait (:meth:`Streams.hand_over`). On the CPU: the same operations as
+    ``batch.models.device.to_tensor``, so the values are bit-identical.
     """
     if all(isinstance(f, torch.Tensor) for f in frames):  # from a model stage before: already on the device
         return torch.stack([f.to(device=device, dtype=torch.float32) for f in frames])
-    arrays = [np.ascontiguousarray(f) if isinstance(f, np.ndarray) else _as_array(f) for f in frames]
+    # a tensor among arrays (a model stage's frames beside the source's anchors) joins them in their dtype
+    host = next((f.dtype for f in frames if isinstance(f, (np.ndarray, HostFrame))), np.uint8)
+    arrays = [np.ascontiguousarray(f) if isinstance(f, np.ndarray) else _as_array(f, host) for f in frames]
+    deep = arrays[0].dtype == np.uint16
+    if any((a.dtype == np.uint16) != deep for a in arrays):
+        raise TypeError("a batch mixes uint8 and uint16 frames")
     if not streams.cuda:
+        if deep:  # as to_tensor: widened on the host
+            return torch.stack(
+                [torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1).div_(65535.0) for a in arrays]
+            )
         return torch.stack([torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0) for a in arrays])
-    staged = streams.host((len(arrays), *arrays[0].shape), torch.uint8)
+    staged = streams.host((len(arrays), *arrays[0].shape), torch.int16 if deep else torch.uint8)
     for k, a in enumerate(arrays):
-        staged[k].copy_(torch.from_numpy(a))  # one memcpy into pinned memory
+        staged[k].copy_(torch.from_numpy(a.view(np.int16) if deep else a))  # one memcpy into pinned memory
     with streams.on(streams.upload):
         raw = staged.to(device, non_blocking=True)  # the host allocator keeps `staged` until the copy ends
+        if deep:  # the int16 bits back to 0..65535
+            return raw.to(torch.int32).bitwise_and_(0xFFFF).permute(0, 3, 1, 2).float().div_(65535.0)
         return raw.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def _as_array(frame: Any) -> np.ndarray:
+def _as_array(frame: Any, dtype: Any = np.uint8) -> np.ndarray:
     if isinstance(frame, torch.Tensor):  # a tensor on another device: through the host
         from batch.models.device import as_numpy
 
-        return as_numpy(frame)
+        return as_numpy(frame, dtype)
     if isinstance(frame, HostFrame):
         return frame.numpy()
     raise TypeError(f"a frame must be a numpy array or a tensor, not {type(frame).__name__}")
 
 
-def download(streams: Streams, batch: torch.Tensor) -> list[Any]:
-    """(N, 3, H, W) in [0, 1] to N uint8 (H, W, 3) frames: HostFrames on CUDA, numpy arrays on the CPU.
+def download(streams: Streams, batch: torch.Tensor, dtype: Any = np.uint8) -> list[Any]:
+    """(N, 3, H, W) in [0, 1] to N (H, W, 3) frames of ``dtype`` (uint8, or uint16 at 16-bit scale):
+    HostFrames on CUDA, numpy arrays on the CPU.
 
-    Quantised on the compute stream as ``batch.models.device.to_uint8`` does;
+    Quantised on the compute stream as ``batch.models.device.to_frames`` does;
     on CUDA copied on the download stream into pinned memory without waiting.
     """
-    q = batch.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    if not streams.cuda:
-        return list(q.cpu().numpy())
-    host = streams.host(tuple(q.shape), torch.uint8)
+    deep = np.dtype(dtype) == np.uint16
+    if deep:
+        q = batch.mul(65535.0).add_(0.5).clamp_(0, 65535).to(torch.int32).permute(0, 2, 3, 1).contiguous()
+        if not streams.cuda:
+            return list(q.cpu().numpy().astype(np.uint16))
+        q = q.to(torch.int16)  # the low 16 bits: viewed back as uint16 on the host
+    else:
+        q = batch.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        if not streams.cuda:
+            return list(q.cpu().numpy())
+    host = streams.host(tuple(q.shape), q.dtype)
     streams.hand_over([q], streams.compute, streams.download)
     with streams.on(streams.download):
         host.copy_(q, non_blocking=True)
     ready = streams.mark(streams.download)
-    return [HostFrame(host[k], ready) for k in range(host.shape[0])]
+    out = np.uint16 if deep else np.uint8
+    return [HostFrame(host[k], ready, out) for k in range(host.shape[0])]
 
 
 class DeviceWorker:

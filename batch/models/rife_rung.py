@@ -23,7 +23,15 @@ import torch
 from batch.config import InterpolateStage
 from batch.errors import RungUnavailable
 from batch.models import compiled, loaded, rife
-from batch.models.device import free_cache, inject_oom, is_oom, pick_device, pick_dtype, placement
+from batch.models.device import (
+    frame_dtype,
+    free_cache,
+    inject_oom,
+    is_oom,
+    pick_device,
+    pick_dtype,
+    placement,
+)
 from batch.models.device_worker import FrameCache, download, upload, worker_for
 from batch.weights.cache import ensure
 
@@ -42,7 +50,9 @@ class RifeRung:
         ratio: Fraction,
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
+        out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
     ) -> None:
+        self.out_dtype = out_dtype if out_dtype is not None else "uint8"
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
@@ -75,7 +85,7 @@ class RifeRung:
             "version": self.version.label,
             "batch": self.batch,
             "compile": self.model.describe(),
-            **placement(self.device, self.dtype, self.keep_on_device),
+            **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
         }
 
     def between_many(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
@@ -133,7 +143,10 @@ class RifeRung:
         fb = torch.stack([e["f"] for e in b]) if "f" in b[0] else None
         result = self.runner.interpolate_padded(xa, xb, [t for _, _, t in jobs], (h, w), fa, fb)
         self.frames.keep_only([jobs[-1][0], jobs[-1][1]])  # the next unit may start with the last pair
-        made = list(result.unbind(0)) if self.keep_on_device else download(self.worker.streams, result)
+        if self.keep_on_device:
+            made = list(result.unbind(0))
+        else:  # back in the dtype frames came in (uint16 for 16-bit RGB)
+            made = download(self.worker.streams, result, frame_dtype(first, self.out_dtype))
         self.worker.end_unit()
         return made
 

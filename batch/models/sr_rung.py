@@ -20,7 +20,15 @@ import torch
 from batch.config import UpscaleStage
 from batch.errors import RungUnavailable
 from batch.models import compiled, loaded, sr
-from batch.models.device import free_cache, inject_oom, is_oom, pick_device, pick_dtype, placement
+from batch.models.device import (
+    frame_dtype,
+    free_cache,
+    inject_oom,
+    is_oom,
+    pick_device,
+    pick_dtype,
+    placement,
+)
 from batch.models.device_worker import download, upload, worker_for
 from batch.weights.cache import ensure
 
@@ -33,7 +41,9 @@ class SrRung:
         size_out: tuple[int, int],
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
+        out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
     ) -> None:
+        self.out_dtype = out_dtype if out_dtype is not None else "uint8"
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
@@ -71,14 +81,14 @@ class SrRung:
             "tile": self.tile or "whole frame",
             "batch": self.batch,
             "compile": self.model.describe(),
-            **placement(self.device, self.dtype, self.keep_on_device),
+            **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
         }
 
     def resize(self, frame: Any, width: int, height: int) -> Any:
         return self.resize_many([frame], width, height)[0]
 
     def resize_many(self, frames: list[Any], width: int, height: int) -> list[Any]:
-        """``frames`` at ``width`` x ``height``: uint8 arrays (HostFrames on CUDA), or device tensors."""
+        """``frames`` at ``width`` x ``height``: arrays in their dtype (HostFrames on CUDA), or tensors."""
         out: list[Any] = []
         k = 0
         shapes_before = self.model.new_shapes
@@ -126,6 +136,9 @@ class SrRung:
             x = x.contiguous(memory_format=torch.channels_last)
         y = sr.run_tiled(self.model, x, self.scale, self.tile, self.overlap)
         y = sr.resize(y.float(), width, height)
-        made = list(y.unbind(0)) if self.keep_on_device else download(streams, y)
+        if self.keep_on_device:
+            made = list(y.unbind(0))
+        else:  # back in the dtype frames came in (uint16 for 16-bit RGB)
+            made = download(streams, y, frame_dtype(frames[0], self.out_dtype))
         self.worker.end_unit()
         return made

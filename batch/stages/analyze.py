@@ -20,6 +20,7 @@ import numpy as np
 from batch.config import AnalyzeStage
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 from batch.stages.frame_metrics import Analyzer, duplicate_groups, idle_intervals, summarize
+from batch.stages.frames import as_numpy, layout_of
 
 ROW_GROUP_ROWS = 10_000
 DATA_PAGE_BYTES = 1 << 20
@@ -40,13 +41,18 @@ class Analyze(Stage[AnalyzeStage]):
         self.fps = context.fps
         self.artifacts = context.artifacts
         self.analyzer = Analyzer(
-            context.width, context.height, context.fps, dark_threshold=spec.dark_threshold
+            context.width,
+            context.height,
+            context.fps,
+            dark_threshold=spec.dark_threshold,
+            max_value=layout_of(context.pix_fmt, context.width, context.height).max_value,
         )
         self.summary: dict[str, Any] = {}
+        self.analyzer_dtype = layout_of(context.pix_fmt, context.width, context.height).dtype
 
     def run(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         for frame in frames:
-            self.analyzer.add(frame)
+            self.analyzer.add(as_numpy(frame, self.analyzer_dtype))
             yield frame
         c = self.config
         self.summary = summarize(

@@ -24,7 +24,9 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-Frame = Any  # numpy uint8 (RGB (H, W, 3) or flat yuv420p planes), or a device tensor between model stages
+# numpy uint8 or uint16 (packed RGB (H, W, C) or flat planar YUV; StageInput.pix_fmt says which),
+# or a device tensor between model stages
+Frame = Any
 ModelKind = Literal["rife", "sr", "sam2"]
 Spec = TypeVar("Spec", bound=BaseModel)
 
@@ -72,6 +74,7 @@ class StageInput:
     keep_on_device: bool = False  # the next stage is a model stage on the same device
     artifacts: Path | None = None  # where its files go (None: write none)
     deadline: float | None = None
+    pix_fmt: str = "rgb24"  # how frames travel (batch.media.layout): packed RGB or planar YUV, 8/16 bits
 
 
 class Stage(ABC, Generic[Spec]):

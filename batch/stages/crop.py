@@ -1,9 +1,10 @@
 """The ``crop`` stage: keep a window of each frame; the frames after it are smaller.
 
-Works on both layouts frames travel in (batch.media.layout): RGB ``(H, W, 3)``
-and the source's planar yuv420p (one flat array: the Y plane, then U and V at
-half resolution). The config makes every number even, so the chroma planes
-are cut at exactly half the offsets and sizes. Whether the window fits is
+Works on every layout frames travel in (batch.media.layout): packed RGB
+``(H, W, C)`` and the source's planar YUV (one flat array: the Y plane, then
+U and V, at half resolution where subsampled, then A), 8 or 16 bits. The
+config makes every number even, so subsampled chroma planes are cut at
+exactly half the offsets and sizes. Whether the window fits is
 checked here, when the size of the frames the stage receives is known (the
 source's, or what an earlier stage made of it).
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from batch.config import CropStage
 from batch.errors import StageDoesNotFit
+from batch.media.layout import YUV420, FrameLayout
 from batch.stages.base import Caps, Frame, Stage, StageInput
 from batch.stages.frames import as_numpy
 
@@ -42,22 +44,18 @@ def check_fits(spec: CropStage, width: int, height: int) -> None:
         )
 
 
-def crop_planar(frame: np.ndarray, width: int, height: int, spec: CropStage) -> np.ndarray:
-    """Crop flat yuv420p planes of a ``width`` x ``height`` frame; returns the new flat planes."""
-    cw, ch = (width + 1) // 2, (height + 1) // 2
-    y_size, c_size = width * height, cw * ch
-    luma = frame[:y_size].reshape(height, width)
-    u = frame[y_size : y_size + c_size].reshape(ch, cw)
-    v = frame[y_size + c_size : y_size + 2 * c_size].reshape(ch, cw)
+def crop_planar(
+    frame: np.ndarray, width: int, height: int, spec: CropStage, pix_fmt: str = YUV420
+) -> np.ndarray:
+    """Crop the flat planes of a ``width`` x ``height`` planar frame (any 4:2:0/4:2:2/4:4:4 layout,
+    8 or 16 bits, with or without alpha); returns the new flat planes."""
+    layout = FrameLayout(pix_fmt, width, height)
     x0, y0, w, h = spec.x, spec.y, spec.width, spec.height
-    cx, cy, cw_out, ch_out = x0 // 2, y0 // 2, w // 2, h // 2
-    return np.concatenate(
-        [
-            luma[y0 : y0 + h, x0 : x0 + w].ravel(),
-            u[cy : cy + ch_out, cx : cx + cw_out].ravel(),
-            v[cy : cy + ch_out, cx : cx + cw_out].ravel(),
-        ]
-    )
+    parts = []
+    for plane in layout.split(frame):
+        sx, sy = (2 if plane.shape[1] < width else 1), (2 if plane.shape[0] < height else 1)  # subsampled
+        parts.append(plane[y0 // sy : (y0 + h) // sy, x0 // sx : (x0 + w) // sx].ravel())
+    return np.concatenate(parts)
 
 
 class Crop(Stage[CropStage]):
@@ -70,13 +68,16 @@ class Crop(Stage[CropStage]):
         check_fits(spec, context.width, context.height)
         self.size_out = (spec.width, spec.height)
         self.frames = 0
+        packed = FrameLayout(context.pix_fmt, 2, 2).packed
+        self.planar_fmt = YUV420 if packed else context.pix_fmt  # flat frames under an RGB default: yuv420p
+        self.dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
 
     def crop(self, frame: Frame) -> np.ndarray:
-        arr = as_numpy(frame)
+        arr = as_numpy(frame, self.dtype)
         c = self.config
-        if arr.ndim == 3:  # RGB (H, W, 3)
+        if arr.ndim == 3:  # packed RGB (H, W, C)
             return np.ascontiguousarray(arr[c.y : c.y + c.height, c.x : c.x + c.width])
-        return crop_planar(arr, self.context.width, self.context.height, c)
+        return crop_planar(arr, self.context.width, self.context.height, c, self.planar_fmt)
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for frame in frames:

@@ -43,14 +43,22 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT = _dct_matrix(HASH_SIZE)
 
 
-def luma_of(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The luma plane as uint8 (H, W): the Y plane of yuv420p, or BT.709 luma of RGB."""
+def luma_of(frame: np.ndarray, width: int, height: int, max_value: int = 255) -> np.ndarray:
+    """The luma plane in 8-bit levels, uint8 (H, W): the Y plane of planar YUV, or BT.709 luma of RGB.
+
+    ``max_value`` is full white in ``frame`` (65535 for rgb48le, 1023 for 10-bit planes): deeper
+    frames are scaled to 0..255, so every threshold means the same whatever the source's depth.
+    The signal is the source's as coded (PQ or HLG stays PQ or HLG), not linear light.
+    """
+    scale = 255.0 / max_value
     if frame.ndim == 3:
         rgb = frame.astype(np.float32)
-        y = 0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]
+        y = (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]) * scale
         luma: np.ndarray = np.clip(y + 0.5, 0, 255).astype(np.uint8)
         return luma
     plane: np.ndarray = frame[: width * height].reshape(height, width)
+    if plane.dtype != np.uint8 or max_value != 255:
+        plane = np.clip(plane.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
     return plane
 
 
@@ -134,11 +142,13 @@ class Analyzer:
     height: int
     fps: Fraction
     dark_threshold: float = 40.0
+    max_value: int = 255  # full white of planar frames (1023 for 10-bit); packed RGB says by its dtype
     rows: list[FrameMetrics] = field(default_factory=list)
     _prev_plane: np.ndarray | None = None
 
     def add(self, frame: np.ndarray) -> None:
-        plane = analysis_plane(luma_of(frame, self.width, self.height))
+        top = int(np.iinfo(frame.dtype).max) if frame.ndim == 3 else self.max_value
+        plane = analysis_plane(luma_of(frame, self.width, self.height, top))
         p5, p95 = np.percentile(plane, (5, 95))
         mean = float(plane.mean())
         motion = 0.0 if self._prev_plane is None else float(np.abs(plane - self._prev_plane).mean())

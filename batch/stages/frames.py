@@ -1,8 +1,9 @@
-"""Frames as the stages pass them: numpy uint8, or a device tensor between model stages.
+"""Frames as the stages pass them: numpy (uint8, or uint16 above 8 bits), or a device tensor between
+model stages on one device.
 
 A model rung on CUDA may hand back frames still being copied from the device
-(``batch.models.device_worker.HostFrame``): :func:`as_numpy` waits for one, and
-:class:`OneBehind` lets a stage queue its next unit before it waits.
+(``batch.models.device_worker.HostFrame``, uint8 or uint16 as the frames came in): :func:`as_numpy`
+waits for one, and :class:`OneBehind` lets a stage queue its next unit before it waits.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from batch.media.layout import FrameLayout
 
 
 @runtime_checkable
@@ -22,15 +25,21 @@ class Pending(Protocol):
     def numpy(self) -> np.ndarray: ...
 
 
-def as_numpy(frame: Any) -> np.ndarray:
-    """uint8 RGB (or planar) for a consumer that is not a model; imports torch only for a tensor."""
+def as_numpy(frame: Any, dtype: Any = np.uint8) -> np.ndarray:
+    """An array (RGB or planar) for a consumer that is not a model; a device tensor becomes ``dtype``
+    (imports torch only then), a pending frame is waited for (it keeps its own dtype)."""
     if isinstance(frame, np.ndarray):
         return frame
     if isinstance(frame, Pending):
         return frame.numpy()
     from batch.models.device import as_numpy as from_tensor
 
-    return from_tensor(frame)
+    return from_tensor(frame, dtype)
+
+
+def layout_of(pix_fmt: str, width: int, height: int) -> FrameLayout:
+    """The layout of the frames a stage receives (StageInput.pix_fmt and its size)."""
+    return FrameLayout(pix_fmt, width, height)
 
 
 class OneBehind:

@@ -40,18 +40,27 @@ def stride_for(width: int) -> int:
     return max(1, math.ceil(width / SAMPLE_WIDTH))
 
 
-def sample_plane(frame: Any, width: int, height: int) -> np.ndarray:
-    """Float32 luma (0..255) on the sampling grid, from uint8 RGB (H, W, 3), planar yuv, or a tensor."""
+def sample_plane(frame: Any, width: int, height: int, max_value: int = 255) -> np.ndarray:
+    """Float32 luma in 8-bit levels (0..255) on the sampling grid, from RGB (H, W, 3 or 4), planar
+    YUV, or a tensor.
+
+    uint16 RGB (rgb48le) is scaled by its dtype's full white; planar frames by ``max_value`` (1023
+    for 10-bit planes), so the thresholds mean the same at every bit depth.
+    """
     if not isinstance(frame, np.ndarray):
         return _tensor_plane(frame)
     if frame.ndim == 3:
         h, w = frame.shape[:2]
         f = stride_for(w)
         rgb = frame if f == 1 else frame[::f, ::f]
-        return luma_of(rgb, w, h).astype(np.float32)
+        return luma_of(rgb, w, h, int(np.iinfo(frame.dtype).max)).astype(np.float32)
     f = stride_for(width)
-    y = luma_of(frame, width, height)
-    return (y if f == 1 else y[::f, ::f]).astype(np.float32)
+    y = frame[: width * height].reshape(height, width)
+    if f > 1:
+        y = y[::f, ::f]
+    if y.dtype != np.uint8 or max_value != 255:  # sampled first, then scaled as luma_of does
+        y = np.clip(y.astype(np.float32) * (255.0 / max_value) + 0.5, 0, 255).astype(np.uint8)
+    return y.astype(np.float32)
 
 
 def _tensor_plane(frame: Any) -> np.ndarray:

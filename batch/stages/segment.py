@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from batch.config import SAM2_CPU, SAM2_OFFLOAD, SAM2_SMALLER, SegmentObject, SegmentStage
+from batch.media.layout import FrameLayout, to_8bit
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -69,6 +70,7 @@ class Segment(Stage[SegmentStage]):
         self.fps = context.fps
         self.artifacts = context.artifacts
         self.objects = sorted(spec.objects, key=lambda o: o.id)
+        self._dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
         self.ladder: Ladder[Any] = Ladder(
             "segment",
             [(rung, _factory(spec, rung)) for rung in spec.ladder],
@@ -115,6 +117,11 @@ class Segment(Stage[SegmentStage]):
             if not done:
                 self._abort()
 
+    def _rgb8(self, frame: Any) -> np.ndarray:
+        """What SAM2 and the overlay take: 8-bit RGB (16-bit scaled; the source's signal, not linear)."""
+        arr = as_numpy(frame, self._dtype)
+        return to_8bit(arr[..., :3], int(np.iinfo(arr.dtype).max))
+
     def _new_frames_per_window(self) -> int:
         # while objects are carried, one of the window's frames is the seed frame
         return self.config.window - 1 if self._carry else self.config.window
@@ -124,7 +131,7 @@ class Segment(Stage[SegmentStage]):
         n = len(buffer)
         seeds = dict(self._carry)
         seed_frames = [self._last_frame] if seeds and self._last_frame is not None else []
-        clip = [*seed_frames, *(as_numpy(f) for f in buffer)]
+        clip = [*seed_frames, *(self._rgb8(f) for f in buffer)]
         offset = start - len(seed_frames)  # source index of the clip's first frame
         prompts = [_prompt(o, o.frame - offset) for o in self.objects if start <= o.frame < start + n]
         results: list[dict[int, Result]] = [{} for _ in range(n)]

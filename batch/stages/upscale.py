@@ -19,11 +19,12 @@ from PIL import Image
 
 from batch.config import LANCZOS, SR_MODEL_CPU, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
+from batch.media.layout import FrameLayout
 from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
 
-Frame = Any  # numpy uint8 RGB, or a (3, H, W) float tensor between model stages
+Frame = Any  # numpy RGB (uint8 or uint16, 3 or 4 channels), or a (3, H, W) float tensor between model stages
 
 
 class UpscaleRung(Protocol):
@@ -31,12 +32,43 @@ class UpscaleRung(Protocol):
 
 
 class LanczosRung:
+    """Pillow's Lanczos: 8-bit RGB(A) as images, 16-bit frames one float channel at a time.
+
+    Alpha is resized premultiplied (Pillow does it for RGBA; done by hand at 16 bits), so colour
+    under transparent pixels does not bleed into the edges.
+    """
+
+    def __init__(self, dtype: Any = np.uint8) -> None:
+        self.dtype = dtype  # what a device tensor from a model stage before becomes
+
     def resize(self, frame: Frame, width: int, height: int) -> Frame:
-        image = Image.fromarray(as_numpy(frame), mode="RGB")
-        return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
+        arr = as_numpy(frame, self.dtype)
+        if arr.dtype == np.uint8:
+            image = Image.fromarray(arr, mode="RGBA" if arr.shape[2] == 4 else "RGB")
+            return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
+        return _resize_float(arr, width, height)
 
     def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]:
         return [self.resize(f, width, height) for f in frames]
+
+
+def _resize_float(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    top = float(np.iinfo(arr.dtype).max)
+    planes = arr.astype(np.float32)
+    alpha = planes[..., 3:] / top if arr.shape[2] == 4 else None
+    if alpha is not None:
+        planes[..., :3] *= alpha
+
+    def one(plane: np.ndarray) -> np.ndarray:
+        image = Image.fromarray(np.ascontiguousarray(plane), mode="F")
+        return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
+
+    out = np.stack([one(planes[..., c]) for c in range(arr.shape[2])], axis=-1)
+    if alpha is not None:
+        a = np.clip(out[..., 3:] / top, 0, 1)
+        out[..., :3] = np.where(a > 0, out[..., :3] / np.maximum(a, 1e-6), 0)
+    resized: np.ndarray = np.clip(out + 0.5, 0, top).astype(arr.dtype)
+    return resized
 
 
 def target_size(stage: UpscaleStage, width: int, height: int) -> tuple[int, int]:
@@ -66,7 +98,9 @@ class Upscale(Stage[UpscaleStage]):
         self.size_out = target_size(spec, context.width, context.height)
         self.keep_on_device = context.keep_on_device
         assert spec.ladder is not None
-        rungs = [(n, LanczosRung if n == LANCZOS else functools.partial(self._model, n)) for n in spec.ladder]
+        self.dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
+        lanczos = functools.partial(LanczosRung, self.dtype)
+        rungs = [(n, lanczos if n == LANCZOS else functools.partial(self._model, n)) for n in spec.ladder]
         self.ladder: Ladder[UpscaleRung] = Ladder(
             "upscale", rungs, total=context.total_frames, deadline=context.deadline
         )
@@ -78,7 +112,11 @@ class Upscale(Stage[UpscaleStage]):
 
         try:
             return SrRung(
-                self.config, "cpu" if name == SR_MODEL_CPU else "cuda", self.size_out, self.keep_on_device
+                self.config,
+                "cpu" if name == SR_MODEL_CPU else "cuda",
+                self.size_out,
+                self.keep_on_device,
+                out_dtype=self.dtype,
             )
         except WeightsError as e:
             raise RungUnavailable(e.message) from None
@@ -104,7 +142,7 @@ class Upscale(Stage[UpscaleStage]):
         return out
 
     def _hand_on(self, frames: list[Frame]) -> Iterator[Frame]:
-        yield from (frames if self.keep_on_device else map(as_numpy, frames))
+        yield from (frames if self.keep_on_device else (as_numpy(f, self.dtype) for f in frames))
 
     def report(self) -> dict[str, Any]:
         return {

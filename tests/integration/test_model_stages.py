@@ -65,6 +65,37 @@ encode: {{preset: ultrafast}}
     assert manifest["config"]["stages"][0]["model"]["sha256"] == rife_sha
 
 
+def test_a_10_bit_source_reaches_the_models_and_the_output_at_16_bits(
+    tmp_path: Path, weights: dict[str, tuple[Path, str]]
+) -> None:
+    clip = make_clip(
+        tmp_path / "in.mkv", size="64x48", frames=3, codec="ffv1", pix_fmt="yuv420p10le", audio=False
+    )
+    (rife_path, rife_sha), (sr_path, sr_sha) = weights["rife"], weights["sr"]
+    out = tmp_path / "out"
+    cfg = write_config(
+        tmp_path / "job.yaml",
+        f"""
+inputs: [{clip}]
+output: {out}
+stages:
+  - interpolate: {{factor: 2, model: {{url: "{rife_path}", sha256: {rife_sha}}}, ladder: [rife-cpu]}}
+  - upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [model-cpu]}}
+encode: {{codec: libx265, preset: ultrafast}}
+""",
+    )
+    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+    assert result.returncode == 0, result.stderr
+    video = out / "in" / "in.mp4"
+    assert count_frames(video) == 6
+    assert video_stream(video)["pix_fmt"] == "yuv420p10le"
+    record = json.loads((out / "manifest.json").read_text())["inputs"][0]
+    assert record["encode"]["pixels"]["frames"] == "rgb48le"
+    interp, up = record["stages"]
+    assert interp["steps"][0]["backend"]["hands_on"] == "float tensors on cpu"
+    assert up["steps"][0]["backend"]["hands_on"] == "uint16"
+
+
 def test_missing_weights_fall_back_and_say_why(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", size="64x48", frames=6, audio=False)
     out = tmp_path / "out"

@@ -3,6 +3,7 @@
 Every count here is read back from the encoded file with ffprobe.
 """
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def job(stages: str = "[]", encode: str = "{codec: libx264, preset: ultrafast, c
 def process(src: Path, dest: Path, stages: str = "[]", encode: str | None = None):
     cfg = job(stages) if encode is None else job(stages, encode)
     return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+
+
+def decode_raw(path: Path, pix_fmt: str) -> bytes:
+    # passthrough: every decoded frame once (the default would pad a late-starting video)
+    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-fps_mode", "passthrough", "-f", "rawvideo"]
+    return subprocess.run([*cmd, "-pix_fmt", pix_fmt, "pipe:1"], check=True, capture_output=True).stdout
 
 
 def assert_audio_carried(src: Path, out: Path) -> None:
@@ -103,13 +110,20 @@ def test_interpolation_frame_count_and_duration(
 def test_upscale_to_size_and_odd_sizes(clip_dir: Path, tmp_path: Path) -> None:
     src = make_clip(clip_dir / "odd.mkv", size="161x91", frames=10, codec="ffv1", pix_fmt="yuv444p")
     out = tmp_path / "up.mp4"
-    result = process(src, out, "[{upscale: {width: 321}}]")
+    result = process(
+        src, out, "[{upscale: {width: 321}}]", "{codec: libx264, preset: ultrafast, pix_fmt: yuv420p}"
+    )
     s = video_stream(out)
     # 161x91 * (321/161) = 321x181, padded by one pixel to even for 4:2:0
     assert (s["width"], s["height"]) == (322, 182)
     assert result.stages[0]["size_out"] == [321, 181]
     assert any("odd frame size" in n for n in result.notes)
     assert count_frames(out) == 10
+    # pix_fmt: source keeps 4:4:4, which needs no padding
+    kept = process(src, tmp_path / "444.mp4", "[{upscale: {width: 321}}]")
+    s = video_stream(tmp_path / "444.mp4")
+    assert (s["width"], s["height"], s["pix_fmt"]) == (321, 181, "yuv444p")
+    assert not any("odd frame size" in n for n in kept.notes)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +168,12 @@ def test_lossless_ffv1_roundtrip_is_exact(small_clip: Path, tmp_path: Path) -> N
     out = tmp_path / "out.mkv"
     run_pipeline(cfg, small_clip, out, choose_encoder(cfg.encode))
     assert count_frames(out) == 30
-    # the frames the reader gave the pipeline are in the output bit for bit
+    # pix_fmt: source: ffv1 keeps the source's own yuv420p, so every plane is in the output bit for bit
+    assert video_stream(out)["pix_fmt"] == "yuv420p"
+    assert decode_raw(out, "yuv420p") == decode_raw(small_clip, "yuv420p")
+    # with RGB frames between stages and RGB out, the frames the reader gave are in the output bit for bit
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv, pix_fmt: gbrp}")
+    run_pipeline(cfg, small_clip, out, choose_encoder(cfg.encode))
     info = probe(small_clip)
     with FrameReader(info, plan_colour(info.color, info.height, info.pix_fmt)) as reader:
         source_frames = [f.tobytes() for f in reader]
@@ -225,11 +244,14 @@ def test_sd_transfer_tag_gamma28_is_carried(clip_dir: Path, tmp_path: Path) -> N
     assert (s["color_space"], s["color_primaries"], s["color_transfer"]) == ("bt470bg", "bt470bg", "bt470bg")
 
 
-def test_ten_bit_source_is_noted(clip_dir: Path, tmp_path: Path) -> None:
+def test_ten_bit_source_is_kept_or_the_step_down_is_noted(clip_dir: Path, tmp_path: Path) -> None:
     src = make_clip(clip_dir / "tenbit.mp4", frames=5, audio=False, pix_fmt="yuv420p10le")
-    result = process(src, tmp_path / "out.mp4")
-    assert any("yuv420p10le encoded as 8-bit" in n for n in result.notes)
-    assert video_stream(tmp_path / "out.mp4")["pix_fmt"] == "yuv420p"
+    result = process(src, tmp_path / "out.mp4", encode="{codec: libx265, preset: ultrafast}")
+    assert any("(yuv420p10le) encoded as 10-bit" in n for n in result.notes)
+    assert video_stream(tmp_path / "out.mp4")["pix_fmt"] == "yuv420p10le"
+    asked = process(src, tmp_path / "8.mp4", encode="{codec: libx264, preset: ultrafast, pix_fmt: yuv420p}")
+    assert any("bit depth: 10 -> 8 (encode.pix_fmt is yuv420p)" in n for n in asked.notes)
+    assert video_stream(tmp_path / "8.mp4")["pix_fmt"] == "yuv420p"
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,14 @@ output: {out}/
     assert abs(video_duration(video) - 1.0) <= 1 / 60 + 1e-3
     assert good["stages"][0]["used"] == "blend"
     assert good["encode"]["used"] == "libx264"
+    pixels = good["encode"]["pixels"]  # what the output kept of the source's picture
+    assert (pixels["source"], pixels["output"], pixels["alpha"], pixels["steps"]) == (
+        "yuv420p",
+        "yuv420p",
+        "none",
+        [],
+    )
+    assert good["media_out"]["pix_fmt"] == "yuv420p"
     # one line per bad input on stderr, naming the file
     for name in ("nope.mp4", "empty.mp4", "readme.mp4", "cut.mp4"):
         assert sum(name in line and "ERROR" in line for line in proc.stderr.splitlines()) == 1, name

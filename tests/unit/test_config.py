@@ -37,6 +37,7 @@ def test_json_is_accepted_and_resolves_defaults() -> None:
         "crf": 18,
         "preset": "medium",
         "container": "mp4",
+        "pix_fmt": "source",
     }
     assert data["instance"]["on_success"] == "destroy" and data["instance"]["on_failure"] == "stop"
     assert data["limits"]["chunk_s"] == 30

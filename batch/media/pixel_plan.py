@@ -1,0 +1,274 @@
+"""Per input: the pixel format frames travel in, the one the encoder writes, and what was given up.
+
+``encode.pix_fmt: source`` (the default) keeps the source's bit depth, chroma
+resolution and alpha wherever the codec holds them; where it does not, the
+nearest format it does hold is used and a *step* (what, from, to, why, and
+the setting that would avoid it) goes into the manifest. An explicit
+``encode.pix_fmt`` is used as asked (the config check refuses codecs that
+cannot write it). HDR mastering display and content light level are passed
+to libx265; other encoders get a step saying they were not written.
+
+Frames travel as the source's own planar YUV when no stage needs RGB and the
+source's planes fit that (4:2:0/4:2:2/4:4:4, even sizes where subsampled),
+else as packed RGB: 8-bit ``rgb24``, or 16-bit ``rgb48le`` for a source above
+8 bits that is encoded above 8 bits, with alpha (``rgba`` / ``rgba64le``)
+when it is kept. Alpha that is not kept is flattened against black when
+decoding (premultiplied), and the manifest says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from batch.config import EncodeConfig
+from batch.encoder_formats import ENCODER_PIX_FMTS
+from batch.errors import ConfigError
+from batch.media.layout import packed_rgb
+from batch.media.pixfmt import PixFacts, describe, pix_facts, planar_yuv
+from batch.media.probe import HDR_TRANSFERS, HdrMeta, MediaInfo
+
+_CHROMA_RANK = {"410": 0, "420": 1, "411": 1, "440": 2, "422": 2, "444": 3}
+_CHECKED_BY_FFMPEG = ("libx264", "libx265", "libvpx-vp9")  # builds differ in the depths they hold
+_NVENC_NAME = {"yuv420p10le": "p010le", "yuv444p10le": "yuv444p16le"}
+_FFV1_NAME = {"gbrp": "bgr0", "gbrap": "bgra"}
+ALPHA_CODECS = ("ffv1", "prores_ks", "libvpx-vp9")
+FLATTEN_COLOUR = "black"
+
+
+@dataclass(frozen=True)
+class PixelPlan:
+    source: str  # the source's pix_fmt
+    transport: str  # how frames travel between the pipes (batch.media.layout)
+    output: str  # the output's pix_fmt (ffmpeg's planar name)
+    encoder_pix_fmt: str  # the name the encoder is fed (p010le for NVENC's 10-bit 4:2:0)
+    alpha: str = "none"  # "none" (the source has none) | "kept" | "flattened"
+    extra_args: tuple[str, ...] = ()  # profile options the format needs
+    x265_params: tuple[str, ...] = ()  # master-display=..., max-cll=...
+    steps: tuple[dict[str, str], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def output_rgb(self) -> bool:
+        return self.output.startswith("gbr")
+
+    @property
+    def output_facts(self) -> PixFacts:
+        return pix_facts(self.output)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "frames": self.transport,
+            "output": self.output,
+            "alpha": self.alpha,
+            "steps": list(self.steps),
+        }
+
+
+@functools.cache
+def ffmpeg_pix_fmts(codec: str) -> frozenset[str] | None:
+    """The pixel formats this ffmpeg's ``codec`` lists (None: it could not be asked)."""
+    try:
+        proc = subprocess.run(
+            ["ffmpeg", "-hide_banner", "-h", f"encoder={codec}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in proc.stdout.splitlines():
+        if "Supported pixel formats:" in line:
+            return frozenset(line.split(":", 1)[1].split())
+    return None
+
+
+def available(codec: str) -> list[str]:
+    """What ``codec`` can be asked for here: the table, less what this ffmpeg's build lacks."""
+    names = list(ENCODER_PIX_FMTS[codec])
+    if codec in _CHECKED_BY_FFMPEG:
+        listed = ffmpeg_pix_fmts(codec)
+        if listed is not None:
+            names = [n for n in names if n in listed]
+    return names
+
+
+def master_display(hdr: HdrMeta) -> str | None:
+    """x265's ``master-display`` value: chromaticities in 1/50000, luminance in 1/10000 cd/m2."""
+    if not hdr.mastering:
+        return None
+    m = {k: Fraction(v) for k, v in hdr.mastering}
+
+    def xy(name: str) -> str:
+        return f"({round(m[name + '_x'] * 50000)},{round(m[name + '_y'] * 50000)})"
+
+    lum = f"L({round(m['max_luminance'] * 10000)},{round(m['min_luminance'] * 10000)})"
+    return f"G{xy('green')}B{xy('blue')}R{xy('red')}WP{xy('white_point')}{lum}"
+
+
+def _pick(candidates: list[PixFacts], chroma: str, depth: int) -> PixFacts:
+    """The smallest chroma resolution, then depth, that holds the wanted ones; else the largest there is."""
+    ranks = sorted({_CHROMA_RANK[c.chroma] for c in candidates})
+    rank = next((r for r in ranks if r >= _CHROMA_RANK[chroma]), ranks[-1])
+    pool = [c for c in candidates if _CHROMA_RANK[c.chroma] == rank]
+    depths = sorted({c.depth for c in pool})
+    bits = next((d for d in depths if d >= depth), depths[-1])
+    return next(c for c in pool if c.depth == bits)
+
+
+def _fits_planes(facts: PixFacts, width: int, height: int) -> bool:
+    if facts.chroma not in ("420", "422", "444"):
+        return False
+    return (facts.chroma == "444" or width % 2 == 0) and (facts.chroma != "420" or height % 2 == 0)
+
+
+def plan_pixels(
+    info: MediaInfo, cfg: EncodeConfig, codec: str, *, needs_rgb: bool, model_stage: bool
+) -> PixelPlan:
+    """The pixel plan for one input. Raises ConfigError for a pix_fmt this ffmpeg cannot write."""
+    try:
+        src = pix_facts(info.pix_fmt)
+        known = True
+    except ValueError:  # ffmpeg converts what it decodes; treat it as 8-bit 4:2:0
+        src, known = PixFacts(info.pix_fmt or "unknown", "yuv", "420", 8, False), False
+    names = available(codec)
+    steps: list[dict[str, str]] = []
+    notes: list[str] = []
+
+    # alpha: kept where the codec, container and stages allow
+    alpha = "none"
+    keep_alpha = False
+    if src.alpha:
+        why = ""
+        if model_stage:
+            why = "a model stage (rife, sr, sam2) takes RGB without alpha"
+        elif codec not in ALPHA_CODECS:
+            why = f"{codec} cannot carry alpha; use ffv1 (mkv), prores_ks (mov) or libvpx-vp9 (mkv)"
+        elif codec == "libvpx-vp9" and cfg.container != "mkv":
+            why = "libvpx-vp9 keeps alpha only in container: mkv"
+        elif cfg.pix_fmt != "source" and not pix_facts(cfg.pix_fmt).alpha:
+            why = f"encode.pix_fmt {cfg.pix_fmt} has no alpha"
+        keep_alpha = not why
+        alpha = "kept" if keep_alpha else "flattened"
+        if why:
+            steps.append(
+                {"what": "alpha", "from": "alpha", "to": f"flattened against {FLATTEN_COLOUR}", "why": why}
+            )
+
+    if cfg.pix_fmt != "source":
+        if cfg.pix_fmt not in names:
+            raise ConfigError(
+                f"encode.pix_fmt {cfg.pix_fmt}: this ffmpeg's {codec} cannot write it "
+                f"(it lists {', '.join(names)})",
+                hint="choose one of those, or pix_fmt: source, or another encode.codec (libx265, ffv1)",
+            )
+        out = pix_facts(cfg.pix_fmt)
+        reason = f"encode.pix_fmt is {cfg.pix_fmt}"
+    else:
+        family = "rgb" if src.family == "rgb" and codec == "ffv1" else "yuv"
+        facts = [pix_facts(n) for n in names]
+        pool = [f for f in facts if f.family == family and f.alpha == keep_alpha] or [
+            f for f in facts if f.family == "yuv" and not f.alpha
+        ]
+        chroma = src.chroma if src.family == "yuv" else ("444" if src.family == "rgb" else "420")
+        out = _pick(pool, chroma, src.depth)
+        reason = _held(codec, pool, keep_alpha)
+    want_chroma = src.chroma if src.family == "yuv" else ("444" if src.family == "rgb" else out.chroma)
+    if known and _CHROMA_RANK[out.chroma] < _CHROMA_RANK[want_chroma]:
+        steps.append({"what": "chroma", "from": _words(want_chroma), "to": _words(out.chroma), "why": reason})
+    if known and out.depth < src.depth:
+        steps.append({"what": "bit depth", "from": str(src.depth), "to": str(out.depth), "why": reason})
+    if keep_alpha and not out.alpha:  # an explicit pix_fmt without alpha was caught above
+        alpha = "flattened"
+
+    # how frames travel
+    yuv_ok = (
+        known
+        and not needs_rgb
+        and src.family == "yuv"
+        and not src.full_range
+        and not (src.alpha and not keep_alpha)
+        and out.family == "yuv"
+        and _fits_planes(src, info.width, info.height)
+    )
+    if yuv_ok:
+        transport = planar_yuv(src.chroma, src.depth, keep_alpha)
+    else:
+        transport = packed_rgb(src.depth > 8 and out.depth > 8, keep_alpha)
+
+    # HDR side data
+    x265: list[str] = []
+    if info.hdr.present:
+        if codec == "libx265":
+            display = master_display(info.hdr)
+            if display:
+                x265.append(f"master-display={display}")
+            if info.hdr.max_cll is not None:
+                x265.append(f"max-cll={info.hdr.max_cll},{info.hdr.max_fall or 0}")
+        else:
+            steps.append(
+                {
+                    "what": "hdr metadata",
+                    "from": "mastering display / content light level",
+                    "to": "not written (colour tags kept)",
+                    "why": f"{codec} cannot be given them here; set encode.codec: libx265 to keep them",
+                }
+            )
+    if info.color.transfer in HDR_TRANSFERS and out.depth == 8:
+        notes.append(f"{info.color.transfer} (HDR) signal encoded in 8 bits: expect banding")
+
+    for s in steps:
+        notes.append(f"{s['what']}: {s['from']} -> {s['to']} ({s['why']})")
+    if not known:
+        notes.append(f"source pixel format {info.pix_fmt} is not one this runner knows; read as 8-bit 4:2:0")
+    notes.append(f"source {describe(src)} ({info.pix_fmt}) encoded as {describe(out)} ({out.name})")
+    return PixelPlan(
+        source=info.pix_fmt,
+        transport=transport,
+        output=out.name,
+        encoder_pix_fmt=_encoder_name(codec, out.name),
+        alpha=alpha,
+        extra_args=_profile_args(codec, out),
+        x265_params=tuple(x265),
+        steps=tuple(steps),
+        notes=tuple(notes),
+    )
+
+
+def _held(codec: str, pool: list[PixFacts], alpha: bool) -> str:
+    """Why a source-matching output steps down: what the codec holds, and the codec that holds more."""
+    chromas = ", ".join(_words(c) for c in sorted({f.chroma for f in pool}, key=_CHROMA_RANK.__getitem__))
+    held = f"{codec}{' with alpha' if alpha else ''} holds at most {max(f.depth for f in pool)} bits"
+    fix = "ffv1 (container: mkv)" if alpha or codec == "libx265" else "libx265 (or ffv1, container: mkv)"
+    return f"{held} and {chromas} chroma here; set encode.codec: {fix} to keep more"
+
+
+def _words(chroma: str) -> str:
+    return ":".join(chroma)
+
+
+def _encoder_name(codec: str, name: str) -> str:
+    if codec in ("h264_nvenc", "hevc_nvenc"):
+        return _NVENC_NAME.get(name, name)
+    if codec == "ffv1":
+        return _FFV1_NAME.get(name, name)
+    return name
+
+
+def _profile_args(codec: str, out: PixFacts) -> tuple[str, ...]:
+    """Profile options the output format needs (libx264/libx265 pick theirs from the format)."""
+    if codec == "hevc_nvenc" and out.chroma == "444":
+        return ("-profile:v", "rext")
+    if codec == "hevc_nvenc" and out.depth > 8:
+        return ("-profile:v", "main10")
+    if codec == "h264_nvenc" and out.chroma == "444":
+        return ("-profile:v", "high444p")
+    if codec == "prores_ks":
+        return (
+            ("-profile:v", "4444", "-alpha_bits", "16")
+            if out.alpha
+            else (("-profile:v", "4444") if out.chroma == "444" else ("-profile:v", "hq"))
+        )
+    return ()

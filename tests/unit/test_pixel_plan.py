@@ -1,0 +1,256 @@
+"""Pixel format facts, frame layouts and the per-input pixel plan: hostile inputs first.
+
+Oracles are real where they can be: ffmpeg's own list of pixel formats (component counts) and
+the byte size of a raw frame ffmpeg writes. The plan is checked on made-up MediaInfo values
+(no decoding needed: it only reads names and tags).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batch.config import ConfigError, EncodeConfig, parse_config
+from batch.encoder_formats import ENCODER_PIX_FMTS, PIX_FMT_CHOICES, unsupported
+from batch.media import pixel_plan
+from batch.media.colour import plan_colour
+from batch.media.encoder import EncoderChoice
+from batch.media.layout import PACKED, FrameLayout, to_8bit
+from batch.media.pixel_plan import master_display, plan_pixels
+from batch.media.pixfmt import pix_facts, planar_yuv
+from batch.media.probe import ColorInfo, HdrMeta, MediaInfo
+from batch.media.writer import OutputSpec, build_command, encoder_args
+
+MASTERING = (
+    ("red_x", "34000/50000"), ("red_y", "16000/50000"), ("green_x", "13250/50000"),
+    ("green_y", "34500/50000"), ("blue_x", "7500/50000"), ("blue_y", "3000/50000"),
+    ("white_point_x", "15635/50000"), ("white_point_y", "16450/50000"),
+    ("min_luminance", "1/10000"), ("max_luminance", "10000000/10000"),
+)  # fmt: skip
+
+
+def info(pix_fmt: str, *, w: int = 64, h: int = 48, transfer: str | None = None, hdr: HdrMeta | None = None):
+    return MediaInfo(
+        path="x.mkv", container="matroska", codec="x", width=w, height=h, fps=Fraction(25),
+        frame_count=5, duration=0.2, pix_fmt=pix_fmt,
+        color=ColorInfo(transfer=transfer, primaries="bt2020" if transfer else None),
+        hdr=hdr or HdrMeta(),
+    )  # fmt: skip
+
+
+def enc(**kw: object) -> EncodeConfig:
+    return EncodeConfig.model_validate(kw)
+
+
+def plan(src_fmt: str, codec: str, *, needs_rgb: bool = False, model: bool = False, **kw: object):
+    container = {"ffv1": "mkv", "prores_ks": "mov"}.get(codec, kw.pop("container", "mp4"))
+    cfg = enc(codec=codec, container=container, **kw)
+    return plan_pixels(info(src_fmt), cfg, codec, needs_rgb=needs_rgb, model_stage=model)
+
+
+# --- pixel format names -----------------------------------------------------------------
+
+
+def _ffmpeg_formats() -> dict[str, int]:
+    """name -> component count, from ``ffmpeg -pix_fmts``."""
+    out = subprocess.run(["ffmpeg", "-hide_banner", "-pix_fmts"], capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines()[8:] if len(line.split()) >= 4]
+    return {r[1]: int(r[2]) for r in rows if r[2].isdigit()}
+
+
+def test_every_format_ffmpeg_lists_parses_to_facts_that_agree_with_its_component_count() -> None:
+    formats = _ffmpeg_formats()
+    assert len(formats) > 150
+    known = 0
+    for name, components in formats.items():
+        try:
+            f = pix_facts(name)
+        except ValueError as e:
+            assert name in str(e)
+            continue
+        known += 1
+        if name in ("pal8", "rgb0", "bgr0", "0rgb", "0bgr", "vuyx") or "x2" in name or name.startswith("xv3"):
+            continue  # padding bytes or a palette: ffmpeg counts them its own way
+        colour = 1 if f.family == "gray" else 3
+        assert components == colour + f.alpha, name
+    assert known > 120
+
+
+@given(st.text(max_size=20))
+def test_any_text_is_facts_or_a_value_error_naming_it(name: str) -> None:
+    try:
+        pix_facts(name)
+    except ValueError as e:
+        assert repr(name) in str(e)
+
+
+@given(st.sampled_from(["420", "422", "444"]), st.sampled_from([8, 9, 10, 12, 14, 16]), st.booleans())
+def test_planar_names_round_trip(chroma: str, depth: int, alpha: bool) -> None:
+    f = pix_facts(planar_yuv(chroma, depth, alpha))
+    assert (f.family, f.chroma, f.depth, f.alpha) == ("yuv", chroma, depth, alpha)
+
+
+# --- frame layouts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pix_fmt", [*PACKED, "yuv420p", "yuv422p10le", "yuv444p12le", "yuva444p10le", "yuva420p", "yuv420p16le"]
+)
+@pytest.mark.parametrize(("w", "h"), [(64, 48), (7, 5), (1, 1)])
+def test_a_layout_holds_exactly_the_bytes_ffmpeg_writes(pix_fmt: str, w: int, h: int) -> None:
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=8x6:d=0.04", "-vf", f"scale={w}:{h}",
+         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    layout = FrameLayout(pix_fmt, w, h)
+    assert len(raw) == layout.frame_bytes
+    frame = np.frombuffer(raw, layout.dtype).reshape(layout.shape)
+    if not layout.packed:
+        assert sum(p.size for p in layout.split(frame)) == frame.size
+
+
+@given(st.integers(0, 65535), st.sampled_from([255, 1023, 4095, 65535]))
+def test_to_8bit_keeps_black_and_white_and_order(value: int, top: int) -> None:
+    v = min(value, top)
+    out = to_8bit(np.array([0, v, top], np.uint16), top)
+    assert out[0] == 0 and out[2] == 255 and out[0] <= out[1] <= out[2]
+
+
+# --- the plan ---------------------------------------------------------------------------
+
+
+def test_a_10_bit_source_stays_10_bit_through_libx265_as_planes_or_rgb48() -> None:
+    p = plan("yuv420p10le", "libx265")
+    assert (p.transport, p.output, p.steps) == ("yuv420p10le", "yuv420p10le", ())
+    assert plan("yuv420p10le", "libx265", needs_rgb=True).transport == "rgb48le"
+
+
+def test_an_8_bit_nvenc_steps_down_and_names_the_fix() -> None:
+    p = plan("yuv422p10le", "h264_nvenc", needs_rgb=True)
+    assert p.output == "yuv444p" and p.transport == "rgb24"  # 4:2:2 held as 4:4:4; 8-bit frames suffice
+    (step,) = p.steps
+    assert step["what"] == "bit depth" and (step["from"], step["to"]) == ("10", "8")
+    assert "set encode.codec: libx265" in step["why"]
+
+
+def test_hevc_nvenc_writes_10_bit_as_p010_with_main10() -> None:
+    p = plan("yuv420p10le", "hevc_nvenc")
+    assert (p.output, p.encoder_pix_fmt, p.extra_args) == ("yuv420p10le", "p010le", ("-profile:v", "main10"))
+    assert plan("yuv444p10le", "hevc_nvenc").extra_args == ("-profile:v", "rext")
+
+
+def test_rgb_sources_keep_full_chroma_or_stay_rgb_in_ffv1() -> None:
+    assert plan("bgr0", "libx264").output == "yuv444p"
+    assert plan("rgb48le", "libx265").output == "yuv444p12le"  # 16-bit RGB: the most libx265 holds
+    assert plan("rgb48le", "libx265").steps[0]["what"] == "bit depth"
+    ffv1 = plan("bgr0", "ffv1")
+    assert (ffv1.output, ffv1.encoder_pix_fmt, ffv1.output_rgb) == ("gbrp", "bgr0", True)
+
+
+def test_a_libx264_built_without_10_bit_steps_down_and_an_explicit_ask_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pixel_plan, "ffmpeg_pix_fmts", lambda codec: frozenset({"yuv420p", "yuv444p"}))
+    p = plan("yuv420p10le", "libx264")
+    assert p.output == "yuv420p" and p.steps[0]["what"] == "bit depth"
+    with pytest.raises(ConfigError, match="cannot write it") as e:
+        plan("yuv420p10le", "libx264", pix_fmt="yuv420p10le")
+    assert "libx265" in (e.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("codec", "container", "model", "kept", "why"),
+    [
+        ("ffv1", "mkv", False, True, ""),
+        ("prores_ks", "mov", False, True, ""),
+        ("libvpx-vp9", "mkv", False, True, ""),
+        ("libvpx-vp9", "mp4", False, False, "only in container: mkv"),
+        ("libx264", "mp4", False, False, "libx264 cannot carry alpha"),
+        ("ffv1", "mkv", True, False, "a model stage"),
+    ],
+)
+def test_alpha_is_kept_or_flattened_with_the_reason(
+    codec: str, container: str, model: bool, kept: bool, why: str
+) -> None:
+    p = plan("yuva444p10le", codec, model=model, container=container)
+    assert p.alpha == ("kept" if kept else "flattened")
+    assert p.output_facts.alpha == kept
+    if kept:
+        assert not p.steps or all(s["what"] != "alpha" for s in p.steps)
+    else:
+        step = next(s for s in p.steps if s["what"] == "alpha")
+        assert why in step["why"] and step["to"] == "flattened against black"
+        assert "a" not in p.transport.removeprefix("rgb")[:1]  # frames travel without alpha
+
+
+def test_an_explicit_pix_fmt_without_alpha_flattens_and_says_so() -> None:
+    p = plan("argb", "ffv1", pix_fmt="gbrp")
+    assert p.alpha == "flattened" and "encode.pix_fmt gbrp has no alpha" in p.steps[0]["why"]
+
+
+def test_hdr_metadata_goes_to_x265_and_is_recorded_missing_elsewhere() -> None:
+    hdr = HdrMeta(MASTERING, 1000, 400)
+    src = info("yuv420p10le", transfer="smpte2084", hdr=hdr)
+    p = plan_pixels(src, enc(codec="libx265"), "libx265", needs_rgb=False, model_stage=False)
+    assert p.x265_params == (
+        "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)",
+        "max-cll=1000,400",
+    )
+    q = plan_pixels(
+        src, enc(codec="libx264", pix_fmt="yuv420p"), "libx264", needs_rgb=False, model_stage=False
+    )
+    assert q.x265_params == () and {s["what"] for s in q.steps} == {"bit depth", "hdr metadata"}
+    assert any("expect banding" in n for n in q.notes)
+
+
+def test_master_display_of_nothing_is_none() -> None:
+    assert master_display(HdrMeta()) is None
+
+
+def test_the_x265_params_join_the_encoder_s_own() -> None:
+    hdr = HdrMeta(MASTERING, 1000, 400)
+    src = info("yuv420p10le", transfer="smpte2084", hdr=hdr)
+    cfg = enc(codec="libx265")
+    pixels = plan_pixels(src, cfg, "libx265", needs_rgb=False, model_stage=False)
+    encoder = EncoderChoice(
+        "libx265", "yuv420p", ["-c:v", "libx265", "-x265-params", "log-level=error"], "libx265"
+    )
+    spec = OutputSpec(
+        path=Path("o.mp4"), width=64, height=48, fps=Fraction(25), container="mp4", encoder=encoder,
+        colour=plan_colour(src.color, 48, src.pix_fmt), pix_fmt=pixels.transport, pixels=pixels,
+    )  # fmt: skip
+    args = encoder_args(spec)
+    assert args.count("-x265-params") == 1
+    assert args[args.index("-x265-params") + 1].startswith("log-level=error:master-display=G(")
+    cmd = build_command(spec)
+    assert "format=yuv420p10le" in cmd[cmd.index("-vf") + 1]
+
+
+def test_odd_sized_subsampled_sources_travel_as_rgb_and_unknown_formats_as_8_bit() -> None:
+    odd = plan_pixels(
+        info("yuv420p", w=63, h=47), enc(codec="libx264"), "libx264", needs_rgb=False, model_stage=False
+    )
+    assert odd.transport == "rgb24"
+    strange = plan("bayer_rggb8", "libx264")
+    assert strange.output == "yuv420p" and any("not one this runner knows" in n for n in strange.notes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(ENCODER_PIX_FMTS)), st.sampled_from(PIX_FMT_CHOICES))
+def test_the_config_accepts_a_codec_and_pix_fmt_exactly_when_the_table_does(codec: str, pix_fmt: str) -> None:
+    container = {"ffv1": "mkv", "prores_ks": "mov"}.get(codec, "mkv")
+    text = (
+        f"inputs: [x]\noutput: out/\nencode: {{codec: {codec}, pix_fmt: {pix_fmt}, container: {container}}}"
+    )
+    if unsupported(codec, pix_fmt) is None:
+        assert parse_config(text).encode.pix_fmt == pix_fmt
+    else:
+        with pytest.raises(ConfigError, match=r"set encode\.codec"):
+            parse_config(text)
