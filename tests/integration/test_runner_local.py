@@ -161,6 +161,7 @@ def test_validate_prints_the_resolved_config(tmp_path: Path) -> None:
         "scene_threshold": 0.3,
         "dedupe": False,
         "dedupe_threshold": 0.5,
+        "compile": "none",  # torch.compile for model rungs (off by default)
     }
     assert data["job_id"].startswith("job-")
 
