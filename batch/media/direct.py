@@ -87,6 +87,12 @@ def build_command(
         head.append(deinterlace)
     if info.vfr:
         head.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
+    else:
+        # Timestamps counted in frames, as the frame writer makes them: a container that stores
+        # milliseconds (Matroska) otherwise guesses the last frame's duration from the rounded ones.
+        # Like the writer, the video starts at the container's start (start_s), here within half a frame.
+        offset = round(info.start_s * info.fps) if start == 0 else 0
+        head.append(f"settb={info.fps.denominator}/{info.fps.numerator},setpts=N+{offset}")
     if count is not None:
         head.append(f"trim=end_frame={count}")  # the graph ends there: the grabs do not decode on
     grabs = [g for g in grabs if g.frames]

@@ -246,6 +246,12 @@ def probe(path: Path) -> MediaInfo:
         )
     source = "container" if declared == frame_count else "counted"
     duration = _stream_duration(video) or float(frame_count / fps)
+    if not video.get("duration") and _float(video.get("start_time")) > 0:
+        # ffmpeg's Matroska muxer writes the track's end time as its DURATION tag, other muxers its
+        # length: of the two readings, the one the frames fill is the length.
+        as_end = duration - _float(video.get("start_time"))
+        if as_end > 0 and abs(as_end - float(frame_count / fps)) < abs(duration - float(frame_count / fps)):
+            duration = as_end
     vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
     # Some containers (Matroska) report a nominal rate even for variable-rate
     # streams: frames that do not fill the duration at that rate mean VFR.

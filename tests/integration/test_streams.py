@@ -386,3 +386,26 @@ def test_chunked_job_keeps_subtitles_chapters_and_lists_drops(rich_mkv: Path, tm
     [again] = json.loads((out / "manifest.json").read_text())["inputs"]
     assert any("skipped" in n for n in again["notes"])
     assert again["dropped_streams"] == entry["dropped_streams"]
+
+
+@pytest.mark.parametrize(("size", "pix_fmt"), [("64x48", "yuv420p"), ("63x47", "yuv444p")])
+def test_matroska_video_that_starts_after_its_audio(size: str, pix_fmt: str, tmp_path: Path) -> None:
+    """ffmpeg's Matroska DURATION tag is the track's end, not its length: a late video is not VFR.
+
+    Found from outside: the 0.35 s offset read as 9 missing frames (29 frames out of 20, or a
+    duration mismatch with an odd size).
+    """
+    src = tmp_path / "late.mkv"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=s={size}:r=25:d=0.8", "-f", "lavfi", "-i", "sine=d=1.2",
+         "-vf", "setpts=PTS+0.35/TB", "-c:v", "libx264", "-pix_fmt", pix_fmt, "-c:a", "aac", str(src)],
+        check=True,
+    )  # fmt: skip
+    info = probe(src)
+    assert not info.vfr and info.frame_count == 20 and abs(info.duration - 0.8) < 0.01
+    out = tmp_path / "out.mkv"
+    result = process(src, out)
+    assert count_frames(out) == 20 == result.frames_out
+    video_start = float(video_stream(out)["start_time"])
+    assert abs(video_start - info.start_s) <= 0.5 / 25 + 0.001  # the offset kept within half a frame
