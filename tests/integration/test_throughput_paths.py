@@ -188,3 +188,24 @@ def test_yuv_to_rgb_and_back_stays_within_one_code_value(tmp_path: Path) -> None
     a = np.frombuffer(decoded(src), np.uint8).astype(int)
     b = np.frombuffer(decoded(out), np.uint8).astype(int)
     assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "encode"),
+    [
+        ("yuv420p10le", "{codec: libx265, preset: ultrafast}"),
+        ("yuv444p", "{codec: libx264, preset: ultrafast}"),
+        ("yuva444p10le", "{codec: ffv1, container: mkv}"),
+    ],
+)
+def test_a_deep_wide_or_alpha_source_with_no_stages_keeps_its_format_through_the_pipes(
+    tmp_path: Path, pix_fmt: str, encode: str
+) -> None:
+    codec = "ffv1" if "yuva" in pix_fmt else "libx264"
+    src = make_clip(tmp_path / "in.mkv", size=f"{W}x{H}", frames=4, codec=codec, pix_fmt=pix_fmt, audio=False)
+    cfg = job(encode=encode)
+    dest = tmp_path / "out.mkv"
+    result = run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    assert not any("directly" in n for n in result.notes)  # the direct path writes 8-bit 4:2:0 only
+    assert f"frames passed between stages as {pix_fmt}" in result.notes
+    assert probe(dest).pix_fmt == pix_fmt and count_frames(dest) == 4
