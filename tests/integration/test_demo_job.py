@@ -114,7 +114,7 @@ def test_the_demo_job_makes_twice_the_frames_with_real_rife_weights(tmp_path: Pa
         job_id="demo-test",
         inputs=[str(clip)],
         output=f"{tmp_path / 'out'}/",
-        encode={"codec": "ffv1", "container": "mkv"},  # lossless: the frames RIFE made, exactly
+        encode={"codec": "ffv1", "container": "mkv", "pix_fmt": "gbrp"},  # lossless RGB: the frames RIFE made
     )
     config = tmp_path / "demo.yaml"
     config.write_text(yaml.safe_dump(job))
