@@ -56,9 +56,13 @@ def luma_of(frame: np.ndarray, width: int, height: int, max_value: int = 255) ->
         y = (0.2126 * rgb[..., 0] + 0.7152 * rgb[..., 1] + 0.0722 * rgb[..., 2]) * scale
         luma: np.ndarray = np.clip(y + 0.5, 0, 255).astype(np.uint8)
         return luma
-    plane: np.ndarray = frame[: width * height].reshape(height, width)
+    return in_8bit_levels(frame[: width * height].reshape(height, width), max_value)
+
+
+def in_8bit_levels(plane: np.ndarray, max_value: int = 255) -> np.ndarray:
+    """A luma plane whose full white is ``max_value``, as uint8 levels 0..255 (rounded)."""
     if plane.dtype != np.uint8 or max_value != 255:
-        plane = np.clip(plane.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
+        plane = np.clip(plane.astype(np.float32) * (255.0 / max_value) + 0.5, 0, 255).astype(np.uint8)
     return plane
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from batch.stages.frame_metrics import ANALYSIS_WIDTH, histogram_distance, luma_of
+from batch.stages.frame_metrics import ANALYSIS_WIDTH, histogram_distance, in_8bit_levels, luma_of
 
 SAMPLE_WIDTH = ANALYSIS_WIDTH
 BT709 = (0.2126, 0.7152, 0.0722)
@@ -58,9 +58,7 @@ def sample_plane(frame: Any, width: int, height: int, max_value: int = 255) -> n
     y = frame[: width * height].reshape(height, width)
     if f > 1:
         y = y[::f, ::f]
-    if y.dtype != np.uint8 or max_value != 255:  # sampled first, then scaled as luma_of does
-        y = np.clip(y.astype(np.float32) * (255.0 / max_value) + 0.5, 0, 255).astype(np.uint8)
-    return y.astype(np.float32)
+    return in_8bit_levels(y, max_value).astype(np.float32)  # sampled first, then scaled as luma_of does
 
 
 def _tensor_plane(frame: Any) -> np.ndarray:
