@@ -228,7 +228,12 @@ def test_a_no_op_stage_round_trips_colour_within_a_code_value(
     assert video_stream(dest)["pix_fmt"] == pix_fmt
     a, b = decode(src, pix_fmt).astype(np.int32), decode(dest, pix_fmt).astype(np.int32)
     assert a.shape == b.shape
-    assert int(np.abs(a - b).max()) <= tolerance
+    error = np.abs(a - b)
+    # zimg picks its SIMD kernels by CPU (AVX-512 here, AVX2 elsewhere) and they round floats differently:
+    # CI's CPU put one 8-bit chroma sample 2 codes off. So: one code of slack at the extreme, and nearly
+    # every sample within the tolerance (a wrong matrix or range moves most of them by many codes).
+    assert int(error.max()) <= tolerance + 1
+    assert float(np.mean(error > tolerance)) <= 0.01
 
 
 def test_an_explicit_pix_fmt_steps_down_with_a_note(corpus: dict[str, Path], tmp_path: Path) -> None:
