@@ -97,8 +97,9 @@ def rgb_conversion(
     encoded above 8 bits; alpha travels through zscale as its own plane. zimg (ffmpeg's
     ``zscale``), bicubic chroma, no dither: on a smooth source the yuv420p -> RGB -> yuv420p
     round trip is exact (luma max error 0, chroma 1, or 2 where zimg's SIMD path for the CPU
-    rounds differently) and 2-3x faster than swscale's ``accurate_rnd``, which is needed for the same exactness (docs/benchmarks.md). A source
-    without a YUV matrix (``gbrp`` masters) is only repacked. The reader, the writer, the
+    rounds differently) and 2-3x faster than swscale's ``accurate_rnd``, which is needed
+    for the same exactness (docs/benchmarks.md). A source without a YUV matrix (``gbrp``
+    masters) is only repacked. The reader, the writer, the
     direct transcode and the preview ask this.
     """
     planar = _PLANAR_RGB[rgb_pix_fmt]
