@@ -228,12 +228,15 @@ def test_a_no_op_stage_round_trips_colour_within_a_code_value(
     assert video_stream(dest)["pix_fmt"] == pix_fmt
     a, b = decode(src, pix_fmt).astype(np.int32), decode(dest, pix_fmt).astype(np.int32)
     assert a.shape == b.shape
-    error = np.abs(a - b)
-    # zimg picks its SIMD kernels by CPU (AVX-512 here, AVX2 elsewhere) and they round floats differently:
-    # CI's CPU put one 8-bit chroma sample 2 codes off. So: one code of slack at the extreme, and nearly
-    # every sample within the tolerance (a wrong matrix or range moves most of them by many codes).
-    assert int(error.max()) <= tolerance + 1
-    assert float(np.mean(error > tolerance)) <= 0.01
+    error = np.abs(a - b).reshape(4, -1)  # a row a frame: luma plane first, then chroma
+    luma, chroma = error[:, : 64 * 48], error[:, 64 * 48 :]
+    assert int(luma.max()) <= tolerance
+    # chroma: a saturated colour whose 4:2:0 chroma, upsampled, leaves the RGB gamut is clipped in RGB,
+    # which no converter can undo: of 30 seeds on the dev VM one (14) puts 4 chroma samples 2 codes off,
+    # and on CI's CPU (zimg and swscale pick SIMD kernels by CPU) seed 4 did. One code of slack there,
+    # for a few samples only (a wrong matrix or range moves most samples by many codes).
+    assert int(chroma.max()) <= tolerance + 1
+    assert float(np.mean(chroma > tolerance)) <= 0.005
 
 
 def test_an_explicit_pix_fmt_steps_down_with_a_note(corpus: dict[str, Path], tmp_path: Path) -> None:
