@@ -94,10 +94,11 @@ RUN useradd --no-log-init --uid 10001 --user-group --create-home --shell /usr/sb
 
 COPY --from=venv /opt/venv /opt/venv
 # The build context is only what .dockerignore lets through (code, configs,
-# the sample clip, scripts); byte-code is compiled now because /app is
-# read-only to the job.
+# the sample clip, scripts); byte-code (and the report template's) is
+# compiled now because /app is read-only to the job.
 COPY . /app
-RUN /opt/venv/bin/python -m compileall -q /app
+RUN /opt/venv/bin/python -m compileall -q /app \
+ && cd /app && /opt/venv/bin/python -m batch.report.render --compile
 
 # NVIDIA_DRIVER_CAPABILITIES: the CUDA images ask for compute,utility; `video`
 # makes the NVIDIA container toolkit mount libnvidia-encode and libnvcuvid,
