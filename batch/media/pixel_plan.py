@@ -27,7 +27,7 @@ from typing import Any
 from batch.config import EncodeConfig
 from batch.encoder_formats import ENCODER_PIX_FMTS
 from batch.errors import ConfigError
-from batch.media.layout import packed_rgb
+from batch.media.layout import YUV420, packed_rgb
 from batch.media.pixfmt import PixFacts, describe, pix_facts, planar_yuv
 from batch.media.probe import HDR_TRANSFERS, HdrMeta, MediaInfo
 
@@ -133,7 +133,12 @@ def plan_pixels(
         known = True
     except ValueError:  # ffmpeg converts what it decodes; treat it as 8-bit 4:2:0
         src, known = PixFacts(info.pix_fmt or "unknown", "yuv", "420", 8, False), False
-    names = available(codec)
+    # 8-bit 4:2:0 in, 8-bit 4:2:0 out: every build holds yuv420p, so this ffmpeg need not be asked
+    # (`ffmpeg -h encoder=...` costs ~0.1 s of a job); anything else asks what the build holds.
+    plain = cfg.pix_fmt == YUV420 or (
+        cfg.pix_fmt == "source" and (src.family, src.chroma, src.depth, src.alpha) == ("yuv", "420", 8, False)
+    )
+    names = list(ENCODER_PIX_FMTS[codec]) if plain and YUV420 in ENCODER_PIX_FMTS[codec] else available(codec)
     steps: list[dict[str, str]] = []
     notes: list[str] = []
 

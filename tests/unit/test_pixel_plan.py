@@ -254,3 +254,22 @@ def test_the_config_accepts_a_codec_and_pix_fmt_exactly_when_the_table_does(code
     else:
         with pytest.raises(ConfigError, match=r"set encode\.codec"):
             parse_config(text)
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265", "libvpx-vp9"])
+def test_an_8_bit_420_job_does_not_ask_ffmpeg_what_the_encoder_holds(
+    monkeypatch: pytest.MonkeyPatch, codec: str
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(pixel_plan, "ffmpeg_pix_fmts", lambda c: asked.append(c) or frozenset({"yuv420p"}))
+    container = "mkv" if codec == "libvpx-vp9" else "mp4"
+    same = plan("yuv420p", codec, container=container)
+    assert same.output == same.encoder_pix_fmt == "yuv420p" and not same.steps
+    asked_for = plan("yuv420p10le", codec, container=container, pix_fmt="yuv420p")
+    assert asked_for.output == "yuv420p" and asked_for.steps[0]["why"] == "encode.pix_fmt is yuv420p"
+    assert asked == []  # ~0.1 s of ffmpeg start-up saved
+    # anything else still asks: a build without high depths steps a 10-bit source down, with the reason
+    p = plan("yuv420p10le", codec, container=container)
+    assert asked == [codec] and p.output == "yuv420p" and p.steps[0]["what"] == "bit depth"
+    plan("yuva420p", codec, container=container)
+    assert asked == [codec, codec]
