@@ -127,10 +127,30 @@ COMMAND_STAGES = {
 }
 
 
+def as_in_the_image() -> None:
+    """Compile byte-code as the Docker image does at build (compileall, the report template).
+
+    A checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile ~60 modules in every
+    process (~0.3 s), a cost the user's image does not have.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "batch"),
+                    str(ROOT / "run_with_config_batch_sync.py"), str(ROOT / "monitor.py")],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "batch.report.render", "--compile"], cwd=ROOT, check=True)
+
+
+CPU_SECONDS: list[float] = []  # user + sys of each _timed command's process tree, in call order
+
+
 def _timed(cmd: list[str]) -> float:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return seconds
@@ -156,15 +176,19 @@ def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> l
             )
             ours = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg), "-q"]
             ours += ["--no-watchdog"] if mode == "job" else ["--dry-run", "--state-dir", str(state)]
-            ref_s, ours_s = [], []
+            ref_s, ours_s, ref_cpu, ours_cpu = [], [], [], []
             for _ in range(runs):
                 ref_s.append(_timed(reference))
+                ref_cpu.append(CPU_SECONDS[-1])
                 for stale in (out, state):
                     subprocess.run(["rm", "-rf", str(stale)], check=True)
                 ours_s.append(_timed(ours))
+                ours_cpu.append(CPU_SECONDS[-1])
             a, b = statistics.median(ref_s), statistics.median(ours_s)
             rows.append({"stages": label, "mode": mode, "ffmpeg_s": round(a, 2), "ours_s": round(b, 2),
-                         "ratio": round(a / b, 3), "runs": runs})  # fmt: skip
+                         "ratio": round(a / b, 3), "runs": runs,
+                         "ffmpeg_cpu_s": round(statistics.median(ref_cpu), 2),
+                         "ours_cpu_s": round(statistics.median(ours_cpu), 2)})  # fmt: skip
             print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
@@ -401,6 +425,8 @@ def main() -> int:
     if args.colour:
         print(json.dumps(colour_bench(args.work, args.seconds if args.seconds != 10 else 2), indent=2))
         return 0
+    if args.command or args.png_flow:
+        as_in_the_image()
     if args.png_flow or args.standin:
         clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
         if args.png_flow:
@@ -417,11 +443,12 @@ def main() -> int:
             return 0
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores; libx264 {args.preset} crf {args.crf}; "
               f"{clip.name}; medians of {args.runs} alternating runs")  # fmt: skip
-        print("| stages | what runs | plain ffmpeg s | ours s | ratio |")
-        print("|---|---|---|---|---|")
+        print("| stages | what runs | plain ffmpeg s | ours s | ratio | CPU s (ffmpeg / ours) |")
+        print("|---|---|---|---|---|---|")
         for r in rows:
             what = "job (--no-watchdog)" if r["mode"] == "job" else "product (supervisor + watchdog, dry run)"
-            print(f"| {r['stages']} | {what} | {r['ffmpeg_s']} | {r['ours_s']} | {r['ratio']} |")
+            cpu = f"{r['ffmpeg_cpu_s']} / {r['ours_cpu_s']}"
+            print(f"| {r['stages']} | {what} | {r['ffmpeg_s']} | {r['ours_s']} | {r['ratio']} | {cpu} |")
         return 0
     latency = watchdog_latency(args.work, confirm=3, interval=5.0)
     if args.watchdog_only:
