@@ -116,16 +116,12 @@ def main(argv: list[str] | None = None) -> int:
             config_url, state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
         )
 
+    if args.print_job_id:  # the supervisor's child that names the default state dir
+        return _print_job_id(config_url)
     from batch.config import resolved
     from batch.config_source import load_config
     from batch.job.shards import Shard
 
-    if args.print_job_id:  # the supervisor's child that names the default state dir
-        try:
-            print(load_config(config_url).job_id)
-        except Exception:
-            return EXIT_CONFIG
-        return EXIT_OK
     try:
         shard_spec = Shard.parse(args.shard) if args.shard else Shard.from_env()
     except BatchError as e:
@@ -156,6 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers or default_workers(),
     )
     return run_job(config_url, options)
+
+
+def _print_job_id(config_url: str) -> int:
+    """The job id the runner will use, read without the config model (PID 1 waits for it)."""
+    from batch.config_loader import load_config_text
+    from batch.job_id import job_id_of
+    from batch.storage import open_url
+
+    try:
+        text = open_url(config_url).read_bytes(config_url).decode("utf-8", errors="replace")
+        job_id = job_id_of(load_config_text(text))
+    except Exception:  # the runner reports what is wrong with the config, with its fix
+        return EXIT_CONFIG
+    if job_id is None:
+        return EXIT_CONFIG
+    print(job_id)
+    return EXIT_OK
 
 
 _SHARD = re.compile(r"^\s*\d+\s*/\s*\d+\s*$")

@@ -13,8 +13,6 @@ timers agree with each other.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import re
@@ -42,6 +40,7 @@ from pydantic import (
 from batch.config_loader import load_config_text
 from batch.encoder_formats import PixFmtChoice, unsupported
 from batch.errors import BatchError, ConfigError
+from batch.job_id import default_job_id
 from batch.providers.registry import PROVIDERS
 from batch.weights.registry import Kind, WeightsRef, from_url, lookup
 
@@ -590,16 +589,8 @@ def parse_config(text: str, *, source: str = "<config>") -> JobConfig:
             hint="correct the fields listed; docs/config.md describes each",
         ) from None
     if cfg.job_id is None:
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=_plain).encode()).hexdigest()
-        cfg = cfg.model_copy(update={"job_id": f"job-{digest[:12]}"})
+        cfg = cfg.model_copy(update={"job_id": default_job_id(data)})
     return cfg
-
-
-def _plain(value: Any) -> Any:
-    """JSON for what YAML can hold and JSON cannot (dates, sets ...), the same in every process."""
-    if isinstance(value, (set, frozenset)):
-        return sorted(str(v) for v in value)
-    return str(value)
 
 
 def _short(value: Any) -> str:
