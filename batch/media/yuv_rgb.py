@@ -241,7 +241,8 @@ class CpuYuvRgb:
             np.copyto(self._half, self._wide[:, 0::2])
             _filter(self._half, DOWN_Y, 0, self._tall)
             chroma = out[n + k * ch * cw : n + (k + 1) * ch * cw].reshape(ch, cw)
-            cv2.add(self._tall[0::2], 0.0, dst=chroma, dtype=cv2.CV_8U)
+            # numpy, not cv2.add: OpenCV takes a 1x1 array for a scalar (the chroma of a 2x2 frame)
+            np.copyto(chroma, np.clip(np.rint(self._tall[0::2]), 0, 255), casting="unsafe")
         return out
 
 
