@@ -1,0 +1,105 @@
+"""The torch back end of :mod:`batch.media.yuv_rgb`: 8-bit yuv420p <-> RGB on the model's device.
+
+Same matrix, range, chroma siting, kernels and mirrored edges as the CPU back end (and ffmpeg's
+``zscale``), so a device stage can upload yuv420p (half the bytes of rgb24) and convert there.
+Batches: ``y`` is ``(N, H, W)``, ``u`` and ``v`` are ``(N, ceil(H/2), ceil(W/2))``, uint8 or float
+code values; RGB is ``(N, 3, H, W)`` float32 in [0, 1] as :func:`batch.models.device_worker.upload`
+gives it. Runs on the CPU too (the tests compare it with ffmpeg there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from batch.media.yuv_rgb import DOWN_X, DOWN_Y, UP_X, UP_Y, Kernel, YuvRgb, chroma_size
+
+
+def _mirror(index: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices outside 0..n-1 mirrored with the edge sample repeated (``cba|abc``), as zimg and OpenCV."""
+    m = torch.remainder(index, 2 * n)
+    return torch.where(m < n, m, 2 * n - 1 - m)
+
+
+def _taps(x: torch.Tensor, kernel: Kernel, dim: int, centres: torch.Tensor) -> torch.Tensor:
+    """Sum over the kernel's taps of ``x`` along ``dim`` around each of ``centres`` (indices)."""
+    taps, anchor = kernel
+    n = x.shape[dim]
+    out = torch.zeros((), dtype=x.dtype, device=x.device)
+    for k, w in enumerate(taps):
+        if w:
+            out = out + w * x.index_select(dim, _mirror(centres + (k - anchor), n))
+    return out
+
+
+def upsample(plane: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, ch, cw) float chroma -> (N, height, width) on the luma grid."""
+    n, ch, cw = plane.shape
+    rows_at = torch.arange(ch, device=plane.device)
+    rows = torch.stack([_taps(plane, UP_Y[0], 1, rows_at), _taps(plane, UP_Y[1], 1, rows_at)], dim=2)
+    tall = rows.reshape(n, 2 * ch, cw)
+    cols_at = torch.arange(cw, device=plane.device)
+    full = torch.stack([_taps(tall, UP_X[0], 2, cols_at), _taps(tall, UP_X[1], 2, cols_at)], dim=3)
+    return full.reshape(n, 2 * ch, 2 * cw)[:, :height, :width]
+
+
+def _affine(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, row: tuple[float, ...]) -> torch.Tensor:
+    return a * row[0] + b * row[1] + c * row[2] + row[3]
+
+
+def to_rgb(
+    y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, conv: YuvRgb, *, quantise: bool = True
+) -> torch.Tensor:
+    """yuv420p planes -> (N, 3, H, W) float32 RGB in [0, 1].
+
+    ``quantise``: rounded to 8-bit code values first, so the values are those of the CPU back end's
+    rgb24 divided by 255 (False keeps the in-between precision for a model).
+    """
+    height, width = y.shape[1:]
+    if tuple(u.shape[1:]) != chroma_size(width, height) or u.shape != v.shape:
+        raise ValueError(f"chroma {tuple(u.shape)} / {tuple(v.shape)} does not fit luma {tuple(y.shape)}")
+    yf = y.to(torch.float32)
+    uf, vf = upsample(u.to(torch.float32), height, width), upsample(v.to(torch.float32), height, width)
+    rgb = torch.stack([_affine(yf, uf, vf, row) for row in conv.to_rgb], dim=1)
+    if quantise:
+        rgb = rgb.round_()
+    return rgb.clamp_(0, 255).div_(255.0)
+
+
+def to_yuv(rgb: torch.Tensor, conv: YuvRgb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, 3, H, W) RGB in [0, 1] -> uint8 yuv420p planes (RGB rounded to 8 bits first, as rgb24 is)."""
+    codes = rgb.to(torch.float32).mul(255.0).round_().clamp_(0, 255)
+    r, g, b = codes.unbind(1)
+    height, width = r.shape[1:]
+    ch, cw = chroma_size(width, height)
+    y = _affine(r, g, b, conv.to_yuv[0])
+    chroma = []
+    for row in conv.to_yuv[1:]:
+        full = _affine(r, g, b, row)
+        half = _taps(full, DOWN_X, 2, 2 * torch.arange(cw, device=rgb.device))
+        chroma.append(_taps(half, DOWN_Y, 1, 2 * torch.arange(ch, device=rgb.device)))
+    u, v = (_to_u8(c) for c in chroma)
+    return _to_u8(y), u, v
+
+
+def _to_u8(x: torch.Tensor) -> torch.Tensor:
+    return x.round().clamp_(0, 255).to(torch.uint8)
+
+
+def split(
+    frames: list[np.ndarray], width: int, height: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flat yuv420p frames (as the reader gives them) -> (y, u, v) uint8 batches on the CPU."""
+    ch, cw = chroma_size(width, height)
+    n = width * height
+    flat = torch.from_numpy(np.stack([np.asarray(f, np.uint8).reshape(-1) for f in frames]))
+    if flat.shape[1] != n + 2 * ch * cw:
+        raise ValueError(f"a {width}x{height} yuv420p frame is {n + 2 * ch * cw} bytes, not {flat.shape[1]}")
+    y = flat[:, :n].reshape(-1, height, width)
+    return y, flat[:, n : n + ch * cw].reshape(-1, ch, cw), flat[:, n + ch * cw :].reshape(-1, ch, cw)
+
+
+def join(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[np.ndarray]:
+    """uint8 (y, u, v) batches -> flat yuv420p frames (as the writer takes them), through the host."""
+    flat = torch.cat([p.reshape(p.shape[0], -1) for p in (y, u, v)], dim=1).cpu().numpy()
+    return list(flat)
