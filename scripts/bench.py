@@ -142,12 +142,12 @@ def as_in_the_image() -> None:
 CPU_SECONDS: list[float] = []  # user + sys of each _timed command's process tree, in call order
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str], cwd: Path | None = None) -> float:
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cwd)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU_SECONDS.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -168,21 +168,26 @@ def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> l
     for label, stages in COMMAND_STAGES.items():
         for mode in ("job", "product"):
             cfg = work / "cmd-job.yaml"
-            out, state = work / "cmd-out", work / "cmd-state"
+            # the product runs as the user's command does: no --state-dir, so PID 1 names
+            # state/<job id> (under the working directory) from the config, as in the image
+            out, state = (
+                work / "cmd-out",
+                (work / "state" / "bench-cmd" if mode == "product" else work / "cmd-state"),
+            )
             cfg.write_text(
                 f"job_id: bench-cmd\ninputs: [{clip}]\noutput: {out}/\nstages: {stages}\n"
                 f"encode: {{codec: libx264, preset: {preset}, crf: {crf}}}\n"
                 "watchdog: {confirm: 1, interval_s: 0.5}\n"
             )
             ours = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg), "-q"]
-            ours += ["--no-watchdog"] if mode == "job" else ["--dry-run", "--state-dir", str(state)]
+            ours += ["--no-watchdog", "--state-dir", str(state)] if mode == "job" else ["--dry-run"]
             ref_s, ours_s, ref_cpu, ours_cpu = [], [], [], []
             for _ in range(runs):
                 ref_s.append(_timed(reference))
                 ref_cpu.append(CPU_SECONDS[-1])
                 for stale in (out, state):
                     subprocess.run(["rm", "-rf", str(stale)], check=True)
-                ours_s.append(_timed(ours))
+                ours_s.append(_timed(ours, cwd=work))
                 ours_cpu.append(CPU_SECONDS[-1])
             a, b = statistics.median(ref_s), statistics.median(ours_s)
             rows.append({"stages": label, "mode": mode, "ffmpeg_s": round(a, 2), "ours_s": round(b, 2),
@@ -407,6 +412,7 @@ def main() -> int:
     p.add_argument("--standin", action="store_true", help="pipeline overlap with a stand-in model stage")
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    args.work = args.work.resolve()  # runs change directory into it
     if args.one:
         mode, clip, out = args.one
         print(json.dumps(one(mode, Path(clip), Path(out), args.preset, args.crf)))
