@@ -14,6 +14,7 @@ import logging
 import shutil
 import signal
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
@@ -50,7 +51,7 @@ from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
-from batch.media.probe import probe
+from batch.media.probe import MediaInfo, probe
 from batch.report import page as report_page
 from batch.report.build import Collector
 from batch.report.data import ReportData
@@ -331,6 +332,7 @@ class Runner:
         t0 = time.perf_counter()
         store = open_url(url, self.settings)
         scheme, _, key = parse_url(url)
+        probed: Future[MediaInfo] | None = None
         if scheme == "file":
             source = Path(key)
             if source.is_dir():
@@ -339,7 +341,10 @@ class Runner:
                 )
             if not source.is_file():
                 raise ObjectNotFound(f"input {url} does not exist", hint="check the path", url=url)
-            sha256 = _sha256_file(source)
+            # ffprobe reads the file while this process hashes it (~0.1 s each on a 10 s 720p clip)
+            with ThreadPoolExecutor(1, thread_name_prefix="probe") as pool:
+                probed = pool.submit(probe, source)
+                sha256 = _sha256_file(source)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             if scheme in ("s3", "b2"):  # a HEAD is cheap there; a presigned HTTP GET may refuse one
@@ -352,7 +357,7 @@ class Runner:
         record.source.update({"sha256": sha256, "size": source.stat().st_size})
         record.timings["download_s"] = time.perf_counter() - t0
 
-        info = probe(source)
+        info = probed.result() if probed else probe(source)
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, output_record_key(stem))
         pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
