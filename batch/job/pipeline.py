@@ -150,18 +150,31 @@ def _prepare(
     return plan, colour, spec
 
 
+@dataclass
+class WriteWait:
+    """Seconds the stages spent handing frames to a full encoder queue (the encoder was the limit)."""
+
+    seconds: float = 0.0
+
+
 def _drain(
     frames: Iterator[np.ndarray],
     writer: FrameWriter,
     on_frame: Callable[[int], None] | None,
     abort: Callable[[], bool] | None = None,
+    wait: WriteWait | None = None,
 ) -> None:
     """Stage output into the encoder; ``on_frame(frames written)`` after each."""
     hang_at = _test_hang_frame()
     for frame in frames:
         if abort is not None and abort():
             raise Cancelled("stopped by signal", hint="run the job again to finish it")
-        writer.write(frame)
+        if wait is None:
+            writer.write(frame)
+        else:
+            before = time.perf_counter()
+            writer.write(frame)
+            wait.seconds += time.perf_counter() - before
         if on_frame:
             on_frame(writer.frames_written)
         if writer.frames_written == hang_at:
@@ -307,12 +320,14 @@ def run_segment(
     registry: StageRegistry = REGISTRY,
     tap: PreviewTap | None = None,
     out_start: int = 0,
+    wait: WriteWait | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
 
     A chunk that is not the last also decodes the next chunk's first frame
     when a stage changes the rate, so interpolation pairs across the boundary
     exactly as in a single pass.
+    ``wait`` adds up the time the stages waited on the encoder (batch.job.encode_pace).
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
     """
     plan, colour, spec = _prepare(
@@ -347,7 +362,7 @@ def run_segment(
             frames = stage.run(frames)
         if tap is not None:
             frames = tap.watch_output(frames, out_start)
-        _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort)
+        _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort, wait)
     return writer.frames_written, [s.report() for s in plan.stages]
 
 
