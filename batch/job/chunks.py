@@ -46,6 +46,9 @@ from batch.storage import Store, join_url
 log = logging.getLogger("batch")
 
 REREAD_MAX_BYTES = 16 * 1024 * 1024
+# Threads per chunk worker when there are stages: one chunk in its stages (the worker's gate),
+# the one before it draining its encoder and uploading meanwhile, so the GPU does not wait on either.
+OVERLAP = 2
 # Containers with a sample index, where an accurate seek lands on the exact frame.
 SEEKABLE_CONTAINERS = ("mp4", "mov", "matroska", "webm")
 
@@ -196,7 +199,13 @@ class ChunkedInput:
             return None
         return record
 
-    def _make(self, c: Chunk, progress: Callable[[int], None] | None, wait: WriteWait | None = None) -> None:
+    def _make(
+        self,
+        c: Chunk,
+        progress: Callable[[int], None] | None,
+        wait: WriteWait | None = None,
+        gates: list[threading.Semaphore] | None = None,
+    ) -> None:
         local = self._local(c)
         local.parent.mkdir(parents=True, exist_ok=True)
         written, reports = run_segment(
@@ -212,6 +221,7 @@ class ChunkedInput:
             out_start=c.out_start,
             registry=self.registry,
             wait=wait,
+            gate=gates[gpu_slot.index() % len(gates)] if gates else None,
         )
         if written != c.out_count:
             raise FrameCountMismatch(
@@ -356,17 +366,26 @@ class ChunkedInput:
         tick: Callable[[int], None],
         waits: list[WriteWait] | None = None,
     ) -> None:
-        """``workers`` chunks at once (one per GPU, or --workers N on the CPU), each taking the next chunk."""
-        if workers == 1:
+        """``workers`` chunks at once in their stages (one per GPU, or --workers N on the CPU).
+
+        With stages, each worker has OVERLAP threads and one gate: thread t takes gate t mod
+        ``workers`` (and GPU t mod the GPU count, as worker t mod ``workers`` does), so the next
+        chunk decodes and runs its stages while the previous one's encoder drains and uploads.
+        """
+        overlap = OVERLAP if self.has_stages else 1
+        threads = min(len(todo), workers * overlap)
+        if threads <= 1:
             for k, c in enumerate(todo):
                 self._make(c, tick, waits[k] if waits else None)
             return
-        gpu_slot.reset()  # worker k uses GPU k (mod the GPU count) for its model stages
+        gates = [threading.Semaphore(1) for _ in range(workers)] if overlap > 1 else None
+        gpu_slot.reset()  # thread k uses GPU k (mod the GPU count) for its model stages
         with ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="chunk", initializer=gpu_slot.claim
+            max_workers=threads, thread_name_prefix="chunk", initializer=gpu_slot.claim
         ) as pool:
             futures = [
-                pool.submit(self._make, c, tick, waits[k] if waits else None) for k, c in enumerate(todo)
+                pool.submit(self._make, c, tick, waits[k] if waits else None, gates)
+                for k, c in enumerate(todo)
             ]
             try:
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)

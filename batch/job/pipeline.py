@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batch.config import JobConfig
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch, TruncatedVideo
@@ -321,6 +321,7 @@ def run_segment(
     tap: PreviewTap | None = None,
     out_start: int = 0,
     wait: WriteWait | None = None,
+    gate: StageGate | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
 
@@ -328,6 +329,8 @@ def run_segment(
     when a stage changes the rate, so interpolation pairs across the boundary
     exactly as in a single pass.
     ``wait`` adds up the time the stages waited on the encoder (batch.job.encode_pace).
+    ``gate`` is held from the stages' first frame to their last (not while the encoder drains):
+    a chunk sharing this worker's GPU runs its stages meanwhile.
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
     """
     plan, colour, spec = _prepare(
@@ -351,19 +354,55 @@ def run_segment(
     from batch.media.reader import FrameReader
     from batch.media.writer import FrameWriter
 
-    with (
-        FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
-        FrameWriter(spec) as writer,
-    ):
-        frames: Iterator[np.ndarray] = iter(reader)
-        if tap is not None:  # ``out_start``: this chunk's first output frame in the whole output
-            frames = tap.watch_source(frames, segment.start)
-        for stage in plan.stages:
-            frames = stage.run(frames)
-        if tap is not None:
-            frames = tap.watch_output(frames, out_start)
-        _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort, wait)
+    held = _Held(gate)
+    try:
+        with (
+            FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
+            FrameWriter(spec) as writer,
+        ):
+            frames: Iterator[np.ndarray] = held.on_first(iter(reader))  # the reader fills meanwhile
+            if tap is not None:  # ``out_start``: this chunk's first output frame in the whole output
+                frames = tap.watch_source(frames, segment.start)
+            for stage in plan.stages:
+                frames = stage.run(frames)
+            if tap is not None:
+                frames = tap.watch_output(frames, out_start)
+            _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort, wait)
+            held.release()  # the stages are done: the encoder drains while another chunk's stages run
+    finally:
+        held.release()
     return writer.frames_written, [s.report() for s in plan.stages]
+
+
+class StageGate(Protocol):
+    """One chunk at a time in its stages on a GPU (a ``threading.Semaphore(1)``)."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class _Held:
+    """Takes ``gate`` when the stages ask for their first frame; releases it once."""
+
+    def __init__(self, gate: StageGate | None) -> None:
+        self.gate, self.held = gate, False
+
+    def on_first(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        if self.gate is None:
+            return frames
+        return self._taking(frames)
+
+    def _taking(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        assert self.gate is not None
+        self.gate.acquire()
+        self.held = True
+        yield from frames
+
+    def release(self) -> None:
+        if self.held and self.gate is not None:
+            self.held = False
+            self.gate.release()
 
 
 def _through_stages(

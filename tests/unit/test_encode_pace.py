@@ -138,7 +138,9 @@ def test_who_may_change_the_preset(encode: str, may: bool) -> None:
 
 def test_the_pacing_keys_do_not_change_the_parts_fingerprint() -> None:
     a = parse_config("inputs: [x]\noutput: o/\nencode: {codec: libx264}")
-    b = parse_config("inputs: [x]\noutput: o/\nencode: {codec: libx264, auto_preset: true, auto_workers: false}")
+    b = parse_config(
+        "inputs: [x]\noutput: o/\nencode: {codec: libx264, auto_preset: true, auto_workers: false}"
+    )
     enc = choose_encoder(a.encode)
     assert fingerprint(a, "s", 30, enc) == fingerprint(b, "s", 30, enc)
     c = parse_config("inputs: [x]\noutput: o/\nencode: {codec: libx264, preset: fast}")
