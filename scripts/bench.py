@@ -305,9 +305,10 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
     stand-ins at half and at a quarter of that rate: the end-to-end rate should reach
     at least 0.95 of the stand-in's own rate (decode, model and encode overlap).
     Each row also gives the stand-in's busy share of the wall time (its calls' own time,
-    the last partial batch counted whole, over the wall time), the fill (start to its
-    first call: probe, set-up, the first batch decoded) and the drain (its last call to
-    the end: the encoder's lookahead flushed, the output probed).
+    the last partial batch counted whole, over the wall time), its steady share (the same
+    between its first call and its last: how well decode, model and encode overlap), the
+    fill (start to its first call: probe, set-up, the first batch decoded) and the drain
+    (its last call to the end: the encoder's lookahead flushed, the output probed).
     """
     from batch.config import parse_config
     from batch.job.pipeline import run_pipeline
@@ -327,9 +328,11 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
         wall = ended - started
         fps = result.frames_out / wall
         report = result.stages[0]
+        steady = report["last_call_end"] - report["first_call_at"]
         row = {"layout": layout, "standin_fps": round(own, 1) if own else None,
                "end_to_end_fps": round(fps, 1), "ratio": round(fps / own, 3) if own else None,
                "busy_share": round(stage.seconds * report["calls"] / wall, 3) if own else None,
+               "steady_share": round(report["busy_s"] / steady, 3) if own else None,
                "fill_s": round(report["first_call_at"] - started, 2),
                "drain_s": round(ended - report["last_call_end"], 2), "wall_s": round(wall, 2)}  # fmt: skip
         print(json.dumps(row), file=sys.stderr)
