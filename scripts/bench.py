@@ -15,6 +15,8 @@
 
     .venv/bin/python scripts/bench.py --standin-job 3.3 [--runs 1]  # P3, the job as a whole process
 
+    .venv/bin/python scripts/bench.py --keep-up 60   # encoders that keep up (fast stand-in, x264 medium)
+
 ``--command`` times what a user runs, as whole processes, against plain
 ffmpeg doing the same transcode: the job alone (``--no-watchdog``) and the
 whole product (supervisor, runner, watchdog verifying the output, dry-run
@@ -348,7 +350,9 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
     return rows
 
 
-def standin_job_once(clip: Path, work: Path, preset: str, crf: int, seconds: float, chunk_s: float) -> None:
+def standin_job_once(
+    clip: Path, work: Path, preset: str, crf: int, seconds: float, chunk_s: float, written: bool = True
+) -> None:
     """One job through the runner (probes, chunks, preview, manifest) with the stand-in, in this process."""
     import shutil
 
@@ -361,12 +365,39 @@ def standin_job_once(clip: Path, work: Path, preset: str, crf: int, seconds: flo
     shutil.rmtree(state, ignore_errors=True)
     cfg = parse_config(
         f"job_id: bench-standin\ninputs: [{clip}]\noutput: {out}/\nlimits: {{chunk_s: {chunk_s}}}\n"
-        f"encode: {{codec: libx264, preset: {preset}, crf: {crf}}}\n"
+        + (
+            f"encode: {{codec: libx264, preset: {preset}, crf: {crf}}}\n"
+            if written
+            else f"encode: {{codec: libx264, crf: {crf}}}\n"
+        )
     )
     cfg = cfg.model_copy(update={"stages": [StandInStage(batch=8, seconds=seconds)]})
     code = Runner(cfg, RunOptions(state_dir=state), STANDIN_REGISTRY).run()
     if code != 0:
         raise SystemExit(f"the stand-in job failed ({code}); see {out}/manifest.json")
+
+
+def keep_up_bench(clip: Path, work: Path, crf: int, own: float) -> list[dict]:
+    """Encoders that keep up: a fast stand-in (``own`` fps) and libx264 medium, in chunks of 2.5 s.
+
+    The job as a whole process, once with ``preset: medium`` written (never changed: more
+    encoders only, as the cores allow) and once without (the default medium may become faster).
+    The decision and its reason come from the manifest.
+    """
+    rows = []
+    for written in (True, False):
+        cmd = [sys.executable, __file__, "--standin-job-once", str(clip), "--work", str(work),
+               "--preset", "medium", "--crf", str(crf), "--standin-seconds", str(8 / own),
+               "--chunk-s", "2.5"] + ([] if written else ["--preset-unwritten"])  # fmt: skip
+        wall = _timed(cmd)
+        (record,) = json.loads((work / "standin-job-out" / MANIFEST).read_text())["inputs"]
+        pace = record["encode"].get("keep_up") or {}
+        rows.append({"preset_written": written, "standin_fps": own, "wall_s": round(wall, 2),
+                     "end_to_end_fps": round(record["media_out"]["frame_count"] / wall, 2),
+                     "action": pace.get("action"), "preset": pace.get("preset"),
+                     "workers": pace.get("workers"), "reason": pace.get("reason")})  # fmt: skip
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
 
 
 def standin_job_bench(clip: Path, work: Path, preset: str, crf: int, own: float, runs: int) -> list[dict]:
@@ -455,6 +486,10 @@ def main() -> int:
         help="P3 as a whole process: the job with a stand-in of FPS frames/s, one pass and chunked",
     )
     p.add_argument("--standin-job-once", metavar="CLIP", help=argparse.SUPPRESS)
+    p.add_argument("--preset-unwritten", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--keep-up", type=float, metavar="FPS", help="encoders that keep up: a fast stand-in, libx264 medium"
+    )
     p.add_argument("--standin-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--chunk-s", type=float, default=600.0, help=argparse.SUPPRESS)
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
@@ -466,7 +501,13 @@ def main() -> int:
 
     if args.standin_job_once:
         standin_job_once(
-            Path(args.standin_job_once), args.work, args.preset, args.crf, args.standin_seconds, args.chunk_s
+            Path(args.standin_job_once),
+            args.work,
+            args.preset,
+            args.crf,
+            args.standin_seconds,
+            args.chunk_s,
+            written=not args.preset_unwritten,
         )
         return 0
     if args.png_flow_once:
@@ -482,10 +523,12 @@ def main() -> int:
     if args.colour:
         print(json.dumps(colour_bench(args.work, args.seconds if args.seconds != 10 else 2), indent=2))
         return 0
-    if args.png_flow or args.standin or args.standin_job:
+    if args.png_flow or args.standin or args.standin_job or args.keep_up:
         clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
         if args.png_flow:
             result = png_flow_bench(args.work, clip, args.preset, args.crf, args.runs)
+        elif args.keep_up:
+            result = keep_up_bench(clip, args.work, args.crf, args.keep_up)
         elif args.standin_job:
             result = standin_job_bench(clip, args.work, args.preset, args.crf, args.standin_job, args.runs)
         else:
