@@ -32,7 +32,7 @@ from batch.config import JobConfig
 from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.encode_pace import PaceDecision, WaveFigures, decide
-from batch.job.pipeline import Segment, WriteWait, pixel_plan_for, plan_preview, plan_stages, run_segment
+from batch.job.pipeline import ChunkClock, Segment, pixel_plan_for, plan_preview, plan_stages, run_segment
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.interlace import deinterlace_note
@@ -203,7 +203,7 @@ class ChunkedInput:
         self,
         c: Chunk,
         progress: Callable[[int], None] | None,
-        wait: WriteWait | None = None,
+        clock: ChunkClock | None = None,
         gates: list[threading.Semaphore] | None = None,
     ) -> None:
         local = self._local(c)
@@ -220,7 +220,7 @@ class ChunkedInput:
             tap=self.tap,
             out_start=c.out_start,
             registry=self.registry,
-            wait=wait,
+            clock=clock,
             gate=gates[gpu_slot.index() % len(gates)] if gates else None,
         )
         if written != c.out_count:
@@ -324,14 +324,16 @@ class ChunkedInput:
 
     def _first_wave(self, wave: list[Chunk], left: int, tick: Callable[[int], None]) -> PaceDecision:
         """One chunk per worker, measured: the stages' wait on the encoder, wall and CPU time."""
-        waits = [WriteWait() for _ in wave]
+        clocks = [ChunkClock() for _ in wave]
         cpu_before, started = _cpu_seconds(), time.perf_counter()
-        self._run_chunks(wave, len(wave), tick, waits)
+        self._run_chunks(wave, len(wave), tick, clocks)
         figures = WaveFigures(
             workers=len(wave),
             frames=sum(c.out_count for c in wave),
             wall_s=time.perf_counter() - started,
-            write_wait_s=sum(w.seconds for w in waits),
+            stages_s=sum(k.stages_done_at - k.first_at for k in clocks),
+            write_wait_s=sum(k.write_wait_s for k in clocks),
+            encode_s=sum(k.encoded_at - k.first_at for k in clocks),
             cpu_s=_cpu_seconds() - cpu_before,
         )
         enc = self.cfg.encode
@@ -364,7 +366,7 @@ class ChunkedInput:
         todo: list[Chunk],
         workers: int,
         tick: Callable[[int], None],
-        waits: list[WriteWait] | None = None,
+        clocks: list[ChunkClock] | None = None,
     ) -> None:
         """``workers`` chunks at once in their stages (one per GPU, or --workers N on the CPU).
 
@@ -376,7 +378,7 @@ class ChunkedInput:
         threads = min(len(todo), workers * overlap)
         if threads <= 1:
             for k, c in enumerate(todo):
-                self._make(c, tick, waits[k] if waits else None)
+                self._make(c, tick, clocks[k] if clocks else None)
             return
         gates = [threading.Semaphore(1) for _ in range(workers)] if overlap > 1 else None
         gpu_slot.reset()  # thread k uses GPU k (mod the GPU count) for its model stages
@@ -384,7 +386,7 @@ class ChunkedInput:
             max_workers=threads, thread_name_prefix="chunk", initializer=gpu_slot.claim
         ) as pool:
             futures = [
-                pool.submit(self._make, c, tick, waits[k] if waits else None, gates)
+                pool.submit(self._make, c, tick, clocks[k] if clocks else None, gates)
                 for k, c in enumerate(todo)
             ]
             try:

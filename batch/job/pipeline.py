@@ -151,10 +151,22 @@ def _prepare(
 
 
 @dataclass
-class WriteWait:
-    """Seconds the stages spent handing frames to a full encoder queue (the encoder was the limit)."""
+class ChunkClock:
+    """When a chunk's frames moved (``time.perf_counter()``), for batch.job.encode_pace.
 
-    seconds: float = 0.0
+    ``write_wait_s``: seconds the stages spent handing frames to a full encoder queue
+    (the encoder was the limit). ``first_at``: the stages asked for their first frame;
+    ``stages_done_at``: they handed over their last; ``encoded_at``: the encoder finished.
+    """
+
+    write_wait_s: float = 0.0
+    first_at: float = 0.0
+    stages_done_at: float = 0.0
+    encoded_at: float = 0.0
+
+    def started(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        self.first_at = time.perf_counter()
+        yield from frames
 
 
 def _drain(
@@ -162,7 +174,7 @@ def _drain(
     writer: FrameWriter,
     on_frame: Callable[[int], None] | None,
     abort: Callable[[], bool] | None = None,
-    wait: WriteWait | None = None,
+    wait: ChunkClock | None = None,
 ) -> None:
     """Stage output into the encoder; ``on_frame(frames written)`` after each."""
     hang_at = _test_hang_frame()
@@ -174,7 +186,7 @@ def _drain(
         else:
             before = time.perf_counter()
             writer.write(frame)
-            wait.seconds += time.perf_counter() - before
+            wait.write_wait_s += time.perf_counter() - before
         if on_frame:
             on_frame(writer.frames_written)
         if writer.frames_written == hang_at:
@@ -320,7 +332,7 @@ def run_segment(
     registry: StageRegistry = REGISTRY,
     tap: PreviewTap | None = None,
     out_start: int = 0,
-    wait: WriteWait | None = None,
+    clock: ChunkClock | None = None,
     gate: StageGate | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
@@ -328,7 +340,7 @@ def run_segment(
     A chunk that is not the last also decodes the next chunk's first frame
     when a stage changes the rate, so interpolation pairs across the boundary
     exactly as in a single pass.
-    ``wait`` adds up the time the stages waited on the encoder (batch.job.encode_pace).
+    ``clock`` times the chunk's stages and encoder (batch.job.encode_pace).
     ``gate`` is held from the stages' first frame to their last (not while the encoder drains):
     a chunk sharing this worker's GPU runs its stages meanwhile.
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
@@ -361,16 +373,22 @@ def run_segment(
             FrameWriter(spec) as writer,
         ):
             frames: Iterator[np.ndarray] = held.on_first(iter(reader))  # the reader fills meanwhile
+            if clock is not None:
+                frames = clock.started(frames)
             if tap is not None:  # ``out_start``: this chunk's first output frame in the whole output
                 frames = tap.watch_source(frames, segment.start)
             for stage in plan.stages:
                 frames = stage.run(frames)
             if tap is not None:
                 frames = tap.watch_output(frames, out_start)
-            _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort, wait)
+            _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort, clock)
+            if clock is not None:
+                clock.stages_done_at = time.perf_counter()
             held.release()  # the stages are done: the encoder drains while another chunk's stages run
     finally:
         held.release()
+    if clock is not None:
+        clock.encoded_at = time.perf_counter()
     return writer.frames_written, [s.report() for s in plan.stages]
 
 

@@ -12,8 +12,15 @@ from batch.job.encode_pace import MAX_WORKERS_PER_GPU, PaceDecision, WaveFigures
 from batch.media.encoder import choose_encoder
 
 
-def wave(*, workers: int = 1, frames: int = 300, wall: float = 10.0, wait: float = 0.0, cpu: float = 10.0):
-    return WaveFigures(workers=workers, frames=frames, wall_s=wall, write_wait_s=wait, cpu_s=cpu)
+def wave(
+    *, workers: int = 1, frames: int = 300, wall: float = 10.0, wait: float = 0.0, cpu: float = 10.0
+) -> WaveFigures:
+    """One worker's stages busy ``wall`` s (``wait`` of it on the encoder), the encoder done at ``wall``."""
+    span = wall * workers
+    return WaveFigures(
+        workers=workers, frames=frames, wall_s=wall, stages_s=span, write_wait_s=wait * workers,
+        encode_s=span, cpu_s=cpu,
+    )  # fmt: skip
 
 
 def run(w: WaveFigures, **kw: object) -> PaceDecision:
@@ -59,6 +66,19 @@ def test_cores_that_cannot_keep_up_pick_a_faster_preset_when_allowed() -> None:
     assert d.figures["preset_speedup_estimate"] >= 1.0 and "redone" in d.reason
 
 
+def test_a_faster_preset_that_would_not_pay_for_the_redo_is_not_taken() -> None:
+    d = run(wave(wait=7.5, cpu=80.0), cores=8, chunks_left=0)  # nothing left to gain on
+    assert d.action == "keep" and d.preset == "medium"
+    assert "would not pay" in d.reason and d.figures["preset_not_worth_s"]["keep"] == 0
+
+
+def test_the_encoders_lookahead_flush_counts_against_the_encoder() -> None:
+    w = WaveFigures(workers=1, frames=300, wall_s=14, stages_s=10, write_wait_s=5, encode_s=12, cpu_s=10)
+    d = run(w)
+    assert d.figures["stage_fps"] == 60 and d.figures["encoder_fps"] == 25  # 300 / 5 and 300 / 12
+    assert (d.action, d.workers) == ("parallel", 3)
+
+
 def test_a_preset_the_user_set_is_never_changed() -> None:
     d = run(wave(wait=7.5, cpu=80.0), cores=8, may_change_preset=False)
     assert d.preset == "medium" and d.action != "preset"
@@ -102,7 +122,7 @@ def test_any_figures_give_a_sane_decision(
     workers: int, frames: int, wall: float, wait: float, cpu: float, cores: int, preset: str,
     may: bool, add: bool, left: int,
 ) -> None:  # fmt: skip
-    w = WaveFigures(workers=workers, frames=frames, wall_s=wall, write_wait_s=wait * workers, cpu_s=cpu)
+    w = wave(workers=workers, frames=frames, wall=wall, wait=wait, cpu=cpu)
     d = decide(w, cores=cores, preset=preset, may_change_preset=may, chunks_left=left, may_add_workers=add)
     assert workers <= d.workers <= workers * MAX_WORKERS_PER_GPU
     if not add:
