@@ -421,6 +421,18 @@ class EncodeConfig(_Strict):
     container: Literal["mp4", "mkv", "mov"] = "mp4"
     # source: the source's bit depth, chroma and alpha where the codec holds them (steps down recorded)
     pix_fmt: PixFmtChoice = "source"
+    # Without NVENC, when the first chunks show the encoder holding the stages back
+    # (batch.job.encode_pace): more chunk encoders in parallel (the output's bits do not change) ...
+    auto_workers: bool = True
+    # ... and, when the cores cannot keep up even so, a faster preset. None: only when the config
+    # does not set encode.preset (a preset the user wrote is never changed unless this is true).
+    auto_preset: bool | None = None
+
+    @property
+    def preset_may_change(self) -> bool:
+        if self.auto_preset is None:
+            return "preset" not in self.model_fields_set
+        return self.auto_preset
 
     @model_validator(mode="after")
     def _container_fits(self) -> EncodeConfig:

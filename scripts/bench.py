@@ -13,6 +13,10 @@
 
     .venv/bin/python scripts/bench.py --standin [--seconds 10]  # P3: overlap with a stand-in model
 
+    .venv/bin/python scripts/bench.py --standin-job 3.3 [--runs 1]  # P3, the job as a whole process
+
+    .venv/bin/python scripts/bench.py --keep-up 60   # encoders that keep up (fast stand-in, x264 medium)
+
 ``--command`` times what a user runs, as whole processes, against plain
 ffmpeg doing the same transcode: the job alone (``--no-watchdog``) and the
 whole product (supervisor, runner, watchdog verifying the output, dry-run
@@ -331,6 +335,11 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
     First the pipeline's ceiling (a stand-in of zero cost: decode, pipes, encode), then
     stand-ins at half and at a quarter of that rate: the end-to-end rate should reach
     at least 0.95 of the stand-in's own rate (decode, model and encode overlap).
+    Each row also gives the stand-in's busy share of the wall time (its calls' own time,
+    the last partial batch counted whole, over the wall time), its steady share (the same
+    between its first call and its last: how well decode, model and encode overlap), the
+    fill (start to its first call: probe, set-up, the first batch decoded) and the drain
+    (its last call to the end: the encoder's lookahead flushed, the output probed).
     """
     from batch.config import parse_config
     from batch.job.pipeline import run_pipeline
@@ -340,25 +349,114 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
     cfg = parse_config(f"inputs: [x]\noutput: o/\nencode: {{codec: libx264, preset: {preset}, crf: {crf}}}")
     rows = []
 
-    def run(stage: StandInStage) -> float:
+    def run(stage: StandInStage, layout: str, own: float | None) -> dict:
         job = cfg.model_copy(update={"stages": [stage]})
         started = time.perf_counter()
         result = run_pipeline(
             job, clip, work / "standin.mp4", choose_encoder(cfg.encode), registry=STANDIN_REGISTRY
         )
-        return result.frames_out / (time.perf_counter() - started)
+        ended = time.perf_counter()
+        wall = ended - started
+        fps = result.frames_out / wall
+        report = result.stages[0]
+        steady = report["last_call_end"] - report["first_call_at"]
+        row = {"layout": layout, "standin_fps": round(own, 1) if own else None,
+               "end_to_end_fps": round(fps, 1), "ratio": round(fps / own, 3) if own else None,
+               "busy_share": round(stage.seconds * report["calls"] / wall, 3) if own else None,
+               "steady_share": round(report["busy_s"] / steady, 3) if own else None,
+               "fill_s": round(report["first_call_at"] - started, 2),
+               "drain_s": round(ended - report["last_call_end"], 2), "wall_s": round(wall, 2)}  # fmt: skip
+        print(json.dumps(row), file=sys.stderr)
+        return row
 
     for rgb in (False, True):
-        ceiling = run(StandInStage(batch=8, seconds=0.0, rgb=rgb))
-        rows.append({"layout": "rgb24" if rgb else "yuv420p", "standin_fps": None,
-                     "end_to_end_fps": round(ceiling, 1), "ratio": None})  # fmt: skip
-        print(json.dumps(rows[-1]), file=sys.stderr)
+        layout = "rgb24" if rgb else "yuv420p"
+        rows.append(run(StandInStage(batch=8, seconds=0.0, rgb=rgb), layout, None))
+        ceiling = rows[-1]["end_to_end_fps"]
         for share in (0.5, 0.25):
             own = ceiling * share
-            fps = run(StandInStage(batch=8, seconds=8 / own, rgb=rgb))
-            rows.append({"layout": rows[-1]["layout"], "standin_fps": round(own, 1),
-                         "end_to_end_fps": round(fps, 1), "ratio": round(fps / own, 3)})  # fmt: skip
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            rows.append(run(StandInStage(batch=8, seconds=8 / own, rgb=rgb), layout, own))
+    return rows
+
+
+def standin_job_once(
+    clip: Path, work: Path, preset: str, crf: int, seconds: float, chunk_s: float, written: bool = True
+) -> None:
+    """One job through the runner (probes, chunks, preview, manifest) with the stand-in, in this process."""
+    import shutil
+
+    from batch.config import parse_config
+    from batch.job.runner import Runner, RunOptions
+    from batch.stages.standin import STANDIN_REGISTRY, StandInStage
+
+    out, state = work / "standin-job-out", work / "standin-job-state"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
+    cfg = parse_config(
+        f"job_id: bench-standin\ninputs: [{clip}]\noutput: {out}/\nlimits: {{chunk_s: {chunk_s}}}\n"
+        + (
+            f"encode: {{codec: libx264, preset: {preset}, crf: {crf}}}\n"
+            if written
+            else f"encode: {{codec: libx264, crf: {crf}}}\n"
+        )
+    )
+    cfg = cfg.model_copy(update={"stages": [StandInStage(batch=8, seconds=seconds)]})
+    code = Runner(cfg, RunOptions(state_dir=state), STANDIN_REGISTRY).run()
+    if code != 0:
+        raise SystemExit(f"the stand-in job failed ({code}); see {out}/manifest.json")
+
+
+def keep_up_bench(clip: Path, work: Path, crf: int, own: float) -> list[dict]:
+    """Encoders that keep up: a fast stand-in (``own`` fps) and libx264 medium, in chunks of 2.5 s.
+
+    The job as a whole process, once with ``preset: medium`` written (never changed: more
+    encoders only, as the cores allow) and once without (the default medium may become faster).
+    The decision and its reason come from the manifest.
+    """
+    rows = []
+    for written in (True, False):
+        cmd = [sys.executable, __file__, "--standin-job-once", str(clip), "--work", str(work),
+               "--preset", "medium", "--crf", str(crf), "--standin-seconds", str(8 / own),
+               "--chunk-s", "2.5"] + ([] if written else ["--preset-unwritten"])  # fmt: skip
+        wall = _timed(cmd)
+        (record,) = json.loads((work / "standin-job-out" / MANIFEST).read_text())["inputs"]
+        pace = record["encode"].get("keep_up") or {}
+        rows.append({"preset_written": written, "standin_fps": own, "wall_s": round(wall, 2),
+                     "end_to_end_fps": round(record["media_out"]["frame_count"] / wall, 2),
+                     "action": pace.get("action"), "preset": pace.get("preset"),
+                     "workers": pace.get("workers"), "reason": pace.get("reason")})  # fmt: skip
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def standin_job_bench(clip: Path, work: Path, preset: str, crf: int, own: float, runs: int) -> list[dict]:
+    """P3 as a whole process: the job (runner, probes, preview, manifest) with a stand-in at ``own`` fps.
+
+    One pass and in chunks of 2.5 s (the next chunk's stages overlap the previous one's
+    encoder drain and upload). The stand-in's own time is its calls' (partial batches whole).
+    """
+    import math
+    import statistics
+
+    from batch.media.probe import probe
+
+    info = probe(clip)
+    seconds = 8 / own
+    rows = []
+    for label, chunk_s in (("one pass", 600.0), ("chunks of 2.5 s", 2.5)):
+        size = max(1, round(chunk_s * float(info.fps)))
+        sizes = [min(size, info.frame_count - k) for k in range(0, info.frame_count, size)]
+        own_s = sum(math.ceil(n / 8) for n in sizes) * seconds
+        cmd = [sys.executable, __file__, "--standin-job-once", str(clip), "--work", str(work),
+               "--preset", preset, "--crf", str(crf), "--standin-seconds", str(seconds),
+               "--chunk-s", str(chunk_s)]  # fmt: skip
+        walls = [_timed(cmd) for _ in range(runs)]
+        wall = statistics.median(walls)
+        rows.append({"job": label, "standin_fps": round(own, 2), "standin_own_s": round(own_s, 2),
+                     "wall_s": round(wall, 2), "end_to_end_fps": round(info.frame_count / wall, 2),
+                     "ratio": round(info.frame_count / wall / own, 3), "busy_share": round(own_s / wall, 3),
+                     "runs": runs})  # fmt: skip
+        print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
 
@@ -410,6 +508,19 @@ def main() -> int:
     p.add_argument("--png-flow-once", metavar="CLIP", help=argparse.SUPPRESS)
     p.add_argument("--colour", action="store_true", help="YUV<->RGB conversion filters: speed and error")
     p.add_argument("--standin", action="store_true", help="pipeline overlap with a stand-in model stage")
+    p.add_argument(
+        "--standin-job",
+        type=float,
+        metavar="FPS",
+        help="P3 as a whole process: the job with a stand-in of FPS frames/s, one pass and chunked",
+    )
+    p.add_argument("--standin-job-once", metavar="CLIP", help=argparse.SUPPRESS)
+    p.add_argument("--preset-unwritten", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--keep-up", type=float, metavar="FPS", help="encoders that keep up: a fast stand-in, libx264 medium"
+    )
+    p.add_argument("--standin-seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--chunk-s", type=float, default=600.0, help=argparse.SUPPRESS)
     p.add_argument("--one", nargs=3, metavar=("MODE", "CLIP", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     args.work = args.work.resolve()  # runs change directory into it
@@ -418,6 +529,17 @@ def main() -> int:
         print(json.dumps(one(mode, Path(clip), Path(out), args.preset, args.crf)))
         return 0
 
+    if args.standin_job_once:
+        standin_job_once(
+            Path(args.standin_job_once),
+            args.work,
+            args.preset,
+            args.crf,
+            args.standin_seconds,
+            args.chunk_s,
+            written=not args.preset_unwritten,
+        )
+        return 0
     if args.png_flow_once:
         png_flow(Path(args.png_flow_once), args.work, args.preset, args.crf)
         return 0
@@ -431,12 +553,16 @@ def main() -> int:
     if args.colour:
         print(json.dumps(colour_bench(args.work, args.seconds if args.seconds != 10 else 2), indent=2))
         return 0
-    if args.command or args.png_flow:
+    if args.command or args.png_flow or args.standin_job or args.keep_up:
         as_in_the_image()
-    if args.png_flow or args.standin:
+    if args.png_flow or args.standin or args.standin_job or args.keep_up:
         clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
         if args.png_flow:
             result = png_flow_bench(args.work, clip, args.preset, args.crf, args.runs)
+        elif args.keep_up:
+            result = keep_up_bench(clip, args.work, args.crf, args.keep_up)
+        elif args.standin_job:
+            result = standin_job_bench(clip, args.work, args.preset, args.crf, args.standin_job, args.runs)
         else:
             result = standin_bench(clip, args.work, args.preset, args.crf)
         print(json.dumps(result, indent=2))

@@ -17,6 +17,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +31,10 @@ from batch import disk
 from batch.config import JobConfig
 from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
-from batch.job.pipeline import Segment, pixel_plan_for, plan_preview, plan_stages, run_segment
+from batch.job.encode_pace import PaceDecision, WaveFigures, decide
+from batch.job.pipeline import ChunkClock, Segment, pixel_plan_for, plan_preview, plan_stages, run_segment
 from batch.media.concat import join_parts
-from batch.media.encoder import EncoderChoice
+from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.interlace import deinterlace_note
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import StreamPlan, check_output, plan_streams
@@ -43,6 +46,9 @@ from batch.storage import Store, join_url
 log = logging.getLogger("batch")
 
 REREAD_MAX_BYTES = 16 * 1024 * 1024
+# Threads per chunk worker when there are stages: one chunk in its stages (the worker's gate),
+# the one before it draining its encoder and uploading meanwhile, so the GPU does not wait on either.
+OVERLAP = 2
 # Containers with a sample index, where an accurate seek lands on the exact frame.
 SEEKABLE_CONTAINERS = ("mp4", "mov", "matroska", "webm")
 
@@ -102,7 +108,8 @@ def fingerprint(
     shaping = {
         "source": source_sha256,
         "stages": [s.model_dump(mode="json") for s in cfg.stages],
-        "encode": cfg.encode.model_dump(mode="json"),
+        # how the job may pace its encoders shapes no frame (the preset it picks is in the encoder's args)
+        "encode": cfg.encode.model_dump(mode="json", exclude={"auto_workers", "auto_preset"}),
         "encoder": [encoder.codec, encoder.pix_fmt, *encoder.args],
         "chunk_frames": chunk_frames,
     }
@@ -149,11 +156,12 @@ class ChunkedInput:
         self.prefix = parts_url(cfg.output, stem)
         self.ext = cfg.encode.container if cfg.encode.container in ("mkv", "mov") else "mp4"  # mov: ProRes
         pixels = pixel_plan_for(cfg, info, encoder, registry)
-        self.print = fingerprint(
-            cfg, source_sha256, chunks[0].count, encoder, f"{pixels.output}/{pixels.transport}"
-        )
+        self._pixels, self._source_sha256 = f"{pixels.output}/{pixels.transport}", source_sha256
+        self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder, self._pixels)
         self.registry = registry
         plan = plan_stages(cfg, info, registry=registry)
+        self.has_stages = bool(plan.stages)
+        self.pace: PaceDecision | None = None  # what the first wave of chunks decided (encode_pace)
         self.fps_out = plan.fps
         self.streams = plan_streams(info, cfg.encode.container, plan.fps)  # carried at the join
         self.tap = plan_preview(cfg, info, encoder, plan, registry)  # every chunk made here feeds it
@@ -191,7 +199,13 @@ class ChunkedInput:
             return None
         return record
 
-    def _make(self, c: Chunk, progress: Callable[[int], None] | None) -> None:
+    def _make(
+        self,
+        c: Chunk,
+        progress: Callable[[int], None] | None,
+        clock: ChunkClock | None = None,
+        gates: list[threading.Semaphore] | None = None,
+    ) -> None:
         local = self._local(c)
         local.parent.mkdir(parents=True, exist_ok=True)
         written, reports = run_segment(
@@ -206,6 +220,8 @@ class ChunkedInput:
             tap=self.tap,
             out_start=c.out_start,
             registry=self.registry,
+            clock=clock,
+            gate=gates[gpu_slot.index() % len(gates)] if gates else None,
         )
         if written != c.out_count:
             raise FrameCountMismatch(
@@ -257,11 +273,22 @@ class ChunkedInput:
 
         if reused:
             log.info("resuming: %d of %d parts verified in the bucket", reused, len(self.chunks))
-        if self.workers == 1:
-            for c in todo:
-                self._make(c, tick)
+        if self._pacing(todo):
+            wave = todo[: self.workers]
+            made_before = len(self._reports)
+            decision = self._first_wave(wave, len(todo) - len(wave), tick)
+            self.pace = decision
+            log.info("encoders: %s (%s)", decision.action, decision.reason)
+            rest = todo[len(wave) :]
+            if decision.action == "preset":  # every part of one output is encoded with one set of settings
+                self._use_preset(decision.preset)
+                del self._reports[made_before:]
+                with self._lock:
+                    done[0] -= sum(c.out_count for c in wave)
+                rest = todo
+            self._run_chunks(rest, decision.workers, tick)
         else:
-            self._parallel(todo, tick)
+            self._run_chunks(todo, self.workers, tick)
         parts = [self._local(c) for c in self.chunks]
         # the join writes about the parts' total again (the audio is a small share)
         need = sum(p.stat().st_size for p in parts if p.exists())
@@ -289,13 +316,79 @@ class ChunkedInput:
             notes=[*self.streams.notes, *filter(None, [deinterlace_note(self.info)])],
         )
 
-    def _parallel(self, todo: list[Chunk], tick: Callable[[int], None]) -> None:
-        """One worker per GPU (or --workers N on the CPU), each taking the next chunk."""
-        gpu_slot.reset()  # worker k uses GPU k (mod the GPU count) for its model stages
+    def _pacing(self, todo: list[Chunk]) -> bool:
+        """Whether the first wave decides how the rest is encoded: a CPU encoder, stages, chunks after it."""
+        enc = self.cfg.encode
+        allowed = enc.auto_workers or enc.preset_may_change
+        return allowed and self.has_stages and not self.encoder.nvenc and len(todo) > self.workers
+
+    def _first_wave(self, wave: list[Chunk], left: int, tick: Callable[[int], None]) -> PaceDecision:
+        """One chunk per worker, measured: the stages' wait on the encoder, wall and CPU time."""
+        clocks = [ChunkClock() for _ in wave]
+        cpu_before, started = _cpu_seconds(), time.perf_counter()
+        self._run_chunks(wave, len(wave), tick, clocks)
+        figures = WaveFigures(
+            workers=len(wave),
+            frames=sum(c.out_count for c in wave),
+            wall_s=time.perf_counter() - started,
+            stages_s=sum(k.stages_done_at - k.first_at for k in clocks),
+            write_wait_s=sum(k.write_wait_s for k in clocks),
+            encode_s=sum(k.encoded_at - k.first_at for k in clocks),
+            cpu_s=_cpu_seconds() - cpu_before,
+        )
+        enc = self.cfg.encode
+        uses_preset = self.encoder.codec in ("libx264", "libx265")
+        return decide(
+            figures,
+            cores=len(os.sched_getaffinity(0)),
+            preset=enc.preset,
+            may_change_preset=enc.preset_may_change and uses_preset,
+            chunks_left=left,
+            may_add_workers=enc.auto_workers,
+        )
+
+    def _use_preset(self, preset: str) -> None:
+        """Encode with ``preset`` from now on; the parts' fingerprint follows it."""
+        steps = self.encoder.steps
+        self.cfg = self.cfg.model_copy(
+            update={"encode": self.cfg.encode.model_copy(update={"preset": preset})}
+        )
+        chosen = choose_encoder(self.cfg.encode)
+        self.encoder = EncoderChoice(
+            chosen.codec, chosen.pix_fmt, chosen.args, self.encoder.requested, steps
+        )  # the same codec (no new NVENC probe matters: pacing runs only for CPU encoders)
+        self.print = fingerprint(
+            self.cfg, self._source_sha256, self.chunks[0].count, self.encoder, self._pixels
+        )
+
+    def _run_chunks(
+        self,
+        todo: list[Chunk],
+        workers: int,
+        tick: Callable[[int], None],
+        clocks: list[ChunkClock] | None = None,
+    ) -> None:
+        """``workers`` chunks at once in their stages (one per GPU, or --workers N on the CPU).
+
+        With stages, each worker has OVERLAP threads and one gate: thread t takes gate t mod
+        ``workers`` (and GPU t mod the GPU count, as worker t mod ``workers`` does), so the next
+        chunk decodes and runs its stages while the previous one's encoder drains and uploads.
+        """
+        overlap = OVERLAP if self.has_stages else 1
+        threads = min(len(todo), workers * overlap)
+        if threads <= 1:
+            for k, c in enumerate(todo):
+                self._make(c, tick, clocks[k] if clocks else None)
+            return
+        gates = [threading.Semaphore(1) for _ in range(workers)] if overlap > 1 else None
+        gpu_slot.reset()  # thread k uses GPU k (mod the GPU count) for its model stages
         with ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="chunk", initializer=gpu_slot.claim
+            max_workers=threads, thread_name_prefix="chunk", initializer=gpu_slot.claim
         ) as pool:
-            futures = [pool.submit(self._make, c, tick) for c in todo]
+            futures = [
+                pool.submit(self._make, c, tick, clocks[k] if clocks else None, gates)
+                for k, c in enumerate(todo)
+            ]
             try:
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
             except BaseException:  # SIGTERM (Cancelled) in the main thread: stop the workers
@@ -316,6 +409,12 @@ class ChunkedInput:
                     self.store.delete(url)
                 except StorageError as e:  # a leftover part costs little; say so and go on
                     log.warning("could not delete %s: %s", url, e.message)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (ffmpeg decoders and encoders)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def merge_reports(

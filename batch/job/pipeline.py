@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batch.config import JobConfig
 from batch.errors import Cancelled, DurationMismatch, FrameCountMismatch, TruncatedVideo
@@ -150,18 +150,43 @@ def _prepare(
     return plan, colour, spec
 
 
+@dataclass
+class ChunkClock:
+    """When a chunk's frames moved (``time.perf_counter()``), for batch.job.encode_pace.
+
+    ``write_wait_s``: seconds the stages spent handing frames to a full encoder queue
+    (the encoder was the limit). ``first_at``: the stages asked for their first frame;
+    ``stages_done_at``: they handed over their last; ``encoded_at``: the encoder finished.
+    """
+
+    write_wait_s: float = 0.0
+    first_at: float = 0.0
+    stages_done_at: float = 0.0
+    encoded_at: float = 0.0
+
+    def started(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        self.first_at = time.perf_counter()
+        yield from frames
+
+
 def _drain(
     frames: Iterator[np.ndarray],
     writer: FrameWriter,
     on_frame: Callable[[int], None] | None,
     abort: Callable[[], bool] | None = None,
+    wait: ChunkClock | None = None,
 ) -> None:
     """Stage output into the encoder; ``on_frame(frames written)`` after each."""
     hang_at = _test_hang_frame()
     for frame in frames:
         if abort is not None and abort():
             raise Cancelled("stopped by signal", hint="run the job again to finish it")
-        writer.write(frame)
+        if wait is None:
+            writer.write(frame)
+        else:
+            before = time.perf_counter()
+            writer.write(frame)
+            wait.write_wait_s += time.perf_counter() - before
         if on_frame:
             on_frame(writer.frames_written)
         if writer.frames_written == hang_at:
@@ -307,12 +332,17 @@ def run_segment(
     registry: StageRegistry = REGISTRY,
     tap: PreviewTap | None = None,
     out_start: int = 0,
+    clock: ChunkClock | None = None,
+    gate: StageGate | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Encode one chunk, video only, to ``dest``. Returns (frames written, stage reports).
 
     A chunk that is not the last also decodes the next chunk's first frame
     when a stage changes the rate, so interpolation pairs across the boundary
     exactly as in a single pass.
+    ``clock`` times the chunk's stages and encoder (batch.job.encode_pace).
+    ``gate`` is held from the stages' first frame to their last (not while the encoder drains):
+    a chunk sharing this worker's GPU runs its stages meanwhile.
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
     """
     plan, colour, spec = _prepare(
@@ -336,19 +366,61 @@ def run_segment(
     from batch.media.reader import FrameReader
     from batch.media.writer import FrameWriter
 
-    with (
-        FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
-        FrameWriter(spec) as writer,
-    ):
-        frames: Iterator[np.ndarray] = iter(reader)
-        if tap is not None:  # ``out_start``: this chunk's first output frame in the whole output
-            frames = tap.watch_source(frames, segment.start)
-        for stage in plan.stages:
-            frames = stage.run(frames)
-        if tap is not None:
-            frames = tap.watch_output(frames, out_start)
-        _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort)
+    held = _Held(gate)
+    try:
+        with (
+            FrameReader(info, colour, pix_fmt=spec.pix_fmt, start=segment.start, count=count) as reader,
+            FrameWriter(spec) as writer,
+        ):
+            frames: Iterator[np.ndarray] = held.on_first(iter(reader))  # the reader fills meanwhile
+            if clock is not None:
+                frames = clock.started(frames)
+            if tap is not None:  # ``out_start``: this chunk's first output frame in the whole output
+                frames = tap.watch_source(frames, segment.start)
+            for stage in plan.stages:
+                frames = stage.run(frames)
+            if tap is not None:
+                frames = tap.watch_output(frames, out_start)
+            _drain(frames, writer, (lambda _n: progress(1)) if progress else None, abort, clock)
+            if clock is not None:
+                clock.stages_done_at = time.perf_counter()
+            held.release()  # the stages are done: the encoder drains while another chunk's stages run
+    finally:
+        held.release()
+    if clock is not None:
+        clock.encoded_at = time.perf_counter()
     return writer.frames_written, [s.report() for s in plan.stages]
+
+
+class StageGate(Protocol):
+    """One chunk at a time in its stages on a GPU (a ``threading.Semaphore(1)``)."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class _Held:
+    """Takes ``gate`` when the stages ask for their first frame; releases it once."""
+
+    def __init__(self, gate: StageGate | None) -> None:
+        self.gate, self.held = gate, False
+
+    def on_first(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        if self.gate is None:
+            return frames
+        return self._taking(frames)
+
+    def _taking(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        assert self.gate is not None
+        self.gate.acquire()
+        self.held = True
+        yield from frames
+
+    def release(self) -> None:
+        if self.held and self.gate is not None:
+            self.held = False
+            self.gate.release()
 
 
 def _through_stages(

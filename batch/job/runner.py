@@ -411,8 +411,12 @@ class Runner:
             }
             record.notes.append(f"processed in {done.chunks} chunks; {done.reused} reused from the bucket")
             record.notes += list(pixels.notes)
-        record.media_out, record.encode = out.to_dict(), encoder.to_dict()
+        used = chunked.encoder if chunked is not None else encoder  # a faster preset, when one was chosen
+        record.media_out, record.encode = out.to_dict(), used.to_dict()
         record.encode["pixels"] = pixels.to_dict()
+        if chunked is not None and chunked.pace is not None:
+            record.encode["keep_up"] = chunked.pace.to_dict()
+            record.notes.append(f"encoders: {chunked.pace.reason}")
 
         labels = (
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",

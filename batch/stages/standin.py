@@ -40,13 +40,18 @@ class StandIn(Stage[StandInStage]):
         super().__init__(spec, context)
         self.calls = 0
         self.busy_s = 0.0
+        self.first_call_at: float | None = None  # time.perf_counter() when the first call began
+        self.last_call_end: float | None = None  # ... and when the last one ended (fill and drain)
 
     def _call(self, batch: list[Frame]) -> list[Frame]:
         started = time.perf_counter()
+        if self.first_call_at is None:
+            self.first_call_at = started
         if self.config.seconds:
             time.sleep(self.config.seconds)
         self.calls += 1
-        self.busy_s += time.perf_counter() - started
+        self.last_call_end = time.perf_counter()
+        self.busy_s += self.last_call_end - started
         return batch
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
@@ -60,7 +65,13 @@ class StandIn(Stage[StandInStage]):
             yield from self._call(batch)
 
     def report(self) -> dict[str, Any]:
-        return {"name": self.name, "calls": self.calls, "busy_s": round(self.busy_s, 3)}
+        return {
+            "name": self.name,
+            "calls": self.calls,
+            "busy_s": round(self.busy_s, 3),
+            "first_call_at": self.first_call_at,
+            "last_call_end": self.last_call_end,
+        }
 
 
 STANDIN_REGISTRY = StageRegistry([*REGISTRY.entries, StageEntry(StandInStage, f"{__name__}:StandIn")])

@@ -38,6 +38,8 @@ def test_json_is_accepted_and_resolves_defaults() -> None:
         "preset": "medium",
         "container": "mp4",
         "pix_fmt": "source",
+        "auto_workers": True,
+        "auto_preset": None,
     }
     assert data["instance"]["on_success"] == "destroy" and data["instance"]["on_failure"] == "stop"
     assert data["limits"]["chunk_s"] == 30
