@@ -45,6 +45,9 @@ class InterpolateRung(Protocol):
         ...
 
 
+_HALF = Fraction(1, 2)
+
+
 class BlendRung:
     """A linear mix of the two frames, in any layout and depth (uint8 or uint16, packed or planar)."""
 
@@ -54,11 +57,10 @@ class BlendRung:
     def between(self, a: Frame, b: Frame, ts: Sequence[Fraction]) -> list[Frame]:
         out: list[Frame] = []
         a, b = as_numpy(a, self.dtype), as_numpy(b, self.dtype)
-        top = np.iinfo(a.dtype).max
         for t in ts:
             if t == 0:
                 out.append(a)
-            elif t == Fraction(1, 2):
+            elif t == _HALF:
                 # exact rounded mean, the common 2x case: (a + b + 1) >> 1 without widening,
                 # (a | b) - ((a ^ b) >> 1), in the frames' own dtype (uint8: 6x faster than widened)
                 half = np.bitwise_xor(a, b)
@@ -67,7 +69,7 @@ class BlendRung:
                 np.subtract(mean, half, out=mean)
                 out.append(mean)
             else:
-                w = np.float32(t)
+                w, top = np.float32(t), np.iinfo(a.dtype).max
                 mix = a.astype(np.float32) * (1 - w) + b.astype(np.float32) * w
                 out.append(np.clip(mix + 0.5, 0, top).astype(a.dtype))
         return out
