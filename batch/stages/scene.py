@@ -22,12 +22,12 @@ A frame already on the device (a float tensor from a model stage before) is
 sampled there and only the small plane is copied back, not the whole frame.
 
 The stage keeps each frame's sample as a :class:`LumaSample`: uint8 levels and
-their histogram, counted once (``np.bincount`` over the 256 levels, then
-grouped), although every frame is the end of one pair and the start of the
-next. The distances and decisions are exactly those of :func:`is_cut` and
-:func:`is_held` on :func:`sample_plane`'s float planes
-(``tests/unit/test_scene_sample_cache.py``); the histogram costs 0.6 ms a 720p
-frame instead of twice 3.5 ms.
+their histogram, counted once (over the 256 levels by
+:func:`~batch.stages.frame_metrics.luma_histogram`, then grouped), although
+every frame is the end of one pair and the start of the next. The distances
+and decisions are exactly those of :func:`is_cut` and :func:`is_held` on
+:func:`sample_plane`'s float planes (``tests/unit/test_scene_sample_cache.py``);
+the histogram costs 0.5 ms a 720p frame instead of twice 3.5 ms.
 """
 
 from __future__ import annotations
