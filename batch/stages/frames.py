@@ -56,7 +56,7 @@ class OneBehind:
 
     def push(self, frames: list[Any]) -> list[Any]:
         out, self._held = self._held, []
-        if any(isinstance(f, Pending) for f in frames):
+        if any(not isinstance(f, np.ndarray) and isinstance(f, Pending) for f in frames):  # (arrays: fast)
             self._held = list(frames)
             return out
         return out + list(frames)

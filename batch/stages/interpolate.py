@@ -33,7 +33,7 @@ from batch.errors import RungUnavailable, WeightsError
 from batch.stages.base import Caps, Stage, StageInput, output_count
 from batch.stages.frames import OneBehind, as_numpy, layout_of
 from batch.stages.ladder import Ladder, unavailable_if_oom
-from batch.stages.scene import is_cut, is_held, sample_plane
+from batch.stages.scene import LumaSample, cut_between, held_between
 
 Frame = Any  # numpy uint8/uint16 (RGB or planar), or a (3, H, W) float tensor between model stages
 Job = tuple[Frame, Frame, Fraction]  # (a, b, t): the frame at t of the way from a to b
@@ -45,6 +45,9 @@ class InterpolateRung(Protocol):
         ...
 
 
+_HALF = Fraction(1, 2)
+
+
 class BlendRung:
     """A linear mix of the two frames, in any layout and depth (uint8 or uint16, packed or planar)."""
 
@@ -54,11 +57,10 @@ class BlendRung:
     def between(self, a: Frame, b: Frame, ts: Sequence[Fraction]) -> list[Frame]:
         out: list[Frame] = []
         a, b = as_numpy(a, self.dtype), as_numpy(b, self.dtype)
-        top = np.iinfo(a.dtype).max
         for t in ts:
             if t == 0:
                 out.append(a)
-            elif t == Fraction(1, 2):
+            elif t == _HALF:
                 # exact rounded mean, the common 2x case: (a + b + 1) >> 1 without widening,
                 # (a | b) - ((a ^ b) >> 1), in the frames' own dtype (uint8: 6x faster than widened)
                 half = np.bitwise_xor(a, b)
@@ -67,7 +69,7 @@ class BlendRung:
                 np.subtract(mean, half, out=mean)
                 out.append(mean)
             else:
-                w = np.float32(t)
+                w, top = np.float32(t), np.iinfo(a.dtype).max
                 mix = a.astype(np.float32) * (1 - w) + b.astype(np.float32) * w
                 out.append(np.clip(mix + 0.5, 0, top).astype(a.dtype))
         return out
@@ -176,12 +178,12 @@ class Interpolate(Stage[InterpolateStage]):
     def expected_frames(self, frames_in: int) -> int:
         return output_count(frames_in, self.ratio)
 
-    def _plane(self, frame: Frame) -> np.ndarray | None:
+    def _plane(self, frame: Frame) -> LumaSample | None:
         c = self.config
         if c.scene_threshold is None and not c.dedupe:
             return None
         w, h = self.size
-        return sample_plane(frame, w, h, self.layout.max_value)  # a strided sample: see batch.stages.scene
+        return LumaSample.of(frame, w, h, self.layout.max_value)  # a strided sample: see batch.stages.scene
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """Output frames for the chunk (or input) the context describes."""
@@ -198,7 +200,7 @@ class Interpolate(Stage[InterpolateStage]):
         step = 1 / self.ratio  # source frames per output frame
         anchor: Frame | None = None
         anchor_at = first
-        anchor_plane: np.ndarray | None = None
+        anchor_plane: LumaSample | None = None
         j = output_count(first, self.ratio)  # the first output position at or after `first`
         pending: list[Job] = []
         for n, cur in enumerate(frames):
@@ -209,14 +211,14 @@ class Interpolate(Stage[InterpolateStage]):
                 anchor, anchor_at, anchor_plane = cur, i, plane
                 continue
             held = c.dedupe and plane is not None and anchor_plane is not None
-            if held and is_held(anchor_plane, plane, c.dedupe_threshold):  # type: ignore[arg-type]
+            if held and held_between(anchor_plane, plane, c.dedupe_threshold):  # type: ignore[arg-type]
                 self.held += 1
                 continue  # a held frame: the next distinct one is the pair's end
             cut = (
                 c.scene_threshold is not None
                 and plane is not None
                 and anchor_plane is not None
-                and is_cut(anchor_plane, plane, c.scene_threshold)
+                and cut_between(anchor_plane, plane, c.scene_threshold)
             )
             if cut:
                 self.cuts.append(i)

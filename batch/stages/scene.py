@@ -20,16 +20,31 @@ planes when the held frames carry coding noise.
 
 A frame already on the device (a float tensor from a model stage before) is
 sampled there and only the small plane is copied back, not the whole frame.
+
+The stage keeps each frame's sample as a :class:`LumaSample`: uint8 levels and
+their histogram, counted once (over the 256 levels by
+:func:`~batch.stages.frame_metrics.luma_histogram`, then grouped), although
+every frame is the end of one pair and the start of the next. The distances
+and decisions are exactly those of :func:`is_cut` and :func:`is_held` on
+:func:`sample_plane`'s float planes (``tests/unit/test_scene_sample_cache.py``);
+the histogram costs 0.5 ms a 720p frame instead of twice 3.5 ms.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from batch.stages.frame_metrics import ANALYSIS_WIDTH, histogram_distance, in_8bit_levels, luma_of
+from batch.stages.frame_metrics import (
+    ANALYSIS_WIDTH,
+    histogram_distance,
+    in_8bit_levels,
+    luma_histogram,
+    luma_of,
+)
 
 SAMPLE_WIDTH = ANALYSIS_WIDTH
 BT709 = (0.2126, 0.7152, 0.0722)
@@ -47,27 +62,64 @@ def sample_plane(frame: Any, width: int, height: int, max_value: int = 255) -> n
     uint16 RGB (rgb48le) is scaled by its dtype's full white; planar frames by ``max_value`` (1023
     for 10-bit planes), so the thresholds mean the same at every bit depth.
     """
+    return sample_levels(frame, width, height, max_value).astype(np.float32)
+
+
+def sample_levels(frame: Any, width: int, height: int, max_value: int = 255) -> np.ndarray:
+    """:func:`sample_plane`'s values as they are made: uint8 levels (every value is a whole level)."""
     if not isinstance(frame, np.ndarray):
-        return _tensor_plane(frame)
+        return _tensor_levels(frame)
     if frame.ndim == 3:
         h, w = frame.shape[:2]
         f = stride_for(w)
         rgb = frame if f == 1 else frame[::f, ::f]
-        return luma_of(rgb, w, h, int(np.iinfo(frame.dtype).max)).astype(np.float32)
+        return luma_of(rgb, w, h, int(np.iinfo(frame.dtype).max))
     f = stride_for(width)
     y = frame[: width * height].reshape(height, width)
     if f > 1:
         y = y[::f, ::f]
-    return in_8bit_levels(y, max_value).astype(np.float32)  # sampled first, then scaled as luma_of does
+    return in_8bit_levels(y, max_value)  # sampled first, then scaled as luma_of does
 
 
-def _tensor_plane(frame: Any) -> np.ndarray:
+def _tensor_levels(frame: Any) -> np.ndarray:
     """A (3, H, W) float tensor in [0, 1] on any device: sampled there, the small plane copied back."""
     f = stride_for(int(frame.shape[-1]))
     sample = frame[:, ::f, ::f].float().mul(255.0).add(0.5).clamp(0, 255).floor()  # as its uint8 form
     y = BT709[0] * sample[0] + BT709[1] * sample[1] + BT709[2] * sample[2]
-    plane: np.ndarray = y.add(0.5).clamp(0, 255).floor().cpu().numpy().astype(np.float32)
+    plane: np.ndarray = y.add(0.5).clamp(0, 255).floor().byte().cpu().numpy()  # whole levels: exact
     return plane
+
+
+class LumaSample:
+    """One frame's sample for both tests, each part computed once and kept for the next pair."""
+
+    def __init__(self, levels: np.ndarray) -> None:
+        self.levels = levels  # uint8 on the sampling grid
+
+    @classmethod
+    def of(cls, frame: Any, width: int, height: int, max_value: int = 255) -> LumaSample:
+        return cls(sample_levels(frame, width, height, max_value))
+
+    @cached_property
+    def histogram(self) -> np.ndarray:
+        """The share of samples in each of 32 bins, as :func:`histogram_distance` divides it."""
+        counts: np.ndarray = luma_histogram(self.levels) / max(self.levels.size, 1)
+        return counts
+
+    @cached_property
+    def plane(self) -> np.ndarray:
+        """The levels as float32: :func:`sample_plane`'s plane."""
+        return self.levels.astype(np.float32)
+
+
+def cut_between(previous: LumaSample, current: LumaSample, threshold: float) -> bool:
+    """:func:`is_cut` on the two samples, with each histogram counted once per frame."""
+    return float(np.abs(previous.histogram - current.histogram).sum() / 2) > threshold
+
+
+def held_between(previous: LumaSample, current: LumaSample, threshold: float) -> bool:
+    """:func:`is_held` on the two samples."""
+    return is_held(previous.plane, current.plane, threshold)
 
 
 def is_held(previous: np.ndarray, plane: np.ndarray, threshold: float) -> bool:
