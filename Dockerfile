@@ -98,7 +98,7 @@ COPY --from=venv /opt/venv /opt/venv
 # compiled now because /app is read-only to the job.
 COPY . /app
 RUN /opt/venv/bin/python -m compileall -q /app \
- && cd /app && /opt/venv/bin/python -m batch.report.render --compile
+ && PYTHONPATH=/app /opt/venv/bin/python -m batch.report.render --compile
 
 # NVIDIA_DRIVER_CAPABILITIES: the CUDA images ask for compute,utility; `video`
 # makes the NVIDIA container toolkit mount libnvidia-encode and libnvcuvid,
