@@ -197,6 +197,10 @@ class Watchdog:
 
     def _watch(self) -> int:
         self._try_save()
+        # The verdict's page needs jinja2 and the report modules (~0.1 s of imports): loaded now, while
+        # the job runs, not between the job's end and the stop. Any failure here only means the verdict
+        # imports them itself later (and reports what is wrong then).
+        threading.Thread(target=_preload_report, name="report-preload", daemon=True).start()
         if self.s.settings_error and self.s.runner_pid is None:
             return self._fail("watchdog_error", self.s.settings_error)
         if self.s.runner_pid is None and self.state.stale_manifest is None and not self.s.launch_id:
@@ -653,3 +657,8 @@ def _log_tail(path: Path, lines: int = 40) -> str | None:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return None
+
+
+def _preload_report() -> None:
+    with contextlib.suppress(Exception):
+        import batch.report.page  # noqa: F401
