@@ -77,6 +77,17 @@ def encoder_tag_args(plan: ColourPlan) -> list[str]:
     return args
 
 
+# (Kr, Kb) of each swscale matrix name plan_colour gives: what the preview and the in-process
+# conversion (batch.media.yuv_rgb) compute with, the same matrix the filters below use
+KR_KB = {
+    "bt709": (0.2126, 0.0722),
+    "smpte170m": (0.299, 0.114),
+    "bt470": (0.299, 0.114),
+    "fcc": (0.30, 0.11),
+    "smpte240m": (0.212, 0.087),
+    "bt2020": (0.2627, 0.0593),
+}
+
 # swscale matrix names -> zscale's numbers for the same matrix (its names differ between builds)
 _ZSCALE_MATRIX = {"bt709": 1, "fcc": 4, "bt470": 5, "smpte170m": 6, "smpte240m": 7, "bt2020": 9}
 _ZSCALE_RANGE = {"tv": "limited", "pc": "full"}

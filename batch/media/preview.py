@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
-from batch.media.colour import ColourPlan
+from batch.media.colour import KR_KB, ColourPlan
 from batch.media.layout import FrameLayout, to_8bit
 
 if TYPE_CHECKING:
@@ -47,16 +47,6 @@ INSTANTS = (0.25, 0.5, 0.75)
 CROP = (480, 270)  # the full-size row's window, at most
 
 Box = tuple[int, int, int, int]  # x, y, width, height in a frame's pixels
-
-# (Kr, Kb) of each swscale matrix name: the same matrix the reader converts with
-_KR_KB = {
-    "bt709": (0.2126, 0.0722),
-    "smpte170m": (0.299, 0.114),
-    "bt470": (0.299, 0.114),
-    "fcc": (0.30, 0.11),
-    "smpte240m": (0.212, 0.087),
-    "bt2020": (0.2627, 0.0593),
-}
 
 
 @dataclass(frozen=True)
@@ -141,7 +131,7 @@ def thumbnail(
         u, v = u - 128.0, v - 128.0
     else:
         y, u, v = (y - 16.0) * (255 / 219), (u - 128.0) * (255 / 224), (v - 128.0) * (255 / 224)
-    kr, kb = _KR_KB.get(colour.matrix, _KR_KB["bt709"])
+    kr, kb = KR_KB.get(colour.matrix, KR_KB["bt709"])
     r = y + 2 * (1 - kr) * v
     b = y + 2 * (1 - kb) * u
     g = (y - kr * r - kb * b) / (1 - kr - kb)

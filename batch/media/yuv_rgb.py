@@ -23,20 +23,10 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from batch.media.colour import ColourPlan
+from batch.media.colour import KR_KB, ColourPlan
 
 if TYPE_CHECKING:
     import numpy as np
-
-# (Kr, Kb) of each swscale matrix name colour.plan_colour gives
-KR_KB = {
-    "bt709": (0.2126, 0.0722),
-    "smpte170m": (0.299, 0.114),
-    "bt470": (0.299, 0.114),
-    "fcc": (0.30, 0.11),
-    "smpte240m": (0.212, 0.087),
-    "bt2020": (0.2627, 0.0593),
-}
 
 
 def bicubic(x: float, b: float = 0.0, c: float = 0.5) -> float:
