@@ -102,3 +102,12 @@ def decode_rgb(path: Path, frame: int = 0) -> bytes:
         ],
         check=True, capture_output=True,
     ).stdout  # fmt: skip
+
+
+def framemd5(path: Path) -> list[str]:
+    """The md5 of every decoded video frame, in order (ffmpeg's framemd5 muxer)."""
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]

@@ -16,20 +16,12 @@ from pathlib import Path
 
 import pytest
 from child_env import s3_child_env
-from clips import make_clip
+from clips import framemd5, make_clip
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = "[{interpolate: {factor: 2}}, {upscale: {scale: 2}}]"
-
-
-def framemd5(path: Path) -> list[str]:
-    out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
 @pytest.fixture(scope="module")

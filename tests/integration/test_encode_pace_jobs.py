@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from clips import count_frames
+from clips import count_frames, framemd5
 
 from batch.config import JobConfig, parse_config
 from batch.job import chunks as chunks_module
@@ -77,14 +77,6 @@ def assert_every_frame_once_in_order(out: Path, ramp: Path) -> None:
     means, source = lumas(out), lumas(ramp)
     assert len(means) == len(source) == FRAMES and np.all(np.diff(source) > 4)
     assert np.abs(means - source).max() < 2  # each frame where it belongs (frames differ by 5 or more)
-
-
-def framemd5(path: Path) -> list[str]:
-    out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
 def x264_subme(out: Path) -> list[str]:
