@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from batch import disk
-from batch.config import JobConfig
+from batch.config import PRESETS, JobConfig
 from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.encode_pace import PaceDecision, WaveFigures, decide
@@ -255,6 +255,10 @@ class ChunkedInput:
         """Make or reuse every part, then join them into ``dest`` (``on_join(parts)`` just before)."""
         started = time.perf_counter()
         total = sum(c.out_count for c in self.chunks)
+        earlier = self._preset_of_earlier_parts()
+        if earlier is not None:
+            log.info("resuming with preset %s, which an earlier run of this input switched to", earlier)
+            self._use_preset(earlier)
         todo = []
         for c in self.chunks:
             record = self._reusable(c)
@@ -276,7 +280,9 @@ class ChunkedInput:
         if self._pacing(todo):
             wave = todo[: self.workers]
             made_before = len(self._reports)
-            decision = self._first_wave(wave, len(todo) - len(wave), tick)
+            # parts reused from the bucket fix the preset: a switch now would mix presets in one output
+            fixed = reused > 0 or earlier is not None
+            decision = self._first_wave(wave, len(todo) - len(wave), tick, preset_fixed=fixed)
             self.pace = decision
             log.info("encoders: %s (%s)", decision.action, decision.reason)
             rest = todo[len(wave) :]
@@ -322,7 +328,9 @@ class ChunkedInput:
         allowed = enc.auto_workers or enc.preset_may_change
         return allowed and self.has_stages and not self.encoder.nvenc and len(todo) > self.workers
 
-    def _first_wave(self, wave: list[Chunk], left: int, tick: Callable[[int], None]) -> PaceDecision:
+    def _first_wave(
+        self, wave: list[Chunk], left: int, tick: Callable[[int], None], *, preset_fixed: bool = False
+    ) -> PaceDecision:
         """One chunk per worker, measured: the stages' wait on the encoder, wall and CPU time."""
         clocks = [ChunkClock() for _ in wave]
         cpu_before, started = _cpu_seconds(), time.perf_counter()
@@ -342,24 +350,50 @@ class ChunkedInput:
             figures,
             cores=len(os.sched_getaffinity(0)),
             preset=enc.preset,
-            may_change_preset=enc.preset_may_change and uses_preset,
+            may_change_preset=enc.preset_may_change and uses_preset and not preset_fixed,
             chunks_left=left,
             may_add_workers=enc.auto_workers,
         )
 
+    def _with_preset(self, preset: str) -> tuple[JobConfig, EncoderChoice, str]:
+        """The config, encoder and parts' fingerprint this input has when encoded with ``preset``."""
+        cfg = self.cfg.model_copy(update={"encode": self.cfg.encode.model_copy(update={"preset": preset})})
+        chosen = choose_encoder(cfg.encode)
+        encoder = EncoderChoice(
+            chosen.codec, chosen.pix_fmt, chosen.args, self.encoder.requested, self.encoder.steps
+        )  # the same codec (no new NVENC probe matters: pacing runs only for CPU encoders)
+        return (
+            cfg,
+            encoder,
+            fingerprint(cfg, self._source_sha256, self.chunks[0].count, encoder, self._pixels),
+        )
+
     def _use_preset(self, preset: str) -> None:
         """Encode with ``preset`` from now on; the parts' fingerprint follows it."""
-        steps = self.encoder.steps
-        self.cfg = self.cfg.model_copy(
-            update={"encode": self.cfg.encode.model_copy(update={"preset": preset})}
-        )
-        chosen = choose_encoder(self.cfg.encode)
-        self.encoder = EncoderChoice(
-            chosen.codec, chosen.pix_fmt, chosen.args, self.encoder.requested, steps
-        )  # the same codec (no new NVENC probe matters: pacing runs only for CPU encoders)
-        self.print = fingerprint(
-            self.cfg, self._source_sha256, self.chunks[0].count, self.encoder, self._pixels
-        )
+        self.cfg, self.encoder, self.print = self._with_preset(preset)
+
+    def _preset_of_earlier_parts(self) -> str | None:
+        """The preset an earlier run of this input switched to, read from its parts in the bucket.
+
+        A rerun after a switch finds parts whose fingerprint holds the faster preset: it carries on
+        with that preset, so they are reused and the output keeps one preset. None: parts at the
+        config's own preset exist, none exist, or the preset may not change here.
+        """
+        if not (self.cfg.encode.preset_may_change and self.encoder.codec in ("libx264", "libx265")):
+            return None
+        prints = {self._with_preset(p)[2]: p for p in PRESETS if p != self.cfg.encode.preset}
+        found: set[str] = set()
+        for c in self.chunks:
+            try:
+                record = json.loads(self.store.read_bytes(self._urls(c)[1]))
+            except (ObjectNotFound, ValueError):
+                continue
+            print_ = record.get("fingerprint") if isinstance(record, dict) else None
+            if print_ == self.print:
+                return None  # parts at the config's preset: keep it (and do not switch, see run)
+            if print_ in prints:
+                found.add(prints[print_])
+        return found.pop() if len(found) == 1 else None
 
     def _run_chunks(
         self,

@@ -9,6 +9,7 @@ doubled or reordered frame shows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -229,3 +230,71 @@ def test_a_one_frame_last_chunk_and_an_odd_size_under_parallel_encoders(
         for p in (src, out)
     )  # fmt: skip
     assert np.abs(a - b).max() < 3 and np.all(np.diff(a) > 7)  # every frame once, in order
+
+
+class Preempted(BaseException):
+    """The instance goes away mid-job (not an error the runner could report)."""
+
+
+class SameMachine(Spy):
+    """Decides a faster preset whenever it may, as the same machine would on every run; else the real rule."""
+
+    def __call__(self, wave: WaveFigures, **kw: Any) -> PaceDecision:
+        self.calls.append((wave, kw))
+        if kw["may_change_preset"]:
+            return PaceDecision("preset", 1, "ultrafast", "test: the cores cannot keep up")
+        return decide(HEAVY, **kw)
+
+
+def preempted_after(monkeypatch: pytest.MonkeyPatch, parts: int) -> None:
+    """The instance dies when the job starts making part number ``parts + 1`` (counting redone parts)."""
+    made = [0]
+    real = chunks_module.ChunkedInput._make
+
+    def make(self: chunks_module.ChunkedInput, *a: Any, **k: Any) -> Any:
+        made[0] += 1
+        if made[0] > parts:
+            raise Preempted
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(chunks_module.ChunkedInput, "_make", make)
+
+
+def first_run_dies(cfg: JobConfig, tmp: Path, monkeypatch: pytest.MonkeyPatch, parts: int) -> None:
+    with monkeypatch.context() as m:
+        preempted_after(m, parts)
+        with contextlib.suppress(Preempted):
+            Runner(cfg, RunOptions(state_dir=tmp / "state-1", workers=1), STANDIN_REGISTRY).run()
+
+
+def test_a_rerun_after_a_preset_switch_carries_on_with_that_preset_and_reuses_its_parts(
+    ramp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1: the wave at medium, a switch to ultrafast, two parts remade, then the instance dies."""
+    spy = SameMachine()
+    monkeypatch.setattr(chunks_module, "decide", spy)
+    cfg = job(tmp_path, ramp, "{codec: libx264}")  # no preset written: it may change
+    first_run_dies(cfg, tmp_path, monkeypatch, parts=3)  # the wave's part, then 2 at ultrafast
+    spy.calls.clear()
+    record, out = run(cfg, tmp_path)
+    assert record["chunks"]["reused"] == 2 and record["chunks"]["processed"] == 2
+    assert all(kw["may_change_preset"] is False for _, kw in spy.calls)  # the earlier parts fix it
+    assert [s.decode() for s in x264_subme(out)] == ["0"] * 4  # one preset, the one switched to
+    assert_every_frame_once_in_order(out, ramp)
+
+
+def test_a_rerun_that_reuses_parts_never_switches_preset_under_them(
+    ramp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 dies right after its wave's part (medium) landed; run 2 reuses it, so medium it stays."""
+    spy = SameMachine()
+    monkeypatch.setattr(chunks_module, "decide", spy)
+    cfg = job(tmp_path, ramp, "{codec: libx264}")
+    first_run_dies(cfg, tmp_path, monkeypatch, parts=1)
+    spy.calls.clear()
+    record, out = run(cfg, tmp_path)
+    assert record["chunks"]["reused"] == 1
+    assert spy.calls and all(kw["may_change_preset"] is False for _, kw in spy.calls)
+    assert record["encode"]["keep_up"]["action"] != "preset"
+    assert [s.decode() for s in x264_subme(out)] == ["7"] * 4  # medium in every part, none mixed
+    assert_every_frame_once_in_order(out, ramp)
