@@ -46,7 +46,7 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
     def load_bytecode(self, bucket: Bucket) -> None:
         try:
             super().load_bytecode(bucket)
-        except (OSError, ValueError, EOFError, TypeError):  # marshal's errors on a damaged file
+        except Exception:  # a damaged file: pickle's and marshal's errors (UnpicklingError, EOFError ...)
             bucket.reset()
 
     def dump_bytecode(self, bucket: Bucket) -> None:

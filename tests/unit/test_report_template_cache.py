@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from jinja2.bccache import bc_magic
 
 from batch.report import render as render_module
 from batch.report.render import TEMPLATE, make_environment
@@ -51,7 +52,16 @@ def test_a_second_process_loads_the_compiled_template(
     assert "cache &lt;b&gt;" in first  # still escaped when rendered from the cache
 
 
-@pytest.mark.parametrize("damage", [b"", b"garbage", b"j2/" + os.urandom(64)])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b"garbage",
+        b"j2/" + os.urandom(64),
+        # the right header, then a checksum pickle cut short or not a pickle (UnpicklingError, EOFError)
+        *(bc_magic + tail for tail in (b"", b"\x80", b"\x80\x04\x95", b"garbage", os.urandom(64))),
+    ],
+)
 def test_a_damaged_cache_file_is_compiled_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: bytes
 ) -> None:
