@@ -29,6 +29,11 @@ def job_id_of(data: Any) -> str | None:
     given = data.get("job_id")
     if given is None:
         return default_job_id(data)
+    if isinstance(given, (bytes, bytearray)):  # YAML's !!binary: the config model reads it as UTF-8 text
+        try:
+            given = bytes(given).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     return given if isinstance(given, str) and JOB_ID_PATTERN.match(given) else None
 
 

@@ -95,3 +95,24 @@ def test_the_child_on_odd_configs(tmp_path: Path, text: str, out: str, code: int
     )  # fmt: skip
     assert proc.returncode == code and proc.stdout.strip().startswith(out), proc
     assert "Traceback" not in proc.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=st.one_of(st.binary(max_size=24), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True))
+)
+def test_a_binary_job_id_reads_as_the_runner_reads_it(raw: bytes | str) -> None:
+    """YAML's ``!!binary`` gives bytes; the config model takes UTF-8 bytes as text (found by review)."""
+    import base64
+
+    from batch.config_loader import load_config_text
+
+    blob = raw if isinstance(raw, bytes) else raw.encode()
+    encoded = base64.b64encode(blob).decode() or '""'
+    text = f"job_id: !!binary {encoded}\ninputs: [a.mp4]\noutput: out/\n"
+    try:
+        full = parse_config(text).job_id
+    except ConfigError:
+        full = None
+    light = job_id_of(load_config_text(text))
+    assert light == full
