@@ -157,12 +157,11 @@ def main(argv: list[str] | None = None) -> int:
 def _print_job_id(config_url: str) -> int:
     """The job id the runner will use, read without the config model (PID 1 waits for it)."""
     from batch.config_loader import load_config_text
+    from batch.config_source import read_config_text
     from batch.job_id import job_id_of
-    from batch.storage import open_url
 
     try:
-        text = open_url(config_url).read_bytes(config_url).decode("utf-8", errors="replace")
-        job_id = job_id_of(load_config_text(text))
+        job_id = job_id_of(load_config_text(read_config_text(config_url)))
     except Exception:  # the runner reports what is wrong with the config, with its fix
         return EXIT_CONFIG
     if job_id is None:

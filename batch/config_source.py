@@ -1,19 +1,31 @@
-"""Reading the job config from its URL: fetch, then parse and validate (batch.config)."""
+"""Reading the job config from its URL: fetch, then parse and validate (batch.config).
+
+:func:`read_config_text` imports no config model: PID 1's job-id child uses it alone.
+"""
 
 from __future__ import annotations
 
-from batch.config import JobConfig, parse_config
+from typing import TYPE_CHECKING
+
 from batch.errors import ConfigError, ObjectNotFound
 from batch.storage import open_url, redact_url
+
+if TYPE_CHECKING:
+    from batch.config import JobConfig
+
+
+def read_config_text(url: str) -> str:
+    """The config's text from any storage URL. Raises ConfigError (not found) or StorageError."""
+    try:
+        return open_url(url).read_bytes(url).decode("utf-8", errors="replace")
+    except ObjectNotFound:
+        raise ConfigError(
+            f"config not found at {redact_url(url)}", hint="check the --config path or CONFIG_URL"
+        ) from None
 
 
 def load_config(url: str) -> JobConfig:
     """Read and validate a config from any storage URL. Raises ConfigError or StorageError."""
-    shown = redact_url(url)
-    try:
-        text = open_url(url).read_bytes(url).decode("utf-8", errors="replace")
-    except ObjectNotFound:
-        raise ConfigError(
-            f"config not found at {shown}", hint="check the --config path or CONFIG_URL"
-        ) from None
-    return parse_config(text, source=shown)
+    from batch.config import parse_config  # pydantic: only where the whole model is wanted
+
+    return parse_config(read_config_text(url), source=redact_url(url))
