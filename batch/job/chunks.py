@@ -175,11 +175,20 @@ class ChunkedInput:
     def _local(self, c: Chunk) -> Path:
         return self.work_dir / PARTS / f"{c.name}.{self.ext}"
 
-    def _reusable(self, c: Chunk) -> dict[str, Any] | None:
-        """The record of a part in the bucket whose record, size and checksum all hold (fetched)."""
-        part_url, record_url = self._urls(c)
+    def _record(self, c: Chunk) -> dict[str, Any] | None:
+        """The part's record in the bucket as written (None: none there, or not a record)."""
         try:
-            record: dict[str, Any] = json.loads(self.store.read_bytes(record_url))
+            record = json.loads(self.store.read_bytes(self._urls(c)[1]))
+        except (ObjectNotFound, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def _reusable(self, c: Chunk, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``record`` (read by :meth:`_record`) when it, the part's size and checksum all hold (fetched)."""
+        if record is None:
+            return None
+        part_url = self._urls(c)[0]
+        try:
             if record.get("fingerprint") != self.print or record.get("output_frames") != [
                 c.out_start,
                 c.out_start + c.out_count,
@@ -255,13 +264,14 @@ class ChunkedInput:
         """Make or reuse every part, then join them into ``dest`` (``on_join(parts)`` just before)."""
         started = time.perf_counter()
         total = sum(c.out_count for c in self.chunks)
-        earlier = self._preset_of_earlier_parts()
+        records = {c.name: self._record(c) for c in self.chunks}  # one read of each part's record
+        earlier = self._preset_of_earlier_parts(records)
         if earlier is not None:
             log.info("resuming with preset %s, which an earlier run of this input switched to", earlier)
             self._use_preset(earlier)
         todo = []
         for c in self.chunks:
-            record = self._reusable(c)
+            record = self._reusable(c, records[c.name])
             if record is None:
                 todo.append(c)
             elif record.get("stages"):
@@ -372,7 +382,7 @@ class ChunkedInput:
         """Encode with ``preset`` from now on; the parts' fingerprint follows it."""
         self.cfg, self.encoder, self.print = self._with_preset(preset)
 
-    def _preset_of_earlier_parts(self) -> str | None:
+    def _preset_of_earlier_parts(self, records: dict[str, dict[str, Any] | None]) -> str | None:
         """The preset an earlier run of this input switched to, read from its parts in the bucket.
 
         A rerun after a switch finds parts whose fingerprint holds the faster preset: it carries on
@@ -383,12 +393,8 @@ class ChunkedInput:
             return None
         prints = {self._with_preset(p)[2]: p for p in PRESETS if p != self.cfg.encode.preset}
         found: set[str] = set()
-        for c in self.chunks:
-            try:
-                record = json.loads(self.store.read_bytes(self._urls(c)[1]))
-            except (ObjectNotFound, ValueError):
-                continue
-            print_ = record.get("fingerprint") if isinstance(record, dict) else None
+        for record in records.values():
+            print_ = record.get("fingerprint") if record else None
             if print_ == self.print:
                 return None  # parts at the config's preset: keep it (and do not switch, see run)
             if print_ in prints:
