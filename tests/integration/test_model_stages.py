@@ -26,16 +26,22 @@ def weights(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return {"rife": (rife_path, sha256_of(rife_path)), "sr": (sr_path, sha256_of(sr_path))}
 
 
+def run_job(tmp_path: Path, clip: Path, body: str) -> Path:
+    """The CLI on ``clip`` with ``body`` (YAML: stages, encode); it must succeed. Returns the output dir."""
+    out = tmp_path / "out"
+    cfg = write_config(tmp_path / "job.yaml", f"inputs: [{clip}]\noutput: {out}\n{body}")
+    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 def test_rife_then_upscale_on_the_cpu_rungs(tmp_path: Path, weights: dict[str, tuple[Path, str]]) -> None:
     clip = make_clip(tmp_path / "in.mp4", size="96x64", frames=12)
     (rife_path, rife_sha), (sr_path, sr_sha) = weights["rife"], weights["sr"]
-    out = tmp_path / "out"
-    cfg = write_config(
-        tmp_path / "job.yaml",
-        f"""
-inputs: [{clip}]
-output: {out}
-stages:
+    out = run_job(
+        tmp_path,
+        clip,
+        f"""stages:
   - interpolate:
       factor: 2
       model: {{url: "{rife_path}", sha256: {rife_sha}}}
@@ -45,8 +51,6 @@ stages:
 encode: {{preset: ultrafast}}
 """,
     )
-    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
-    assert result.returncode == 0, result.stderr
     video = out / "in" / "in.mp4"
     assert count_frames(video) == 24
     stream = video_stream(video)
@@ -72,20 +76,15 @@ def test_a_10_bit_source_reaches_the_models_and_the_output_at_16_bits(
         tmp_path / "in.mkv", size="64x48", frames=3, codec="ffv1", pix_fmt="yuv420p10le", audio=False
     )
     (rife_path, rife_sha), (sr_path, sr_sha) = weights["rife"], weights["sr"]
-    out = tmp_path / "out"
-    cfg = write_config(
-        tmp_path / "job.yaml",
-        f"""
-inputs: [{clip}]
-output: {out}
-stages:
+    out = run_job(
+        tmp_path,
+        clip,
+        f"""stages:
   - interpolate: {{factor: 2, model: {{url: "{rife_path}", sha256: {rife_sha}}}, ladder: [rife-cpu]}}
   - upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [model-cpu]}}
 encode: {{codec: libx265, preset: ultrafast}}
 """,
     )
-    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
-    assert result.returncode == 0, result.stderr
     video = out / "in" / "in.mp4"
     assert count_frames(video) == 6
     assert video_stream(video)["pix_fmt"] == "yuv420p10le"
@@ -98,21 +97,16 @@ encode: {{codec: libx265, preset: ultrafast}}
 
 def test_missing_weights_fall_back_and_say_why(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", size="64x48", frames=6, audio=False)
-    out = tmp_path / "out"
-    cfg = write_config(
-        tmp_path / "job.yaml",
-        f"""
-inputs: [{clip}]
-output: {out}
-stages:
+    out = run_job(
+        tmp_path,
+        clip,
+        f"""stages:
   - interpolate:
       factor: 2
       model: {{url: "{tmp_path}/nowhere/flownet.pkl", sha256: "{"ab" * 32}"}}
       ladder: [rife-cpu, blend]
 """,
     )
-    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
-    assert result.returncode == 0, result.stderr
     assert count_frames(out / "in" / "in.mp4") == 12
     step = json.loads((out / "manifest.json").read_text())["inputs"][0]["stages"][0]["steps"][0]
     assert step["rung"] == "rife-cpu" and step["status"] == "unavailable"
