@@ -92,6 +92,11 @@ def histogram_distance(a: np.ndarray, b: np.ndarray, bins: int = 32) -> float:
     """
     ha = luma_histogram(a, bins) / max(a.size, 1)
     hb = luma_histogram(b, bins) / max(b.size, 1)
+    return share_distance(ha, hb)
+
+
+def share_distance(ha: np.ndarray, hb: np.ndarray) -> float:
+    """Half the L1 distance of two histograms of shares: 0 same tones, 1 disjoint."""
     return float(np.abs(ha - hb).sum() / 2)
 
 

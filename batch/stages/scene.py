@@ -44,6 +44,7 @@ from batch.stages.frame_metrics import (
     in_8bit_levels,
     luma_histogram,
     luma_of,
+    share_distance,
 )
 
 SAMPLE_WIDTH = ANALYSIS_WIDTH
@@ -114,7 +115,7 @@ class LumaSample:
 
 def cut_between(previous: LumaSample, current: LumaSample, threshold: float) -> bool:
     """:func:`is_cut` on the two samples, with each histogram counted once per frame."""
-    return float(np.abs(previous.histogram - current.histogram).sum() / 2) > threshold
+    return share_distance(previous.histogram, current.histogram) > threshold
 
 
 def held_between(previous: LumaSample, current: LumaSample, threshold: float) -> bool:
