@@ -181,11 +181,9 @@ def _drain(
     for frame in frames:
         if abort is not None and abort():
             raise Cancelled("stopped by signal", hint="run the job again to finish it")
-        if wait is None:
-            writer.write(frame)
-        else:
-            before = time.perf_counter()
-            writer.write(frame)
+        before = time.perf_counter()
+        writer.write(frame)
+        if wait is not None:
             wait.write_wait_s += time.perf_counter() - before
         if on_frame:
             on_frame(writer.frames_written)
