@@ -143,21 +143,20 @@ def as_in_the_image() -> None:
     subprocess.run([sys.executable, "-m", "batch.report.render", "--compile"], cwd=ROOT, check=True)
 
 
-CPU_SECONDS: list[float] = []  # user + sys of each _timed command's process tree, in call order
-
-
 def _timed(cmd: list[str], cwd: Path | None = None) -> float:
-    import resource
+    return _timed_cpu(cmd, cwd)[0]
 
+
+def _timed_cpu(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + sys of the process and everything it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=cwd)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU_SECONDS.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return seconds
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> list[dict]:
@@ -187,12 +186,14 @@ def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> l
             ours += ["--no-watchdog", "--state-dir", str(state)] if mode == "job" else ["--dry-run"]
             ref_s, ours_s, ref_cpu, ours_cpu = [], [], [], []
             for _ in range(runs):
-                ref_s.append(_timed(reference))
-                ref_cpu.append(CPU_SECONDS[-1])
+                wall, cpu = _timed_cpu(reference)
+                ref_s.append(wall)
+                ref_cpu.append(cpu)
                 for stale in (out, state):
                     subprocess.run(["rm", "-rf", str(stale)], check=True)
-                ours_s.append(_timed(ours, cwd=work))
-                ours_cpu.append(CPU_SECONDS[-1])
+                wall, cpu = _timed_cpu(ours, cwd=work)
+                ours_s.append(wall)
+                ours_cpu.append(cpu)
             a, b = statistics.median(ref_s), statistics.median(ours_s)
             rows.append({"stages": label, "mode": mode, "ffmpeg_s": round(a, 2), "ours_s": round(b, 2),
                          "ratio": round(a / b, 3), "runs": runs,
@@ -243,14 +244,6 @@ def png_flow(clip: Path, work: Path, preset: str, crf: int) -> None:
         check=True,
     )  # fmt: skip
     shutil.rmtree(frames_dir, ignore_errors=True)
-
-
-def _timed_cpu(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + sys of the process and everything it waited for)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = _timed(cmd)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def png_flow_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> dict:
