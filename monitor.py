@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Watchdog entrypoint: verify the upload, then stop the instance (see README.md)."""
 
-import sys
-
-from batch.watchdog.cli import main
+from batch.process_exit import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from batch.watchdog.cli import main
+
+    run_main(main)

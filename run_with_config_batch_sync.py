@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Container entrypoint: run one job from a config URL (see README.md)."""
 
-import sys
-
-from batch.cli import main
+from batch.process_exit import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from batch.cli import main
+
+    run_main(main)

@@ -118,9 +118,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.print_job_id:  # the supervisor's child that names the default state dir
         return _print_job_id(config_url)
-    from batch.config import resolved
-    from batch.config_source import load_config
-    from batch.job.shards import Shard
+    from batch.process_exit import long_lived_imports
+
+    with long_lived_imports():  # the config model and the runner: loaded once, kept to the end
+        if not args.validate and not (args.shard or _shard_from_env()):
+            from batch.job.early_probe import start_for
+
+            start_for(config_url)  # ffprobe runs on the other core while the imports below load
+        from batch.config import resolved
+        from batch.config_source import load_config
+        from batch.job.runner import RunOptions, run_job
+        from batch.job.shards import Shard
 
     try:
         shard_spec = Shard.parse(args.shard) if args.shard else Shard.from_env()
@@ -142,8 +150,6 @@ def main(argv: list[str] | None = None) -> int:
             return e.exit_code
         print(json.dumps(resolved(cfg), indent=2))
         return EXIT_OK
-    from batch.job.runner import RunOptions, run_job
-
     options = RunOptions(
         dry_run=args.dry_run,
         state_dir=state_dir,

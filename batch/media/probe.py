@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
+from batch.media import probe_ahead
 
 FFPROBE = "ffprobe"
 
@@ -114,9 +115,13 @@ def _rate(text: str | None) -> Fraction | None:
     return value if value > 0 else None
 
 
+def _ffprobe_command(args: list[str], path: Path) -> list[str]:
+    return [FFPROBE, "-v", "error", "-of", "json=c=1", *args, str(path)]
+
+
 def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
-    cmd = [FFPROBE, "-v", "error", "-of", "json=c=1", *args, str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cmd = _ffprobe_command(args, path)
+    proc = probe_ahead.take(cmd, path) or subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip()[-800:]
         if "moov atom not found" in tail and _looks_like_mp4(path):
@@ -190,6 +195,18 @@ def _stream_duration(video: dict[str, Any]) -> float | None:
     return None
 
 
+# One ffprobe run per file: the streams, the format and every packet's flags (demux only, no decode).
+_PROBE_ARGS = [
+    "-show_streams", "-show_format", "-show_chapters",
+    "-show_entries", "packet=stream_index,flags:packet_side_data=",
+]  # fmt: skip
+
+
+def probe_ahead_of_time(path: Path) -> bool:
+    """Start ``probe(path)``'s ffprobe now; ``probe`` takes its answer if the file is unchanged."""
+    return probe_ahead.start(_ffprobe_command(_PROBE_ARGS, path), path)
+
+
 def probe(path: Path) -> MediaInfo:
     """Describe the first video stream of a local file.
 
@@ -201,9 +218,7 @@ def probe(path: Path) -> MediaInfo:
         raise EmptyInput(
             f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data"
         )
-    # One ffprobe run per file: the streams, the format and every packet's flags (demux only, no decode).
-    entries = "packet=stream_index,flags:packet_side_data="
-    data = _run_ffprobe(["-show_streams", "-show_format", "-show_chapters", "-show_entries", entries], path)
+    data = _run_ffprobe(_PROBE_ARGS, path)
     streams = data.get("streams") or []
     video = next(
         (

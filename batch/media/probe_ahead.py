@@ -1,0 +1,92 @@
+"""An ffprobe started before it is asked for, so that it runs while the process imports.
+
+The runner spends ~0.5 s importing the config model and its modules before it can probe
+the first input; a local input's probe (~0.14 s) can run on the other core meanwhile.
+The answer is used only for the same command on the same, unchanged file: anything else
+runs ffprobe afresh, so a wrong guess costs CPU, never a wrong fact.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+Identity = tuple[int, int, int, int]
+
+
+@dataclass
+class _Started:
+    command: list[str]  # the path in it as given; compared through ``key``
+    identity: Identity
+    proc: subprocess.Popen[str]
+
+
+_lock = threading.Lock()
+_started: dict[tuple[str, ...], _Started] = {}
+
+
+def identity(path: Path) -> Identity | None:
+    """Which file, at which size and time: a replaced or rewritten file reads differently."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def key(command: list[str], path: Path) -> tuple[str, ...]:
+    """The command with its file named by real path (``./a.mp4`` and ``a.mp4`` are one file)."""
+    real = os.path.realpath(path)
+    return tuple(real if arg == str(path) else arg for arg in command)
+
+
+def start(command: list[str], path: Path) -> bool:
+    """Run ``command`` (whose last argument is ``path``) now; False when it could not start."""
+    before = identity(path)
+    if before is None:
+        return False
+    try:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
+    except OSError:
+        return False
+    with _lock:
+        _started[key(command, path)] = _Started(command, before, proc)
+    return True
+
+
+def take(command: list[str], path: Path) -> subprocess.CompletedProcess[str] | None:
+    """What ``command`` printed, when it was started earlier on this very file; else None.
+
+    An answer is given once. The file must be the one it was when the run started, before
+    and after the run (its device, inode, size and modification time).
+    """
+    with _lock:
+        started = _started.pop(key(command, path), None)
+    if started is None:
+        return None
+    out, err = started.proc.communicate()
+    if identity(path) != started.identity:
+        return None
+    return subprocess.CompletedProcess(started.command, started.proc.returncode, out, err)
+
+
+def discard() -> None:
+    """Stop and reap what was started and never taken (a guess that did not match)."""
+    with _lock:
+        left = list(_started.values())
+        _started.clear()
+    for started in left:
+        with contextlib.suppress(OSError):
+            started.proc.kill()
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            started.proc.communicate(timeout=5)
+
+
+atexit.register(discard)
