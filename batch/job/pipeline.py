@@ -26,7 +26,7 @@ from batch.media.preview import PreviewTap, crop_boxes, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import check_output, plan_streams
 from batch.media.writer import OutputSpec, pad_sizes
-from batch.stages.base import StageInput
+from batch.stages.base import Caps, StageInput
 from batch.stages.registry import REGISTRY, Plan, StageRegistry
 
 if TYPE_CHECKING:  # numpy, the reader and the writer are imported when frames pass through Python
@@ -105,7 +105,25 @@ def pixel_plan_for(
         encoder.codec,
         needs_rgb=any(c.needs_rgb for c in caps),
         model_stage=any(c.model_kind is not None for c in caps),
+        rgb_on_device=_rgb_on_device(cfg.encode.colour_on_device, caps),
     )
+
+
+def _rgb_on_device(setting: bool | None, caps: list[Caps]) -> bool:
+    """Whether the RGB the stages need can be made on the model's device (see Caps.yuv_on_device).
+
+    Only for one model stage whose frames come from the pipe and go back to it (no model chain
+    on the device), every other stage working on planar frames. ``None`` (auto): with a GPU.
+    """
+    rgb = [c for c in caps if c.needs_rgb]
+    models = [c for c in caps if c.model_kind is not None]
+    if not rgb or len(models) != 1 or rgb != models or not models[0].yuv_on_device or setting is False:
+        return False
+    if setting is None:
+        from batch.models.gpu_slot import visible_gpus  # nvidia-smi once a process, only here
+
+        return visible_gpus() > 0
+    return True
 
 
 def _prepare(
@@ -125,8 +143,9 @@ def _prepare(
     pixels = pixel_plan_for(cfg, info, encoder, registry)
     pix_fmt = pixels.transport
     plan = plan_stages(
-        cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry, pix_fmt=pix_fmt
-    )
+        cfg, info, artifacts, deadline=deadline, chunk=chunk, registry=registry, pix_fmt=pix_fmt,
+        colour=colour if pixels.colour_on_device else None,
+    )  # fmt: skip
     streams = plan_streams(info, cfg.encode.container, plan.fps) if audio_source else None
     if encoder.nvenc:  # this worker's GPU, as its model stages use (batch.models.gpu_slot)
         from batch.models import gpu_slot
@@ -212,6 +231,7 @@ def plan_stages(
     chunk: Segment | None = None,
     registry: StageRegistry = REGISTRY,
     pix_fmt: str = RGB,
+    colour: ColourPlan | None = None,
 ) -> Plan:
     """The stage runners for one input (or one chunk of it), as the registry builds them.
 
@@ -227,6 +247,7 @@ def plan_stages(
         artifacts=artifacts,
         deadline=deadline,
         pix_fmt=pix_fmt,
+        colour=colour,
     )
     return registry.plan(cfg.stages, source)
 

@@ -50,6 +50,7 @@ class PixelPlan:
     x265_params: tuple[str, ...] = ()  # master-display=..., max-cll=...
     steps: tuple[dict[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    colour_on_device: bool = False  # yuv420p frames; the model stage converts to RGB and back on its device
 
     @property
     def output_rgb(self) -> bool:
@@ -66,6 +67,7 @@ class PixelPlan:
             "output": self.output,
             "alpha": self.alpha,
             "steps": list(self.steps),
+            "colour_on_device": self.colour_on_device,
         }
 
 
@@ -125,9 +127,20 @@ def _fits_planes(facts: PixFacts, width: int, height: int) -> bool:
 
 
 def plan_pixels(
-    info: MediaInfo, cfg: EncodeConfig, codec: str, *, needs_rgb: bool, model_stage: bool
+    info: MediaInfo,
+    cfg: EncodeConfig,
+    codec: str,
+    *,
+    needs_rgb: bool,
+    model_stage: bool,
+    rgb_on_device: bool = False,
 ) -> PixelPlan:
-    """The pixel plan for one input. Raises ConfigError for a pix_fmt this ffmpeg cannot write."""
+    """The pixel plan for one input. Raises ConfigError for a pix_fmt this ffmpeg cannot write.
+
+    ``rgb_on_device``: the one stage that needs RGB is a model stage that can take 8-bit yuv420p
+    and convert on its device (``encode.colour_on_device``); frames then travel as yuv420p when
+    the source and the output are both 8-bit 4:2:0.
+    """
     try:
         src = pix_facts(info.pix_fmt)
         known = True
@@ -189,6 +202,18 @@ def plan_pixels(
         alpha = "flattened"
 
     # how frames travel
+    on_device = False
+    if needs_rgb and rgb_on_device:
+        plain_420 = (src.name, out.name) == (YUV420, YUV420) and not keep_alpha
+        on_device = plain_420 and _fits_planes(src, info.width, info.height)
+        if on_device:
+            needs_rgb = False
+            notes.append("colour converted on the model's device: yuv420p frames through the pipes")
+        else:
+            notes.append(
+                f"colour converted by ffmpeg: on the device only 8-bit 4:2:0 (yuv420p) in and out, "
+                f"even sizes; this input is {src.name} -> {out.name} at {info.width}x{info.height}"
+            )
     yuv_ok = (
         known
         and not needs_rgb
@@ -239,6 +264,7 @@ def plan_pixels(
         x265_params=tuple(x265),
         steps=tuple(steps),
         notes=tuple(notes),
+        colour_on_device=on_device and transport == YUV420,
     )
 
 

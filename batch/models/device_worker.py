@@ -36,10 +36,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from batch.media.yuv_rgb import YuvRgb
 
 T = TypeVar("T")
 
@@ -233,6 +237,62 @@ def download(streams: Streams, batch: torch.Tensor, dtype: Any = np.uint8) -> li
     ready = streams.mark(streams.download)
     out = np.uint16 if deep else np.uint8
     return [HostFrame(host[k], ready, out) for k in range(host.shape[0])]
+
+
+@dataclass(frozen=True)
+class Yuv420Frames:
+    """Frames travel as flat 8-bit yuv420p of this size; RGB is made and unmade on the device."""
+
+    conv: YuvRgb
+    width: int
+    height: int
+
+
+def upload_yuv(streams: Streams, frames: list[Any], device: torch.device, fmt: Yuv420Frames) -> torch.Tensor:
+    """(N, 3, H, W) float32 RGB in [0, 1] on ``device`` from flat 8-bit yuv420p frames, on the upload stream.
+
+    Half the bytes of rgb24 cross the bus; the conversion (the source's matrix and range, zscale's
+    chroma kernels: :mod:`batch.models.yuv_rgb_torch`) runs on the device and is rounded to 8-bit
+    code values, so the model sees what ffmpeg's rgb24 would have given it (within one code value).
+    """
+    from batch.models import yuv_rgb_torch
+
+    arrays = [_flat_u8(f) for f in frames]
+    if streams.cuda:
+        staged = streams.host((len(arrays), arrays[0].size), torch.uint8)
+        for k, a in enumerate(arrays):
+            staged[k].copy_(torch.from_numpy(a))  # one memcpy into pinned memory
+        with streams.on(streams.upload):
+            flat = staged.to(device, non_blocking=True)
+            return yuv_rgb_torch.to_rgb(*yuv_rgb_torch.planes(flat, fmt.width, fmt.height), fmt.conv)
+    flat = torch.from_numpy(np.stack(arrays))
+    return yuv_rgb_torch.to_rgb(*yuv_rgb_torch.planes(flat, fmt.width, fmt.height), fmt.conv)
+
+
+def _flat_u8(frame: Any) -> np.ndarray:
+    array = frame.numpy() if isinstance(frame, HostFrame) else frame
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
+        raise TypeError(f"a yuv420p frame must be a uint8 numpy array, not {type(frame).__name__}")
+    return np.ascontiguousarray(array).reshape(-1)
+
+
+def download_yuv(streams: Streams, batch: torch.Tensor, fmt: Yuv420Frames) -> list[Any]:
+    """(N, 3, H, W) RGB in [0, 1] to N flat 8-bit yuv420p frames, converted on the device.
+
+    HostFrames on CUDA (the copy back of half the bytes of rgb24 runs on the download stream),
+    numpy arrays on the CPU.
+    """
+    from batch.models import yuv_rgb_torch
+
+    flat = yuv_rgb_torch.flatten(*yuv_rgb_torch.to_yuv(batch, fmt.conv))
+    if not streams.cuda:
+        return list(flat.cpu().numpy())
+    host = streams.host(tuple(flat.shape), torch.uint8)
+    streams.hand_over([flat], streams.compute, streams.download)
+    with streams.on(streams.download):
+        host.copy_(flat, non_blocking=True)
+    ready = streams.mark(streams.download)
+    return [HostFrame(host[k], ready, np.uint8) for k in range(host.shape[0])]
 
 
 class DeviceWorker:

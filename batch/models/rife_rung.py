@@ -32,7 +32,15 @@ from batch.models.device import (
     pick_dtype,
     placement,
 )
-from batch.models.device_worker import FrameCache, download, upload, worker_for
+from batch.models.device_worker import (
+    FrameCache,
+    Yuv420Frames,
+    download,
+    download_yuv,
+    upload,
+    upload_yuv,
+    worker_for,
+)
 from batch.weights.cache import ensure
 
 
@@ -51,8 +59,12 @@ class RifeRung:
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
         out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
+        yuv: Yuv420Frames | None = None,  # frames are flat yuv420p: RGB made and unmade on the device
     ) -> None:
         self.out_dtype = out_dtype if out_dtype is not None else "uint8"
+        if yuv is not None and keep_on_device:
+            raise ValueError("yuv420p frames go back to the pipe: a model stage after this one takes RGB")
+        self.yuv = yuv
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
@@ -86,6 +98,11 @@ class RifeRung:
             "batch": self.batch,
             "compile": self.model.describe(),
             **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
+            **(
+                {"colour_on_device": f"yuv420p {self.yuv.conv.matrix} {self.yuv.conv.range}"}
+                if self.yuv
+                else {}
+            ),
         }
 
     def between_many(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
@@ -124,7 +141,11 @@ class RifeRung:
             if self.frames.get(f) is None and all(f is not g for g in new):
                 new.append(f)
         if new:
-            x = upload(streams, new, self.device)
+            x = (
+                upload_yuv(streams, new, self.device, self.yuv)
+                if self.yuv
+                else upload(streams, new, self.device)
+            )
             streams.hand_over([x], streams.upload, streams.compute)
             padded = self.runner.pad(x)
             feats = self.runner.encode(padded)
@@ -135,7 +156,12 @@ class RifeRung:
 
     def _infer(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
         first = jobs[0][0]
-        h, w = (first.shape[-2], first.shape[-1]) if isinstance(first, torch.Tensor) else first.shape[:2]
+        if self.yuv is not None:  # flat frames: the size is the stage's
+            h, w = self.yuv.height, self.yuv.width
+        elif isinstance(first, torch.Tensor):
+            h, w = first.shape[-2], first.shape[-1]
+        else:
+            h, w = first.shape[:2]
         both = self._prepared([x for x, _, _ in jobs] + [y for _, y, _ in jobs])
         a, b = both[: len(jobs)], both[len(jobs) :]
         xa, xb = torch.stack([e["x"] for e in a]), torch.stack([e["x"] for e in b])
@@ -145,6 +171,8 @@ class RifeRung:
         self.frames.keep_only([jobs[-1][0], jobs[-1][1]])  # the next unit may start with the last pair
         if self.keep_on_device:
             made = list(result.unbind(0))
+        elif self.yuv is not None:
+            made = download_yuv(self.worker.streams, result, self.yuv)
         else:  # back in the dtype frames came in (uint16 for 16-bit RGB)
             made = download(self.worker.streams, result, frame_dtype(first, self.out_dtype))
         self.worker.end_unit()

@@ -86,20 +86,31 @@ def _to_u8(x: torch.Tensor) -> torch.Tensor:
     return x.round().clamp_(0, 255).to(torch.uint8)
 
 
-def split(
-    frames: list[np.ndarray], width: int, height: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flat yuv420p frames (as the reader gives them) -> (y, u, v) uint8 batches on the CPU."""
+def planes(flat: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A ``(N, bytes)`` batch of flat yuv420p frames -> (y, u, v) views, on the batch's device."""
     ch, cw = chroma_size(width, height)
     n = width * height
-    flat = torch.from_numpy(np.stack([np.asarray(f, np.uint8).reshape(-1) for f in frames]))
-    if flat.shape[1] != n + 2 * ch * cw:
-        raise ValueError(f"a {width}x{height} yuv420p frame is {n + 2 * ch * cw} bytes, not {flat.shape[1]}")
+    if flat.ndim != 2 or flat.shape[1] != n + 2 * ch * cw:
+        raise ValueError(
+            f"a {width}x{height} yuv420p frame is {n + 2 * ch * cw} bytes, not {tuple(flat.shape)}"
+        )
     y = flat[:, :n].reshape(-1, height, width)
     return y, flat[:, n : n + ch * cw].reshape(-1, ch, cw), flat[:, n + ch * cw :].reshape(-1, ch, cw)
 
 
+def flatten(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """(y, u, v) batches -> ``(N, bytes)`` flat yuv420p frames, on their device."""
+    return torch.cat([p.reshape(p.shape[0], -1) for p in (y, u, v)], dim=1)
+
+
+def split(
+    frames: list[np.ndarray], width: int, height: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flat yuv420p frames (as the reader gives them) -> (y, u, v) uint8 batches on the CPU."""
+    flat = torch.from_numpy(np.stack([np.asarray(f, np.uint8).reshape(-1) for f in frames]))
+    return planes(flat, width, height)
+
+
 def join(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[np.ndarray]:
     """uint8 (y, u, v) batches -> flat yuv420p frames (as the writer takes them), through the host."""
-    flat = torch.cat([p.reshape(p.shape[0], -1) for p in (y, u, v)], dim=1).cpu().numpy()
-    return list(flat)
+    return list(flatten(y, u, v).cpu().numpy())

@@ -20,9 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from batch.media.colour import ColourPlan
 
 # numpy uint8 or uint16 (packed RGB (H, W, C) or flat planar YUV; StageInput.pix_fmt says which),
 # or a device tensor between model stages
@@ -51,6 +54,9 @@ class Caps:
     needs_rgb: bool = False  # False: works on the source's planar yuv420p as well as on RGB
     model_kind: ModelKind | None = None  # the weights kind it loads, if any
     device_frames: bool = False  # takes and gives device tensors, so a model chain stays on the device
+    # with 8-bit yuv420p frames, its model rungs convert to RGB and back on their device (the RGB the
+    # model needs costs no CPU); its other rungs work on the planes themselves
+    yuv_on_device: bool = False
     files: tuple[StageFile, ...] = ()  # the artifact files it may write (uploaded only if written)
 
 
@@ -75,6 +81,7 @@ class StageInput:
     artifacts: Path | None = None  # where its files go (None: write none)
     deadline: float | None = None
     pix_fmt: str = "rgb24"  # how frames travel (batch.media.layout): packed RGB or planar YUV, 8/16 bits
+    colour: ColourPlan | None = None  # the source's matrix and range, for conversions on a device
 
 
 class Stage(ABC, Generic[Spec]):

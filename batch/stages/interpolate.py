@@ -30,6 +30,7 @@ import numpy as np
 
 from batch.config import BLEND, DUPLICATE, INTERPOLATE_MODEL_RUNGS, RIFE_CPU, InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
+from batch.media.layout import YUV420
 from batch.stages.base import Caps, Stage, StageInput, output_count
 from batch.stages.frames import OneBehind, as_numpy, layout_of
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -133,6 +134,7 @@ class Interpolate(Stage[InterpolateStage]):
             needs_rgb=any(r in INTERPOLATE_MODEL_RUNGS for r in spec.ladder),
             model_kind="rife" if model else None,
             device_frames=model,
+            yuv_on_device=model,  # rife converts on its device; blend and duplicate mix planes as they are
         )
 
     def __init__(self, spec: InterpolateStage, context: StageInput) -> None:
@@ -168,8 +170,16 @@ class Interpolate(Stage[InterpolateStage]):
         from batch.models.rife_rung import RifeRung
 
         assert self.config.model is not None
+        yuv = None
+        if self.layout.pix_fmt == YUV420 and self.context.colour is not None:  # see Caps.yuv_on_device
+            from batch.media.yuv_rgb import for_plan
+            from batch.models.device_worker import Yuv420Frames
+
+            yuv = Yuv420Frames(for_plan(self.context.colour), *self.size)
         try:
-            return RifeRung(self.config, device_kind, self.ratio, self.keep_on_device, out_dtype=self.dtype)
+            return RifeRung(
+                self.config, device_kind, self.ratio, self.keep_on_device, out_dtype=self.dtype, yuv=yuv
+            )
         except WeightsError as e:
             raise RungUnavailable(e.message) from None
         except RuntimeError as e:

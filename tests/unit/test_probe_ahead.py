@@ -55,14 +55,16 @@ def test_probe_takes_the_early_answer_for_the_same_file(tmp_path: Path, no_fresh
 def test_another_spelling_of_the_path_is_the_same_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_fresh_ffprobe: list
 ) -> None:
-    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    make_clip(tmp_path / "a.mp4", frames=5)
     monkeypatch.chdir(tmp_path)
     assert probe_ahead_of_time(Path("a.mp4"))
     assert probe(tmp_path / "." / "a.mp4").frame_count == 5
     assert no_fresh_ffprobe == []
 
 
-def test_a_file_replaced_after_the_early_start_is_probed_again(tmp_path: Path, no_fresh_ffprobe: list) -> None:
+def test_a_file_replaced_after_the_early_start_is_probed_again(
+    tmp_path: Path, no_fresh_ffprobe: list
+) -> None:
     clip = make_clip(tmp_path / "a.mp4", frames=12)
     other = make_clip(tmp_path / "b.mp4", frames=7)
     assert probe_ahead_of_time(clip)

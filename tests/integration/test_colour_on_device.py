@@ -1,0 +1,144 @@
+"""``encode.colour_on_device``: a RIFE job whose frames cross the pipes as yuv420p, RGB made on the device.
+
+The CLI on real clips; RIFE weights are random, written in the official layout (tests/model_weights.py).
+Torch runs on the CPU (``rife-cpu``; no GPU here), where ``colour_on_device: true`` asks for the
+device conversion that a GPU machine gets by default. Outputs are ffv1 (lossless), so the frames
+compared are the frames the stages handed to the encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import count_frames, make_clip
+from model_weights import sha256_of, write_rife4
+from test_runner_local import run_cli, write_config
+
+pytestmark = pytest.mark.integration
+
+W, H = 96, 64
+
+
+def yuv_frames(path: Path, w: int = W, h: int = H, pix_fmt: str = "yuv420p") -> np.ndarray:
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).reshape(-1, w * h * 3 // 2)
+
+
+@pytest.fixture
+def rife(tmp_path: Path) -> str:
+    path = tmp_path / "flownet.pkl"
+    write_rife4(path, "4.22-lite")
+    return f'{{url: "{path}", sha256: {sha256_of(path)}}}'
+
+
+def job(tmp_path: Path, clip: Path, name: str, stage: str, encode: str) -> tuple[Path, dict]:
+    out = tmp_path / f"out-{name}"
+    body = f"inputs: [{clip}]\noutput: {out}\nstages:\n  - interpolate: {stage}\nencode: {encode}\n"
+    cfg = write_config(tmp_path / f"{name}.yaml", body)
+    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    return out / clip.stem / f"{clip.stem}.mkv", manifest["inputs"][0]
+
+
+def test_rife_on_yuv_frames_keeps_the_source_frames_bit_exact_and_matches_the_rgb_path(
+    tmp_path: Path, rife: str
+) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=10, audio=False)
+    stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu], batch: 4}}"
+    on, on_record = job(tmp_path, clip, "on", stage, "{codec: ffv1, container: mkv, colour_on_device: true}")
+    off, off_record = job(tmp_path, clip, "off", stage, "{codec: ffv1, container: mkv, colour_on_device: false}")
+
+    pixels = on_record["encode"]["pixels"]
+    assert (pixels["frames"], pixels["colour_on_device"]) == ("yuv420p", True)
+    assert off_record["encode"]["pixels"]["frames"] == "rgb24"
+    assert not off_record["encode"]["pixels"]["colour_on_device"]
+    (step,) = [s for s in on_record["stages"][0]["steps"] if s["status"] == "used"]
+    assert step["backend"]["colour_on_device"].endswith(" tv")
+    assert any("colour converted on the model's device" in n for n in on_record["notes"])
+
+    source, with_yuv, with_rgb = yuv_frames(clip), yuv_frames(on), yuv_frames(off)
+    assert count_frames(on) == count_frames(off) == 20
+    # the source frames (even positions at 2x) never left YUV: bit-identical to the decoded source
+    assert np.array_equal(with_yuv[0::2], source)
+    # through RGB and back (ffmpeg both ways) testsrc2's saturated bars lose ~2 levels on average
+    gap = np.abs(with_yuv.astype(np.int16) - with_rgb.astype(np.int16))
+    assert gap[0::2].mean() > 1.0
+    # the made frames agree with the RGB path's: the model saw the same RGB within a code value
+    # (measured: mean 0.2, 99th percentile 6 levels; random weights amplify a code at a few edges)
+    assert gap[1::2].mean() < 0.5, gap[1::2].mean()
+    assert np.percentile(gap[1::2], 99) <= 10, np.percentile(gap[1::2], 99)
+
+
+def test_auto_uses_ffmpegs_conversion_without_a_gpu(tmp_path: Path, rife: str) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=4, audio=False)
+    stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu]}}"
+    _, record = job(tmp_path, clip, "auto", stage, "{codec: ffv1, container: mkv}")
+    assert record["encode"]["pixels"]["frames"] == "rgb24"
+    assert record["encode"]["pixels"]["colour_on_device"] is False
+
+
+def test_a_10_bit_source_keeps_rgb_frames_and_says_why(tmp_path: Path, rife: str) -> None:
+    clip = make_clip(
+        tmp_path / "deep.mkv", size=f"{W}x{H}", frames=4, audio=False, codec="ffv1", pix_fmt="yuv420p10le"
+    )
+    stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu]}}"
+    out, record = job(tmp_path, clip, "deep", stage, "{codec: ffv1, container: mkv, colour_on_device: true}")
+    assert record["encode"]["pixels"]["frames"] == "rgb48le"
+    assert record["encode"]["pixels"]["colour_on_device"] is False
+    assert any("on the device only 8-bit 4:2:0" in n and "yuv420p10le" in n for n in record["notes"])
+    assert count_frames(out) == 8
+
+
+def test_a_fallback_to_blend_mixes_the_yuv_planes(tmp_path: Path) -> None:
+    """RIFE's weights are missing: the ladder's next rung blends the yuv420p frames it was given."""
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=6, audio=False)
+    missing = f'{{url: "{tmp_path / "none.pkl"}", sha256: "{"0" * 64}"}}'
+    stage = f"{{factor: 2, model: {missing}, ladder: [rife-cpu, blend]}}"
+    out, record = job(tmp_path, clip, "blend", stage, "{codec: ffv1, container: mkv, colour_on_device: true}")
+    assert record["encode"]["pixels"]["frames"] == "yuv420p"
+    assert record["stages"][0]["used"] == "blend"
+    frames, source = yuv_frames(out), yuv_frames(clip).astype(np.uint16)
+    assert len(frames) == 12
+    assert np.array_equal(frames[0::2], source)
+    assert np.array_equal(frames[1:-1:2], ((source[:-1] + source[1:] + 1) >> 1).astype(np.uint8))
+
+
+def test_a_chain_of_model_stages_keeps_rgb_frames(tmp_path: Path, rife: str) -> None:
+    """RIFE then an upscaler: frames stay on the device between them, so RGB crosses the pipes."""
+    from model_weights import compact_shapes, write_sr
+
+    sr = tmp_path / "sr.pth"
+    write_sr(sr, compact_shapes(), "params")
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=4, audio=False)
+    out = tmp_path / "out-chain"
+    body = (
+        f"inputs: [{clip}]\noutput: {out}\nstages:\n"
+        f"  - interpolate: {{factor: 2, model: {rife}, ladder: [rife-cpu]}}\n"
+        f'  - upscale: {{scale: 2, model: {{url: "{sr}", sha256: {sha256_of(sr)}}}, ladder: [model-cpu]}}\n'
+        "encode: {codec: ffv1, container: mkv, colour_on_device: true}\n"
+    )
+    result = run_cli("--config", str(write_config(tmp_path / "chain.yaml", body)),
+                     env={"WEIGHTS_DIR": str(tmp_path / "weights")})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "manifest.json").read_text())["inputs"][0]
+    assert record["encode"]["pixels"]["frames"] == "rgb24"
+    assert count_frames(out / "in" / "in.mkv") == 8
+
+
+def test_the_setting_is_checked(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=2, audio=False)
+    cfg = write_config(
+        tmp_path / "bad.yaml",
+        f"inputs: [{clip}]\noutput: {tmp_path / 'o'}\nencode: {{colour_on_device: sometimes}}\n",
+    )
+    result = run_cli("--config", str(cfg))
+    assert result.returncode != 0
+    assert "colour_on_device" in result.stderr
