@@ -697,7 +697,8 @@ def sec_sr_model(ctx: dict[str, Any]) -> None:
 @guarded("yuv", need_s=15)
 def sec_yuv(ctx: dict[str, Any]) -> None:
     """batch.models.yuv_rgb_torch on the device: yuv420p <-> RGB per frame, against the CPU back end, and an
-    upload of yuv420p converted there against an upload of rgb24 (not wired into device_worker.upload yet)."""
+    upload of yuv420p converted there against an upload of rgb24 (the RIFE rung's device_worker.upload_yuv
+    with encode.colour_on_device; the stage row "yuv420p frames" times it in the stage)."""
     torch, cuda, tm, dev = ctx["torch"], ctx["cuda"], ctx["timer"], ctx["device"]
     from batch.media import yuv_rgb
     from batch.models import yuv_rgb_torch as tyr
@@ -761,6 +762,53 @@ def sec_yuv(ctx: dict[str, Any]) -> None:
     )
 
 
+def _interpolate_on_yuv(ctx: dict[str, Any], rung: str, frames: list[np.ndarray]) -> None:
+    """The Interpolate stage given yuv420p frames, RGB made and unmade on the device (colour_on_device)."""
+    import torch
+
+    from batch.config import InterpolateStage
+    from batch.media.colour import ColourPlan
+    from batch.media.probe import ColorInfo
+    from batch.media.yuv_rgb import coefficients
+    from batch.models import yuv_rgb_torch as tyr
+    from batch.stages.base import StageInput
+    from batch.stages.interpolate import Interpolate
+
+    w, h = ctx["w"], ctx["h"]
+    conv = coefficients("bt709", "tv")
+    rgb = torch.stack([torch.from_numpy(f) for f in frames]).permute(0, 3, 1, 2).float().div_(255)
+    flat = tyr.join(*tyr.to_yuv(rgb, conv))  # on the CPU, as the reader would hand them over
+    plan = ColourPlan(matrix="bt709", range="tv", tags=ColorInfo())
+    rife_path, rife_sha = ctx["weights"]["rife"]
+    stage = InterpolateStage.model_validate(
+        {"factor": 2, "model": {"url": str(rife_path), "sha256": rife_sha}, "ladder": [rung], "batch": 8}
+    )
+
+    def context(n: int) -> StageInput:
+        return StageInput(width=w, height=h, fps=Fraction(24), total_frames=n, pix_fmt="yuv420p", colour=plan)
+
+    list(Interpolate(stage, context(3)).run(iter(flat[:3])))  # warm-up
+    clock = _clock_models(ctx)
+    try:
+        with GpuBusy() as busy:
+            t = time.perf_counter()
+            interp = Interpolate(stage, context(len(flat)))
+            out = list(interp.run(iter(flat)))
+            wall = time.perf_counter() - t
+        model_s = clock.seconds()
+    finally:
+        clock.restore()
+    row(
+        "stage",
+        f"Interpolate 2x {rung} yuv420p frames (colour on the device) b8",
+        out_fps=len(out) / wall,
+        model_share=model_s / wall,
+        nvml_busy=busy.share,
+        used=interp.ladder.used,
+        bytes_per_frame=int(flat[0].nbytes),
+    )
+
+
 @guarded("stage", need_s=30)
 def sec_stages(ctx: dict[str, Any]) -> None:
     """The project's stage objects on numpy frames: what the pipeline's stage thread does."""
@@ -818,6 +866,7 @@ def sec_stages(ctx: dict[str, Any]) -> None:
             used=interp.ladder.used,
             split={k: round(v / wall, 3) for k, v in split.total.items()},
         )
+    _interpolate_on_yuv(ctx, rung_i, frames)
     sr_path, sr_sha = ctx["weights"]["sr"]
     sw, sh = ctx["sr_w"], ctx["sr_h"]
     sframes = pan_frames(max(8, n // 4), sw, sh)

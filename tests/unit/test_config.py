@@ -40,6 +40,7 @@ def test_json_is_accepted_and_resolves_defaults() -> None:
         "pix_fmt": "source",
         "auto_workers": True,
         "auto_preset": None,
+        "colour_on_device": None,
     }
     assert data["instance"]["on_success"] == "destroy" and data["instance"]["on_failure"] == "stop"
     assert data["limits"]["chunk_s"] == 30
