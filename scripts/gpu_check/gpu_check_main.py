@@ -932,6 +932,8 @@ def _stage_split() -> WallClock:
     for mod in (rife_rung, sr_rung):
         split.wrap(mod, "upload", "h2d_host")
         split.wrap(mod, "download", "d2h_queue")
+    split.wrap(rife_rung, "upload_yuv", "h2d_host")  # yuv420p frames (colour_on_device): with the conversion
+    split.wrap(rife_rung, "download_yuv", "d2h_queue")
     return split
 
 
@@ -1147,14 +1149,16 @@ def _make_source(ctx: dict[str, Any], w: int, h: int, n: int) -> Any:
     )
 
 
-def _e2e(ctx: dict[str, Any], label: str, stages_yaml: str, info: Any, model_fps: float | None) -> None:
+def _e2e(
+    ctx: dict[str, Any], label: str, stages_yaml: str, info: Any, model_fps: float | None, encode: str = "{}"
+) -> None:
     """One input through the project's reader, stages and writer, as pipeline._through_stages runs it."""
     from batch.config import parse_config
     from batch.job.pipeline import _drain, _prepare
     from batch.media.reader import FrameReader
     from batch.media.writer import FrameWriter
 
-    cfg = parse_config(f"inputs: [x]\noutput: o/\nstages: {stages_yaml}\n")
+    cfg = parse_config(f"inputs: [x]\noutput: o/\nstages: {stages_yaml}\nencode: {encode}\n")
     encoder = ctx["encoder"]
     dest = Path(ctx["work"]) / f"e2e-{label.replace(' ', '_')}.mp4"
     plan, colour, spec = _prepare(cfg, info, encoder, dest)
@@ -1365,6 +1369,15 @@ def sec_e2e(ctx: dict[str, Any]) -> None:
         info,
         2 * rife_ips if rife_ips else None,
     )
+    if left() > 30:  # frames as yuv420p through the pipes, RGB made on the device (encode.colour_on_device)
+        _e2e(
+            ctx,
+            f"RIFE 2x {w}x{h} colour on the device",
+            f"[{{interpolate: {{factor: 2, model: {rife_ref}, ladder: [{rung_i}]}}}}]",
+            info,
+            2 * rife_ips if rife_ips else None,
+            encode="{colour_on_device: true}",
+        )
     if left() > 30:
         _e2e_parallel(
             ctx,
