@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from batch.errors import EXIT_CONFIG, EXIT_OK, BatchError
+from batch.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, BatchError
 
 
 class UsageError(Exception):
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="chunks processed at once (default: one per visible GPU, else 1)",
     )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the supervisor
+    # started by the supervisor before it knows the state dir: one line on stdin names it
+    p.add_argument("--state-dir-on-stdin", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--print-job-id", action="store_true", help=argparse.SUPPRESS)  # the supervisor's child
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -130,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         from batch.job.runner import RunOptions, run_job
         from batch.job.shards import Shard
 
+    if args.state_dir_on_stdin:
+        # the supervisor names state/<job id> while this process imports; no line: it gave up
+        named = sys.stdin.readline().strip()
+        if not named:
+            print("error: the supervisor named no state dir; nothing was done", file=sys.stderr)
+            return EXIT_INTERNAL
+        state_dir = Path(named)
     try:
         shard_spec = Shard.parse(args.shard) if args.shard else Shard.from_env()
     except BatchError as e:

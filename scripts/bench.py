@@ -159,8 +159,12 @@ def _timed_cpu(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
     return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> list[dict]:
-    """Medians of alternating whole-process runs: plain ffmpeg, then our command per stage list."""
+def command_bench(
+    work: Path, clip: Path, preset: str, crf: int, runs: int, only: list[str] | None = None
+) -> list[dict]:
+    """Medians of alternating whole-process runs: plain ffmpeg, then our command per stage list.
+
+    ``only``: the rows whose stage label starts with one of these (e.g. "no stages")."""
     import statistics
 
     reference = [
@@ -169,6 +173,8 @@ def command_bench(work: Path, clip: Path, preset: str, crf: int, runs: int) -> l
     ]  # fmt: skip
     rows = []
     for label, stages in COMMAND_STAGES.items():
+        if only and not any(label.startswith(o) for o in only):
+            continue
         for mode in ("job", "product"):
             cfg = work / "cmd-job.yaml"
             # the product runs as the user's command does: no --state-dir, so PID 1 names
@@ -530,6 +536,7 @@ def main() -> int:
     p.add_argument("--models", action="store_true", help="only the model rungs' frames per second")
     p.add_argument("--command", action="store_true", help="the user's command, whole process, vs ffmpeg")
     p.add_argument("--runs", type=int, default=5, help="alternating runs per row (--command, --png-flow)")
+    p.add_argument("--rows", help='--command: only these rows, label prefixes ("no stages,rgb")')
     p.add_argument(
         "--png-flow", action="store_true", help="2x blend vs the PNG flow (extract, blend, encode)"
     )
@@ -597,7 +604,8 @@ def main() -> int:
         return 0
     if args.command:
         clip = make_clip(args.work / f"clip-720p-{args.seconds}s.mp4", args.seconds)
-        rows = command_bench(args.work, clip, args.preset, args.crf, args.runs)
+        only = [o.strip() for o in args.rows.split(",")] if args.rows else None
+        rows = command_bench(args.work, clip, args.preset, args.crf, args.runs, only)
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0

@@ -141,7 +141,7 @@ class Supervisor:
     def __init__(
         self,
         config_url: str,
-        state_dir: Path,
+        state_dir: Path | None,
         *,
         dry_run: bool,
         quiet: bool,
@@ -151,7 +151,8 @@ class Supervisor:
         self.config_url = config_url
         self.shard_args = ["--shard", shard] if shard else []
         self.workers_args = ["--workers", str(workers)] if workers else []
-        self.state_dir = state_dir
+        # None: ./state/<job id>, named by a child while the runner, started first, imports (run())
+        self._state_dir = state_dir
         self.dry_run = dry_run
         self.quiet = quiet
         self.launch_id = uuid.uuid4().hex
@@ -206,15 +207,49 @@ class Supervisor:
             if self._current_monitor is not None:
                 _send(self._current_monitor, line)
 
-    def _runner(self) -> subprocess.Popen[bytes]:
+    @property
+    def state_dir(self) -> Path:
+        assert self._state_dir is not None, "the state dir is named at the start of run()"
+        return self._state_dir
+
+    @state_dir.setter
+    def state_dir(self, path: Path) -> None:
+        self._state_dir = path
+
+    def _runner(self, *, waiting: bool = False) -> subprocess.Popen[bytes]:
+        """The runner; ``waiting``: it imports, then waits for its state dir on stdin (see :meth:`_go`)."""
         cmd = [sys.executable, str(ENTRYPOINT), "--worker"]
-        cmd += ["--state-dir", str(self.state_dir)]
+        cmd += ["--state-dir-on-stdin"] if waiting else ["--state-dir", str(self.state_dir)]
         if self.dry_run:
             cmd.append("--dry-run")
         if self.quiet:
             cmd.append("--quiet")
         cmd += self.shard_args + self.workers_args
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env)
+        stdin = subprocess.PIPE if waiting else None
+        return subprocess.Popen(
+            cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env
+        )
+
+    def _go(self, runner: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+        """Name the state dir to a waiting runner; one that died meanwhile is reported by its exit code."""
+        assert runner.stdin is not None
+        with contextlib.suppress(OSError):  # BrokenPipe: it ended while importing
+            runner.stdin.write(f"{self.state_dir}\n".encode())
+        with contextlib.suppress(OSError):
+            runner.stdin.close()
+        return runner
+
+    @staticmethod
+    def _dismiss(runner: subprocess.Popen[bytes]) -> None:
+        """A waiting runner told nothing (end of its stdin): it exits without doing any work."""
+        if runner.stdin is not None:
+            with contextlib.suppress(OSError):
+                runner.stdin.close()
+        try:
+            runner.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+            runner.wait()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = signum
@@ -261,6 +296,13 @@ class Supervisor:
                 signal.signal(sig, old)
 
     def _run(self) -> int:
+        waiting: subprocess.Popen[bytes] | None = None
+        if self._state_dir is None:
+            # the runner's imports (~0.5 s) overlap the child that reads the job id (~0.15 s); it does
+            # nothing until it is told the state dir, after the watchdog has started
+            with contextlib.suppress(OSError):  # started again below, the usual way
+                waiting = self._runner(waiting=True)
+            self.state_dir = state_dir_for(self.config_url, None)
         self._usable_state_dir()
         if console.bad_setting():
             log.warning("%s", console.bad_setting())
@@ -275,8 +317,10 @@ class Supervisor:
         try:
             if self.stopping:  # stopped before any work: start none
                 raise InterruptedError(f"{signal.Signals(self.stopping).name} before the runner started")
-            self.runner = self._runner()
+            self.runner = self._go(waiting) if waiting is not None else self._runner()
         except OSError as e:
+            if waiting is not None and self.runner is None:
+                self._dismiss(waiting)
             log.error("cannot start the runner: %s", e)
             code = -self.stopping if self.stopping else EXIT_INTERNAL
         else:
@@ -420,5 +464,5 @@ def supervise(
     shard: str | None = None,
     workers: int | None = None,
 ) -> int:
-    resolved = state_dir_for(config_url, state_dir)
-    return Supervisor(config_url, resolved, dry_run=dry_run, quiet=quiet, shard=shard, workers=workers).run()
+    given = state_dir or (Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None)
+    return Supervisor(config_url, given, dry_run=dry_run, quiet=quiet, shard=shard, workers=workers).run()

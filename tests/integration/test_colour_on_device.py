@@ -54,7 +54,9 @@ def test_rife_on_yuv_frames_keeps_the_source_frames_bit_exact_and_matches_the_rg
     clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=10, audio=False)
     stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu], batch: 4}}"
     on, on_record = job(tmp_path, clip, "on", stage, "{codec: ffv1, container: mkv, colour_on_device: true}")
-    off, off_record = job(tmp_path, clip, "off", stage, "{codec: ffv1, container: mkv, colour_on_device: false}")
+    off, off_record = job(
+        tmp_path, clip, "off", stage, "{codec: ffv1, container: mkv, colour_on_device: false}"
+    )
 
     pixels = on_record["encode"]["pixels"]
     assert (pixels["frames"], pixels["colour_on_device"]) == ("yuv420p", True)

@@ -1,0 +1,239 @@
+"""PID 1 without --state-dir starts the runner first, names state/<job id> meanwhile, then tells it.
+
+The runner imports while the child that reads the job id runs; it does nothing until it is told
+its state dir, after the watchdog has started. These tests try the edges: a slow config store, PID 1
+dying before it says anything, a ``state`` path that is a file, a runner told nothing.
+The real entrypoint in a dry run with local files (and one loopback HTTP server).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from run_state import stopped_lines
+
+from batch.errors import EXIT_INTERNAL
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = str(ROOT / "run_with_config_batch_sync.py")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL", "STATE_DIR"))}
+    env["SHUTDOWN_RETRY_BASE_WAIT_S"] = "0.05"
+    env.update(extra)
+    return env
+
+
+def _config(tmp: Path, clip: Path) -> str:
+    return (
+        f"job_id: early\ninputs: [{clip}]\nencode: {{codec: libx264, preset: ultrafast}}\n"
+        f"output: {tmp / 'out'}/\nwatchdog: {{confirm: 1, interval_s: 0.2}}\n"
+    )
+
+
+def _waiting_runners(marker: str) -> list[str]:
+    """Runner processes still waiting for a state dir, started with ``marker`` in their environment."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"--state-dir-on-stdin" in cmdline and marker.encode() in environ:
+            found.append(proc.name)
+    return found
+
+
+def _gone(marker: str, within_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while _waiting_runners(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _waiting_runners(marker)
+
+
+def test_the_product_names_its_state_dir_while_the_runner_imports(small_clip: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run"],
+        env=_env(), capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = tmp_path / "state" / "early"
+    manifest = json.loads((state / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    lines = stopped_lines(state)
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], lines
+    assert (state / "runner.pid").read_text().strip().isdigit()
+    assert "named no state dir" not in (state / "runner.log").read_text()
+
+
+def test_a_state_path_that_is_a_file_falls_back_and_the_runner_is_told_the_fallback(
+    small_clip: Path, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    (tmp_path / "state").write_text("a file where the state dir would go")
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run"],
+        env=_env(), capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    used = Path(proc.stderr.split("using ", 1)[1].split(" for this run", 1)[0])
+    assert json.loads((used / "manifest.json").read_text())["status"] == "succeeded"
+    lines = stopped_lines(used)
+    assert len(lines) == 1 and "reason=verified" in lines[0], lines
+
+
+class _SlowConfig(http.server.BaseHTTPRequestHandler):
+    body = b""
+    delay_s = 0.0
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        time.sleep(self.delay_s)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
+    handler = type("Handler", (_SlowConfig,), {"body": _config(tmp_path, small_clip).encode(), "delay_s": 4.0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/job.yaml"
+    finally:
+        server.shutdown()
+
+
+def test_pid1_killed_before_naming_the_state_dir_leaves_no_runner_and_no_work(
+    slow_config_server: str, tmp_path: Path
+) -> None:
+    """The job-id child waits on a slow store; PID 1 dies (SIGKILL): the waiting runner must end, idle."""
+    marker = f"BATCH_TEST_MARK={tmp_path.name}"
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
+        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not _waiting_runners(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _waiting_runners(marker), "the runner was not started early"
+    time.sleep(1.0)  # it has imported by now and waits on its stdin
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _gone(marker), "a runner kept waiting after PID 1 died"
+    assert not (tmp_path / "out").exists()  # it did no work
+    assert not (tmp_path / "state").exists()
+
+
+def test_sigterm_while_the_state_dir_is_named_stops_before_any_work(
+    slow_config_server: str, tmp_path: Path
+) -> None:
+    """SIGTERM to PID 1 while the job-id child waits on a slow store: the runner is dismissed idle and
+    the instance is still shut down (here: the dry run's STOPPED line)."""
+    marker = f"BATCH_TEST_MARK={tmp_path.name}"
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
+        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not _waiting_runners(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert _gone(marker), "a runner kept waiting after PID 1 ended"
+    assert not (tmp_path / "out" / "in").exists()  # no input was processed
+    state = tmp_path / "state" / "early"
+    lines = stopped_lines(state) if state.exists() else []
+    # PID 1 either had not yet taken over SIGTERM (it ended; a container's PID 1 ignores it) or it
+    # stopped the run before the runner was told anything: then the shutdown happened
+    if proc.returncode != -signal.SIGTERM:
+        assert len(lines) == 1, err[-3000:]
+
+
+def test_a_runner_told_nothing_exits_without_work(small_clip: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--worker", "--state-dir-on-stdin", "--config", str(cfg), "--dry-run"],
+        env=_env(), input="", capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == EXIT_INTERNAL
+    assert "named no state dir" in proc.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "state").exists()
+
+
+def test_a_runner_told_its_state_dir_runs_there(small_clip: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    where = tmp_path / "told"
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--worker", "--state-dir-on-stdin", "--config", str(cfg), "--dry-run"],
+        env=_env(), input=f"{where}\n", capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((where / "manifest.json").read_text())["status"] == "succeeded"
+
+
+def test_a_stop_signal_while_the_state_dir_is_named_dismisses_the_waiting_runner(
+    small_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PID 1 in this process (stdlib code): the provider's SIGTERM lands while the child names the
+    state dir (simulated in ``state_dir_for``). The waiting runner is told nothing and ends idle;
+    the watchdog still shuts the instance down."""
+    from batch.watchdog import supervisor
+
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    monkeypatch.chdir(tmp_path)
+    for key, value in _env(BATCH_TEST_MARK=tmp_path.name).items():
+        monkeypatch.setenv(key, value)
+    sup = supervisor.Supervisor(str(cfg), None, dry_run=True, quiet=True)
+    real = supervisor.state_dir_for
+
+    def named_while_stopping(url: str, given: Path | None) -> Path:
+        assert _waiting_runners(f"BATCH_TEST_MARK={tmp_path.name}"), "the runner was not started first"
+        sup.stopping = signal.SIGTERM  # as _on_signal records it
+        return real(url, given)
+
+    monkeypatch.setattr(supervisor, "state_dir_for", named_while_stopping)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = sup.run()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert code != 0
+    assert _gone(f"BATCH_TEST_MARK={tmp_path.name}")
+    assert not (tmp_path / "out" / "in").exists()
+    state = tmp_path / "state" / "early"
+    runner_exit = json.loads((state / "runner.exit").read_text())
+    assert runner_exit["signal"] == "SIGTERM"
+    lines = stopped_lines(state)
+    assert len(lines) == 1, lines
