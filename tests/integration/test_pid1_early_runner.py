@@ -105,7 +105,7 @@ class _SlowConfig(http.server.BaseHTTPRequestHandler):
     body = b""
     delay_s = 0.0
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name for it
         time.sleep(self.delay_s)
         self.send_response(200)
         self.send_header("Content-Length", str(len(self.body)))
@@ -118,7 +118,8 @@ class _SlowConfig(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
-    handler = type("Handler", (_SlowConfig,), {"body": _config(tmp_path, small_clip).encode(), "delay_s": 4.0})
+    body = _config(tmp_path, small_clip).encode()
+    handler = type("Handler", (_SlowConfig,), {"body": body, "delay_s": 4.0})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
