@@ -105,8 +105,14 @@ def pixel_plan_for(
         encoder.codec,
         needs_rgb=any(c.needs_rgb for c in caps),
         model_stage=any(c.model_kind is not None for c in caps),
-        rgb_on_device=_rgb_on_device(cfg.encode.colour_on_device, caps),
+        rgb_on_device=_rgb_on_device(cfg.encode.colour_on_device, caps) and _even_output(cfg, info, registry),
     )
+
+
+def _even_output(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> bool:
+    """The stages' output size has even sides (yuv420p frames of odd sizes are not made on a device)."""
+    plan = plan_stages(cfg, info, registry=registry)
+    return plan.width % 2 == 0 and plan.height % 2 == 0
 
 
 def _rgb_on_device(setting: bool | None, caps: list[Caps]) -> bool:

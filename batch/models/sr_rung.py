@@ -29,7 +29,7 @@ from batch.models.device import (
     pick_dtype,
     placement,
 )
-from batch.models.device_worker import download, upload, worker_for
+from batch.models.device_worker import Yuv420Frames, download, download_yuv, upload, upload_yuv, worker_for
 from batch.weights.cache import ensure
 
 
@@ -42,8 +42,12 @@ class SrRung:
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
         out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
+        yuv: tuple[Yuv420Frames, Yuv420Frames] | None = None,  # flat yuv420p in and out: RGB on the device
     ) -> None:
         self.out_dtype = out_dtype if out_dtype is not None else "uint8"
+        if yuv is not None and keep_on_device:
+            raise ValueError("yuv420p frames go back to the pipe: a model stage after this one takes RGB")
+        self.yuv = yuv
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None
         self.device = pick_device(device_kind)
@@ -82,6 +86,11 @@ class SrRung:
             "batch": self.batch,
             "compile": self.model.describe(),
             **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
+            **(
+                {"colour_on_device": f"{self.yuv[0].conv.matrix} {self.yuv[0].conv.range}"}
+                if self.yuv
+                else {}
+            ),
         }
 
     def resize(self, frame: Any, width: int, height: int) -> Any:
@@ -93,7 +102,12 @@ class SrRung:
         k = 0
         shapes_before = self.model.new_shapes
         first = frames[0]
-        side = max(first.shape[-2:]) if isinstance(first, torch.Tensor) else max(first.shape[:2])
+        if self.yuv is not None:  # flat frames: the size is the stage's
+            side = max(self.yuv[0].width, self.yuv[0].height)
+        elif isinstance(first, torch.Tensor):
+            side = max(first.shape[-2:])
+        else:
+            side = max(first.shape[:2])
         while k < len(frames):
             part = frames[k : k + self.batch]
             try:
@@ -129,7 +143,10 @@ class SrRung:
 
     def _infer(self, frames: list[Any], width: int, height: int) -> list[Any]:
         streams = self.worker.streams
-        x = upload(streams, frames, self.device)
+        if self.yuv is not None:
+            x = upload_yuv(streams, frames, self.device, self.yuv[0])
+        else:
+            x = upload(streams, frames, self.device)
         streams.hand_over([x], streams.upload, streams.compute)
         x = x.to(self.dtype)
         if self.channels_last:
@@ -138,6 +155,8 @@ class SrRung:
         y = sr.resize(y.float(), width, height)
         if self.keep_on_device:
             made = list(y.unbind(0))
+        elif self.yuv is not None:
+            made = download_yuv(streams, y, self.yuv[1])
         else:  # back in the dtype frames came in (uint16 for 16-bit RGB)
             made = download(streams, y, frame_dtype(frames[0], self.out_dtype))
         self.worker.end_unit()

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from batch.config import LANCZOS, SR_MODEL_CPU, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
-from batch.media.layout import FrameLayout
+from batch.media.layout import YUV420, FrameLayout
 from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
+
+if TYPE_CHECKING:
+    from batch.media.yuv_rgb import YuvRgb
 
 Frame = Any  # numpy RGB (uint8 or uint16, 3 or 4 channels), or a (3, H, W) float tensor between model stages
 
@@ -50,6 +53,32 @@ class LanczosRung:
 
     def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]:
         return [self.resize(f, width, height) for f in frames]
+
+
+class YuvLanczosRung:
+    """Lanczos on flat 8-bit yuv420p frames: to rgb24 and back in this process (OpenCV, zscale's rule).
+
+    The model rungs' fallback when frames travel as yuv420p; the resize is :class:`LanczosRung`'s.
+    """
+
+    def __init__(self, conv: YuvRgb, size_in: tuple[int, int]) -> None:
+        from batch.media.yuv_rgb import CpuYuvRgb
+
+        self.conv = conv
+        self.to_rgb = CpuYuvRgb(*size_in, conv)
+        self.rgb = LanczosRung(np.uint8)
+        self._out: dict[tuple[int, int], Any] = {}
+
+    def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]:
+        from batch.media.yuv_rgb import CpuYuvRgb
+
+        back = self._out.get((width, height))
+        if back is None:
+            back = self._out[(width, height)] = CpuYuvRgb(width, height, self.conv)
+        return [
+            back.to_yuv(self.rgb.resize(self.to_rgb.to_rgb(as_numpy(f, np.uint8)), width, height))
+            for f in frames
+        ]
 
 
 def _resize_float(arr: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -90,7 +119,10 @@ class Upscale(Stage[UpscaleStage]):
     @classmethod
     def caps_for(cls, spec: UpscaleStage) -> Caps:
         model = spec.model is not None
-        return Caps(needs_rgb=True, model_kind="sr" if model else None, device_frames=model)
+        # a model converts yuv420p on its device; lanczos, its fallback, converts with OpenCV
+        return Caps(
+            needs_rgb=True, model_kind="sr" if model else None, device_frames=model, yuv_on_device=model
+        )
 
     def __init__(self, spec: UpscaleStage, context: StageInput) -> None:
         super().__init__(spec, context)
@@ -99,7 +131,16 @@ class Upscale(Stage[UpscaleStage]):
         self.keep_on_device = context.keep_on_device
         assert spec.ladder is not None
         self.dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
-        lanczos = functools.partial(LanczosRung, self.dtype)
+        self.yuv = None  # yuv420p frames in and out (see Caps.yuv_on_device)
+        if context.pix_fmt == YUV420 and context.colour is not None:
+            from batch.media.yuv_rgb import for_plan
+            from batch.models.device_worker import Yuv420Frames
+
+            conv = for_plan(context.colour)
+            self.yuv = (Yuv420Frames(conv, *self.size_in), Yuv420Frames(conv, *self.size_out))
+        lanczos: Any = functools.partial(LanczosRung, self.dtype)
+        if self.yuv is not None:
+            lanczos = functools.partial(YuvLanczosRung, self.yuv[0].conv, self.size_in)
         rungs = [(n, lanczos if n == LANCZOS else functools.partial(self._model, n)) for n in spec.ladder]
         self.ladder: Ladder[UpscaleRung] = Ladder(
             "upscale", rungs, total=context.total_frames, deadline=context.deadline
@@ -117,6 +158,7 @@ class Upscale(Stage[UpscaleStage]):
                 self.size_out,
                 self.keep_on_device,
                 out_dtype=self.dtype,
+                yuv=self.yuv,
             )
         except WeightsError as e:
             raise RungUnavailable(e.message) from None

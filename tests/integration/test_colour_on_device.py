@@ -144,3 +144,65 @@ def test_the_setting_is_checked(tmp_path: Path) -> None:
     result = run_cli("--config", str(cfg))
     assert result.returncode != 0
     assert "colour_on_device" in result.stderr
+
+
+@pytest.fixture
+def sr_model(tmp_path: Path) -> str:
+    from model_weights import compact_shapes, write_sr
+
+    path = tmp_path / "sr.pth"
+    write_sr(path, compact_shapes(scale=2), "params")
+    return f'{{url: "{path}", sha256: {sha256_of(path)}}}'
+
+
+def _upscale_job(tmp_path: Path, clip: Path, name: str, stage: str, on: bool) -> tuple[Path, dict]:
+    out = tmp_path / f"out-{name}"
+    encode = f"{{codec: ffv1, container: mkv, colour_on_device: {'true' if on else 'false'}}}"
+    body = f"inputs: [{clip}]\noutput: {out}\nstages:\n  - upscale: {stage}\nencode: {encode}\n"
+    cfg = write_config(tmp_path / f"{name}.yaml", body)
+    result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "manifest.json").read_text())["inputs"][0]
+    return out / clip.stem / f"{clip.stem}.mkv", record
+
+
+def test_an_upscaler_on_yuv_frames_matches_the_rgb_path(tmp_path: Path, sr_model: str) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=6, audio=False)
+    stage = f"{{scale: 2, model: {sr_model}, ladder: [model-cpu], batch: 2}}"
+    on, on_record = _upscale_job(tmp_path, clip, "sr-on", stage, True)
+    off, off_record = _upscale_job(tmp_path, clip, "sr-off", stage, False)
+    assert on_record["encode"]["pixels"]["frames"] == "yuv420p"
+    assert on_record["encode"]["pixels"]["colour_on_device"] is True
+    assert off_record["encode"]["pixels"]["frames"] == "rgb24"
+    (step,) = [s for s in on_record["stages"][0]["steps"] if s["status"] == "used"]
+    assert step["backend"]["colour_on_device"].endswith(" tv")
+    with_yuv, with_rgb = yuv_frames(on, 2 * W, 2 * H), yuv_frames(off, 2 * W, 2 * H)
+    assert len(with_yuv) == len(with_rgb) == 6
+    gap = np.abs(with_yuv.astype(np.int16) - with_rgb.astype(np.int16))
+    assert gap.mean() < 0.5, gap.mean()  # the model saw the same RGB within a code value
+    assert np.percentile(gap, 99) <= 10, np.percentile(gap, 99)
+
+
+def test_lanczos_after_a_failed_model_converts_the_yuv_frames_itself(tmp_path: Path) -> None:
+    """The model's weights are missing: lanczos resizes the yuv420p frames through rgb24 (OpenCV)."""
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=4, audio=False)
+    missing = f'{{url: "{tmp_path / "none.pth"}", sha256: "{"0" * 64}"}}'
+    stage = f"{{scale: 2, model: {missing}, ladder: [model-cpu, lanczos]}}"
+    on, on_record = _upscale_job(tmp_path, clip, "lz-on", stage, True)
+    off, off_record = _upscale_job(tmp_path, clip, "lz-off", stage, False)
+    assert on_record["encode"]["pixels"]["frames"] == "yuv420p"
+    assert on_record["stages"][0]["used"] == off_record["stages"][0]["used"] == "lanczos"
+    gap = np.abs(
+        yuv_frames(on, 2 * W, 2 * H).astype(np.int16) - yuv_frames(off, 2 * W, 2 * H).astype(np.int16)
+    )
+    # OpenCV's conversion against zscale's: within a code, a little more at testsrc2's saturated edges
+    assert gap.mean() < 0.5, gap.mean()
+    assert gap.max() <= 4, gap.max()
+
+
+def test_an_odd_output_size_keeps_rgb_frames(tmp_path: Path, sr_model: str) -> None:
+    clip = make_clip(tmp_path / "in.mp4", size=f"{W}x{H}", frames=2, audio=False)
+    stage = f"{{width: 99, height: 66, model: {sr_model}, ladder: [model-cpu]}}"
+    out, record = _upscale_job(tmp_path, clip, "odd", stage, True)
+    assert record["encode"]["pixels"]["frames"] == "rgb24"
+    assert count_frames(out) == 2
