@@ -193,11 +193,8 @@ def upload(streams: Streams, frames: list[Any], device: torch.device) -> torch.T
                 [torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1).div_(65535.0) for a in arrays]
             )
         return torch.stack([torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0) for a in arrays])
-    staged = streams.host((len(arrays), *arrays[0].shape), torch.int16 if deep else torch.uint8)
-    for k, a in enumerate(arrays):
-        staged[k].copy_(torch.from_numpy(a.view(np.int16) if deep else a))  # one memcpy into pinned memory
+    raw = _send(streams, [a.view(np.int16) if deep else a for a in arrays], device)
     with streams.on(streams.upload):
-        raw = staged.to(device, non_blocking=True)  # the host allocator keeps `staged` until the copy ends
         if deep:  # the int16 bits back to 0..65535
             return raw.to(torch.int32).bitwise_and_(0xFFFF).permute(0, 3, 1, 2).float().div_(65535.0)
         return raw.permute(0, 3, 1, 2).float().div_(255.0)
@@ -230,13 +227,17 @@ def download(streams: Streams, batch: torch.Tensor, dtype: Any = np.uint8) -> li
         q = batch.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
         if not streams.cuda:
             return list(q.cpu().numpy())
-    host = streams.host(tuple(q.shape), q.dtype)
-    streams.hand_over([q], streams.compute, streams.download)
+    return _copy_home(streams, q, np.uint16 if deep else np.uint8)
+
+
+def _copy_home(streams: Streams, batch: torch.Tensor, dtype: Any) -> list[HostFrame]:
+    """A device batch copied into pinned memory on the download stream, without waiting: a HostFrame each."""
+    host = streams.host(tuple(batch.shape), batch.dtype)
+    streams.hand_over([batch], streams.compute, streams.download)
     with streams.on(streams.download):
-        host.copy_(q, non_blocking=True)
+        host.copy_(batch, non_blocking=True)
     ready = streams.mark(streams.download)
-    out = np.uint16 if deep else np.uint8
-    return [HostFrame(host[k], ready, out) for k in range(host.shape[0])]
+    return [HostFrame(host[k], ready, dtype) for k in range(host.shape[0])]
 
 
 @dataclass(frozen=True)
@@ -258,15 +259,18 @@ def upload_yuv(streams: Streams, frames: list[Any], device: torch.device, fmt: Y
     from batch.models import yuv_rgb_torch
 
     arrays = [_flat_u8(f) for f in frames]
-    if streams.cuda:
-        staged = streams.host((len(arrays), arrays[0].size), torch.uint8)
-        for k, a in enumerate(arrays):
-            staged[k].copy_(torch.from_numpy(a))  # one memcpy into pinned memory
-        with streams.on(streams.upload):
-            flat = staged.to(device, non_blocking=True)
-            return yuv_rgb_torch.to_rgb(*yuv_rgb_torch.planes(flat, fmt.width, fmt.height), fmt.conv)
-    flat = torch.from_numpy(np.stack(arrays))
-    return yuv_rgb_torch.to_rgb(*yuv_rgb_torch.planes(flat, fmt.width, fmt.height), fmt.conv)
+    flat = _send(streams, arrays, device) if streams.cuda else torch.from_numpy(np.stack(arrays))
+    with streams.on(streams.upload):
+        return yuv_rgb_torch.to_rgb(*yuv_rgb_torch.planes(flat, fmt.width, fmt.height), fmt.conv)
+
+
+def _send(streams: Streams, arrays: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """Same-shape host arrays to ``device`` on the upload stream, through one pinned buffer (CUDA)."""
+    staged = streams.host((len(arrays), *arrays[0].shape), torch.from_numpy(arrays[0]).dtype)
+    for k, a in enumerate(arrays):
+        staged[k].copy_(torch.from_numpy(a))  # one memcpy into pinned memory
+    with streams.on(streams.upload):
+        return staged.to(device, non_blocking=True)  # the host allocator keeps `staged` until the copy ends
 
 
 def _flat_u8(frame: Any) -> np.ndarray:
@@ -287,12 +291,7 @@ def download_yuv(streams: Streams, batch: torch.Tensor, fmt: Yuv420Frames) -> li
     flat = yuv_rgb_torch.flatten(*yuv_rgb_torch.to_yuv(batch, fmt.conv))
     if not streams.cuda:
         return list(flat.cpu().numpy())
-    host = streams.host(tuple(flat.shape), torch.uint8)
-    streams.hand_over([flat], streams.compute, streams.download)
-    with streams.on(streams.download):
-        host.copy_(flat, non_blocking=True)
-    ready = streams.mark(streams.download)
-    return [HostFrame(host[k], ready, np.uint8) for k in range(host.shape[0])]
+    return _copy_home(streams, flat, np.uint8)
 
 
 class DeviceWorker:
