@@ -90,3 +90,15 @@ def test_a_host_frame_being_copied_back_is_read_when_uploaded() -> None:
 
     held = HostFrame(torch.from_numpy(frame.copy()), Ready(), np.uint8)
     assert torch.equal(upload_yuv(streams, [held], CPU, fmt), upload_yuv(streams, [frame], CPU, fmt))
+
+
+def test_the_pinned_send_keeps_each_frame_in_its_place() -> None:
+    """The CUDA path's staging (run here on the CPU, where it is not pinned): frame k lands in row k."""
+    from batch.models.device_worker import _send
+
+    frames = [np.full(10, k, np.uint8) for k in range(4)] + [np.arange(10, dtype=np.uint8)]
+    sent = _send(Streams(CPU), frames, CPU)
+    assert sent.dtype == torch.uint8 and sent.shape == (5, 10)
+    assert np.array_equal(sent.numpy(), np.stack(frames))
+    deep = [np.full((2, 3), 40000, np.uint16).view(np.int16)]
+    assert _send(Streams(CPU), deep, CPU).dtype == torch.int16
