@@ -38,16 +38,15 @@ def long_lived_imports() -> Iterator[None]:
 def finish(code: int) -> NoReturn:
     """Exit with ``code`` after what a normal exit does that matters, without the teardown.
 
-    Kept from a normal exit, in its order: non-daemon threads are waited for, atexit
-    handlers run (logging's flush and close, executors' joins, ``weakref.finalize``
-    callbacks such as temporary directories), stdout and stderr are flushed. Skipped:
-    clearing every module and object, which changes nothing outside the process.
+    Kept from a normal exit, in the interpreter's order (``Py_FinalizeEx``): threading's
+    shutdown (its exit hooks first, which tell thread pools such as torch inductor's
+    compile workers to stop, then every non-daemon thread waited for), atexit handlers
+    (logging's flush and close, ``weakref.finalize`` callbacks such as temporary
+    directories), stdout and stderr flushed. Skipped: clearing every module and object,
+    which changes nothing outside the process.
     """
-    main = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main and not thread.daemon and thread is not threading.current_thread():
-            thread.join()
-    atexit._run_exitfuncs()  # the interpreter's own exit path, run before os._exit
+    threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls first
+    atexit._run_exitfuncs()  # then the atexit handlers, as the interpreter would
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed pipe cannot change the exit code
             stream.flush()

@@ -125,3 +125,24 @@ def test_long_lived_imports_restore_the_collector_after_an_error() -> None:
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_a_thread_pool_left_open_does_not_hold_the_exit(tmp_path: Path) -> None:
+    """An executor never shut down (torch inductor keeps one for its compile workers): its idle
+    workers are told to stop by threading's exit hook, as at a normal exit; waiting for them first
+    would hang for ever (an outside review found it with ``compile:``)."""
+    proc = _run(
+        tmp_path,
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        from pathlib import Path
+
+        POOL = ThreadPoolExecutor(2)
+
+        def main():
+            POOL.submit(lambda: Path("ran").write_text("yes")).result()
+            return 7
+        """,
+    )
+    assert proc.returncode == 7, proc.stderr
+    assert (tmp_path / "ran").read_text() == "yes"
