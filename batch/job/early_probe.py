@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from batch.config_loader import load_config_text
@@ -30,7 +32,9 @@ def start_for(config_url: str) -> bool:
     """
     try:
         scheme, _, key = parse_url(config_url)
-        if scheme != "file":  # a remote config is read once, by the runner
+        # a remote config, a pipe or process substitution (/dev/fd/63, /dev/stdin) is read once, by
+        # the runner: reading it here would leave the runner an empty stream
+        if scheme != "file" or not stat.S_ISREG(os.stat(key).st_mode):
             return False
         path = first_local_input(Path(key).read_text(encoding="utf-8", errors="replace"))
         return path is not None and probe_ahead_of_time(path)

@@ -238,3 +238,13 @@ def test_a_stop_signal_while_the_state_dir_is_named_dismisses_the_waiting_runner
     assert runner_exit["signal"] == "SIGTERM"
     lines = stopped_lines(state)
     assert len(lines) == 1, lines
+
+
+def test_a_config_on_stdin_reaches_the_runner_whole(small_clip: Path, tmp_path: Path) -> None:
+    """``--config /dev/stdin``: the early probe must not read the stream first (outside review)."""
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--no-watchdog", "--config", "/dev/stdin", "--state-dir", str(tmp_path)],
+        env=_env(), input=_config(tmp_path, small_clip), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["status"] == "succeeded"

@@ -168,3 +168,17 @@ def test_any_config_text_is_a_guess_or_none_never_an_error(tmp_path: Path, text:
     cfg.write_text(text, encoding="utf-8", errors="surrogatepass")
     assert early_probe.start_for(str(cfg)) in (True, False)
     probe_ahead.discard()
+
+
+def test_a_config_read_from_a_pipe_is_left_to_the_runner(tmp_path: Path) -> None:
+    """``--config <(cat job.yaml)`` or ``/dev/stdin``: a stream can be read once (outside review)."""
+    clip = make_clip(tmp_path / "a.mp4", frames=3)
+    fifo = tmp_path / "job.fifo"
+    os.mkfifo(fifo)
+    text = f"inputs: ['{clip}']\noutput: out/\n"
+    assert not early_probe.start_for(str(fifo))  # returns without opening it (a writer would block)
+    assert probe_ahead._started == {}
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True) as reader:
+        with open(fifo, "w") as w:
+            w.write(text)
+        assert reader.communicate()[0] == text  # the stream is whole for whoever reads it next
