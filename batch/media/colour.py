@@ -7,7 +7,7 @@ source's tags. Untagged sources get the matrix players assume for their size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from batch.media.probe import ColorInfo
 
@@ -56,14 +56,21 @@ _SPACE_OF_MATRIX = {
 }
 
 
-def encoder_tag_args(plan: ColourPlan) -> list[str]:
+def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False) -> list[str]:
     """ffmpeg output options that carry the source's colour tags to a YUV output.
 
     An RGB source (``gbr``: FFV1 ``bgr0`` masters, PNG sequences) has no YUV matrix of its own;
     the output is tagged with the matrix the writer converted with (libx264 refuses ``gbr``).
+    ``converted_here``: the YUV frames were made from RGB before ffmpeg (on a model's device),
+    so no zscale filter marks them with the matrix and range it used; an untagged source's
+    output is tagged with them, as the writer's filter would have marked it (an SD source made
+    HD would otherwise be read as BT.709).
     """
     tags = plan.tags
     space = _SPACE_OF_MATRIX.get(plan.matrix) if plan.rgb_source else tags.space
+    if converted_here:
+        space = space or _SPACE_OF_MATRIX.get(plan.matrix)
+        tags = replace(tags, range=tags.range or plan.range)
     args: list[str] = []
     transfer = _TRC_OPTION.get(tags.transfer or "", tags.transfer)
     for flag, value in (

@@ -151,7 +151,8 @@ def output_args(spec: OutputSpec) -> list[str]:
     """
     args = encoder_args(spec)
     if not spec.out_rgb:
-        args += encoder_tag_args(spec.colour)
+        converted_here = spec.pixels is not None and spec.pixels.colour_on_device
+        args += encoder_tag_args(spec.colour, converted_here=converted_here)
     if spec.audio_source is not None and spec.audio:
         args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clips import count_frames, make_clip
+from clips import count_frames, make_clip, video_stream
 from model_weights import sha256_of, write_rife4
 from test_runner_local import run_cli, write_config
 
@@ -29,6 +29,14 @@ def yuv_frames(path: Path, w: int = W, h: int = H, pix_fmt: str = "yuv420p") -> 
         capture_output=True, check=True,
     ).stdout  # fmt: skip
     return np.frombuffer(raw, np.uint8).reshape(-1, w * h * 3 // 2)
+
+
+def colour_tags(path: Path) -> dict[str, str]:
+    stream = video_stream(path)
+    return {
+        k: stream.get(k, "unknown")
+        for k in ("color_space", "color_range", "color_primaries", "color_transfer")
+    }
 
 
 @pytest.fixture
@@ -66,6 +74,10 @@ def test_rife_on_yuv_frames_keeps_the_source_frames_bit_exact_and_matches_the_rg
     assert step["backend"]["colour_on_device"].endswith(" tv")
     assert any("colour converted on the model's device" in n for n in on_record["notes"])
 
+    # an untagged SD source: the RGB path's zscale marks its output BT.601 limited; so must this one
+    # (an outside review found it untagged, which a player of an HD result would read as BT.709)
+    assert colour_tags(on) == colour_tags(off)
+    assert colour_tags(on)["color_space"] == "smpte170m" and colour_tags(on)["color_range"] == "tv"
     source, with_yuv, with_rgb = yuv_frames(clip), yuv_frames(on), yuv_frames(off)
     assert count_frames(on) == count_frames(off) == 20
     # the source frames (even positions at 2x) never left YUV: bit-identical to the decoded source
@@ -176,6 +188,7 @@ def test_an_upscaler_on_yuv_frames_matches_the_rgb_path(tmp_path: Path, sr_model
     assert off_record["encode"]["pixels"]["frames"] == "rgb24"
     (step,) = [s for s in on_record["stages"][0]["steps"] if s["status"] == "used"]
     assert step["backend"]["colour_on_device"].endswith(" tv")
+    assert colour_tags(on) == colour_tags(off)
     with_yuv, with_rgb = yuv_frames(on, 2 * W, 2 * H), yuv_frames(off, 2 * W, 2 * H)
     assert len(with_yuv) == len(with_rgb) == 6
     gap = np.abs(with_yuv.astype(np.int16) - with_rgb.astype(np.int16))
@@ -206,3 +219,19 @@ def test_an_odd_output_size_keeps_rgb_frames(tmp_path: Path, sr_model: str) -> N
     out, record = _upscale_job(tmp_path, clip, "odd", stage, True)
     assert record["encode"]["pixels"]["frames"] == "rgb24"
     assert count_frames(out) == 2
+
+
+def test_a_tagged_source_keeps_its_own_tags(tmp_path: Path, rife: str) -> None:
+    """Tags the source carries go through as they are, with the device's conversion as with ffmpeg's."""
+    clip = make_clip(
+        tmp_path / "tagged.mp4", size=f"{W}x{H}", frames=4, audio=False,
+        extra=["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+               "-color_range", "tv"],
+    )  # fmt: skip
+    stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu]}}"
+    lossless = "{codec: ffv1, container: mkv, colour_on_device: %s}"
+    on, record = job(tmp_path, clip, "tag-on", stage, lossless % "true")
+    off, _ = job(tmp_path, clip, "tag-off", stage, lossless % "false")
+    assert record["encode"]["pixels"]["colour_on_device"] is True
+    assert colour_tags(on) == colour_tags(off)
+    assert colour_tags(on)["color_space"] == "bt709" and colour_tags(on)["color_primaries"] == "bt709"
