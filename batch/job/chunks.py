@@ -108,8 +108,12 @@ def fingerprint(
     shaping = {
         "source": source_sha256,
         "stages": [s.model_dump(mode="json") for s in cfg.stages],
-        # how the job may pace its encoders shapes no frame (the preset it picks is in the encoder's args)
-        "encode": cfg.encode.model_dump(mode="json", exclude={"auto_workers", "auto_preset"}),
+        # how the job may pace its encoders shapes no frame (the preset it picks is in the encoder's args);
+        # where colour is converted shows in ``pixels`` (yuv420p or rgb24 frames), and leaving the key
+        # out keeps the fingerprints of parts made before it existed
+        "encode": cfg.encode.model_dump(
+            mode="json", exclude={"auto_workers", "auto_preset", "colour_on_device"}
+        ),
         "encoder": [encoder.codec, encoder.pix_fmt, *encoder.args],
         "chunk_frames": chunk_frames,
     }

@@ -205,14 +205,17 @@ def plan_pixels(
     on_device = False
     if needs_rgb and rgb_on_device:
         plain_420 = (src.name, out.name) == (YUV420, YUV420) and not keep_alpha
-        on_device = plain_420 and _fits_planes(src, info.width, info.height)
+        # the device converts with chroma sited "left" (MPEG-2/H.264's, what zimg takes for unset)
+        sited = info.chroma_location in (None, "left")
+        on_device = plain_420 and sited and _fits_planes(src, info.width, info.height)
         if on_device:
             needs_rgb = False
             notes.append("colour converted on the model's device: yuv420p frames through the pipes")
         else:
             notes.append(
                 f"colour converted by ffmpeg: on the device only 8-bit 4:2:0 (yuv420p) in and out, "
-                f"even sizes; this input is {src.name} -> {out.name} at {info.width}x{info.height}"
+                f"even sizes, chroma sited left; this input is {src.name} -> {out.name} at "
+                f"{info.width}x{info.height}, chroma {info.chroma_location or 'left (unset)'}"
             )
     yuv_ok = (
         known

@@ -86,6 +86,7 @@ class MediaInfo:
     color: ColorInfo = field(default_factory=ColorInfo)
     audio: tuple[AudioStream, ...] = ()
     field_order: str | None = None  # "progressive", or interlaced: "tt" | "bb" | "tb" | "bt"
+    chroma_location: str | None = None  # where subsampled chroma sits: "left", "center", "topleft" ...
     language: str | None = None  # the video stream's language and title tags
     title: str | None = None
     timecode: str | None = None  # "HH:MM:SS:FF" (";" before FF: drop-frame), from any stream or the file
@@ -318,6 +319,7 @@ def probe(path: Path) -> MediaInfo:
         color=color,
         audio=audio,
         field_order=_known(video.get("field_order")),
+        chroma_location=_known(video.get("chroma_location")),
         language=_tag(video, "language"),
         title=_tag(video, "title"),
         timecode=_timecode(streams, fmt),

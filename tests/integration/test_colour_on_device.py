@@ -235,3 +235,20 @@ def test_a_tagged_source_keeps_its_own_tags(tmp_path: Path, rife: str) -> None:
     assert record["encode"]["pixels"]["colour_on_device"] is True
     assert colour_tags(on) == colour_tags(off)
     assert colour_tags(on)["color_space"] == "bt709" and colour_tags(on)["color_primaries"] == "bt709"
+
+
+@pytest.mark.parametrize("site", ["center", "topleft"])
+def test_chroma_sited_elsewhere_keeps_ffmpegs_conversion(tmp_path: Path, rife: str, site: str) -> None:
+    """The device converts with chroma sited left; a source that says otherwise goes through zscale,
+    which reads its chroma_location (an outside review measured 1.1 levels off, 12 at the 99th)."""
+    clip = make_clip(
+        tmp_path / f"{site}.mkv", size=f"{W}x{H}", frames=4, audio=False, codec="ffv1",
+        extra=["-chroma_sample_location", site],
+    )  # fmt: skip
+    assert video_stream(clip).get("chroma_location") == site
+    stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu]}}"
+    out, record = job(tmp_path, clip, site, stage, "{codec: ffv1, container: mkv, colour_on_device: true}")
+    assert record["encode"]["pixels"]["frames"] == "rgb24"
+    assert record["media_in"]["chroma_location"] == site
+    assert any(f"chroma {site}" in n for n in record["notes"])
+    assert count_frames(out) == 8

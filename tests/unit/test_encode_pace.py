@@ -165,3 +165,13 @@ def test_the_pacing_keys_do_not_change_the_parts_fingerprint() -> None:
     assert fingerprint(a, "s", 30, enc) == fingerprint(b, "s", 30, enc)
     c = parse_config("inputs: [x]\noutput: o/\nencode: {codec: libx264, preset: fast}")
     assert fingerprint(c, "s", 30, choose_encoder(c.encode)) != fingerprint(a, "s", 30, enc)
+
+
+@pytest.mark.parametrize("setting", ["", ", colour_on_device: true", ", colour_on_device: false"])
+def test_parts_made_before_colour_on_device_existed_keep_their_fingerprint(setting: str) -> None:
+    """The key is new this round; where colour is converted shows in ``pixels`` (the frames' format).
+    The figure below was computed by the code before the key existed (a859882): an upgrade must not
+    throw away the parts and outputs already in the bucket (an outside review found it did)."""
+    cfg = parse_config(f"inputs: [x]\noutput: o/\nencode: {{codec: libx264{setting}}}")
+    got = fingerprint(cfg, "s", 30, choose_encoder(cfg.encode), "yuv420p/rgb24")
+    assert got == "760c263c5656e0fab2877091ddec115904a515b7203d8001730c9ec0a060d29d"
