@@ -33,6 +33,7 @@ import logging
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,33 @@ CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parse
 # How long the watchdog may take once the runner has ended before PID 1 replaces it: its
 # own worst case is a few upload timeouts plus the shutdown budget, far below this.
 WATCHDOG_FINISH_S = env_seconds("WATCHDOG_FINISH_S", 3600.0)
+
+
+CONFIG_STREAM_LIMIT = 16 << 20  # bytes of a config given as a stream; a config is a few KB
+
+
+def config_from_stream(config_url: str) -> str:
+    """A config given as a stream (``/dev/stdin``, a pipe, ``<(...)``) read once, into a private file.
+
+    PID 1's children each read the config (the job-id child, the runner, the watchdog); a
+    stream gives its bytes to the first reader only, and the watchdog, whose stdin is PID 1's
+    pipe, would wait on ``/dev/stdin`` for ever with the instance up (an outside review found
+    it). Anything else (a file, a URL, a path that is not there) is returned as it is.
+    """
+    if "://" in config_url and not config_url.startswith("file://"):
+        return config_url
+    path = config_url.removeprefix("file://")
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode) and not stat.S_ISCHR(os.stat(path).st_mode):
+            return config_url
+        with open(path, "rb") as stream:
+            data = stream.read(CONFIG_STREAM_LIMIT)
+        fd, copy = tempfile.mkstemp(prefix="batch-config-", suffix=".yaml")  # 0600: the config may be private
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError:  # the children read it themselves and report what is wrong
+        return config_url
+    return copy
 
 
 def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
@@ -465,4 +493,5 @@ def supervise(
     workers: int | None = None,
 ) -> int:
     given = state_dir or (Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None)
+    config_url = config_from_stream(config_url)
     return Supervisor(config_url, given, dry_run=dry_run, quiet=quiet, shard=shard, workers=workers).run()

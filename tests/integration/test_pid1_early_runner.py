@@ -248,3 +248,38 @@ def test_a_config_on_stdin_reaches_the_runner_whole(small_clip: Path, tmp_path: 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["status"] == "succeeded"
+
+
+def test_pid1_with_a_config_on_stdin_shuts_down(small_clip: Path, tmp_path: Path) -> None:
+    """``cat job.yaml | ... --config /dev/stdin`` under PID 1: the job-id child, the runner and the
+    watchdog each read the config, and the watchdog's stdin is PID 1's pipe; the stream is read once
+    into a private file (an outside review found the watchdog waiting on it for ever, instance up)."""
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", "/dev/stdin", "--dry-run"],
+        env=_env(), input=_config(tmp_path, small_clip), capture_output=True, text=True, timeout=180,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = tmp_path / "state" / "early"
+    assert json.loads((state / "manifest.json").read_text())["status"] == "succeeded"
+    lines = stopped_lines(state)
+    assert len(lines) == 1 and "reason=verified" in lines[0], lines
+
+
+def test_config_from_stream_leaves_files_and_urls_alone(tmp_path: Path) -> None:
+    from batch.watchdog.supervisor import config_from_stream
+
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text("inputs: [a]\n")
+    missing = str(tmp_path / "no.yaml")
+    for url in (str(cfg), f"file://{cfg}", "s3://b/job.yaml", "https://h/job.yaml", missing):
+        assert config_from_stream(url) == url
+    fifo = tmp_path / "job.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("inputs: [b]\n"))
+    writer.start()
+    copy = config_from_stream(str(fifo))
+    writer.join()
+    assert copy != str(fifo) and Path(copy).read_text() == "inputs: [b]\n"
+    assert Path(copy).stat().st_mode & 0o077 == 0  # private: the config may hold what others must not read
+    Path(copy).unlink()
