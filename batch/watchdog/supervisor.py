@@ -96,7 +96,8 @@ def config_from_stream(config_url: str) -> str:
         return config_url
     path = config_url.removeprefix("file://")
     try:
-        if not stat.S_ISFIFO(os.stat(path).st_mode) and not stat.S_ISCHR(os.stat(path).st_mode):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISFIFO(mode) and not stat.S_ISCHR(mode):
             return config_url
         with open(path, "rb") as stream:
             data = stream.read(CONFIG_STREAM_LIMIT)
