@@ -1,0 +1,186 @@
+"""The facts of an encoded output from what was asked of ffmpeg and the file's own index.
+
+One ffprobe run per input, not two (issue 12): for the common output (H.264 in MP4/MOV, the
+source's audio copied, no subtitles, chapters, timecode, rotation or HDR) the output's
+:class:`~batch.media.probe.MediaInfo` is read from its ``moov`` (tracks, sample counts and
+durations, edit list, where the samples lie) and its SPS (pixel format, colour description,
+chroma siting), the two places ffprobe reads them from, in about a millisecond instead of
+ffprobe's ~0.1 s start-up. The counts are the container's, as ffprobe's are for MP4, so the
+frame and duration checks that follow are the same checks. Anything outside that common case,
+or any box that does not read cleanly, returns None and the caller runs the full probe, so odd
+and damaged files meet the errors they met before. ``tests/integration/test_written_facts.py``
+holds the two readings equal over many outputs.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+from batch.media.h264_sps import Sps, SpsUnreadable, sps_from_avcc
+from batch.media.mp4_index import Index, IndexUnreadable, Track, read_index
+from batch.media.probe import HDR_TRANSFERS, AudioStream, ColorInfo, MediaInfo
+from batch.media.writer import OutputSpec, audio_args
+
+MP4_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"  # ffprobe's format_name for an MP4 or MOV
+
+# ISO/IEC 23091-2 code points -> ffmpeg's names; a code point not listed sends the file to ffprobe
+_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020"}
+_TRANSFERS = {
+    1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+    13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67",
+}  # fmt: skip
+_MATRICES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc"}
+_CHROMA_LOCATIONS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
+# an audio codec as ffprobe names it -> the sample entries that carry it in MP4/MOV
+_AUDIO_ENTRIES = {
+    "aac": {"mp4a"}, "mp3": {"mp4a", ".mp3"}, "ac3": {"ac-3"}, "eac3": {"ec-3"}, "alac": {"alac"},
+    "opus": {"Opus"}, "flac": {"fLaC"}, "pcm_s16le": {"sowt"}, "pcm_s24le": {"in24"},
+}  # fmt: skip
+
+
+def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
+    """``path``'s facts as :func:`~batch.media.probe.probe` would give them; None: probe it."""
+    if not _common_case(info_in, spec):
+        return None
+    try:
+        index = read_index(path)
+    except IndexUnreadable:
+        return None
+    if index.fragmented or not _intact(index):
+        return None
+    video = [t for t in index.tracks if t.handler == "vide"]
+    sound = [t for t in index.tracks if t.handler == "soun"]
+    audio = spec.source_streams.audio
+    if len(video) != 1 or index.tracks[0] is not video[0] or len(sound) != len(audio):
+        return None
+    if len(index.tracks) != 1 + len(sound):  # a chapter, timecode or subtitle track: ffprobe
+        return None
+    v = video[0]
+    if v.fourcc not in ("avc1", "avc3") or v.entries != 1 or not v.matrix_identity or v.language != "und":
+        return None
+    try:
+        sps = sps_from_avcc(v.avcc)
+    except SpsUnreadable:
+        return None
+    picture = _picture(sps, v)
+    fps = _constant_rate(v)
+    duration = _duration(v)
+    if picture is None or fps is None or duration is None:
+        return None
+    if fps != spec.fps or (sps.width, sps.height) != (spec.width, spec.height) or not _edit_fits(index, v):
+        return None  # not what was asked of the encoder: ffprobe says what it is
+    pix_fmt, color, chroma = picture
+    if color.transfer in HDR_TRANSFERS or color.primaries == "bt2020":
+        return None  # HDR side data is read by ffprobe
+    kept = []
+    for k, (track, source) in enumerate(zip(sound, audio, strict=True), start=1):
+        if track.fourcc not in _AUDIO_ENTRIES.get(source.codec, set()) or track.entries != 1:
+            return None
+        if track.sample_rate != source.sample_rate:  # (MP4 writes 2 channels here whatever they are)
+            return None  # a copied stream keeps its rate; other entries (HE-AAC, damage): ffprobe
+        kept.append(AudioStream(k, source.codec, source.channels, source.sample_rate))
+    return MediaInfo(
+        path=str(path),
+        container=MP4_FORMAT,
+        codec="h264",
+        width=sps.width,
+        height=sps.height,
+        fps=fps,
+        frame_count=v.samples,
+        duration=duration,
+        pix_fmt=pix_fmt,
+        color=color,
+        audio=tuple(kept),
+        field_order="progressive",
+        chroma_location=chroma,
+    )
+
+
+def _common_case(info_in: MediaInfo, spec: OutputSpec) -> bool:
+    """The outputs this reader vouches for: H.264 in MP4/MOV with nothing but copied audio."""
+    plan = spec.source_streams
+    if spec.container not in ("mp4", "mov") or spec.encoder.codec not in ("libx264", "h264_nvenc"):
+        return False
+    if info_in.rotation or info_in.start_s or spec.video_offset_s or info_in.streams or info_in.timecode:
+        return False
+    if plan.subtitles or plan.attachments or plan.chapters or plan.timecode or plan.tags:
+        return False
+    # copied audio keeps the codec, channels and rate ffprobe read from the source
+    return not plan.audio or audio_args(spec.container, plan.audio) == ["-c:a", "copy"]
+
+
+def _intact(index: Index) -> bool:
+    """Every sample the index lists lies in the file: the mdat boxes hold exactly their bytes."""
+    if not index.mdat:
+        return False
+    held = sum(end - start for start, end in index.mdat)
+    if held != sum(t.sample_bytes for t in index.tracks):
+        return False
+    first, last = index.mdat[0][0], index.mdat[-1][1]
+    return all(t.samples == 0 or first <= t.data_span[0] <= t.data_span[1] <= last for t in index.tracks)
+
+
+def _picture(sps: Sps, track: Track) -> tuple[str, ColorInfo, str | None] | None:
+    """(pix_fmt, colour tags, chroma siting) as ffmpeg's H.264 decoder reports an 8-bit 4:2:0 SPS."""
+    eight_bit_420 = sps.chroma_format == 1 and sps.bit_depth_luma == 8 and sps.bit_depth_chroma == 8
+    if not eight_bit_420 or not sps.frame_mbs_only:
+        return None  # interlaced coding, 4:2:2/4:4:4 or high bit depths: ffprobe
+    if (sps.width, sps.height) != (track.width, track.height):
+        return None
+    names: list[str | None] = [None, None, None]
+    if sps.colour_description:
+        for k, (code, table) in enumerate(
+            ((sps.primaries, _PRIMARIES), (sps.transfer, _TRANSFERS), (sps.matrix, _MATRICES))
+        ):
+            if code != 2:  # 2: unspecified
+                if code not in table:
+                    return None
+                names[k] = table[code]
+    if track.colr is not None:  # the container's colour box must say what the SPS says
+        stated = (sps.primaries, sps.transfer, sps.matrix) if sps.colour_description else (2, 2, 2)
+        if (track.colr.primaries, track.colr.transfer, track.colr.matrix) != stated:
+            return None
+        if track.colr.full_range is not None and track.colr.full_range != sps.full_range:
+            return None
+    colour_range = ("pc" if sps.full_range else "tv") if sps.video_signal_type else None
+    color = ColorInfo(range=colour_range, space=names[2], transfer=names[1], primaries=names[0])
+    chroma = "left"  # what ffmpeg's H.264 decoder reports for 4:2:0 without chroma_loc_info
+    if sps.chroma_loc_top is not None:
+        if sps.chroma_loc_top >= len(_CHROMA_LOCATIONS):
+            return None
+        chroma = _CHROMA_LOCATIONS[sps.chroma_loc_top]
+    return ("yuvj420p" if sps.full_range else "yuv420p"), color, chroma
+
+
+def _edit_fits(index: Index, track: Track) -> bool:
+    """An edit's length is the samples' (in the movie's coarser timescale), as the muxer writes it."""
+    if not track.edits:
+        return True
+    total = Fraction(sum(n * d for n, d in track.deltas), track.timescale)
+    return abs(track.edits[0][0] - total * index.movie_timescale) <= 1
+
+
+def _constant_rate(track: Track) -> Fraction | None:
+    durations = {d for _, d in track.deltas}
+    if len(durations) != 1 or 0 in durations:
+        return None
+    return Fraction(track.timescale, durations.pop())
+
+
+def _duration(track: Track) -> float | None:
+    """The video's length as ffprobe prints it (microseconds): its samples' durations.
+
+    Only an edit list that starts at the first sample's presentation (every sample shown; ffprobe
+    counts no discarded packet) is taken.
+    """
+    if len(track.edits) > 1:
+        return None
+    if track.edits:
+        _, media_time, rate = track.edits[0]
+        if rate != 0x10000 or media_time != (track.first_composition_offset or 0):
+            return None
+    elif track.first_composition_offset:
+        return None
+    seconds = Fraction(sum(n * d for n, d in track.deltas), track.timescale)
+    return float(f"{float(seconds):.6f}")

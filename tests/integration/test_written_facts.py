@@ -1,0 +1,275 @@
+"""One ffprobe per input: the output's facts read from its index must be ffprobe's facts.
+
+Each case encodes a real source through the pipeline (real ffmpeg), then compares the
+MediaInfo the job used (``result.info_out``) with a full ffprobe of the same file, field by
+field. The common outputs must take the in-process reading (no ffprobe run for the output);
+the others (10-bit, subtitles, rotation, Matroska, transcoded audio, HEVC) must fall back to
+ffprobe. Damaged outputs, and random damage to a real one, never get facts ffprobe would not
+give.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batch.config import parse_config
+from batch.errors import BatchError
+from batch.job import pipeline
+from batch.job.pipeline import run_pipeline
+from batch.media.encoder import choose_encoder
+from batch.media.probe import MediaInfo, probe
+from batch.media.written import facts
+
+pytestmark = pytest.mark.integration
+
+AAC = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1"]
+
+
+def source(
+    path: Path,
+    *,
+    size: str = "64x48",
+    rate: str = "30",
+    frames: int = 12,
+    vf: str = "format=yuv420p",
+    extra_in: list[str] | None = None,
+    out: list[str] | None = None,
+) -> Path:
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:r={rate}"]
+    cmd += extra_in or []
+    cmd += ["-vf", vf, "-frames:v", str(frames)]
+    cmd += out or ["-c:v", "libx264", "-preset", "ultrafast"]
+    subprocess.run([*cmd, "-shortest", str(path)], check=True)
+    return path
+
+
+def run(
+    src: Path, dest: Path, stages: str = "[]", encode: str = "{codec: libx264, preset: ultrafast}"
+) -> Any:
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}")
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+
+
+def same_as_ffprobe(info: MediaInfo, dest: Path) -> None:
+    full = probe(dest)
+    assert dataclasses.replace(info, path="") == dataclasses.replace(full, path="")
+
+
+@pytest.fixture
+def output_probes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files the pipeline ran ffprobe on (the real probe still runs)."""
+    seen: list[Path] = []
+
+    def counting(path: Path) -> MediaInfo:
+        seen.append(Path(path))
+        return probe(path)
+
+    monkeypatch.setattr(pipeline, "probe", counting)
+    return seen
+
+
+FAST = {
+    "untagged, no audio": ({}, "[]", "mp4"),
+    "untagged, aac copied": ({"extra_in": AAC, "out": ["-c:v", "libx264", "-c:a", "aac"]}, "[]", "mp4"),
+    "bt709 tv tagged": (
+        {"out": ["-c:v", "libx264", "-color_range", "tv", "-colorspace", "bt709",
+                 "-color_trc", "bt709", "-color_primaries", "bt709"]},
+        "[]", "mp4",
+    ),
+    "smpte170m SD": (
+        {"out": ["-c:v", "libx264", "-colorspace", "smpte170m", "-color_trc", "smpte170m",
+                 "-color_primaries", "smpte170m", "-color_range", "tv"]},
+        "[]", "mp4",
+    ),
+    "bt470bg matrix only": ({"out": ["-c:v", "libx264", "-colorspace", "bt470bg"]}, "[]", "mp4"),
+    "chroma sited center": (
+        {"out": ["-c:v", "libx264", "-chroma_sample_location", "center"]}, "[]", "mp4"
+    ),
+    "odd size (SPS cropping)": ({"size": "66x50"}, "[]", "mp4"),
+    "NTSC rate": ({"rate": "30000/1001"}, "[]", "mp4"),
+    "mov": ({}, "[]", "mov"),
+    "two audio tracks": (
+        {"extra_in": [*AAC, *AAC], "out": ["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264",
+                                           "-c:a", "aac"]},
+        "[]", "mp4",
+    ),
+    "through the pipes, 2x blend": ({}, "[{interpolate: {factor: 2, ladder: [blend]}}]", "mp4"),
+    "through the pipes, crop": ({"size": "96x64"}, "[{crop: {width: 50, height: 34}}]", "mp4"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FAST))
+def test_common_outputs_are_read_from_their_index_and_equal_ffprobe(
+    case: str, tmp_path: Path, output_probes: list[Path]
+) -> None:
+    kwargs, stages, container = FAST[case]
+    src = source(tmp_path / "src.mp4", **kwargs)  # type: ignore[arg-type]
+    dest = tmp_path / f"out.{container}"
+    result = run(src, dest, stages, f"{{codec: libx264, preset: ultrafast, container: {container}}}")
+    assert dest not in output_probes, "the output should be read from its index, not by ffprobe"
+    same_as_ffprobe(result.info_out, dest)
+
+
+SLOW = {
+    "10-bit": (
+        {"vf": "format=yuv420p10le", "out": ["-c:v", "libx264", "-pix_fmt", "yuv420p10le"]}, "mp4", ""
+    ),
+    "matroska output": ({"extra_in": AAC, "out": ["-c:v", "libx264", "-c:a", "aac"]}, "mkv", ""),
+    "mov_text subtitles": ({}, "mp4", "subtitles"),
+    "rotation": ({}, "mp4", "rotate"),
+    "pcm audio (transcoded to aac)": (
+        {"extra_in": AAC, "out": ["-c:v", "libx264", "-c:a", "pcm_s16le"]}, "mp4", "mov-src"
+    ),
+    "hevc": ({}, "mp4", "hevc"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(SLOW))
+def test_other_outputs_fall_back_to_ffprobe(case: str, tmp_path: Path, output_probes: list[Path]) -> None:
+    kwargs, container, how = SLOW[case]
+    if how == "subtitles":
+        srt = tmp_path / "subs.srt"
+        srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n\n")
+        kwargs = {"extra_in": ["-i", str(srt)], "out": ["-c:v", "libx264", "-c:s", "mov_text"]}
+    src = source(tmp_path / ("src.mov" if how == "mov-src" else "src.mp4"), **kwargs)  # type: ignore[arg-type]
+    if how == "rotate":  # a display matrix, as phones write it (set on a stream copy in ffmpeg 5.1)
+        rotated = tmp_path / "rotated.mp4"
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-i",
+                str(src),
+                "-c",
+                "copy",
+                "-metadata:s:v",
+                "rotate=90",
+                str(rotated),
+            ],
+            check=True,
+        )
+        src = rotated
+        assert probe(src).rotation == 90
+    dest = tmp_path / f"out.{container}"
+    codec = "libx265" if how == "hevc" else "libx264"
+    result = run(src, dest, "[]", f"{{codec: {codec}, preset: ultrafast, container: {container}}}")
+    assert dest in output_probes
+    same_as_ffprobe(result.info_out, dest)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A real output with audio, and what the pipeline knew when it read it."""
+    work = tmp_path_factory.mktemp("made")
+    src = source(work / "src.mp4", extra_in=AAC, out=["-c:v", "libx264", "-c:a", "aac"])
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: libx264, preset: ultrafast}")
+    encoder = choose_encoder(cfg.encode)
+    info = probe(src)
+    dest = work / "out.mp4"
+    _, _, spec = pipeline._prepare(cfg, info, encoder, dest, audio_source=src)
+    run_pipeline(cfg, src, dest, encoder, info=info)
+    return dest, (info, spec)
+
+
+def _facts_of(bytes_: bytes, tmp: Path, context: Any) -> MediaInfo | None:
+    info, spec = context
+    tmp.write_bytes(bytes_)
+    return facts(info, dataclasses.replace(spec, path=tmp), tmp)
+
+
+def test_a_cut_short_output_gets_no_facts_from_its_index(made: tuple[Path, Any], tmp_path: Path) -> None:
+    dest, context = made
+    data = dest.read_bytes()
+    assert _facts_of(data, tmp_path / "whole.mp4", context) is not None
+    for cut in (1, 100, len(data) // 2, len(data) - 16):
+        assert _facts_of(data[:-cut], tmp_path / "cut.mp4", context) is None
+    assert _facts_of(b"", tmp_path / "empty.mp4", context) is None
+    assert _facts_of(b"not a video at all\n" * 40, tmp_path / "text.mp4", context) is None
+
+
+def _patched(data: bytes, box: bytes, offset: int, value: bytes) -> bytes:
+    at = data.index(box) + 4 + offset  # just after the box's type
+    return data[:at] + value + data[at + len(value) :]
+
+
+def test_an_index_that_promises_other_samples_than_the_file_holds_is_left_to_ffprobe(
+    made: tuple[Path, Any], tmp_path: Path
+) -> None:
+    dest, context = made
+    data = dest.read_bytes()
+    # one more sample than the size table lists; a size one byte larger than the data
+    count = int.from_bytes(data[data.index(b"stsz") + 12 : data.index(b"stsz") + 16], "big")
+    more = _patched(data, b"stsz", 8, (count + 1).to_bytes(4, "big"))
+    assert _facts_of(more, tmp_path / "more.mp4", context) is None
+    first_size = data.index(b"stsz") + 16
+    bigger = (
+        data[:first_size]
+        + (int.from_bytes(data[first_size : first_size + 4], "big") + 1).to_bytes(4, "big")
+        + data[first_size + 4 :]
+    )
+    assert _facts_of(bigger, tmp_path / "bigger.mp4", context) is None
+    # stts counting other frames than stsz
+    stts_count = data.index(b"stts") + 12  # the first run's sample count
+    n = int.from_bytes(data[stts_count : stts_count + 4], "big")
+    fewer = data[:stts_count] + (n - 1).to_bytes(4, "big") + data[stts_count + 4 :]
+    assert _facts_of(fewer, tmp_path / "fewer.mp4", context) is None
+
+
+def test_an_output_missing_frames_fails_the_frame_check(made: tuple[Path, Any], tmp_path: Path) -> None:
+    """The index's count is the count checked: a file with fewer frames than written is refused."""
+    dest, (info, spec) = made
+    short = tmp_path / "short.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(dest), "-c", "copy", "-frames:v", "5", str(short)],
+        check=True,
+    )
+    got = facts(info, dataclasses.replace(spec, path=short), short)
+    assert got is not None and got.frame_count == 5
+    same_as_ffprobe(got, short)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # fmt: skip
+@given(st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=6))
+def test_damage_anywhere_gives_no_facts_ffprobe_would_not_give(
+    made: tuple[Path, Any], tmp_path: Path, edits: list[tuple[int, int]]
+) -> None:
+    """Random bytes changed in a real output: the reading never raises, and whatever facts it
+    gives are ffprobe's for the same bytes (or ffprobe refuses the file too)."""
+    dest, context = made
+    data = bytearray(dest.read_bytes())
+    index_end = data.index(b"mdat")  # most edits land in the index, where the reading looks
+    for where, value in edits:
+        data[where % (index_end + 64)] = value
+    damaged = tmp_path / "damaged.mp4"
+    got = _facts_of(bytes(data), damaged, context)
+    if got is None:
+        return
+    try:
+        full = probe(damaged)
+    except BatchError:
+        pytest.fail(f"facts {got} for a file ffprobe refuses")
+    assert dataclasses.replace(got, path="") == dataclasses.replace(full, path="")
+
+
+def test_no_ffprobe_on_path_is_not_needed_for_the_common_output(
+    made: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading is in-process: with ffprobe gone it still gives the facts."""
+    dest, context = made
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(dest, copy)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    info, spec = context
+    got = facts(info, dataclasses.replace(spec, path=copy), copy)
+    assert got is not None and got.frame_count == 12
