@@ -51,7 +51,7 @@ from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
-from batch.media.probe import MediaInfo, probe
+from batch.media.probe import MediaInfo, probe, probe_ahead_of_time
 from batch.report import page as report_page
 from batch.report.build import Collector
 from batch.report.data import ReportData
@@ -139,6 +139,17 @@ def output_stems(urls: list[str | BatchError]) -> list[str]:
         used.add(name)
         stems.append(name)
     return stems
+
+
+def _probe_ahead(item: str | BatchError) -> None:
+    """Start the next local input's ffprobe now (batch.media.probe_ahead: used only if the file is
+    unchanged when its turn comes); remote inputs are probed once downloaded."""
+    if isinstance(item, BatchError):
+        return
+    with contextlib.suppress(Exception):  # a guess: any failure only means probing it in turn
+        scheme, _, key = parse_url(item)
+        if scheme == "file" and Path(key).is_file():
+            probe_ahead_of_time(Path(key))
 
 
 def _sha256_file(path: Path) -> str:
@@ -231,7 +242,9 @@ class Runner:
                 tracker, out_store, self.cfg.output, self.state_dir, self.cfg.limits.heartbeat_s, status_name
             )
             with heartbeat:
-                for index, item, stem in mine:
+                for position, (index, item, stem) in enumerate(mine):
+                    if position + 1 < len(mine):
+                        _probe_ahead(mine[position + 1][1])  # runs while this input is transcoded
                     self._run_one(index, item, stem, out_store, encoder, tracker, cancel)
                 tracker.set_phase(self.manifest.status)
             # the status got its final beat above; the manifest is the last object written

@@ -21,6 +21,7 @@ class SpsUnreadable(ValueError):
 @dataclass(frozen=True)
 class Sps:
     profile: int
+    sps_id: int
     chroma_format: int  # 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4
     bit_depth_luma: int
     bit_depth_chroma: int
@@ -86,13 +87,48 @@ def sps_from_avcc(avcc: bytes) -> Sps:
     pos = 8 + length
     if pos >= len(avcc) or not avcc[pos]:
         raise SpsUnreadable("avcC holds no PPS")
+    sps = parse_sps(_unescape(nal[1:]))
     pps_count, pos = avcc[pos], pos + 1
     for _ in range(pps_count):
         pps = int.from_bytes(avcc[pos : pos + 2], "big")
-        if pps < 1 or pos + 2 + pps > len(avcc) or avcc[pos + 2] & 0x1F != 8:
+        if pps < 2 or pos + 2 + pps > len(avcc) or avcc[pos + 2] & 0x1F != 8:
             raise SpsUnreadable("a PPS in avcC is cut short or not a PPS")
+        check_pps(_unescape(avcc[pos + 3 : pos + 2 + pps]), sps)
         pos += 2 + pps
-    return parse_sps(_unescape(nal[1:]))
+    return sps
+
+
+def check_pps(rbsp: bytes, sps: Sps) -> None:
+    """A picture parameter set (7.3.2.2) a decoder takes: values in range, ending at its trailing bits."""
+    r = _Bits(rbsp)
+    if r.ue() > 255 or r.ue() != sps.sps_id:
+        raise SpsUnreadable("a PPS's ids are out of range or name another SPS")
+    r.bits(2)  # entropy_coding_mode_flag, bottom_field_pic_order_in_frame_present_flag
+    if r.ue() != 0:
+        raise SpsUnreadable("a PPS with slice groups")
+    if r.ue() > 31 or r.ue() > 31 or (r.bit(), r.bits(2))[1] > 2:
+        raise SpsUnreadable("a PPS's reference counts or weighted prediction out of range")
+    if not -26 <= r.se() <= 25 or not -26 <= r.se() <= 25 or not -12 <= r.se() <= 12:
+        raise SpsUnreadable("a PPS's quantiser offsets out of range")
+    r.bits(3)  # deblocking_filter_control_present, constrained_intra_pred, redundant_pic_cnt_present
+    stop = _stop_bit(rbsp)
+    if r.pos < stop:  # more_rbsp_data: the High profile's fields
+        r.bit()  # transform_8x8_mode_flag
+        if r.bit():  # pic_scaling_matrix_present_flag
+            raise SpsUnreadable("a PPS with scaling matrices")
+        if not -12 <= r.se() <= 12:
+            raise SpsUnreadable("a PPS's second chroma offset out of range")
+    if r.pos != stop:
+        raise SpsUnreadable("the PPS does not end where its syntax ends")
+
+
+def _stop_bit(rbsp: bytes) -> int:
+    """The bit position of rbsp_stop_one_bit: the last bit set."""
+    end = len(rbsp.rstrip(b"\x00"))
+    if end == 0:
+        raise SpsUnreadable("an empty parameter set")
+    last = rbsp[end - 1]
+    return end * 8 - 1 - ((last & -last).bit_length() - 1)
 
 
 def _skip_scaling_list(r: _Bits, size: int) -> None:
@@ -132,8 +168,10 @@ def _rest_of_vui(r: _Bits) -> None:
     r.bit()  # pic_struct_present_flag
     if r.bit():  # bitstream_restriction_flag
         r.bit()
-        for _ in range(6):
+        for _ in range(4):
             r.ue()
+        if r.ue() > 16 or r.ue() > 16:  # max_num_reorder_frames, max_dec_frame_buffering
+            raise SpsUnreadable("a reorder or frame buffer depth above 16")
 
 
 def _trailing_bits(r: _Bits) -> None:
@@ -147,7 +185,9 @@ def parse_sps(rbsp: bytes) -> Sps:
     r = _Bits(rbsp)
     profile = r.bits(8)
     r.bits(16)  # constraint flags, reserved bits, level_idc
-    r.ue()  # seq_parameter_set_id
+    sps_id = r.ue()
+    if sps_id > 31:
+        raise SpsUnreadable(f"seq_parameter_set_id {sps_id}")
     chroma_format, depth_luma, depth_chroma = 1, 8, 8
     if profile in _HIGH_PROFILES:
         chroma_format = r.ue()
@@ -156,15 +196,19 @@ def parse_sps(rbsp: bytes) -> Sps:
         if chroma_format == 3:
             r.bit()  # separate_colour_plane_flag
         depth_luma, depth_chroma = r.ue() + 8, r.ue() + 8
+        if depth_luma > 14 or depth_chroma > 14:
+            raise SpsUnreadable("bit depth above 14")
         r.bit()  # qpprime_y_zero_transform_bypass_flag
         if r.bit():  # seq_scaling_matrix_present_flag
             for i in range(8 if chroma_format != 3 else 12):
                 if r.bit():
                     _skip_scaling_list(r, 16 if i < 6 else 64)
-    r.ue()  # log2_max_frame_num_minus4
+    if r.ue() > 12:  # log2_max_frame_num_minus4
+        raise SpsUnreadable("log2_max_frame_num out of range")
     poc_type = r.ue()
     if poc_type == 0:
-        r.ue()
+        if r.ue() > 12:
+            raise SpsUnreadable("log2_max_pic_order_cnt_lsb out of range")
     elif poc_type == 1:
         r.bit()
         r.se()
@@ -173,7 +217,8 @@ def parse_sps(rbsp: bytes) -> Sps:
             r.se()
     elif poc_type != 2:
         raise SpsUnreadable(f"pic_order_cnt_type {poc_type}")
-    r.ue()  # max_num_ref_frames
+    if r.ue() > 16:  # max_num_ref_frames
+        raise SpsUnreadable("max_num_ref_frames above 16")
     r.bit()  # gaps_in_frame_num_value_allowed_flag
     width_mbs, height_units = r.ue() + 1, r.ue() + 1
     frame_mbs_only = bool(r.bit())
@@ -189,6 +234,8 @@ def parse_sps(rbsp: bytes) -> Sps:
         unit_y = (sub_h if chroma_format else 1) * (1 if frame_mbs_only else 2)
         width -= unit_x * (left + right)
         height -= unit_y * (top + bottom)
+        if width <= 0 or height <= 0:
+            raise SpsUnreadable("a cropping window larger than the picture")
     signal = full = colour = False
     primaries = transfer = matrix = 2  # unspecified
     chroma_loc: int | None = None
@@ -211,6 +258,7 @@ def parse_sps(rbsp: bytes) -> Sps:
     _trailing_bits(r)
     return Sps(
         profile=profile,
+        sps_id=sps_id,
         chroma_format=chroma_format,
         bit_depth_luma=depth_luma,
         bit_depth_chroma=depth_chroma,

@@ -54,6 +54,7 @@ class Track:
     avcc: bytes  # the H.264 decoder configuration (avcC payload); b"" for other codecs
     channels: int  # audio sample entry (0 for other kinds)
     sample_rate: int
+    aac: tuple[int, int] | None  # (channels, sample rate) of an AAC-LC AudioSpecificConfig (esds)
     data_span: tuple[int, int]  # (first byte, last byte + 1) of the samples' chunks; (0, 0) without
     matrix_identity: bool  # tkhd's transformation matrix is the identity (no rotation)
 
@@ -197,7 +198,9 @@ def _track(data: bytes, start: int, end: int) -> Track:
     minf = _need(data, *mdia, b"minf")
     _self_contained(data, minf)
     stbl = _need(data, *minf, b"stbl")
-    fourcc, entries, width, height, colr, avcc, audio = _stsd(data, *_need(data, *stbl, b"stsd"), handler)
+    fourcc, entries, width, height, colr, avcc, audio, aac = _stsd(
+        data, *_need(data, *stbl, b"stsd"), handler
+    )
     samples, sample_bytes, lowest, highest = _layout(data, stbl)
     _sync_samples(data, stbl, samples)
     deltas = _stts(data, *_need(data, *stbl, b"stts"))
@@ -221,6 +224,7 @@ def _track(data: bytes, start: int, end: int) -> Track:
         avcc=avcc,
         channels=audio[0],
         sample_rate=audio[1],
+        aac=aac,
         data_span=(lowest, highest),
         matrix_identity=identity,
     )
@@ -289,7 +293,7 @@ def _elst(data: bytes, start: int, _end: int) -> tuple[tuple[int, int, int], ...
 
 def _stsd(
     data: bytes, start: int, end: int, handler: str
-) -> tuple[str, int, int, int, Colr | None, bytes, tuple[int, int]]:
+) -> tuple[str, int, int, int, Colr | None, bytes, tuple[int, int], tuple[int, int] | None]:
     entries = struct.unpack_from(">I", data, start + 4)[0]
     if entries < 1:
         raise IndexUnreadable("stsd without a sample entry")
@@ -301,6 +305,9 @@ def _stsd(
     colr = None
     avcc = b""
     audio = (0, 0)
+    aac: tuple[int, int] | None = None
+    if handler == "soun" and kind == b"mp4a" and (esds := _find(data, entry_start + 36, entry_end, b"esds")):
+        aac = _aac_config(data[esds[0] + 4 : esds[1]])
     if handler == "soun" and size >= 36:  # AudioSampleEntry: channelcount, samplesize ... samplerate 16.16
         audio = (
             struct.unpack_from(">H", data, entry_start + 24)[0],
@@ -317,7 +324,49 @@ def _stsd(
                 colr = _colr(data, *found)
             if kind in (b"avc1", b"avc3") and (config := _find(data, children, entry_end, b"avcC")):
                 avcc = data[config[0] : config[1]]
-    return kind.decode("latin-1"), entries, width, height, colr, avcc, audio
+    return kind.decode("latin-1"), entries, width, height, colr, avcc, audio, aac
+
+
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+
+
+def _descriptor(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, payload start, payload end) of an MPEG-4 descriptor (ISO/IEC 14496-1 8.3.3)."""
+    tag, pos, size = data[pos], pos + 1, 0
+    for _ in range(4):
+        byte, pos = data[pos], pos + 1
+        size = (size << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            break
+    if pos + size > len(data):
+        raise IndexUnreadable("an esds descriptor runs past its box")
+    return tag, pos, pos + size
+
+
+def _aac_config(esds: bytes) -> tuple[int, int] | None:
+    """(channels, sample rate) an AAC-LC AudioSpecificConfig states; None for anything else."""
+    tag, pos, end = _descriptor(esds, 0)
+    if tag != 3:
+        return None
+    flags = esds[pos + 2]
+    pos += (
+        3
+        + (2 if flags & 0x80 else 0)
+        + (1 + esds[pos + 3] if flags & 0x40 else 0)
+        + (2 if flags & 0x20 else 0)
+    )
+    tag, pos, end = _descriptor(esds, pos)
+    if tag != 4 or esds[pos] != 0x40:  # DecoderConfigDescriptor, MPEG-4 audio
+        return None
+    tag, pos, end = _descriptor(esds, pos + 13)
+    # two bytes, or the three of the SBR-absent sync extension ffmpeg's encoder adds (0x2b7, 5, 0)
+    if tag != 5 or not (end - pos == 2 or (end - pos == 5 and esds[pos + 2 : end] == b"\x56\xe5\x00")):
+        return None
+    bits = int.from_bytes(esds[pos : pos + 2], "big")
+    kind, rate, channels = bits >> 11, (bits >> 7) & 0xF, (bits >> 3) & 0xF
+    if kind != 2 or rate >= len(_AAC_RATES) or not 1 <= channels <= 7:  # LC, a listed rate, a layout
+        return None
+    return (8 if channels == 7 else channels), _AAC_RATES[rate]
 
 
 def _colr(data: bytes, start: int, end: int) -> Colr | None:

@@ -79,6 +79,8 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
             return None
         if track.sample_rate != source.sample_rate:  # (MP4 writes 2 channels here whatever they are)
             return None  # a copied stream keeps its rate; other entries (HE-AAC, damage): ffprobe
+        if source.codec == "aac" and track.aac != (source.channels, source.sample_rate):
+            return None  # the decoder's configuration is what ffprobe reads channels and rate from
         kept.append(AudioStream(k, source.codec, source.channels, source.sample_rate))
     return MediaInfo(
         path=str(path),
