@@ -246,7 +246,7 @@ def _self_contained(data: bytes, minf: tuple[int, int]) -> None:
     if dref[1] - dref[0] < 20 or struct.unpack_from(">I", data, dref[0] + 4)[0] != 1:
         raise IndexUnreadable("not one data reference")
     size, kind, flags = struct.unpack_from(">I4sI", data, dref[0] + 8)
-    if kind not in (b"url ", b"alis") or not flags & 1 or dref[0] + 8 + size > dref[1]:
+    if kind not in (b"url ", b"alis") or not flags & 1 or size < 12 or dref[0] + 8 + size > dref[1]:
         raise IndexUnreadable("the samples live in another file")
 
 
