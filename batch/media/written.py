@@ -184,5 +184,7 @@ def _duration(track: Track) -> float | None:
             return None
     elif track.first_composition_offset:
         return None
-    seconds = Fraction(sum(n * d for n, d in track.deltas), track.timescale)
-    return float(f"{float(seconds):.6f}")
+    ticks = sum(n * d for n, d in track.deltas)
+    if ticks != track.media_duration:  # mdhd must say what the samples last (ffprobe reads mdhd)
+        return None
+    return float(f"{float(Fraction(ticks, track.timescale)):.6f}")
