@@ -240,8 +240,12 @@ def parse_sps(rbsp: bytes) -> Sps:
     primaries = transfer = matrix = 2  # unspecified
     chroma_loc: int | None = None
     if r.bit():  # vui_parameters_present_flag
-        if r.bit() and r.bits(8) == 255:  # aspect_ratio_info_present_flag, Extended_SAR
-            r.bits(32)
+        if r.bit():  # aspect_ratio_info_present_flag
+            idc = r.bits(8)
+            if idc == 255:  # Extended_SAR
+                r.bits(32)
+            elif idc > 16:  # ffmpeg refuses the SPS ("illegal aspect ratio")
+                raise SpsUnreadable(f"aspect_ratio_idc {idc}")
         if r.bit():  # overscan_info_present_flag
             r.bit()
         if r.bit():  # video_signal_type_present_flag

@@ -46,7 +46,7 @@ class Track:
     samples: int  # stsz/stz2
     sample_bytes: int  # the sum of the samples' sizes
     deltas: tuple[tuple[int, int], ...]  # stts: (count, duration in ticks)
-    first_composition_offset: int | None  # the first sample's ctts offset; None without ctts
+    composition: tuple[tuple[int, int], ...]  # ctts: (count, offset in ticks); () without B-frames
     edits: tuple[tuple[int, int, int], ...]  # elst: (length in the movie timescale, media time, rate)
     width: int  # visual sample entry (0 for other kinds)
     height: int
@@ -216,7 +216,7 @@ def _track(data: bytes, start: int, end: int) -> Track:
         samples=samples,
         sample_bytes=sample_bytes,
         deltas=deltas,
-        first_composition_offset=_first_ctts(data, stbl),
+        composition=_ctts(data, stbl),
         edits=edits,
         width=width,
         height=height,
@@ -264,15 +264,17 @@ def _sync_samples(data: bytes, stbl: tuple[int, int], samples: int) -> None:
         raise IndexUnreadable("stss's key frames are out of order or out of range")
 
 
-def _first_ctts(data: bytes, stbl: tuple[int, int]) -> int | None:
+def _ctts(data: bytes, stbl: tuple[int, int]) -> tuple[tuple[int, int], ...]:
     found = _find(data, *stbl, b"ctts")
     if found is None:
-        return None
+        return ()
     start, end = found
-    if end - start < 16 or struct.unpack_from(">I", data, start + 4)[0] < 1:
-        raise IndexUnreadable("an empty ctts")
-    version = data[start]
-    return int(struct.unpack_from(">i" if version == 1 else ">I", data, start + 12)[0])
+    version = _version(data, start, "ctts")
+    count = struct.unpack_from(">I", data, start + 4)[0]
+    if count < 1 or start + 8 + 8 * count > end:
+        raise IndexUnreadable("ctts lists fewer entries than it counts")
+    flat = struct.unpack_from(f">{2 * count}{'i' if version else 'I'}", data, start + 8)
+    return tuple(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _elst(data: bytes, start: int, _end: int) -> tuple[tuple[int, int, int], ...]:
@@ -308,6 +310,8 @@ def _stsd(
     aac: tuple[int, int] | None = None
     if handler == "soun" and kind == b"mp4a" and (esds := _find(data, entry_start + 36, entry_end, b"esds")):
         aac = _aac_config(data[esds[0] + 4 : esds[1]])
+    if handler == "soun" and size >= 36 and struct.unpack_from(">H", data, entry_start + 16)[0] != 0:
+        raise IndexUnreadable("a QuickTime sound entry of version 1 or 2")  # its fields differ
     if handler == "soun" and size >= 36:  # AudioSampleEntry: channelcount, samplesize ... samplerate 16.16
         audio = (
             struct.unpack_from(">H", data, entry_start + 24)[0],

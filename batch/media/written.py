@@ -173,18 +173,25 @@ def _constant_rate(track: Track) -> Fraction | None:
 def _duration(track: Track) -> float | None:
     """The video's length as ffprobe prints it (microseconds): its samples' durations.
 
-    Only an edit list that starts at the first sample's presentation (every sample shown; ffprobe
-    counts no discarded packet) is taken.
+    Only a constant-rate track whose presentation times fill the grid from the edit's start, one
+    sample a slot (no sample before the edit, which ffprobe would count as discarded), is taken.
     """
-    if len(track.edits) > 1:
+    if len(track.edits) > 1 or len(track.deltas) != 1:
         return None
+    delta = track.deltas[0][1]
+    start = 0
     if track.edits:
-        _, media_time, rate = track.edits[0]
-        if rate != 0x10000 or media_time != (track.first_composition_offset or 0):
+        _, start, rate = track.edits[0]
+        if rate != 0x10000:
             return None
-    elif track.first_composition_offset:
+    offsets = [offset for count, offset in track.composition for _ in range(count)] or [0] * track.samples
+    if len(offsets) != track.samples:
         return None
-    ticks = sum(n * d for n, d in track.deltas)
+    if sorted(k * delta + off for k, off in enumerate(offsets)) != list(
+        range(start, start + track.samples * delta, delta)
+    ):
+        return None
+    ticks = track.samples * delta
     if ticks != track.media_duration:  # mdhd must say what the samples last (ffprobe reads mdhd)
         return None
     return float(f"{float(Fraction(ticks, track.timescale)):.6f}")
