@@ -57,20 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_workers() -> int:
-    """One worker per visible GPU (CUDA_VISIBLE_DEVICES respected); 1 without a GPU."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return max(1, len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"]))
-    try:
-        import subprocess
-
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
-        return max(1, sum(line.startswith("GPU ") for line in out.stdout.splitlines()))
-    except (OSError, subprocess.TimeoutExpired):
-        return 1
-
-
 def setup_logging(quiet: bool) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
@@ -164,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=state_dir,
         keep_outputs=args.worker,
         shard=shard_spec,
-        workers=args.workers or default_workers(),
+        workers=args.workers,  # None: one per visible GPU, counted when an input is cut into chunks
     )
     return run_job(config_url, options)
 

@@ -52,6 +52,7 @@ from batch.job.shards import Shard, merge_if_complete, run_id
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
 from batch.media.probe import MediaInfo, probe, probe_ahead_of_time
+from batch.models.gpu_slot import visible_gpus
 from batch.report import page as report_page
 from batch.report.build import Collector
 from batch.report.data import ReportData
@@ -86,7 +87,9 @@ class RunOptions:
     # can upload it again if the bucket loses it; the watchdog removes them.
     keep_outputs: bool = False
     shard: Shard | None = None  # this instance's share of the inputs (--shard I/N)
-    workers: int = 1  # chunks processed at once (one per GPU; --workers N on the CPU)
+    # chunks processed at once (--workers N); None: one per visible GPU (1 without), counted only
+    # when an input is cut into chunks (nvidia-smi can take a second before a job that needs none)
+    workers: int | None = None
 
 
 def expand_inputs(cfg: JobConfig, settings: StorageSettings) -> list[str | BatchError]:
@@ -403,7 +406,8 @@ class Runner:
         else:
             chunked = ChunkedInput(
                 self.cfg, info, chunks, encoder, out_store, stem, self.work_dir, sha256 or "",
-                workers=self.options.workers, make_room=self._make_room, deadline=self.deadline,
+                workers=self.options.workers or max(1, visible_gpus()), make_room=self._make_room,
+                deadline=self.deadline,
                 registry=self.registry,
             )  # fmt: skip
             done = chunked.run(
