@@ -1,6 +1,6 @@
 """One ffprobe per input, end to end: the job command on three local clips runs ffprobe three
 times (once per input, none for the outputs), and each input after the first is probed while
-the one before it is being transcoded.
+the one before it is being transcoded; nvidia-smi is not run (no input is cut into chunks).
 
 Real ffmpeg and ffprobe behind a logging shim on PATH (the shim only records and execs them).
 """
@@ -36,6 +36,9 @@ def shims(where: Path, log: Path) -> dict[str, str]:
         assert real is not None
         (where / name).write_text(SHIM.format(name=name, log=log, real=real))
         (where / name).chmod(0o755)
+    # no GPU here: the shim only records that the GPU count was asked for
+    (where / "nvidia-smi").write_text(f'#!/bin/sh\necho "0 start nvidia-smi x" >> {log}\nexit 9\n')
+    (where / "nvidia-smi").chmod(0o755)
     return {**os.environ, "PATH": f"{where}:{os.environ['PATH']}"}
 
 
@@ -58,6 +61,7 @@ def test_three_inputs_take_three_probes_each_started_during_the_transcode_before
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     calls = [line.split() for line in log.read_text().splitlines()]
+    assert not [c for c in calls if c[2] == "nvidia-smi"]  # no chunk workers to count GPUs for
     probed = [c[3] for c in calls if c[1:3] == ["start", "ffprobe"]]
     assert sorted(probed) == sorted(c.name for c in clips)  # once each, and never an output
     # the ffprobe of input k+1 starts before input k's transcode ends
