@@ -249,8 +249,11 @@ def test_an_output_missing_frames_fails_the_frame_check(made: tuple[Path, Any], 
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)  # fmt: skip
+    max_examples=80,
+    deadline=None,
+    derandomize=True,  # a fixed set in CI; other seeds and whole-index byte scans were run by hand
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=6))
 def test_damage_anywhere_gives_no_facts_ffprobe_would_not_give(
     made: tuple[Path, Any], tmp_path: Path, edits: list[tuple[int, int]]
