@@ -50,14 +50,20 @@ def start(command: list[str], path: Path) -> bool:
     before = identity(path)
     if before is None:
         return False
-    try:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
-        )
-    except OSError:
-        return False
+    name = key(command, path)
     with _lock:
-        _started[key(command, path)] = _Started(command, before, proc)
+        earlier = _started.get(name)
+        if earlier is not None and earlier.identity == before:
+            return True  # the same file listed twice in a row: one run answers the first ask
+        try:
+            proc = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+            )
+        except OSError:
+            return False
+        _started[name] = _Started(command, before, proc)
+    if earlier is not None:  # a run on the file as it was before it changed: never taken
+        _stop(earlier)
     return True
 
 
@@ -83,10 +89,14 @@ def discard() -> None:
         left = list(_started.values())
         _started.clear()
     for started in left:
-        with contextlib.suppress(OSError):
-            started.proc.kill()
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            started.proc.communicate(timeout=5)
+        _stop(started)
+
+
+def _stop(started: _Started) -> None:
+    with contextlib.suppress(OSError):
+        started.proc.kill()
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        started.proc.communicate(timeout=5)
 
 
 atexit.register(discard)

@@ -114,6 +114,28 @@ def test_an_unused_guess_is_stopped_and_reaped(tmp_path: Path) -> None:
     assert probe_ahead._started == {}
 
 
+def test_the_same_file_started_twice_runs_one_ffprobe_and_leaks_none(
+    tmp_path: Path, no_fresh_ffprobe: list
+) -> None:
+    """Inputs [a, a]: the early probe and the prefetch both ask; one run, taken once, none left."""
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert probe_ahead_of_time(clip) and probe_ahead_of_time(clip)
+    assert len(probe_ahead._started) == 1
+    first = next(iter(probe_ahead._started.values())).proc
+    assert probe(clip).frame_count == 5 and no_fresh_ffprobe == []
+    assert first.returncode is not None and probe_ahead._started == {}
+
+
+def test_a_file_changed_between_two_starts_replaces_the_stale_run(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert probe_ahead_of_time(clip)
+    stale = next(iter(probe_ahead._started.values())).proc
+    make_clip(tmp_path / "b.mp4", frames=7).replace(clip)
+    assert probe_ahead_of_time(clip)
+    assert stale.returncode is not None  # stopped and reaped, not left running
+    assert len(probe_ahead._started) == 1 and probe(clip).frame_count == 7
+
+
 # --- the guess from the config: which input, and never an exception ---
 
 
