@@ -51,6 +51,7 @@ class AudioStream:
     codec: str
     channels: int
     sample_rate: int
+    packets: int | None = None  # in the file (None: not counted); 0 is a track with no audio at all
 
 
 @dataclass(frozen=True)
@@ -283,12 +284,18 @@ def probe(path: Path) -> MediaInfo:
     if rotation in (90, 270):
         width, height = height, width
 
+    per_stream: dict[int, int] = {}
+    for packet in data.get("packets") or []:
+        index = packet.get("stream_index")
+        if isinstance(index, int):
+            per_stream[index] = per_stream.get(index, 0) + 1
     audio = tuple(
         AudioStream(
             index=int(s["index"]),
             codec=str(s.get("codec_name", "unknown")),
             channels=int(s.get("channels") or 0),
             sample_rate=int(s.get("sample_rate") or 0),
+            packets=per_stream.get(int(s["index"]), 0),
         )
         for s in streams
         if s.get("codec_type") == "audio"

@@ -86,11 +86,16 @@ def plan_streams(info: MediaInfo, container: str, fps_out: Fraction) -> StreamPl
     notes: list[str] = []
     audio = []
     for a in info.audio:
-        if a.sample_rate > 0:
-            audio.append(a)
-        else:
+        if a.sample_rate <= 0:
             reason = "it has no sample rate: ffprobe found no audio samples in it (too short or damaged)"
             dropped.append(Dropped(a.index, "audio", a.codec, reason))
+        elif a.packets == 0 and not is_matroska(container):
+            # a track its header declares that never got a packet: Matroska carries it as it is,
+            # MP4/MOV muxers leave it out (and the output then lacked a stream the plan kept)
+            reason = "it holds no audio packets (the track is declared but empty); MP4/MOV cannot carry it"
+            dropped.append(Dropped(a.index, "audio", a.codec, reason))
+        else:
+            audio.append(a)
     subtitles: list[tuple[int, str]] = []
     attachments: list[int] = []
     for s in info.streams:

@@ -81,7 +81,7 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
             return None  # a copied stream keeps its rate; other entries (HE-AAC, damage): ffprobe
         if source.codec == "aac" and track.aac != (source.channels, source.sample_rate):
             return None  # the decoder's configuration is what ffprobe reads channels and rate from
-        kept.append(AudioStream(k, source.codec, source.channels, source.sample_rate))
+        kept.append(AudioStream(k, source.codec, source.channels, source.sample_rate, track.samples))
     return MediaInfo(
         path=str(path),
         container=MP4_FORMAT,

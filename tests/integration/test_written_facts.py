@@ -129,6 +129,24 @@ def test_a_high_profile_output_with_b_frames_is_read_from_its_index(
     same_as_ffprobe(result.info_out, dest)
 
 
+@pytest.mark.parametrize("ext", ["mkv", "avi"])
+def test_a_source_whose_audio_track_holds_no_packets_gives_an_output_without_it(
+    ext: str, tmp_path: Path
+) -> None:
+    """ffmpeg 5.1 with -shortest on a 1-second clip declares the audio track and writes no packet
+    into it; the job listed it as kept and then failed (StreamsMismatch: "this is a bug")."""
+    codec = "ac3" if ext == "mkv" else "libmp3lame"
+    sine = ["-f", "lavfi", "-i", "sine=sample_rate=48000:duration=1"]
+    src = source(tmp_path / f"src.{ext}", frames=30, extra_in=sine, out=["-c:v", "libx264", "-c:a", codec])
+    info = probe(src)
+    if not info.audio or info.audio[0].packets != 0:
+        pytest.skip("this ffmpeg writes the audio packets; nothing to test")
+    dest = tmp_path / "out.mp4"
+    result = run(src, dest)
+    assert result.info_out.audio == () and [d["type"] for d in result.dropped_streams] == ["audio"]
+    same_as_ffprobe(result.info_out, dest)
+
+
 SLOW = {
     "10-bit": (
         {"vf": "format=yuv420p10le", "out": ["-c:v", "libx264", "-pix_fmt", "yuv420p10le"]}, "mp4", ""

@@ -98,6 +98,19 @@ def test_audio_without_samples_is_listed_and_not_mapped() -> None:
     assert "1:1" in args and "1:2" not in args
 
 
+def test_a_declared_audio_track_without_packets_is_listed_and_not_mapped() -> None:
+    """A Matroska/AVI header can declare a track (with its rate) that never got a packet: mapping it
+    gave an output without audio, then a StreamsMismatch calling it a bug (outside review)."""
+    good, declared = AudioStream(1, "aac", 2, 48000, packets=470), AudioStream(2, "ac3", 1, 48000, packets=0)
+    plan = plan_streams(info(audio=(good, declared)), "mp4", Fraction(30))
+    assert plan.audio == (good,)
+    assert [(d.index, d.type) for d in plan.dropped] == [(2, "audio")]
+    assert "no audio packets" in plan.dropped[0].reason
+    assert plan_streams(info(audio=(good, declared)), "mkv", Fraction(30)).audio == (good, declared)
+    uncounted = AudioStream(3, "aac", 2, 48000)  # packets not counted (None): kept as before
+    assert plan_streams(info(audio=(uncounted,)), "mp4", Fraction(30)).audio == (uncounted,)
+
+
 def test_nothing_to_carry_means_nothing_dropped() -> None:
     plan = plan_streams(info(), "mp4", Fraction(60))
     assert plan.dropped == () and plan.notes == () and plan.subtitles == ()
