@@ -49,6 +49,7 @@ from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, p
 from batch.job.pipeline import check_duration, pixel_plan_for, run_pipeline
 from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
+from batch.media import probe_ahead
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
 from batch.media.probe import MediaInfo, probe, probe_ahead_of_time
@@ -144,15 +145,16 @@ def output_stems(urls: list[str | BatchError]) -> list[str]:
     return stems
 
 
-def _probe_ahead(item: str | BatchError) -> None:
+def _probe_ahead(item: str | BatchError | None) -> Path | None:
     """Start the next local input's ffprobe now (batch.media.probe_ahead: used only if the file is
-    unchanged when its turn comes); remote inputs are probed once downloaded."""
-    if isinstance(item, BatchError):
-        return
+    unchanged when its turn comes) and return its path; remote inputs are probed once downloaded."""
+    if item is None or isinstance(item, BatchError):
+        return None
     with contextlib.suppress(Exception):  # a guess: any failure only means probing it in turn
         scheme, _, key = parse_url(item)
-        if scheme == "file" and Path(key).is_file():
-            probe_ahead_of_time(Path(key))
+        if scheme == "file" and Path(key).is_file() and probe_ahead_of_time(Path(key)):
+            return Path(key)
+    return None
 
 
 def _sha256_file(path: Path) -> str:
@@ -246,9 +248,12 @@ class Runner:
             )
             with heartbeat:
                 for position, (index, item, stem) in enumerate(mine):
-                    if position + 1 < len(mine):
-                        _probe_ahead(mine[position + 1][1])  # runs while this input is transcoded
-                    self._run_one(index, item, stem, out_store, encoder, tracker, cancel)
+                    following = mine[position + 1][1] if position + 1 < len(mine) else None
+                    ahead = _probe_ahead(following)  # runs while this input is transcoded
+                    try:
+                        self._run_one(index, item, stem, out_store, encoder, tracker, cancel)
+                    finally:  # a run this input never took (it failed first, it changed): stopped now
+                        probe_ahead.discard(keep=ahead)
                 tracker.set_phase(self.manifest.status)
             # the status got its final beat above; the manifest is the last object written
             self._publish(out_store)

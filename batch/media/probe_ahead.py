@@ -56,8 +56,14 @@ def start(command: list[str], path: Path) -> bool:
         if earlier is not None and earlier.identity == before:
             return True  # the same file listed twice in a row: one run answers the first ask
         try:
+            # ffprobe gets the resolved path: a symlink pointed elsewhere (and back) meanwhile cannot
+            # make it read another file than the one whose identity was taken
             proc = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+                list(name),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
             )
         except OSError:
             return False
@@ -83,11 +89,14 @@ def take(command: list[str], path: Path) -> subprocess.CompletedProcess[str] | N
     return subprocess.CompletedProcess(started.command, started.proc.returncode, out, err)
 
 
-def discard() -> None:
-    """Stop and reap what was started and never taken (a guess that did not match)."""
+def discard(keep: Path | None = None) -> None:
+    """Stop and reap what was started and never taken (a guess that did not match, an input that
+    failed before its probe); ``keep``: a file whose run is still wanted (the next input's)."""
+    wanted = os.path.realpath(keep) if keep is not None else None
     with _lock:
-        left = list(_started.values())
-        _started.clear()
+        left = [s for k, s in _started.items() if wanted is None or wanted not in k]
+        for k in [k for k, s in _started.items() if s in left]:
+            del _started[k]
     for started in left:
         _stop(started)
 

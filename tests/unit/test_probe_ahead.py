@@ -136,6 +136,29 @@ def test_a_file_changed_between_two_starts_replaces_the_stale_run(tmp_path: Path
     assert len(probe_ahead._started) == 1 and probe(clip).frame_count == 7
 
 
+def test_discard_keeps_only_the_run_still_wanted(tmp_path: Path) -> None:
+    """After each input the runner stops runs nobody took (an input that failed before its probe,
+    a deleted file) and keeps the next input's."""
+    a, b = make_clip(tmp_path / "a.mp4", frames=5), make_clip(tmp_path / "b.mp4", frames=6)
+    assert probe_ahead_of_time(a) and probe_ahead_of_time(b)
+    runs = {Path(s.command[-1]).name: s.proc for s in probe_ahead._started.values()}
+    probe_ahead.discard(keep=tmp_path / "." / "b.mp4")  # another spelling of b
+    assert runs["a.mp4"].returncode is not None and runs["b.mp4"].returncode is None
+    assert len(probe_ahead._started) == 1
+
+
+def test_a_symlinked_input_is_probed_at_its_target(tmp_path: Path) -> None:
+    """ffprobe gets the resolved path: re-pointing the link (and back) meanwhile cannot make it read
+    another file than the one whose identity was taken."""
+    make_clip(tmp_path / "a.mp4", frames=5)
+    link = tmp_path / "link.mp4"
+    link.symlink_to(tmp_path / "a.mp4")
+    assert probe_ahead_of_time(link)
+    started = next(iter(probe_ahead._started.values()))
+    assert started.proc.args[-1] == os.path.realpath(tmp_path / "a.mp4")
+    assert probe(link).frame_count == 5
+
+
 # --- the guess from the config: which input, and never an exception ---
 
 
