@@ -76,7 +76,7 @@ def read_index(path: Path) -> Index:
             size = f.seek(0, 2)
             f.seek(0)
             return _read(f, size)
-    except (OSError, struct.error) as e:
+    except (OSError, struct.error, IndexError) as e:  # a field read past the data it lies in
         raise IndexUnreadable(f"{Path(path).name}: {e}") from e
 
 
