@@ -21,6 +21,10 @@ _MAX_MOOV = 256 << 20  # an index larger than this is read by ffprobe, not into 
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf"}
 
 
+# the boxes an ISO-BMFF file (MP4, MOV) can start with
+FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+
+
 class IndexUnreadable(ValueError):
     """The file's index is missing, damaged or of a form this reader does not take."""
 
@@ -88,20 +92,7 @@ def _read(f: BinaryIO, file_size: int) -> Index:
     fragmented = False
     while pos < file_size:
         f.seek(pos)
-        head = f.read(16)
-        if len(head) < 8:
-            raise IndexUnreadable(f"a box header cut short at byte {pos}")
-        size, kind = struct.unpack(">I4s", head[:8])
-        header = 8
-        if size == 1:
-            if len(head) < 16:
-                raise IndexUnreadable(f"a large box header cut short at byte {pos}")
-            size = struct.unpack(">Q", head[8:16])[0]
-            header = 16
-        elif size == 0:  # the box runs to the end of the file
-            size = file_size - pos
-        if size < header or pos + size > file_size:
-            raise IndexUnreadable(f"box {kind!r} at byte {pos} runs past the end of the file ({size} bytes)")
+        kind, header, size = _header(f.read(16), 0, file_size - pos)
         kinds.append(kind.decode("latin-1"))
         if kind == b"moov":
             if moov is not None:
@@ -117,10 +108,28 @@ def _read(f: BinaryIO, file_size: int) -> Index:
         pos += size
     if moov is None:
         raise IndexUnreadable("no moov box (the index is missing)")
-    if not kinds or kinds[0] not in ("ftyp", "moov", "free", "wide", "skip", "mdat"):
+    if not kinds or kinds[0].encode("latin-1") not in FIRST_BOXES:
         raise IndexUnreadable(f"first box {kinds[0] if kinds else None!r} is not an MP4/MOV box")
     timescale, tracks = _moov(moov)
     return Index(timescale, tracks, tuple(mdat), file_size, tuple(kinds), fragmented)
+
+
+def _header(buf: bytes, at: int, room: int) -> tuple[bytes, int, int]:
+    """(type, header length, box size) of the box whose header starts at ``buf[at]``, which has
+    ``room`` bytes up to the end of its parent (or of the file)."""
+    if room < 8 or len(buf) < at + 8:
+        raise IndexUnreadable("a box header cut short")
+    size, kind = struct.unpack_from(">I4s", buf, at)
+    header = 8
+    if size == 1:  # a 64-bit size follows
+        if room < 16 or len(buf) < at + 16:
+            raise IndexUnreadable("a large box header cut short")
+        size, header = struct.unpack_from(">Q", buf, at + 8)[0], 16
+    elif size == 0:  # the box runs to the end of its parent
+        size = room
+    if size < header or size > room:
+        raise IndexUnreadable(f"box {kind!r} runs past its parent or the file ({size} bytes)")
+    return kind, header, size
 
 
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
@@ -129,17 +138,7 @@ def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[by
     out = []
     pos = start
     while pos < end:
-        if end - pos < 8:
-            raise IndexUnreadable("a box header cut short inside moov")
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        header = 8
-        if size == 1:
-            size = struct.unpack_from(">Q", data, pos + 8)[0]
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise IndexUnreadable(f"box {kind!r} inside moov runs past its parent")
+        kind, header, size = _header(data, pos, end - pos)
         out.append((kind, pos + header, pos + size))
         pos += size
     return out
@@ -384,24 +383,16 @@ def _colr(data: bytes, start: int, end: int) -> Colr | None:
     return None  # an ICC profile: no code points
 
 
-def _sizes(data: bytes, stbl: tuple[int, int]) -> tuple[int, int]:
-    """(the one size of every sample or 0, the count) from stsz; stz2 (compact sizes, which ffmpeg
-    never writes) is left to ffprobe."""
-    start, end = _need(data, *stbl, b"stsz")
-    uniform, count = struct.unpack_from(">II", data, start + 4)
-    if not uniform and start + 12 + 4 * count > end:
-        raise IndexUnreadable("stsz lists fewer sizes than it counts")
-    return uniform, count
-
-
 def _layout(data: bytes, stbl: tuple[int, int]) -> tuple[int, int, int, int]:
     """(samples, their bytes, first chunk's offset, last byte + 1 of any chunk).
 
     The samples are counted as a demuxer counts them, chunk by chunk (stsc x stco), and must be
     the samples stsz sizes: a sample-to-chunk table that places more or fewer is refused.
     """
-    uniform, count = _sizes(data, stbl)
-    stsz = _need(data, *stbl, b"stsz")[0]
+    stsz, stsz_end = _need(data, *stbl, b"stsz")  # stz2 (compact sizes; ffmpeg never writes it): ffprobe
+    uniform, count = struct.unpack_from(">II", data, stsz + 4)
+    if not uniform and stsz + 12 + 4 * count > stsz_end:
+        raise IndexUnreadable("stsz lists fewer sizes than it counts")
     sizes = (uniform,) * count if uniform else struct.unpack_from(f">{count}I", data, stsz + 12)
     offsets = _chunk_offsets(data, stbl)
     start, end = _need(data, *stbl, b"stsc")

@@ -11,6 +11,7 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
+from batch.media.mp4_index import FIRST_BOXES
 
 FFPROBE = "ffprobe"
 
@@ -165,7 +166,7 @@ def _looks_like_mp4(path: Path) -> bool:
     """An ISO-BMFF file starts with a box such as ftyp; a text file named .mp4 does not."""
     with path.open("rb") as f:
         head = f.read(12)
-    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+    return head[4:8] in FIRST_BOXES
 
 
 def _rotation(stream: dict[str, Any]) -> int:

@@ -81,6 +81,8 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
             return None  # a copied stream keeps its rate; other entries (HE-AAC, damage): ffprobe
         if source.codec == "aac" and track.aac != (source.channels, source.sample_rate):
             return None  # the decoder's configuration is what ffprobe reads channels and rate from
+        if not _audio_timeline_whole(index, track):
+            return None  # ffprobe would list fewer packets than the track holds
         kept.append(AudioStream(k, source.codec, source.channels, source.sample_rate, track.samples))
     return MediaInfo(
         path=str(path),
@@ -163,11 +165,25 @@ def _edit_fits(index: Index, track: Track) -> bool:
     return abs(track.edits[0][0] - total * index.movie_timescale) <= 1
 
 
+def _audio_timeline_whole(index: Index, track: Track) -> bool:
+    """Every audio packet is inside the presented timeline, as the muxer writes it: the media
+    header says what the samples last, and an edit (the encoder's priming skipped) runs to their
+    end, within the movie timescale's rounding. A shorter edit makes ffprobe list fewer packets."""
+    ticks = sum(n * d for n, d in track.deltas)
+    if ticks != track.media_duration or len(track.edits) > 1:
+        return False
+    if not track.edits:
+        return True
+    segment, media_time, rate = track.edits[0]
+    end = media_time + Fraction(segment * track.timescale, index.movie_timescale)
+    slack = Fraction(track.timescale, index.movie_timescale)
+    return rate == 0x10000 and media_time >= 0 and abs(end - ticks) <= slack
+
+
 def _constant_rate(track: Track) -> Fraction | None:
-    durations = {d for _, d in track.deltas}
-    if len(durations) != 1 or 0 in durations:
+    if len(track.deltas) != 1 or track.deltas[0][1] == 0:  # one stts run: every frame lasts as long
         return None
-    return Fraction(track.timescale, durations.pop())
+    return Fraction(track.timescale, track.deltas[0][1])
 
 
 def _duration(track: Track) -> float | None:
