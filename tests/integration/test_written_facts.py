@@ -253,6 +253,19 @@ def test_an_index_that_promises_other_samples_than_the_file_holds_is_left_to_ffp
     assert _facts_of(fewer, tmp_path / "fewer.mp4", context) is None
 
 
+def test_an_audio_edit_shorter_than_its_samples_is_left_to_ffprobe(
+    made: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """ffprobe lists only the packets inside the edit: the index's count would not be its count."""
+    dest, context = made
+    data = dest.read_bytes()
+    audio_elst = data.index(b"elst", data.index(b"elst") + 4) + 12  # the 2nd track's (audio) edit length
+    segment = int.from_bytes(data[audio_elst : audio_elst + 4], "big")
+    shorter = data[:audio_elst] + (segment // 2).to_bytes(4, "big") + data[audio_elst + 4 :]
+    assert _facts_of(data, tmp_path / "whole.mp4", context) is not None
+    assert _facts_of(shorter, tmp_path / "shorter.mp4", context) is None
+
+
 def test_an_output_missing_frames_fails_the_frame_check(made: tuple[Path, Any], tmp_path: Path) -> None:
     """The index's count is the count checked: a file with fewer frames than written is refused."""
     dest, (info, spec) = made
