@@ -94,9 +94,7 @@ def discard(keep: Path | None = None) -> None:
     failed before its probe); ``keep``: a file whose run is still wanted (the next input's)."""
     wanted = os.path.realpath(keep) if keep is not None else None
     with _lock:
-        left = [s for k, s in _started.items() if wanted is None or wanted not in k]
-        for k in [k for k, s in _started.items() if s in left]:
-            del _started[k]
+        left = [_started.pop(k) for k in [k for k in _started if wanted is None or wanted not in k]]
     for started in left:
         _stop(started)
 
