@@ -39,8 +39,8 @@ ENTRY = ROOT / "run_with_config_batch_sync.py"
 FRAMES = 72  # 3 s at 24 fps, in chunks of 1 s: a join, and a bar that moves
 
 
-def _config(tmp_path: Path, http_server, chunk_s: float) -> Path:
-    make_clip(http_server.root / "clip.mp4", size="96x64", rate="24", frames=FRAMES, audio=False)
+def _config(tmp_path: Path, http_server, chunk_s: float, frames: int = FRAMES) -> Path:
+    make_clip(http_server.root / "clip.mp4", size="96x64", rate="24", frames=frames, audio=False)
     config = tmp_path / "job.yaml"
     config.write_text(
         f"job_id: tty\ninputs: [{http_server.base_url}/clip.mp4]\n"
@@ -61,6 +61,13 @@ def chunked_job(tmp_path: Path, http_server) -> Path:
 def job(tmp_path: Path, http_server) -> Path:
     """As ``chunked_job`` in one pass: shorter."""
     return _config(tmp_path, http_server, chunk_s=60)
+
+
+@pytest.fixture
+def long_job(tmp_path: Path, http_server) -> Path:
+    """As ``job``, 40 s long: its processing phase outlasts many heartbeats (0.3 s) even at
+    thousands of fps, so a test can see it and act in it. 72 frames took under one beat."""
+    return _config(tmp_path, http_server, chunk_s=600, frames=960)
 
 
 def argv(config: Path) -> list[str]:
@@ -132,6 +139,11 @@ def phase(state: Path) -> str:
         return ""
 
 
+def processing(state: Path, term: Terminal) -> bool:
+    """The input's frames are moving: the heartbeat says so, or (sooner) the terminal's phase line."""
+    return phase(state) == "processing" or b"[1/1] processing" in term.data
+
+
 def plain(data: bytes) -> None:
     """No carriage return (other than a terminal's own CR LF) and no escape code."""
     assert b"\x1b" not in data, data[:2000]
@@ -143,7 +155,7 @@ def test_a_terminal_shows_live_bars_and_every_phase(chunked_job: Path) -> None:
     term = Terminal(cols=100)
     proc = term.start(argv(job), env())
     state = job.parent / "state"
-    wait_until(lambda: phase(state) == "processing", timeout=60, alive=lambda: proc.poll() is None)
+    wait_until(lambda: processing(state, term), timeout=60, alive=lambda: proc.poll() is None)
     for cols in (60, 140, 80):  # the window changes size mid-job: nothing breaks
         term.resize(cols)
         proc.send_signal(signal.SIGWINCH)
@@ -200,13 +212,14 @@ def test_without_a_terminal_only_plain_lines(job: Path, how: str) -> None:
     assert "%|" not in text  # no bar, not even a final one
 
 
-def test_terminal_hangs_up_mid_job_and_the_job_still_ends_in_a_shutdown(job: Path) -> None:
+def test_terminal_hangs_up_mid_job_and_the_job_still_ends_in_a_shutdown(long_job: Path) -> None:
     """The ssh session drops: the shell that owns the terminal dies, SIGHUP goes to the job's group."""
+    job = long_job
     term = Terminal()
     state = job.parent / "state"
     shell = ["bash", "-c", '"$@"; echo "the job ended: $?"', "bash", *argv(job)]
     proc = term.start(shell, env())
-    wait_until(lambda: phase(state) == "processing", timeout=60, alive=lambda: proc.poll() is None)
+    wait_until(lambda: processing(state, term), timeout=60, alive=lambda: proc.poll() is None)
     term.hang_up()
     assert proc.wait(timeout=10) != 0  # the shell died of the hangup (nothing of ours was left to print)
     wait_until(lambda: len(stopped_lines(state)) == 1, timeout=120)
