@@ -26,7 +26,6 @@ from batch.media.preview import PreviewTap, crop_boxes, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import check_output, plan_streams
 from batch.media.writer import OutputSpec, pad_sizes
-from batch.media.written import facts as written_facts
 from batch.stages.base import Caps, StageInput
 from batch.stages.registry import REGISTRY, Plan, StageRegistry
 
@@ -299,7 +298,10 @@ def run_pipeline(
             f"{source.name}: wrote {written} frames, the stages promise {expected}",
             hint="this is a bug; please report it with the manifest",
         )
-    # one ffprobe per input: the common output is read from its own index (batch.media.written)
+    # one ffprobe per input: the common output is read from its own index (loaded while ffmpeg ran,
+    # batch.job.warm_imports)
+    from batch.media.written import facts as written_facts
+
     info_out = written_facts(info, spec, dest) or probe(dest)
     if info_out.frame_count != written:
         raise FrameCountMismatch(

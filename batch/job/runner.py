@@ -14,6 +14,7 @@ import logging
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -49,6 +50,7 @@ from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, p
 from batch.job.pipeline import check_duration, pixel_plan_for, run_pipeline
 from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
+from batch.job.warm_imports import load_in_background
 from batch.media import probe_ahead
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
@@ -400,7 +402,7 @@ class Runner:
         tap: PreviewTap
         if chunks is None:
             result = run_pipeline(
-                self.cfg, source, dest, encoder, info=info, progress=tracker.frames,
+                self.cfg, source, dest, encoder, info=info, progress=_frames_moving(tracker),
                 artifacts=self.work_dir / "artifacts", deadline=self.deadline, registry=self.registry,
             )  # fmt: skip
             out, record.stages, record.notes = result.info_out, result.stages, result.notes
@@ -416,7 +418,7 @@ class Runner:
                 registry=self.registry,
             )  # fmt: skip
             done = chunked.run(
-                dest, progress=tracker.frames,
+                dest, progress=_frames_moving(tracker),
                 on_join=lambda parts: tracker.set_phase("joining", f"{parts} parts into {dest.name}"),
             )  # fmt: skip
             tap = chunked.tap
@@ -539,6 +541,17 @@ class Runner:
             kept = state_file(self.state_dir, KEPT_OUTPUTS) / key
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(local, kept)
+
+
+def _frames_moving(tracker: Tracker) -> Callable[[int, int], None]:
+    """The tracker's frame count; the first count (ffmpeg is running) also starts loading what the
+    end of the input needs (batch.job.warm_imports), on the core ffmpeg leaves."""
+
+    def frames(done: int, total: int) -> None:
+        load_in_background()
+        tracker.frames(done, total)
+
+    return frames
 
 
 def run_job(config_url: str, options: RunOptions) -> int:

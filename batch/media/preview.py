@@ -30,13 +30,12 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw
-
 from batch.media.colour import KR_KB, ColourPlan
 from batch.media.layout import FrameLayout, to_8bit
 
 if TYPE_CHECKING:
     import numpy as np  # imported where frames are converted: a job with no stages needs none
+    from PIL import Image  # imported where images are made, after ffmpeg has started (warm_imports)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,7 @@ def thumbnail(
 ) -> Image.Image:
     """A frame (or its ``box``) as RGB, ``height`` high, converted with the source's matrix and range."""
     import numpy as np
+    from PIL import Image
 
     w, h = layout.width, layout.height
     box = box or (0, 0, w, h)
@@ -213,6 +213,8 @@ class PreviewTap:
 
 def frame_at(path: Path, seconds: float, height: int = ROW_HEIGHT) -> Image.Image | None:
     """One frame at ``seconds``, scaled to ``height`` (aspect kept); None if it cannot be read."""
+    from PIL import Image
+
     cmd = [
         "ffmpeg", "-v", "error", "-nostdin", "-ss", f"{seconds:.6f}", "-i", str(path),
         "-frames:v", "1", "-vf", f"scale=-2:{height}", "-f", "image2pipe", "-c:v", "png", "pipe:1",
@@ -254,11 +256,15 @@ def _fill_gaps(tap: PreviewTap, files: Files) -> None:
 
 
 def _blend(a: Image.Image, b: Image.Image) -> Image.Image:
+    from PIL import Image
+
     return Image.blend(a, b.resize(a.size), 0.5)
 
 
 def _full_size_row(tap: PreviewTap) -> list[Image.Image]:
     """The middle row at full size; empty when its frames came back from the files (no crops)."""
+    from PIL import Image
+
     row = tap.crop_row
     if row is None or row.output not in tap.output_crops:
         return []
@@ -276,6 +282,8 @@ def make_preview(
     tap: PreviewTap, dest: Path, labels: tuple[str, str], files: Files | None = None
 ) -> Path | None:
     """Write a JPEG grid to ``dest``, a caption over each column; None when no row has its frames."""
+    from PIL import Image, ImageDraw
+
     if files is not None:
         _fill_gaps(tap, files)
     rows: list[list[Image.Image]] = []

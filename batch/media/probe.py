@@ -11,7 +11,6 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
-from batch.media.mp4_index import FIRST_BOXES
 
 FFPROBE = "ffprobe"
 
@@ -164,6 +163,8 @@ def cfr_rate_for(r_rate: Fraction, avg_rate: Fraction) -> Fraction:
 
 def _looks_like_mp4(path: Path) -> bool:
     """An ISO-BMFF file starts with a box such as ftyp; a text file named .mp4 does not."""
+    from batch.media.mp4_index import FIRST_BOXES  # an error path: not loaded before every ffmpeg
+
     with path.open("rb") as f:
         head = f.read(12)
     return head[4:8] in FIRST_BOXES

@@ -27,7 +27,6 @@ from batch.contracts import (
 )
 from batch.errors import ObjectNotFound, StorageError
 from batch.report.data import ReportData
-from batch.report.render import render
 from batch.storage import Store
 
 log = logging.getLogger("batch.report")
@@ -92,6 +91,9 @@ def gather(
 def page_html(
     manifest: Mapping[str, Any] | None, data: ReportData, verdicts: list[dict[str, str]], **kw: Any
 ) -> str:
+    # jinja2 loads here, not with the runner: a job starts ffmpeg first (batch.job.warm_imports)
+    from batch.report.render import render
+
     return render(manifest, verdicts, data.images, notes=data.notes, **kw)
 
 

@@ -661,4 +661,5 @@ def _log_tail(path: Path, lines: int = 40) -> str | None:
 
 def _preload_report() -> None:
     with contextlib.suppress(Exception):
-        import batch.report.page  # noqa: F401
+        # the page imports render (and jinja2) only when it renders: both are loaded here
+        from batch.report import page, render  # noqa: F401

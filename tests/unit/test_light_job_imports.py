@@ -19,3 +19,31 @@ def test_the_runner_and_the_direct_path_import_no_numpy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_what_the_end_of_an_input_needs_is_not_loaded_before_ffmpeg_starts() -> None:
+    """PIL (the preview), jinja2 (the report page) and the output's index reader: ~0.07 s of imports
+    that batch.job.warm_imports loads while ffmpeg runs, once frames move."""
+    code = (
+        "import sys\n"
+        "import batch.job.runner, batch.job.chunks, batch.media.direct, batch.config\n"
+        "late = ('PIL', 'jinja2', 'batch.report.render', 'batch.media.written', 'batch.media.mp4_index')\n"
+        "print(','.join(sorted(m for m in late if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_background_load_runs_once_and_a_module_that_fails_does_not_stop_the_rest() -> None:
+    code = (
+        "import sys\n"
+        "from batch.job.warm_imports import load_in_background, END_OF_INPUT\n"
+        "first = load_in_background(('no_such_module_here', 'batch.media.written', 'PIL.Image'))\n"
+        "again = load_in_background()\n"  # the same thread: END_OF_INPUT is not loaded a second time
+        "first.join(30)\n"
+        "print(again is first, not first.is_alive())\n"
+        "print(','.join(m for m in ('batch.media.written', 'PIL.Image', 'PIL.JpegImagePlugin', 'jinja2')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["True True", "batch.media.written,PIL.Image,PIL.JpegImagePlugin"]
