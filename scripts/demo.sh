@@ -19,11 +19,12 @@ if ! fetch_err=$(.venv/bin/python -m batch.models fetch "$WEIGHTS" 2>&1 >/dev/nu
   echo "demo: no RIFE weights (${why:-python -m batch.models fetch $WEIGHTS failed}); running anyway: interpolate falls back to blend, the manifest says why"
 fi
 
-started=$(mktemp)                 # a report older than this run is not this run's
+started=$(mktemp)                 # a report older than this run is not this run's (one made in the
+                                  # same clock tick as this file is: file times are coarse, ~4 ms)
 trap 'rm -f "$started"' EXIT
 status=0
 .venv/bin/python run_with_config_batch_sync.py --config configs/demo.yaml --dry-run "$@" || status=$?
-if [ -f "$REPORT" ] && [ "$REPORT" -nt "$started" ]; then
+if [ -f "$REPORT" ] && ! [ "$REPORT" -ot "$started" ]; then
   echo "demo: done (exit $status); open $REPORT"
 else
   echo "demo: done (exit $status); see $MANIFEST (which rung made the frames, and why)"

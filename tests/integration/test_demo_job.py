@@ -158,6 +158,9 @@ fi
 echo "job: $*"
 mkdir -p out/demo && echo '{}' > out/demo/manifest.json
 if [ -n "${STUB_MAKE_REPORT:-}" ]; then echo '<html></html>' > out/demo/report.html; fi
+if [ -n "${STUB_SAME_TICK:-}" ]; then  # the page made in the clock tick demo.sh's start mark was made in
+  touch -r "$(ls -t "$TMPDIR"/tmp.* | head -1)" out/demo/report.html
+fi
 exit "${STUB_EXIT:-0}"
 """
 
@@ -166,11 +169,18 @@ exit "${STUB_EXIT:-0}"
     ("env", "stale_report", "last", "code"),
     [
         ({"STUB_MAKE_REPORT": "1"}, False, "demo: done (exit 0); open out/demo/report.html", 0),
+        # file times are coarse (~4 ms): a fast job's page can carry the start mark's own time (CI saw it)
+        (
+            {"STUB_MAKE_REPORT": "1", "STUB_SAME_TICK": "1"},
+            False,
+            "demo: done (exit 0); open out/demo/report.html",
+            0,
+        ),
         ({}, False, "demo: done (exit 0); see out/demo/manifest.json", 0),
         ({}, True, "demo: done (exit 0); see out/demo/manifest.json", 0),  # last run's page is not this one's
         ({"STUB_EXIT": "1"}, False, "demo: done (exit 1); see out/demo/manifest.json", 1),
     ],
-    ids=["page-made", "no-page", "stale-page", "job-failed"],
+    ids=["page-made", "page-made-in-the-same-tick", "no-page", "stale-page", "job-failed"],
 )
 def test_demo_sh_last_line_names_the_page_only_when_this_run_made_it(
     tmp_path: Path, env: dict[str, str], stale_report: bool, last: str, code: int
@@ -210,6 +220,8 @@ def run_stubbed_demo(tmp_path: Path, env: dict[str, str], stale_report: bool) ->
     python.parent.mkdir(parents=True)
     python.write_text(STUB_PYTHON)
     python.chmod(0o755)
+    marks = tmp_path / "marks"  # where demo.sh's mktemp puts its start mark
+    marks.mkdir()
     if stale_report:
         page = tree / "out" / "demo" / "report.html"
         page.parent.mkdir(parents=True)
@@ -217,5 +229,6 @@ def run_stubbed_demo(tmp_path: Path, env: dict[str, str], stale_report: bool) ->
         os.utime(page, (1_000_000_000, 1_000_000_000))
     return subprocess.run(
         ["bash", str(tree / "scripts" / "demo.sh")],
-        capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path, timeout=60,
+        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(marks), **env}, cwd=tmp_path,
+        timeout=60,
     )  # fmt: skip
