@@ -4,7 +4,8 @@ Every import before ffmpeg starts is wall time on one core while the other waits
 the output's index reader, PIL and jinja2 (~0.07 s of the runner's start) are first
 used after the input is encoded. The runner calls :func:`load_in_background` once frames move: a thread
 loads them while the encoder runs, instead of before it starts or after it ends.
-A module that fails to load here is loaded (and its error raised) where it is used.
+A module that fails to load here is loaded (and its error raised) where it is used. (An
+image stage, upscale or analyze, imports PIL itself before the first ffmpeg starts.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ _started: threading.Thread | None = None
 def load_in_background(modules: tuple[str, ...] = END_OF_INPUT) -> threading.Thread:
     """Start loading ``modules`` in a daemon thread, once a process; later calls return that thread."""
     global _started
+    if _started is not None:  # every frame count calls this: no lock once it has started
+        return _started
     with _lock:
         if _started is None:
             _started = threading.Thread(target=_load, args=(modules,), name="warm-imports", daemon=True)

@@ -65,8 +65,8 @@ def job(tmp_path: Path, http_server) -> Path:
 
 @pytest.fixture
 def long_job(tmp_path: Path, http_server) -> Path:
-    """As ``job``, 40 s long: its processing phase outlasts many heartbeats (0.3 s) even at
-    thousands of fps, so a test can see it and act in it. 72 frames took under one beat."""
+    """As ``job``, 40 s long (960 frames, ~1 s of processing here at ~900 fps), so a hang-up made
+    when the "processing" line shows lands mid-processing. 72 frames finished inside one 0.3 s beat."""
     return _config(tmp_path, http_server, chunk_s=600, frames=960)
 
 

@@ -47,3 +47,25 @@ def test_the_background_load_runs_once_and_a_module_that_fails_does_not_stop_the
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["True True", "batch.media.written,PIL.Image,PIL.JpegImagePlugin"]
+
+
+def test_the_runners_first_frame_count_starts_the_load_and_still_reaches_the_tracker() -> None:
+    code = (
+        "import sys, threading\n"
+        "from batch.job.runner import _frames_moving\n"
+        "class Tracker:\n"
+        "    seen = []\n"
+        "    def frames(self, done, total):\n"
+        "        self.seen.append((done, total))\n"
+        "t = Tracker()\n"
+        "before = [th.name for th in threading.enumerate()]\n"
+        "count = _frames_moving(t)\n"
+        "count(5, 300)\n"
+        "count(9, 300)\n"
+        "warm = [th for th in threading.enumerate() if th.name == 'warm-imports']\n"
+        "warm[0].join(30)\n"
+        "loaded = [m in sys.modules for m in ('jinja2', 'PIL.Image')]\n"
+        "print('warm-imports' in before, len(warm), t.seen, *loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False 1 [(5, 300), (9, 300)] True True"
