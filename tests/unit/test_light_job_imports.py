@@ -10,28 +10,28 @@ import subprocess
 import sys
 
 
-def test_the_runner_and_the_direct_path_import_no_numpy() -> None:
-    code = (
-        "import sys\n"
-        "import batch.job.runner, batch.media.direct, batch.media.writer, batch.media.reader\n"
-        "heavy = sorted(m for m in ('numpy', 'torch', 'cv2') if m in sys.modules)\n"
-        "print(','.join(heavy))\n"
-    )
+def loaded_after(imports: str, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` are in sys.modules after ``imports`` in a fresh interpreter."""
+    code = f"import sys\n{imports}\nprint(','.join(sorted(m for m in {names!r} if m in sys.modules)))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def run_python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_runner_and_the_direct_path_import_no_numpy() -> None:
+    imports = "import batch.job.runner, batch.media.direct, batch.media.writer, batch.media.reader"
+    assert loaded_after(imports, ("numpy", "torch", "cv2")) == []
 
 
 def test_what_the_end_of_an_input_needs_is_not_loaded_before_ffmpeg_starts() -> None:
     """PIL (the preview), jinja2 (the report page) and the output's index reader: ~0.07 s of imports
     that batch.job.warm_imports loads while ffmpeg runs, once frames move."""
-    code = (
-        "import sys\n"
-        "import batch.job.runner, batch.job.chunks, batch.media.direct, batch.config\n"
-        "late = ('PIL', 'jinja2', 'batch.report.render', 'batch.media.written', 'batch.media.mp4_index')\n"
-        "print(','.join(sorted(m for m in late if m in sys.modules)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    imports = "import batch.job.runner, batch.job.chunks, batch.media.direct, batch.config"
+    late = ("PIL", "jinja2", "batch.report.render", "batch.media.written", "batch.media.mp4_index")
+    assert loaded_after(imports, late) == []
 
 
 def test_the_background_load_runs_once_and_a_module_that_fails_does_not_stop_the_rest() -> None:
@@ -45,8 +45,8 @@ def test_the_background_load_runs_once_and_a_module_that_fails_does_not_stop_the
         "print(','.join(m for m in ('batch.media.written', 'PIL.Image', 'PIL.JpegImagePlugin', 'jinja2')"
         " if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[:2] == ["True True", "batch.media.written,PIL.Image,PIL.JpegImagePlugin"]
+    loaded = "batch.media.written,PIL.Image,PIL.JpegImagePlugin"
+    assert run_python(code).split("\n")[:2] == ["True True", loaded]
 
 
 def test_the_runners_first_frame_count_starts_the_load_and_still_reaches_the_tracker() -> None:
@@ -67,5 +67,4 @@ def test_the_runners_first_frame_count_starts_the_load_and_still_reaches_the_tra
         "loaded = [m in sys.modules for m in ('jinja2', 'PIL.Image')]\n"
         "print('warm-imports' in before, len(warm), t.seen, *loaded)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False 1 [(5, 300), (9, 300)] True True"
+    assert run_python(code).strip() == "False 1 [(5, 300), (9, 300)] True True"
