@@ -16,29 +16,34 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal, TypeVar, get_args
-
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from typing import Any, Literal, get_args
 
 from batch.config_loader import load_config_text
-from batch.encoder_formats import PixFmtChoice, unsupported
+from batch.config_rules import (
+    BAD,
+    Invalid,
+    Loc,
+    Problems,
+    Record,
+    Rule,
+    boolean,
+    choice,
+    converted,
+    describe_loc,
+    field,
+    integer,
+    list_of,
+    number,
+    optional,
+    tagged,
+    text,
+    then,
+    tuple_of,
+)
+from batch.encoder_formats import PIX_FMT_CHOICES, PixFmtChoice, unsupported
 from batch.errors import BatchError, ConfigError
 from batch.job_id import default_job_id
 from batch.providers.registry import PROVIDERS
@@ -65,17 +70,15 @@ def _to_fraction(value: Any) -> Fraction:
     raise ValueError("expected a number or a ratio like 60000/1001")
 
 
-Rational = Annotated[
-    Fraction,
-    BeforeValidator(_to_fraction),
-    PlainSerializer(lambda f: str(f), return_type=str),
-]
+def _ratio_within(top: int) -> Rule:
+    """An exact rational in (0, top]."""
 
+    def check(v: Fraction) -> Fraction:
+        if not (0 < v <= top):
+            raise ValueError(f"must be greater than 0 and at most {top}")
+        return v
 
-class _Strict(BaseModel):
-    # allow_inf_nan=False: ``.inf`` / ``.nan`` in any float field is an error (a
-    # stall_s of .inf would mean the watchdog never stops a hung job)
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    return then(converted(_to_fraction), check)
 
 
 # --- URLs ------------------------------------------------------------------------------
@@ -96,9 +99,6 @@ def _check_input_url(url: str) -> str:
         raise ValueError("an input URL is empty")
     _storage_url(url)
     return url
-
-
-InputUrl = Annotated[str, AfterValidator(_check_input_url)]
 
 
 def _location(url: str) -> tuple[str, str, tuple[str, ...]]:
@@ -139,16 +139,18 @@ def _model_parser(kind: Kind) -> Callable[[Any], WeightsRef]:
     return parse
 
 
-def _dump_model(ref: WeightsRef) -> Any:
+def _dump_model(ref: WeightsRef | None) -> Any:
     """A registry name as given; a URL without its query (a presigned signature) beside its checksum."""
     from batch.storage.urls import redact_url
 
+    if ref is None:
+        return None
     return ref.name if not ref.name.startswith("url:") else {"url": redact_url(ref.url), "sha256": ref.sha256}
 
 
-RifeModel = Annotated[WeightsRef, PlainValidator(_model_parser("rife")), PlainSerializer(_dump_model)]
-SrModel = Annotated[WeightsRef, PlainValidator(_model_parser("sr")), PlainSerializer(_dump_model)]
-Sam2Model = Annotated[WeightsRef, PlainValidator(_model_parser("sam2")), PlainSerializer(_dump_model)]
+def _weights(kind: Kind) -> Rule:
+    return converted(_model_parser(kind))
+
 
 # Rungs, best first. "-cpu" rungs run the model on the CPU: hours for a long
 # video, so they are only tried where the config's ladder names them.
@@ -163,140 +165,124 @@ _MODEL_RUNGS = INTERPOLATE_MODEL_RUNGS + UPSCALE_MODEL_RUNGS
 Precision = Literal["auto", "fp16", "bf16", "fp32"]
 CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]  # torch.compile modes
 FLOW_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+_PRECISION = choice(*get_args(Precision))
+_COMPILE = choice(*get_args(CompileMode))
 
 
 def _check_flow_scale(value: float) -> float:
-    # Literal cannot hold floats for a type checker; the same rule as a validator
     if value not in FLOW_SCALES:
         raise ValueError(f"flow_scale must be one of {', '.join(map(str, FLOW_SCALES))}")
     return float(value)
-
-
-FlowScale = Annotated[float, AfterValidator(_check_flow_scale)]
 
 
 def _default_ladder(model: WeightsRef | None, rungs: tuple[str, ...]) -> list[str]:
     return [r for r in rungs if (model is not None and r in (RIFE, SR_MODEL)) or r not in _MODEL_RUNGS]
 
 
-class InterpolateStage(_Strict):
+def _ladder(known: tuple[str, ...]) -> Rule:
+    def check(rungs: list[str]) -> list[str]:
+        if not rungs:
+            raise ValueError("a ladder needs at least one rung")
+        unknown = [r for r in rungs if r not in known]
+        if unknown:
+            raise ValueError(f"unknown rung(s) {unknown}; known: {list(known)}")
+        if len(set(rungs)) != len(rungs):
+            raise ValueError(f"a rung is named twice in {rungs}; name each once")
+        return rungs
+
+    return then(list_of(text()), check)
+
+
+class _WithLadder(Record):
+    """A stage whose ladder defaults from its model; a model rung without a model is an error."""
+
+    RUNGS: tuple[str, ...] = ()
+    model: WeightsRef | None
+    ladder: list[str] | None
+
+    def _fill_ladder(self) -> None:
+        if self.ladder is None:
+            self._set("ladder", _default_ladder(self.model, self.RUNGS))
+        elif self.model is None and any(r in _MODEL_RUNGS for r in self.ladder):
+            raise ValueError("the ladder names a model rung but no model is given; add model: <name>")
+
+
+class InterpolateStage(_WithLadder):
     """Raise the frame rate by ``factor`` or to ``fps``."""
 
-    stage: Literal["interpolate"] = "interpolate"
-    factor: Rational | None = None
-    fps: Rational | None = None
-    model: RifeModel | None = None
-    ladder: list[str] | None = None  # default: [rife, blend, duplicate] with a model, else [blend, duplicate]
-    batch: int = Field(default=8, ge=1, le=256)  # frame pairs per model call; halved on out-of-memory
-    precision: Precision = "auto"  # auto: fp16 on CUDA, fp32 on the CPU
-    compile: CompileMode = "none"  # torch.compile the model (reduce-overhead: CUDA graphs); eager if it fails
-    flow_scale: FlowScale = 1.0  # 0.5 for 4K: flow estimated at half resolution
-    scene_threshold: float | None = Field(default=0.3, gt=0, le=1)  # cut score above: duplicate, not morph
-    dedupe: StrictBool = False  # drop held (repeated) frames before interpolating: for animation
-    dedupe_threshold: float = Field(default=0.5, ge=0)  # mean abs luma difference at most: a held frame
+    RUNGS = INTERPOLATE_RUNGS
+    stage: Literal["interpolate"] = field(choice("interpolate"), "interpolate")
+    factor: Fraction | None = field(optional(_ratio_within(32)), None)
+    fps: Fraction | None = field(optional(_ratio_within(1000)), None)
+    model: WeightsRef | None = field(optional(_weights("rife")), None, dump=_dump_model)
+    # default: [rife, blend, duplicate] with a model, else [blend, duplicate]
+    ladder: list[str] | None = field(optional(_ladder(INTERPOLATE_RUNGS)), None)
+    batch: int = field(integer(ge=1, le=256), 8)  # frame pairs per model call; halved on out-of-memory
+    precision: Precision = field(_PRECISION, "auto")  # auto: fp16 on CUDA, fp32 on the CPU
+    # torch.compile the model (reduce-overhead: CUDA graphs); eager if it fails
+    compile: CompileMode = field(_COMPILE, "none")
+    flow_scale: float = field(then(number(), _check_flow_scale), 1.0)  # 0.5 for 4K: flow at half resolution
+    # cut score above: duplicate, not morph
+    scene_threshold: float | None = field(optional(number(gt=0, le=1)), 0.3)
+    dedupe: bool = field(boolean(), False)  # drop held (repeated) frames before interpolating: for animation
+    dedupe_threshold: float = field(number(ge=0), 0.5)  # mean abs luma difference at most: a held frame
 
-    @model_validator(mode="after")
-    def _one_target(self) -> InterpolateStage:
+    def validate(self) -> None:
         if (self.factor is None) == (self.fps is None):
             raise ValueError("give exactly one of factor (e.g. 2) or fps (e.g. 60)")
-        return _fill_ladder(self, INTERPOLATE_RUNGS)
-
-    @field_validator("factor")
-    @classmethod
-    def _factor_range(cls, v: Fraction | None) -> Fraction | None:
-        if v is not None and not (0 < v <= 32):
-            raise ValueError("must be greater than 0 and at most 32")
-        return v
-
-    @field_validator("fps")
-    @classmethod
-    def _fps_range(cls, v: Fraction | None) -> Fraction | None:
-        if v is not None and not (0 < v <= 1000):
-            raise ValueError("must be greater than 0 and at most 1000")
-        return v
-
-    @field_validator("ladder")
-    @classmethod
-    def _known_rungs(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _check_ladder(v, INTERPOLATE_RUNGS)
+        self._fill_ladder()
 
 
-class UpscaleStage(_Strict):
+def _tile(value: Any) -> int | str:
+    if value == "auto" and isinstance(value, str):
+        return value
+    problems = Problems()
+    n = integer()(value, (), problems)
+    if n is BAD or not 32 <= n <= 4096:
+        raise ValueError("must be auto or between 32 and 4096")
+    return int(n)
+
+
+class UpscaleStage(_WithLadder):
     """Resize by ``scale`` or to ``width``/``height`` (one given keeps the aspect)."""
 
-    stage: Literal["upscale"] = "upscale"
-    scale: Rational | None = None
-    width: int | None = Field(default=None, gt=0)
-    height: int | None = Field(default=None, gt=0)
-    model: SrModel | None = None
-    ladder: list[str] | None = None  # default: [model, lanczos] with a model, else [lanczos]
-    precision: Precision = "auto"  # auto: fp16 (or bf16) on CUDA where the model supports it
-    compile: CompileMode = "none"  # torch.compile the model (reduce-overhead: CUDA graphs); eager if it fails
-    batch: int = Field(default=4, ge=1, le=64)  # frames per model call; halved on out-of-memory, then tiles
-    tile: int | Literal["auto"] = "auto"  # tile side in input pixels; auto: whole frame, halved on OOM
-    tile_overlap: int = Field(default=16, ge=0, le=128)  # context pixels around each tile
+    RUNGS = UPSCALE_RUNGS
+    stage: Literal["upscale"] = field(choice("upscale"), "upscale")
+    scale: Fraction | None = field(optional(_ratio_within(16)), None)
+    width: int | None = field(optional(integer(gt=0)), None)
+    height: int | None = field(optional(integer(gt=0)), None)
+    model: WeightsRef | None = field(optional(_weights("sr")), None, dump=_dump_model)
+    ladder: list[str] | None = field(
+        optional(_ladder(UPSCALE_RUNGS)), None
+    )  # default: [model, lanczos] or [lanczos]
+    precision: Precision = field(
+        _PRECISION, "auto"
+    )  # auto: fp16 (or bf16) on CUDA where the model supports it
+    compile: CompileMode = field(_COMPILE, "none")  # torch.compile the model; eager if it fails
+    batch: int = field(integer(ge=1, le=64), 4)  # frames per model call; halved on out-of-memory, then tiles
+    tile: int | Literal["auto"] = field(
+        converted(_tile), "auto"
+    )  # tile side in input pixels; auto: whole frame
+    tile_overlap: int = field(integer(ge=0, le=128), 16)  # context pixels around each tile
 
-    @model_validator(mode="after")
-    def _one_target(self) -> UpscaleStage:
+    def validate(self) -> None:
         by_size = self.width is not None or self.height is not None
         if (self.scale is None) == (not by_size):
             raise ValueError("give either scale (e.g. 2) or width and/or height, not both")
-        return _fill_ladder(self, UPSCALE_RUNGS)
-
-    @field_validator("scale")
-    @classmethod
-    def _scale_range(cls, v: Fraction | None) -> Fraction | None:
-        if v is not None and not (0 < v <= 16):
-            raise ValueError("must be greater than 0 and at most 16")
-        return v
-
-    @field_validator("tile")
-    @classmethod
-    def _tile_range(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and not 32 <= v <= 4096:
-            raise ValueError("must be auto or between 32 and 4096")
-        return v
-
-    @field_validator("ladder")
-    @classmethod
-    def _known_rungs(cls, v: list[str] | None) -> list[str] | None:
-        return None if v is None else _check_ladder(v, UPSCALE_RUNGS)
+        self._fill_ladder()
 
 
-_WithLadder = TypeVar("_WithLadder", "InterpolateStage", "UpscaleStage")
-
-
-def _fill_ladder(stage: _WithLadder, rungs: tuple[str, ...]) -> _WithLadder:
-    """Default the ladder from the model; a model rung without a model is an error."""
-    if stage.ladder is None:
-        object.__setattr__(stage, "ladder", _default_ladder(stage.model, rungs))
-    elif stage.model is None and any(r in _MODEL_RUNGS for r in stage.ladder):
-        raise ValueError("the ladder names a model rung but no model is given; add model: <name>")
-    return stage
-
-
-def _check_ladder(rungs: list[str], known: tuple[str, ...]) -> list[str]:
-    if not rungs:
-        raise ValueError("a ladder needs at least one rung")
-    unknown = [r for r in rungs if r not in known]
-    if unknown:
-        raise ValueError(f"unknown rung(s) {unknown}; known: {list(known)}")
-    if len(set(rungs)) != len(rungs):
-        raise ValueError(f"a rung is named twice in {rungs}; name each once")
-    return rungs
-
-
-class AnalyzeStage(_Strict):
+class AnalyzeStage(Record):
     """Frame quality metrics to metrics.parquet; frames pass on unchanged."""
 
-    stage: Literal["analyze"] = "analyze"
-    blur_threshold: float = Field(default=0.01, ge=0)  # relative sharpness below: blurry
-    dark_threshold: float = Field(default=40.0, ge=0, le=255)  # mean luma below: underexposed
-    duplicate_distance: int = Field(default=2, ge=0, le=64)  # pHash Hamming distance for duplicates
-    duplicate_motion: float = Field(default=1.0, ge=0)  # ...and at most this much motion
-    idle_motion: float = Field(default=0.5, ge=0)  # mean abs luma difference below: still
-    idle_s: float = Field(default=1.0, gt=0)  # still for at least this long: idle
-    cut_threshold: float = Field(default=0.5, gt=0, le=1)  # histogram distance above: scene cut
+    stage: Literal["analyze"] = field(choice("analyze"), "analyze")
+    blur_threshold: float = field(number(ge=0), 0.01)  # relative sharpness below: blurry
+    dark_threshold: float = field(number(ge=0, le=255), 40.0)  # mean luma below: underexposed
+    duplicate_distance: int = field(integer(ge=0, le=64), 2)  # pHash Hamming distance for duplicates
+    duplicate_motion: float = field(number(ge=0), 1.0)  # ...and at most this much motion
+    idle_motion: float = field(number(ge=0), 0.5)  # mean abs luma difference below: still
+    idle_s: float = field(number(gt=0), 1.0)  # still for at least this long: idle
+    cut_threshold: float = field(number(gt=0, le=1), 0.5)  # histogram distance above: scene cut
 
 
 SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER, SAM2_CPU = "cuda", "cuda-offload", "smaller", "cpu"
@@ -304,18 +290,19 @@ SEGMENT_RUNGS = (SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER, SAM2_CPU)
 INT32_MAX = 2**31 - 1
 
 
-class SegmentObject(_Strict):
+class SegmentObject(Record):
     """One object to track: points with labels and/or a box, on a given frame."""
 
     # both are int32 columns in masks.parquet: a larger one would fail after the GPU work
-    id: int = Field(ge=0, le=INT32_MAX)
-    frame: int = Field(default=0, ge=0, le=INT32_MAX)  # source frame index the prompt is on
-    points: list[tuple[float, float]] = Field(default_factory=list)  # pixels (x, y)
-    labels: list[Literal[0, 1]] = Field(default_factory=list)  # 1 foreground, 0 background
-    box: tuple[float, float, float, float] | None = None  # pixels x0, y0, x1, y1
+    id: int = field(integer(ge=0, le=INT32_MAX))
+    frame: int = field(integer(ge=0, le=INT32_MAX), 0)  # source frame index the prompt is on
+    points: list[tuple[float, float]] = field(list_of(tuple_of(number(), 2)), factory=list)  # pixels (x, y)
+    labels: list[Literal[0, 1]] = field(list_of(choice(0, 1)), factory=list)  # 1 foreground, 0 background
+    box: tuple[float, float, float, float] | None = field(
+        optional(tuple_of(number(), 4)), None
+    )  # x0, y0, x1, y1
 
-    @model_validator(mode="after")
-    def _prompt_given(self) -> SegmentObject:
+    def validate(self) -> None:
         if not self.points and self.box is None:
             raise ValueError("give points (with labels) and/or a box")
         if len(self.points) != len(self.labels):
@@ -324,69 +311,33 @@ class SegmentObject(_Strict):
             )
         if self.box is not None and not (self.box[0] < self.box[2] and self.box[1] < self.box[3]):
             raise ValueError("box must be [x0, y0, x1, y1] with x0 < x1 and y0 < y1")
-        return self
 
 
-class SegmentStage(_Strict):
+def _unique_ids(objects: list[SegmentObject]) -> list[SegmentObject]:
+    ids = [o.id for o in objects]
+    if len(set(ids)) != len(ids):
+        raise ValueError("object ids must be unique")
+    return objects
+
+
+class SegmentStage(Record):
     """SAM2 video segmentation to masks.parquet; frames pass on unchanged."""
 
-    stage: Literal["segment"] = "segment"
-    model: Sam2Model = Field(default="sam2.1-hiera-tiny", validate_default=True)
-    smaller_model: Sam2Model | None = None  # the "smaller" rung's model
-    objects: list[SegmentObject] = Field(min_length=1)
-    window: int = Field(default=64, ge=2, le=4096)  # frames SAM2 holds at once
-    overlay: StrictBool = False  # also write overlay.mp4 with the masks drawn
-    ladder: list[str] = Field(default_factory=lambda: [SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER])
+    stage: Literal["segment"] = field(choice("segment"), "segment")
+    model: WeightsRef = field(_weights("sam2"), "sam2.1-hiera-tiny", parse_default=True, dump=_dump_model)
+    smaller_model: WeightsRef | None = field(
+        optional(_weights("sam2")), None, dump=_dump_model
+    )  # "smaller" rung
+    objects: list[SegmentObject] = field(then(list_of(SegmentObject.rule, min_length=1), _unique_ids))
+    window: int = field(integer(ge=2, le=4096), 64)  # frames SAM2 holds at once
+    overlay: bool = field(boolean(), False)  # also write overlay.mp4 with the masks drawn
+    ladder: list[str] = field(_ladder(SEGMENT_RUNGS), factory=lambda: [SAM2_CUDA, SAM2_OFFLOAD, SAM2_SMALLER])
 
-    @field_validator("ladder")
-    @classmethod
-    def _known_rungs(cls, v: list[str]) -> list[str]:
-        return _check_ladder(v, SEGMENT_RUNGS)
-
-    @field_validator("objects")
-    @classmethod
-    def _unique_ids(cls, v: list[SegmentObject]) -> list[SegmentObject]:
-        ids = [o.id for o in v]
-        if len(set(ids)) != len(ids):
-            raise ValueError("object ids must be unique")
-        return v
-
-    @model_validator(mode="after")
-    def _smaller_given(self) -> SegmentStage:
+    def validate(self) -> None:
         if SAM2_SMALLER in self.ladder and self.smaller_model is None:
-            object.__setattr__(self, "ladder", [r for r in self.ladder if r != SAM2_SMALLER])
+            self._set("ladder", [r for r in self.ladder if r != SAM2_SMALLER])
             if not self.ladder:
                 raise ValueError("the ladder's only rung is smaller but no smaller_model is given")
-        return self
-
-
-class CropStage(_Strict):
-    """Keep the ``width`` x ``height`` window at (``x``, ``y``) of each frame.
-
-    Every number is even: 4:2:0 video stores colour at half resolution, so an
-    odd size or offset cannot be cut exactly. Whether the window fits is
-    checked when the frame size it receives is known (see batch.stages.crop).
-    """
-
-    stage: Literal["crop"] = "crop"
-    width: StrictInt
-    height: StrictInt
-    x: StrictInt = 0
-    y: StrictInt = 0
-
-    @field_validator("width", "height")
-    @classmethod
-    def _size(cls, v: int) -> int:
-        if v < 2:
-            raise ValueError(f"must be at least 2 pixels, got {v}; give the size of the window to keep")
-        return _even(v)
-
-    @field_validator("x", "y")
-    @classmethod
-    def _offset(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError(f"must be 0 or more, got {v}; it is the window's offset from the top left")
-        return _even(v)
 
 
 def _even(v: int) -> int:
@@ -398,10 +349,69 @@ def _even(v: int) -> int:
     return v
 
 
-Stage = Annotated[
-    InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage | CropStage, Field(discriminator="stage")
-]
-STAGE_NAMES = tuple(m.model_fields["stage"].default for m in get_args(get_args(Stage)[0]))
+def _crop_size(v: int) -> int:
+    if v < 2:
+        raise ValueError(f"must be at least 2 pixels, got {v}; give the size of the window to keep")
+    return _even(v)
+
+
+def _crop_offset(v: int) -> int:
+    if v < 0:
+        raise ValueError(f"must be 0 or more, got {v}; it is the window's offset from the top left")
+    return _even(v)
+
+
+class CropStage(Record):
+    """Keep the ``width`` x ``height`` window at (``x``, ``y``) of each frame.
+
+    Every number is even: 4:2:0 video stores colour at half resolution, so an
+    odd size or offset cannot be cut exactly. Whether the window fits is
+    checked when the frame size it receives is known (see batch.stages.crop).
+    """
+
+    stage: Literal["crop"] = field(choice("crop"), "crop")
+    width: int = field(then(integer(strict=True), _crop_size))
+    height: int = field(then(integer(strict=True), _crop_size))
+    x: int = field(then(integer(strict=True), _crop_offset), 0)
+    y: int = field(then(integer(strict=True), _crop_offset), 0)
+
+
+Stage = InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage | CropStage
+STAGE_TYPES: tuple[type[Record], ...] = (
+    InterpolateStage,
+    UpscaleStage,
+    AnalyzeStage,
+    SegmentStage,
+    CropStage,
+)
+STAGE_NAMES = tuple(str(t.field_named("stage").default) for t in STAGE_TYPES)
+_UNKNOWN_STAGE = (
+    "each stage is a one-key mapping such as '- interpolate: {factor: 2}'; "
+    f"known stages: {list(STAGE_NAMES)}"
+)
+
+
+def _one_key_mappings(raw: Any) -> Any:
+    """``- interpolate: {factor: 2}`` becomes ``{"stage": "interpolate", "factor": 2}``."""
+    if not isinstance(raw, list):
+        return raw
+    out: list[Any] = []
+    for item in raw:
+        if isinstance(item, dict) and len(item) == 1 and "stage" not in item:
+            ((name, params),) = item.items()
+            params = {} if params is None else params
+            if isinstance(params, dict):
+                item = {"stage": name, **params}
+        out.append(item)
+    return out
+
+
+_STAGE = tagged("stage", dict(zip(STAGE_NAMES, STAGE_TYPES, strict=True)), unknown=_UNKNOWN_STAGE)
+_STAGES = list_of(_STAGE)
+
+
+def _stages(value: Any, loc: Loc, problems: Problems) -> Any:
+    return _STAGES(_one_key_mappings(value), loc, problems)
 
 
 # --- the rest ----------------------------------------------------------------------
@@ -412,34 +422,34 @@ Preset = Literal[
 ]
 CODECS: tuple[str, ...] = get_args(Codec)
 PRESETS: tuple[str, ...] = get_args(Preset)
+_ACTIONS = ("stop", "destroy", "keep")
 
 
-class EncodeConfig(_Strict):
-    codec: Codec = "auto"
-    crf: int = Field(default=18, ge=0, le=51)
-    preset: Preset = "medium"
-    container: Literal["mp4", "mkv", "mov"] = "mp4"
+class EncodeConfig(Record):
+    codec: Codec = field(choice(*CODECS), "auto")
+    crf: int = field(integer(ge=0, le=51), 18)
+    preset: Preset = field(choice(*PRESETS), "medium")
+    container: Literal["mp4", "mkv", "mov"] = field(choice("mp4", "mkv", "mov"), "mp4")
     # source: the source's bit depth, chroma and alpha where the codec holds them (steps down recorded)
-    pix_fmt: PixFmtChoice = "source"
+    pix_fmt: PixFmtChoice = field(choice(*PIX_FMT_CHOICES), "source")
     # Without NVENC, when the first chunks show the encoder holding the stages back
     # (batch.job.encode_pace): more chunk encoders in parallel (the output's bits do not change) ...
-    auto_workers: bool = True
+    auto_workers: bool = field(boolean(strict=False), True)
     # ... and, when the cores cannot keep up even so, a faster preset. None: only when the config
     # does not set encode.preset (a preset the user wrote is never changed unless this is true).
-    auto_preset: bool | None = None
+    auto_preset: bool | None = field(optional(boolean(strict=False)), None)
     # A model stage (rife) given 8-bit yuv420p converts it to RGB on its device and back, so the
     # pipes carry half the bytes and the CPU converts nothing (batch.media.pixel_plan). None: when
     # this machine has a GPU; true: also on the CPU (torch); false: never (RGB through the pipes).
-    colour_on_device: bool | None = None
+    colour_on_device: bool | None = field(optional(boolean(strict=False)), None)
 
     @property
     def preset_may_change(self) -> bool:
         if self.auto_preset is None:
-            return "preset" not in self.model_fields_set
+            return "preset" not in self.given
         return self.auto_preset
 
-    @model_validator(mode="after")
-    def _container_fits(self) -> EncodeConfig:
+    def validate(self) -> None:
         if self.codec == "ffv1" and self.container != "mkv":
             raise ValueError("codec ffv1 needs container: mkv")
         if self.codec == "prores_ks" and self.container == "mp4":
@@ -449,141 +459,119 @@ class EncodeConfig(_Strict):
         problem = unsupported(self.codec, self.pix_fmt)
         if problem:
             raise ValueError(problem)
-        return self
 
 
-class InstanceConfig(_Strict):
-    provider: Literal[PROVIDERS] = "auto"  # type: ignore[valid-type]  # the registry's names
-    on_exit: Literal["stop", "destroy", "keep"] | None = None
-    on_success: Literal["stop", "destroy", "keep"] = "destroy"
-    on_failure: Literal["stop", "destroy", "keep"] = "stop"
-    command: str | None = None
+class InstanceConfig(Record):
+    provider: str = field(choice(*PROVIDERS), "auto")  # the providers registry's names
+    on_exit: Literal["stop", "destroy", "keep"] | None = field(optional(choice(*_ACTIONS)), None)
+    on_success: Literal["stop", "destroy", "keep"] = field(choice(*_ACTIONS), "destroy")
+    on_failure: Literal["stop", "destroy", "keep"] = field(choice(*_ACTIONS), "stop")
+    command: str | None = field(optional(text()), None)
 
-    @model_validator(mode="before")
     @classmethod
-    def _on_exit_sets_both(cls, data: Any) -> Any:
+    def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         """``on_exit`` is shorthand for the same action on success and failure."""
-        if isinstance(data, dict) and data.get("on_exit"):
+        if data.get("on_exit"):
             data = {"on_success": data["on_exit"], "on_failure": data["on_exit"], **data}
         return data
 
 
-class Limits(_Strict):
-    max_runtime_s: float = Field(default=21600, gt=0)
-    stall_s: float = Field(default=900, gt=0)
-    chunk_s: float = Field(default=30, gt=0)
-    heartbeat_s: float = Field(default=5, gt=0)
+def _beats_within_stall(beat: float, before: Mapping[str, Any]) -> float:
+    """The watchdog calls a job hung after ``stall_s`` without a beat.
 
-    @field_validator("heartbeat_s")
-    @classmethod
-    def _beats_within_stall(cls, v: float, info: ValidationInfo) -> float:
-        """The watchdog calls a job hung after ``stall_s`` without a beat.
-
-        A beat is written, then uploaded, in one thread: one slow upload makes
-        the next beat late by up to a period. So two periods must fit in
-        ``stall_s``, or a healthy job is killed (and billed for nothing).
-        """
-        stall = info.data.get("stall_s")
-        if stall is not None and 2 * v > stall:
-            raise ValueError(
-                f"heartbeat_s ({v:g}) must be at most half of stall_s ({stall:g}), or the watchdog "
-                "takes a late beat for a hung job; lower heartbeat_s or raise stall_s"
-            )
-        return v
+    A beat is written, then uploaded, in one thread: one slow upload makes
+    the next beat late by up to a period. So two periods must fit in
+    ``stall_s``, or a healthy job is killed (and billed for nothing).
+    """
+    stall = before.get("stall_s")
+    if stall is not None and 2 * beat > stall:
+        raise ValueError(
+            f"heartbeat_s ({beat:g}) must be at most half of stall_s ({stall:g}), or the watchdog "
+            "takes a late beat for a hung job; lower heartbeat_s or raise stall_s"
+        )
+    return beat
 
 
-class WatchdogConfig(_Strict):
+class Limits(Record):
+    max_runtime_s: float = field(number(gt=0), 21600.0)
+    stall_s: float = field(number(gt=0), 900.0)
+    chunk_s: float = field(number(gt=0), 30.0)
+    heartbeat_s: float = field(number(gt=0), 5.0, check=_beats_within_stall)
+
+
+class WatchdogConfig(Record):
     """How the watchdog confirms the upload before it shuts the instance down."""
 
-    confirm: int = Field(default=3, ge=1, le=100)
-    interval_s: float = Field(default=5, gt=0, le=3600)
+    confirm: int = field(integer(ge=1, le=100), 3)
+    interval_s: float = field(number(gt=0, le=3600), 5.0)
     # both bounded so the watchdog always ends well inside PID 1's hour (WATCHDOG_FINISH_S)
-    upload_timeout_s: float = Field(default=120, gt=0, le=900)
-    shutdown_budget_s: float = Field(default=900, gt=0, le=1800)  # how long to keep retrying the stop/destroy
+    upload_timeout_s: float = field(number(gt=0, le=900), 120.0)
+    shutdown_budget_s: float = field(
+        number(gt=0, le=1800), 900.0
+    )  # how long to keep retrying the stop/destroy
 
 
-class StorageConfig(_Strict):
+def _http_url(v: str) -> str:
+    from urllib.parse import urlsplit
+
+    hint = "give an http(s) URL with a host, e.g. https://s3.us-west-004.backblazeb2.com"
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ValueError(f"not a URL: {v!r}; {hint}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in v):
+        raise ValueError(f"not an http(s) URL with a host: {v!r}; {hint}")
+    return v
+
+
+class StorageConfig(Record):
     """Non-secret store settings; keys always come from the environment."""
 
-    endpoint_url: str | None = None
-    region: str | None = None
+    endpoint_url: str | None = field(optional(then(text(), _http_url)), None)
+    region: str | None = field(optional(text()), None)
 
-    @field_validator("endpoint_url")
+
+def _output_is_prefix(v: str, before: Mapping[str, Any]) -> str:
+    if not v.strip():
+        raise ValueError("output must be a storage prefix such as s3://bucket/out/")
+    if v.lower().startswith(("http://", "https://")):
+        raise ValueError("output cannot be an http(s) URL: HTTP is read-only; use s3://, b2:// or a path")
+    _storage_url(v)
+    v = v if v.endswith("/") else v + "/"
+    # inputs is declared before output, so it is here when it was valid
+    for i, url in enumerate(before.get("inputs") or []):
+        if url.endswith("/") and _overlap(url, v):
+            raise ValueError(
+                f"output {v} overlaps the input prefix inputs.{i} ({url}): a rerun would read its "
+                "own outputs as inputs; write outputs to a prefix outside every input prefix"
+            )
+    return v
+
+
+class JobConfig(Record):
+    job_id: str | None = field(optional(text(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), None)
+    inputs: list[str] = field(list_of(then(text(), _check_input_url), min_length=1))
+    stages: list[Stage] = field(_stages, factory=list)
+    encode: EncodeConfig = field(EncodeConfig.rule, factory=EncodeConfig)
+    output: str = field(text(), check=_output_is_prefix)
+    instance: InstanceConfig = field(InstanceConfig.rule, factory=InstanceConfig)
+    limits: Limits = field(Limits.rule, factory=Limits)
+    watchdog: WatchdogConfig = field(WatchdogConfig.rule, factory=WatchdogConfig)
+    storage: StorageConfig = field(StorageConfig.rule, factory=StorageConfig)
+
+    keep_parts: bool = field(boolean(), False)  # set as output: {url: ..., keep_parts: true}
+
     @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        from urllib.parse import urlsplit
-
-        hint = "give an http(s) URL with a host, e.g. https://s3.us-west-004.backblazeb2.com"
-        try:
-            parts = urlsplit(v)
-            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
-        except ValueError:
-            raise ValueError(f"not a URL: {v!r}; {hint}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in v):
-            raise ValueError(f"not an http(s) URL with a host: {v!r}; {hint}")
-        return v
-
-
-class JobConfig(_Strict):
-    job_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    inputs: list[InputUrl] = Field(min_length=1)
-    stages: list[Stage] = Field(default_factory=list)
-    encode: EncodeConfig = Field(default_factory=EncodeConfig)
-    output: str
-    instance: InstanceConfig = Field(default_factory=InstanceConfig)
-    limits: Limits = Field(default_factory=Limits)
-    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-
-    keep_parts: StrictBool = False  # set as output: {url: ..., keep_parts: true}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _output_mapping(cls, data: Any) -> Any:
+    def prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
         """``output`` may be a URL or ``{url: ..., keep_parts: bool}``."""
-        if isinstance(data, dict) and isinstance(data.get("output"), dict):
+        if isinstance(data.get("output"), dict):
             out = dict(data["output"])
             unknown = set(out) - {"url", "keep_parts"}
             if unknown:
                 raise ValueError(f"output: unknown key(s) {sorted(unknown)}; known: url, keep_parts")
             data = {**data, "output": out.get("url", ""), "keep_parts": out.get("keep_parts", False)}
         return data
-
-    @field_validator("stages", mode="before")
-    @classmethod
-    def _one_key_mappings(cls, raw: Any) -> Any:
-        """``- interpolate: {factor: 2}`` becomes ``{"stage": "interpolate", "factor": 2}``."""
-        if not isinstance(raw, list):
-            return raw
-        out: list[Any] = []
-        for item in raw:
-            if isinstance(item, dict) and len(item) == 1 and "stage" not in item:
-                ((name, params),) = item.items()
-                params = {} if params is None else params
-                if isinstance(params, dict):
-                    item = {"stage": name, **params}
-            out.append(item)
-        return out
-
-    @field_validator("output")
-    @classmethod
-    def _output_is_prefix(cls, v: str, info: ValidationInfo) -> str:
-        if not v.strip():
-            raise ValueError("output must be a storage prefix such as s3://bucket/out/")
-        if v.lower().startswith(("http://", "https://")):
-            raise ValueError("output cannot be an http(s) URL: HTTP is read-only; use s3://, b2:// or a path")
-        _storage_url(v)
-        v = v if v.endswith("/") else v + "/"
-        # inputs is declared before output, so it is here when it was valid
-        for i, url in enumerate(info.data.get("inputs") or []):
-            if url.endswith("/") and _overlap(url, v):
-                raise ValueError(
-                    f"output {v} overlaps the input prefix inputs.{i} ({url}): a rerun would read its "
-                    "own outputs as inputs; write outputs to a prefix outside every input prefix"
-                )
-        return v
 
 
 def parse_config(text: str, *, source: str = "<config>") -> JobConfig:
@@ -595,45 +583,24 @@ def parse_config(text: str, *, source: str = "<config>") -> JobConfig:
             hint="see configs/demo.yaml for the shape",
         )
     try:
-        cfg = JobConfig.model_validate(data)
-    except ValidationError as e:
+        cfg = JobConfig.parse(data)
+    except Invalid as e:
         output_mapping = isinstance(data.get("output"), dict)
-        problems = [_describe(err, output_mapping=output_mapping) for err in e.errors()]
+        problems = [_describe(loc, msg, output_mapping=output_mapping) for loc, msg in e.problems]
         raise ConfigError(
             f"config {source} has {len(problems)} problem(s):",
             problems=problems,
             hint="correct the fields listed; docs/config.md describes each",
         ) from None
     if cfg.job_id is None:
-        cfg = cfg.model_copy(update={"job_id": default_job_id(data)})
+        cfg = cfg.replace(job_id=default_job_id(data))
     return cfg
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _describe(err: Any, *, output_mapping: bool = False) -> str:
-    parts = [str(p) for p in err["loc"]]
-    if output_mapping and parts[:1] == ["keep_parts"]:
-        parts = ["output", *parts]  # written as output: {url: ..., keep_parts: ...}
-    loc = ".".join(parts) or "(top level)"
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (not allowed here; check the spelling)"
-    elif err["type"] in ("bool_type", "bool_parsing"):
-        msg = f"must be true or false (a YAML boolean, without quotes), not {_short(err.get('input'))}"
-    elif err["type"] == "finite_number":
-        msg = "must be a finite number (.inf and .nan are not allowed)"
-    elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        msg = (
-            "each stage is a one-key mapping such as '- interpolate: {factor: 2}'; "
-            f"known stages: {list(STAGE_NAMES)}"
-        )
-    elif msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{loc}: {msg}"
+def _describe(loc: Loc, msg: str, *, output_mapping: bool = False) -> str:
+    if output_mapping and loc[:1] == ("keep_parts",):
+        loc = ("output", *loc)  # written as output: {url: ..., keep_parts: ...}
+    return f"{describe_loc(loc)}: {msg}"
 
 
 def resolved(cfg: JobConfig) -> dict[str, Any]:
@@ -644,7 +611,7 @@ def resolved(cfg: JobConfig) -> dict[str, Any]:
     """
     from batch.storage.urls import redact_url
 
-    data = cfg.model_dump(mode="json")
+    data = cfg.to_data()
     data["inputs"] = [redact_url(u) for u in data["inputs"]]
     data["output"] = redact_url(data["output"])
     if data["storage"]["endpoint_url"]:

@@ -17,7 +17,7 @@ hostile or broken one must fail as a :class:`ConfigError` (exit 2), quickly:
   :data:`MAX_DEPTH` after expansion, or an alias inside its own anchor (a
   cycle) is refused before any Python object is built. A "billion laughs"
   bomb is a few hundred bytes that expands to 9**9 values: without this
-  bound pydantic and the job id's hash would walk every one of them;
+  bound the config's rules and the job id's hash would walk every one of them;
 * an integer longer than :data:`MAX_INT_CHARS` characters is refused
   (Python will not print an int over 4300 digits, and base-60
   ``1:00:00:...`` integers are quadratic to build);

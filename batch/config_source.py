@@ -26,6 +26,6 @@ def read_config_text(url: str) -> str:
 
 def load_config(url: str) -> JobConfig:
     """Read and validate a config from any storage URL. Raises ConfigError or StorageError."""
-    from batch.config import parse_config  # pydantic: only where the whole model is wanted
+    from batch.config import parse_config  # the whole config model: only where it is wanted
 
     return parse_config(read_config_text(url), source=redact_url(url))

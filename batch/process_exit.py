@@ -1,6 +1,6 @@
 """Start-up and exit of the entry scripts without the interpreter's own slow parts.
 
-A job's process imports pydantic, the runner and the report (~100k long-lived objects):
+A job's process imports the config, the runner and the report (~100k long-lived objects):
 the cyclic collector scanning them during the imports, and the interpreter tearing every
 module down at exit, cost ~0.04 s and ~0.08 s of every run (2-core VM), which is paid on
 every job and, for a short clip, is a visible share of it.

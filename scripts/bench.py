@@ -384,7 +384,7 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
     rows = []
 
     def run(stage: StandInStage, layout: str, own: float | None) -> dict:
-        job = cfg.model_copy(update={"stages": [stage]})
+        job = cfg.replace(stages=[stage])
         started = time.perf_counter()
         result = run_pipeline(
             job, clip, work / "standin.mp4", choose_encoder(cfg.encode), registry=STANDIN_REGISTRY
@@ -434,7 +434,7 @@ def standin_job_once(
             else f"encode: {{codec: libx264, crf: {crf}}}\n"
         )
     )
-    cfg = cfg.model_copy(update={"stages": [StandInStage(batch=8, seconds=seconds)]})
+    cfg = cfg.replace(stages=[StandInStage(batch=8, seconds=seconds)])
     code = Runner(cfg, RunOptions(state_dir=state), STANDIN_REGISTRY).run()
     if code != 0:
         raise SystemExit(f"the stand-in job failed ({code}); see {out}/manifest.json")

@@ -120,7 +120,7 @@ def bench_models(
             for precision in precisions:
                 loaded.clear()
                 if kind == "rife":
-                    stage = InterpolateStage.model_validate(
+                    stage = InterpolateStage.parse(
                         {"factor": 2, "model": model, "ladder": [rungs[0]], "precision": precision,
                          "scene_threshold": None, "batch": 8}
                     )  # fmt: skip
@@ -128,7 +128,7 @@ def bench_models(
                     count, seconds, busy = _time(lambda s=stage: Interpolate(s, at_30), frames)
                     size = f"{width}x{height}"
                 else:
-                    stage = UpscaleStage.model_validate(
+                    stage = UpscaleStage.parse(
                         {"scale": 4, "model": model, "ladder": [rungs[1]], "precision": precision}
                     )
                     frames = _frames(max(2, n // 4), sr_width, sr_height)

@@ -107,13 +107,11 @@ def fingerprint(
     """
     shaping = {
         "source": source_sha256,
-        "stages": [s.model_dump(mode="json") for s in cfg.stages],
+        "stages": [s.to_data() for s in cfg.stages],
         # how the job may pace its encoders shapes no frame (the preset it picks is in the encoder's args);
         # where colour is converted shows in ``pixels`` (yuv420p or rgb24 frames), and leaving the key
         # out keeps the fingerprints of parts made before it existed
-        "encode": cfg.encode.model_dump(
-            mode="json", exclude={"auto_workers", "auto_preset", "colour_on_device"}
-        ),
+        "encode": cfg.encode.to_data(exclude={"auto_workers", "auto_preset", "colour_on_device"}),
         "encoder": [encoder.codec, encoder.pix_fmt, *encoder.args],
         "chunk_frames": chunk_frames,
     }
@@ -371,7 +369,7 @@ class ChunkedInput:
 
     def _with_preset(self, preset: str) -> tuple[JobConfig, EncoderChoice, str]:
         """The config, encoder and parts' fingerprint this input has when encoded with ``preset``."""
-        cfg = self.cfg.model_copy(update={"encode": self.cfg.encode.model_copy(update={"preset": preset})})
+        cfg = self.cfg.replace(encode=self.cfg.encode.replace(preset=preset))
         chosen = choose_encoder(cfg.encode)
         encoder = EncoderChoice(
             chosen.codec, chosen.pix_fmt, chosen.args, self.encoder.requested, self.encoder.steps

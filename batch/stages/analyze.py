@@ -105,7 +105,7 @@ class Analyze(Stage[AnalyzeStage]):
     def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "requested": self.config.model_dump(mode="json", exclude={"stage"}),
+            "requested": self.config.to_data(exclude={"stage"}),
             "frames_in": len(self.analyzer.rows),
             "frames_out": len(self.analyzer.rows),
             "used": "numpy",

@@ -22,7 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from batch.config_rules import Record
 
 if TYPE_CHECKING:
     from batch.media.colour import ColourPlan
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # or a device tensor between model stages
 Frame = Any
 ModelKind = Literal["rife", "sr", "sam2"]
-Spec = TypeVar("Spec", bound=BaseModel)
+Spec = TypeVar("Spec", bound=Record)
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class Crop(Stage[CropStage]):
     def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "requested": self.config.model_dump(mode="json", exclude={"stage"}),
+            "requested": self.config.to_data(exclude={"stage"}),
             "size_in": [self.context.width, self.context.height],
             "size_out": list(self.size_out),
             "frames_in": self.frames,

@@ -261,7 +261,7 @@ class Interpolate(Stage[InterpolateStage]):
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
-            "requested": self.config.model_dump(mode="json", exclude={"stage", "ladder"}, exclude_none=True),
+            "requested": self.config.to_data(exclude={"stage", "ladder"}, drop_none=True),
             "ratio": str(self.ratio),
             "fps_out": str(self.fps_out),
             "frames_in": self.frames_in,

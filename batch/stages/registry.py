@@ -19,9 +19,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, cast
 
-from pydantic import BaseModel
-
 from batch.config import AnalyzeStage, CropStage, InterpolateStage, SegmentStage, UpscaleStage
+from batch.config_rules import Record
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 
 
@@ -29,13 +28,13 @@ from batch.stages.base import Caps, Stage, StageFile, StageInput
 class StageEntry:
     """One registered stage: its config model and its class, imported on first use."""
 
-    config: type[BaseModel]
+    config: type[Record]
     target: str  # "package.module:Class"
 
     @property
     def name(self) -> str:
         """The ``stage`` literal of the config model (``interpolate``, ``crop`` ...)."""
-        return cast(str, self.config.model_fields["stage"].default)
+        return cast(str, self.config.field_named("stage").default)
 
     def load(self) -> type[Stage[Any]]:
         module, _, attr = self.target.partition(":")
@@ -71,20 +70,20 @@ class StageRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.entries)
 
-    def entry(self, spec: BaseModel) -> StageEntry:
+    def entry(self, spec: Record) -> StageEntry:
         """The entry for a stage's config; TypeError for a config type nobody registered."""
         try:
             return self._by_config[type(spec)]
         except KeyError:
             raise TypeError(f"no stage is registered for {type(spec).__name__}") from None
 
-    def stage_class(self, spec: BaseModel) -> type[Stage[Any]]:
+    def stage_class(self, spec: Record) -> type[Stage[Any]]:
         return self.entry(spec).load()
 
-    def caps_for(self, spec: BaseModel) -> Caps:
+    def caps_for(self, spec: Record) -> Caps:
         return self.stage_class(spec).caps_for(spec)
 
-    def files(self, specs: Sequence[BaseModel]) -> list[StageFile]:
+    def files(self, specs: Sequence[Record]) -> list[StageFile]:
         """The files the configured stages may write, in registry order, each once."""
         wanted = {self.entry(s).name for s in specs}
         out: list[StageFile] = []
@@ -93,15 +92,15 @@ class StageRegistry:
                 out.extend(f for f in e.load().caps.files if f not in out)
         return out
 
-    def chunkable(self, specs: Sequence[BaseModel]) -> bool:
+    def chunkable(self, specs: Sequence[Record]) -> bool:
         """Whether chunks can run independently: no stage spans the input, at most one changes the rate."""
         caps = [self.caps_for(s) for s in specs]
         return not any(c.spans_input for c in caps) and sum(c.changes_rate for c in caps) <= 1
 
-    def needs_rgb(self, specs: Sequence[BaseModel]) -> bool:
+    def needs_rgb(self, specs: Sequence[Record]) -> bool:
         return any(self.caps_for(s).needs_rgb for s in specs)
 
-    def plan(self, specs: Sequence[BaseModel], source: StageInput) -> Plan:
+    def plan(self, specs: Sequence[Record], source: StageInput) -> Plan:
         """The stages for one input, each told the size, rate and frame count it receives.
 
         ``source`` describes the decoded input (and the chunk, the artifacts
@@ -137,11 +136,11 @@ REGISTRY = StageRegistry(
 )
 
 
-def caps_for(spec: BaseModel, registry: StageRegistry = REGISTRY) -> Caps:
+def caps_for(spec: Record, registry: StageRegistry = REGISTRY) -> Caps:
     """The capabilities of one configured stage."""
     return registry.caps_for(spec)
 
 
-def plan(specs: Sequence[BaseModel], source: StageInput, registry: StageRegistry = REGISTRY) -> Plan:
+def plan(specs: Sequence[Record], source: StageInput, registry: StageRegistry = REGISTRY) -> Plan:
     """The stages for one input; see :meth:`StageRegistry.plan`."""
     return registry.plan(specs, source)

@@ -195,7 +195,7 @@ class Segment(Stage[SegmentStage]):
             "fps": str(self.fps),
             "width": self.width,
             "height": self.height,
-            "objects": [o.model_dump(mode="json") for o in self.objects],
+            "objects": [o.to_data() for o in self.objects],
             "rle": "COCO compressed RLE (pycocotools), column-major, size [height, width]",
             "score": SCORE_DOC,
         }
@@ -234,7 +234,7 @@ class Segment(Stage[SegmentStage]):
     def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "requested": self.config.model_dump(mode="json", exclude={"stage"}),
+            "requested": self.config.to_data(exclude={"stage"}),
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "objects": [

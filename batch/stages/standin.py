@@ -14,19 +14,16 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from batch.config_rules import Record, boolean, choice, field, integer, number
 from batch.stages.base import Caps, Frame, Stage
 from batch.stages.registry import REGISTRY, StageEntry, StageRegistry
 
 
-class StandInStage(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    stage: Literal["standin"] = "standin"
-    batch: int = Field(default=8, ge=1)  # frames per "model call"
-    seconds: float = Field(default=0.0, ge=0)  # the time each call takes
-    rgb: bool = False  # ask for RGB frames, as an image model does
+class StandInStage(Record):
+    stage: Literal["standin"] = field(choice("standin"), "standin")
+    batch: int = field(integer(ge=1), 8)  # frames per "model call"
+    seconds: float = field(number(ge=0), 0.0)  # the time each call takes
+    rgb: bool = field(boolean(), False)  # ask for RGB frames, as an image model does
 
 
 class StandIn(Stage[StandInStage]):

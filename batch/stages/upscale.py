@@ -189,7 +189,7 @@ class Upscale(Stage[UpscaleStage]):
     def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "requested": self.config.model_dump(mode="json", exclude={"stage", "ladder"}, exclude_none=True),
+            "requested": self.config.to_data(exclude={"stage", "ladder"}, drop_none=True),
             "size_in": list(self.size_in),
             "size_out": list(self.size_out),
             "frames_in": self.frames,

@@ -780,7 +780,7 @@ def _interpolate_on_yuv(ctx: dict[str, Any], rung: str, frames: list[np.ndarray]
     flat = tyr.join(*tyr.to_yuv(rgb, conv))  # on the CPU, as the reader would hand them over
     plan = ColourPlan(matrix="bt709", range="tv", tags=ColorInfo())
     rife_path, rife_sha = ctx["weights"]["rife"]
-    stage = InterpolateStage.model_validate(
+    stage = InterpolateStage.parse(
         {"factor": 2, "model": {"url": str(rife_path), "sha256": rife_sha}, "ladder": [rung], "batch": 8}
     )
 
@@ -834,7 +834,7 @@ def sec_stages(ctx: dict[str, Any]) -> None:
     )
     rife_path, rife_sha = ctx["weights"]["rife"]
     for scene in (0.3, None):
-        stage = InterpolateStage.model_validate(
+        stage = InterpolateStage.parse(
             {
                 "factor": 2,
                 "model": {"url": str(rife_path), "sha256": rife_sha},
@@ -870,7 +870,7 @@ def sec_stages(ctx: dict[str, Any]) -> None:
     sr_path, sr_sha = ctx["weights"]["sr"]
     sw, sh = ctx["sr_w"], ctx["sr_h"]
     sframes = pan_frames(max(8, n // 4), sw, sh)
-    stage = UpscaleStage.model_validate(
+    stage = UpscaleStage.parse(
         {"scale": 2, "model": {"url": str(sr_path), "sha256": sr_sha}, "ladder": [rung_u]}
     )
     list(
@@ -1005,7 +1005,7 @@ def sec_oom(ctx: dict[str, Any]) -> None:
     # 1. simulated: BATCH_TEST_OOM=interpolate:8 -> batch 8 fails, 4 works
     os.environ["BATCH_TEST_OOM"] = "interpolate:8"
     try:
-        stage = InterpolateStage.model_validate(
+        stage = InterpolateStage.parse(
             {
                 "factor": 2,
                 "model": {"url": str(rife_path), "sha256": rife_sha},
@@ -1026,7 +1026,7 @@ def sec_oom(ctx: dict[str, Any]) -> None:
     os.environ["BATCH_TEST_OOM"] = f"upscale:{max(sw, sh)}"
     try:
         sr_path, sr_sha = ctx["weights"]["sr"]
-        stage = UpscaleStage.model_validate(
+        stage = UpscaleStage.parse(
             {"scale": 2, "model": {"url": str(sr_path), "sha256": sr_sha}, "ladder": [rung_u, "lanczos"]}
         )
         up = Upscale(stage, given(sw, sh, 2))
@@ -1049,7 +1049,7 @@ def sec_oom(ctx: dict[str, Any]) -> None:
     cap_gib = 6.0
     torch.cuda.set_per_process_memory_fraction(cap_gib * 2**30 / total)
     try:
-        stage = InterpolateStage.model_validate(
+        stage = InterpolateStage.parse(
             {
                 "factor": 2,
                 "model": {"url": str(rife_path), "sha256": rife_sha},
@@ -1078,7 +1078,7 @@ def sec_oom(ctx: dict[str, Any]) -> None:
         torch.cuda.empty_cache()
         torch.cuda.set_per_process_memory_fraction(1.0 * 2**30 / total)
         sr_path, sr_sha = ctx["weights"]["sr"]
-        stage = UpscaleStage.model_validate(
+        stage = UpscaleStage.parse(
             {"scale": 2, "model": {"url": str(sr_path), "sha256": sr_sha}, "ladder": ["model", "lanczos"]}
         )
         up = Upscale(stage, given(sw, sh, 2))

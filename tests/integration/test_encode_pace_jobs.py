@@ -53,7 +53,7 @@ def ramp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def job(tmp: Path, src: Path, encode: str, *, chunk_s: float = CHUNK_S, seconds: float = 0.0) -> JobConfig:
     text = f"job_id: pace\ninputs: [{src}]\noutput: {tmp}/out/\nencode: {encode}\n"
     cfg = parse_config(text + f"limits: {{chunk_s: {chunk_s}}}\n")
-    return cfg.model_copy(update={"stages": [StandInStage(batch=4, seconds=seconds)]})
+    return cfg.replace(stages=[StandInStage(batch=4, seconds=seconds)])
 
 
 def run(cfg: JobConfig, tmp: Path, workers: int = 1) -> tuple[dict[str, Any], Path]:

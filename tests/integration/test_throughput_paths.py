@@ -36,7 +36,7 @@ def job(
     stages: list[StandInStage] | None = None, encode: str = "{codec: libx264, preset: ultrafast}"
 ) -> JobConfig:
     cfg = parse_config(f"inputs: [x]\noutput: out/\nencode: {encode}")
-    return cfg.model_copy(update={"stages": stages or []})  # the stand-in is in no config union
+    return cfg.replace(stages=stages or [])  # the stand-in is in no config union
 
 
 def ramp_clip(path: Path, frames: int = 30) -> Path:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from batch.config import CropStage, parse_config
+from batch.config_rules import Invalid
 from batch.errors import ConfigError
 from batch.media.layout import RGB, YUV420, FrameLayout
 from batch.stages.base import StageInput
@@ -116,7 +116,7 @@ def test_fuzz_crop_params_against_frame_sizes(
 ) -> None:
     valid = w >= 2 and h >= 2 and x >= 0 and y >= 0 and not (w % 2 or h % 2 or x % 2 or y % 2)
     if not valid:
-        with pytest.raises(ValidationError):
+        with pytest.raises(Invalid):
             CropStage(width=w, height=h, x=x, y=y)
         return
     spec = CropStage(width=w, height=h, x=x, y=y)

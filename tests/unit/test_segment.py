@@ -73,7 +73,7 @@ def _env(weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stage(model: Any, **kw: Any) -> SegmentStage:
-    return SegmentStage.model_validate({"model": model, "ladder": ["cuda", "cpu"], **kw})
+    return SegmentStage.parse({"model": model, "ladder": ["cuda", "cpu"], **kw})
 
 
 def _model(ckpt: tuple[Path, str]) -> dict[str, str]:
@@ -342,7 +342,7 @@ def test_real_sam2_tiny_follows_a_moving_disc_across_windows(
     monkeypatch.delenv(sam2_predictor.IMAGE_SIZE_ENV)  # the size the weights were trained at (1024)
     frames, truth = _disc_frames(4, 96, 128, 14, 6)
     objects = [{"id": 5, "points": [[32, 48]], "labels": [1]}]
-    stage = SegmentStage.model_validate({"objects": objects, "window": 3, "ladder": ["cuda", "cpu"]})
+    stage = SegmentStage.parse({"objects": objects, "window": 3, "ladder": ["cuda", "cpu"]})
     seg, out = _run(stage, frames, tmp_path)
     assert len(out) == 4
     assert seg.report()["seeded_windows"] == 1 and seg.report()["model"] == "sam2.1-hiera-tiny"

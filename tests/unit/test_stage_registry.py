@@ -20,8 +20,8 @@ from batch.config import (
     SegmentStage,
     Stage,
     UpscaleStage,
-    _Strict,
 )
+from batch.config_rules import Record, choice, field, integer
 from batch.stages import ladder
 from batch.stages.base import Caps, Frame, StageFile, StageInput
 from batch.stages.base import Stage as StageBase
@@ -33,7 +33,7 @@ SEGMENT = SegmentStage(objects=[SegmentObject(id=1, points=[(1, 1)], labels=[1])
 
 
 def test_every_config_stage_is_registered_once() -> None:
-    configs = set(get_args(get_args(Stage)[0]))
+    configs = set(get_args(Stage))
     assert {e.config for e in REGISTRY.entries} == configs
     assert set(REGISTRY.names) == set(STAGE_NAMES)
     for e in REGISTRY.entries:
@@ -102,9 +102,9 @@ def test_a_model_stage_before_segment_hands_it_numpy() -> None:
     assert [s.context.keep_on_device for s in p.stages] == [False, False]
 
 
-class ToyStage(_Strict):
-    stage: Literal["toy"] = "toy"
-    times: int = 2
+class ToyStage(Record):
+    stage: Literal["toy"] = field(choice("toy"), "toy")
+    times: int = field(integer(ge=1), 2)
 
 
 class Toy(StageBase[ToyStage]):

@@ -34,9 +34,7 @@ def _frames(n: int, h: int = 40, w: int = 56) -> list[np.ndarray]:
 
 def _stage(path: Path, **kw: object) -> UpscaleStage:
     model = {"url": str(path), "sha256": sha256_of(path)}
-    return UpscaleStage.model_validate(
-        {"scale": 2, "model": model, "ladder": ["model", "model-cpu", "lanczos"], **kw}
-    )
+    return UpscaleStage.parse({"scale": 2, "model": model, "ladder": ["model", "model-cpu", "lanczos"], **kw})
 
 
 @pytest.mark.parametrize(
