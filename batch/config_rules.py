@@ -127,7 +127,9 @@ class Record:
             if isinstance(value, Field):
                 value.name = name
                 own.append(value)
-        cls.FIELDS = cls.FIELDS + tuple(own)
+        again = {f.name: f for f in own}  # a field declared again replaces the inherited one, in its place
+        inherited = tuple(again.pop(f.name, f) for f in cls.FIELDS)
+        cls.FIELDS = inherited + tuple(f for f in own if f.name in again)
 
     def __init__(self, **data: Any) -> None:
         problems = Problems()
@@ -244,7 +246,7 @@ class Record:
         raise KeyError(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen; use .replace({name}=...)")
+        raise AttributeError(f"{type(self).__name__} is frozen (setting {name}); make a copy with .replace()")
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen")
@@ -256,14 +258,24 @@ class Record:
         return isinstance(other, Record) and type(other) is type(self) and self._values() == other._values()
 
     def __hash__(self) -> int:
-        # from what it writes out: equal records write the same, and every field's value has a JSON form
-        import json
-
-        return hash((type(self), json.dumps(self.to_data(), sort_keys=True)))
+        return hash((type(self), _frozen(self._values())))
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.FIELDS)
         return f"{type(self).__name__}({inner})"
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in that is equal where the values are (900 and 900.0 hash alike)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
 
 
 def plain(value: Any, *, drop_none: bool = False) -> Any:
@@ -301,7 +313,8 @@ def _bounds(
 
 
 FINITE = "must be a finite number (.inf and .nan are not allowed)"
-_INT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+# ASCII digits only (int() and float() also take other scripts' digits); "18.0", "1_000" as pydantic read them
+_INT_TEXT = re.compile(r"\s*[+-]?[0-9](?:_?[0-9])*(?:\.0*)?\s*")
 
 
 def integer(
@@ -329,7 +342,7 @@ def integer(
                 return problems.add(
                     loc, "Input should be a valid integer, unable to parse string as an integer"
                 )
-            n = int(value)
+            n = int(value.strip().split(".")[0])
         else:
             return problems.add(loc, "Input should be a valid integer")
         return _bounds(n, loc, problems, ge, gt, le)
@@ -345,16 +358,22 @@ def number(*, ge: float | None = None, gt: float | None = None, le: float | None
             return problems.add(loc, "Input should be a valid number")
         if isinstance(value, (int, float)):
             x: float = value
-        elif isinstance(value, str) and len(value) < 64:
+        elif isinstance(value, str):
             try:
+                if not (len(value) < 64 and value.isascii()):  # float() also reads other scripts' digits
+                    raise ValueError(value)
                 x = float(value)
             except ValueError:
                 return problems.add(loc, "Input should be a valid number, unable to parse string as a number")
         else:
             return problems.add(loc, "Input should be a valid number")
+        try:
+            x = float(x)  # an int past a float's range (10**400, from code: the loader caps literals)
+        except OverflowError:
+            x = math.inf
         if not math.isfinite(x):
             return problems.add(loc, FINITE)
-        return _bounds(float(x), loc, problems, ge, gt, le)
+        return _bounds(x, loc, problems, ge, gt, le)
 
     return rule
 
@@ -370,10 +389,10 @@ def boolean(*, strict: bool = True) -> Rule:
         if isinstance(value, bool):
             return value
         if not strict:
-            if isinstance(value, int) and value in (0, 1):
+            if isinstance(value, (int, float)) and value in (0, 1):
                 return bool(value)
-            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-                return value.strip().lower() in _TRUE
+            if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+                return value.lower() in _TRUE
         short = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         return problems.add(loc, f"must be true or false (a YAML boolean, without quotes), not {short}")
 
@@ -394,7 +413,7 @@ def text(*, pattern: str | None = None) -> Rule:
                 )
         if not isinstance(value, str):
             return problems.add(loc, "Input should be a valid string")
-        if compiled is not None and not compiled.search(value):
+        if compiled is not None and not compiled.fullmatch(value):  # "$" also matches before a final "\n"
             return problems.add(loc, f"String should match pattern '{pattern}'")
         return value
 
@@ -406,17 +425,18 @@ def _listed(values: Sequence[Any]) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
-def choice(*values: Any) -> Rule:
-    """One of ``values`` exactly (a text choice is case-sensitive; 1 is not True)."""
-    allowed = tuple(values)
+class choice:  # a rule, named like the others
+    """One of ``choices`` exactly: text is case-sensitive, 1 is not True (1.0 is 1)."""
 
-    def rule(value: Any, loc: Loc, problems: Problems) -> Any:
-        for v in allowed:
-            if type(value) is type(v) and value == v:
+    def __init__(self, *choices: Any) -> None:
+        self.choices = tuple(choices)
+
+    def __call__(self, value: Any, loc: Loc, problems: Problems) -> Any:
+        for v in self.choices:
+            same_kind = type(value) is type(v) or (type(v) is int and type(value) is float)
+            if same_kind and value == v:
                 return v
-        return problems.add(loc, f"Input should be {_listed(allowed)}")
-
-    return rule
+        return problems.add(loc, f"Input should be {_listed(self.choices)}")
 
 
 def optional(inner: Rule) -> Rule:

@@ -34,7 +34,7 @@ def job_id_of(data: Any) -> str | None:
             given = bytes(given).decode("utf-8")
         except UnicodeDecodeError:
             return None
-    return given if isinstance(given, str) and JOB_ID_PATTERN.match(given) else None
+    return given if isinstance(given, str) and JOB_ID_PATTERN.fullmatch(given) else None
 
 
 def _plain(value: Any) -> Any:

@@ -138,7 +138,7 @@ def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
         job_id = out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         job_id = ""
-    return Path("state") / (job_id if JOB_ID_PATTERN.match(job_id) else "unknown")
+    return Path("state") / (job_id if JOB_ID_PATTERN.fullmatch(job_id) else "unknown")
 
 
 def _limit_child() -> None:

@@ -6,7 +6,9 @@ changed what it writes out, or could be changed after it was checked.
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from fractions import Fraction
 from typing import Any
 
@@ -24,8 +26,9 @@ from batch.config import (
     UpscaleStage,
     parse_config,
 )
-from batch.config_rules import Invalid
+from batch.config_rules import Invalid, Record, field, integer
 from batch.errors import ConfigError
+from batch.job_id import job_id_of
 
 # Written by the pydantic models this module replaced (2026-12-04, the commit before): the parts of
 # an input in chunks carry a fingerprint made of these dumps, so a job resumed after the upgrade must
@@ -159,6 +162,28 @@ def test_every_problem_of_every_level_is_listed_once_with_its_path() -> None:
     assert "known stages: ['interpolate', 'upscale', 'analyze', 'segment', 'crop']" in problems[3]
 
 
+def test_a_job_id_ending_in_a_newline_is_refused_everywhere() -> None:
+    """``$`` matches before a final newline: the id would name a state dir ``abc\\n`` and bucket keys."""
+    (problem,) = problems_of('job_id: "abc\\n"\ninputs: [a.mp4]\noutput: out/\n')
+    assert problem.startswith("job_id: String should match pattern")
+    assert job_id_of({"job_id": "abc\n"}) is None and job_id_of({"job_id": "abc"}) == "abc"
+
+
+@pytest.mark.parametrize(
+    ("text", "crf"), [("'18.0'", 18), ("' 20 '", 20), ("'1_8'", 18), ("19.0", 19), ("'+7'", 7)]
+)
+def test_a_whole_number_may_be_written_as_text(text: str, crf: int) -> None:
+    assert parse_config(f"inputs: [a.mp4]\noutput: out/\nencode: {{crf: {text}}}\n").encode.crf == crf
+
+
+@pytest.mark.parametrize("text", ["'١٨'", "'18.5'", "'1e1'", "'0x12'", "'18 kbps'", "''"])
+def test_what_is_not_a_whole_number_is_refused(text: str) -> None:
+    (problem,) = problems_of(f"inputs: [a.mp4]\noutput: out/\nencode: {{crf: {text}}}\n")
+    assert problem.startswith("encode.crf: Input should be a valid integer")
+    (problem,) = problems_of("inputs: [a.mp4]\noutput: out/\nlimits: {stall_s: '١٨'}\n")
+    assert problem == "limits.stall_s: Input should be a valid number, unable to parse string as a number"
+
+
 def test_text_and_whole_numbers_are_read_as_before() -> None:
     cfg = parse_config(
         "inputs: [a.mp4]\noutput: out/\nencode: {crf: ' 20 ', auto_workers: 'off', colour_on_device: 1}\n"
@@ -234,6 +259,34 @@ def test_what_a_record_writes_out_reads_back_as_the_same_record(data: dict[str, 
 
 def test_records_compare_by_value_and_kind() -> None:
     assert Limits(stall_s=60) == Limits(stall_s=60.0) and Limits(stall_s=60) != Limits(stall_s=61)
+    same = Limits().replace(stall_s=900)  # an int where the rule would have made 900.0
+    assert same == Limits() and hash(same) == hash(Limits())
+    with pytest.raises(Invalid, match="finite"):
+        Limits(stall_s=10**400)  # past a float's range: a problem, not an OverflowError
     assert EncodeConfig() != Limits() and EncodeConfig() != "EncodeConfig()"
     seg = SegmentStage(objects=[{"id": 1, "box": [0, 0, 2, 2]}])
     assert seg == SegmentStage.parse(seg.to_data()) and len({seg, SegmentStage.parse(seg.to_data())}) == 1
+
+
+def test_a_field_declared_again_in_a_subclass_replaces_the_inherited_one() -> None:
+    class Base(Record):
+        x: int = field(integer(), 1)
+        y: int = field(integer(), 2)
+
+    class Child(Base):
+        x: int = field(integer(ge=10), 10)
+        z: int = field(integer(), 3)
+
+    assert [f.name for f in Child.FIELDS] == ["x", "y", "z"]
+    assert Child().to_data() == {"x": 10, "y": 2, "z": 3}
+    with pytest.raises(Invalid) as info:
+        Child(x=5)
+    assert info.value.problems == [(("x",), "Input should be greater than or equal to 10")]
+
+
+def test_a_record_survives_pickle_and_deepcopy_whole() -> None:
+    """Frozen by __setattr__: copying must not go through it (or lose what was given)."""
+    cfg = parse_config(EVERY_STAGE)
+    for copied in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg)):
+        assert copied == cfg and copied.encode.given == frozenset({"crf", "auto_workers"})
+        assert copied.encode.preset_may_change and not copied.encode.auto_workers

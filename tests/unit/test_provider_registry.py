@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from batch.config import InstanceConfig
+from batch.config_rules import choice
 from batch.errors import ConfigError, UnknownProvider
 from batch.providers import PROVIDERS, REGISTRY, ProviderRegistry, ProviderSpec, detect_provider, provider_for
 from batch.providers.base import Provider
@@ -71,7 +72,8 @@ def test_choices_are_auto_and_the_registry_names() -> None:
 
 
 def test_config_accepts_exactly_the_registry_names() -> None:
-    assert InstanceConfig.field_named("provider").default == "auto"
+    rule = InstanceConfig.field_named("provider").rule
+    assert isinstance(rule, choice) and rule.choices == PROVIDERS
     for name in PROVIDERS:
         assert InstanceConfig(provider=name).provider == name
     with pytest.raises(ValueError, match="provider"):
