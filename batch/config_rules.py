@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 Loc = tuple[str | int, ...]
+P = ParamSpec("P")
 
 
 class Invalid(ValueError):
@@ -97,17 +98,12 @@ class Field:
         return self.rule(value, loc, problems) if self.parse_default else value
 
 
-def field(
-    rule: Rule,
-    default: Any = REQUIRED,
-    *,
-    factory: Callable[[], Any] | None = None,
-    check: Callable[[Any, Mapping[str, Any]], Any] | None = None,
-    parse_default: bool = False,
-    dump: Callable[[Any], Any] | None = None,
-) -> Any:
-    """A field for a record's class body (typed Any so that ``x: int = field(...)`` type-checks)."""
-    return Field(rule, default, factory=factory, check=check, parse_default=parse_default, dump=dump)
+def _typed_any(make: Callable[P, Field]) -> Callable[P, Any]:
+    return make
+
+
+# For a record's class body: Field's arguments, typed Any so that ``x: int = field(...)`` type-checks.
+field = _typed_any(Field)
 
 
 UNKNOWN_KEY = "unknown key (not allowed here; check the spelling)"
