@@ -377,13 +377,7 @@ class CropStage(Record):
 
 
 Stage = InterpolateStage | UpscaleStage | AnalyzeStage | SegmentStage | CropStage
-STAGE_TYPES: tuple[type[Record], ...] = (
-    InterpolateStage,
-    UpscaleStage,
-    AnalyzeStage,
-    SegmentStage,
-    CropStage,
-)
+STAGE_TYPES: tuple[type[Record], ...] = get_args(Stage)  # one list: adding a stage to the union is enough
 STAGE_NAMES = tuple(str(t.field_named("stage").default) for t in STAGE_TYPES)
 _UNKNOWN_STAGE = (
     "each stage is a one-key mapping such as '- interpolate: {factor: 2}'; "
