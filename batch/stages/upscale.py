@@ -47,6 +47,10 @@ class LanczosRung:
     def resize(self, frame: Frame, width: int, height: int) -> Frame:
         arr = as_numpy(frame, self.dtype)
         if arr.dtype == np.uint8:
+            if arr.shape[1] == width and arr.shape[0] == height:
+                # Pillow returns a copy at the same size: the frame itself, without three 2.7 MB copies
+                # a 720p frame (a source already at the asked width, or scale 1)
+                return arr
             image = Image.fromarray(arr, mode="RGBA" if arr.shape[2] == 4 else "RGB")
             return np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
         return _resize_float(arr, width, height)

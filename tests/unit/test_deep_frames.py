@@ -99,3 +99,20 @@ def test_16_bit_frames_reach_a_model_as_the_same_0_to_1_signal_and_come_back_exa
     assert t.shape == (3, 4, 6) and float(t.max()) <= 1.0
     (back,) = to_frames(t.unsqueeze(0), np.uint16)
     assert back.dtype == np.uint16 and np.array_equal(back, frame)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_lanczos_at_the_same_size_is_what_pillow_gives_without_its_copies(channels: int) -> None:
+    """8-bit frames already at the asked size pass as they are; Pillow's own answer is the same pixels."""
+    from PIL import Image
+
+    frame = RNG.integers(0, 256, (9, 14, channels)).astype(np.uint8)
+    frame[0, :, -1] = 0  # fully transparent pixels (RGBA): Pillow premultiplies only when it resizes
+    mode = "RGBA" if channels == 4 else "RGB"
+    pillow = np.asarray(Image.fromarray(frame, mode=mode).resize((14, 9), Image.Resampling.LANCZOS))
+    same = LanczosRung().resize(frame, 14, 9)
+    assert np.array_equal(same, pillow) and np.shares_memory(same, frame)
+    wider = LanczosRung().resize(frame, 15, 9)  # one pixel off either way still resizes
+    taller = LanczosRung().resize(frame, 14, 10)
+    assert wider.shape == (9, 15, channels) and taller.shape == (10, 14, channels)
+    assert not np.shares_memory(wider, frame) and not np.shares_memory(taller, frame)
