@@ -43,6 +43,7 @@ from batch.config_rules import (
     then,
     tuple_of,
 )
+from batch.contracts import JOB_ID_PATTERN
 from batch.encoder_formats import PIX_FMT_CHOICES, PixFmtChoice, unsupported
 from batch.errors import BatchError, ConfigError
 from batch.job_id import default_job_id
@@ -233,14 +234,17 @@ class InterpolateStage(_WithLadder):
         self._fill_ladder()
 
 
-def _tile(value: Any) -> int | str:
-    if value == "auto" and isinstance(value, str):
+_WHOLE = integer()
+
+
+def _tile(value: Any, loc: Loc, problems: Problems) -> Any:
+    """``auto``, or a side of 32 to 4096 pixels (one message for both ways of getting it wrong)."""
+    if isinstance(value, str) and value == "auto":
         return value
-    problems = Problems()
-    n = integer()(value, (), problems)
+    n = _WHOLE(value, loc, Problems())  # its own complaint gives way to the one below
     if n is BAD or not 32 <= n <= 4096:
-        raise ValueError("must be auto or between 32 and 4096")
-    return int(n)
+        return problems.add(loc, "must be auto or between 32 and 4096")
+    return n
 
 
 class UpscaleStage(_WithLadder):
@@ -252,17 +256,14 @@ class UpscaleStage(_WithLadder):
     width: int | None = field(optional(integer(gt=0)), None)
     height: int | None = field(optional(integer(gt=0)), None)
     model: WeightsRef | None = field(optional(_weights("sr")), None, dump=_dump_model)
-    ladder: list[str] | None = field(
-        optional(_ladder(UPSCALE_RUNGS)), None
-    )  # default: [model, lanczos] or [lanczos]
-    precision: Precision = field(
-        _PRECISION, "auto"
-    )  # auto: fp16 (or bf16) on CUDA where the model supports it
+    # default: [model, lanczos] with a model, else [lanczos]
+    ladder: list[str] | None = field(optional(_ladder(UPSCALE_RUNGS)), None)
+    # auto: fp16 (or bf16) on CUDA where the model supports it
+    precision: Precision = field(_PRECISION, "auto")
     compile: CompileMode = field(_COMPILE, "none")  # torch.compile the model; eager if it fails
     batch: int = field(integer(ge=1, le=64), 4)  # frames per model call; halved on out-of-memory, then tiles
-    tile: int | Literal["auto"] = field(
-        converted(_tile), "auto"
-    )  # tile side in input pixels; auto: whole frame
+    # tile side in input pixels; auto: the whole frame, halved on out-of-memory
+    tile: int | Literal["auto"] = field(_tile, "auto")
     tile_overlap: int = field(integer(ge=0, le=128), 16)  # context pixels around each tile
 
     def validate(self) -> None:
@@ -298,9 +299,8 @@ class SegmentObject(Record):
     frame: int = field(integer(ge=0, le=INT32_MAX), 0)  # source frame index the prompt is on
     points: list[tuple[float, float]] = field(list_of(tuple_of(number(), 2)), factory=list)  # pixels (x, y)
     labels: list[Literal[0, 1]] = field(list_of(choice(0, 1)), factory=list)  # 1 foreground, 0 background
-    box: tuple[float, float, float, float] | None = field(
-        optional(tuple_of(number(), 4)), None
-    )  # x0, y0, x1, y1
+    # pixels x0, y0, x1, y1
+    box: tuple[float, float, float, float] | None = field(optional(tuple_of(number(), 4)), None)
 
     def validate(self) -> None:
         if not self.points and self.box is None:
@@ -325,9 +325,8 @@ class SegmentStage(Record):
 
     stage: Literal["segment"] = field(choice("segment"), "segment")
     model: WeightsRef = field(_weights("sam2"), "sam2.1-hiera-tiny", parse_default=True, dump=_dump_model)
-    smaller_model: WeightsRef | None = field(
-        optional(_weights("sam2")), None, dump=_dump_model
-    )  # "smaller" rung
+    # the "smaller" rung's model
+    smaller_model: WeightsRef | None = field(optional(_weights("sam2")), None, dump=_dump_model)
     objects: list[SegmentObject] = field(then(list_of(SegmentObject.rule, min_length=1), _unique_ids))
     window: int = field(integer(ge=2, le=4096), 64)  # frames SAM2 holds at once
     overlay: bool = field(boolean(), False)  # also write overlay.mp4 with the masks drawn
@@ -500,9 +499,8 @@ class WatchdogConfig(Record):
     interval_s: float = field(number(gt=0, le=3600), 5.0)
     # both bounded so the watchdog always ends well inside PID 1's hour (WATCHDOG_FINISH_S)
     upload_timeout_s: float = field(number(gt=0, le=900), 120.0)
-    shutdown_budget_s: float = field(
-        number(gt=0, le=1800), 900.0
-    )  # how long to keep retrying the stop/destroy
+    # how long to keep retrying the stop/destroy
+    shutdown_budget_s: float = field(number(gt=0, le=1800), 900.0)
 
 
 def _http_url(v: str) -> str:
@@ -544,7 +542,7 @@ def _output_is_prefix(v: str, before: Mapping[str, Any]) -> str:
 
 
 class JobConfig(Record):
-    job_id: str | None = field(optional(text(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")), None)
+    job_id: str | None = field(optional(text(pattern=JOB_ID_PATTERN.pattern)), None)  # PID 1's rule too
     inputs: list[str] = field(list_of(then(text(), _check_input_url), min_length=1))
     stages: list[Stage] = field(_stages, factory=list)
     encode: EncodeConfig = field(EncodeConfig.rule, factory=EncodeConfig)

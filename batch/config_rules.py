@@ -145,12 +145,12 @@ class Record:
     # --- building -------------------------------------------------------------------
 
     @classmethod
-    def parse(cls: type[R], data: Any, loc: Loc = (), problems: Problems | None = None) -> R:
+    def parse(cls: type[R], data: Any) -> R:
         """A record from raw data; Invalid lists every problem."""
-        found = Problems() if problems is None else problems
-        record = cls.rule(data, loc, found)
-        if problems is None and (record is BAD or found.found):
-            raise Invalid(found.found)
+        problems = Problems()
+        record = cls.rule(data, (), problems)
+        if record is BAD or problems.found:
+            raise Invalid(problems.found)
         return record  # type: ignore[no-any-return]
 
     @classmethod
@@ -513,9 +513,8 @@ def tagged(key: str, kinds: Mapping[str, type[Record]], *, unknown: str) -> Rule
         if not isinstance(value, Mapping):
             return problems.add(loc, unknown)
         name = value.get(key)
-        kind = kinds.get(name) if isinstance(name, str) else None
-        if kind is None or not isinstance(name, str):
+        if not isinstance(name, str) or name not in kinds:
             return problems.add(loc, unknown)
-        return kind.rule(value, (*loc, name), problems)
+        return kinds[name].rule(value, (*loc, name), problems)
 
     return rule
