@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from batch.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, BatchError
+from batch.head_start import is_pid1
+from batch.watchdog.launch import EarlyRunner, take_early_runner
 
 
 class UsageError(Exception):
@@ -66,12 +68,20 @@ def setup_logging(quiet: bool) -> None:
     )
 
 
-_NOT_PID1 = ("--worker", "--no-watchdog", "--validate", "--print-job-id", "-h", "--help")
-
-
 def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
-    pid1 = not any(a in _NOT_PID1 for a in raw)
+    pid1 = is_pid1(raw)
+    # PID 1's runner, started by the entrypoint before these imports (batch.head_start): the
+    # supervisor adopts it; any other way out of here dismisses it (it has done nothing)
+    early = take_early_runner() if pid1 and argv is None else None
+    try:
+        return _main(raw, argv, pid1=pid1, early=early)
+    finally:
+        if early is not None:
+            early.dismiss()
+
+
+def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRunner | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -101,18 +111,21 @@ def main(argv: list[str] | None = None) -> int:
             )
             return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
         return supervise(
-            config_url, state_dir, dry_run=args.dry_run, quiet=args.quiet, shard=shard, workers=args.workers
+            config_url,
+            state_dir,
+            dry_run=args.dry_run,
+            quiet=args.quiet,
+            shard=shard,
+            workers=args.workers,
+            early=early,
         )
 
     if args.print_job_id:  # the supervisor's child that names the default state dir
         return _print_job_id(config_url)
     from batch.process_exit import long_lived_imports
 
+    # the first local input's ffprobe started before these imports (batch.head_start)
     with long_lived_imports():  # the config model and the runner: loaded once, kept to the end
-        if not args.validate and not (args.shard or _shard_from_env()):
-            from batch.job.early_probe import start_for
-
-            start_for(config_url)  # ffprobe runs on the other core while the imports below load
         from batch.config import resolved
         from batch.config_source import load_config
         from batch.job.runner import RunOptions, run_job

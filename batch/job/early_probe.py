@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from batch.config_loader import load_config_text
-from batch.media.probe import probe_ahead_of_time
+from batch.media.probe_command import probe_ahead_of_time
 from batch.storage.urls import parse_url
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
+from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, probe_ahead_of_time
 
-FFPROBE = "ffprobe"
+__all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
 
 
 @dataclass(frozen=True)
@@ -117,12 +118,8 @@ def _rate(text: str | None) -> Fraction | None:
     return value if value > 0 else None
 
 
-def _ffprobe_command(args: list[str], path: Path) -> list[str]:
-    return [FFPROBE, "-v", "error", "-of", "json=c=1", *args, str(path)]
-
-
 def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
-    cmd = _ffprobe_command(args, path)
+    cmd = ffprobe_command(args, path)
     proc = probe_ahead.take(cmd, path) or subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip()[-800:]
@@ -199,18 +196,6 @@ def _stream_duration(video: dict[str, Any]) -> float | None:
     return None
 
 
-# One ffprobe run per file: the streams, the format and every packet's flags (demux only, no decode).
-_PROBE_ARGS = [
-    "-show_streams", "-show_format", "-show_chapters",
-    "-show_entries", "packet=stream_index,flags:packet_side_data=",
-]  # fmt: skip
-
-
-def probe_ahead_of_time(path: Path) -> bool:
-    """Start ``probe(path)``'s ffprobe now; ``probe`` takes its answer if the file is unchanged."""
-    return probe_ahead.start(_ffprobe_command(_PROBE_ARGS, path), path)
-
-
 def probe(path: Path) -> MediaInfo:
     """Describe the first video stream of a local file.
 
@@ -222,7 +207,7 @@ def probe(path: Path) -> MediaInfo:
         raise EmptyInput(
             f"{path.name} is empty (0 bytes)", hint="re-upload the input; the object holds no data"
         )
-    data = _run_ffprobe(_PROBE_ARGS, path)
+    data = _run_ffprobe(PROBE_ARGS, path)
     streams = data.get("streams") or []
     video = next(
         (

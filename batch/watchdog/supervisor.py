@@ -32,14 +32,13 @@ import json
 import logging
 import os
 import resource
+import select
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -47,13 +46,11 @@ from typing import Any
 from batch import console, faults
 from batch.contracts import (
     JOB_ID_PATTERN,
-    LAUNCH_ID_ENV,
     MONITOR_PID,
     NEWS_RUNNER_EXIT,
     NEWS_RUNNER_PID,
     PER_RUN_FILES,
     PREVIOUS_RUNS,
-    PROGRESS_ENV,
     PROVIDER_STOP_FLAG,
     RUNNER_EXIT,
     RUNNER_LOG,
@@ -63,13 +60,22 @@ from batch.contracts import (
     env_seconds,
     state_file,
 )
+from batch.watchdog.launch import (
+    ENTRYPOINT,
+    ROOT,
+    EarlyRunner,
+    child_env,
+    dismiss,
+    is_stream,
+    new_launch_id,
+    runner_command,
+    start_runner,
+)
 from batch.watchdog.relay import TerminalSink, pump
 
 log = logging.getLogger("batch")
 
-ROOT = Path(__file__).resolve().parents[2]  # batch/watchdog/supervisor.py -> the repository root
 MONITOR = ROOT / "monitor.py"
-ENTRYPOINT = ROOT / "run_with_config_batch_sync.py"
 EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
 EXIT_GAVE_UP = 5  # monitor.py: final, not confirmed (batch.watchdog.shutdown.EXIT_GAVE_UP)
 MONITOR_RESTARTS = 3
@@ -92,13 +98,10 @@ def config_from_stream(config_url: str) -> str:
     pipe, would wait on ``/dev/stdin`` for ever with the instance up (an outside review found
     it). Anything else (a file, a URL, a path that is not there) is returned as it is.
     """
-    if "://" in config_url and not config_url.startswith("file://"):
+    if not is_stream(config_url):
         return config_url
     path = config_url.removeprefix("file://")
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISFIFO(mode) and not stat.S_ISCHR(mode):
-            return config_url
         with open(path, "rb") as stream:
             data = stream.read(CONFIG_STREAM_LIMIT)
         fd, copy = tempfile.mkstemp(prefix="batch-config-", suffix=".yaml")  # 0600: the config may be private
@@ -176,6 +179,7 @@ class Supervisor:
         quiet: bool,
         shard: str | None = None,
         workers: int | None = None,
+        early: EarlyRunner | None = None,
     ) -> None:
         self.config_url = config_url
         self.shard_args = ["--shard", shard] if shard else []
@@ -184,17 +188,15 @@ class Supervisor:
         self._state_dir = state_dir
         self.dry_run = dry_run
         self.quiet = quiet
-        self.launch_id = uuid.uuid4().hex
+        # a runner started before PID 1's imports (batch.watchdog.launch): adopted in run() if it is the
+        # one this supervisor would start; its launch id is this launch's either way
+        self._early = early
+        self.launch_id = early.launch_id if early is not None else new_launch_id()
         # what a person sees: the children write to pipes, their output comes to the terminal from here
         self.mode = console.progress_mode(2)
         self.terminal = TerminalSink(2, self.mode)
         self._relays: list[threading.Thread] = []  # one per watchdog started: its last lines come at its end
-        # the config URL goes by environment, never argv: a presigned URL's signature would show in `ps`
-        self.env = {**os.environ, LAUNCH_ID_ENV: self.launch_id, "CONFIG_URL": config_url}
-        self.env[PROGRESS_ENV] = self.mode  # their stderr is a pipe: they are told what PID 1's is
-        if self.mode == console.BARS and not os.environ.get("COLUMNS"):
-            with contextlib.suppress(OSError, ValueError):
-                self.env["COLUMNS"] = str(os.get_terminal_size(2).columns)
+        self.env = child_env(config_url, self.launch_id, self.mode)
         self.runner: subprocess.Popen[bytes] | None = None
         self.runner_done = threading.Event()
         # what every watchdog is told on its stdin (a restarted one hears it all again)
@@ -245,19 +247,21 @@ class Supervisor:
     def state_dir(self, path: Path) -> None:
         self._state_dir = path
 
+    def _runner_command(self, *, waiting: bool) -> list[str]:
+        state_dir = None if waiting else self.state_dir
+        extra = self.shard_args + self.workers_args
+        return runner_command(state_dir, dry_run=self.dry_run, quiet=self.quiet, extra=extra)
+
     def _runner(self, *, waiting: bool = False) -> subprocess.Popen[bytes]:
         """The runner; ``waiting``: it imports, then waits for its state dir on stdin (see :meth:`_go`)."""
-        cmd = [sys.executable, str(ENTRYPOINT), "--worker"]
-        cmd += ["--state-dir-on-stdin"] if waiting else ["--state-dir", str(self.state_dir)]
-        if self.dry_run:
-            cmd.append("--dry-run")
-        if self.quiet:
-            cmd.append("--quiet")
-        cmd += self.shard_args + self.workers_args
-        stdin = subprocess.PIPE if waiting else None
-        return subprocess.Popen(
-            cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env
-        )
+        return start_runner(self._runner_command(waiting=waiting), self.env, waiting=waiting)
+
+    def _adopt_early(self) -> subprocess.Popen[bytes] | None:
+        """The runner started before the arguments were parsed, if it is the waiting one this would start."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        return early.adopt(self._runner_command(waiting=True), self.env)
 
     def _go(self, runner: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
         """Name the state dir to a waiting runner; one that died meanwhile is reported by its exit code."""
@@ -267,18 +271,6 @@ class Supervisor:
         with contextlib.suppress(OSError):
             runner.stdin.close()
         return runner
-
-    @staticmethod
-    def _dismiss(runner: subprocess.Popen[bytes]) -> None:
-        """A waiting runner told nothing (end of its stdin): it exits without doing any work."""
-        if runner.stdin is not None:
-            with contextlib.suppress(OSError):
-                runner.stdin.close()
-        try:
-            runner.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            runner.kill()
-            runner.wait()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = signum
@@ -325,12 +317,13 @@ class Supervisor:
                 signal.signal(sig, old)
 
     def _run(self) -> int:
-        waiting: subprocess.Popen[bytes] | None = None
+        # the runner's imports (~0.3 s) overlap the child that reads the job id (~0.1 s) and the
+        # watchdog's start; it does nothing until it is told the state dir, after the watchdog has started
+        waiting = self._adopt_early()
         if self._state_dir is None:
-            # the runner's imports (~0.5 s) overlap the child that reads the job id (~0.15 s); it does
-            # nothing until it is told the state dir, after the watchdog has started
-            with contextlib.suppress(OSError):  # started again below, the usual way
-                waiting = self._runner(waiting=True)
+            if waiting is None:
+                with contextlib.suppress(OSError):  # started again below, the usual way
+                    waiting = self._runner(waiting=True)
             self.state_dir = state_dir_for(self.config_url, None)
         self._usable_state_dir()
         if console.bad_setting():
@@ -349,7 +342,7 @@ class Supervisor:
             self.runner = self._go(waiting) if waiting is not None else self._runner()
         except OSError as e:
             if waiting is not None and self.runner is None:
-                self._dismiss(waiting)
+                dismiss(waiting)
             log.error("cannot start the runner: %s", e)
             code = -self.stopping if self.stopping else EXIT_INTERNAL
         else:
@@ -405,18 +398,16 @@ class Supervisor:
     def _wait(self, monitor: subprocess.Popen[bytes]) -> int | None:
         """The watchdog's exit status; None when it outlived its time after the runner (then killed)."""
         while True:
-            try:
-                return monitor.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                pass
+            status = wait_exit(monitor, 1.0)
+            if status is not None:
+                return status
             if self.runner_done.is_set():
                 break
-        try:
-            return monitor.wait(timeout=WATCHDOG_FINISH_S)
-        except subprocess.TimeoutExpired:
+        status = wait_exit(monitor, WATCHDOG_FINISH_S)
+        if status is None:
             monitor.kill()
             monitor.wait()
-            return None
+        return status
 
     def _shutdown_record(self) -> dict[str, Any] | None:
         """This launch's shutdown record, if the state file holds one (any other is ignored)."""
@@ -463,6 +454,31 @@ class Supervisor:
             log.critical("the last-resort shutdown failed: %r; STOP THE INSTANCE BY HAND", e)
 
 
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """``proc``'s exit status, or None once ``timeout`` seconds passed; woken the moment it ends.
+
+    ``Popen.wait(timeout=...)`` sleeps up to 50 ms between polls: PID 1 paid ~30 ms of it at the
+    end of every job, between the watchdog's exit and its own. A pidfd (Linux >= 5.3) becomes
+    readable when the process ends; without one (an older kernel) this is ``Popen.wait``.
+    """
+    if proc.returncode is not None:
+        return proc.returncode
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:  # ENOSYS on an old kernel; ESRCH cannot happen for an unreaped child
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        ended = poller.poll(max(timeout, 0.0) * 1000)
+    finally:
+        os.close(fd)
+    return proc.wait() if ended else None  # it ended: reaped at once
+
+
 def _log_to(sink: TerminalSink) -> list[tuple[logging.StreamHandler[Any], Any]]:
     """Point the log handlers that write to stderr at ``sink``; what they wrote to before."""
     moved: list[tuple[logging.StreamHandler[Any], Any]] = []
@@ -492,7 +508,11 @@ def supervise(
     quiet: bool,
     shard: str | None = None,
     workers: int | None = None,
+    early: EarlyRunner | None = None,
 ) -> int:
     given = state_dir or (Path(os.environ["STATE_DIR"]) if os.environ.get("STATE_DIR") else None)
     config_url = config_from_stream(config_url)
-    return Supervisor(config_url, given, dry_run=dry_run, quiet=quiet, shard=shard, workers=workers).run()
+    supervisor = Supervisor(
+        config_url, given, dry_run=dry_run, quiet=quiet, shard=shard, workers=workers, early=early
+    )
+    return supervisor.run()

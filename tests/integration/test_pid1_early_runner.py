@@ -283,3 +283,59 @@ def test_config_from_stream_leaves_files_and_urls_alone(tmp_path: Path) -> None:
     assert copy != str(fifo) and Path(copy).read_text() == "inputs: [b]\n"
     assert Path(copy).stat().st_mode & 0o077 == 0  # private: the config may hold what others must not read
     Path(copy).unlink()
+
+
+def _runner_pids(marker: str, parent: int) -> dict[str, int]:
+    """``parent``'s runner processes started with ``marker`` in their environment, with their
+    ignored-signal mask (a runner's own fork, before its exec, shows the runner's command line too)."""
+    found = {}
+    for pid in _waiting_runners(marker):
+        try:
+            status = (Path("/proc") / pid / "status").read_text()
+        except OSError:
+            continue
+        if f"PPid:\t{parent}\n" not in status:
+            continue
+        mask = next((line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), "0")
+        found[pid] = int(mask, 16)
+    return found
+
+
+def test_pid1_adopts_the_runner_it_started_first_and_starts_no_second(
+    small_clip: Path, tmp_path: Path
+) -> None:
+    """The entrypoint starts the runner before PID 1's imports (batch.head_start); PID 1 must use that
+    one (a second would mean the first was dismissed), and it must ignore SIGHUP as every child of
+    PID 1 does: a closing terminal must not end the job (it was started before PID 1 set that up)."""
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    marker = f"BATCH_TEST_MARK={tmp_path.name}"
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "-q"],
+        env=_env(BATCH_TEST_MARK=tmp_path.name), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=tmp_path,
+    )  # fmt: skip
+    seen: dict[str, int] = {}
+    while proc.poll() is None:  # every runner of this test, sampled until the job ends
+        seen |= _runner_pids(marker, proc.pid)
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    state = tmp_path / "state" / "early"
+    assert json.loads((state / "manifest.json").read_text())["status"] == "succeeded"
+    assert list(seen) == [(state / "runner.pid").read_text().strip()], seen
+    sighup = 1 << (signal.SIGHUP - 1)
+    assert all(mask & sighup for mask in seen.values()), seen
+
+
+def test_a_sharded_pid1_starts_its_runner_the_usual_way(small_clip: Path, tmp_path: Path) -> None:
+    """No head start for a shard (the early reading refuses it): the job still runs its share."""
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--shard", "0/1"],
+        env=_env(BATCH_RUN_ID="r1"), capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = stopped_lines(tmp_path / "state" / "early")
+    assert len(lines) == 1 and "reason=verified" in lines[0], lines

@@ -1,0 +1,53 @@
+"""What the entrypoint starts before its own imports: PID 1's runner, the runner's first ffprobe.
+
+On the 2-core development VM PID 1 spent ~0.1 s importing before it started the runner, and the
+runner ~0.15 s importing before it started its first ffprobe; each is on the way to the first frame
+(docs/benchmarks.md). Both are head starts only: a runner started here waits for PID 1 to name its
+state dir (after the watchdog has started), and an ffprobe started here is used only if the runner
+asks for the same command on the same, unchanged file (batch.media.probe_ahead). Anything unusual
+in the arguments means no head start, never another behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+
+# arguments that make the entrypoint something other than PID 1
+NOT_PID1 = ("--worker", "--no-watchdog", "--validate", "--print-job-id", "-h", "--help")
+
+
+def is_pid1(raw: list[str]) -> bool:
+    return not any(a in NOT_PID1 for a in raw)
+
+
+def option(raw: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` as written (the last one wins, as in argparse)."""
+    found = None
+    for i, arg in enumerate(raw):
+        if arg == name and i + 1 < len(raw):
+            found = raw[i + 1]
+        elif arg.startswith(name + "="):
+            found = arg[len(name) + 1 :]
+    return found
+
+
+def head_start(raw: list[str]) -> None:
+    """PID 1: start the runner now; the runner of one job: start its first local input's ffprobe now."""
+    if is_pid1(raw):
+        from batch.watchdog.launch import start_early_runner
+
+        start_early_runner(raw)
+        return
+    if not ("--worker" in raw or "--no-watchdog" in raw):
+        return
+    if any(a in raw for a in ("--validate", "--print-job-id", "-h", "--help")):
+        return
+    from batch.contracts import shard_spec_from_env
+
+    if option(raw, "--shard") is not None or shard_spec_from_env() is not None:
+        return  # a shard's first input is not the config's first input
+    config_url = option(raw, "--config") or os.environ.get("CONFIG_URL")
+    if config_url:
+        from batch.job.early_probe import start_for
+
+        start_for(config_url)

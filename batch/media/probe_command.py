@@ -1,0 +1,29 @@
+"""The probe's ffprobe command, in a module light enough to start it before anything else loads.
+
+The runner's entry starts this command for its first local input before it imports the config
+model and the pipeline (batch.head_start); :func:`batch.media.probe.probe` runs the same command
+and takes that answer if the file is unchanged (batch.media.probe_ahead).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from batch.media import probe_ahead
+
+FFPROBE = "ffprobe"
+
+# One ffprobe run per file: the streams, the format and every packet's flags (demux only, no decode).
+PROBE_ARGS = [
+    "-show_streams", "-show_format", "-show_chapters",
+    "-show_entries", "packet=stream_index,flags:packet_side_data=",
+]  # fmt: skip
+
+
+def ffprobe_command(args: list[str], path: Path) -> list[str]:
+    return [FFPROBE, "-v", "error", "-of", "json=c=1", *args, str(path)]
+
+
+def probe_ahead_of_time(path: Path) -> bool:
+    """Start ``probe(path)``'s ffprobe now; ``probe`` takes its answer if the file is unchanged."""
+    return probe_ahead.start(ffprobe_command(PROBE_ARGS, path), path)
