@@ -9,11 +9,13 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from batch.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, BatchError
 from batch.head_start import is_pid1
-from batch.watchdog.launch import EarlyRunner, take_early_runner
+
+if TYPE_CHECKING:
+    from batch.watchdog.launch import EarlyRunner
 
 
 class UsageError(Exception):
@@ -73,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     pid1 = is_pid1(raw)
     # PID 1's runner, started by the entrypoint before these imports (batch.head_start): the
     # supervisor adopts it; any other way out of here dismisses it (it has done nothing)
-    early = take_early_runner() if pid1 and argv is None else None
+    early = None
+    if pid1 and argv is None:
+        from batch.watchdog.launch import take_early_runner  # loaded by the entrypoint already
+
+        early = take_early_runner()
     try:
         return _main(raw, argv, pid1=pid1, early=early)
     finally:
