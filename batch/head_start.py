@@ -11,6 +11,8 @@ in the arguments means no head start, never another behaviour.
 from __future__ import annotations
 
 import os
+import signal
+from types import FrameType
 
 # arguments that make the entrypoint something other than PID 1
 NOT_PID1 = ("--worker", "--no-watchdog", "--validate", "--print-job-id", "-h", "--help")
@@ -31,9 +33,29 @@ def option(raw: list[str], name: str) -> str | None:
     return found
 
 
+_stop_signal = 0
+
+
+def _remember_stop(signum: int, _frame: FrameType | None) -> None:
+    global _stop_signal
+    _stop_signal = _stop_signal or signum
+
+
+def take_stop_signal() -> int:
+    """SIGTERM or SIGINT that reached PID 1 before its supervisor took them over, once; else 0."""
+    global _stop_signal
+    signum, _stop_signal = _stop_signal, 0
+    return signum
+
+
 def head_start(raw: list[str]) -> None:
     """PID 1: start the runner now; the runner of one job: start its first local input's ffprobe now."""
     if is_pid1(raw):
+        # A container's PID 1 gets no signal it has no handler for: a provider's SIGTERM in PID 1's
+        # first ~0.5 s was lost, and the run ended at the SIGKILL with no record. Kept here until the
+        # supervisor's own handlers take it (batch.watchdog.supervisor), which then stops the run.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _remember_stop)
         from batch.watchdog.launch import start_early_runner
 
         start_early_runner(raw)

@@ -37,15 +37,24 @@ def new_launch_id() -> str:
     return os.urandom(16).hex()  # uuid4().hex without uuid's imports
 
 
+# paths that name one of the reading process's own descriptors: each child of PID 1 has other ones
+# (the runner's stdin is PID 1's pipe), so such a config is read once, by PID 1, even when the
+# descriptor is a regular file (``--config /dev/stdin < job.yaml``: the watchdog waited on its stdin
+# for WATCHDOG_FINISH_S with the instance up; an outside review found it)
+_PER_PROCESS = ("/dev/stdin", "/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/")
+
+
 def is_stream(config_url: str) -> bool:
-    """A config given as a pipe or a terminal (``/dev/stdin``, ``<(...)``): its bytes can be read once."""
+    """A config PID 1 must read once for its children: a pipe or a terminal (``<(...)``), or a path
+    naming a descriptor of the reader's own (``/dev/stdin``, ``/dev/fd/N``)."""
     if "://" in config_url and not config_url.startswith("file://"):
         return False
+    path = config_url.removeprefix("file://")
     try:
-        mode = os.stat(config_url.removeprefix("file://")).st_mode
+        mode = os.stat(path).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or os.path.normpath(path).startswith(_PER_PROCESS)
 
 
 def child_env(config_url: str, launch_id: str, mode: str) -> dict[str, str]:

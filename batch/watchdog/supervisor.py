@@ -60,6 +60,7 @@ from batch.contracts import (
     env_seconds,
     state_file,
 )
+from batch.head_start import take_stop_signal
 from batch.watchdog.launch import (
     ENTRYPOINT,
     ROOT,
@@ -336,6 +337,9 @@ class Supervisor:
         keeper.start()  # the watchdog runs before any work
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        early_stop = take_stop_signal()  # one that came before these handlers (batch.head_start)
+        if early_stop and not self.stopping:
+            self._on_signal(early_stop, None)
         try:
             if self.stopping:  # stopped before any work: start none
                 raise InterruptedError(f"{signal.Signals(self.stopping).name} before the runner started")
@@ -454,6 +458,9 @@ class Supervisor:
             log.critical("the last-resort shutdown failed: %r; STOP THE INSTANCE BY HAND", e)
 
 
+POLL_MAX_S = 86400.0  # one poll's longest wait; a longer timeout is several
+
+
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     """``proc``'s exit status, or None once ``timeout`` seconds passed; woken the moment it ends.
 
@@ -470,13 +477,19 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+    deadline = time.monotonic() + max(timeout, 0.0)
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        ended = poller.poll(max(timeout, 0.0) * 1000)
+        while True:
+            left = deadline - time.monotonic()
+            # poll takes at most 2**31 - 1 ms (~24.8 days); WATCHDOG_FINISH_S may say more ("never")
+            if poller.poll(max(min(left, POLL_MAX_S), 0.0) * 1000):
+                return proc.wait()  # it ended: reaped at once
+            if left <= POLL_MAX_S:
+                return None
     finally:
         os.close(fd)
-    return proc.wait() if ended else None  # it ended: reaped at once
 
 
 def _log_to(sink: TerminalSink) -> list[tuple[logging.StreamHandler[Any], Any]]:

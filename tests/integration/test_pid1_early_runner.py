@@ -171,11 +171,13 @@ def test_sigterm_while_the_state_dir_is_named_stops_before_any_work(
     assert _gone(marker), "a runner kept waiting after PID 1 ended"
     assert not (tmp_path / "out" / "in").exists()  # no input was processed
     state = tmp_path / "state" / "early"
-    lines = stopped_lines(state) if state.exists() else []
-    # PID 1 either had not yet taken over SIGTERM (it ended; a container's PID 1 ignores it) or it
-    # stopped the run before the runner was told anything: then the shutdown happened
-    if proc.returncode != -signal.SIGTERM:
-        assert len(lines) == 1, err[-3000:]
+    # the entrypoint keeps a SIGTERM that comes before the supervisor's handlers (batch.head_start):
+    # the run stops before the runner is told anything, as a provider's stop (no control-plane call:
+    # the provider is stopping the instance), with the runner's fate and the flag on record
+    assert proc.returncode == EXIT_INTERNAL, (proc.returncode, err[-3000:])
+    assert (state / "provider_stop").read_text().strip() == "SIGTERM"
+    assert json.loads((state / "runner.exit").read_text())["signal"] == "SIGTERM"
+    assert "the provider is stopping the instance" in err, err[-3000:]
 
 
 def test_a_runner_told_nothing_exits_without_work(small_clip: Path, tmp_path: Path) -> None:
@@ -266,6 +268,23 @@ def test_pid1_with_a_config_on_stdin_shuts_down(small_clip: Path, tmp_path: Path
     assert len(lines) == 1 and "reason=verified" in lines[0], lines
 
 
+def test_pid1_with_a_config_on_stdin_from_a_file_shuts_down(small_clip: Path, tmp_path: Path) -> None:
+    """``... --config /dev/stdin < job.yaml``: stdin is a regular file, but each child of PID 1 has its
+    own stdin (the watchdog's is PID 1's pipe): PID 1 reads it once for them (an outside review found
+    the watchdog waiting on its stdin for WATCHDOG_FINISH_S, the instance up)."""
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(_config(tmp_path, small_clip))
+    with cfg.open() as stdin:
+        proc = subprocess.run(
+            [sys.executable, ENTRY, "--config", "/dev/stdin", "--dry-run"],
+            env=_env(WATCHDOG_FINISH_S="30"), stdin=stdin, capture_output=True, text=True, timeout=180,
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = stopped_lines(tmp_path / "state" / "early")
+    assert len(lines) == 1 and "reason=verified" in lines[0], lines
+
+
 def test_config_from_stream_leaves_files_and_urls_alone(tmp_path: Path) -> None:
     from batch.watchdog.supervisor import config_from_stream
 
@@ -339,3 +358,32 @@ def test_a_sharded_pid1_starts_its_runner_the_usual_way(small_clip: Path, tmp_pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = stopped_lines(tmp_path / "state" / "early")
     assert len(lines) == 1 and "reason=verified" in lines[0], lines
+
+
+def test_sigterm_before_pid1s_supervisor_takes_signals_still_stops_the_run_in_order(
+    slow_config_server: str, tmp_path: Path
+) -> None:
+    """A container's PID 1 gets no signal it has no handler for: a provider's SIGTERM in PID 1's
+    first moments was lost (the run then ended at the SIGKILL, with no record). The entrypoint keeps
+    it (batch.head_start) until the supervisor's handlers take over (here after the job-id child's
+    4 s on a slow store): the run stops before any work, as if it had come later, with a record."""
+    marker = f"BATCH_TEST_MARK={tmp_path.name}"
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
+        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not _waiting_runners(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the runner is started after the entrypoint's handlers
+    assert _waiting_runners(marker), "no runner was started first"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_INTERNAL, (proc.returncode, err[-3000:])
+    assert _gone(marker), "a runner kept waiting after PID 1 ended"
+    assert not (tmp_path / "out" / "in").exists()  # no input was processed
+    state = tmp_path / "state" / "early"
+    assert (state / "provider_stop").read_text().strip() == "SIGTERM"
+    assert json.loads((state / "runner.exit").read_text())["signal"] == "SIGTERM"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] != "succeeded", manifest

@@ -173,3 +173,19 @@ def test_wait_exit_without_pidfd_falls_back_to_popen_wait(monkeypatch: pytest.Mo
     finally:
         live.kill()
         live.wait()
+
+
+def test_wait_exit_takes_a_timeout_longer_than_one_poll_can_wait() -> None:
+    """WATCHDOG_FINISH_S may be a huge number meaning "never": poll() refuses more than ~24.8 days in
+    ms (OverflowError), which sent PID 1 to its last resort mid-verification (outside review)."""
+    proc = subprocess.Popen(["sh", "-c", "sleep 0.2; exit 5"])
+    assert wait_exit(proc, 1e7) == 5
+    assert wait_exit(subprocess.Popen(["true"]), float("1e300")) == 0
+
+
+def test_descriptor_paths_are_read_once_by_pid1_even_from_a_regular_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text("job_id: x\n")
+    with cfg.open() as f:
+        assert launch.is_stream(f"/dev/fd/{f.fileno()}") and launch.is_stream(f"/proc/self/fd/{f.fileno()}")
+    assert not launch.is_stream(str(cfg)) and not launch.is_stream(f"file://{cfg}")
