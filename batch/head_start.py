@@ -41,8 +41,12 @@ def _remember_stop(signum: int, _frame: FrameType | None) -> None:
     _stop_signal = _stop_signal or signum
 
 
+def stop_pending() -> bool:
+    return _stop_signal != 0
+
+
 def take_stop_signal() -> int:
-    """SIGTERM or SIGINT that reached PID 1 before its supervisor took them over, once; else 0."""
+    """A SIGTERM that reached PID 1 before its supervisor took it over, once; else 0."""
     global _stop_signal
     signum, _stop_signal = _stop_signal, 0
     return signum
@@ -54,8 +58,8 @@ def head_start(raw: list[str]) -> None:
         # A container's PID 1 gets no signal it has no handler for: a provider's SIGTERM in PID 1's
         # first ~0.5 s was lost, and the run ended at the SIGKILL with no record. Kept here until the
         # supervisor's own handlers take it (batch.watchdog.supervisor), which then stops the run.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _remember_stop)
+        # SIGINT keeps Python's own handling: a Ctrl-C at a terminal ends PID 1 at once, as before.
+        signal.signal(signal.SIGTERM, _remember_stop)
         from batch.watchdog.launch import start_early_runner
 
         start_early_runner(raw)

@@ -51,10 +51,29 @@ def is_stream(config_url: str) -> bool:
         return False
     path = config_url.removeprefix("file://")
     try:
-        mode = os.stat(path).st_mode
+        found = os.stat(path)
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or os.path.normpath(path).startswith(_PER_PROCESS)
+    if stat.S_ISFIFO(found.st_mode) or stat.S_ISCHR(found.st_mode):
+        return True
+    return os.path.normpath(path).startswith(_PER_PROCESS) or _open_here(found)
+
+
+def _open_here(found: os.stat_result) -> bool:
+    """The file is one this process holds open (``//dev/stdin``, a link to it, ``stdin`` in /dev:
+    other spellings of a descriptor path); copying such a config once is harmless in any case."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    for name in names:
+        try:
+            held = os.fstat(int(name))
+        except (OSError, ValueError):
+            continue
+        if (held.st_dev, held.st_ino) == (found.st_dev, found.st_ino):
+            return True
+    return False
 
 
 def child_env(config_url: str, launch_id: str, mode: str) -> dict[str, str]:

@@ -60,7 +60,7 @@ from batch.contracts import (
     env_seconds,
     state_file,
 )
-from batch.head_start import take_stop_signal
+from batch.head_start import stop_pending, take_stop_signal
 from batch.watchdog.launch import (
     ENTRYPOINT,
     ROOT,
@@ -129,19 +129,31 @@ def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
         str(ENTRYPOINT),
         "--print-job-id",
     ]  # the URL goes by env: a presigned one is a secret
+    job_id = ""
     try:
-        out = subprocess.run(
+        child = subprocess.Popen(
             cmd,
             env={**os.environ, "CONFIG_URL": config_url},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            timeout=JOB_ID_TIMEOUT_S,
             preexec_fn=_limit_child,
-            check=False,
         )
-        job_id = out.stdout.strip() if out.returncode == 0 else ""
-    except (OSError, subprocess.SubprocessError):
-        job_id = ""
+    except OSError:
+        child = None
+    deadline = time.monotonic() + JOB_ID_TIMEOUT_S
+    while child is not None:
+        try:
+            out, _ = child.communicate(timeout=0.25)  # returns the moment the child ends
+            job_id = out.strip() if child.returncode == 0 else ""
+            break
+        except subprocess.TimeoutExpired:
+            # a slow store must not hold a stop the entrypoint kept (batch.head_start): a provider's
+            # SIGKILL follows its SIGTERM within seconds, and the run must be on record by then
+            if stop_pending() or time.monotonic() > deadline:
+                child.kill()
+                child.communicate()
+                break
     return Path("state") / (job_id if JOB_ID_PATTERN.fullmatch(job_id) else "unknown")
 
 

@@ -170,7 +170,7 @@ def test_sigterm_while_the_state_dir_is_named_stops_before_any_work(
     _, err = proc.communicate(timeout=120)
     assert _gone(marker), "a runner kept waiting after PID 1 ended"
     assert not (tmp_path / "out" / "in").exists()  # no input was processed
-    state = tmp_path / "state" / "early"
+    state = tmp_path / "state" / "unknown"  # the job id was not waited for once the stop came
     # the entrypoint keeps a SIGTERM that comes before the supervisor's handlers (batch.head_start):
     # the run stops before the runner is told anything, as a provider's stop (no control-plane call:
     # the provider is stopping the instance), with the runner's fate and the flag on record
@@ -382,8 +382,52 @@ def test_sigterm_before_pid1s_supervisor_takes_signals_still_stops_the_run_in_or
     assert proc.returncode == EXIT_INTERNAL, (proc.returncode, err[-3000:])
     assert _gone(marker), "a runner kept waiting after PID 1 ended"
     assert not (tmp_path / "out" / "in").exists()  # no input was processed
-    state = tmp_path / "state" / "early"
+    state = tmp_path / "state" / "unknown"  # the job id was not waited for once the stop came
     assert (state / "provider_stop").read_text().strip() == "SIGTERM"
     assert json.loads((state / "runner.exit").read_text())["signal"] == "SIGTERM"
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["status"] != "succeeded", manifest
+
+
+@pytest.fixture
+def very_slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
+    body = _config(tmp_path, small_clip).encode()
+    handler = type("Handler", (_SlowConfig,), {"body": body, "delay_s": 25.0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/job.yaml"
+    finally:
+        server.shutdown()
+
+
+def test_a_kept_sigterm_does_not_wait_for_a_slow_store_to_name_the_state_dir(
+    very_slow_config_server: str, tmp_path: Path
+) -> None:
+    """The job-id child waits 25 s on the store; a provider's SIGKILL follows its SIGTERM within
+    seconds: PID 1 stops waiting for the job id at the SIGTERM, so the stop is on record (under
+    state/unknown) while the store has still not answered (second outside review)."""
+    marker = f"BATCH_TEST_MARK={tmp_path.name}"
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", very_slow_config_server, "--dry-run"],
+        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not _waiting_runners(marker) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        state = tmp_path / "state" / "unknown"
+        deadline = time.monotonic() + 15  # well before the store's 25 s
+        while not (state / "runner.exit").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (state / "provider_stop").read_text().strip() == "SIGTERM"
+        assert json.loads((state / "runner.exit").read_text())["signal"] == "SIGTERM"
+        assert not (tmp_path / "out" / "in").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in _waiting_runners(marker):
+            os.kill(int(pid), signal.SIGKILL)

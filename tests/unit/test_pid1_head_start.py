@@ -189,3 +189,16 @@ def test_descriptor_paths_are_read_once_by_pid1_even_from_a_regular_file(tmp_pat
     with cfg.open() as f:
         assert launch.is_stream(f"/dev/fd/{f.fileno()}") and launch.is_stream(f"/proc/self/fd/{f.fileno()}")
     assert not launch.is_stream(str(cfg)) and not launch.is_stream(f"file://{cfg}")
+
+
+def test_other_spellings_of_a_descriptor_path_are_read_once_too(tmp_path: Path) -> None:
+    """``//dev/stdin``, a link to it, ``stdin`` from /dev: the text check misses them; the file
+    being one this process holds open does not (second outside review)."""
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text("job_id: x\n")
+    link = tmp_path / "link"
+    with cfg.open() as f:
+        link.symlink_to(f"/dev/fd/{f.fileno()}")
+        assert launch.is_stream(str(link)) and launch.is_stream(f"//dev/fd/{f.fileno()}")
+        assert launch.is_stream(str(cfg))  # held open here: a private copy is harmless
+    assert not launch.is_stream(str(cfg))
