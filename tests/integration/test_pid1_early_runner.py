@@ -116,10 +116,10 @@ class _SlowConfig(http.server.BaseHTTPRequestHandler):
         return None
 
 
-@pytest.fixture
-def slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
+def _serve_config(small_clip: Path, tmp_path: Path, delay_s: float) -> Iterator[str]:
+    """The job's config over loopback HTTP, answered after ``delay_s``."""
     body = _config(tmp_path, small_clip).encode()
-    handler = type("Handler", (_SlowConfig,), {"body": body, "delay_s": 4.0})
+    handler = type("Handler", (_SlowConfig,), {"body": body, "delay_s": delay_s})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -127,6 +127,11 @@ def slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}/job.yaml"
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
+    yield from _serve_config(small_clip, tmp_path, 4.0)
 
 
 def test_pid1_killed_before_naming_the_state_dir_leaves_no_runner_and_no_work(
@@ -154,8 +159,10 @@ def test_pid1_killed_before_naming_the_state_dir_leaves_no_runner_and_no_work(
 def test_sigterm_while_the_state_dir_is_named_stops_before_any_work(
     slow_config_server: str, tmp_path: Path
 ) -> None:
-    """SIGTERM to PID 1 while the job-id child waits on a slow store: the runner is dismissed idle and
-    the instance is still shut down (here: the dry run's STOPPED line)."""
+    """SIGTERM to PID 1 while the job-id child waits on a slow store, before PID 1's supervisor took
+    signals over: a container's PID 1 gets no signal it has no handler for, so it was lost until the
+    SIGKILL, with no record. The entrypoint keeps it (batch.head_start): the runner is dismissed idle
+    and the run ends as a provider's stop, on record."""
     marker = f"BATCH_TEST_MARK={tmp_path.name}"
     proc = subprocess.Popen(
         [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
@@ -178,6 +185,8 @@ def test_sigterm_while_the_state_dir_is_named_stops_before_any_work(
     assert (state / "provider_stop").read_text().strip() == "SIGTERM"
     assert json.loads((state / "runner.exit").read_text())["signal"] == "SIGTERM"
     assert "the provider is stopping the instance" in err, err[-3000:]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())  # on record in the bucket
+    assert manifest["status"] != "succeeded", manifest
 
 
 def test_a_runner_told_nothing_exits_without_work(small_clip: Path, tmp_path: Path) -> None:
@@ -360,46 +369,9 @@ def test_a_sharded_pid1_starts_its_runner_the_usual_way(small_clip: Path, tmp_pa
     assert len(lines) == 1 and "reason=verified" in lines[0], lines
 
 
-def test_sigterm_before_pid1s_supervisor_takes_signals_still_stops_the_run_in_order(
-    slow_config_server: str, tmp_path: Path
-) -> None:
-    """A container's PID 1 gets no signal it has no handler for: a provider's SIGTERM in PID 1's
-    first moments was lost (the run then ended at the SIGKILL, with no record). The entrypoint keeps
-    it (batch.head_start) until the supervisor's handlers take over (here after the job-id child's
-    4 s on a slow store): the run stops before any work, as if it had come later, with a record."""
-    marker = f"BATCH_TEST_MARK={tmp_path.name}"
-    proc = subprocess.Popen(
-        [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
-        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not _waiting_runners(marker) and time.monotonic() < deadline:
-        time.sleep(0.01)  # the runner is started after the entrypoint's handlers
-    assert _waiting_runners(marker), "no runner was started first"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == EXIT_INTERNAL, (proc.returncode, err[-3000:])
-    assert _gone(marker), "a runner kept waiting after PID 1 ended"
-    assert not (tmp_path / "out" / "in").exists()  # no input was processed
-    state = tmp_path / "state" / "unknown"  # the job id was not waited for once the stop came
-    assert (state / "provider_stop").read_text().strip() == "SIGTERM"
-    assert json.loads((state / "runner.exit").read_text())["signal"] == "SIGTERM"
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["status"] != "succeeded", manifest
-
-
 @pytest.fixture
 def very_slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
-    body = _config(tmp_path, small_clip).encode()
-    handler = type("Handler", (_SlowConfig,), {"body": body, "delay_s": 25.0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/job.yaml"
-    finally:
-        server.shutdown()
+    yield from _serve_config(small_clip, tmp_path, 25.0)
 
 
 def test_a_kept_sigterm_does_not_wait_for_a_slow_store_to_name_the_state_dir(
