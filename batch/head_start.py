@@ -14,8 +14,9 @@ import os
 import signal
 from types import FrameType
 
-# arguments that make the entrypoint something other than PID 1
-NOT_PID1 = ("--worker", "--no-watchdog", "--validate", "--print-job-id", "-h", "--help")
+# arguments that make the entrypoint run no job at all, and those that make it something other than PID 1
+NO_JOB = ("--validate", "--print-job-id", "-h", "--help")
+NOT_PID1 = ("--worker", "--no-watchdog", *NO_JOB)
 
 
 def is_pid1(raw: list[str]) -> bool:
@@ -66,7 +67,7 @@ def head_start(raw: list[str]) -> None:
         return
     if not ("--worker" in raw or "--no-watchdog" in raw):
         return
-    if any(a in raw for a in ("--validate", "--print-job-id", "-h", "--help")):
+    if any(a in raw for a in NO_JOB):
         return
     from batch.contracts import shard_spec_from_env
 
