@@ -39,7 +39,7 @@ pip_dl() {  # NAME==VER: a cp312 manylinux (or pure) wheel into $WHL
 }
 
 pin() {  # the version requirements*.txt pins for NAME
-  grep -hiE "^$1==" "$REPO"/requirements*.txt | head -1 | cut -d= -f3
+  grep -hiE "^$1==" "$REPO"/requirements*.txt | head -1 | sed 's/#.*//' | cut -d= -f3 | tr -d '[:space:]'
 }
 
 prepare() {
