@@ -10,6 +10,14 @@ unit's distinct source frames are uploaded once, padded once and (4.13+)
 encoded once, and the last pair's frames stay on the device for the next
 unit, so at 2x each source frame crosses the bus once, not twice. On CUDA
 the frames come back as HostFrames still being copied.
+
+On CUDA (and wherever ``compile`` is on) the model sees one shape per stage:
+a short last unit is padded with repeats of its last pair, and the encoder's
+frames are padded to a multiple of ``batch + 1``. A new shape costs cuDNN's
+autotuner (``cudnn.benchmark``) a tuning run and ``torch.compile`` a
+recompilation (about a minute on an H200), where the padding costs a few
+pairs of compute once per stage. Frames and weights are channels-last on
+CUDA: measured 1.11x the model's rate at 1080p in fp16 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -78,6 +86,10 @@ class RifeRung:
             )
         self.dtype = pick_dtype(stage.precision, self.device, half=True, bf16=True)
         device_model = models.on_device(("rife", str(path)), model, self.device, self.dtype)
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last and isinstance(device_model, torch.nn.Module):
+            # the shared device copy: every CUDA rung wants it
+            device_model.to(memory_format=torch.channels_last)
         self.events: list[str] = []
         key = ("rife", str(path), str(self.device), str(self.dtype), "compile", stage.compile)
         self.model = compiled.wrap(
@@ -85,6 +97,7 @@ class RifeRung:
         )
         self.runner = rife.RifeRunner(self.model, self.version, self.device, self.dtype, stage.flow_scale)
         self.batch = stage.batch
+        self.fixed_shapes = self.device.type == "cuda" or stage.compile != "none"
         self.keep_on_device = keep_on_device
         self.weights = ref.name
         self.warming_up = False  # the last call ran a new shape (compiled, autotuned): see Ladder
@@ -111,9 +124,11 @@ class RifeRung:
         shapes_before = self.model.new_shapes
         while k < len(jobs):
             part = jobs[k : k + self.batch]
+            # a short unit repeats its last pair (same frames: nothing more uploaded) up to the batch
+            filled = part + [part[-1]] * (self.batch - len(part)) if self.fixed_shapes else part
             try:
-                inject_oom("interpolate", len(part))
-                made = self.worker.call(functools.partial(self._infer, part))
+                inject_oom("interpolate", len(filled))
+                made = self.worker.call(functools.partial(self._infer, filled, len(part)))
             except Exception as e:
                 if not is_oom(e):
                     raise
@@ -123,10 +138,10 @@ class RifeRung:
             if oom:  # outside the except block: the failed call's tensors are gone by now
                 self.frames.clear()
                 free_cache(self.device)
-                if len(part) == 1:
+                if len(filled) == 1:
                     raise RungUnavailable(f"out of memory at batch 1 on {self.device}")
-                self.batch = max(1, len(part) // 2)
-                self.events.append(f"out of memory at batch {len(part)}; retrying at batch {self.batch}")
+                self.batch = max(1, len(filled) // 2)
+                self.events.append(f"out of memory at batch {len(filled)}; retrying at batch {self.batch}")
                 continue
             out.extend(made)
             k += len(part)
@@ -147,14 +162,29 @@ class RifeRung:
                 else upload(streams, new, self.device)
             )
             streams.hand_over([x], streams.upload, streams.compute)
-            padded = self.runner.pad(x)
+            padded = self.runner.pad(self._filled(x))
+            if self.channels_last:
+                padded = padded.contiguous(memory_format=torch.channels_last)
             feats = self.runner.encode(padded)
             for k, f in enumerate(new):
                 self.frames.put(f, {"x": padded[k]} if feats is None else {"x": padded[k], "f": feats[k]})
             self.frames.uploads += len(new)
         return [self.frames.get(f) for f in frames]  # type: ignore[misc]
 
-    def _infer(self, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
+    def _filled(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N frames) with its last frame repeated up to a multiple of ``batch + 1`` (fixed shapes)."""
+        size = self.batch + 1
+        short = -len(x) % size
+        if not self.fixed_shapes or short == 0:
+            return x
+        return torch.cat([x, x[-1:].expand(short, -1, -1, -1)])
+
+    def _stacked(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        batch = torch.stack(tensors)
+        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
+
+    def _infer(self, jobs: list[tuple[Any, Any, Fraction]], real: int | None = None) -> list[Any]:
+        """The unit's frames; ``real``: how many of ``jobs`` count (the rest fill the batch)."""
         first = jobs[0][0]
         if self.yuv is not None:  # flat frames: the size is the stage's
             h, w = self.yuv.height, self.yuv.width
@@ -164,10 +194,11 @@ class RifeRung:
             h, w = first.shape[:2]
         both = self._prepared([x for x, _, _ in jobs] + [y for _, y, _ in jobs])
         a, b = both[: len(jobs)], both[len(jobs) :]
-        xa, xb = torch.stack([e["x"] for e in a]), torch.stack([e["x"] for e in b])
-        fa = torch.stack([e["f"] for e in a]) if "f" in a[0] else None
-        fb = torch.stack([e["f"] for e in b]) if "f" in b[0] else None
+        xa, xb = self._stacked([e["x"] for e in a]), self._stacked([e["x"] for e in b])
+        fa = self._stacked([e["f"] for e in a]) if "f" in a[0] else None
+        fb = self._stacked([e["f"] for e in b]) if "f" in b[0] else None
         result = self.runner.interpolate_padded(xa, xb, [t for _, _, t in jobs], (h, w), fa, fb)
+        result = result[: len(jobs) if real is None else real]
         self.frames.keep_only([jobs[-1][0], jobs[-1][1]])  # the next unit may start with the last pair
         if self.keep_on_device:
             made = list(result.unbind(0))

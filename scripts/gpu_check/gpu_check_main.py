@@ -482,6 +482,36 @@ def _rife_variants(ctx: dict[str, Any], base: Any, version: Any, a0: Any, b0: An
             interp_per_s=bsz / per,
             out_fps_2x=2 * bsz / per,
         )
+        ctx["rife_model_ips"] = max(ctx.get("rife_model_ips") or 0.0, bsz / per)  # the rung's way since 12-04
+        torch.backends.cudnn.benchmark = False
+        per_off = _rung_like_per_call(ctx, runner_cl, a0, b0, bsz, channels_last=True)
+        row(
+            "rife",
+            "model-only as the rung calls it, fp16 b8 + channels_last, benchmark OFF",
+            interp_per_s=bsz / per_off,
+            out_fps_2x=2 * bsz / per_off,
+        )
+        # what one new batch shape costs (the last unit of a chunk before fixed shapes): first call at b7
+        for on in (True, False):
+            torch.backends.cudnn.benchmark = on
+            for n_new in (5, 6) if on else (3, 4):  # shapes not seen before in this process
+                src = torch.stack([a0 if k % 2 == 0 else b0 for k in range(n_new)])
+                src = src.contiguous(memory_format=torch.channels_last)
+                tm.sync()
+                t = time.perf_counter()
+                with torch.inference_mode():
+                    padded = runner_cl.pad(src)
+                    feats = runner_cl.encode(padded)
+                    size = tuple(a0.shape[-2:])
+                    runner_cl.interpolate_padded(padded, padded, [Fraction(1, 2)] * n_new, size, feats, feats)
+                tm.sync()
+                first = time.perf_counter() - t
+                row(
+                    "rife",
+                    f"first call at a new batch size {n_new}, benchmark {'on' if on else 'off'}",
+                    s=round(first, 3),
+                )
+        torch.backends.cudnn.benchmark = True
         # the H2D / D2H around the model: pageable (before the device worker) against pinned (its staging)
         frame = np.ascontiguousarray(pan_frames(1, ctx["w"], ctx["h"])[0])
         page = torch.from_numpy(frame)
@@ -1403,6 +1433,27 @@ def sec_e2e(ctx: dict[str, Any]) -> None:
             sinfo,
             ctx.get("sr_model_fps"),
         )
+    # where the encoder is not the limit: x264 ultrafast (no NVENC on an H100/H200)
+    if left() > 25:
+        _e2e(
+            ctx,
+            f"RIFE 2x {w}x{h} ultrafast",
+            f"[{{interpolate: {{factor: 2, model: {rife_ref}, ladder: [{rung_i}]}}}}]",
+            info,
+            2 * rife_ips if rife_ips else None,
+            encode="{preset: ultrafast}",
+        )
+    if left() > 25:
+        sw, sh = ctx["sr_w"], ctx["sr_h"]
+        sinfo = info if (sw, sh) == (w, h) else _make_source(ctx, sw, sh, max(8, n // 2))
+        _e2e(
+            ctx,
+            f"upscale x2 {sw}x{sh}->{2 * sw}x{2 * sh} ultrafast",
+            f'[{{upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [{rung_u}]}}}}]',
+            sinfo,
+            ctx.get("sr_model_fps"),
+            encode="{preset: ultrafast}",
+        )
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -1501,7 +1552,7 @@ def main() -> int:
         "h": 1080 if cuda else 96,
         "sr_w": 1920 if cuda else 64,
         "sr_h": 1080 if cuda else 48,
-        "stage_frames": 48 if cuda else 6,
+        "stage_frames": 192 if cuda else 6,
         "e2e_frames": args.e2e_frames if cuda else 8,
     }
     if not cuda:

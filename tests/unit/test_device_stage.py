@@ -49,8 +49,11 @@ def _stage(path: Path, **kw: Any) -> InterpolateStage:
     )
 
 
-def _old_infer(self: rife_rung.RifeRung, jobs: list[tuple[Any, Any, Fraction]]) -> list[Any]:
+def _old_infer(
+    self: rife_rung.RifeRung, jobs: list[tuple[Any, Any, Fraction]], real: int | None = None
+) -> list[Any]:
     """The synchronous path as it was: every pair's frames uploaded, padded and encoded again."""
+    jobs = jobs[:real]
     a = torch.stack([to_tensor(x, self.device) for x, _, _ in jobs])
     b = torch.stack([to_tensor(y, self.device) for _, y, _ in jobs])
     result = self.runner.interpolate(a, b, [t for _, _, t in jobs])
@@ -225,3 +228,48 @@ def test_the_worker_thread_runs_calls_in_order_and_hands_errors_back() -> None:
     assert DeviceWorker(torch.device("cpu")).call(lambda: threading.current_thread().name) == (
         threading.current_thread().name
     )  # the CPU default: inline, synchronous
+
+
+@pytest.mark.parametrize(("factor", "frames_in", "batch"), [(2, 8, 3), (Fraction(5, 2), 7, 4), (4, 5, 8)])
+def test_fixed_shapes_give_the_model_one_batch_size_and_the_same_frames(
+    tmp_path: Path, factor: Fraction, frames_in: int, batch: int
+) -> None:
+    """On CUDA a short unit is filled up to the batch (cuDNN's autotuner and torch.compile see one shape).
+
+    Forced on here on the CPU: every model call and every encoder call sees one batch size (the encoder
+    a multiple of batch + 1), no frame is uploaded twice, and the frames are those of the unfilled path
+    (within one code value: the same pairs in a bigger batch).
+    """
+    path = tmp_path / "flownet.pkl"
+    write_rife4(path, "4.22-lite")  # has the encoder (Head)
+    frames = _frames(frames_in)
+    plain, _ = _run(_stage(path, factor=factor, batch=batch), frames)
+    from batch.models.rife_arch import Head, IFNet4
+
+    calls: list[tuple[str, int]] = []
+
+    def seen(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        if isinstance(module, (Head, IFNet4)):
+            calls.append((type(module).__name__, args[0].shape[0]))
+
+    original = rife_rung.RifeRung.__init__
+
+    def fixed_init(self: rife_rung.RifeRung, *a: Any, **k: Any) -> None:
+        original(self, *a, **k)
+        self.fixed_shapes = True  # as on CUDA
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(seen)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(rife_rung.RifeRung, "__init__", fixed_init)
+            filled, it = _run(_stage(path, factor=factor, batch=batch), frames)
+    finally:
+        handle.remove()
+    assert len(filled) == len(plain) == it.expected_frames(frames_in)
+    diff = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(filled, plain, strict=True))
+    assert diff <= 1
+    model_sizes = {n for name, n in calls if name == "IFNet4"}
+    encoder_sizes = {n for name, n in calls if name == "Head"}
+    assert model_sizes == {batch}, calls
+    assert encoder_sizes and all(n % (batch + 1) == 0 for n in encoder_sizes), calls
+    assert it.ladder.steps[-1].backend.frames.uploads == frames_in  # the filling uploads nothing
