@@ -1179,8 +1179,32 @@ def _make_source(ctx: dict[str, Any], w: int, h: int, n: int) -> Any:
     )
 
 
+class NullWriter:
+    """A writer that takes each frame (read back from the device: the stage hands on numpy) and drops it:
+    the pipeline's own ceiling with no encoder, and no encoder slowed by a random-weights model's noise."""
+
+    def __init__(self, spec: Any) -> None:
+        self.frames_written = 0
+
+    def __enter__(self) -> NullWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def write(self, frame: Any) -> None:
+        np.asarray(frame)
+        self.frames_written += 1
+
+
 def _e2e(
-    ctx: dict[str, Any], label: str, stages_yaml: str, info: Any, model_fps: float | None, encode: str = "{}"
+    ctx: dict[str, Any],
+    label: str,
+    stages_yaml: str,
+    info: Any,
+    model_fps: float | None,
+    encode: str = "{}",
+    sink: bool = False,
 ) -> None:
     """One input through the project's reader, stages and writer, as pipeline._through_stages runs it."""
     from batch.config import parse_config
@@ -1199,7 +1223,8 @@ def _e2e(
     try:
         with GpuBusy() as busy:
             t = time.perf_counter()
-            with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, FrameWriter(spec) as writer:
+            out_cm = NullWriter(spec) if sink else FrameWriter(spec)
+            with FrameReader(info, colour, pix_fmt=spec.pix_fmt) as reader, out_cm as writer:
                 frames = split.iterate(reader, "reader_wait")
                 for stage in plan.stages:
                     frames = stage.run(frames)
@@ -1292,6 +1317,32 @@ def _e2e_parallel(ctx: dict[str, Any], label: str, stages_yaml: str, info: Any, 
         nvml_busy=busy.share,
         error=errors[0] if errors else None,
     )
+
+
+@guarded("sink", need_s=20)
+def sec_sink(ctx: dict[str, Any]) -> None:
+    """End to end with the encoder replaced by a sink: the reader, stages and device worker alone."""
+    w, h, n = ctx["w"], ctx["h"], ctx["e2e_frames"]
+    info = _make_source(ctx, w, h, n)
+    rife_path, rife_sha = ctx["weights"]["rife"]
+    sr_path, sr_sha = ctx["weights"]["sr"]
+    rung_i, rung_u = ("rife", "model") if ctx["cuda"] else ("rife-cpu", "model-cpu")
+    rife_ref = f'{{url: "{rife_path}", sha256: {rife_sha}}}'
+    rife = f"[{{interpolate: {{factor: 2, model: {rife_ref}, ladder: [{rung_i}]}}}}]"
+    _e2e(ctx, f"RIFE 2x {w}x{h} warm-up", rife, info, None, sink=True)
+    _e2e(ctx, f"RIFE 2x {w}x{h} into a sink", rife, info, None, sink=True)
+    _e2e(
+        ctx,
+        f"RIFE 2x {w}x{h} into a sink, rgb24",
+        rife,
+        info,
+        None,
+        encode="{colour_on_device: false}",
+        sink=True,
+    )
+    sr = f'[{{upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [{rung_u}]}}}}]'
+    _e2e(ctx, f"upscale x2 {w}x{h} warm-up", sr, info, None, sink=True)
+    _e2e(ctx, f"upscale x2 {w}x{h}->{2 * w}x{2 * h} into a sink", sr, info, None, sink=True)
 
 
 @guarded("e2e", need_s=40)
@@ -1565,6 +1616,7 @@ def main() -> int:
         ("yuv", sec_yuv),
         ("stage", sec_stages),
         ("e2e", sec_e2e),
+        ("sink", sec_sink),
         ("oom", sec_oom),
         ("hdv3", sec_hdv3),
         ("sam2", sec_sam2),
