@@ -30,6 +30,7 @@ numpy arrays, bit-identical to a direct call.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import queue
 import threading
@@ -304,7 +305,8 @@ class DeviceWorker:
         self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._last_unit: Any = NullEvent()
+        self.in_flight = 2  # units queued on the device at once: the one computing and the next
+        self._units: collections.deque[Any] = collections.deque()  # compute events of the queued units
         if self.streams.cuda:
             torch.backends.cudnn.benchmark = True  # fixed shapes per job: let cuDNN pick its fastest kernels
 
@@ -319,9 +321,11 @@ class DeviceWorker:
         return done.result()
 
     def end_unit(self) -> None:
-        """Called by a rung after queueing a unit: wait for the previous unit's compute (two in flight)."""
-        previous, self._last_unit = self._last_unit, self.streams.mark(self.streams.compute)
-        previous.synchronize()
+        """Called by a rung after queueing a unit: wait until fewer than ``in_flight`` units are queued
+        (with two, for the previous unit's compute)."""
+        self._units.append(self.streams.mark(self.streams.compute))
+        while len(self._units) >= max(1, self.in_flight):
+            self._units.popleft().synchronize()
 
     def _start(self) -> None:
         with self._lock:

@@ -1331,15 +1331,25 @@ def sec_sink(ctx: dict[str, Any]) -> None:
     rife = f"[{{interpolate: {{factor: 2, model: {rife_ref}, ladder: [{rung_i}]}}}}]"
     _e2e(ctx, f"RIFE 2x {w}x{h} warm-up", rife, info, None, sink=True)
     _e2e(ctx, f"RIFE 2x {w}x{h} into a sink", rife, info, None, sink=True)
-    _e2e(
-        ctx,
-        f"RIFE 2x {w}x{h} into a sink, rgb24",
-        rife,
-        info,
-        None,
-        encode="{colour_on_device: false}",
-        sink=True,
-    )
+    # a 4x longer input (the reader's start and the last unit's copy back weigh less), with 2 and 3 units
+    # queued on the device at once (DeviceWorker.in_flight)
+    from batch.models.device_worker import worker_for
+
+    long_info = _make_source(ctx, w, h, 4 * n)
+    worker = worker_for(ctx["device"])
+    for depth in (2, 3):
+        worker.in_flight = depth
+        try:
+            _e2e(
+                ctx,
+                f"RIFE 2x {w}x{h} {4 * n} frames into a sink, {depth} units in flight",
+                rife,
+                long_info,
+                2 * ctx["rife_model_ips"] if ctx.get("rife_model_ips") else None,
+                sink=True,
+            )
+        finally:
+            worker.in_flight = 2
     sr = f'[{{upscale: {{scale: 2, model: {{url: "{sr_path}", sha256: {sr_sha}}}, ladder: [{rung_u}]}}}}]'
     _e2e(ctx, f"upscale x2 {w}x{h} warm-up", sr, info, None, sink=True)
     _e2e(ctx, f"upscale x2 {w}x{h}->{2 * w}x{2 * h} into a sink", sr, info, None, sink=True)
