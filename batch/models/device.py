@@ -52,6 +52,28 @@ def free_cache(device: torch.device) -> None:
     return None
 
 
+def memory_note(device: torch.device) -> str:
+    """What the device's memory held when an out-of-memory event is recorded (CUDA; '' elsewhere).
+
+    In the manifest's events, so a rung that fell through (seen on an H200 under a 6 GiB cap: RIFE
+    halved from 64 to 1 and the ladder went on to blend) says whether its own tensors, the
+    allocator's cache or another process held the memory.
+    """
+    if device.type != "cuda":
+        return ""
+    try:
+        free, total = torch.cuda.mem_get_info(device)
+        allocated = torch.cuda.memory_allocated(device)
+        reserved = torch.cuda.memory_reserved(device)
+    except Exception:  # a broken context: the event stands without the figures
+        return ""
+    gib = 2**30
+    return (
+        f" (allocated {allocated / gib:.2f} GiB, reserved {reserved / gib:.2f} GiB, "
+        f"free {free / gib:.2f} of {total / gib:.2f} GiB)"
+    )
+
+
 def pick_device(kind: str, slots: gpu_slot.GpuSlots | None = None) -> torch.device:
     """``cuda`` (this worker's GPU in ``slots``, the process's by default) or ``cpu``.
 

@@ -36,6 +36,7 @@ from batch.models.device import (
     free_cache,
     inject_oom,
     is_oom,
+    memory_note,
     pick_device,
     pick_dtype,
     placement,
@@ -138,10 +139,13 @@ class RifeRung:
             if oom:  # outside the except block: the failed call's tensors are gone by now
                 self.frames.clear()
                 free_cache(self.device)
+                note = memory_note(self.device)
                 if len(filled) == 1:
-                    raise RungUnavailable(f"out of memory at batch 1 on {self.device}")
+                    raise RungUnavailable(f"out of memory at batch 1 on {self.device}{note}")
                 self.batch = max(1, len(filled) // 2)
-                self.events.append(f"out of memory at batch {len(filled)}; retrying at batch {self.batch}")
+                self.events.append(
+                    f"out of memory at batch {len(filled)}; retrying at batch {self.batch}{note}"
+                )
                 continue
             out.extend(made)
             k += len(part)

@@ -25,6 +25,7 @@ from batch.models.device import (
     free_cache,
     inject_oom,
     is_oom,
+    memory_note,
     pick_device,
     pick_dtype,
     placement,
@@ -130,16 +131,17 @@ class SrRung:
 
     def _shrink(self, batch: int, side: int) -> None:
         """After out of memory: half the batch, at batch 1 smaller tiles; RungUnavailable below MIN_TILE."""
+        note = memory_note(self.device)
         if batch > 1:
             self.batch = max(1, batch // 2)
-            self.events.append(f"out of memory at batch {batch}; retrying at batch {self.batch}")
+            self.events.append(f"out of memory at batch {batch}; retrying at batch {self.batch}{note}")
             return
         was = self.tile or side
         nxt = min(sr.FIRST_TILE, was // 2) if self.tile is None else self.tile // 2
         if nxt < sr.MIN_TILE:
-            raise RungUnavailable(f"out of memory at tile {was} px on {self.device}")
+            raise RungUnavailable(f"out of memory at tile {was} px on {self.device}{note}")
         self.tile = nxt
-        self.events.append(f"out of memory at tile {was} px; retrying with tiles of {nxt} px")
+        self.events.append(f"out of memory at tile {was} px; retrying with tiles of {nxt} px{note}")
 
     def _infer(self, frames: list[Any], width: int, height: int) -> list[Any]:
         streams = self.worker.streams

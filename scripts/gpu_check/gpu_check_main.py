@@ -1099,7 +1099,7 @@ def sec_oom(ctx: dict[str, Any]) -> None:
             frames=len(out),
             used=rep["used"],
             final_batch=rep["steps"][0].get("backend", {}).get("batch"),
-            events=ev[:4],
+            events=ev,
             s=round(time.perf_counter() - t, 1),
             reserved_gib_after=round(torch.cuda.memory_reserved() / 2**30, 2),
         )

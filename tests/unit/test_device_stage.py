@@ -273,3 +273,22 @@ def test_fixed_shapes_give_the_model_one_batch_size_and_the_same_frames(
     assert model_sizes == {batch}, calls
     assert encoder_sizes and all(n % (batch + 1) == 0 for n in encoder_sizes), calls
     assert it.ladder.steps[-1].backend.frames.uploads == frames_in  # the filling uploads nothing
+
+
+def test_an_out_of_memory_event_on_cuda_says_what_held_the_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: torch.cuda's memory queries are stood in for; the CPU adds nothing to its events."""
+    from batch.models.device import memory_note
+
+    assert memory_note(torch.device("cpu")) == ""
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(0.25 * gib), 141 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: int(1.5 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 6 * gib)
+    note = memory_note(torch.device("cuda", 0))
+    assert note == " (allocated 1.50 GiB, reserved 6.00 GiB, free 0.25 of 141.00 GiB)"
+
+    def broken(device: Any = None) -> Any:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", broken)
+    assert memory_note(torch.device("cuda", 0)) == ""  # the event stands without the figures
