@@ -318,7 +318,14 @@ class DeviceWorker:
         done: Future[T] = Future()
         self._start()
         self._queue.put((fn, done))
-        return done.result()
+        try:
+            return done.result()
+        finally:
+            # a raised exception's traceback holds this frame: with `done` in it, frame -> Future ->
+            # exception -> traceback -> frame is a cycle that kept the failed call's tensors (every
+            # activation of an out-of-memory batch) alive until the cyclic GC ran, so the retry at
+            # half the batch ran out of memory too (an H200: RIFE fell from batch 64 to blend)
+            del done
 
     def end_unit(self) -> None:
         """Called by a rung after queueing a unit: wait until fewer than ``in_flight`` units are queued

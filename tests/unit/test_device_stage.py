@@ -292,3 +292,75 @@ def test_an_out_of_memory_event_on_cuda_says_what_held_the_memory(monkeypatch: p
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", broken)
     assert memory_note(torch.device("cuda", 0)) == ""  # the event stands without the figures
+
+
+class _Held:
+    """Stands for a failed call's tensors (an out-of-memory batch's activations)."""
+
+
+def test_a_failed_call_on_the_worker_thread_frees_its_objects_without_the_cyclic_gc() -> None:
+    import gc
+    import weakref
+
+    refs: list[weakref.ref[_Held]] = []
+
+    def fails() -> None:
+        held = _Held()
+        refs.append(weakref.ref(held))
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+
+    worker = DeviceWorker(torch.device("cpu"), threaded=True)
+    gc.disable()
+    try:
+        with pytest.raises(torch.cuda.OutOfMemoryError):
+            worker.call(fails)
+        assert refs[0]() is None  # freed by reference counting, as the retry needs
+    finally:
+        gc.enable()
+        worker.stop()
+
+
+def test_an_out_of_memory_retry_does_not_hold_the_failed_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real out-of-memory raised inside the model on the device's thread (no GPU here: the error is
+    raised by a wrapped model call, on a worker forced to run its own thread as on CUDA): when the
+    halved batch starts, nothing of the failed one is alive (the cyclic GC off, so only reference
+    counting frees it). Seen on an H200: the failed batch held, each retry ran out of memory too,
+    and RIFE fell from batch 64 to blend."""
+    import gc
+    import weakref
+
+    from batch.models import rife
+
+    path = tmp_path / "flownet.pkl"
+    write_rife4(path, "4.6")
+    worker = DeviceWorker(torch.device("cpu"), threaded=True)
+    monkeypatch.setattr(rife_rung, "worker_for", lambda device: worker)
+    original = rife.RifeRunner.interpolate_padded
+    failed: list[weakref.ref[_Held]] = []
+    alive_at_retry: list[int] = []
+
+    def model(self: rife.RifeRunner, a: torch.Tensor, *args: Any, **kw: Any) -> torch.Tensor:
+        alive_at_retry.append(sum(r() is not None for r in failed))
+        if a.shape[0] > 2:
+            held = _Held()
+            failed.append(weakref.ref(held))
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        return original(self, a, *args, **kw)
+
+    monkeypatch.setattr(rife.RifeRunner, "interpolate_padded", model)
+    frames = _frames(9)
+    gc.disable()
+    try:
+        out, it = _run(_stage(path, batch=8), frames)
+    finally:
+        gc.enable()
+        worker.stop()
+    assert len(out) == it.expected_frames(9)
+    assert it.ladder.used == "rife-cpu"
+    assert it.ladder.steps[-1].backend.events[:2] == [
+        "out of memory at batch 8; retrying at batch 4",
+        "out of memory at batch 4; retrying at batch 2",
+    ]
+    assert len(failed) == 2 and alive_at_retry and max(alive_at_retry) == 0
