@@ -69,6 +69,9 @@ class SrRung:
         self.model = compiled.wrap(device_model, stage.compile, self.events, lambda b: models.cached(key, b))
         self.worker = worker_for(self.device)
         self.batch = stage.batch
+        # one batch shape on CUDA (a short unit filled with its last frame): each new shape costs
+        # cuDNN's autotuner ~1 s on an H200 and torch.compile a recompilation (see rife_rung)
+        self.fixed_shapes = self.device.type == "cuda" or stage.compile != "none"
         self.warming_up = False  # the last call ran a new shape (compiled, autotuned): see Ladder
         self.scale = int(base.scale)
         self.architecture = base.architecture.name
@@ -111,9 +114,10 @@ class SrRung:
             side = max(first.shape[:2])
         while k < len(frames):
             part = frames[k : k + self.batch]
+            size = max(self.batch, len(part)) if self.fixed_shapes else len(part)
             try:
                 inject_oom("upscale", self.tile or side)
-                made = self.worker.call(functools.partial(self._infer, part, width, height))
+                made = self.worker.call(functools.partial(self._infer, part, width, height, size))
             except Exception as e:
                 if not is_oom(e):
                     raise
@@ -122,7 +126,7 @@ class SrRung:
                 oom = False
             if oom:  # outside the except block: the failed call's tensors are gone by now
                 free_cache(self.device)
-                self._shrink(len(part), side)
+                self._shrink(size, side)
                 continue
             out.extend(made)
             k += len(part)
@@ -143,7 +147,8 @@ class SrRung:
         self.tile = nxt
         self.events.append(f"out of memory at tile {was} px; retrying with tiles of {nxt} px{note}")
 
-    def _infer(self, frames: list[Any], width: int, height: int) -> list[Any]:
+    def _infer(self, frames: list[Any], width: int, height: int, size: int | None = None) -> list[Any]:
+        """``frames`` upscaled; ``size``: the batch the model sees (the last frame repeated on the device)."""
         streams = self.worker.streams
         if self.yuv is not None:
             x = upload_yuv(streams, frames, self.device, self.yuv[0])
@@ -151,10 +156,12 @@ class SrRung:
             x = upload(streams, frames, self.device)
         streams.hand_over([x], streams.upload, streams.compute)
         x = x.to(self.dtype)
+        if size is not None and size > len(frames):
+            x = torch.cat([x, x[-1:].expand(size - len(frames), -1, -1, -1)])
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = sr.run_tiled(self.model, x, self.scale, self.tile, self.overlap)
-        y = sr.resize(y.float(), width, height)
+        y = sr.resize(y[: len(frames)].float(), width, height)
         if self.keep_on_device:
             made = list(y.unbind(0))
         elif self.yuv is not None:

@@ -126,3 +126,42 @@ def test_precision_follows_what_the_model_supports(
 ) -> None:
     assert pick_dtype(precision, torch.device("cuda"), half=half, bf16=bf16) == expected
     assert pick_dtype(precision, torch.device("cpu"), half=half, bf16=bf16) == torch.float32
+
+
+def test_fixed_shapes_give_the_model_one_batch_size_and_the_same_frames(tmp_path: Path) -> None:
+    """On CUDA a short last unit is filled with its last frame (one shape for cuDNN's autotuner and
+    torch.compile); forced on here on the CPU: the network sees one batch size, the frames are those of
+    the unfilled path (within one code value) and none is lost or repeated."""
+    from batch.models import sr_rung
+
+    path = tmp_path / "model.pth"
+    write_sr(path, compact_shapes(), "params")
+    frames = _frames(7)
+
+    def run(fixed: bool) -> tuple[list[np.ndarray], list[int]]:
+        sizes: list[int] = []
+        original = sr_rung.SrRung.__init__
+
+        def init(self: sr_rung.SrRung, *a: object, **k: object) -> None:
+            original(self, *a, **k)  # type: ignore[arg-type]
+            self.fixed_shapes = fixed
+
+        hook = torch.nn.modules.module.register_module_forward_pre_hook(
+            lambda m, args: sizes.append(args[0].shape[0]) if isinstance(m, torch.nn.Conv2d) else None
+        )
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(sr_rung.SrRung, "__init__", init)
+                up = Upscale(_stage(path, batch=3, ladder=["model-cpu"]), StageInput(56, 40, Fraction(30)))
+                out = [np.asarray(f) for f in up.run(iter(frames))]
+        finally:
+            hook.remove()
+        return out, sizes
+
+    plain, plain_sizes = run(False)
+    filled, filled_sizes = run(True)
+    assert set(plain_sizes) == {3, 1}  # 7 frames in units of 3: the tail is a new shape
+    assert set(filled_sizes) == {3}
+    assert len(filled) == len(plain) == 7
+    diff = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(filled, plain, strict=True))
+    assert diff <= 1
