@@ -59,7 +59,8 @@ def free_cache(device: torch.device) -> None:
 
 
 def memory_note(device: torch.device) -> str:
-    """What the device's memory held when an out-of-memory event is recorded (CUDA; '' elsewhere).
+    """What the device's memory holds, for an out-of-memory event (CUDA; '' elsewhere): taken while
+    the failed call's exception, and so its tensors, are still alive.
 
     In the manifest's events, so a rung that fell through (seen on an H200 under a 6 GiB cap: RIFE
     halved from 64 to 1 and the ladder went on to blend) says whether its own tensors, the

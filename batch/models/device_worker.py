@@ -332,7 +332,11 @@ class DeviceWorker:
         (with two, for the previous unit's compute)."""
         self._units.append(self.streams.mark(self.streams.compute))
         while len(self._units) >= max(1, self.in_flight):
-            self._units.popleft().synchronize()
+            try:  # the CPU's worker is shared by chunk threads: another may have taken it
+                oldest = self._units.popleft()
+            except IndexError:
+                break
+            oldest.synchronize()
 
     def _start(self) -> None:
         with self._lock:

@@ -14,9 +14,11 @@ the frames come back as HostFrames still being copied.
 On CUDA (and wherever ``compile`` is on) the model sees one shape per stage:
 a short last unit is padded with repeats of its last pair, and the encoder's
 frames are padded to a multiple of ``batch + 1``. A new shape costs cuDNN's
-autotuner (``cudnn.benchmark``) a tuning run and ``torch.compile`` a
-recompilation (about a minute on an H200), where the padding costs a few
-pairs of compute once per stage. Frames and weights are channels-last on
+autotuner (``cudnn.benchmark``) a tuning run (about a second on an H200) and
+``torch.compile`` a recompilation (about a minute), where the padding costs
+at most ``batch - 1`` pairs of compute once per chunk. Not covered: a ratio
+below 1 can give a unit up to ``2 x batch`` new frames (a second encoder
+shape), and 3.x models bisect with fewer pairs at each level. Frames and weights are channels-last on
 CUDA: measured 1.11x the model's rate at 1080p in fp16 (docs/benchmarks.md).
 """
 
@@ -133,13 +135,12 @@ class RifeRung:
             except Exception as e:
                 if not is_oom(e):
                     raise
-                oom = True
+                oom, note = True, memory_note(self.device)  # while the failed batch still holds it
             else:
-                oom = False
+                oom, note = False, ""
             if oom:  # outside the except block: the failed call's tensors are gone by now
                 self.frames.clear()
                 free_cache(self.device)
-                note = memory_note(self.device)
                 if len(filled) == 1:
                     raise RungUnavailable(f"out of memory at batch 1 on {self.device}{note}")
                 self.batch = max(1, len(filled) // 2)

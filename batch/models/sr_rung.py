@@ -121,21 +121,22 @@ class SrRung:
             except Exception as e:
                 if not is_oom(e):
                     raise
-                oom = True
+                oom, note = True, memory_note(self.device)  # while the failed batch still holds it
             else:
-                oom = False
+                oom, note = False, ""
             if oom:  # outside the except block: the failed call's tensors are gone by now
                 free_cache(self.device)
-                self._shrink(size, side)
+                self._shrink(size, side, note)
                 continue
             out.extend(made)
             k += len(part)
         self.warming_up = self.model.new_shapes > shapes_before
         return out
 
-    def _shrink(self, batch: int, side: int) -> None:
-        """After out of memory: half the batch, at batch 1 smaller tiles; RungUnavailable below MIN_TILE."""
-        note = memory_note(self.device)
+    def _shrink(self, batch: int, side: int, note: str = "") -> None:
+        """After out of memory: half the batch, at batch 1 smaller tiles; RungUnavailable below MIN_TILE.
+
+        ``note``: the device's memory when the call failed (:func:`memory_note`), for the events."""
         if batch > 1:
             self.batch = max(1, batch // 2)
             self.events.append(f"out of memory at batch {batch}; retrying at batch {self.batch}{note}")

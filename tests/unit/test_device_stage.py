@@ -364,3 +364,37 @@ def test_an_out_of_memory_retry_does_not_hold_the_failed_batch(
         "out of memory at batch 4; retrying at batch 2",
     ]
     assert len(failed) == 2 and alive_at_retry and max(alive_at_retry) == 0
+
+
+def test_chunk_threads_sharing_the_cpu_worker_end_their_units_without_error() -> None:
+    """On the CPU one worker serves every chunk thread (calls run inline): two threads may both see a
+    unit to wait for and only one can take it. The window is widened by a slow length check."""
+    import collections
+    import time
+
+    class SlowLen(collections.deque):  # type: ignore[type-arg]
+        def __len__(self) -> int:
+            n = super().__len__()
+            time.sleep(0.01)  # a thread switch between the check and the pop
+            return n
+
+    worker = DeviceWorker(torch.device("cpu"))
+    worker._units = SlowLen()
+    worker.end_unit()  # steady state: one unit queued
+    barrier = threading.Barrier(3)
+    errors: list[str] = []
+
+    def unit() -> None:
+        barrier.wait()
+        try:
+            worker.end_unit()
+        except Exception as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=unit) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(worker._units) <= 1
