@@ -1319,6 +1319,37 @@ def _e2e_parallel(ctx: dict[str, Any], label: str, stages_yaml: str, info: Any, 
     )
 
 
+def _hdv3_weights(ctx: dict[str, Any]) -> tuple[Path, str] | None:
+    """The carried HDv3 weights (fp16) as an fp32 flownet.pkl the project loads, and its sha256."""
+    src = ctx.get("hdv3")
+    if not src or not Path(src).is_file():
+        return None
+    from model_weights import sha256_of
+
+    torch = ctx["torch"]
+    dest = Path(ctx["work"]) / "hdv3-e2e.pkl"
+    if not dest.exists():
+        sd = torch.load(src, map_location="cpu", weights_only=True)
+        torch.save({k: v.float() for k, v in sd.items()}, dest)
+    return dest, sha256_of(dest)
+
+
+def _real_content_rows(ctx: dict[str, Any], info: Any) -> None:
+    """RIFE with real weights (HDv3, 3.x) into libx264 and into a sink: the encoder's limit on real
+    interpolations (random 4.x weights make noise, which binds x264 at any preset)."""
+    weights = _hdv3_weights(ctx)
+    if weights is None:
+        row("e2e", "RIFE HDv3 (real weights)", skipped="no .gpucheck/hdv3_fp16.pt")
+        return
+    w, h = ctx["w"], ctx["h"]
+    rung_i = "rife" if ctx["cuda"] else "rife-cpu"
+    ref = f'{{url: "{weights[0]}", sha256: {weights[1]}}}'
+    hdv3 = f"[{{interpolate: {{factor: 2, model: {ref}, ladder: [{rung_i}]}}}}]"
+    _e2e(ctx, f"RIFE HDv3 real weights 2x {w}x{h} into a sink", hdv3, info, None, sink=True)
+    _e2e(ctx, f"RIFE HDv3 real weights 2x {w}x{h}", hdv3, info, None)
+    _e2e(ctx, f"RIFE HDv3 real weights 2x {w}x{h} veryfast", hdv3, info, None, encode="{preset: veryfast}")
+
+
 @guarded("sink", need_s=20)
 def sec_sink(ctx: dict[str, Any]) -> None:
     """End to end with the encoder replaced by a sink: the reader, stages and device worker alone."""
@@ -1331,6 +1362,7 @@ def sec_sink(ctx: dict[str, Any]) -> None:
     rife = f"[{{interpolate: {{factor: 2, model: {rife_ref}, ladder: [{rung_i}]}}}}]"
     _e2e(ctx, f"RIFE 2x {w}x{h} warm-up", rife, info, None, sink=True)
     _e2e(ctx, f"RIFE 2x {w}x{h} into a sink", rife, info, None, sink=True)
+    _real_content_rows(ctx, info)
     # a 4x longer input (the reader's start and the last unit's copy back weigh less), with 2 and 3 units
     # queued on the device at once (DeviceWorker.in_flight)
     from batch.models.device_worker import worker_for
