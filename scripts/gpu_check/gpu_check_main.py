@@ -448,6 +448,11 @@ def _rung_like_per_call(
         return tm.per_call(unit, iters=5 if cuda else 1, warm=3 if cuda else 1)
 
 
+def _rate_row(name: str, bsz: int, per_call_s: float) -> None:
+    """A RIFE row: ``bsz`` interpolations (2x) in ``per_call_s`` seconds."""
+    row("rife", name, interp_per_s=bsz / per_call_s, out_fps_2x=2 * bsz / per_call_s)
+
+
 def _rife_variants(ctx: dict[str, Any], base: Any, version: Any, a0: Any, b0: Any, results: dict) -> None:
     torch, tm, dev = ctx["torch"], ctx["timer"], ctx["device"]
     from batch.models import rife
@@ -469,28 +474,13 @@ def _rife_variants(ctx: dict[str, Any], base: Any, version: Any, a0: Any, b0: An
         acl = a.contiguous(memory_format=torch.channels_last)
         bcl = b.contiguous(memory_format=torch.channels_last)
         per = tm.per_call(lambda: runner_cl.interpolate(acl, bcl, ts), iters=5, warm=3)
-        row(
-            "rife",
-            "model-only fp16 b8 + benchmark + channels_last",
-            interp_per_s=bsz / per,
-            out_fps_2x=2 * bsz / per,
-        )
+        _rate_row("model-only fp16 b8 + benchmark + channels_last", bsz, per)
         per = _rung_like_per_call(ctx, runner_cl, a0, b0, bsz, channels_last=True)
-        row(
-            "rife",
-            "model-only as the rung calls it, fp16 b8 + benchmark + channels_last",
-            interp_per_s=bsz / per,
-            out_fps_2x=2 * bsz / per,
-        )
+        _rate_row("model-only as the rung calls it, fp16 b8 + benchmark + channels_last", bsz, per)
         ctx["rife_model_ips"] = max(ctx.get("rife_model_ips") or 0.0, bsz / per)  # the rung's way since 12-04
         torch.backends.cudnn.benchmark = False
         per_off = _rung_like_per_call(ctx, runner_cl, a0, b0, bsz, channels_last=True)
-        row(
-            "rife",
-            "model-only as the rung calls it, fp16 b8 + channels_last, benchmark OFF",
-            interp_per_s=bsz / per_off,
-            out_fps_2x=2 * bsz / per_off,
-        )
+        _rate_row("model-only as the rung calls it, fp16 b8 + channels_last, benchmark OFF", bsz, per_off)
         # what one new batch shape costs (the last unit of a chunk before fixed shapes): first call at b7
         for on in (True, False):
             torch.backends.cudnn.benchmark = on
