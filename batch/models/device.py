@@ -42,18 +42,27 @@ def is_oom(error: BaseException) -> bool:
 
 
 def free_cache(device: torch.device) -> None:
-    """After an out-of-memory error, once its tensors are gone (call it outside the ``except`` block).
+    """After a model call, once its tensors are gone (call it outside the ``except`` block).
 
-    PyTorch's caching allocator already releases this device's cached blocks
-    and retries before it raises out of memory, and ``torch.cuda.empty_cache()``
-    would empty every device's cache, making the other GPUs' workers allocate
-    (and synchronise) again: so no cache is emptied here. What is done is a
-    collection of reference cycles: a failed call's tensors live as long as
-    its exception's traceback, and a cycle through that traceback (one in the
-    device worker held an out-of-memory batch's activations through every
-    retry) would keep them until the cyclic GC happened to run. Out of memory
-    is rare; the collection costs milliseconds.
+    Nothing to do: PyTorch's caching allocator already releases this
+    device's cached blocks and retries before it raises out of memory, and
+    ``torch.cuda.empty_cache()`` would empty every device's cache, making the
+    other GPUs' workers allocate (and synchronise) again. Kept as the one
+    place to change should a per-device release appear.
     """
+    return None
+
+
+def release_after_oom(device: torch.device) -> None:
+    """After an out-of-memory error, outside the ``except`` block: :func:`free_cache`, and on a GPU a
+    collection of reference cycles.
+
+    A failed call's tensors live as long as its exception's traceback; a cycle through that
+    traceback (one in the device worker held an out-of-memory batch's activations through every
+    retry at half the batch) would keep them until the cyclic GC happened to run. The collection
+    holds the GIL ~0.1 s, so it runs only here, never after a call that succeeded.
+    """
+    free_cache(device)
     if device.type != "cpu":
         gc.collect()
 

@@ -360,6 +360,7 @@ class DeviceWorker:
                 del e
             else:
                 done.set_result(result)
+                del result  # the caller owns it now (pinned blocks, device tensors): not this loop
             del fn, done, item
 
     def stop(self) -> None:

@@ -35,13 +35,13 @@ from batch.errors import RungUnavailable
 from batch.models import compiled, loaded, rife
 from batch.models.device import (
     frame_dtype,
-    free_cache,
     inject_oom,
     is_oom,
     memory_note,
     pick_device,
     pick_dtype,
     placement,
+    release_after_oom,
 )
 from batch.models.device_worker import (
     FrameCache,
@@ -140,7 +140,7 @@ class RifeRung:
                 oom, note = False, ""
             if oom:  # outside the except block: the failed call's tensors are gone by now
                 self.frames.clear()
-                free_cache(self.device)
+                release_after_oom(self.device)
                 if len(filled) == 1:
                     raise RungUnavailable(f"out of memory at batch 1 on {self.device}{note}")
                 self.batch = max(1, len(filled) // 2)

@@ -22,13 +22,13 @@ from batch.errors import RungUnavailable
 from batch.models import compiled, loaded, sr
 from batch.models.device import (
     frame_dtype,
-    free_cache,
     inject_oom,
     is_oom,
     memory_note,
     pick_device,
     pick_dtype,
     placement,
+    release_after_oom,
 )
 from batch.models.device_worker import Yuv420Frames, download, download_yuv, upload, upload_yuv, worker_for
 from batch.weights.cache import ensure
@@ -125,7 +125,7 @@ class SrRung:
             else:
                 oom, note = False, ""
             if oom:  # outside the except block: the failed call's tensors are gone by now
-                free_cache(self.device)
+                release_after_oom(self.device)
                 self._shrink(size, side, note)
                 continue
             out.extend(made)

@@ -125,7 +125,11 @@ class Ladder(Generic[R]):
             except RungUnavailable as e:
                 step.status = "failed"
                 step.reason = e.message
-                rung = self._advance()
+                failed = True
+            else:
+                failed = False
+            if failed:  # outside the except block: the failed unit's objects are gone before the next
+                rung = self._advance()  # rung loads its model (onto the same GPU)
                 continue
             took = time.perf_counter() - started
             if step.units == 0 or getattr(rung, "warming_up", False):

@@ -398,3 +398,52 @@ def test_chunk_threads_sharing_the_cpu_worker_end_their_units_without_error() ->
         t.join()
     assert errors == []
     assert len(worker._units) <= 1
+
+
+def test_an_upscale_retry_does_not_hold_the_failed_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the RIFE test above, for the SR rung (no GPU: the out-of-memory comes from a wrapped
+    ``run_tiled`` on a worker forced to run its own thread): at each retry nothing of the failed
+    batch is alive, and every frame comes out."""
+    import gc
+    import weakref
+
+    from model_weights import compact_shapes, write_sr
+
+    from batch.config import UpscaleStage
+    from batch.models import sr, sr_rung
+    from batch.stages.upscale import Upscale
+
+    path = tmp_path / "model.pth"
+    write_sr(path, compact_shapes(), "params")
+    worker = DeviceWorker(torch.device("cpu"), threaded=True)
+    monkeypatch.setattr(sr_rung, "worker_for", lambda device: worker)
+    original = sr.run_tiled
+    failed: list[weakref.ref[_Held]] = []
+    alive_at_retry: list[int] = []
+
+    def run_tiled(model: Any, x: torch.Tensor, *args: Any) -> torch.Tensor:
+        alive_at_retry.append(sum(r() is not None for r in failed))
+        if x.shape[0] > 1:
+            held = _Held()
+            failed.append(weakref.ref(held))
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (test)")
+        return original(model, x, *args)
+
+    monkeypatch.setattr(sr, "run_tiled", run_tiled)
+    model = {"url": str(path), "sha256": sha256_of(path)}
+    stage = UpscaleStage.parse({"scale": 2, "model": model, "ladder": ["model-cpu"], "batch": 4})
+    gc.disable()
+    try:
+        up = Upscale(stage, StageInput(56, 40, Fraction(30)))
+        out = [np.asarray(f) for f in up.run(iter(_frames(5)))]
+    finally:
+        gc.enable()
+        worker.stop()
+    assert len(out) == 5 and out[0].shape == (80, 112, 3)
+    assert up.report()["steps"][0]["events"][:2] == [
+        "out of memory at batch 4; retrying at batch 2",
+        "out of memory at batch 2; retrying at batch 1",
+    ]
+    assert len(failed) == 2 and max(alive_at_retry) == 0

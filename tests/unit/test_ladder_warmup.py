@@ -80,3 +80,38 @@ def test_refused_with_no_rung_left_is_a_stage_error() -> None:
     ladder.run(lambda r: r.work())
     with pytest.raises(StageError, match="would take too long"):
         ladder.run(lambda r: r.work())
+
+
+def test_the_next_rung_is_built_once_the_failed_units_objects_are_gone() -> None:
+    """A rung gives up with the unit's objects in its exception's traceback (SAM2 raises from inside
+    its own ``except``): the next rung, which loads its model onto the same GPU, is built after they
+    are freed (by reference counting: the cyclic GC is off here)."""
+    import gc
+    import weakref
+
+    from batch.errors import RungUnavailable
+
+    class Held:
+        """Stands for the failed unit's tensors."""
+
+    refs: list[weakref.ref[Held]] = []
+    alive_when_built: list[bool] = []
+
+    def gives_up(_: object) -> int:
+        held = Held()
+        refs.append(weakref.ref(held))
+        raise RungUnavailable("out of memory at batch 1 on cuda")
+
+    def next_rung() -> Rung:
+        alive_when_built.append(any(r() is not None for r in refs))
+        return Rung(0, set())
+
+    rungs = [("rife", lambda: object()), ("blend", next_rung)]
+    ladder: Ladder[object] = Ladder("interpolate", rungs, 10, None)
+    gc.disable()
+    try:
+        assert ladder.run(lambda r: r.work() if isinstance(r, Rung) else gives_up(r)) == 1
+    finally:
+        gc.enable()
+    assert alive_when_built == [False]
+    assert [(s.rung, s.status) for s in ladder.steps] == [("rife", "failed"), ("blend", "used")]
