@@ -247,15 +247,28 @@ class SameMachine(Spy):
 
 
 def preempted_after(monkeypatch: pytest.MonkeyPatch, parts: int) -> None:
-    """The instance dies when the job starts making part number ``parts + 1`` (counting redone parts)."""
-    made = [0]
+    """The instance dies when the job starts making part number ``parts + 1`` (counting redone parts),
+    once the parts before it are done: with stages the next part starts while the one before still
+    drains its encoder and uploads, and on a loaded machine that one had not always finished (and been
+    recorded) when the "instance" died, which made the rerun's reuse count depend on timing."""
+    made, finished = [0], [0]
+    turn = threading.Condition()
     real = chunks_module.ChunkedInput._make
 
     def make(self: chunks_module.ChunkedInput, *a: Any, **k: Any) -> Any:
-        made[0] += 1
-        if made[0] > parts:
+        with turn:
+            made[0] += 1
+            mine = made[0]
+        if mine > parts:
+            with turn:
+                turn.wait_for(lambda: finished[0] >= parts, timeout=120)
             raise Preempted
-        return real(self, *a, **k)
+        try:
+            return real(self, *a, **k)
+        finally:
+            with turn:
+                finished[0] += 1
+                turn.notify_all()
 
     monkeypatch.setattr(chunks_module.ChunkedInput, "_make", make)
 
