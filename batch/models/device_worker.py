@@ -201,6 +201,12 @@ def upload(streams: Streams, frames: list[Any], device: torch.device) -> torch.T
         return raw.permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def fill_to(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """``batch`` with its last item repeated up to ``size`` items (a fixed shape for the model)."""
+    short = size - len(batch)
+    return batch if short <= 0 else torch.cat([batch, batch[-1:].expand(short, *batch.shape[1:])])
+
+
 def _as_array(frame: Any, dtype: Any = np.uint8) -> np.ndarray:
     if isinstance(frame, torch.Tensor):  # a tensor on another device: through the host
         from batch.models.device import as_numpy

@@ -18,8 +18,9 @@ autotuner (``cudnn.benchmark``) a tuning run (about a second on an H200) and
 ``torch.compile`` a recompilation (about a minute), where the padding costs
 at most ``batch - 1`` pairs of compute once per chunk. Not covered: a ratio
 below 1 can give a unit up to ``2 x batch`` new frames (a second encoder
-shape), and 3.x models bisect with fewer pairs at each level. Frames and weights are channels-last on
-CUDA: measured 1.11x the model's rate at 1080p in fp16 (docs/benchmarks.md).
+shape), and 3.x models bisect with fewer pairs at each level. Frames and
+weights are channels-last on CUDA: measured 1.11x the model's rate at 1080p
+in fp16 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from batch.models.device_worker import (
     Yuv420Frames,
     download,
     download_yuv,
+    fill_to,
     upload,
     upload_yuv,
     worker_for,
@@ -178,11 +180,10 @@ class RifeRung:
 
     def _filled(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (N frames) with its last frame repeated up to a multiple of ``batch + 1`` (fixed shapes)."""
-        size = self.batch + 1
-        short = -len(x) % size
-        if not self.fixed_shapes or short == 0:
+        if not self.fixed_shapes:
             return x
-        return torch.cat([x, x[-1:].expand(short, -1, -1, -1)])
+        size = self.batch + 1
+        return fill_to(x, -(-len(x) // size) * size)
 
     def _stacked(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         batch = torch.stack(tensors)

@@ -30,7 +30,15 @@ from batch.models.device import (
     placement,
     release_after_oom,
 )
-from batch.models.device_worker import Yuv420Frames, download, download_yuv, upload, upload_yuv, worker_for
+from batch.models.device_worker import (
+    Yuv420Frames,
+    download,
+    download_yuv,
+    fill_to,
+    upload,
+    upload_yuv,
+    worker_for,
+)
 from batch.weights.cache import ensure
 
 
@@ -114,7 +122,7 @@ class SrRung:
             side = max(first.shape[:2])
         while k < len(frames):
             part = frames[k : k + self.batch]
-            size = max(self.batch, len(part)) if self.fixed_shapes else len(part)
+            size = self.batch if self.fixed_shapes else len(part)
             try:
                 inject_oom("upscale", self.tile or side)
                 made = self.worker.call(functools.partial(self._infer, part, width, height, size))
@@ -157,8 +165,8 @@ class SrRung:
             x = upload(streams, frames, self.device)
         streams.hand_over([x], streams.upload, streams.compute)
         x = x.to(self.dtype)
-        if size is not None and size > len(frames):
-            x = torch.cat([x, x[-1:].expand(size - len(frames), -1, -1, -1)])
+        if size is not None:
+            x = fill_to(x, size)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         y = sr.run_tiled(self.model, x, self.scale, self.tile, self.overlap)

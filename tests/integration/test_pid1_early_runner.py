@@ -134,19 +134,28 @@ def slow_config_server(small_clip: Path, tmp_path: Path) -> Iterator[str]:
     yield from _serve_config(small_clip, tmp_path, 4.0)
 
 
+def _pid1_with_a_waiting_runner(
+    config_url: str, tmp_path: Path, *, capture: bool = False, poll_s: float = 0.05
+) -> tuple[subprocess.Popen[str], str]:
+    """The entrypoint (PID 1) on ``config_url``, once its early runner waits (at most 30 s), and the
+    marker its processes carry in their environment."""
+    marker = f"BATCH_TEST_MARK={tmp_path.name}"
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", config_url, "--dry-run"],
+        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path, stdout=out, stderr=out, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not _waiting_runners(marker) and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    return proc, marker
+
+
 def test_pid1_killed_before_naming_the_state_dir_leaves_no_runner_and_no_work(
     slow_config_server: str, tmp_path: Path
 ) -> None:
     """The job-id child waits on a slow store; PID 1 dies (SIGKILL): the waiting runner must end, idle."""
-    marker = f"BATCH_TEST_MARK={tmp_path.name}"
-    proc = subprocess.Popen(
-        [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
-        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not _waiting_runners(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc, marker = _pid1_with_a_waiting_runner(slow_config_server, tmp_path)
     assert _waiting_runners(marker), "the runner was not started early"
     time.sleep(1.0)  # it has imported by now and waits on its stdin
     proc.kill()
@@ -163,15 +172,7 @@ def test_sigterm_while_the_state_dir_is_named_stops_before_any_work(
     signals over: a container's PID 1 gets no signal it has no handler for, so it was lost until the
     SIGKILL, with no record. The entrypoint keeps it (batch.head_start): the runner is dismissed idle
     and the run ends as a provider's stop, on record."""
-    marker = f"BATCH_TEST_MARK={tmp_path.name}"
-    proc = subprocess.Popen(
-        [sys.executable, ENTRY, "--config", slow_config_server, "--dry-run"],
-        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not _waiting_runners(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc, marker = _pid1_with_a_waiting_runner(slow_config_server, tmp_path, capture=True)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -380,16 +381,8 @@ def test_a_kept_sigterm_does_not_wait_for_a_slow_store_to_name_the_state_dir(
     """The job-id child waits 25 s on the store; a provider's SIGKILL follows its SIGTERM within
     seconds: PID 1 stops waiting for the job id at the SIGTERM, so the stop is on record (under
     state/unknown) while the store has still not answered (second outside review)."""
-    marker = f"BATCH_TEST_MARK={tmp_path.name}"
-    proc = subprocess.Popen(
-        [sys.executable, ENTRY, "--config", very_slow_config_server, "--dry-run"],
-        env=_env(BATCH_TEST_MARK=tmp_path.name), cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc, marker = _pid1_with_a_waiting_runner(very_slow_config_server, tmp_path, poll_s=0.01)
     try:
-        deadline = time.monotonic() + 30
-        while not _waiting_runners(marker) and time.monotonic() < deadline:
-            time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         state = tmp_path / "state" / "unknown"
         deadline = time.monotonic() + 15  # well before the store's 25 s
