@@ -40,6 +40,7 @@ import numpy as np
 
 from batch.stages.frame_metrics import (
     ANALYSIS_WIDTH,
+    BT709_LUMA,
     histogram_distance,
     in_8bit_levels,
     luma_histogram,
@@ -48,7 +49,7 @@ from batch.stages.frame_metrics import (
 )
 
 SAMPLE_WIDTH = ANALYSIS_WIDTH
-BT709 = (0.2126, 0.7152, 0.0722)
+BT709 = BT709_LUMA
 
 
 def stride_for(width: int) -> int:

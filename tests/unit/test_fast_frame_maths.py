@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch.stages.frame_metrics import ANALYSIS_WIDTH, analysis_plane, luma_histogram
+from batch.stages.frame_metrics import ANALYSIS_WIDTH, analysis_plane, in_8bit_levels, luma_histogram, luma_of
 from batch.stages.interpolate import BlendRung
 
 
@@ -51,3 +51,58 @@ def test_the_2x_blend_is_the_exact_rounded_mean(seed: int, n: int) -> None:
     (mid,) = BlendRung().between(a, b, [Fraction(1, 2)])
     assert mid.dtype == np.uint8
     assert np.array_equal(mid, ((a.astype(np.uint16) + b + 1) >> 1).astype(np.uint8))
+
+
+def reference_luma(rgb: np.ndarray, max_value: int) -> np.ndarray:
+    """BT.709 luma in 8-bit levels, the plain float32 formula the tables replace."""
+    f = rgb.astype(np.float32)
+    y = (0.2126 * f[..., 0] + 0.7152 * f[..., 1] + 0.0722 * f[..., 2]) * (255.0 / max_value)
+    return np.clip(y + 0.5, 0, 255).astype(np.uint8)
+
+
+def reference_levels(plane: np.ndarray, max_value: int) -> np.ndarray:
+    return np.clip(plane.astype(np.float32) * (255.0 / max_value) + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_the_luma_of_every_8bit_rgb_colour_equals_the_float_formula() -> None:
+    """All 2^24 colours, once: a table that rounded one tie differently would move a cut decision."""
+    codes = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=-1).astype(np.uint8)
+    rgb = rgb.reshape(4096, 4096, 3)
+    assert np.array_equal(luma_of(rgb, 4096, 4096), reference_luma(rgb, 255))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.tuples(st.integers(1, 30), st.integers(1, 30)),
+    depth=st.sampled_from([(np.uint16, 65535), (np.uint16, 1023), (np.uint8, 255), (np.uint8, 1023)]),
+    alpha=st.booleans(),
+    strided=st.booleans(),
+)
+def test_the_luma_of_any_rgb_frame_equals_the_float_formula(
+    seed: int, shape: tuple[int, int], depth: tuple[type, int], alpha: bool, strided: bool
+) -> None:
+    dtype, max_value = depth
+    rng = np.random.default_rng(seed)
+    top = int(np.iinfo(dtype).max)
+    frame = rng.integers(0, top + 1, (*shape, 4 if alpha else 3), dtype=dtype)
+    frame.flat[: min(8, frame.size)] = top  # full white and the top codes: no overflow past 255
+    if strided:
+        frame = frame[::2, ::3]  # the scene test's strided sample is a view like this
+    got = luma_of(frame, frame.shape[1], frame.shape[0], max_value)
+    assert got.dtype == np.uint8 and np.array_equal(got, reference_luma(frame, max_value))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    max_value=st.sampled_from([255, 1023, 4095, 65535]),
+    over=st.booleans(),
+)
+def test_deep_planes_in_8bit_levels_equal_the_float_formula(seed: int, max_value: int, over: bool) -> None:
+    """10/12/16-bit planes; ``over``: codes above full white (a stray decode) clip to 255, as before."""
+    rng = np.random.default_rng(seed)
+    plane = rng.integers(0, (65536 if over else max_value + 1), (17, 23), dtype=np.uint16)
+    got = in_8bit_levels(plane[::2, ::3], max_value)
+    assert got.dtype == np.uint8 and np.array_equal(got, reference_levels(plane[::2, ::3], max_value))
