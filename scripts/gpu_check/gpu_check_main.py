@@ -1372,6 +1372,143 @@ def sec_sink(ctx: dict[str, Any]) -> None:
     _e2e(ctx, f"upscale x2 {w}x{h}->{2 * w}x{2 * h} into a sink", sr, info, None, sink=True)
 
 
+class Ranges:
+    """torch.profiler ranges around the project's functions, so the device time under each can be read."""
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+        self.labels: list[str] = []
+        self._patched: list[tuple[Any, str, Any]] = []
+
+    def wrap(self, owner: Any, attr: str, label: str) -> None:
+        original = getattr(owner, attr)
+        record = self.torch.profiler.record_function
+
+        def ranged(*a: Any, **k: Any) -> Any:
+            with record(label):
+                return original(*a, **k)
+
+        setattr(owner, attr, ranged)
+        self._patched.append((owner, attr, original))
+        if label not in self.labels:
+            self.labels.append(label)
+
+    def restore(self) -> None:
+        for owner, attr, original in reversed(self._patched):
+            setattr(owner, attr, original)
+        self._patched.clear()
+
+
+def _profile_ranges(torch: Any) -> Ranges:
+    """The device work around RIFE's model, by step (``upload`` holds ``h2d`` and ``to_rgb``,
+    ``download`` holds ``to_yuv`` and ``d2h``)."""
+    from batch.models import device_worker, rife, rife_rung, yuv_rgb_torch
+
+    ranges = Ranges(torch)
+    ranges.wrap(rife.RifeRunner, "interpolate_padded", "model")
+    ranges.wrap(rife.RifeRunner, "encode", "rife_encode")
+    ranges.wrap(rife.RifeRunner, "pad", "pad")
+    for name in ("upload", "upload_yuv"):
+        ranges.wrap(rife_rung, name, "upload")
+    for name in ("download", "download_yuv"):
+        ranges.wrap(rife_rung, name, "download")
+    ranges.wrap(rife_rung, "fill_to", "fill")
+    ranges.wrap(yuv_rgb_torch, "to_rgb", "to_rgb")
+    ranges.wrap(yuv_rgb_torch, "to_yuv", "to_yuv")
+    ranges.wrap(device_worker, "_send", "h2d")
+    ranges.wrap(device_worker, "_copy_home", "d2h")
+    return ranges
+
+
+Gap = tuple[float, str, str]  # (us, the kernel before, the kernel after)
+
+
+def _busy_and_gaps(kernels: list[tuple[float, float, str]]) -> tuple[float, float, list[Gap]]:
+    """(busy us, span us, gaps largest first) of (start, end, name) kernel intervals on any stream,
+    overlaps merged."""
+    kernels.sort()
+    busy = 0.0
+    gaps: list[Gap] = []
+    start, end, last = kernels[0][0], kernels[0][1], kernels[0][2]
+    for s, e, name in kernels[1:]:
+        if s > end:
+            busy += end - start
+            gaps.append((s - end, last, name))
+            start, end = s, e
+        elif e > end:
+            end = e
+        if e >= end:
+            last = name
+    busy += end - start
+    return busy, max(k[1] for k in kernels) - kernels[0][0], sorted(gaps, reverse=True)
+
+
+@guarded("profile", need_s=30)
+def sec_profile(ctx: dict[str, Any]) -> None:
+    """RIFE 2x end to end into a sink under torch.profiler: where the device's time goes besides the
+    model (by step of the rung), the GPU's idle gaps and the kernels that take the most time."""
+    torch = ctx["torch"]
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    w, h, n = ctx["w"], ctx["h"], ctx["e2e_frames"]
+    info = _make_source(ctx, w, h, n)
+    rife, _ = _model_stages(ctx)
+    on_device = "{colour_on_device: true}"  # the default on a GPU; said here so the smoke test runs it too
+    _e2e(ctx, f"RIFE 2x {w}x{h} warm-up for the profile", rife, info, None, encode=on_device, sink=True)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if ctx["cuda"] else [])
+    ranges = _profile_ranges(torch)
+    try:
+        with profile(activities=activities) as prof:
+            t = time.perf_counter()
+            _e2e(ctx, f"RIFE 2x {w}x{h} into a sink, profiled", rife, info, None, encode=on_device, sink=True)
+            wall_us = (time.perf_counter() - t) * 1e6
+        if ctx["cuda"]:
+            torch.cuda.synchronize()
+    finally:
+        ranges.restore()
+    events = prof.events()
+    # a range's device time: the kernels its ops (and their children) launched; the profiler also puts
+    # each range on the GPU's timeline under the same name, which is no kernel
+    steps: dict[str, dict[str, float]] = {}
+    for e in events:
+        if e.device_type == DeviceType.CPU and e.name in ranges.labels:
+            step = steps.setdefault(e.name, {"device_share": 0.0, "cpu_share": 0.0, "calls": 0})
+            step["device_share"] += e.device_time_total / wall_us
+            step["cpu_share"] += e.cpu_time_total / wall_us
+            step["calls"] += 1
+    steps = {k: {m: round(v, 4) for m, v in step.items()} for k, step in steps.items()}
+    row("profile", "steps (share of the profiled wall; nested: upload > h2d, to_rgb)", steps=steps)
+    device_events = [e for e in events if e.device_type == DeviceType.CUDA and e.name not in ranges.labels]
+    kernels = [
+        (e.time_range.start, e.time_range.end, e.name[:48])
+        for e in device_events
+        if not e.name.startswith(("Memcpy", "Memset"))
+    ]
+    copies = sum(e.time_range.elapsed_us() for e in device_events if e.name.startswith("Memcpy"))
+    if kernels:
+        busy, span, gaps = _busy_and_gaps(kernels)
+        big = [g for g in gaps if g[0] >= 1000]
+        row(
+            "profile",
+            "GPU kernels: busy share, idle gaps",
+            busy_share=busy / span,
+            span_s=span / 1e6,
+            copies_share=copies / span,
+            gaps_over_1ms=len(big),
+            idle_in_gaps_over_1ms=sum(g[0] for g in big) / span,
+            idle_in_gaps_under_1ms=sum(g[0] for g in gaps if g[0] < 1000) / span,
+            largest=[(round(g[0] / 1000, 2), g[1][:30], g[2][:30]) for g in gaps[:4]],
+        )
+    else:
+        row("profile", "GPU kernels", skipped="no CUDA activity (the CPU smoke test)")
+    top: dict[str, float] = {}
+    for e in device_events:
+        top[e.name[:60]] = top.get(e.name[:60], 0.0) + e.time_range.elapsed_us()
+    ranked = sorted(top.items(), key=lambda kv: -kv[1])[:12]
+    row("profile", "kernels with the most device time", top=[(k, round(v / wall_us, 4)) for k, v in ranked])
+
+
 @guarded("e2e", need_s=40)
 def sec_e2e(ctx: dict[str, Any]) -> None:
     if not shutil.which("ffmpeg") or "encoder" not in ctx:
@@ -1555,6 +1692,14 @@ def summary_table() -> str:
         "split",
         "beside",
         "bound",
+        "steps",
+        "busy_share",
+        "copies_share",
+        "gaps_over_1ms",
+        "idle_in_gaps_over_1ms",
+        "idle_in_gaps_under_1ms",
+        "largest",
+        "top",
         "error",
         "reason",
         "skipped",
@@ -1611,6 +1756,7 @@ def main() -> int:
         ("stage", sec_stages),
         ("e2e", sec_e2e),
         ("sink", sec_sink),
+        ("profile", sec_profile),
         ("oom", sec_oom),
         ("hdv3", sec_hdv3),
         ("sam2", sec_sam2),
