@@ -28,6 +28,8 @@ RGBA = "rgba"
 RGB48 = "rgb48le"
 RGBA64 = "rgba64le"
 YUV420 = "yuv420p"
+YUV420P10 = "yuv420p10le"
+DEVICE_YUV = {YUV420: 8, YUV420P10: 10}  # 4:2:0 planes a model stage converts on its device, by depth
 PACKED = {RGB: (3, 8), RGBA: (4, 8), RGB48: (3, 16), RGBA64: (4, 16)}  # channels, bits
 
 

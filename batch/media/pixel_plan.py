@@ -27,7 +27,7 @@ from typing import Any
 from batch.config import EncodeConfig
 from batch.encoder_formats import ENCODER_PIX_FMTS
 from batch.errors import ConfigError
-from batch.media.layout import YUV420, packed_rgb
+from batch.media.layout import DEVICE_YUV, YUV420, packed_rgb
 from batch.media.pixfmt import PixFacts, describe, pix_facts, planar_yuv
 from batch.media.probe import HDR_TRANSFERS, HdrMeta, MediaInfo
 
@@ -137,9 +137,9 @@ def plan_pixels(
 ) -> PixelPlan:
     """The pixel plan for one input. Raises ConfigError for a pix_fmt this ffmpeg cannot write.
 
-    ``rgb_on_device``: the one stage that needs RGB is a model stage that can take 8-bit yuv420p
+    ``rgb_on_device``: the one stage that needs RGB is a model stage that can take 4:2:0 planes
     and convert on its device (``encode.colour_on_device``); frames then travel as yuv420p when
-    the source and the output are both 8-bit 4:2:0.
+    the source and the output are both 8-bit 4:2:0, as yuv420p10le when both are 10-bit 4:2:0.
     """
     try:
         src = pix_facts(info.pix_fmt)
@@ -204,18 +204,19 @@ def plan_pixels(
     # how frames travel
     on_device = False
     if needs_rgb and rgb_on_device:
-        plain_420 = (src.name, out.name) == (YUV420, YUV420) and not keep_alpha
+        plain_420 = src.name == out.name and src.name in DEVICE_YUV and not keep_alpha
         # the device converts with chroma sited "left" (MPEG-2/H.264's, what zimg takes for unset)
         sited = info.chroma_location in (None, "left")
         on_device = plain_420 and sited and _fits_planes(src, info.width, info.height)
         if on_device:
             needs_rgb = False
-            notes.append("colour converted on the model's device: yuv420p frames through the pipes")
+            notes.append(f"colour converted on the model's device: {src.name} frames through the pipes")
         else:
             notes.append(
-                f"colour converted by ffmpeg: on the device only 8-bit 4:2:0 (yuv420p) in and out, "
-                f"even sizes, chroma sited left; this input is {src.name} -> {out.name} at "
-                f"{info.width}x{info.height}, chroma {info.chroma_location or 'left (unset)'}"
+                f"colour converted by ffmpeg: on the device only 4:2:0 of 8 or 10 bits (yuv420p, "
+                f"yuv420p10le), the same in and out, even sizes, chroma sited left; this input is "
+                f"{src.name} -> {out.name} at {info.width}x{info.height}, chroma "
+                f"{info.chroma_location or 'left (unset)'}"
             )
     yuv_ok = (
         known
@@ -267,7 +268,7 @@ def plan_pixels(
         x265_params=tuple(x265),
         steps=tuple(steps),
         notes=tuple(notes),
-        colour_on_device=on_device and transport == YUV420,
+        colour_on_device=on_device and transport in DEVICE_YUV,
     )
 
 

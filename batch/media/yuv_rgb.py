@@ -60,22 +60,42 @@ _IDENTITY: Kernel = ((0.0, 1.0, 0.0), 1)
 
 @dataclass(frozen=True)
 class YuvRgb:
-    """The affine maps between 8-bit Y, U, V and R, G, B code values for one matrix and range.
+    """The affine maps between Y, U, V and R, G, B code values for one matrix, range and depth.
 
     ``to_rgb`` / ``to_yuv``: 3x4 row-major (a 3x3 matrix and an offset column), exact inverses.
+    ``depth``: bits of the YUV codes (8: yuv420p, 10: yuv420p10le); RGB codes are rgb24's (0..255)
+    at 8 bits and rgb48's (0..65535) above, as the reader's RGB would be for that source.
     """
 
     matrix: str
     range: str
     to_rgb: tuple[tuple[float, float, float, float], ...]
     to_yuv: tuple[tuple[float, float, float, float], ...]
+    depth: int = 8
+
+    @property
+    def rgb_max(self) -> int:
+        return 255 if self.depth == 8 else 65535
+
+    @property
+    def yuv_max(self) -> int:
+        return (1 << self.depth) - 1
+
+
+DEPTHS = (8, 10)  # the YUV depths converted in this process or on a device
 
 
 @functools.cache
-def coefficients(matrix: str, range_: str) -> YuvRgb:
-    """The maps for a swscale matrix name (unknown: bt709) and ``tv``/``pc`` range."""
+def coefficients(matrix: str, range_: str, depth: int = 8) -> YuvRgb:
+    """The maps for a swscale matrix name (unknown: bt709), ``tv``/``pc`` range and YUV ``depth``.
+
+    Codes scale as zimg scales them: limited range is 8-bit's 16-235 / 16-240 shifted left by
+    ``depth - 8``; full range spans 0 .. 2^depth - 1 with chroma centred on 2^(depth - 1).
+    """
     import numpy as np
 
+    if depth not in DEPTHS:
+        raise ValueError(f"YUV of {depth} bits is not converted here (only {', '.join(map(str, DEPTHS))})")
     kr, kb = KR_KB.get(matrix, KR_KB["bt709"])
     kg = 1 - kr - kb
     # normalised R'G'B' in [0, 1] -> Y' in [0, 1], Pb, Pr in [-1/2, 1/2]
@@ -86,21 +106,25 @@ def coefficients(matrix: str, range_: str) -> YuvRgb:
             [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))],
         ]
     )
-    ys, cs, y0 = (255.0, 255.0, 0.0) if range_ == "pc" else (219.0, 224.0, 16.0)
+    shift = float(1 << (depth - 8))
+    top = float((1 << depth) - 1)
+    ys, cs, y0 = (top, top, 0.0) if range_ == "pc" else (219.0 * shift, 224.0 * shift, 16.0 * shift)
+    rgb_max = 255.0 if depth == 8 else 65535.0
     fwd = np.eye(4)
-    fwd[:3, :3] = np.diag([ys, cs, cs]) @ ypbpr / 255.0  # from RGB code values
-    fwd[:3, 3] = [y0, 128.0, 128.0]
+    fwd[:3, :3] = np.diag([ys, cs, cs]) @ ypbpr / rgb_max  # from RGB code values
+    fwd[:3, 3] = [y0, 128.0 * shift, 128.0 * shift]
     inv = np.linalg.inv(fwd)
     return YuvRgb(
         matrix=matrix,
         range=range_,
         to_rgb=tuple(tuple(float(v) for v in row) for row in inv[:3]),  # type: ignore[misc]
         to_yuv=tuple(tuple(float(v) for v in row) for row in fwd[:3]),  # type: ignore[misc]
+        depth=depth,
     )
 
 
-def for_plan(plan: ColourPlan) -> YuvRgb:
-    return coefficients(plan.matrix, plan.range)
+def for_plan(plan: ColourPlan, depth: int = 8) -> YuvRgb:
+    return coefficients(plan.matrix, plan.range, depth)
 
 
 def chroma_size(width: int, height: int) -> tuple[int, int]:
@@ -129,7 +153,8 @@ def _filter(plane: np.ndarray, kernel: Kernel, axis: int, dst: np.ndarray | None
 
 
 class CpuYuvRgb:
-    """yuv420p <-> rgb24 for frames of one size and one :class:`YuvRgb`, on the CPU.
+    """yuv420p <-> rgb24 (or, for a 10-bit :class:`YuvRgb`, yuv420p10le <-> rgb48le) for frames of one
+    size, on the CPU.
 
     Keeps its scratch planes between frames: one instance per thread. The frames it returns are new.
     """
@@ -140,7 +165,9 @@ class CpuYuvRgb:
         self.width, self.height, self.conv = width, height, conv
         ch, cw = chroma_size(width, height)
         self.chroma = (ch, cw)
-        self.frame_bytes = width * height + 2 * ch * cw
+        self.frame_bytes = width * height + 2 * ch * cw  # samples (bytes at 8 bits)
+        self.dtype = np.dtype(np.uint8 if conv.depth == 8 else np.uint16)  # of YUV and RGB samples alike
+        self.names = ("yuv420p", "rgb24") if conv.depth == 8 else (f"yuv420p{conv.depth}le", "rgb48le")
         f32 = np.float32
         self._y = np.empty((height, width), f32)
         self._c = np.empty((ch, cw), f32)
@@ -171,12 +198,24 @@ class CpuYuvRgb:
         return full[: self.height, : self.width]
 
     def _terms(
-        self, a: np.ndarray, b: np.ndarray, c: np.ndarray, row: tuple[float, ...], dst: np.ndarray
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        c: np.ndarray,
+        row: tuple[float, ...],
+        dst: np.ndarray,
+        top: int = 255,
     ) -> None:
-        """dst = row[0] a + row[1] b + row[2] c + row[3] (into uint8: rounded to nearest, clipped)."""
+        """dst = row[0] a + row[1] b + row[2] c + row[3] (into integers: rounded to nearest, clipped
+        to ``top``)."""
         import cv2
+        import numpy as np
 
         cv2.addWeighted(b, row[1], c, row[2], row[3], dst=self._partial, dtype=cv2.CV_32F)
+        if dst.dtype == np.uint16:  # 10-bit YUV or rgb48: OpenCV saturates at 65535, not at `top`
+            cv2.addWeighted(a, row[0], self._partial, 1.0, 0.0, dst=self._partial, dtype=cv2.CV_32F)
+            np.copyto(dst, np.clip(np.rint(self._partial), 0, top), casting="unsafe")
+            return
         cv2.addWeighted(
             a,
             row[0],
@@ -188,43 +227,47 @@ class CpuYuvRgb:
         )
 
     def to_rgb(self, frame: np.ndarray) -> np.ndarray:
-        """A flat yuv420p frame -> (height, width, 3) rgb24."""
+        """A flat yuv420p frame -> (height, width, 3) rgb24 (10 bits: yuv420p10le -> rgb48le)."""
         import cv2
         import numpy as np
 
         w, h = self.width, self.height
         ch, cw = self.chroma
         n = w * h
-        if frame.dtype != np.uint8 or frame.size != self.frame_bytes:
+        if frame.dtype != self.dtype or frame.size != self.frame_bytes:
             raise ValueError(
-                f"a {w}x{h} yuv420p frame is {self.frame_bytes} uint8, not {frame.size} {frame.dtype}"
+                f"a {w}x{h} {self.names[0]} frame is {self.frame_bytes} {self.dtype}, "
+                f"not {frame.size} {frame.dtype}"
             )
         flat = frame.reshape(-1)
         np.copyto(self._y, flat[:n].reshape(h, w))
         u = self._upsample(flat[n : n + ch * cw].reshape(ch, cw), 0)
         v = self._upsample(flat[n + ch * cw :].reshape(ch, cw), 1)
-        out = np.empty((h, w, 3), np.uint8)
-        planes = [np.empty((h, w), np.uint8) for _ in range(3)]
+        out = np.empty((h, w, 3), self.dtype)
+        planes = [np.empty((h, w), self.dtype) for _ in range(3)]
         for row, plane in zip(self.conv.to_rgb, planes, strict=True):
-            self._terms(self._y, u, v, row, plane)
+            self._terms(self._y, u, v, row, plane, self.conv.rgb_max)
         cv2.merge(planes, dst=out)
         return out
 
     def to_yuv(self, rgb: np.ndarray) -> np.ndarray:
-        """An (height, width, 3) rgb24 frame -> a flat yuv420p frame."""
+        """An (height, width, 3) rgb24 frame -> a flat yuv420p frame (10 bits: rgb48le -> yuv420p10le)."""
         import cv2
         import numpy as np
 
         w, h = self.width, self.height
-        if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"an rgb24 frame here is ({h}, {w}, 3) uint8, not {rgb.shape} {rgb.dtype}")
+        if rgb.shape != (h, w, 3) or rgb.dtype != self.dtype:
+            raise ValueError(
+                f"an {self.names[1]} frame here is ({h}, {w}, 3) {self.dtype}, not {rgb.shape} {rgb.dtype}"
+            )
         ch, cw = self.chroma
         n = w * h
         for plane, channel in zip(self._rgb, cv2.split(rgb), strict=True):
             np.copyto(plane, channel)
         r, g, b = self._rgb
-        out = np.empty(self.frame_bytes, np.uint8)
-        self._terms(r, g, b, self.conv.to_yuv[0], out[:n].reshape(h, w))
+        top = self.conv.yuv_max
+        out = np.empty(self.frame_bytes, self.dtype)
+        self._terms(r, g, b, self.conv.to_yuv[0], out[:n].reshape(h, w), top)
         for k, row in enumerate(self.conv.to_yuv[1:]):
             self._terms(r, g, b, row, self._full)
             _filter(self._full, DOWN_X, 1, self._wide)
@@ -232,7 +275,7 @@ class CpuYuvRgb:
             _filter(self._half, DOWN_Y, 0, self._tall)
             chroma = out[n + k * ch * cw : n + (k + 1) * ch * cw].reshape(ch, cw)
             # numpy, not cv2.add: OpenCV takes a 1x1 array for a scalar (the chroma of a 2x2 frame)
-            np.copyto(chroma, np.clip(np.rint(self._tall[0::2]), 0, 255), casting="unsafe")
+            np.copyto(chroma, np.clip(np.rint(self._tall[0::2]), 0, top), casting="unsafe")
         return out
 
 

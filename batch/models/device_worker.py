@@ -249,23 +249,33 @@ def _copy_home(streams: Streams, batch: torch.Tensor, dtype: Any) -> list[HostFr
 
 @dataclass(frozen=True)
 class Yuv420Frames:
-    """Frames travel as flat 8-bit yuv420p of this size; RGB is made and unmade on the device."""
+    """Frames travel as flat 4:2:0 planes of this size, 8-bit yuv420p (uint8) or yuv420p10le (uint16)
+    as ``conv.depth`` says; RGB is made and unmade on the device."""
 
     conv: YuvRgb
     width: int
     height: int
 
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(np.uint8 if self.conv.depth == 8 else np.uint16)
+
+    @property
+    def name(self) -> str:
+        return "yuv420p" if self.conv.depth == 8 else f"yuv420p{self.conv.depth}le"
+
 
 def upload_yuv(streams: Streams, frames: list[Any], device: torch.device, fmt: Yuv420Frames) -> torch.Tensor:
-    """(N, 3, H, W) float32 RGB in [0, 1] on ``device`` from flat 8-bit yuv420p frames, on the upload stream.
+    """(N, 3, H, W) float32 RGB in [0, 1] on ``device`` from flat 4:2:0 frames, on the upload stream.
 
-    Half the bytes of rgb24 cross the bus; the conversion (the source's matrix and range, zscale's
-    chroma kernels: :mod:`batch.models.yuv_rgb_torch`) runs on the device and is rounded to 8-bit
-    code values, so the model sees what ffmpeg's rgb24 would have given it (within one code value).
+    Half the bytes of rgb24 (rgb48le for 10 bits) cross the bus; the conversion (the source's matrix
+    and range, zscale's chroma kernels: :mod:`batch.models.yuv_rgb_torch`) runs on the device and is
+    rounded to RGB code values, so the model sees what ffmpeg's rgb24 / rgb48le would have given it
+    (within one code value). 10-bit samples cross as int16 (every code fits).
     """
     from batch.models import yuv_rgb_torch
 
-    arrays = [_flat_u8(f) for f in frames]
+    arrays = [_flat_codes(f, fmt) for f in frames]
     flat = _send(streams, arrays, device) if streams.cuda else torch.from_numpy(np.stack(arrays))
     with streams.on(streams.upload):
         return yuv_rgb_torch.to_rgb(*yuv_rgb_torch.planes(flat, fmt.width, fmt.height), fmt.conv)
@@ -280,25 +290,29 @@ def _send(streams: Streams, arrays: list[np.ndarray], device: torch.device) -> t
         return staged.to(device, non_blocking=True)  # the host allocator keeps `staged` until the copy ends
 
 
-def _flat_u8(frame: Any) -> np.ndarray:
+def _flat_codes(frame: Any, fmt: Yuv420Frames) -> np.ndarray:
+    """A frame as the flat array that crosses to the device: uint8, or uint16 viewed as int16."""
     array = frame.numpy() if isinstance(frame, HostFrame) else frame
-    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
-        raise TypeError(f"a yuv420p frame must be a uint8 numpy array, not {type(frame).__name__}")
-    return np.ascontiguousarray(array).reshape(-1)
+    if not isinstance(array, np.ndarray) or array.dtype != fmt.dtype:
+        what = f"{array.dtype} array" if isinstance(array, np.ndarray) else type(frame).__name__
+        raise TypeError(f"a {fmt.name} frame must be a {fmt.dtype} numpy array, not a {what}")
+    flat = np.ascontiguousarray(array).reshape(-1)
+    return flat.view(np.int16) if flat.dtype == np.uint16 else flat
 
 
 def download_yuv(streams: Streams, batch: torch.Tensor, fmt: Yuv420Frames) -> list[Any]:
-    """(N, 3, H, W) RGB in [0, 1] to N flat 8-bit yuv420p frames, converted on the device.
+    """(N, 3, H, W) RGB in [0, 1] to N flat 4:2:0 frames of ``fmt``, converted on the device.
 
-    HostFrames on CUDA (the copy back of half the bytes of rgb24 runs on the download stream),
-    numpy arrays on the CPU.
+    HostFrames on CUDA (the copy back of half the bytes of rgb24 / rgb48le runs on the download
+    stream), numpy arrays on the CPU.
     """
     from batch.models import yuv_rgb_torch
 
     flat = yuv_rgb_torch.flatten(*yuv_rgb_torch.to_yuv(batch, fmt.conv))
     if not streams.cuda:
-        return list(flat.cpu().numpy())
-    return _copy_home(streams, flat, np.uint8)
+        host = flat.cpu().numpy()
+        return list(host.view(np.uint16) if host.dtype == np.int16 else host)
+    return _copy_home(streams, flat, fmt.dtype)
 
 
 class DeviceWorker:

@@ -117,7 +117,7 @@ class RifeRung:
             "compile": self.model.describe(),
             **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
             **(
-                {"colour_on_device": f"yuv420p {self.yuv.conv.matrix} {self.yuv.conv.range}"}
+                {"colour_on_device": f"{self.yuv.name} {self.yuv.conv.matrix} {self.yuv.conv.range}"}
                 if self.yuv
                 else {}
             ),

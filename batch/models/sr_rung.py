@@ -99,7 +99,7 @@ class SrRung:
             "compile": self.model.describe(),
             **placement(self.device, self.dtype, self.keep_on_device, self.out_dtype),
             **(
-                {"colour_on_device": f"{self.yuv[0].conv.matrix} {self.yuv[0].conv.range}"}
+                {"colour_on_device": f"{self.yuv[0].name} {self.yuv[0].conv.matrix} {self.yuv[0].conv.range}"}
                 if self.yuv
                 else {}
             ),

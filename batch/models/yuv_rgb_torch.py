@@ -1,10 +1,12 @@
-"""The torch back end of :mod:`batch.media.yuv_rgb`: 8-bit yuv420p <-> RGB on the model's device.
+"""The torch back end of :mod:`batch.media.yuv_rgb`: yuv420p (8 bits) or yuv420p10le (10 bits) <-> RGB
+on the model's device.
 
 Same matrix, range, chroma siting, kernels and mirrored edges as the CPU back end (and ffmpeg's
-``zscale``), so a device stage can upload yuv420p (half the bytes of rgb24) and convert there.
-Batches: ``y`` is ``(N, H, W)``, ``u`` and ``v`` are ``(N, ceil(H/2), ceil(W/2))``, uint8 or float
-code values; RGB is ``(N, 3, H, W)`` float32 in [0, 1] as :func:`batch.models.device_worker.upload`
-gives it. Runs on the CPU too (the tests compare it with ffmpeg there).
+``zscale``), so a device stage can upload 4:2:0 planes (half the bytes of rgb24 / rgb48le) and
+convert there. Batches: ``y`` is ``(N, H, W)``, ``u`` and ``v`` are ``(N, ceil(H/2), ceil(W/2))``,
+integer (uint8; int16 for 10 bits, as 16-bit samples cross to a device) or float code values; RGB
+is ``(N, 3, H, W)`` float32 in [0, 1] as :func:`batch.models.device_worker.upload` gives it. Runs on
+the CPU too (the tests compare it with ffmpeg there).
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ def _affine(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, row: tuple[float,
 def to_rgb(
     y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, conv: YuvRgb, *, quantise: bool = True
 ) -> torch.Tensor:
-    """yuv420p planes -> (N, 3, H, W) float32 RGB in [0, 1].
+    """4:2:0 planes -> (N, 3, H, W) float32 RGB in [0, 1].
 
-    ``quantise``: rounded to 8-bit code values first, so the values are those of the CPU back end's
-    rgb24 divided by 255 (False keeps the in-between precision for a model).
+    ``quantise``: rounded to RGB code values first (8 bits from yuv420p, 16 from 10-bit planes), so the
+    values are those of the CPU back end's rgb24 / rgb48le divided by 255 / 65535 (False keeps the
+    in-between precision for a model).
     """
     height, width = y.shape[1:]
     if tuple(u.shape[1:]) != chroma_size(width, height) or u.shape != v.shape:
@@ -63,12 +66,14 @@ def to_rgb(
     rgb = torch.stack([_affine(yf, uf, vf, row) for row in conv.to_rgb], dim=1)
     if quantise:
         rgb = rgb.round_()
-    return rgb.clamp_(0, 255).div_(255.0)
+    return rgb.clamp_(0, conv.rgb_max).div_(float(conv.rgb_max))
 
 
 def to_yuv(rgb: torch.Tensor, conv: YuvRgb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(N, 3, H, W) RGB in [0, 1] -> uint8 yuv420p planes (RGB rounded to 8 bits first, as rgb24 is)."""
-    codes = rgb.to(torch.float32).mul(255.0).round_().clamp_(0, 255)
+    """(N, 3, H, W) RGB in [0, 1] -> 4:2:0 planes of ``conv``'s depth: uint8, or int16 for 10 bits (RGB
+    rounded to rgb24's or rgb48le's codes first, as the writer's RGB would be)."""
+    top = float(conv.rgb_max)
+    codes = rgb.to(torch.float32).mul(top).round_().clamp_(0, top)
     r, g, b = codes.unbind(1)
     height, width = r.shape[1:]
     ch, cw = chroma_size(width, height)
@@ -78,12 +83,12 @@ def to_yuv(rgb: torch.Tensor, conv: YuvRgb) -> tuple[torch.Tensor, torch.Tensor,
         full = _affine(r, g, b, row)
         half = _taps(full, DOWN_X, 2, 2 * torch.arange(cw, device=rgb.device))
         chroma.append(_taps(half, DOWN_Y, 1, 2 * torch.arange(ch, device=rgb.device)))
-    u, v = (_to_u8(c) for c in chroma)
-    return _to_u8(y), u, v
+    u, v = (_to_codes(c, conv) for c in chroma)
+    return _to_codes(y, conv), u, v
 
 
-def _to_u8(x: torch.Tensor) -> torch.Tensor:
-    return x.round().clamp_(0, 255).to(torch.uint8)
+def _to_codes(x: torch.Tensor, conv: YuvRgb) -> torch.Tensor:
+    return x.round().clamp_(0, conv.yuv_max).to(torch.uint8 if conv.depth == 8 else torch.int16)
 
 
 def planes(flat: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,11 +111,15 @@ def flatten(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def split(
     frames: list[np.ndarray], width: int, height: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flat yuv420p frames (as the reader gives them) -> (y, u, v) uint8 batches on the CPU."""
-    flat = torch.from_numpy(np.stack([np.asarray(f, np.uint8).reshape(-1) for f in frames]))
+    """Flat 4:2:0 frames (as the reader gives them: uint8, or uint16 for 10 bits) -> (y, u, v) batches on
+    the CPU (uint16 samples as int16: every 10-bit code fits)."""
+    stacked = np.stack([np.asarray(f).reshape(-1) for f in frames])
+    flat = torch.from_numpy(stacked.view(np.int16) if stacked.dtype == np.uint16 else stacked)
     return planes(flat, width, height)
 
 
 def join(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> list[np.ndarray]:
-    """uint8 (y, u, v) batches -> flat yuv420p frames (as the writer takes them), through the host."""
-    return list(flatten(y, u, v).cpu().numpy())
+    """(y, u, v) batches -> flat 4:2:0 frames (as the writer takes them: uint8, or uint16 from int16),
+    through the host."""
+    flat = flatten(y, u, v).cpu().numpy()
+    return list(flat.view(np.uint16) if flat.dtype == np.int16 else flat)

@@ -30,7 +30,7 @@ import numpy as np
 
 from batch.config import BLEND, DUPLICATE, INTERPOLATE_MODEL_RUNGS, RIFE_CPU, InterpolateStage
 from batch.errors import RungUnavailable, WeightsError
-from batch.media.layout import YUV420
+from batch.media.layout import DEVICE_YUV
 from batch.stages.base import Caps, Stage, StageInput, output_count
 from batch.stages.frames import OneBehind, as_numpy, layout_of
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -171,11 +171,12 @@ class Interpolate(Stage[InterpolateStage]):
 
         assert self.config.model is not None
         yuv = None
-        if self.layout.pix_fmt == YUV420 and self.context.colour is not None:  # see Caps.yuv_on_device
+        depth = DEVICE_YUV.get(self.layout.pix_fmt)
+        if depth is not None and self.context.colour is not None:  # see Caps.yuv_on_device
             from batch.media.yuv_rgb import for_plan
             from batch.models.device_worker import Yuv420Frames
 
-            yuv = Yuv420Frames(for_plan(self.context.colour), *self.size)
+            yuv = Yuv420Frames(for_plan(self.context.colour, depth), *self.size)
         try:
             return RifeRung(
                 self.config, device_kind, self.ratio, self.keep_on_device, out_dtype=self.dtype, yuv=yuv

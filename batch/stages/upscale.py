@@ -19,7 +19,7 @@ from PIL import Image
 
 from batch.config import LANCZOS, SR_MODEL_CPU, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
-from batch.media.layout import YUV420, FrameLayout
+from batch.media.layout import DEVICE_YUV, FrameLayout
 from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -60,9 +60,10 @@ class LanczosRung:
 
 
 class YuvLanczosRung:
-    """Lanczos on flat 8-bit yuv420p frames: to rgb24 and back in this process (OpenCV, zscale's rule).
+    """Lanczos on flat 4:2:0 frames (yuv420p, or yuv420p10le through rgb48le): to RGB and back in this
+    process (OpenCV, zscale's rule).
 
-    The model rungs' fallback when frames travel as yuv420p; the resize is :class:`LanczosRung`'s.
+    The model rungs' fallback when frames travel as 4:2:0 planes; the resize is :class:`LanczosRung`'s.
     """
 
     def __init__(self, conv: YuvRgb, size_in: tuple[int, int]) -> None:
@@ -70,7 +71,8 @@ class YuvLanczosRung:
 
         self.conv = conv
         self.to_rgb = CpuYuvRgb(*size_in, conv)
-        self.rgb = LanczosRung(np.uint8)
+        self.dtype = self.to_rgb.dtype
+        self.rgb = LanczosRung(self.dtype)
         self._out: dict[tuple[int, int], Any] = {}
 
     def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]:
@@ -80,7 +82,7 @@ class YuvLanczosRung:
         if back is None:
             back = self._out[(width, height)] = CpuYuvRgb(width, height, self.conv)
         return [
-            back.to_yuv(self.rgb.resize(self.to_rgb.to_rgb(as_numpy(f, np.uint8)), width, height))
+            back.to_yuv(self.rgb.resize(self.to_rgb.to_rgb(as_numpy(f, self.dtype)), width, height))
             for f in frames
         ]
 
@@ -135,12 +137,13 @@ class Upscale(Stage[UpscaleStage]):
         self.keep_on_device = context.keep_on_device
         assert spec.ladder is not None
         self.dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
-        self.yuv = None  # yuv420p frames in and out (see Caps.yuv_on_device)
-        if context.pix_fmt == YUV420 and context.colour is not None:
+        self.yuv = None  # 4:2:0 frames in and out (see Caps.yuv_on_device)
+        depth = DEVICE_YUV.get(context.pix_fmt)
+        if depth is not None and context.colour is not None:
             from batch.media.yuv_rgb import for_plan
             from batch.models.device_worker import Yuv420Frames
 
-            conv = for_plan(context.colour)
+            conv = for_plan(context.colour, depth)
             self.yuv = (Yuv420Frames(conv, *self.size_in), Yuv420Frames(conv, *self.size_out))
         lanczos: Any = functools.partial(LanczosRung, self.dtype)
         if self.yuv is not None:

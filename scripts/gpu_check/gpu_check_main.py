@@ -780,6 +780,33 @@ def sec_yuv(ctx: dict[str, Any]) -> None:
         ms_rgb24_path=1000 * t_a / n,
         ms_yuv420p_path=1000 * t_b / n,
     )
+    # 10 bits (yuv420p10le: HDR masters) through the device worker as the rungs call it: uint16 planes
+    # cross as int16 through pinned memory, RGB at 16 bits, back as uint16 HostFrames; against the CPU
+    # back end's round trip
+    from batch.models.device_worker import Streams, Yuv420Frames, download_yuv, upload_yuv
+
+    conv10 = yuv_rgb.coefficients("bt2020", "tv", 10)
+    cpu10 = yuv_rgb.CpuYuvRgb(w, h, conv10)
+    frames10 = [cpu10.to_yuv(f.astype(np.uint16) * 257) for f in rgb_frames]
+    fmt = Yuv420Frames(conv10, w, h)
+    streams = Streams(dev)
+
+    def round_trip() -> list[np.ndarray]:
+        made = download_yuv(streams, upload_yuv(streams, frames10, dev, fmt), fmt)
+        return [f if isinstance(f, np.ndarray) else f.numpy() for f in made]
+
+    with torch.inference_mode():
+        t10 = tm.per_call(round_trip, iters=iters, warm=2 if cuda else 1)
+        back = round_trip()
+    want = [cpu10.to_yuv(cpu10.to_rgb(f)) for f in frames10]
+    pairs = list(zip(back, want, strict=True))
+    row(
+        "yuv",
+        f"10-bit yuv420p10le round trip through the device worker {w}x{h} batch {n}",
+        ms=1000 * t10 / n,
+        max_diff_codes=max(int(np.abs(b.astype(int) - r.astype(int)).max()) for b, r in pairs),
+        ok=all(b.dtype == np.uint16 and b.shape == r.shape for b, r in pairs),
+    )
 
 
 def _interpolate_on_yuv(ctx: dict[str, Any], rung: str, frames: list[np.ndarray]) -> None:

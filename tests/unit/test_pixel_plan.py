@@ -132,6 +132,33 @@ def test_a_10_bit_source_stays_10_bit_through_libx265_as_planes_or_rgb48() -> No
     assert plan("yuv420p10le", "libx265", needs_rgb=True).transport == "rgb48le"
 
 
+DEVICE_CASES = ["yuv420p", "yuv420p10le", "yuv420p12le", "yuv422p10le", "yuv444p", "yuvj420p", "rgb24"]
+
+
+@pytest.mark.parametrize("src", DEVICE_CASES)
+@pytest.mark.parametrize(("codec", "pix_fmt"), [("libx264", "source"), ("libx265", "source"),
+                                                ("ffv1", "source"), ("libx265", "yuv420p")])  # fmt: skip
+def test_colour_goes_to_the_device_only_for_the_same_8_or_10_bit_420_in_and_out(
+    src: str, codec: str, pix_fmt: str
+) -> None:
+    """A model stage that can convert on its device gets 4:2:0 planes exactly when the source and the
+    output are the same 8- or 10-bit 4:2:0 format; otherwise RGB crosses the pipes, with the reason."""
+    container = "mkv" if codec == "ffv1" else "mp4"
+    cfg = enc(codec=codec, container=container, pix_fmt=pix_fmt)
+    p = plan_pixels(info(src), cfg, codec, needs_rgb=True, model_stage=True, rgb_on_device=True)
+    expected = p.output == src and src in ("yuv420p", "yuv420p10le")
+    assert p.colour_on_device is expected, (p.output, p.notes)
+    if expected:
+        assert p.transport == src
+        assert any(f"device: {src} frames" in n for n in p.notes)
+    else:
+        assert p.transport in PACKED
+        assert any("on the device only 4:2:0 of 8 or 10 bits" in n for n in p.notes)
+    # odd sizes and chroma not sited left never go to the device
+    odd = plan_pixels(info(src, w=63), cfg, codec, needs_rgb=True, model_stage=True, rgb_on_device=True)
+    assert not odd.colour_on_device
+
+
 def test_an_8_bit_nvenc_steps_down_and_names_the_fix() -> None:
     p = plan("yuv422p10le", "h264_nvenc", needs_rgb=True)
     assert p.output == "yuv444p" and p.transport == "rgb24"  # 4:2:2 held as 4:4:4; 8-bit frames suffice
