@@ -1,4 +1,5 @@
-"""8-bit 4:2:0 YUV <-> packed RGB in the stage process, as ffmpeg's ``zscale`` does it.
+"""4:2:0 YUV (8 or 10 bits) <-> packed RGB (rgb24 or rgb48le) in the stage process, as ffmpeg's
+``zscale`` does it.
 
 The rule the reader and writer filters follow (:func:`batch.media.colour.rgb_conversion`), done
 here instead of in the ffmpeg processes, so yuv420p crosses the pipes (half the bytes of rgb24):
@@ -14,7 +15,9 @@ kernels) and the CPU back end (OpenCV's SIMD filters); :mod:`batch.models.yuv_rg
 torch back end on the same numbers, for a device stage that uploads yuv420p.
 
 Frames are what :class:`batch.media.layout.FrameLayout` says: a flat uint8 yuv420p frame (Y, U, V
-one after another, chroma ``ceil(h/2) x ceil(w/2)``) and an ``(H, W, 3)`` uint8 rgb24 frame.
+one after another, chroma ``ceil(h/2) x ceil(w/2)``) and an ``(H, W, 3)`` uint8 rgb24 frame; at 10
+bits a flat uint16 yuv420p10le frame and a uint16 rgb48le frame (what the reader gives for such a
+source when RGB crosses the pipes).
 """
 
 from __future__ import annotations
