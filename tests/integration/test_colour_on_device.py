@@ -24,11 +24,12 @@ W, H = 96, 64
 
 
 def yuv_frames(path: Path, w: int = W, h: int = H, pix_fmt: str = "yuv420p") -> np.ndarray:
+    """The decoded 4:2:0 frames, flat: uint8 for yuv420p, uint16 for yuv420p10le."""
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"],
         capture_output=True, check=True,
     ).stdout  # fmt: skip
-    return np.frombuffer(raw, np.uint8).reshape(-1, w * h * 3 // 2)
+    return np.frombuffer(raw, np.uint16 if "10" in pix_fmt else np.uint8).reshape(-1, w * h * 3 // 2)
 
 
 def colour_tags(path: Path) -> dict[str, str]:
@@ -100,11 +101,7 @@ def test_auto_uses_ffmpegs_conversion_without_a_gpu(tmp_path: Path, rife: str) -
 
 
 def yuv10_frames(path: Path, w: int = W, h: int = H) -> np.ndarray:
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    return np.frombuffer(raw, np.uint16).reshape(-1, w * h * 3 // 2)
+    return yuv_frames(path, w, h, "yuv420p10le")
 
 
 def test_a_10_bit_source_crosses_as_10_bit_planes_and_keeps_its_source_frames(

@@ -25,21 +25,25 @@ from batch.models.device_worker import (
 CPU = torch.device("cpu")
 
 
+@pytest.mark.parametrize("depth", [8, 10])
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"{p.matrix}-{p.range}")
-def test_a_round_trip_through_the_device_is_within_a_code_of_ffmpegs(plan: ColourPlan) -> None:
+def test_a_round_trip_through_the_device_is_within_a_code_of_ffmpegs(plan: ColourPlan, depth: int) -> None:
+    """yuv420p and rgb24, or yuv420p10le and rgb48le: what the model sees is ffmpeg's RGB within a
+    code, and what comes back is what the writer's zscale would make of it."""
     w, h = 64, 48
-    frames = [lavfi_yuv(f"gradients=s={w}x{h}:seed={s}", w, h) for s in (3, 9)]
-    fmt = Yuv420Frames(yuv_rgb.for_plan(plan), w, h)
+    frames = [lavfi_yuv(source, w, h, depth) for source in (f"gradients=s={w}x{h}:seed=3", "testsrc2")]
+    fmt = Yuv420Frames(yuv_rgb.for_plan(plan, depth), w, h)
     streams = Streams(CPU)
     rgb = upload_yuv(streams, frames, CPU, fmt)
     assert rgb.shape == (2, 3, h, w) and rgb.dtype == torch.float32
     back = download_yuv(streams, rgb, fmt)
+    top = fmt.conv.rgb_max
     for frame, ours_rgb, ours_yuv in zip(frames, rgb, back, strict=True):
-        theirs_rgb = zscale(frame, w, h, plan, to_rgb=True)
-        codes = ours_rgb.mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        assert_close(codes, theirs_rgb)  # what the model sees: ffmpeg's rgb24, within a code
-        theirs_yuv = zscale(theirs_rgb, w, h, plan, to_rgb=False)
-        assert ours_yuv.shape == frame.shape and ours_yuv.dtype == np.uint8
+        theirs_rgb = zscale(frame, w, h, plan, to_rgb=True, depth=depth)
+        codes = ours_rgb.mul(top).round().to(torch.int32).permute(1, 2, 0).numpy().astype(frame.dtype)
+        assert_close(codes, theirs_rgb)  # what the model sees: ffmpeg's rgb24 / rgb48le, within a code
+        theirs_yuv = zscale(theirs_rgb, w, h, plan, to_rgb=False, depth=depth)
+        assert ours_yuv.shape == frame.shape and ours_yuv.dtype == frame.dtype
         assert_close(ours_yuv, theirs_yuv)  # and back, as the writer's zscale makes it
 
 

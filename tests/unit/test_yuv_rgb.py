@@ -24,23 +24,32 @@ MATRICES = ["bt709", "smpte170m", "fcc", "smpte240m", "bt2020"]
 PLANS = [ColourPlan(matrix=m, range=r, tags=ColorInfo()) for m in MATRICES for r in ("tv", "pc")]
 
 
-def lavfi_yuv(source: str, w: int, h: int) -> np.ndarray:
+FORMATS = {8: ("yuv420p", "rgb24", np.uint8), 10: ("yuv420p10le", "rgb48le", np.uint16)}  # by YUV depth
+
+
+def lavfi_yuv(source: str, w: int, h: int, depth: int = 8) -> np.ndarray:
+    yuv, _, dtype = FORMATS[depth]
     out = subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-frames:v", "1",
-         "-vf", f"scale={w}:{h},format=yuv420p", "-f", "rawvideo", "-"],
+         "-vf", f"scale={w}:{h},format={yuv}", "-f", "rawvideo", "-"],
         capture_output=True, check=True,
     ).stdout  # fmt: skip
-    return np.frombuffer(out, np.uint8)
+    return np.frombuffer(out, dtype)
 
 
-def zscale(frame: np.ndarray, w: int, h: int, plan: ColourPlan, *, to_rgb: bool) -> np.ndarray:
-    fmt_in, fmt_out = ("yuv420p", "rgb24") if to_rgb else ("rgb24", "yuv420p")
+def zscale(
+    frame: np.ndarray, w: int, h: int, plan: ColourPlan, *, to_rgb: bool, depth: int = 8
+) -> np.ndarray:
+    """What the reader's (``to_rgb``) or the writer's zscale filter makes of one raw frame."""
+    yuv, rgb, dtype = FORMATS[depth]
+    fmt_in, fmt_out = (yuv, rgb) if to_rgb else (rgb, yuv)
+    vf = rgb_conversion(plan, to_rgb=to_rgb, yuv_pix_fmt=yuv, rgb_pix_fmt=rgb)
     out = subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", fmt_in, "-s", f"{w}x{h}", "-i", "-",
-         "-vf", rgb_conversion(plan, to_rgb=to_rgb), "-f", "rawvideo", "-pix_fmt", fmt_out, "-"],
+         "-vf", vf, "-f", "rawvideo", "-pix_fmt", fmt_out, "-"],
         input=frame.tobytes(), capture_output=True, check=True,
     ).stdout  # fmt: skip
-    got = np.frombuffer(out, np.uint8)
+    got = np.frombuffer(out, dtype)
     return got.reshape(h, w, 3) if to_rgb else got
 
 
