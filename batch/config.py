@@ -431,7 +431,7 @@ class EncodeConfig(Record):
     # ... and, when the cores cannot keep up even so, a faster preset. None: only when the config
     # does not set encode.preset (a preset the user wrote is never changed unless this is true).
     auto_preset: bool | None = field(optional(boolean(strict=False)), None)
-    # A model stage (rife) given 8-bit yuv420p converts it to RGB on its device and back, so the
+    # A model stage (rife, sr) given yuv420p or yuv420p10le converts it to RGB on its device and back, so the
     # pipes carry half the bytes and the CPU converts nothing (batch.media.pixel_plan). None: when
     # this machine has a GPU; true: also on the CPU (torch); false: never (RGB through the pipes).
     colour_on_device: bool | None = field(optional(boolean(strict=False)), None)

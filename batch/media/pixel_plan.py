@@ -50,7 +50,7 @@ class PixelPlan:
     x265_params: tuple[str, ...] = ()  # master-display=..., max-cll=...
     steps: tuple[dict[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
-    colour_on_device: bool = False  # yuv420p frames; the model stage converts to RGB and back on its device
+    colour_on_device: bool = False  # 4:2:0 frames (8/10-bit); the model stage makes RGB and back on device
 
     @property
     def output_rgb(self) -> bool:

@@ -72,11 +72,11 @@ class RifeRung:
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
         out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
-        yuv: Yuv420Frames | None = None,  # frames are flat yuv420p: RGB made and unmade on the device
+        yuv: Yuv420Frames | None = None,  # flat 4:2:0 frames (8/10-bit): RGB made and unmade on the device
     ) -> None:
         self.out_dtype = out_dtype if out_dtype is not None else "uint8"
         if yuv is not None and keep_on_device:
-            raise ValueError("yuv420p frames go back to the pipe: a model stage after this one takes RGB")
+            raise ValueError("4:2:0 frames go back to the pipe: a model stage after this one takes RGB")
         self.yuv = yuv
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None

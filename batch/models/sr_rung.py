@@ -51,11 +51,11 @@ class SrRung:
         keep_on_device: bool,
         models: loaded.ModelCache | None = None,
         out_dtype: Any = None,  # the dtype frames travel in (uint16 for 16-bit RGB); None: uint8
-        yuv: tuple[Yuv420Frames, Yuv420Frames] | None = None,  # flat yuv420p in and out: RGB on the device
+        yuv: tuple[Yuv420Frames, Yuv420Frames] | None = None,  # flat 4:2:0 in and out: RGB on the device
     ) -> None:
         self.out_dtype = out_dtype if out_dtype is not None else "uint8"
         if yuv is not None and keep_on_device:
-            raise ValueError("yuv420p frames go back to the pipe: a model stage after this one takes RGB")
+            raise ValueError("4:2:0 frames go back to the pipe: a model stage after this one takes RGB")
         self.yuv = yuv
         models = loaded.MODELS if models is None else models  # (an empty cache is falsy)
         assert stage.model is not None

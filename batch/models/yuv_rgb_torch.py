@@ -61,12 +61,20 @@ def to_rgb(
     height, width = y.shape[1:]
     if tuple(u.shape[1:]) != chroma_size(width, height) or u.shape != v.shape:
         raise ValueError(f"chroma {tuple(u.shape)} / {tuple(v.shape)} does not fit luma {tuple(y.shape)}")
-    yf = y.to(torch.float32)
-    uf, vf = upsample(u.to(torch.float32), height, width), upsample(v.to(torch.float32), height, width)
+    yf = _float_codes(y)
+    uf, vf = upsample(_float_codes(u), height, width), upsample(_float_codes(v), height, width)
     rgb = torch.stack([_affine(yf, uf, vf, row) for row in conv.to_rgb], dim=1)
     if quantise:
         rgb = rgb.round_()
     return rgb.clamp_(0, conv.rgb_max).div_(float(conv.rgb_max))
+
+
+def _float_codes(plane: torch.Tensor) -> torch.Tensor:
+    """Code values as float32; int16 planes hold uint16 bits (a stray code above 32767 stays large and
+    clips to white as in ffmpeg, instead of turning negative: black)."""
+    if plane.dtype == torch.int16:
+        return plane.to(torch.int32).bitwise_and_(0xFFFF).to(torch.float32)
+    return plane.to(torch.float32)
 
 
 def to_yuv(rgb: torch.Tensor, conv: YuvRgb) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -92,19 +100,20 @@ def _to_codes(x: torch.Tensor, conv: YuvRgb) -> torch.Tensor:
 
 
 def planes(flat: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A ``(N, bytes)`` batch of flat yuv420p frames -> (y, u, v) views, on the batch's device."""
+    """A ``(N, samples)`` batch of flat 4:2:0 frames -> (y, u, v) views, on the batch's device."""
     ch, cw = chroma_size(width, height)
     n = width * height
     if flat.ndim != 2 or flat.shape[1] != n + 2 * ch * cw:
         raise ValueError(
-            f"a {width}x{height} yuv420p frame is {n + 2 * ch * cw} bytes, not {tuple(flat.shape)}"
+            f"a {width}x{height} 4:2:0 frame is {n + 2 * ch * cw} samples (bytes at 8 bits), "
+            f"not {tuple(flat.shape)}"
         )
     y = flat[:, :n].reshape(-1, height, width)
     return y, flat[:, n : n + ch * cw].reshape(-1, ch, cw), flat[:, n + ch * cw :].reshape(-1, ch, cw)
 
 
 def flatten(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """(y, u, v) batches -> ``(N, bytes)`` flat yuv420p frames, on their device."""
+    """(y, u, v) batches -> ``(N, samples)`` flat 4:2:0 frames, on their device."""
     return torch.cat([p.reshape(p.shape[0], -1) for p in (y, u, v)], dim=1)
 
 

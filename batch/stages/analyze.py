@@ -20,7 +20,7 @@ import numpy as np
 from batch.config import AnalyzeStage
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 from batch.stages.frame_metrics import Analyzer, duplicate_groups, idle_intervals, summarize
-from batch.stages.frames import as_numpy, layout_of
+from batch.stages.frames import as_numpy, layout_of, stretch_planes
 
 ROW_GROUP_ROWS = 10_000
 DATA_PAGE_BYTES = 1 << 20
@@ -46,6 +46,7 @@ class Analyze(Stage[AnalyzeStage]):
             context.fps,
             dark_threshold=spec.dark_threshold,
             max_value=layout_of(context.pix_fmt, context.width, context.height).max_value,
+            limited=stretch_planes(context),
         )
         self.summary: dict[str, Any] = {}
         self.analyzer_dtype = layout_of(context.pix_fmt, context.width, context.height).dtype

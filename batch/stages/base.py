@@ -54,7 +54,7 @@ class Caps:
     needs_rgb: bool = False  # False: works on the source's planar yuv420p as well as on RGB
     model_kind: ModelKind | None = None  # the weights kind it loads, if any
     device_frames: bool = False  # takes and gives device tensors, so a model chain stays on the device
-    # with 8-bit yuv420p frames, its model rungs convert to RGB and back on their device (the RGB the
+    # with yuv420p / yuv420p10le frames, its model rungs convert to RGB and back on their device (the RGB the
     # model needs costs no CPU); its other rungs work on the planes or convert in-process (lanczos)
     yuv_on_device: bool = False
     files: tuple[StageFile, ...] = ()  # the artifact files it may write (uploaded only if written)

@@ -44,7 +44,9 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT = _dct_matrix(HASH_SIZE)
 
 
-def luma_of(frame: np.ndarray, width: int, height: int, max_value: int = 255) -> np.ndarray:
+def luma_of(
+    frame: np.ndarray, width: int, height: int, max_value: int = 255, limited: bool = False
+) -> np.ndarray:
     """The luma plane in 8-bit levels, uint8 (H, W): the Y plane of planar YUV, or BT.709 luma of RGB.
 
     ``max_value`` is full white in ``frame`` (65535 for rgb48le, 1023 for 10-bit planes): deeper
@@ -53,7 +55,7 @@ def luma_of(frame: np.ndarray, width: int, height: int, max_value: int = 255) ->
     """
     if frame.ndim == 3:
         return rgb_luma(frame, max_value)
-    return in_8bit_levels(frame[: width * height].reshape(height, width), max_value)
+    return in_8bit_levels(frame[: width * height].reshape(height, width), max_value, limited)
 
 
 BT709_LUMA = (0.2126, 0.7152, 0.0722)
@@ -75,7 +77,7 @@ def rgb_luma(rgb: np.ndarray, max_value: int) -> np.ndarray:
 
     Each product is looked up in a table of the channel's code values (the same float32 product)
     and summed in the same order, a band of rows at a time: the scene test's sample of a 720p
-    frame 2.2 -> 1.0 ms, a whole 4K frame 86 -> 41 ms on the development VM, bit-identical to the
+    frame 2.9 -> 1.1 ms, a whole 4K frame 86 -> 41 ms on the development VM, bit-identical to the
     float formula (``tests/unit/test_fast_frame_maths.py``).
     """
     if rgb.dtype not in (np.uint8, np.uint16):  # (numpy frames are one of those; kept for any other)
@@ -101,23 +103,39 @@ def rgb_luma(rgb: np.ndarray, max_value: int) -> np.ndarray:
     return out
 
 
+def _scaled(codes: np.ndarray, max_value: int, limited: bool) -> np.ndarray:
+    """Code values as float32 8-bit levels before rounding; ``limited``: black at 16 and white at 235
+    (shifted to the plane's depth) stretched to 0 and 255, as RGB luma has them."""
+    if not limited:
+        out: np.ndarray = codes * np.float32(255.0 / max_value) + np.float32(0.5)
+        return out
+    step = (max_value + 1) / 256  # 4 at 10 bits
+    black, gain = np.float32(16 * step), np.float32(255.0 / (219 * step))
+    stretched: np.ndarray = (codes - black) * gain + np.float32(0.5)
+    return stretched
+
+
 @functools.cache
-def _level_table(levels: int, max_value: int) -> np.ndarray:
+def _level_table(levels: int, max_value: int, limited: bool = False) -> np.ndarray:
     """uint8 levels for every code value 0..levels-1 of a plane whose full white is ``max_value``."""
     codes = np.arange(levels, dtype=np.float32)
-    scaled = codes * np.float32(255.0 / max_value) + np.float32(0.5)
-    table: np.ndarray = np.clip(scaled, 0, 255).astype(np.uint8)
+    table: np.ndarray = np.clip(_scaled(codes, max_value, limited), 0, 255).astype(np.uint8)
     return table
 
 
-def in_8bit_levels(plane: np.ndarray, max_value: int = 255) -> np.ndarray:
-    """A luma plane whose full white is ``max_value``, as uint8 levels 0..255 (rounded)."""
-    if plane.dtype == np.uint8 and max_value == 255:
+def in_8bit_levels(plane: np.ndarray, max_value: int = 255, limited: bool = False) -> np.ndarray:
+    """A luma plane whose full white is ``max_value``, as uint8 levels 0..255 (rounded).
+
+    ``limited``: a limited-range plane stretched to full range, so a frame measures as its RGB luma
+    would (the device path's planes against the RGB path's frames: the same cuts, the same metrics).
+    """
+    if plane.dtype == np.uint8 and max_value == 255 and not limited:
         return plane
     if plane.dtype in (np.uint8, np.uint16):  # one lookup per sample, the same values as the float formula
-        levels: np.ndarray = _level_table(int(np.iinfo(plane.dtype).max) + 1, max_value).take(plane)
+        table = _level_table(int(np.iinfo(plane.dtype).max) + 1, max_value, limited)
+        levels: np.ndarray = table.take(plane)
         return levels
-    scaled = plane.astype(np.float32) * (255.0 / max_value) + 0.5
+    scaled = _scaled(plane.astype(np.float32), max_value, limited)
     levels8: np.ndarray = np.clip(scaled, 0, 255).astype(np.uint8)
     return levels8
 
@@ -214,12 +232,13 @@ class Analyzer:
     fps: Fraction
     dark_threshold: float = 40.0
     max_value: int = 255  # full white of planar frames (1023 for 10-bit); packed RGB says by its dtype
+    limited: bool = False  # planar frames of limited range, measured as their RGB would be (see luma_of)
     rows: list[FrameMetrics] = field(default_factory=list)
     _prev_plane: np.ndarray | None = None
 
     def add(self, frame: np.ndarray) -> None:
         top = int(np.iinfo(frame.dtype).max) if frame.ndim == 3 else self.max_value
-        plane = analysis_plane(luma_of(frame, self.width, self.height, top))
+        plane = analysis_plane(luma_of(frame, self.width, self.height, top, self.limited))
         p5, p95 = np.percentile(plane, (5, 95))
         mean = float(plane.mean())
         motion = 0.0 if self._prev_plane is None else float(np.abs(plane - self._prev_plane).mean())

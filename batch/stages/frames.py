@@ -8,11 +8,14 @@ waits for one, and :class:`OneBehind` lets a stage queue its next unit before it
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from batch.media.layout import FrameLayout
+
+if TYPE_CHECKING:
+    from batch.stages.base import StageInput
 
 
 @runtime_checkable
@@ -35,6 +38,18 @@ def as_numpy(frame: Any, dtype: Any = np.uint8) -> np.ndarray:
     from batch.models.device import as_numpy as from_tensor
 
     return from_tensor(frame, dtype)
+
+
+def stretch_planes(context: StageInput) -> bool:
+    """Whether luma measured on this stage's planar frames is stretched from limited to full range.
+
+    On the device path (``StageInput.colour`` set: the model stage converts colour on its device)
+    the same job crosses the pipes as RGB on a host without a GPU; its scene cuts, held frames and
+    metrics must not depend on which, so the planes measure as RGB luma would. Planes that would
+    cross as planes anyway (no stage needs RGB) keep their levels as coded.
+    """
+    colour = context.colour
+    return colour is not None and colour.range == "tv" and not FrameLayout(context.pix_fmt, 2, 2).packed
 
 
 def layout_of(pix_fmt: str, width: int, height: int) -> FrameLayout:

@@ -32,7 +32,7 @@ from batch.config import BLEND, DUPLICATE, INTERPOLATE_MODEL_RUNGS, RIFE_CPU, In
 from batch.errors import RungUnavailable, WeightsError
 from batch.media.layout import DEVICE_YUV
 from batch.stages.base import Caps, Stage, StageInput, output_count
-from batch.stages.frames import OneBehind, as_numpy, layout_of
+from batch.stages.frames import OneBehind, as_numpy, layout_of, stretch_planes
 from batch.stages.ladder import Ladder, unavailable_if_oom
 from batch.stages.scene import LumaSample, cut_between, held_between
 
@@ -145,6 +145,7 @@ class Interpolate(Stage[InterpolateStage]):
         self.keep_on_device = context.keep_on_device  # the next stage is a model stage on the same device
         self.layout = layout_of(context.pix_fmt, context.width, context.height)
         self.dtype = self.layout.dtype
+        self._stretch = stretch_planes(context)
         assert spec.ladder is not None
         self.unit = spec.batch if self.needs_rgb else UNIT_FRAMES
         self.ladder: Ladder[Any] = Ladder(
@@ -194,7 +195,8 @@ class Interpolate(Stage[InterpolateStage]):
         if c.scene_threshold is None and not c.dedupe:
             return None
         w, h = self.size
-        return LumaSample.of(frame, w, h, self.layout.max_value)  # a strided sample: see batch.stages.scene
+        # a strided sample (batch.stages.scene); planes stretched as their RGB luma would measure
+        return LumaSample.of(frame, w, h, self.layout.max_value, self._stretch)
 
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """Output frames for the chunk (or input) the context describes."""

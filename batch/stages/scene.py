@@ -57,18 +57,25 @@ def stride_for(width: int) -> int:
     return max(1, math.ceil(width / SAMPLE_WIDTH))
 
 
-def sample_plane(frame: Any, width: int, height: int, max_value: int = 255) -> np.ndarray:
+def sample_plane(
+    frame: Any, width: int, height: int, max_value: int = 255, limited: bool = False
+) -> np.ndarray:
     """Float32 luma in 8-bit levels (0..255) on the sampling grid, from RGB (H, W, 3 or 4), planar
     YUV, or a tensor.
 
     uint16 RGB (rgb48le) is scaled by its dtype's full white; planar frames by ``max_value`` (1023
     for 10-bit planes), so the thresholds mean the same at every bit depth.
     """
-    return sample_levels(frame, width, height, max_value).astype(np.float32)
+    return sample_levels(frame, width, height, max_value, limited).astype(np.float32)
 
 
-def sample_levels(frame: Any, width: int, height: int, max_value: int = 255) -> np.ndarray:
-    """:func:`sample_plane`'s values as they are made: uint8 levels (every value is a whole level)."""
+def sample_levels(
+    frame: Any, width: int, height: int, max_value: int = 255, limited: bool = False
+) -> np.ndarray:
+    """:func:`sample_plane`'s values as they are made: uint8 levels (every value is a whole level).
+
+    ``limited``: planar frames of limited range stretched to full range (see
+    :func:`~batch.stages.frame_metrics.in_8bit_levels`)."""
     if not isinstance(frame, np.ndarray):
         return _tensor_levels(frame)
     if frame.ndim == 3:
@@ -80,7 +87,7 @@ def sample_levels(frame: Any, width: int, height: int, max_value: int = 255) -> 
     y = frame[: width * height].reshape(height, width)
     if f > 1:
         y = y[::f, ::f]
-    return in_8bit_levels(y, max_value)  # sampled first, then scaled as luma_of does
+    return in_8bit_levels(y, max_value, limited)  # sampled first, then scaled as luma_of does
 
 
 def _tensor_levels(frame: Any) -> np.ndarray:
@@ -99,8 +106,10 @@ class LumaSample:
         self.levels = levels  # uint8 on the sampling grid
 
     @classmethod
-    def of(cls, frame: Any, width: int, height: int, max_value: int = 255) -> LumaSample:
-        return cls(sample_levels(frame, width, height, max_value))
+    def of(
+        cls, frame: Any, width: int, height: int, max_value: int = 255, limited: bool = False
+    ) -> LumaSample:
+        return cls(sample_levels(frame, width, height, max_value, limited))
 
     @cached_property
     def histogram(self) -> np.ndarray:

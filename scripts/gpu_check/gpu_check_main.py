@@ -783,17 +783,22 @@ def sec_yuv(ctx: dict[str, Any]) -> None:
     # 10 bits (yuv420p10le: HDR masters) through the device worker as the rungs call it: uint16 planes
     # cross as int16 through pinned memory, RGB at 16 bits, back as uint16 HostFrames; against the CPU
     # back end's round trip
-    from batch.models.device_worker import Streams, Yuv420Frames, download_yuv, upload_yuv
+    from batch.models.device_worker import Yuv420Frames, download_yuv, upload_yuv, worker_for
 
     conv10 = yuv_rgb.coefficients("bt2020", "tv", 10)
     cpu10 = yuv_rgb.CpuYuvRgb(w, h, conv10)
     frames10 = [cpu10.to_yuv(f.astype(np.uint16) * 257) for f in rgb_frames]
     fmt = Yuv420Frames(conv10, w, h)
-    streams = Streams(dev)
+    worker = worker_for(dev)  # its thread and streams, as the rungs run (upload -> compute hand-over)
+    streams = worker.streams
+
+    def once() -> list[Any]:
+        x = upload_yuv(streams, frames10, dev, fmt)
+        streams.hand_over([x], streams.upload, streams.compute)
+        return download_yuv(streams, x, fmt)
 
     def round_trip() -> list[np.ndarray]:
-        made = download_yuv(streams, upload_yuv(streams, frames10, dev, fmt), fmt)
-        return [f if isinstance(f, np.ndarray) else f.numpy() for f in made]
+        return [f if isinstance(f, np.ndarray) else f.numpy() for f in worker.call(once)]
 
     with torch.inference_mode():
         t10 = tm.per_call(round_trip, iters=iters, warm=2 if cuda else 1)

@@ -144,6 +144,48 @@ def test_a_10_bit_source_crosses_as_10_bit_planes_and_keeps_its_source_frames(
     assert np.count_nonzero(gap[1::2] == 0) > 0.8 * gap[1::2].size
 
 
+def fade_clip(path: Path, pix_fmt: str) -> Path:
+    """Three black frames, then three of level 8: a cut in RGB luma (0 -> 8), but both sit in one
+    histogram bin as limited-range Y codes (16 -> 23), unless the planes are measured as RGB is."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"color=c=black:size={W}x{H}:rate=24:duration=0.125",
+         "-f", "lavfi", "-i", f"color=c=0x080808:size={W}x{H}:rate=24:duration=0.125",
+         "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
+         "-c:v", "ffv1", "-pix_fmt", pix_fmt, str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le"])
+def test_scene_cuts_and_metrics_do_not_depend_on_where_colour_is_converted(
+    tmp_path: Path, rife: str, pix_fmt: str
+) -> None:
+    """The same job on a GPU host (planes through the pipes) and on a host without one (RGB): the same
+    cuts, the same dark frames (an outside review found 0 cuts against 1, dark share 0 against 1)."""
+    clip = fade_clip(tmp_path / f"fade-{pix_fmt}.mkv", pix_fmt)
+    records = {}
+    for on in (True, False):
+        out = tmp_path / f"out-{pix_fmt}-{on}"
+        body = (
+            f"inputs: [{clip}]\noutput: {out}\nstages:\n"
+            f"  - interpolate: {{factor: 2, model: {rife}, ladder: [rife-cpu]}}\n"
+            "  - analyze: {}\n"
+            f"encode: {{codec: ffv1, container: mkv, colour_on_device: {str(on).lower()}}}\n"
+        )
+        cfg = write_config(tmp_path / f"fade-{pix_fmt}-{on}.yaml", body)
+        result = run_cli("--config", str(cfg), env={"WEIGHTS_DIR": str(tmp_path / "weights")})
+        assert result.returncode == 0, result.stderr
+        records[on] = json.loads((out / "manifest.json").read_text())["inputs"][0]
+    assert records[True]["encode"]["pixels"]["colour_on_device"] is True
+    assert records[False]["encode"]["pixels"]["colour_on_device"] is False
+    cuts = [records[on]["stages"][0]["scene_cuts"] for on in (True, False)]
+    assert cuts == [1, 1], cuts
+    dark = [records[on]["stages"][1]["summary"]["dark_share"] for on in (True, False)]
+    assert dark[0] == dark[1] == 1.0, dark
+
+
 def test_a_source_the_device_does_not_convert_keeps_rgb_frames_and_says_why(
     tmp_path: Path, rife: str
 ) -> None:

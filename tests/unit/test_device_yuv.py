@@ -74,7 +74,7 @@ def test_frames_of_the_wrong_size_or_kind_are_refused() -> None:
     fmt = Yuv420Frames(yuv_rgb.coefficients("bt709", "tv"), 64, 48)
     streams = Streams(CPU)
     right = np.zeros(yuv_rgb.yuv420p_bytes(64, 48), np.uint8)
-    with pytest.raises(ValueError, match="yuv420p frame is 4608 bytes"):
+    with pytest.raises(ValueError, match="4:2:0 frame is 4608 samples"):
         upload_yuv(streams, [right[:-1]], CPU, fmt)
     with pytest.raises(TypeError, match="uint8"):
         upload_yuv(streams, [right.astype(np.uint16)], CPU, fmt)

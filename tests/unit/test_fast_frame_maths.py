@@ -60,8 +60,14 @@ def reference_luma(rgb: np.ndarray, max_value: int) -> np.ndarray:
     return np.clip(y + 0.5, 0, 255).astype(np.uint8)
 
 
-def reference_levels(plane: np.ndarray, max_value: int) -> np.ndarray:
-    return np.clip(plane.astype(np.float32) * (255.0 / max_value) + 0.5, 0, 255).astype(np.uint8)
+def reference_levels(plane: np.ndarray, max_value: int, limited: bool = False) -> np.ndarray:
+    codes = plane.astype(np.float32)
+    if limited:  # 16..235 (times 2^(depth - 8)) stretched to 0..255
+        step = (max_value + 1) / 256
+        return np.clip(
+            (codes - np.float32(16 * step)) * np.float32(255 / (219 * step)) + np.float32(0.5), 0, 255
+        ).astype(np.uint8)
+    return np.clip(codes * (255.0 / max_value) + 0.5, 0, 255).astype(np.uint8)
 
 
 def test_the_luma_of_every_8bit_rgb_colour_equals_the_float_formula() -> None:
@@ -94,15 +100,34 @@ def test_the_luma_of_any_rgb_frame_equals_the_float_formula(
     assert got.dtype == np.uint8 and np.array_equal(got, reference_luma(frame, max_value))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     max_value=st.sampled_from([255, 1023, 4095, 65535]),
     over=st.booleans(),
+    limited=st.booleans(),
 )
-def test_deep_planes_in_8bit_levels_equal_the_float_formula(seed: int, max_value: int, over: bool) -> None:
-    """10/12/16-bit planes; ``over``: codes above full white (a stray decode) clip to 255, as before."""
+def test_deep_planes_in_8bit_levels_equal_the_float_formula(
+    seed: int, max_value: int, over: bool, limited: bool
+) -> None:
+    """10/12/16-bit planes; ``over``: codes above full white (a stray decode) clip to 255, as before;
+    ``limited``: stretched from limited range (codes below black clip to 0)."""
     rng = np.random.default_rng(seed)
-    plane = rng.integers(0, (65536 if over else max_value + 1), (17, 23), dtype=np.uint16)
-    got = in_8bit_levels(plane[::2, ::3], max_value)
-    assert got.dtype == np.uint8 and np.array_equal(got, reference_levels(plane[::2, ::3], max_value))
+    dtype = np.uint8 if max_value == 255 else np.uint16
+    top = int(np.iinfo(dtype).max) if over else max_value
+    plane = rng.integers(0, top + 1, (17, 23), dtype=dtype)
+    got = in_8bit_levels(plane[::2, ::3], max_value, limited)
+    want = reference_levels(plane[::2, ::3], max_value, limited)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+
+
+def test_limited_range_planes_stretch_black_and_white_to_0_and_255() -> None:
+    for depth in (8, 10):
+        step = 1 << (depth - 8)
+        plane = np.array(
+            [[0, 16 * step, 235 * step, (1 << depth) - 1]], np.uint8 if depth == 8 else np.uint16
+        )
+        assert in_8bit_levels(plane, (1 << depth) - 1, limited=True).tolist() == [[0, 0, 255, 255]]
+        top = (1 << depth) - 1
+        as_coded = [[round(int(c) * 255 / top) for c in plane[0]]]  # (940 of 1023 is level 234)
+        assert in_8bit_levels(plane, top).tolist() == as_coded

@@ -110,3 +110,18 @@ def test_frames_of_the_wrong_depth_are_refused() -> None:
         yuv_rgb.CpuYuvRgb(w, h, ten.conv).to_rgb(np.zeros(samples, np.uint8))
     with pytest.raises(ValueError, match="rgb48le frame here"):
         yuv_rgb.CpuYuvRgb(w, h, ten.conv).to_yuv(np.zeros((h, w, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("y_code", "c_code"), [(65472, 512), (32768, 512), (1023, 512), (500, 65535), (40000, 0)]
+)
+def test_codes_above_10_bits_clip_alike_on_both_back_ends(y_code: int, c_code: int) -> None:
+    """A stray code past 1023 (an MSB-aligned P010 sample, a damaged decode) crosses to the device as
+    int16: it must clip as the CPU back end and ffmpeg clip it (white), not wrap to negative (black)."""
+    w, h = 4, 2
+    conv = yuv_rgb.coefficients("bt709", "tv", 10)
+    frame = np.concatenate([np.full(w * h, y_code), np.full(4, c_code)]).astype(np.uint16)
+    cpu = yuv_rgb.CpuYuvRgb(w, h, conv).to_rgb(frame)
+    device = upload_yuv(Streams(CPU), [frame], CPU, Yuv420Frames(conv, w, h))[0]
+    got = device.mul(65535).round().to(torch.int32).permute(1, 2, 0).numpy()
+    assert int(diff(got, cpu).max()) <= 1, (got[0, 0], cpu[0, 0])
