@@ -231,6 +231,11 @@ def plan_pixels(
         transport = planar_yuv(src.chroma, src.depth, keep_alpha)
     else:
         transport = packed_rgb(src.depth > 8 and out.depth > 8, keep_alpha)
+        if known and src.family == "yuv" and not _fits_planes(src, info.width, info.height):
+            notes.append(
+                f"{info.width}x{info.height} with subsampled chroma: converted to RGB in this process "
+                "(zimg's rule), as ffmpeg's zscale refuses odd sizes"
+            )
 
     # HDR side data
     x265: list[str] = []

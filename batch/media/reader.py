@@ -16,7 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from batch.errors import FFmpegFailed, TruncatedVideo
+from batch.errors import FFmpegFailed, MediaError, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout, packed_rgb
@@ -25,6 +25,8 @@ from batch.media.probe import MediaInfo
 
 if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
     import numpy as np
+
+    from batch.media.yuv_rgb import CpuYuvRgb
 
 _END = object()
 
@@ -55,6 +57,35 @@ def decode_filters(source_pix_fmt: str, colour: ColourPlan, layout: FrameLayout)
     return [rgb_conversion(colour, to_rgb=True, rgb_pix_fmt=layout.pix_fmt)]
 
 
+def odd_planes(info: MediaInfo, colour: ColourPlan, layout: FrameLayout) -> CpuYuvRgb | None:
+    """For a subsampled source of odd width or height going to RGB: the in-process conversion that
+    stands in for zscale, which refuses such frames ("image dimensions must be divisible by
+    subsampling factor": every job on such a file failed as if it were damaged).
+
+    ffmpeg then hands over the source's 4:2:0 planes (odd sizes round the chroma up) and
+    :class:`batch.media.yuv_rgb.CpuYuvRgb` converts them with zimg's rule: the same pixels as zscale's
+    conversion of the frame one pixel larger, cropped (tests/unit/test_yuv_rgb.py). Raises MediaError
+    for the odd-sized subsampled sources it does not convert (4:2:2, alpha, chroma not sited left).
+    """
+    facts = pix_facts_or_guess(info.pix_fmt)
+    odd_w = info.width % 2 == 1 and facts.chroma in ("420", "422", "411", "410")
+    odd_h = info.height % 2 == 1 and facts.chroma in ("420", "440", "410")
+    if not layout.packed or facts.family != "yuv" or not (odd_w or odd_h):
+        return None
+    sited = info.chroma_location in (None, "left")
+    if facts.chroma != "420" or facts.depth not in (8, 10) or facts.alpha or not sited or layout.alpha:
+        raise MediaError(
+            f"{Path(info.path).name} is {info.width}x{info.height} {info.pix_fmt}"
+            f"{'' if sited else f' with chroma sited {info.chroma_location}'}: subsampled chroma at an odd "
+            "size is converted to RGB here only for 4:2:0 of 8 or 10 bits without alpha, chroma sited left",
+            hint="re-encode the input at an even width and height "
+            "(e.g. ffmpeg -i in -vf crop=trunc(iw/2)*2:trunc(ih/2)*2 out)",
+        )
+    from batch.media.yuv_rgb import CpuYuvRgb, coefficients
+
+    return CpuYuvRgb(info.width, info.height, coefficients(colour.matrix, colour.range, facts.depth))
+
+
 class FrameReader:
     """Iterate the decoded frames of ``info`` as arrays (uint8, or uint16 above 8 bits: see FrameLayout).
 
@@ -77,7 +108,12 @@ class FrameReader:
         self.expected = count if count is not None else info.frame_count - start
         self.layout = FrameLayout(pix_fmt, info.width, info.height)
         self.frames_read = 0
-        self._frame_bytes = self.layout.frame_bytes
+        self._to_rgb = odd_planes(info, colour, self.layout)  # else ffmpeg converts (zscale)
+        piped = self.layout
+        if self._to_rgb is not None:
+            piped = FrameLayout(self._to_rgb.names[0], info.width, info.height)
+        self._piped = piped
+        self._frame_bytes = piped.frame_bytes
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
         self._stop = threading.Event()
         self._stderr = tempfile.NamedTemporaryFile(prefix="reader-", suffix=".log", delete=False)
@@ -87,7 +123,7 @@ class FrameReader:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
-        filters += decode_filters(info.pix_fmt, colour, self.layout)
+        filters += decode_filters(info.pix_fmt, colour, piped)
         seek: list[str] = []
         if start > 0:
             # Accurate input seek: decoding starts at the keyframe before and
@@ -99,7 +135,7 @@ class FrameReader:
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
             *seek, "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn", *limit,
             "-vf", ",".join(filters), "-fps_mode", "cfr" if info.vfr else "passthrough",
-            "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1",
+            "-f", "rawvideo", "-pix_fmt", piped.pix_fmt, "pipe:1",
         ]  # fmt: skip
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -146,7 +182,9 @@ class FrameReader:
                         f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
                         hint="re-upload a complete copy of the input",
                     )
-                frame = np.frombuffer(buf, dtype=self.layout.dtype).reshape(self.layout.shape)
+                frame = np.frombuffer(buf, dtype=self._piped.dtype).reshape(self._piped.shape)
+                if self._to_rgb is not None:
+                    frame = self._to_rgb.to_rgb(frame)  # OpenCV releases the GIL meanwhile
                 if not self._put(frame):
                     return
             self._finish()
