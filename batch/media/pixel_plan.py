@@ -28,7 +28,7 @@ from batch.config import EncodeConfig
 from batch.encoder_formats import ENCODER_PIX_FMTS
 from batch.errors import ConfigError
 from batch.media.layout import DEVICE_YUV, YUV420, packed_rgb
-from batch.media.pixfmt import PixFacts, describe, pix_facts, planar_yuv
+from batch.media.pixfmt import PixFacts, describe, partial_chroma, pix_facts, planar_yuv
 from batch.media.probe import HDR_TRANSFERS, HdrMeta, MediaInfo
 
 _CHROMA_RANK = {"410": 0, "420": 1, "411": 1, "440": 2, "422": 2, "444": 3}
@@ -211,6 +211,8 @@ def plan_pixels(
         if on_device:
             needs_rgb = False
             notes.append(f"colour converted on the model's device: {src.name} frames through the pipes")
+        elif partial_chroma(src, info.width, info.height):
+            notes.append(f"colour not converted on the device: {info.width}x{info.height} is an odd size")
         else:
             notes.append(
                 f"colour converted by ffmpeg: on the device only 4:2:0 of 8 or 10 bits (yuv420p, "
@@ -231,10 +233,10 @@ def plan_pixels(
         transport = planar_yuv(src.chroma, src.depth, keep_alpha)
     else:
         transport = packed_rgb(src.depth > 8 and out.depth > 8, keep_alpha)
-        if known and src.family == "yuv" and not _fits_planes(src, info.width, info.height):
+        if known and src.chroma == "420" and partial_chroma(src, info.width, info.height):
             notes.append(
-                f"{info.width}x{info.height} with subsampled chroma: converted to RGB in this process "
-                "(zimg's rule), as ffmpeg's zscale refuses odd sizes"
+                f"{info.width}x{info.height} {src.name}: converted to RGB in this process (zimg's rule), "
+                "as ffmpeg's zscale refuses 4:2:0 of odd size"
             )
 
     # HDR side data

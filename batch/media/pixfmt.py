@@ -110,6 +110,18 @@ def pix_facts_or_guess(name: str) -> PixFacts:
         return PixFacts(name or "unknown", "yuv", "420", 8, False)
 
 
+# luma samples per chroma sample across and down (ffmpeg's 1 << log2_chroma_w / h), by chroma layout
+CHROMA_BLOCK = {"420": (2, 2), "422": (2, 1), "440": (1, 2), "411": (4, 1), "410": (4, 4)}
+
+
+def partial_chroma(facts: PixFacts, width: int, height: int) -> bool:
+    """A subsampled YUV frame whose size is not whole chroma blocks (97x63 4:2:0, 98-wide 4:1:1): a
+    size ffmpeg's zscale refuses to convert ("image dimensions must be divisible by subsampling
+    factor")."""
+    bw, bh = CHROMA_BLOCK.get(facts.chroma, (1, 1))
+    return facts.family == "yuv" and (width % bw != 0 or height % bh != 0)
+
+
 def planar_yuv(chroma: str, depth: int, alpha: bool = False) -> str:
     """The planar YUV name ffmpeg gives these facts: ``yuv420p``, ``yuv422p10le``, ``yuva444p12le``."""
     bits = "" if depth <= 8 else f"{depth}le"

@@ -20,13 +20,12 @@ from batch.errors import FFmpegFailed, MediaError, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout, packed_rgb
-from batch.media.pixfmt import pix_facts_or_guess
+from batch.media.pixfmt import CHROMA_BLOCK, partial_chroma, pix_facts_or_guess
 from batch.media.probe import MediaInfo
 
 if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
     import numpy as np
 
-    from batch.media.yuv_rgb import CpuYuvRgb
 
 _END = object()
 
@@ -57,33 +56,63 @@ def decode_filters(source_pix_fmt: str, colour: ColourPlan, layout: FrameLayout)
     return [rgb_conversion(colour, to_rgb=True, rgb_pix_fmt=layout.pix_fmt)]
 
 
-def odd_planes(info: MediaInfo, colour: ColourPlan, layout: FrameLayout) -> CpuYuvRgb | None:
-    """For a subsampled source of odd width or height going to RGB: the in-process conversion that
+class OddPlanes:
+    """For a 4:2:0 source whose width or height is odd, going to RGB: the in-process conversion that
     stands in for zscale, which refuses such frames ("image dimensions must be divisible by
     subsampling factor": every job on such a file failed as if it were damaged).
 
-    ffmpeg then hands over the source's 4:2:0 planes (odd sizes round the chroma up) and
-    :class:`batch.media.yuv_rgb.CpuYuvRgb` converts them with zimg's rule: the same pixels as zscale's
-    conversion of the frame one pixel larger, cropped (tests/unit/test_yuv_rgb.py). Raises MediaError
-    for the odd-sized subsampled sources it does not convert (4:2:2, alpha, chroma not sited left).
+    ffmpeg hands over the source's own planes (``pix_fmt``; odd sizes round the chroma up) and
+    :class:`batch.media.yuv_rgb.CpuYuvRgb` converts them with zimg's rule: the pixels of zscale's
+    conversion of the frame one pixel larger, cropped (tests/integration/test_odd_sources.py). A
+    10-bit source going to rgb24 (an 8-bit output) is converted at 16 bits and rounded to 8, as
+    zscale would write rgb24 from it.
+    """
+
+    def __init__(self, info: MediaInfo, colour: ColourPlan, layout: FrameLayout, depth: int) -> None:
+        from batch.media.yuv_rgb import CpuYuvRgb, coefficients
+
+        self.cpu = CpuYuvRgb(info.width, info.height, coefficients(colour.matrix, colour.range, depth))
+        self.pix_fmt = self.cpu.names[0]
+        self.narrow = depth > 8 and layout.bits == 8
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        rgb = self.cpu.to_rgb(frame)
+        if not self.narrow:
+            return rgb
+        return ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)  # rounded to nearest
+
+
+def odd_planes(info: MediaInfo, colour: ColourPlan, layout: FrameLayout) -> OddPlanes | None:
+    """The in-process conversion for a source zscale cannot convert (:class:`OddPlanes`), or None.
+
+    Raises MediaError, with the fix, for the ones it does not convert either: other subsampling
+    (4:2:2 of odd width, 4:1:1 whose width is no multiple of 4...), alpha, full range (yuvj), chroma
+    not sited left, more than 10 bits.
     """
     facts = pix_facts_or_guess(info.pix_fmt)
-    odd_w = info.width % 2 == 1 and facts.chroma in ("420", "422", "411", "410")
-    odd_h = info.height % 2 == 1 and facts.chroma in ("420", "440", "410")
-    if not layout.packed or facts.family != "yuv" or not (odd_w or odd_h):
+    if not layout.packed or not partial_chroma(facts, info.width, info.height):
         return None
     sited = info.chroma_location in (None, "left")
-    if facts.chroma != "420" or facts.depth not in (8, 10) or facts.alpha or not sited or layout.alpha:
+    if (
+        facts.chroma != "420"
+        or facts.depth not in (8, 10)
+        or facts.alpha
+        or facts.full_range
+        or not sited
+        or layout.alpha
+    ):
+        bw, bh = CHROMA_BLOCK.get(facts.chroma, (1, 1))
         raise MediaError(
             f"{Path(info.path).name} is {info.width}x{info.height} {info.pix_fmt}"
-            f"{'' if sited else f' with chroma sited {info.chroma_location}'}: subsampled chroma at an odd "
-            "size is converted to RGB here only for 4:2:0 of 8 or 10 bits without alpha, chroma sited left",
-            hint="re-encode the input at an even width and height "
-            "(e.g. ffmpeg -i in -vf crop=trunc(iw/2)*2:trunc(ih/2)*2 out)",
+            f"{'' if sited else f' with chroma sited {info.chroma_location}'}: ffmpeg's zscale cannot "
+            f"convert it (its chroma blocks are {bw}x{bh} pixels), and this runner converts such sizes "
+            "itself only for 4:2:0 of 8 or 10 bits, limited range, without alpha, chroma sited left",
+            hint=f"re-encode the input at a width that is a multiple of {bw} and a height that is a multiple "
+            f"of {bh}, e.g. ffmpeg -i in.mp4 -vf 'crop=trunc(iw/{bw})*{bw}:trunc(ih/{bh})*{bh}' out.mp4",
         )
-    from batch.media.yuv_rgb import CpuYuvRgb, coefficients
-
-    return CpuYuvRgb(info.width, info.height, coefficients(colour.matrix, colour.range, facts.depth))
+    return OddPlanes(info, colour, layout, facts.depth)
 
 
 class FrameReader:
@@ -111,7 +140,7 @@ class FrameReader:
         self._to_rgb = odd_planes(info, colour, self.layout)  # else ffmpeg converts (zscale)
         piped = self.layout
         if self._to_rgb is not None:
-            piped = FrameLayout(self._to_rgb.names[0], info.width, info.height)
+            piped = FrameLayout(self._to_rgb.pix_fmt, info.width, info.height)
         self._piped = piped
         self._frame_bytes = piped.frame_bytes
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
@@ -184,7 +213,7 @@ class FrameReader:
                     )
                 frame = np.frombuffer(buf, dtype=self._piped.dtype).reshape(self._piped.shape)
                 if self._to_rgb is not None:
-                    frame = self._to_rgb.to_rgb(frame)  # OpenCV releases the GIL meanwhile
+                    frame = self._to_rgb(frame)  # OpenCV releases the GIL meanwhile
                 if not self._put(frame):
                     return
             self._finish()

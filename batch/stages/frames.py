@@ -45,7 +45,9 @@ def stretch_planes(context: StageInput) -> bool:
 
     On the device path (``StageInput.colour`` set: the model stage converts colour on its device)
     the same job crosses the pipes as RGB on a host without a GPU; its scene cuts, held frames and
-    metrics must not depend on which, so the planes measure as RGB luma would. Planes that would
+    metrics should not depend on which, so the planes' luma is scaled as RGB luma is (black 0, white
+    255). Exact for greys and in-gamut BT.709 colours; Y follows the source's matrix and is not
+    clipped as out-of-gamut RGB is, so other footage measures a few levels apart. Planes that would
     cross as planes anyway (no stage needs RGB) keep their levels as coded.
     """
     colour = context.colour

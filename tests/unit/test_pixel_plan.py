@@ -159,6 +159,26 @@ def test_colour_goes_to_the_device_only_for_the_same_8_or_10_bit_420_in_and_out(
     assert not odd.colour_on_device
 
 
+def test_the_in_process_conversion_note_only_where_the_reader_converts() -> None:
+    """An even 4:1:1 DV frame and an even 4:4:0 one are converted by ffmpeg: no note says otherwise;
+    an odd 4:2:0 frame is converted in-process, and the device path says why it was not used."""
+    for pix_fmt, w, h in [("yuv411p", 720, 480), ("yuv440p", 96, 64), ("yuv420p", 96, 64)]:
+        p = plan_pixels(
+            info(pix_fmt, w=w, h=h),
+            enc(codec="ffv1", container="mkv"),
+            "ffv1",
+            needs_rgb=True,
+            model_stage=False,
+        )
+        assert not any("in this process" in n for n in p.notes), (pix_fmt, p.notes)
+    odd = plan_pixels(
+        info("yuv420p", w=97, h=63), enc(), "libx264", needs_rgb=True, model_stage=True, rgb_on_device=True
+    )
+    assert any("97x63 yuv420p: converted to RGB in this process" in n for n in odd.notes)
+    assert any("not converted on the device: 97x63 is an odd size" in n for n in odd.notes)
+    assert not any("colour converted by ffmpeg" in n for n in odd.notes)
+
+
 def test_an_8_bit_nvenc_steps_down_and_names_the_fix() -> None:
     p = plan("yuv422p10le", "h264_nvenc", needs_rgb=True)
     assert p.output == "yuv444p" and p.transport == "rgb24"  # 4:2:2 held as 4:4:4; 8-bit frames suffice
