@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -99,20 +99,26 @@ def pixel_plan_for(
 ) -> PixelPlan:
     """Bit depth, chroma and alpha for this input (batch.media.pixel_plan). Raises ConfigError."""
     caps = [registry.caps_for(s) for s in cfg.stages]
-    return plan_pixels(
+    wanted = _rgb_on_device(cfg.encode.colour_on_device, caps)
+    odd = _odd_output(cfg, info, registry) if wanted else None
+    pixels = plan_pixels(
         info,
         cfg.encode,
         encoder.codec,
         needs_rgb=any(c.needs_rgb for c in caps),
         model_stage=any(c.model_kind is not None for c in caps),
-        rgb_on_device=_rgb_on_device(cfg.encode.colour_on_device, caps) and _even_output(cfg, info, registry),
+        rgb_on_device=wanted and odd is None,
     )
+    if odd is None:
+        return pixels
+    note = f"colour not converted on the device: the stages make {odd[0]}x{odd[1]} frames, an odd size"
+    return replace(pixels, notes=(*pixels.notes, note))
 
 
-def _even_output(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> bool:
-    """The stages' output size has even sides (yuv420p frames of odd sizes are not made on a device)."""
+def _odd_output(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> tuple[int, int] | None:
+    """The stages' output size if a side is odd (4:2:0 frames of odd sizes are not made on a device)."""
     plan = plan_stages(cfg, info, registry=registry)
-    return plan.width % 2 == 0 and plan.height % 2 == 0
+    return (plan.width, plan.height) if plan.width % 2 or plan.height % 2 else None
 
 
 def _rgb_on_device(setting: bool | None, caps: list[Caps]) -> bool:

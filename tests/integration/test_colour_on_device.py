@@ -335,6 +335,7 @@ def test_an_odd_output_size_keeps_rgb_frames(tmp_path: Path, sr_model: str) -> N
     stage = f"{{width: 99, height: 66, model: {sr_model}, ladder: [model-cpu]}}"
     out, record = _upscale_job(tmp_path, clip, "odd", stage, True)
     assert record["encode"]["pixels"]["frames"] == "rgb24"
+    assert any("not converted on the device: the stages make 99x66 frames" in n for n in record["notes"])
     assert count_frames(out) == 2
 
 
