@@ -340,8 +340,12 @@ def run_pipeline(
 def pixel_notes(spec: OutputSpec) -> list[str]:
     """What the output's pixel format kept and gave up, and any padding, for the manifest."""
     notes = list(spec.pixels.notes) if spec.pixels else []
-    if any(pad_sizes(spec)):
-        notes.append("odd frame size padded by one pixel (edge repeated) for subsampled chroma")
+    pad_w, pad_h = pad_sizes(spec)
+    if pad_w or pad_h:
+        notes.append(
+            f"odd frame size padded by {pad_w} pixel(s) right and {pad_h} below (edge repeated) "
+            "for subsampled chroma"
+        )
     return notes
 
 

@@ -23,7 +23,7 @@ from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
 from batch.media.pixel_plan import PixelPlan
-from batch.media.pixfmt import pix_facts_or_guess
+from batch.media.pixfmt import CHROMA_BLOCK, pix_facts_or_guess
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
 from batch.media.streams import StreamPlan, source_args
@@ -85,13 +85,13 @@ def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
 
 
 def pad_sizes(spec: OutputSpec) -> tuple[int, int]:
-    """Pixels added right and below so a subsampled output gets the even sizes it needs."""
+    """Pixels added right and below so a subsampled output is whole chroma blocks (even sides at 4:2:0;
+    a width that is a multiple of 4 at 4:1:1), as the encoder and zscale need."""
     if spec.out_rgb:
         return 0, 0
     chroma = pix_facts_or_guess(spec.pixels.output if spec.pixels else spec.encoder.pix_fmt).chroma
-    pad_w = spec.width % 2 if chroma in ("420", "422", "411", "410") else 0
-    pad_h = spec.height % 2 if chroma in ("420", "440", "410") else 0
-    return pad_w, pad_h
+    bw, bh = CHROMA_BLOCK.get(chroma, (1, 1))
+    return -spec.width % bw, -spec.height % bh
 
 
 def video_filter(spec: OutputSpec) -> str:

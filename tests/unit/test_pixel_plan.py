@@ -25,7 +25,7 @@ from batch.media.layout import PACKED, FrameLayout, to_8bit
 from batch.media.pixel_plan import master_display, plan_pixels
 from batch.media.pixfmt import pix_facts, planar_yuv
 from batch.media.probe import ColorInfo, HdrMeta, MediaInfo
-from batch.media.writer import OutputSpec, build_command, encoder_args
+from batch.media.writer import OutputSpec, build_command, encoder_args, pad_sizes
 
 MASTERING = (
     ("red_x", "34000/50000"), ("red_y", "16000/50000"), ("green_x", "13250/50000"),
@@ -278,6 +278,27 @@ def test_the_x265_params_join_the_encoder_s_own() -> None:
     assert args[args.index("-x265-params") + 1].startswith("log-level=error:master-display=G(")
     cmd = build_command(spec)
     assert "format=yuv420p10le" in cmd[cmd.index("-vf") + 1]
+
+
+@pytest.mark.parametrize(
+    ("out_fmt", "size", "pads"),
+    [("yuv420p", (97, 63), (1, 1)), ("yuv422p", (97, 63), (1, 0)), ("yuv411p", (98, 63), (2, 0)),
+     ("yuv410p", (97, 66), (3, 2)), ("yuv444p", (97, 63), (0, 0)), ("yuv420p", (96, 64), (0, 0))],
+)  # fmt: skip
+def test_a_subsampled_output_is_padded_to_whole_chroma_blocks(
+    out_fmt: str, size: tuple[int, int], pads: tuple[int, int]
+) -> None:
+    """Even sides at 4:2:0; a width that is a multiple of 4 at 4:1:1 (one pixel was not enough there:
+    zscale still refused the frame)."""
+    w, h = size
+    encoder = EncoderChoice("ffv1", out_fmt, ["-c:v", "ffv1"], "ffv1")
+    spec = OutputSpec(
+        path=Path("o.mkv"), width=w, height=h, fps=Fraction(25), container="mkv", encoder=encoder,
+        colour=plan_colour(ColorInfo(), h, out_fmt), pix_fmt="rgb24",
+    )  # fmt: skip
+    assert pad_sizes(spec) == pads
+    filters = build_command(spec)[build_command(spec).index("-vf") + 1]
+    assert (f"pad={w + pads[0]}:{h + pads[1]}:0:0" in filters) == any(pads)
 
 
 def test_odd_sized_subsampled_sources_travel_as_rgb_and_unknown_formats_as_8_bit() -> None:
