@@ -72,7 +72,7 @@ class OddPlanes:
         from batch.media.yuv_rgb import CpuYuvRgb, coefficients
 
         self.cpu = CpuYuvRgb(info.width, info.height, coefficients(colour.matrix, colour.range, depth))
-        self.pix_fmt = self.cpu.names[0]
+        self.pix_fmt = self.cpu.conv.yuv_pix_fmt
         self.narrow = depth > 8 and layout.bits == 8
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:

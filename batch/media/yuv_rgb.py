@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batch.media.colour import KR_KB, ColourPlan
 
@@ -83,6 +83,21 @@ class YuvRgb:
     @property
     def yuv_max(self) -> int:
         return (1 << self.depth) - 1
+
+    @property
+    def yuv_pix_fmt(self) -> str:
+        return "yuv420p" if self.depth == 8 else f"yuv420p{self.depth}le"
+
+    @property
+    def rgb_pix_fmt(self) -> str:
+        return "rgb24" if self.depth == 8 else "rgb48le"
+
+    @property
+    def sample_dtype(self) -> np.dtype[Any]:
+        """The numpy type of a YUV or RGB sample at this depth: uint8, or uint16 above 8 bits."""
+        import numpy as np
+
+        return np.dtype(np.uint8 if self.depth == 8 else np.uint16)
 
 
 DEPTHS = (8, 10)  # the YUV depths converted in this process or on a device
@@ -169,8 +184,7 @@ class CpuYuvRgb:
         ch, cw = chroma_size(width, height)
         self.chroma = (ch, cw)
         self.frame_bytes = width * height + 2 * ch * cw  # samples (bytes at 8 bits)
-        self.dtype = np.dtype(np.uint8 if conv.depth == 8 else np.uint16)  # of YUV and RGB samples alike
-        self.names = ("yuv420p", "rgb24") if conv.depth == 8 else (f"yuv420p{conv.depth}le", "rgb48le")
+        self.dtype = conv.sample_dtype  # of YUV and RGB samples alike
         f32 = np.float32
         self._y = np.empty((height, width), f32)
         self._c = np.empty((ch, cw), f32)
@@ -239,7 +253,7 @@ class CpuYuvRgb:
         n = w * h
         if frame.dtype != self.dtype or frame.size != self.frame_bytes:
             raise ValueError(
-                f"a {w}x{h} {self.names[0]} frame is {self.frame_bytes} {self.dtype}, "
+                f"a {w}x{h} {self.conv.yuv_pix_fmt} frame is {self.frame_bytes} {self.dtype}, "
                 f"not {frame.size} {frame.dtype}"
             )
         flat = frame.reshape(-1)
@@ -261,7 +275,8 @@ class CpuYuvRgb:
         w, h = self.width, self.height
         if rgb.shape != (h, w, 3) or rgb.dtype != self.dtype:
             raise ValueError(
-                f"an {self.names[1]} frame here is ({h}, {w}, 3) {self.dtype}, not {rgb.shape} {rgb.dtype}"
+                f"an {self.conv.rgb_pix_fmt} frame here is ({h}, {w}, 3) {self.dtype}, "
+                f"not {rgb.shape} {rgb.dtype}"
             )
         ch, cw = self.chroma
         n = w * h

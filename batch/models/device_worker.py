@@ -196,9 +196,9 @@ def upload(streams: Streams, frames: list[Any], device: torch.device) -> torch.T
         return torch.stack([torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0) for a in arrays])
     raw = _send(streams, [a.view(np.int16) if deep else a for a in arrays], device)
     with streams.on(streams.upload):
-        if deep:  # the int16 bits back to 0..65535
-            return raw.to(torch.int32).bitwise_and_(0xFFFF).permute(0, 3, 1, 2).float().div_(65535.0)
-        return raw.permute(0, 3, 1, 2).float().div_(255.0)
+        from batch.models.yuv_rgb_torch import float_codes  # (the int16 bits back to 0..65535)
+
+        return float_codes(raw).permute(0, 3, 1, 2).div_(65535.0 if deep else 255.0)
 
 
 def fill_to(batch: torch.Tensor, size: int) -> torch.Tensor:
@@ -258,11 +258,11 @@ class Yuv420Frames:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return np.dtype(np.uint8 if self.conv.depth == 8 else np.uint16)
+        return self.conv.sample_dtype
 
     @property
     def name(self) -> str:
-        return "yuv420p" if self.conv.depth == 8 else f"yuv420p{self.conv.depth}le"
+        return self.conv.yuv_pix_fmt
 
 
 def upload_yuv(streams: Streams, frames: list[Any], device: torch.device, fmt: Yuv420Frames) -> torch.Tensor:

@@ -61,17 +61,17 @@ def to_rgb(
     height, width = y.shape[1:]
     if tuple(u.shape[1:]) != chroma_size(width, height) or u.shape != v.shape:
         raise ValueError(f"chroma {tuple(u.shape)} / {tuple(v.shape)} does not fit luma {tuple(y.shape)}")
-    yf = _float_codes(y)
-    uf, vf = upsample(_float_codes(u), height, width), upsample(_float_codes(v), height, width)
+    yf = float_codes(y)
+    uf, vf = upsample(float_codes(u), height, width), upsample(float_codes(v), height, width)
     rgb = torch.stack([_affine(yf, uf, vf, row) for row in conv.to_rgb], dim=1)
     if quantise:
         rgb = rgb.round_()
     return rgb.clamp_(0, conv.rgb_max).div_(float(conv.rgb_max))
 
 
-def _float_codes(plane: torch.Tensor) -> torch.Tensor:
-    """Code values as float32; int16 planes hold uint16 bits (a stray code above 32767 stays large and
-    clips to white as in ffmpeg, instead of turning negative: black)."""
+def float_codes(plane: torch.Tensor) -> torch.Tensor:
+    """Code values as float32; int16 tensors hold uint16 bits (16-bit samples cross to a device as int16:
+    a code above 32767 stays large, and a stray one clips to white as in ffmpeg instead of black)."""
     if plane.dtype == torch.int16:
         return plane.to(torch.int32).bitwise_and_(0xFFFF).to(torch.float32)
     return plane.to(torch.float32)
