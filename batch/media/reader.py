@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 from batch.errors import FFmpegFailed, MediaError, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
+from batch.media.frame_buffers import FrameBuffers
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout, packed_rgb
 from batch.media.pixfmt import CHROMA_BLOCK, partial_chroma, pix_facts_or_guess
@@ -143,6 +144,8 @@ class FrameReader:
             piped = FrameLayout(self._to_rgb.pix_fmt, info.width, info.height)
         self._piped = piped
         self._frame_bytes = piped.frame_bytes
+        # the queue's frames, the stages' and the writer's: enough that a buffer is free by its turn
+        self.buffers = FrameBuffers(piped.frame_bytes, keep=2 * queue_frames + 16)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
         self._stop = threading.Event()
         self._stderr = tempfile.NamedTemporaryFile(prefix="reader-", suffix=".log", delete=False)
@@ -188,21 +191,19 @@ class FrameReader:
         return False
 
     def _pump(self) -> None:
-        import numpy as np
-
         assert self._proc and self._proc.stdout
         stream = cast(io.FileIO, self._proc.stdout)  # bufsize=0: a raw FileIO, which has readinto
         n = self._frame_bytes
         try:
             while not self._stop.is_set():
-                buf = bytearray(n)
-                view = memoryview(buf)
+                buf = self.buffers.take()
                 got = 0
-                while got < n:
-                    k = stream.readinto(view[got:])
-                    if not k:
-                        break
-                    got += k
+                with memoryview(buf) as view:  # released before the frame leaves: the pool counts refs
+                    while got < n:
+                        k = stream.readinto(view[got:])
+                        if not k:
+                            break
+                        got += k
                 if got == 0:
                     break
                 if got < n:
@@ -211,7 +212,8 @@ class FrameReader:
                         f"{Path(self.info.path).name}: the last frame was cut off ({got} of {n} bytes)",
                         hint="re-upload a complete copy of the input",
                     )
-                frame = np.frombuffer(buf, dtype=self._piped.dtype).reshape(self._piped.shape)
+                frame = buf.view(self._piped.dtype).reshape(self._piped.shape)
+                del buf  # the frame (and whatever keeps it) now holds the buffer
                 if self._to_rgb is not None:
                     frame = self._to_rgb(frame)  # OpenCV releases the GIL meanwhile
                 if not self._put(frame):
