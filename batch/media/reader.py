@@ -198,7 +198,7 @@ class FrameReader:
             while not self._stop.is_set():
                 buf = self.buffers.take()
                 got = 0
-                with memoryview(buf) as view:  # released before the frame leaves: the pool counts refs
+                with buf.data as view:  # released before the frame leaves: the pool counts references
                     while got < n:
                         k = stream.readinto(view[got:])
                         if not k:
