@@ -20,6 +20,11 @@ import os
 import re
 from pathlib import Path
 
+# in a module of their own: the entrypoint reads the shard before its imports (batch.head_start)
+from batch.shard_env import RUN_ID_ENVS as RUN_ID_ENVS
+from batch.shard_env import run_id_from_env as run_id_from_env
+from batch.shard_env import shard_spec_from_env as shard_spec_from_env
+
 MANIFEST = "manifest.json"  # the runner's local copy (and the bucket object's name)
 UNPUBLISHED_MANIFEST = "manifest.unpublished.json"  # the runner could not publish it: the watchdog will
 STATUS = "status.json"  # the heartbeat
@@ -91,28 +96,6 @@ def env_seconds(name: str, default: float) -> float:
         print(f"warning: {name}={raw!r} is not a positive number of seconds; using {default:g}", flush=True)
         return default
     return value
-
-
-RUN_ID_ENVS = ("BATCH_RUN_ID", "SKYPILOT_TASK_ID")  # what ties the shards of one run together
-
-
-def shard_spec_from_env(env: dict[str, str] | None = None) -> str | None:
-    """``"I/N"`` from SHARD_INDEX/SHARD_COUNT, else SkyPilot's SKYPILOT_JOB_RANK/SKYPILOT_NUM_JOBS.
-
-    A pair with one half set gives a spec with that half empty, which the parser refuses:
-    half a shard setting is a mistake to report, not a reason to run every input.
-    """
-    env = dict(os.environ) if env is None else env
-    for i_name, n_name in (("SHARD_INDEX", "SHARD_COUNT"), ("SKYPILOT_JOB_RANK", "SKYPILOT_NUM_JOBS")):
-        index, count = (env.get(i_name) or "").strip(), (env.get(n_name) or "").strip()
-        if index or count:
-            return f"{index}/{count}"
-    return None
-
-
-def run_id_from_env(env: dict[str, str] | None = None) -> str | None:
-    env = dict(os.environ) if env is None else env
-    return next((env[k] for k in RUN_ID_ENVS if env.get(k)), None)
 
 
 # --- path builders -------------------------------------------------------------------------------

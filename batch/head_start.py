@@ -69,7 +69,7 @@ def head_start(raw: list[str]) -> None:
         return
     if any(a in raw for a in NO_JOB):
         return
-    from batch.contracts import shard_spec_from_env
+    from batch.shard_env import shard_spec_from_env
 
     if option(raw, "--shard") is not None or shard_spec_from_env() is not None:
         return  # a shard's first input is not the config's first input

@@ -13,24 +13,30 @@ import contextlib
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
-from pathlib import Path
+
+TYPE_CHECKING = False  # (the typing module: ~5 ms before the early ffprobe could start)
+
+
+if TYPE_CHECKING:  # (pathlib, dataclasses: not loaded before the early ffprobe starts)
+    from pathlib import Path
 
 Identity = tuple[int, int, int, int]
 
 
-@dataclass
 class _Started:
-    command: list[str]  # the path in it as given; compared through ``key``
-    identity: Identity
-    proc: subprocess.Popen[str]
+    __slots__ = ("command", "identity", "proc")
+
+    def __init__(self, command: list[str], identity: Identity, proc: subprocess.Popen[str]) -> None:
+        self.command = command  # the path in it as given; compared through ``key``
+        self.identity = identity
+        self.proc = proc
 
 
 _lock = threading.Lock()
 _started: dict[tuple[str, ...], _Started] = {}
 
 
-def identity(path: Path) -> Identity | None:
+def identity(path: Path | str) -> Identity | None:
     """Which file, at which size and time: a replaced or rewritten file reads differently."""
     try:
         st = os.stat(path)
@@ -39,13 +45,13 @@ def identity(path: Path) -> Identity | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def key(command: list[str], path: Path) -> tuple[str, ...]:
+def key(command: list[str], path: Path | str) -> tuple[str, ...]:
     """The command with its file named by real path (``./a.mp4`` and ``a.mp4`` are one file)."""
     real = os.path.realpath(path)
     return tuple(real if arg == str(path) else arg for arg in command)
 
 
-def start(command: list[str], path: Path) -> bool:
+def start(command: list[str], path: Path | str) -> bool:
     """Run ``command`` (whose last argument is ``path``) now; False when it could not start."""
     before = identity(path)
     if before is None:

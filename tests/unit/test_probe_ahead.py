@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from batch.errors import NotAVideo
@@ -227,3 +228,114 @@ def test_a_config_read_from_a_pipe_is_left_to_the_runner(tmp_path: Path) -> None
         with open(fifo, "w") as w:
             w.write(text)
         assert reader.communicate()[0] == text  # the stream is whole for whoever reads it next
+
+
+# --- the plain scan for the first input: the YAML reader's answer or none, never another ---
+
+
+_REFUSED = "(the runner refuses this config: any guess is only a wasted ffprobe)"
+
+
+def _yaml_first(text: str) -> str | None:
+    """The first input as the runner reads the config; _REFUSED when it cannot read it."""
+    from batch.config_loader import load_config_text
+    from batch.errors import ConfigError
+
+    try:
+        data = load_config_text(text)
+    except ConfigError:
+        return _REFUSED
+    inputs = data.get("inputs") if isinstance(data, dict) else None
+    return inputs[0] if isinstance(inputs, list) and inputs and isinstance(inputs[0], str) else None
+
+
+_name = st.text(st.sampled_from("abcXYZ019_-. é/"), min_size=1, max_size=8) | st.text(
+    st.sampled_from("abcXYZ019_-. é/#~:'\"[]{},&*!|>%@`\\"), min_size=1, max_size=14
+)
+_path = st.builds(
+    lambda d, n, e: d + n + "." + e,
+    st.sampled_from(["", "/data/", "./in/", "in dir/", "~/", "-x/", "s3://b/", "file:///d/", "FILE:///d/"]),
+    _name,
+    st.sampled_from(["mp4", "mov", "MKV", "m4v", "3gp", "inf", "e5", "Z", "mp4:", "mp4 # c"]),
+)
+
+
+def _quoted(p: str, how: str) -> str:
+    if how == "single":
+        return "'" + p.replace("'", "''") + "'"
+    if how == "double":
+        return '"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return p
+
+
+@settings(max_examples=400, deadline=None)
+@example("a\\b.mp4", "b.mp4", "double", "flow", "", "output: out/\n", False)  # an escape YAML reads
+@example("it's.mp4", "b.mp4", "single", "block", "", "output: out/\n", False)  # '' is one quote
+@example("a.mp4", "b.mp4", "plain", "block0", "", "  more.mp4\n", False)  # the item goes on: "a.mp4 more.mp4"
+@example("a.mp4", "b.mp4", "plain", "flow", "stages: [\n", "]\n", False)  # inside stages: no top-level inputs
+@given(
+    first=_path,
+    second=_path,
+    how=st.sampled_from(["plain", "single", "double"]),
+    shape=st.sampled_from(["flow", "block", "block0", "flow-comment", "block-comment"]),
+    before=st.sampled_from(
+        ["", "job_id: j\n", "# inputs: [x.mp4]\n", "stages: [\n", "note: |\n  inputs: [q.mp4]\n"]
+    ),
+    after=st.sampled_from(
+        ["output: out/\n", "  more.mp4\n", "    - c.mp4\n", "- d.mp4\n", "inputs: [z.mp4]\n", "]\n"]
+    ),
+    crlf=st.booleans(),
+)
+def test_the_scan_finds_what_yaml_reads_or_says_it_is_not_sure(
+    first: str, second: str, how: str, shape: str, before: str, after: str, crlf: bool
+) -> None:
+    a, b = _quoted(first, how), _quoted(second, "plain")
+    body = {
+        "flow": f"inputs: [{a}, {b}]\n",
+        "flow-comment": f"inputs: [ {a} ]  # the clips\n",
+        "block": f"inputs:\n  - {a}\n  - {b}\n",
+        "block0": f"inputs: # the clips\n- {a}\n",
+        "block-comment": f"inputs:\n\n  # first\n  -   {a}   # a note\n",
+    }[shape]
+    text = before + body + after
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    guess = early_probe.scan_first_input(text)
+    assert guess is None or _yaml_first(text) in (guess, _REFUSED), (text, guess)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inputs: [/data/a.mp4, b.mp4]\noutput: out/\n",
+        "job_id: x\ninputs:\n  - /data/a.mp4\n  - b.mp4\n",
+        "inputs:\n- 'in dir/a b.mp4'\n",
+        'inputs: ["file:///data/a.mov"]  # one\n',
+        "inputs: [ ./a.mp4 ]\n",
+    ],
+)
+def test_the_common_shapes_need_no_yaml(text: str) -> None:
+    assert early_probe.scan_first_input(text) == _yaml_first(text) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("inputs:[]-'\" #\n\r\t{},./abc.mp4&*!|>%~"), max_size=60))
+def test_any_text_is_scanned_to_yaml_s_answer_or_none(text: str) -> None:
+    guess = early_probe.scan_first_input("inputs:" + text)
+    assert guess is None or _yaml_first("inputs:" + text) in (guess, _REFUSED)
+
+
+def test_the_early_probe_starts_before_yaml_and_pathlib_load(tmp_path: Path) -> None:
+    """The point of the scan: ffprobe starts ~30 ms sooner on the 2-core VM (docs/benchmarks.md)."""
+    clip = make_clip(tmp_path / "a.mp4", frames=3)
+    cfg = _config(tmp_path, f"job_id: x\ninputs: [{clip}]\noutput: out/\n")
+    code = (
+        "import sys\nfrom batch.job import early_probe\n"
+        f"assert early_probe.start_for({cfg!r})\n"
+        "heavy = ('yaml', 'pathlib', 'typing', 'dataclasses', 'hashlib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "from batch.media import probe_ahead\nprobe_ahead.discard()\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
