@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import stat
 
+# batch.config_loader.MAX_BYTES (that module imports YAML; a test holds the two equal)
+CONFIG_MAX_BYTES = 1 << 20
 _NOT_PLAIN_START = set("-?:,[]{}#&*!|>'\"%@`~ ")
 
 
@@ -30,7 +32,7 @@ def _scalar(text: str, flow: bool) -> tuple[str, str] | None:
     for mark in (" #", ",", "]") if flow else (" #",):
         at = text.find(mark)
         stop = min(stop, at) if at >= 0 else stop
-    value = text[:stop].rstrip()
+    value = text[:stop].rstrip(" ")
     dot = value.rfind(".")
     # a path ending in a name and an extension such as .mp4 is a string to YAML: no number, boolean,
     # null or date is written so (a ':' could make a date or a key: left to YAML)
@@ -48,22 +50,36 @@ def _only_comment(rest: str) -> bool:
     return not rest or rest.startswith("#")
 
 
+def _plain_before(lines: list[str]) -> bool:
+    """No quoted text, flow collection or block scalar before the ``inputs:`` line (outside comments),
+    so that line is a top-level key: a quoted scalar or a ``[`` may span lines whatever their indent."""
+    for line in lines:
+        if line.lstrip(" ").startswith("#"):
+            continue
+        code = line.split(" #", 1)[0]  # with no quote before it, " #" starts a comment
+        if any(c in code for c in "'\"[]{}|>"):
+            return False
+    return True
+
+
 def scan_first_input(text: str) -> str | None:
     """The first entry of the config's top-level ``inputs`` list when the text is in a shape this
     plain scan is sure of (a YAML reading gives the same string); None: not sure, ask YAML."""
-    if "\t" in text or text.lstrip().startswith(("{", "%", "---")) or "\n---" in text or "\n..." in text:
+    text = text.replace("\r\n", "\n")
+    # tabs, other line breaks YAML knows, directives, document markers, a flow mapping: YAML reads it
+    if any(c in text for c in "\t\r\x85\u2028\u2029") or text.lstrip(" \n").startswith(("{", "%", "---")):
         return None
-    lines = text.replace("\r\n", "\n").split("\n")
+    if "\n---" in text or "\n..." in text:
+        return None
+    lines = text.split("\n")
     found = [k for k, line in enumerate(lines) if line.startswith("inputs:")]
-    if len(found) != 1:
+    if len(found) != 1 or not _plain_before(lines[: found[0]]):
         return None
     k = found[0]
-    before = "\n".join(lines[:k])
-    if before.count("[") != before.count("]") or before.count("{") != before.count("}"):
-        return None  # maybe inside a flow collection, where the line start says nothing
     rest = lines[k][len("inputs:") :]
-    if rest.startswith(" ") and rest.strip().startswith("["):  # inputs: [a.mp4, b.mp4]
-        got = _scalar(rest.strip()[1:].lstrip(" "), flow=True)
+    # (strip(" "), never strip(): YAML keeps other white space, e.g. U+00A0, in a value)
+    if rest.startswith(" ") and rest.strip(" ").startswith("["):  # inputs: [a.mp4, b.mp4]
+        got = _scalar(rest.strip(" ")[1:].lstrip(" "), flow=True)
         if got is None:
             return None
         after = got[1].lstrip(" ")
@@ -89,10 +105,17 @@ def scan_first_input(text: str) -> str | None:
 
 
 def local_path(entry: str) -> str | None:
-    """A plain path or a ``file:///`` URL as the local file it names (storage.urls' rule); else None."""
+    """A plain path or a ``file://`` URL as the local file it names (batch.storage.urls.parse_url's
+    rule, which imports more than this module may before its ffprobe starts); else None."""
     if "://" not in entry:
-        return entry
-    return entry[len("file://") :] if entry.lower().startswith("file:///") else None
+        return entry or None
+    scheme, rest = entry.split("://", 1)
+    if scheme.lower() != "file":
+        return None
+    host, sep, path = rest.partition("/")
+    if host not in ("", "localhost"):
+        return None
+    return "/" + path if sep else "/"
 
 
 def first_local_input(config_text: str) -> str | None:
@@ -122,10 +145,13 @@ def start_for(config_url: str) -> bool:
         key = local_path(config_url)
         # a remote config, a pipe or process substitution (/dev/fd/63, /dev/stdin) is read once, by
         # the runner: reading it here would leave the runner an empty stream
-        if not key or not stat.S_ISREG(os.stat(key).st_mode):
+        if not key:
             return False
-        with open(key, encoding="utf-8", errors="replace") as f:
-            path = first_local_input(f.read())
+        st = os.stat(key)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > CONFIG_MAX_BYTES:  # the runner refuses it
+            return False
+        with open(key, encoding="utf-8", errors="replace", newline="") as f:
+            path = first_local_input(f.read(CONFIG_MAX_BYTES + 1))
         if path is None:
             return False
         from batch.media.probe_command import probe_ahead_of_time

@@ -11,7 +11,7 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
-from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, probe_ahead_of_time
+from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
 
@@ -384,7 +384,8 @@ def read_hdr_meta(path: Path, video: dict[str, Any]) -> HdrMeta:
         return found
     cmd = [
         FFPROBE, "-v", "error", "-of", "json", "-select_streams", f"{video.get('index', 0)}",
-        "-read_intervals", "%+#1", "-show_frames", "-show_entries", "frame=side_data_list", str(path),
+        "-read_intervals", "%+#1", "-show_frames", "-show_entries", "frame=side_data_list",
+        file_argument(path),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     try:

@@ -46,13 +46,16 @@ def identity(path: Path | str) -> Identity | None:
 
 
 def key(command: list[str], path: Path | str) -> tuple[str, ...]:
-    """The command with its file named by real path (``./a.mp4`` and ``a.mp4`` are one file)."""
+    """The command with its file, its last argument, named by real path (``./a.mp4`` and ``a.mp4`` are
+    one file). Only the last: an input named ``error`` or ``ffprobe`` must not rewrite the options."""
     real = os.path.realpath(path)
-    return tuple(real if arg == str(path) else arg for arg in command)
+    if not command or os.path.realpath(command[-1]) != real:
+        return tuple(command)
+    return (*command[:-1], real)
 
 
 def start(command: list[str], path: Path | str) -> bool:
-    """Run ``command`` (whose last argument is ``path``) now; False when it could not start."""
+    """Run ``command`` (whose last argument names ``path``) now; False when it could not start."""
     before = identity(path)
     if before is None:
         return False

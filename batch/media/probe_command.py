@@ -23,8 +23,15 @@ PROBE_ARGS = [
 ]  # fmt: skip
 
 
+def file_argument(path: Path | str) -> str:
+    """``path`` as ffprobe's input argument: a relative name starting with ``-`` would be read as an
+    option ("Missing argument for option 'x.mp4'": the input reported as no video)."""
+    name = str(path)
+    return "./" + name if name.startswith("-") else name
+
+
 def ffprobe_command(args: list[str], path: Path | str) -> list[str]:
-    return [FFPROBE, "-v", "error", "-of", "json=c=1", *args, str(path)]
+    return [FFPROBE, "-v", "error", "-of", "json=c=1", *args, file_argument(path)]
 
 
 def probe_ahead_of_time(path: Path | str) -> bool:

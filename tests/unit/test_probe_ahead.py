@@ -325,6 +325,89 @@ def test_any_text_is_scanned_to_yaml_s_answer_or_none(text: str) -> None:
     assert guess is None or _yaml_first("inputs:" + text) in (guess, _REFUSED)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [  # found by the outside review: each one read differently by the scan before it was fixed
+        '"inputs": [a.mp4]\n# ]\nnote: [\ninputs: [x.mp4]\n]\noutput: out/\n',  # a bracket in a comment
+        '"inputs": [a.mp4]\nnote: "]"\nstages: [\ninputs: [x.mp4]\n]\noutput: out/\n',  # ... in quotes
+        '"inputs":\n- a.mp4\n- "b\ninputs:\n- x.mp4\n"\noutput: out/\n',  # inside a quoted scalar
+        "inputs : [a.mp4]\nnote: 'hello\ninputs:\n- x.mp4\n'\noutput: out/\n",
+        "inputs:\n- a.mp4\u00a0\noutput: out/\n",  # white space YAML keeps
+        "inputs: [a.mp4\u3000, b.mp4]\noutput: out/\n",
+        "inputs: \u00a0[a.mp4]\noutput: out/\n",
+        "inputs:\n- a.mp4\r  b.mp4\noutput: out/\n",  # line breaks YAML knows
+        "inputs:\n- a\x85  b.mp4\noutput: out/\n",
+        "inputs: [a\r b.mp4]\noutput: out/\n",
+        "inputs: [\u2029a.mp4, b.mp4]\noutput: out/\n",
+        'inputs: ["a.mp4\r b.mp4"]\noutput: out/\n',
+        'inputs: ["a\u2028 b.mp4"]\noutput: out/\n',
+        "note: |\n  [\ninputs: [a.mp4]\n",  # a block scalar before: YAML decides
+    ],
+)
+def test_texts_that_fooled_the_scan(text: str) -> None:
+    guess = early_probe.scan_first_input(text)
+    assert guess is None or _yaml_first(text) in (guess, _REFUSED), (text, guess)
+
+
+_white = st.sampled_from(
+    [" ", "\u00a0", "\u3000", "\u2009", "\r", "\x85", "\u2028", "\u2029", "\ufeff", "#", "'", '"', "[", "|"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), _white), max_size=3))
+def test_odd_white_space_and_line_breaks_anywhere(inserts: list[tuple[int, str]]) -> None:
+    text = "# a config\njob_id: j\ninputs:\n  - /data/a.mp4  # first\n  - b.mp4\noutput: out/\n"
+    for at, char in inserts:
+        at = min(at, len(text))
+        text = text[:at] + char + text[at:]
+    guess = early_probe.scan_first_input(text)
+    assert guess is None or _yaml_first(text) in (guess, _REFUSED), (text, guess)
+
+
+@pytest.mark.parametrize("name", ["error", "ffprobe", "-x.mp4", "json=c=1", "-show_streams"])
+def test_an_input_named_like_an_ffprobe_argument_is_probed_as_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Outside review: the early answer for an input named ``error`` was ffprobe's own error (the
+    file's real path had replaced the option value too), and ``-x.mp4`` was read as an option."""
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "clip.mp4", frames=4)
+    (tmp_path / "clip.mp4").rename(tmp_path / name)
+    assert probe(Path(name)).frame_count == 4  # without the early run
+    assert early_probe.start_for(_config(tmp_path, f"inputs: ['{name}']\noutput: out/\n"))
+    assert probe(Path(name)).frame_count == 4  # the early run's answer
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(
+        ["", "file://", "FILE://", "file:///", "file://localhost/", "file://host/", "s3://b/", "x://"]
+    ).flatmap(lambda head: st.text(st.sampled_from("ab/.:-~ "), max_size=10).map(lambda tail: head + tail))
+)
+def test_local_path_is_storage_s_reading_of_a_file_url(url: str) -> None:
+    from batch.errors import BatchError
+    from batch.storage.urls import parse_url
+
+    try:
+        scheme, _, key = parse_url(url)
+    except BatchError:
+        scheme, key = "", ""
+    expected = key if scheme == "file" else None
+    assert early_probe.local_path(url) == expected
+
+
+def test_a_config_over_the_runner_s_limit_is_not_read(tmp_path: Path) -> None:
+    from batch.config_loader import MAX_BYTES
+
+    assert early_probe.CONFIG_MAX_BYTES == MAX_BYTES
+    clip = make_clip(tmp_path / "a.mp4", frames=3)
+    big = tmp_path / "big.yaml"
+    big.write_text(f"inputs: ['{clip}']\n" + "#" * MAX_BYTES)
+    assert not early_probe.start_for(str(big))
+    assert probe_ahead._started == {}
+
+
 def test_the_early_probe_starts_before_yaml_and_pathlib_load(tmp_path: Path) -> None:
     """The point of the scan: ffprobe starts ~30 ms sooner on the 2-core VM (docs/benchmarks.md)."""
     clip = make_clip(tmp_path / "a.mp4", frames=3)
