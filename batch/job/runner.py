@@ -8,14 +8,12 @@ reached, it is written to the state dir and the exit code says so.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import shutil
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import FrameType
@@ -45,6 +43,7 @@ from batch.errors import (
 )
 from batch.job.chunks import ChunkedInput, fingerprint, plan_chunks, verify_joined
 from batch.job.heartbeat import Heartbeat
+from batch.job.input_hash import BackgroundHash, sha256_file
 from batch.job.input_snapshot import fixed_inputs
 from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
 from batch.job.pipeline import check_duration, pixel_plan_for, run_pipeline
@@ -54,7 +53,7 @@ from batch.job.warm_imports import load_in_background
 from batch.media import probe_ahead
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.preview import Files, PreviewTap, make_preview
-from batch.media.probe import MediaInfo, probe, probe_ahead_of_time
+from batch.media.probe import probe, probe_ahead_of_time
 from batch.models.gpu_slot import visible_gpus
 from batch.report import page as report_page
 from batch.report.build import Collector
@@ -157,14 +156,6 @@ def _probe_ahead(item: str | BatchError | None) -> Path | None:
         if scheme == "file" and Path(key).is_file() and probe_ahead_of_time(Path(key)):
             return Path(key)
     return None
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class _Cancel:
@@ -355,7 +346,8 @@ class Runner:
         t0 = time.perf_counter()
         store = open_url(url, self.settings)
         scheme, _, key = parse_url(url)
-        probed: Future[MediaInfo] | None = None
+        hashing: BackgroundHash | None = None
+        sha256: str | None = None
         if scheme == "file":
             source = Path(key)
             if source.is_dir():
@@ -364,10 +356,7 @@ class Runner:
                 )
             if not source.is_file():
                 raise ObjectNotFound(f"input {url} does not exist", hint="check the path", url=url)
-            # ffprobe reads the file while this process hashes it (~0.1 s each on a 10 s 720p clip)
-            with ThreadPoolExecutor(1, thread_name_prefix="probe") as pool:
-                probed = pool.submit(probe, source)
-                sha256 = _sha256_file(source)
+            hashing = BackgroundHash(source)  # read beside ffprobe, then beside the work (input_hash.py)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             if scheme in ("s3", "b2"):  # a HEAD is cheap there; a presigned HTTP GET may refuse one
@@ -376,23 +365,62 @@ class Runner:
             source = self.work_dir / f"source{suffix if 1 < len(suffix) <= 16 else '.bin'}"
             with tracker.transfer("download", url_basename(url)) as progress:
                 got = store.download(url, source, progress=progress)
-            sha256 = got.sha256 or _sha256_file(source)  # every store hashes as it writes; never trust a gap
+            sha256 = got.sha256 or sha256_file(source)  # every store hashes as it writes; never trust a gap
         record.source.update({"sha256": sha256, "size": source.stat().st_size})
         record.timings["download_s"] = time.perf_counter() - t0
+        try:
+            self._process_source(source, stem, record, out_store, encoder, tracker, t0, sha256, hashing)
+        finally:
+            if hashing is not None:
+                hashing.cancel()  # a failed or stopped input does not wait for a long file's hash
+                if record.source.get("sha256") is None:  # failed early: the hash if it is done
+                    record.source["sha256"] = hashing.finished()
+                if record.source.get("sha256") is None:
+                    record.source.pop("sha256", None)  # as for a download that failed
 
-        info = probed.result() if probed else probe(source)
+    def _process_source(
+        self,
+        source: Path,
+        stem: str,
+        record: InputRecord,
+        out_store: Store,
+        encoder: EncoderChoice,
+        tracker: Tracker,
+        t0: float,
+        sha256: str | None,
+        hashing: BackgroundHash | None,
+    ) -> None:
+        """The input, on local disk: reuse an earlier output, or process it, check it and upload it.
+
+        ``sha256`` is None while ``hashing`` (a local input's) still runs: it is waited for only
+        where it decides something (an earlier run's record to reuse, a chunked input's parts)
+        and before the upload.
+        """
+
+        def digest() -> str:
+            nonlocal sha256
+            if sha256 is None:
+                assert hashing is not None
+                sha256 = hashing.result()
+                record.source["sha256"] = sha256
+            return sha256
+
+        info = probe(source)
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, output_record_key(stem))
         pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
-        settings_print = fingerprint(
-            self.cfg, sha256 or "", 0, encoder, f"{pixels.output}/{pixels.transport}"
-        )
-        if self._reuse_verified_output(out_store, done_url, settings_print, record):
-            report_page.never_raises(
-                "the report's images",
-                lambda: self.report.add_from_bucket(out_store, self.cfg.output, record.index, record.outputs),
-            )
-            return
+        pixel_route = f"{pixels.output}/{pixels.transport}"
+        earlier = self._done_record(out_store, done_url)
+        if earlier is not None:  # the settings' fingerprint decides, and it holds the input's hash
+            settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route)
+            if self._reuse_verified_output(out_store, done_url, earlier, settings_print, record):
+                report_page.never_raises(
+                    "the report's images",
+                    lambda: self.report.add_from_bucket(
+                        out_store, self.cfg.output, record.index, record.outputs
+                    ),
+                )
+                return
         tracker.set_phase("processing")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         container = self.cfg.encode.container
@@ -412,7 +440,7 @@ class Runner:
             record.timings["process_s"] = result.seconds
         else:
             chunked = ChunkedInput(
-                self.cfg, info, chunks, encoder, out_store, stem, self.work_dir, sha256 or "",
+                self.cfg, info, chunks, encoder, out_store, stem, self.work_dir, digest(),
                 workers=self.options.workers or max(1, visible_gpus()), make_room=self._make_room,
                 deadline=self.deadline,
                 registry=self.registry,
@@ -460,6 +488,8 @@ class Runner:
 
         report_page.never_raises("the report's images", lambda: self._collect(record.index, preview))
 
+        # the input's hash before anything is uploaded (it is in the done record's fingerprint)
+        settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route)
         tracker.set_phase("uploading")
         t1 = time.perf_counter()
         mime = "video/x-matroska" if container == "mkv" else f"video/{container}"
@@ -485,12 +515,20 @@ class Runner:
         record.timings["upload_s"] = time.perf_counter() - t1
         record.timings["total_s"] = time.perf_counter() - t0
 
+    @staticmethod
+    def _done_record(store: Store, done_url: str) -> dict[str, Any] | None:
+        """The record an earlier run wrote when it finished this input; None when there is none."""
+        try:
+            done = json.loads(store.read_bytes(done_url))
+        except (ObjectNotFound, ValueError):
+            return None
+        return done if isinstance(done, dict) else None
+
     def _reuse_verified_output(
-        self, store: Store, done_url: str, settings_print: str, record: InputRecord
+        self, store: Store, done_url: str, done: dict[str, Any], settings_print: str, record: InputRecord
     ) -> bool:
         """An earlier run finished this input with the same settings and its output is intact."""
         try:
-            done = json.loads(store.read_bytes(done_url))
             if done.get("fingerprint") != settings_print:
                 return False
             for out in done["outputs"]:
