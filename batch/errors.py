@@ -150,6 +150,18 @@ class TruncatedVideo(MediaError):
     code = "video_truncated"
 
 
+class InputChanged(MediaError):
+    """A local input was written to while the job read it: its hash and its output could disagree."""
+
+    code = "input_changed"
+
+
+class InputUnreadable(MediaError):
+    """A local input could not be read to its end (an I/O error, a permission taken away)."""
+
+    code = "input_unreadable"
+
+
 class FFmpegFailed(MediaError):
     """ffmpeg or ffprobe exited non-zero; carries the command and stderr tail."""
 

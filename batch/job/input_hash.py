@@ -10,10 +10,22 @@ own thread while the input is processed, and the runner waits for it before anyt
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from pathlib import Path
 
+from batch.errors import InputChanged, InputUnreadable
+
 CHUNK = 1 << 20
+
+Identity = tuple[int, int, int, int, int]
+
+
+def identity(path: Path) -> Identity:
+    """Which file, at which size and times: any write moves the change time (ctime), which no
+    caller can set back."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def sha256_file(path: Path, stop: threading.Event | None = None) -> str | None:
@@ -34,6 +46,11 @@ class BackgroundHash:
     """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.before: Identity | None = identity(path)  # the file whose bytes the hash stands for
+        except OSError:
+            self.before = None  # gone already: the read fails too, and says so
         self._stop = threading.Event()
         self._done = threading.Event()
         self._value: str | None = None
@@ -54,13 +71,33 @@ class BackgroundHash:
         return self._done.is_set()
 
     def result(self) -> str:
-        """The hash; raises what hashing raised (an unreadable file) or RuntimeError when cancelled."""
+        """The hash of the file as it still is: raises InputUnreadable (it could not be read),
+        InputChanged (it was written to since the hash began: the hash, the probe and the output
+        could each have read other bytes), or RuntimeError when cancelled."""
         self._done.wait()
+        if isinstance(self._error, OSError):
+            raise InputUnreadable(
+                f"{self.path.name} could not be read to its end: {self._error}",
+                hint="check the disk or mount the input is on, then run the job again",
+            ) from self._error
         if self._error is not None:
             raise self._error
         if self._value is None:
             raise RuntimeError("the input's hash was cancelled")
+        self.unchanged()
         return self._value
+
+    def unchanged(self) -> None:
+        """Raises InputChanged when the file is no longer the one the hash began on."""
+        try:
+            now: Identity | None = identity(self.path)
+        except OSError:
+            now = None
+        if now != self.before:
+            raise InputChanged(
+                f"{self.path.name} changed while the job read it (its size or times moved)",
+                hint="run the job again once the file is complete; nothing may write to an input a job reads",
+            )
 
     def finished(self) -> str | None:
         """The hash if it is done and succeeded, without waiting; else None."""

@@ -401,7 +401,11 @@ class Runner:
             nonlocal sha256
             if sha256 is None:
                 assert hashing is not None
+                if not hashing.done:  # the heartbeat says so (the watchdog's stall test is for frames)
+                    tracker.set_phase("hashing", f"sha256 of {source.name}")
+                waited = time.perf_counter()
                 sha256 = hashing.result()
+                record.timings["hash_wait_s"] = round(time.perf_counter() - waited, 3)
                 record.source["sha256"] = sha256
             return sha256
 
@@ -421,11 +425,13 @@ class Runner:
                     ),
                 )
                 return
+        chunks = plan_chunks(self.cfg, info, self.registry)
+        if chunks is not None:
+            digest()  # its parts carry the fingerprint: waited for before any frame is expected to move
         tracker.set_phase("processing")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         container = self.cfg.encode.container
         dest = self.work_dir / f"{stem}.{container}"
-        chunks = plan_chunks(self.cfg, info, self.registry)
         chunked: ChunkedInput | None = None
         tap: PreviewTap
         if chunks is None:
@@ -470,6 +476,11 @@ class Runner:
             record.encode["keep_up"] = chunked.pace.to_dict()
             record.notes.append(f"encoders: {chunked.pace.reason}")
 
+        # the hash of the bytes that were read, before anything of this input is kept or uploaded (the
+        # report's images too): the done record's fingerprint holds it; a file written to meanwhile fails
+        settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route)
+        if hashing is not None:
+            hashing.unchanged()
         labels = (
             f"source {info.width}x{info.height} {float(info.fps):.3g} fps",
             f"result {out.width}x{out.height} {float(out.fps):.3g} fps (before encoding)",
@@ -488,8 +499,6 @@ class Runner:
 
         report_page.never_raises("the report's images", lambda: self._collect(record.index, preview))
 
-        # the input's hash before anything is uploaded (it is in the done record's fingerprint)
-        settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route)
         tracker.set_phase("uploading")
         t1 = time.perf_counter()
         mime = "video/x-matroska" if container == "mkv" else f"video/{container}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from batch.errors import InputChanged, InputUnreadable
 from batch.job import input_hash
 from batch.job.input_hash import BackgroundHash, sha256_file
 
@@ -29,11 +30,41 @@ def test_the_digest_is_hashlib_s(tmp_path: Path) -> None:
 
 def test_an_unreadable_input_raises_where_the_hash_is_asked_for(tmp_path: Path) -> None:
     background = BackgroundHash(tmp_path / "gone.mp4")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputUnreadable, match=r"gone\.mp4 could not be read") as caught:
         background.result()
+    assert isinstance(caught.value.__cause__, FileNotFoundError) and caught.value.hint
     assert background.finished() is None
-    with pytest.raises(IsADirectoryError):
-        BackgroundHash(tmp_path).result()
+    with pytest.raises(InputUnreadable):
+        BackgroundHash(tmp_path).result()  # a directory
+
+
+@pytest.mark.parametrize("how", ["append", "same size, in place", "replaced by another file", "deleted"])
+def test_a_file_written_to_after_the_hash_began_is_refused(tmp_path: Path, how: str) -> None:
+    """The hash must stand for the bytes the probe and the transcode read (outside review: an
+    in-place write after the transcode had read a region the hash had not reached yet made a
+    later run reuse the old output for the new bytes)."""
+    path = tmp_path / "in.mp4"
+    path.write_bytes(b"a" * 100_000)
+    background = BackgroundHash(path)
+    assert background.result() == hashlib.sha256(b"a" * 100_000).hexdigest()
+    background.unchanged()  # nothing happened yet
+    if how == "append":
+        with path.open("ab") as f:
+            f.write(b"b")
+    elif how == "same size, in place":
+        with path.open("r+b") as f:
+            f.seek(10)
+            f.write(b"b")
+    elif how == "replaced by another file":
+        other = tmp_path / "other.mp4"
+        other.write_bytes(b"a" * 100_000)
+        other.replace(path)
+    else:
+        path.unlink()
+    with pytest.raises(InputChanged, match=r"in\.mp4 changed while the job read it"):
+        background.unchanged()
+    with pytest.raises(InputChanged):
+        background.result()
 
 
 def test_cancel_stops_a_long_hash_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
