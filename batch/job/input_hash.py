@@ -18,14 +18,15 @@ from batch.errors import InputChanged, InputUnreadable
 
 CHUNK = 1 << 20
 
-Identity = tuple[int, int, int, int, int]
+Identity = tuple[int, int, int, int]
 
 
 def identity(path: Path) -> Identity:
-    """Which file, at which size and times: any write moves the change time (ctime), which no
-    caller can set back."""
+    """Which file, at which size and modification time (as the early probe tells files apart). Not
+    the change time: some network and FUSE mounts make one up at each stat, and a job must not fail
+    for that."""
     st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def sha256_file(path: Path, stop: threading.Event | None = None) -> str | None:
@@ -95,7 +96,7 @@ class BackgroundHash:
             now = None
         if now != self.before:
             raise InputChanged(
-                f"{self.path.name} changed while the job read it (its size or times moved)",
+                f"{self.path.name} changed while the job read it (its size or modification time moved)",
                 hint="run the job again once the file is complete; nothing may write to an input a job reads",
             )
 
