@@ -10,23 +10,13 @@ own thread while the input is processed, and the runner waits for it before anyt
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from pathlib import Path
 
 from batch.errors import InputChanged, InputUnreadable
+from batch.media.probe_ahead import Identity, identity
 
 CHUNK = 1 << 20
-
-Identity = tuple[int, int, int, int]
-
-
-def identity(path: Path) -> Identity:
-    """Which file, at which size and modification time (as the early probe tells files apart). Not
-    the change time: some network and FUSE mounts make one up at each stat, and a job must not fail
-    for that."""
-    st = os.stat(path)
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def sha256_file(path: Path, stop: threading.Event | None = None) -> str | None:
@@ -48,10 +38,8 @@ class BackgroundHash:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.before: Identity | None = identity(path)  # the file whose bytes the hash stands for
-        except OSError:
-            self.before = None  # gone already: the read fails too, and says so
+        # the file whose bytes the hash stands for; None: gone already, and the read says so
+        self.before: Identity | None = identity(path)
         self._stop = threading.Event()
         self._done = threading.Event()
         self._value: str | None = None
@@ -89,12 +77,11 @@ class BackgroundHash:
         return self._value
 
     def unchanged(self) -> None:
-        """Raises InputChanged when the file is no longer the one the hash began on."""
-        try:
-            now: Identity | None = identity(self.path)
-        except OSError:
-            now = None
-        if now != self.before:
+        """Raises InputChanged when the file is no longer the one the hash began on, told apart as the
+        early probe does: by size and modification time, not the change time (some network and FUSE
+        mounts make one up at each stat, and a job must not fail for that)."""
+        now = identity(self.path)
+        if now is None or now != self.before:
             raise InputChanged(
                 f"{self.path.name} changed while the job read it (its size or modification time moved)",
                 hint="run the job again once the file is complete; nothing may write to an input a job reads",
