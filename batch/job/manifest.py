@@ -14,14 +14,22 @@ import platform
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batch import __version__, faults
-from batch.contracts import LAUNCH_ID_ENV, MANIFEST, manifest_archive_url, manifest_url, state_file
+from batch.contracts import (
+    LAUNCH_ID_ENV,
+    MANIFEST,
+    manifest_archive_url,
+    manifest_url,
+    previous_output_url,
+    state_file,
+)
 from batch.errors import BatchError, ObjectNotFound, exit_code_for
-from batch.storage import ObjectInfo, Store
+from batch.storage import ObjectInfo, Store, join_url
 
 SCHEMA = "batch-manifest/1"
 
@@ -162,7 +170,40 @@ def archive_previous(store: Store, output: str, previous: bytes | None, name: st
         stamp = json.loads(previous).get("finished_at") or utc_now()
     except (ValueError, AttributeError):
         stamp = utc_now()
-    store.write_bytes(manifest_archive_url(output, name, key_stamp(stamp)), previous, "application/json")
+    stamp = key_stamp(str(stamp))
+    suffix = free_suffix(store, lambda n: manifest_archive_url(output, name, stamp + n), previous)
+    if suffix is not None:
+        store.write_bytes(manifest_archive_url(output, name, stamp + suffix), previous, "application/json")
+
+
+def archive_output(store: Store, output: str, key: str, started_at: str) -> str | None:
+    """Copy the object at ``key`` (an earlier run's) to ``previous/<run start>[-n]/<key>``, a key that
+    holds nothing yet; returns the folder's name, or None when there is nothing at ``key``."""
+    url = join_url(output, key)
+    try:
+        store.stat(url)
+    except ObjectNotFound:
+        return None
+    base = key_stamp(started_at)
+    stamp = base + (free_suffix(store, lambda n: previous_output_url(output, base + n, key)) or "")
+    store.copy(url, previous_output_url(output, stamp, key))
+    return stamp
+
+
+def free_suffix(store: Store, url_for: Callable[[str], str], same: bytes | None = None) -> str | None:
+    """The first of "", "-2", "-3", ... for which ``url_for(suffix)`` holds nothing: archive keys are
+    stamped to the second, and two runs can start (or end) in the same second. None when one of
+    them already holds ``same`` (archived before: nothing to write)."""
+    for n in range(1, 10_000):
+        suffix = "" if n == 1 else f"-{n}"
+        try:
+            if same is None:
+                store.stat(url_for(suffix))
+            elif store.read_bytes(url_for(suffix)) == same:
+                return None
+        except ObjectNotFound:
+            return suffix
+    raise BatchError(f"no free archive key up to {url_for(suffix)}", hint="clear out old archives")
 
 
 def publish(manifest: Manifest | bytes, store: Store, output: str, name: str = MANIFEST) -> ObjectInfo:

@@ -29,7 +29,6 @@ from batch.contracts import (
     STATUS,
     UNPUBLISHED_MANIFEST,
     output_record_key,
-    previous_output_url,
     report_data_name,
     state_file,
 )
@@ -45,7 +44,14 @@ from batch.job.chunks import ChunkedInput, fingerprint, plan_chunks, verify_join
 from batch.job.heartbeat import Heartbeat
 from batch.job.input_hash import BackgroundHash, sha256_file
 from batch.job.input_snapshot import fixed_inputs
-from batch.job.manifest import InputRecord, Manifest, key_stamp, output_entry, publish, write_local
+from batch.job.manifest import (
+    InputRecord,
+    Manifest,
+    archive_output,
+    output_entry,
+    publish,
+    write_local,
+)
 from batch.job.pipeline import check_duration, pixel_plan_for, run_pipeline
 from batch.job.progress import Tracker, show_logs_above_bars
 from batch.job.shards import Shard, merge_if_complete, run_id
@@ -563,14 +569,9 @@ class Runner:
 
         A copy that fails fails the input: the earlier output is never overwritten unarchived.
         """
-        url = join_url(self.cfg.output, key)
-        try:
-            store.stat(url)
-        except ObjectNotFound:
+        stamp = archive_output(store, self.cfg.output, key, self.manifest.started_at)
+        if stamp is None:
             return
-        stamp = key_stamp(self.manifest.started_at)
-        archived = previous_output_url(self.cfg.output, stamp, key)
-        store.copy(url, archived)
         record.notes.append(f"an earlier run's {key} was kept as {PREVIOUS_OUTPUTS}/{stamp}/{key}")
         log.info("kept an earlier run's %s as %s/%s/%s", key, PREVIOUS_OUTPUTS, stamp, key)
 

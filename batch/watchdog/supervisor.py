@@ -28,6 +28,7 @@ its shutdown.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -167,8 +168,15 @@ def archive_previous_run(state_dir: Path) -> None:
     found = [state_file(state_dir, n) for n in PER_RUN_FILES if state_file(state_dir, n).exists()]
     if not found:
         return
-    dest = state_file(state_dir, PREVIOUS_RUNS) / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    dest.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    state_file(state_dir, PREVIOUS_RUNS).mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):  # a new folder: two runs can start in the same second
+        dest = state_file(state_dir, PREVIOUS_RUNS) / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            dest.mkdir()
+            break
+        except FileExistsError:
+            continue
     for path in found:
         path.replace(dest / path.name)
 
