@@ -80,6 +80,9 @@ def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
         return []
     allowed = _COPYABLE.get(container)
     if allowed is None or all(a.codec in allowed for a in audio):
+        if container == "mp4" and any(a.codec == "flac" for a in audio):
+            # ffmpeg before 6.1 refuses FLAC in MP4 unless told it may ("experimental"); players read it
+            return ["-c:a", "copy", "-strict", "experimental"]
         return ["-c:a", "copy"]
     return ["-c:a", "aac", "-b:a", "192k"]
 
