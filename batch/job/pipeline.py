@@ -223,15 +223,27 @@ def _drain(
 
 
 def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
-    """The output lasts as long as the input, within a frame. Raises DurationMismatch."""
-    tolerance = max(1 / info_out.fps, 1 / info.fps) + 0.002
-    if abs(info_out.duration - info.duration) > tolerance:
-        raise DurationMismatch(
-            f"{dest.name} lasts {info_out.duration:.3f} s, the input {info.duration:.3f} s",
-            hint="the source's timing could not be kept; please report it with the manifest",
+    """The output lasts as long as the input, within a frame (a variable-rate source's last frame is
+    shown for a time its timestamps do not give: within its longest frame more). Raises
+    TruncatedVideo when the input declares longer than its frames last, DurationMismatch otherwise."""
+    tolerance = max(1 / info_out.fps, 1 / info.fps) + (info.longest_frame_s if info.vfr else 0) + 0.002
+    if abs(info_out.duration - info.duration) <= tolerance:
+        return
+    frames_last = float(info.frame_count / info.fps)
+    if not info.vfr and abs(info_out.duration - frames_last) <= tolerance < info.duration - frames_last:
+        raise TruncatedVideo(
+            f"{Path(info.path).name} is truncated or damaged: its container declares {info.duration:.3f} s, "
+            f"its {info.frame_count} video frames last {frames_last:.3f} s",
+            hint="re-upload a complete copy of the input",
             input_duration=info.duration,
-            output_duration=info_out.duration,
+            frames_duration=frames_last,
         )
+    raise DurationMismatch(
+        f"{dest.name} lasts {info_out.duration:.3f} s, the input {info.duration:.3f} s",
+        hint="the source's timing could not be kept; please report it with the manifest",
+        input_duration=info.duration,
+        output_duration=info_out.duration,
+    )
 
 
 def plan_stages(
@@ -321,7 +333,7 @@ def run_pipeline(
     if deinterlaced := deinterlace_note(info):
         notes.append(deinterlaced)
     if info.vfr:
-        notes.append(f"variable frame rate resampled to a constant {info.fps} fps ({frames_in} frames)")
+        notes.append(resample_note(info, frames_in))
     notes += pixel_notes(spec)
     return PipelineResult(
         info_in=info,
@@ -335,6 +347,20 @@ def run_pipeline(
         preview=tap,
         dropped_streams=spec.streams.dropped_dicts(),
     )
+
+
+def resample_note(info: MediaInfo, frames: int) -> str:
+    """What resampling a variable-rate source did to its frames (the drops from its timestamps)."""
+    kept = info.frame_count - info.resample_dropped
+    if info.resample_dropped:
+        lost = (
+            f"{info.resample_dropped} of the source's {info.frame_count} frames dropped: they fall within "
+            f"1/{info.fps} s of the next one, closer than any rate up to 240 fps keeps apart"
+        )
+    else:
+        lost = f"all {info.frame_count} source frames kept"
+    held = f", {frames - kept} repeated to hold the source's timing" if frames > kept else ""
+    return f"variable frame rate resampled to a constant {info.fps} fps ({frames} frames): {lost}{held}"
 
 
 def pixel_notes(spec: OutputSpec) -> list[str]:

@@ -547,8 +547,8 @@ class Runner:
             if done.get("fingerprint") != settings_print:
                 return False
             for out in done["outputs"]:
-                info = store.stat(out["url"])
-                if info.size != out["size"] or (info.sha256 and info.sha256 != out["sha256"]):
+                if not self._intact(store, out):
+                    log.warning("%s in the bucket does not match its record; making it again", out["key"])
                     return False
         except (ObjectNotFound, ValueError, KeyError):
             return False
@@ -557,6 +557,22 @@ class Runner:
         record.notes.append("skipped: the final output of an earlier run is verified in the bucket")
         log.info("%s: already done in the bucket; skipped", done_url.rsplit("/", 2)[-2])
         return True
+
+    def _intact(self, store: Store, out: dict[str, Any]) -> bool:
+        """The object holds the bytes its record names: by the store's own sha256, or (a store that
+        keeps none, such as local files) by reading it back; its size alone would pass bytes changed
+        in place."""
+        info = store.stat(out["url"])
+        if info.size != out["size"] or (info.sha256 and info.sha256 != out["sha256"]):
+            return False
+        if info.sha256:
+            return True
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        check = self.work_dir / f".reuse-check-{PurePosixPath(out['key']).name}"
+        try:
+            return bool(store.download(out["url"], check).sha256 == out["sha256"])
+        finally:
+            check.unlink(missing_ok=True)
 
     def _make_room(self, short: int) -> int:
         """Drop kept local copies of verified uploads, oldest first (the watchdog's spares)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
+from batch.media.frame_times import resample_rate, spacing_varies
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -84,6 +86,8 @@ class MediaInfo:
     rotation: int = 0
     start_s: float = 0.0  # video start relative to the file's start (audio sync)
     vfr: bool = False
+    resample_dropped: int = 0  # VFR: source frames the resampling to ``fps`` drops (from their timestamps)
+    longest_frame_s: float = 0.0  # VFR: the longest gap between two frames' timestamps
     frame_count_source: str = "container"  # or "counted"
     color: ColorInfo = field(default_factory=ColorInfo)
     audio: tuple[AudioStream, ...] = ()
@@ -175,6 +179,22 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(tag) % 360 if tag else 0
 
 
+def _shown_frames(packets: list[dict[str, Any]], stream_index: int) -> tuple[list[int], int | None] | None:
+    """The timestamps of the frames the stream shows, in order, and where the last one ends (its
+    timestamp plus its duration, where known); None when a packet has no timestamp."""
+    shown = []
+    for p in packets:
+        if p.get("stream_index") == stream_index and "D" not in str(p.get("flags", "")):
+            if not isinstance(p.get("pts"), int):
+                return None
+            shown.append(p)
+    if not shown:
+        return None
+    last = max(shown, key=lambda p: int(p["pts"]))
+    duration = last.get("duration")
+    return sorted(int(p["pts"]) for p in shown), last["pts"] + duration if isinstance(duration, int) else None
+
+
 def _packet_counts(packets: list[dict[str, Any]], stream_index: int) -> tuple[int, int]:
     """(packets of the stream, packets that decode to shown frames), from every packet's flags.
 
@@ -256,14 +276,27 @@ def probe(path: Path) -> MediaInfo:
         as_end = duration - _float(video.get("start_time"))
         if as_end > 0 and abs(as_end - float(frame_count / fps)) < abs(duration - float(frame_count / fps)):
             duration = as_end
-    vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
-    # Some containers (Matroska) report a nominal rate even for variable-rate
-    # streams: frames that do not fill the duration at that rate mean VFR.
-    if not vfr and abs(frame_count / fps - Fraction(duration)) > 2 / fps:
-        vfr = True
-        avg_rate = Fraction(frame_count) / Fraction(duration)
-    if vfr:
-        fps = cfr_rate_for(r_rate or fps, avg_rate or fps)
+    shown = _shown_frames(data.get("packets") or [], int(video.get("index", 0)))
+    time_base = _rate(video.get("time_base"))
+    resample_dropped, longest_frame_s = 0, 0.0
+    if shown and len(shown[0]) > 2 and time_base:
+        pts, end = shown
+        # the frames' own timestamps: the reported rates agree for some variable-rate streams
+        # (Matroska; a phone clip missing a frame)
+        vfr = spacing_varies(pts, time_base)
+        if vfr:
+            origin = round(Fraction(str(fmt.get("start_time") or 0)) / time_base)  # ffmpeg's time 0
+            fps, resample_dropped = resample_rate(pts, time_base, r_rate, origin, end)
+            longest_frame_s = float(max(b - a for a, b in itertools.pairwise(pts)) * time_base)
+    else:
+        vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
+        # Some containers (Matroska) report a nominal rate even for variable-rate
+        # streams: frames that do not fill the duration at that rate mean VFR.
+        if not vfr and abs(frame_count / fps - Fraction(duration)) > 2 / fps:
+            vfr = True
+            avg_rate = Fraction(frame_count) / Fraction(duration)
+        if vfr:
+            fps = cfr_rate_for(r_rate or fps, avg_rate or fps)
 
     rotation = _rotation(video)
     start_s = max(0.0, _float(video.get("start_time")) - _float(fmt.get("start_time")))
@@ -309,6 +342,8 @@ def probe(path: Path) -> MediaInfo:
         rotation=rotation,
         start_s=start_s,
         vfr=vfr,
+        resample_dropped=resample_dropped,
+        longest_frame_s=longest_frame_s,
         frame_count_source=source,
         color=color,
         audio=audio,

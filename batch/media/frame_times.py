@@ -1,0 +1,90 @@
+"""Variable frame rate, told from the frames' own timestamps, and the constant rate it becomes.
+
+The rates ffprobe reports are guesses: Matroska reports the same ``r_frame_rate`` and
+``avg_frame_rate`` for a stream that changes rate halfway, and a phone clip with one frame
+missing has rates that agree. So a stream is variable-rate when the spacing of its shown
+frames' timestamps varies by more than the time base's rounding.
+
+Such a stream is resampled (ffmpeg's ``fps`` filter) to a constant rate; a rate whose frame
+slots are coarser than two source frames drops one of them. :func:`resample_rate` picks the
+lowest usual rate that drops none, and says how many a rate drops when none can keep all.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+# The rates a resampled stream may take besides its own base rate, lowest first (240: the highest
+# cameras record). Whole rates: 29.97 fps content keeps its base rate, or becomes 30.
+RATES = tuple(Fraction(r) for r in (24, 25, 30, 48, 50, 60, 90, 100, 120, 144, 240))
+
+
+def spacing_varies(pts: list[int], time_base: Fraction) -> bool:
+    """Shown frames' timestamps (sorted, in time-base ticks) spaced unevenly: gaps that differ from
+    the typical one by more than the timestamps' rounding (a tick, or a millisecond: 29.97 fps
+    from Matroska is spaced 33 and 34 ms, in any time base it is remuxed to) plus 1%."""
+    gaps = sorted(b - a for a, b in itertools.pairwise(pts))
+    if not gaps:
+        return False
+    typical = gaps[len(gaps) // 2]
+    allowed = max(Fraction(1), 1 / (1000 * time_base)) + Fraction(typical, 100)
+    return gaps[0] < typical - allowed or gaps[-1] > typical + allowed
+
+
+def dropped_at(
+    pts: list[int],
+    time_base: Fraction,
+    rate: Fraction,
+    origin: int = 0,
+    end: int | None = None,
+    limit: int | None = None,
+) -> int:
+    """Source frames ffmpeg's ``fps`` filter (ffmpeg 5.1, rounding to the nearest slot) drops at
+    ``rate``: a frame is dropped when the next one (or, for the last, the stream's ``end``: its
+    timestamp plus its duration) falls in a slot it has not yet passed. Slots count from ``origin``
+    (the file's start, in ticks: where ffmpeg puts time 0). Counting stops past ``limit``."""
+    scale_num = time_base.numerator * rate.numerator
+    scale_den = time_base.denominator * rate.denominator
+
+    def slot(p: int) -> int:
+        return (2 * (p - origin) * scale_num + scale_den) // (2 * scale_den)  # nearest, halves up
+
+    nxt, dropped = slot(pts[0]), 0
+    for p in [*pts[1:], *([] if end is None else [end])]:
+        slot_p = slot(p)
+        if slot_p <= nxt:
+            dropped += 1
+            if limit is not None and dropped > limit:
+                break
+        else:
+            nxt = slot_p
+    return dropped
+
+
+def resample_rate(
+    pts: list[int], time_base: Fraction, base_rate: Fraction | None, origin: int = 0, end: int | None = None
+) -> tuple[Fraction, int]:
+    """(the constant rate, the source frames it drops) for a variable-rate stream.
+
+    The lowest of ``RATES`` and the stream's own base rate (``r_frame_rate``, unless it is a time
+    base's rate above 240) that keeps every frame before the last; where none does (frames closer
+    than 1/240 s), the one that drops fewest (the lowest of those). The count includes the last
+    frame when ``end`` (its end, in ticks) shows it too short to get a slot of its own.
+    """
+    span = (pts[-1] - pts[0]) * time_base
+    average = Fraction(len(pts) - 1) / span if span > 0 else RATES[-1]
+    rates = sorted({*RATES, *([base_rate] if base_rate and base_rate <= RATES[-1] else [])})
+    # below the average there are fewer slots than frames: those rates always drop
+    candidates = [r for r in rates if r >= average * Fraction(99, 100)] or [rates[-1]]
+    # chosen by the frames between the first and the last: a last frame shown for less than half a
+    # slot (its duration) is not worth a higher rate for the whole stream, but is counted
+    best: tuple[Fraction, int] | None = None
+    for rate in candidates:
+        dropped = dropped_at(pts, time_base, rate, origin, None, None if best is None else best[1])
+        if best is None or dropped < best[1]:
+            best = (rate, dropped)
+        if dropped == 0:
+            break
+    assert best is not None
+    return best[0], dropped_at(pts, time_base, best[0], origin, end)

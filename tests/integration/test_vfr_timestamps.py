@@ -1,0 +1,185 @@
+"""Variable frame rate is told from the frames' timestamps, and resampling keeps every frame.
+
+An outside review found frames dropped or shifted without a word: a Matroska stream that
+changes from 24 to 30 fps reports equal rates, so it was taken for constant-rate and retimed
+(video 120 ms ahead of its audio); a phone clip missing one frame was cut into chunks as if
+constant (frames duplicated and lost at the joins); a variable-rate stream was resampled to its
+base rate (24 for a 24 -> 30 clip: 12 frames lost) or, above 240, to at most 120 (half of a
+240 fps clip lost).
+
+The drop model is checked against ffmpeg's own ``fps`` filter on random timestamps; the
+product's output is checked frame by frame (lossless, every source frame distinct) with
+ffprobe / framemd5.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from clips import count_frames, video_duration
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batch.config import parse_config
+from batch.errors import TruncatedVideo
+from batch.job.chunks import plan_chunks
+from batch.job.pipeline import run_pipeline
+from batch.media.encoder import choose_encoder
+from batch.media.frame_times import dropped_at
+from batch.media.probe import probe
+
+pytestmark = pytest.mark.integration
+
+
+def clip_at(path: Path, times_ms: list[int] | str, *, audio: bool = False, mkv_remux: bool = False) -> Path:
+    """Distinct lossless frames (testsrc2 moves every frame) shown at ``times_ms``: a list
+    of milliseconds (short: a nested expression), or an expression of N and the frame count."""
+    if isinstance(times_ms, str):
+        expr, count = times_ms.split(";")
+        frames = int(count)
+    else:
+        expr, frames = "0", len(times_ms)
+        for n in range(len(times_ms) - 1, -1, -1):
+            expr = f"if(eq(N,{n}),{times_ms[n]},{expr})"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10", "-shortest"]
+    cmd += ["-frames:v", str(frames), "-vf", f"settb=1/1000,setpts='{expr}'", "-fps_mode", "vfr",
+            "-enc_time_base:v", "1/1000", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast"]  # fmt: skip
+    if audio:
+        cmd += ["-c:a", "aac"]
+    made = path.with_suffix(".made.mp4") if mkv_remux else path
+    subprocess.run([*cmd, str(made)], check=True)
+    if mkv_remux:  # Matroska reports equal r_frame_rate and avg_frame_rate for such a stream
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(made), "-c", "copy", str(path)], check=True)
+    return path
+
+
+def frame_hashes(path: Path, vf: str | None = None) -> list[str]:
+    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0"]
+    cmd += ["-vf", vf] if vf else ["-fps_mode", "passthrough"]
+    out = subprocess.run([*cmd, "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def run(src: Path, dest: Path) -> object:
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: libx264, preset: ultrafast, crf: 0}")
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+
+
+def source_pts(path: Path) -> tuple[list[int], Fraction, int, int | None]:
+    import json
+
+    data = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format",
+             "-show_entries", "packet=stream_index,flags,pts", str(path)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    video = next(s for s in data["streams"] if s["codec_type"] == "video")
+    tb = Fraction(video["time_base"])
+    packets = [p for p in data["packets"] if p["stream_index"] == video["index"]]
+    last = max(packets, key=lambda p: p["pts"])
+    origin = round(Fraction(data["format"].get("start_time") or "0") / tb)
+    end = last["pts"] + last["duration"] if "duration" in last else None  # as the probe takes it
+    return sorted(p["pts"] for p in packets), tb, origin, end
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(gaps=st.lists(st.integers(min_value=1, max_value=90), min_size=8, max_size=30), mkv=st.booleans())
+def test_the_drop_model_is_ffmpegs_fps_filter(gaps: list[int], mkv: bool, tmp_path: Path) -> None:
+    times = [0]
+    for g in gaps:
+        times.append(times[-1] + g)
+    src = clip_at(
+        tmp_path / ("s.mkv" if mkv else "s.mp4"), times
+    )  # Matroska written directly: with durations
+    source = frame_hashes(src)
+    assert len(set(source)) == len(times)
+    pts, tb, origin, end = source_pts(src)
+    for rate in (Fraction(24), Fraction(30000, 1001), Fraction(60)):
+        out = set(frame_hashes(src, f"fps={rate.numerator}/{rate.denominator}"))
+        # the frames before the last: exact in any container
+        assert dropped_at(pts, tb, rate, origin) == sum(h not in out for h in source[:-1]), (rate, times)
+        if (
+            mkv and end is not None
+        ):  # the last too, from where it ends (MP4's end is not the one ffmpeg's decoder uses)
+            assert dropped_at(pts, tb, rate, origin, end) == sum(h not in out for h in source), (rate, times)
+
+
+def test_a_matroska_stream_from_24_to_30_fps_keeps_every_frame_and_its_sync(tmp_path: Path) -> None:
+    times = "if(lt(N,48),round(N*1000/24),2000+round((N-48)*1000/30));108"
+    src = clip_at(tmp_path / "vfr.mkv", times, audio=True, mkv_remux=True)
+    info = probe(src)
+    assert info.vfr and info.fps == 30 and info.resample_dropped == 0
+    dest = tmp_path / "out.mp4"
+    result = run(src, dest)
+    assert set(frame_hashes(dest)) == set(frame_hashes(src))  # lossless: every source frame is there
+    assert count_frames(dest) == result.frames_out  # type: ignore[attr-defined]
+    assert abs(video_duration(dest) - info.duration) <= 1 / 30 + info.longest_frame_s
+    note = next(n for n in result.notes if "variable frame rate" in n)  # type: ignore[attr-defined]
+    assert "all 108 source frames kept" in note
+    # each frame in the slot nearest its timestamp: frame 60, 2.4 s into the video (which starts 21 ms
+    # into the file, after the audio's priming), at 30 fps
+    pts, tb, origin, _ = source_pts(src)
+    assert frame_hashes(dest).index(frame_hashes(src)[60]) == round((pts[60] - origin) * tb * 30) == 73
+
+
+def test_a_240_fps_clip_with_jitter_keeps_all_its_frames(tmp_path: Path) -> None:
+    times = "round(N*1000/240)+eq(mod(N,3),0);120"  # 4.17 ms apart, every third 1 ms late
+    src = clip_at(tmp_path / "fast.mkv", times)
+    info = probe(src)
+    assert info.vfr and info.fps == 240 and info.resample_dropped == 0
+    dest = tmp_path / "out.mp4"
+    run(src, dest)
+    assert set(frame_hashes(dest)) == set(frame_hashes(src))
+
+
+def test_frames_closer_than_any_rate_are_dropped_and_said(tmp_path: Path) -> None:
+    times = [0, 40, 80, 81, 120, 160, 200, 240]  # frames 2 and 3 are 1 ms apart
+    src = clip_at(tmp_path / "burst.mkv", times)
+    info = probe(src)
+    assert info.vfr and info.resample_dropped == 1
+    result = run(src, tmp_path / "out.mp4")
+    note = next(n for n in result.notes if "variable frame rate" in n)  # type: ignore[attr-defined]
+    assert "1 of the source's 8 frames dropped" in note
+    assert len(set(frame_hashes(tmp_path / "out.mp4"))) == 7
+
+
+def test_a_phone_clip_missing_one_frame_is_variable_and_not_cut_into_chunks(tmp_path: Path) -> None:
+    times = "round((N+gte(N,20))*1000/30);89"  # frame 20 of 90 missing
+    src = clip_at(tmp_path / "gap.mp4", times)
+    info = probe(src)
+    assert info.vfr and info.fps == 30
+    cfg = parse_config("inputs: [x]\noutput: out/\nstages: [{upscale: {scale: 1}}]\nlimits: {chunk_s: 1}")
+    assert plan_chunks(cfg, info) is None
+    result = run(src, tmp_path / "out.mp4")
+    assert result.frames_out == count_frames(tmp_path / "out.mp4")  # type: ignore[attr-defined]
+    assert set(frame_hashes(tmp_path / "out.mp4")) == set(frame_hashes(src))
+
+
+@pytest.mark.parametrize("container", ["mkv", "mp4"])
+def test_a_constant_rate_stream_in_a_coarse_time_base_is_not_variable(container: str, tmp_path: Path) -> None:
+    """29.97 fps in milliseconds is spaced 33 and 34 ms: the rounding, not a variable rate."""
+    src = clip_at(tmp_path / f"ntsc.{container}", "round(N*1001/30);60")
+    assert not probe(src).vfr
+
+
+def test_a_truncated_matroska_file_is_truncated_not_a_bug(tmp_path: Path) -> None:
+    full = tmp_path / "full.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=3",
+         "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libvorbis",
+         str(full)],
+        check=True,
+    )  # fmt: skip
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(
+        TruncatedVideo, match=r"cut\.mkv is truncated or damaged: its container declares 3\.000 s"
+    ):
+        run(cut, tmp_path / "out.mp4")
