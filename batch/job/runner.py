@@ -35,6 +35,7 @@ from batch.contracts import (
 from batch.errors import (
     BatchError,
     Cancelled,
+    DiskFull,
     InternalError,
     NotAVideo,
     ObjectNotFound,
@@ -312,7 +313,7 @@ class Runner:
                     merged = f"failed ({type(e).__name__}: {e}); the next shard to finish merges"
                 log.info("merged manifest.json: %s", merged)
             self._publish_report(out_store, data)
-        except StorageError as e:
+        except (StorageError, DiskFull) as e:  # a local output on a full disk is as unreachable
             # the watchdog publishes the manifest as it was meant to be once the bucket answers
             with contextlib.suppress(OSError):
                 write_local(data, self.state_dir, UNPUBLISHED_MANIFEST)
