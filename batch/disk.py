@@ -96,6 +96,23 @@ def named_when_full(where: Path, what: str) -> Iterator[None]:
         ) from e
 
 
+def full_in_stderr(stderr: str, where: Path, what: str) -> DiskFull | None:
+    """DiskFull when ffmpeg's stderr says it ran out of space writing ``what`` (its exit code alone
+    would read as an encoder problem)."""
+    if "No space left on device" not in stderr and "Disk quota exceeded" not in stderr:
+        return None
+    try:
+        free = free_bytes(where)
+    except OSError:
+        free = 0
+    return DiskFull(
+        f"the disk filled up during {what} at {where} ({human(free)} free)",
+        hint="rent an instance with a larger disk (vast.ai: --disk; RunPod: containerDiskInGb), "
+        "or split the batch (--shard I/N)",
+        free_bytes=free,
+    )
+
+
 def evict_oldest(root: Path) -> Callable[[int], int]:
     """A ``make_room`` that deletes files under ``root``, oldest first, until enough is freed."""
 

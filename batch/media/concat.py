@@ -7,6 +7,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
+from batch.disk import full_in_stderr
 from batch.errors import FFmpegFailed
 from batch.media.probe import AudioStream
 from batch.media.streams import StreamPlan, source_args
@@ -58,6 +59,8 @@ def join_parts(
     finally:
         Path(listing.name).unlink(missing_ok=True)
     if proc.returncode != 0:
+        if full := full_in_stderr(proc.stderr[-1500:], dest.parent, f"the join into {dest.name}"):
+            raise full
         raise FFmpegFailed(
             f"joining {len(parts)} parts into {dest.name} failed (ffmpeg exit {proc.returncode})",
             hint="a part may be damaged; run the job again to redo it",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from batch.disk import full_in_stderr
 from batch.errors import Cancelled, FFmpegFailed
 from batch.media.colour import rgb_conversion
 from batch.media.interlace import deinterlace_filter
@@ -185,6 +186,10 @@ class DirectTranscode:
             if code != 0:
                 stderr.seek(0)
                 tail = stderr.read().decode(errors="replace").strip()[-1500:]
+                if full := full_in_stderr(
+                    tail, self.spec.path.parent, f"the transcode to {self.spec.path.name}"
+                ):
+                    raise full
                 raise FFmpegFailed(
                     f"transcoding {Path(self.info.path).name} failed (ffmpeg exit {code})",
                     hint="the input may be damaged (re-upload or re-encode it), or the encode settings "

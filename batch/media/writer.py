@@ -18,7 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch.errors import FFmpegFailed
+from batch.disk import full_in_stderr
+from batch.errors import BatchError, FFmpegFailed
 from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
@@ -222,13 +223,16 @@ class FrameWriter:
             with contextlib.suppress(OSError):
                 stdin.close()
 
-    def _failure(self) -> FFmpegFailed:
+    def _failure(self) -> BatchError:
         code = self._proc.wait() if self._proc else None
-        return FFmpegFailed(
+        tail = stderr_tail(Path(self._stderr.name))
+        return full_in_stderr(
+            tail, self.spec.path.parent, f"the encode of {self.spec.path.name}"
+        ) or FFmpegFailed(
             f"encoding {self.spec.path.name} failed (ffmpeg exit {code})",
             hint="see stderr_tail; check the encode settings",
             command=" ".join(self.command),
-            stderr_tail=stderr_tail(Path(self._stderr.name)),
+            stderr_tail=tail,
         )
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -29,7 +29,8 @@ def test_a_full_disk_at_the_manifest_keeps_the_records(
         raise DiskFull("disk filled up during the write of manifest.json", hint="free space", free_bytes=0)
 
     monkeypatch.setattr(runner_module, "publish", full)
-    cfg = parse_config(f"job_id: full\ninputs: [{clip}]\noutput: {tmp_path}/out/\nencode: {{codec: ffv1, container: mkv}}\n")
+    text = f"job_id: full\ninputs: [{clip}]\noutput: {tmp_path}/out/\nencode: {{codec: ffv1, container: mkv}}"
+    cfg = parse_config(text)
     code = Runner(cfg, RunOptions(state_dir=tmp_path / "state")).run()
     assert code != 0
     kept = json.loads((tmp_path / "state" / "manifest.json").read_text())
