@@ -459,27 +459,35 @@ def _cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+# What a stage's report counts per chunk, summed over the chunks (the rest is the same in every one)
+STAGE_COUNTS = ("scene_cuts", "held_frames_removed", "calls")
+STEP_COUNTS = ("units", "frames", "seconds", "warmup_seconds")
+
+
 def merge_reports(
     per_chunk: list[list[dict[str, Any]]],
     cfg: JobConfig,
     info: MediaInfo,
     registry: StageRegistry = REGISTRY,
 ) -> list[dict[str, Any]]:
-    """One report per stage over every chunk, made now or reused (steps summed by rung)."""
+    """One report per stage over every chunk, made now or reused (counts summed, steps by rung)."""
     if not per_chunk:
         reports = [s.report() for s in plan_stages(cfg, info, registry=registry).stages]
         return [dict(r, note="every part was reused from the bucket") for r in reports]
     merged = []
     for reports in zip(*per_chunk, strict=True):
         first = dict(reports[0])
+        for count in STAGE_COUNTS:  # each chunk counts its own frames' events (a pair belongs to one chunk)
+            if count in first:
+                first[count] = sum(r.get(count, 0) for r in reports)
         steps: dict[tuple[str, str], dict[str, Any]] = {}
         for r in reports:
             for s in r.get("steps") or []:
                 key = (s["rung"], s["status"])
-                agg = steps.setdefault(key, {k: v for k, v in s.items() if k not in ("units", "seconds")})
-                if "units" in s:
-                    agg["units"] = agg.get("units", 0) + s["units"]
-                    agg["seconds"] = round(agg.get("seconds", 0) + s["seconds"], 3)
+                agg = steps.setdefault(key, {k: v for k, v in s.items() if k not in STEP_COUNTS})
+                for k in STEP_COUNTS:
+                    if k in s:
+                        agg[k] = round(agg.get(k, 0) + s[k], 3)
         if "steps" in first:  # stages without a ladder (crop, analyze) have no steps to sum
             first["steps"] = list(steps.values())
         first.pop("frames_in", None)  # per chunk, with interpolation's lookahead frame: not summable
