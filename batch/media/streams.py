@@ -76,6 +76,19 @@ class StreamPlan:
         return [d.to_dict() for d in self.dropped]
 
 
+AUDIO_COPYABLE = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"},
+    "mkv": None,  # Matroska holds anything
+}
+
+
+def copies_audio(container: str, audio: AudioStream) -> bool:
+    """The container holds this audio codec: it is copied, bit for bit; else it is made AAC."""
+    allowed = AUDIO_COPYABLE.get(container)
+    return allowed is None or audio.codec in allowed
+
+
 def is_matroska(container: str) -> bool:
     return container in ("mkv", "matroska", "webm")
 
@@ -96,6 +109,10 @@ def plan_streams(info: MediaInfo, container: str, fps_out: Fraction) -> StreamPl
             dropped.append(Dropped(a.index, "audio", a.codec, reason))
         else:
             audio.append(a)
+            if not copies_audio(container, a):
+                notes.append(
+                    f"audio stream {a.index} ({a.codec}) re-encoded as AAC 192k: {container} cannot hold it"
+                )
     subtitles: list[tuple[int, str]] = []
     attachments: list[int] = []
     for s in info.streams:

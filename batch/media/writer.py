@@ -27,18 +27,13 @@ from batch.media.pixel_plan import PixelPlan
 from batch.media.pixfmt import CHROMA_BLOCK, pix_facts_or_guess
 from batch.media.probe import AudioStream
 from batch.media.reader import stderr_tail
-from batch.media.streams import StreamPlan, source_args
+from batch.media.streams import StreamPlan, copies_audio, source_args
 
 if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
     import numpy as np
 
 _END = object()
 # Audio codecs each container holds as they are; anything else becomes AAC.
-_COPYABLE = {
-    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
-    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"},
-    "mkv": None,  # Matroska holds anything
-}
 
 
 @dataclass(frozen=True)
@@ -77,15 +72,22 @@ class OutputSpec:
 
 
 def audio_args(container: str, audio: tuple[AudioStream, ...]) -> list[str]:
-    if not audio:
-        return []
-    allowed = _COPYABLE.get(container)
-    if allowed is None or all(a.codec in allowed for a in audio):
-        if container == "mp4" and any(a.codec == "flac" for a in audio):
-            # ffmpeg before 6.1 refuses FLAC in MP4 unless told it may ("experimental"); players read it
-            return ["-c:a", "copy", "-strict", "experimental"]
-        return ["-c:a", "copy"]
-    return ["-c:a", "aac", "-b:a", "192k"]
+    """Each audio stream copied where the container holds its codec, else AAC (one by one: a PCM
+    track beside an AAC one must not make the AAC one lossy too)."""
+    if all(copies_audio(container, a) for a in audio):
+        args = ["-c:a", "copy"] if audio else []
+    else:
+        args = []
+        for k, a in enumerate(audio):
+            args += (
+                [f"-c:a:{k}", "copy"]
+                if copies_audio(container, a)
+                else [f"-c:a:{k}", "aac", f"-b:a:{k}", "192k"]
+            )
+    if container == "mp4" and any(a.codec == "flac" for a in audio):
+        # ffmpeg before 6.1 refuses FLAC in MP4 unless told it may ("experimental"); players read it
+        args += ["-strict", "experimental"]
+    return args
 
 
 def pad_sizes(spec: OutputSpec) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from batch.media.h264_sps import Sps, SpsUnreadable, sps_from_avcc
 from batch.media.mp4_index import Index, IndexUnreadable, Track, read_index
 from batch.media.probe import HDR_TRANSFERS, AudioStream, ColorInfo, MediaInfo
+from batch.media.streams import copies_audio
 from batch.media.writer import OutputSpec, audio_args
 
 MP4_FORMAT = "mov,mp4,m4a,3gp,3g2,mj2"  # ffprobe's format_name for an MP4 or MOV
@@ -111,7 +112,9 @@ def _common_case(info_in: MediaInfo, spec: OutputSpec) -> bool:
     if plan.subtitles or plan.attachments or plan.chapters or plan.timecode or plan.tags:
         return False
     # copied audio keeps the codec, channels and rate ffprobe read from the source
-    return not plan.audio or audio_args(spec.container, plan.audio) == ["-c:a", "copy"]
+    return all(copies_audio(spec.container, a) for a in plan.audio) and "-strict" not in audio_args(
+        spec.container, plan.audio
+    )
 
 
 def _intact(index: Index) -> bool:

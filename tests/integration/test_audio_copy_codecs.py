@@ -68,3 +68,36 @@ def test_audio_is_copied_into_mp4(codec: str, stages: str, tmp_path: Path) -> No
     assert audio_packets(dest) == audio_packets(plain_copy(src, tmp_path / "plain.mp4"))
     assert probe(dest).audio[0].codec == codec
     assert result.frames_out == (25 if stages == "[]" else 50)  # x2 keeps the duration: 2N frames
+
+
+def audio_md5(path: Path, stream: int) -> str:
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}", "-c", "copy", "-f", "md5", "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return out.strip()
+
+
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{interpolate: {factor: 2, ladder: [blend]}}]"], ids=["direct", "stages"]
+)
+def test_a_track_mp4_cannot_hold_does_not_make_the_others_lossy(stages: str, tmp_path: Path) -> None:
+    """An AAC track beside a PCM one (a camera's MOV): the AAC is copied bit for bit, the PCM made
+    AAC, and the manifest's notes say so (outside review: both were re-encoded, without a word)."""
+    src = tmp_path / "two.mov"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+         "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000:duration=1",
+         "-map", "0", "-map", "1", "-map", "2", "-frames:v", "25", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a:0", "aac", "-c:a:1", "pcm_s16le", "-shortest", str(src)],
+        check=True,
+    )  # fmt: skip
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {{codec: libx264, preset: ultrafast}}"
+    )
+    dest = tmp_path / "out.mp4"
+    result = run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    assert [a.codec for a in probe(dest).audio] == ["aac", "aac"]
+    assert audio_md5(dest, 0) == audio_md5(src, 0)
+    assert any("audio stream 2 (pcm_s16le) re-encoded as AAC" in n for n in result.notes), result.notes
