@@ -223,10 +223,10 @@ def _drain(
 
 
 def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
-    """The output lasts as long as the input, within a frame (a variable-rate source's last frame is
-    shown for a time its timestamps do not give: within its longest frame more). Raises
+    """The output lasts as long as the input, within a frame (a variable-rate source's resampled end
+    may differ by its last frame's duration more). Raises
     TruncatedVideo when the input declares longer than its frames last, DurationMismatch otherwise."""
-    tolerance = max(1 / info_out.fps, 1 / info.fps) + (info.longest_frame_s if info.vfr else 0) + 0.002
+    tolerance = max(1 / info_out.fps, 1 / info.fps) + (info.last_frame_s if info.vfr else 0) + 0.002
     if abs(info_out.duration - info.duration) <= tolerance:
         return
     frames_last = float(info.frame_count / info.fps)
@@ -354,8 +354,9 @@ def resample_note(info: MediaInfo, frames: int) -> str:
     kept = info.frame_count - info.resample_dropped
     if info.resample_dropped:
         lost = (
-            f"{info.resample_dropped} of the source's {info.frame_count} frames dropped: they fall within "
-            f"1/{info.fps} s of the next one, closer than any rate up to 240 fps keeps apart"
+            f"{info.resample_dropped} of the source's {info.frame_count} frames dropped: each shares its "
+            f"1/{info.fps} s slot with the next (frames about 2 ms apart or less, which no rate up to 240 "
+            "fps keeps, or a short last frame)"
         )
     else:
         lost = f"all {info.frame_count} source frames kept"

@@ -68,6 +68,7 @@ from batch.report.data import ReportData
 from batch.stages.ladder import deadline_after
 from batch.stages.registry import REGISTRY, StageRegistry
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
+from batch.storage.local import LocalStore, local_path
 from batch.storage.urls import safe_name, url_basename
 
 log = logging.getLogger("batch")
@@ -568,12 +569,18 @@ class Runner:
             return False
         if info.sha256:
             return True
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        check = self.work_dir / f".reuse-check-{PurePosixPath(out['key']).name}"
         try:
-            return bool(store.download(out["url"], check).sha256 == out["sha256"])
-        finally:
-            check.unlink(missing_ok=True)
+            if isinstance(store, LocalStore):  # hashed where it lies: no copy of a large output
+                return bool(sha256_file(local_path(out["url"])) == out["sha256"])
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            check = self.work_dir / f".reuse-check-{PurePosixPath(out['key']).name}"
+            try:
+                return bool(store.download(out["url"], check).sha256 == out["sha256"])
+            finally:
+                check.unlink(missing_ok=True)
+        except (OSError, BatchError) as e:  # unreadable, or no room for the check: make it again
+            log.warning("could not read back %s (%s); making it again", out["key"], e)
+            return False
 
     def _make_room(self, short: int) -> int:
         """Drop kept local copies of verified uploads, oldest first (the watchdog's spares)."""

@@ -68,23 +68,19 @@ def resample_rate(
     """(the constant rate, the source frames it drops) for a variable-rate stream.
 
     The lowest of ``RATES`` and the stream's own base rate (``r_frame_rate``, unless it is a time
-    base's rate above 240) that keeps every frame before the last; where none does (frames closer
-    than 1/240 s), the one that drops fewest (the lowest of those). The count includes the last
-    frame when ``end`` (its end, in ticks) shows it too short to get a slot of its own.
+    base's rate above 240) that drops no frame before the last but those shown for less than half
+    a 240 fps slot (no usual rate keeps them: a slow rate for the rest beats 240 fps of repeats); where
+    none does, the one that drops fewest (the lowest of those). The count includes the last frame
+    when ``end`` (its end, in ticks) shows it too short to get a slot of its own.
     """
-    span = (pts[-1] - pts[0]) * time_base
-    average = Fraction(len(pts) - 1) / span if span > 0 else RATES[-1]
     rates = sorted({*RATES, *([base_rate] if base_rate and base_rate <= RATES[-1] else [])})
-    # below the average there are fewer slots than frames: those rates always drop
-    candidates = [r for r in rates if r >= average * Fraction(99, 100)] or [rates[-1]]
-    # chosen by the frames between the first and the last: a last frame shown for less than half a
-    # slot (its duration) is not worth a higher rate for the whole stream, but is counted
+    fleeting = sum(b - a < 1 / (2 * RATES[-1] * time_base) for a, b in itertools.pairwise(pts))
     best: tuple[Fraction, int] | None = None
-    for rate in candidates:
+    for rate in rates:  # a rate below the average drops frames: counting stops past the best so far
         dropped = dropped_at(pts, time_base, rate, origin, None, None if best is None else best[1])
         if best is None or dropped < best[1]:
             best = (rate, dropped)
-        if dropped == 0:
+        if dropped <= fleeting:
             break
     assert best is not None
     return best[0], dropped_at(pts, time_base, best[0], origin, end)

@@ -87,7 +87,7 @@ class MediaInfo:
     start_s: float = 0.0  # video start relative to the file's start (audio sync)
     vfr: bool = False
     resample_dropped: int = 0  # VFR: source frames the resampling to ``fps`` drops (from their timestamps)
-    longest_frame_s: float = 0.0  # VFR: the longest gap between two frames' timestamps
+    last_frame_s: float = 0.0  # VFR: how long the last frame is shown (its duration, else a typical gap)
     frame_count_source: str = "container"  # or "counted"
     color: ColorInfo = field(default_factory=ColorInfo)
     audio: tuple[AudioStream, ...] = ()
@@ -179,14 +179,21 @@ def _rotation(stream: dict[str, Any]) -> int:
     return int(tag) % 360 if tag else 0
 
 
-def _shown_frames(packets: list[dict[str, Any]], stream_index: int) -> tuple[list[int], int | None] | None:
+def _shown_frames(
+    packets: list[dict[str, Any]], stream_index: int, second: int
+) -> tuple[list[int], int | None] | None:
     """The timestamps of the frames the stream shows, in order, and where the last one ends (its
-    timestamp plus its duration, where known); None when a packet has no timestamp."""
+    timestamp plus its duration, where known). None when a packet has no timestamp, or when the
+    timestamps jump back by more than ``second`` ticks in decode order (joined MPEG-TS segments:
+    ffmpeg mends that discontinuity, sorting the two runs together would not)."""
     shown = []
+    latest: int | None = None
     for p in packets:
         if p.get("stream_index") == stream_index and "D" not in str(p.get("flags", "")):
-            if not isinstance(p.get("pts"), int):
+            pts = p.get("pts")
+            if not isinstance(pts, int) or (latest is not None and pts < latest - second):
                 return None
+            latest = pts if latest is None else max(latest, pts)
             shown.append(p)
     if not shown:
         return None
@@ -276,18 +283,23 @@ def probe(path: Path) -> MediaInfo:
         as_end = duration - _float(video.get("start_time"))
         if as_end > 0 and abs(as_end - float(frame_count / fps)) < abs(duration - float(frame_count / fps)):
             duration = as_end
-    shown = _shown_frames(data.get("packets") or [], int(video.get("index", 0)))
     time_base = _rate(video.get("time_base"))
-    resample_dropped, longest_frame_s = 0, 0.0
+    shown = (
+        _shown_frames(data.get("packets") or [], int(video.get("index", 0)), round(1 / time_base))
+        if time_base
+        else None
+    )
+    resample_dropped, last_frame_s = 0, 0.0
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
         # the frames' own timestamps: the reported rates agree for some variable-rate streams
-        # (Matroska; a phone clip missing a frame)
-        vfr = spacing_varies(pts, time_base)
+        # (Matroska; a phone clip missing a frame); so does a last frame held for over two frames
+        typical = sorted(b - a for a, b in itertools.pairwise(pts))[(len(pts) - 1) // 2]
+        vfr = spacing_varies(pts, time_base) or (end is not None and end - pts[-1] > 2 * typical)
         if vfr:
             origin = round(Fraction(str(fmt.get("start_time") or 0)) / time_base)  # ffmpeg's time 0
             fps, resample_dropped = resample_rate(pts, time_base, r_rate, origin, end)
-            longest_frame_s = float(max(b - a for a, b in itertools.pairwise(pts)) * time_base)
+            last_frame_s = float((end - pts[-1] if end is not None else typical) * time_base)
     else:
         vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
         # Some containers (Matroska) report a nominal rate even for variable-rate
@@ -343,7 +355,7 @@ def probe(path: Path) -> MediaInfo:
         start_s=start_s,
         vfr=vfr,
         resample_dropped=resample_dropped,
-        longest_frame_s=longest_frame_s,
+        last_frame_s=last_frame_s,
         frame_count_source=source,
         color=color,
         audio=audio,

@@ -120,7 +120,7 @@ def test_a_matroska_stream_from_24_to_30_fps_keeps_every_frame_and_its_sync(tmp_
     result = run(src, dest)
     assert set(frame_hashes(dest)) == set(frame_hashes(src))  # lossless: every source frame is there
     assert count_frames(dest) == result.frames_out  # type: ignore[attr-defined]
-    assert abs(video_duration(dest) - info.duration) <= 1 / 30 + info.longest_frame_s
+    assert abs(video_duration(dest) - info.duration) <= 1 / 30 + info.last_frame_s
     note = next(n for n in result.notes if "variable frame rate" in n)  # type: ignore[attr-defined]
     assert "all 108 source frames kept" in note
     # each frame in the slot nearest its timestamp: frame 60, 2.4 s into the video (which starts 21 ms
@@ -183,3 +183,48 @@ def test_a_truncated_matroska_file_is_truncated_not_a_bug(tmp_path: Path) -> Non
         TruncatedVideo, match=r"cut\.mkv is truncated or damaged: its container declares 3\.000 s"
     ):
         run(cut, tmp_path / "out.mp4")
+
+
+def test_a_last_frame_held_long_is_variable_and_keeps_its_time(tmp_path: Path) -> None:
+    """Even timestamps, but the last frame shown for a second (its packet's duration): the output
+    holds it as long, at the stream's rate (the reported average rate was 20.2 fps)."""
+    base = tmp_path / "base.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30:d=2",
+         "-c:v", "libx264", "-bf", "0", "-preset", "ultrafast", str(base)],
+        check=True,
+    )  # fmt: skip
+    src = tmp_path / "held.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(base), "-c", "copy",
+         "-bsf:v", "setts=duration='if(eq(N\\,59)\\,15360\\,DURATION)'", str(src)],
+        check=True,
+    )  # fmt: skip
+    info = probe(src)
+    assert info.vfr and info.fps == 30 and abs(info.last_frame_s - 1.0) < 0.01
+    dest = tmp_path / "out.mp4"
+    run(src, dest)
+    assert abs(video_duration(dest) - info.duration) <= 1 / 30 + 0.002
+    assert set(frame_hashes(dest)) == set(frame_hashes(src))
+
+
+def test_joined_transport_streams_fall_back_to_the_reported_rates(tmp_path: Path) -> None:
+    """Two MPEG-TS segments joined byte for byte: the timestamps start again (ffmpeg mends the
+    discontinuity); sorted together they would look like frames sharing times, a false drop count."""
+    seg = tmp_path / "seg.ts"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30000/1001:d=2",
+         "-c:v", "libx264", "-preset", "ultrafast", str(seg)],
+        check=True,
+    )  # fmt: skip
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(seg.read_bytes() * 2)
+    info = probe(joined)
+    assert info.fps == Fraction(30000, 1001) and info.resample_dropped == 0
+
+
+def test_frames_sharing_a_timestamp_take_the_lowest_rate_that_drops_no_more(tmp_path: Path) -> None:
+    times = "floor(N/2)*round(1000/30);30"  # pairs of frames on one timestamp, 30 fps apart
+    src = clip_at(tmp_path / "pairs.mkv", times)
+    info = probe(src)
+    assert info.vfr and info.fps == 30 and info.resample_dropped == 15
