@@ -369,8 +369,10 @@ class Runner:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             if scheme in ("s3", "b2"):  # a HEAD is cheap there; a presigned HTTP GET may refuse one
                 disk.require(self.work_dir, store.stat(url).size, "the download", make_room=self._make_room)
-            suffix = PurePosixPath(url_basename(url)).suffix  # from the path: no query, no secret
-            source = self.work_dir / f"source{suffix if 1 < len(suffix) <= 16 else '.bin'}"
+            # named as in the bucket (from the path: no query, no secret), so errors name the user's file;
+            # a folder of its own, apart from the outputs made beside it
+            source = self.work_dir / "download" / (url_basename(url) or "source.bin")
+            source.parent.mkdir(exist_ok=True)
             with tracker.transfer("download", url_basename(url)) as progress:
                 got = store.download(url, source, progress=progress)
             sha256 = got.sha256 or sha256_file(source)  # every store hashes as it writes; never trust a gap
