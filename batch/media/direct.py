@@ -183,13 +183,12 @@ class DirectTranscode:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace").strip()[-1500:]
+            # ffmpeg 5.1's Matroska muxer exits 0 after failing every write on a full disk
+            if full := full_in_stderr(tail, self.spec.path.parent, f"the transcode to {self.spec.path.name}"):
+                raise full
             if code != 0:
-                stderr.seek(0)
-                tail = stderr.read().decode(errors="replace").strip()[-1500:]
-                if full := full_in_stderr(
-                    tail, self.spec.path.parent, f"the transcode to {self.spec.path.name}"
-                ):
-                    raise full
                 raise FFmpegFailed(
                     f"transcoding {Path(self.info.path).name} failed (ffmpeg exit {code})",
                     hint="the input may be damaged (re-upload or re-encode it), or the encode settings "

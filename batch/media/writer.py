@@ -237,6 +237,9 @@ class FrameWriter:
             stderr_tail=tail,
         )
 
+    def _out_of_space(self) -> bool:
+        return full_in_stderr(stderr_tail(Path(self._stderr.name)), self.spec.path.parent, "") is not None
+
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         assert self._proc and self._thread
         if exc_type is not None:
@@ -251,7 +254,8 @@ class FrameWriter:
         self._thread.join()
         code = self._proc.wait()
         try:
-            if exc_type is None and (code != 0 or self._error is not None):
+            # ffmpeg 5.1's Matroska muxer exits 0 after failing every write on a full disk
+            if exc_type is None and (code != 0 or self._error is not None or self._out_of_space()):
                 raise self._failure()
         finally:
             self._stderr.close()

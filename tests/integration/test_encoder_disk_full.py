@@ -39,3 +39,25 @@ def test_other_failures_are_not_disk_full(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode != 0 and full_in_stderr(proc.stderr, tmp_path, "x") is None
+
+
+@pytest.mark.parametrize("container", ["mkv", "mp4"])
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{interpolate: {factor: 2, ladder: [blend]}}]"], ids=["direct", "writer"]
+)
+def test_an_encode_onto_a_full_disk_is_disk_full(stages: str, container: str, tmp_path: Path) -> None:
+    """Through the product's own ffmpeg runs, Matroska's exit 0 included (it had ended as "out.mkv
+    is empty: re-upload the input")."""
+    from batch.config import parse_config
+    from batch.job.pipeline import run_pipeline
+    from batch.media.encoder import choose_encoder
+
+    clip = make_clip(tmp_path / "in.mp4", frames=10)
+    dest = tmp_path / f"out.{container}"
+    dest.symlink_to("/dev/full")
+    codec = "{codec: ffv1, container: mkv}" if container == "mkv" else "{codec: libx264, preset: ultrafast}"
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {codec}")
+    with pytest.raises(
+        DiskFull, match=rf"the disk filled up during the (transcode to|encode of) out\.{container}"
+    ):
+        run_pipeline(cfg, clip, dest, choose_encoder(cfg.encode))
