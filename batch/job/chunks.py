@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import threading
 import time
@@ -445,12 +446,22 @@ class ChunkedInput:
                     raise f.exception()  # type: ignore[misc]
 
     def delete_parts(self) -> None:
-        for c in self.chunks:
-            for url in self._urls(c):
-                try:
-                    self.store.delete(url)
-                except StorageError as e:  # a leftover part costs little; say so and go on
-                    log.warning("could not delete %s: %s", url, e.message)
+        """This plan's parts, and any an earlier run left under other chunk lengths (a killed run with
+        chunk_s 0.4 made part-00008, a rerun with chunk_s 1 has only 4)."""
+        urls = {u for c in self.chunks for u in self._urls(c)}
+        try:
+            listed = self.store.list(self.prefix.rstrip("/") + "/")
+            urls |= {o.url for o in listed if PART_NAME.fullmatch(o.url.rsplit("/", 1)[-1])}
+        except StorageError as e:
+            log.warning("could not list %s for parts of earlier runs: %s", self.prefix, e.message)
+        for url in sorted(urls):
+            try:
+                self.store.delete(url)
+            except StorageError as e:  # a leftover part costs little; say so and go on
+                log.warning("could not delete %s: %s", url, e.message)
+
+
+PART_NAME = re.compile(r"part-\d{5,}\.(json|[a-z0-9]{2,4})")  # what the parts folder holds: ours alone
 
 
 def _cpu_seconds() -> float:

@@ -52,3 +52,24 @@ def test_chunked_reports_count_what_one_pass_counts(cuts: Path, tmp_path: Path) 
     made = [sum(s.get("frames", 0) for s in r["steps"]) for r in (one, chunked)]
     assert made[0] == made[1] > 0
     assert sum(s.get("units", 0) for s in chunked["steps"]) >= 3  # a unit or more from each chunk
+
+
+def test_parts_of_an_earlier_run_with_other_chunks_are_cleared(cuts: Path, tmp_path: Path) -> None:
+    """Parts a run kept (or left when killed) under another chunk length are not this plan's names:
+    they were left in the bucket for good (outside review)."""
+
+    def run(chunk_s: float, keep: bool, state: str) -> None:
+        cfg = parse_config(
+            f"job_id: parts\ninputs: [{cuts}]\n"
+            f"output: {{url: {tmp_path}/out/, keep_parts: {str(keep).lower()}}}\n"
+            f"encode: {{codec: ffv1, container: mkv}}\nstages: [{{upscale: {{scale: 1}}}}]\n"
+            f"limits: {{chunk_s: {chunk_s}}}"
+        )
+        assert Runner(cfg, RunOptions(state_dir=tmp_path / state)).run() == 0
+
+    parts = tmp_path / "out" / "cuts" / "parts"
+    run(0.4, True, "s1")
+    assert len(list(parts.glob("part-*.mkv"))) == 8  # 90 frames in chunks of 12
+    (tmp_path / "out" / "cuts" / "output.json").unlink()  # as if that run had been killed before its end
+    run(1, False, "s2")  # chunks of 30: part-00000..00002 only
+    assert not list(parts.glob("part-*")), sorted(p.name for p in parts.iterdir())
