@@ -23,6 +23,7 @@ from pathlib import Path
 from batch.disk import full_in_stderr
 from batch.errors import Cancelled, FFmpegFailed
 from batch.media.colour import rgb_conversion
+from batch.media.decode_check import LastFrameCheck
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import YUV420
 from batch.media.probe import MediaInfo
@@ -78,14 +79,20 @@ def build_command(
     *,
     start: int = 0,
     count: int | None = None,
+    check: LastFrameCheck | None = None,
 ) -> list[str]:
-    """ffmpeg: decode ``info`` (frames [start, start + count)), encode to ``spec``, write the grabs."""
+    """ffmpeg: decode ``info`` (frames [start, start + count)), encode to ``spec``, write the grabs
+    (and, for a variable-rate source, the image ``check`` looks for)."""
     seek: list[str] = []
     if start > 0:  # the reader's accurate seek: the first frame out is frame ``start``
         seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
     head = []
     if deinterlace := deinterlace_filter(info):  # first, as in the frame reader
         head.append(deinterlace)
+    source, checked = "[0:v:0]", []
+    if check is not None:  # split before the rate filter, which would hide a frame that did not decode
+        checked = [f"[0:v:0]{','.join([*head, 'split=2[vfr][chk]'])}", check.branch("chk", "lastf")]
+        source, head = "[vfr]", []
     if info.vfr:
         head.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
     else:
@@ -99,7 +106,7 @@ def build_command(
     grabs = [g for g in grabs if g.frames]
     labels = ["enc", *(f"g{i}" for i in range(len(grabs)))]
     split = f"split={len(labels)}" + "".join(f"[{x}]" for x in labels) if grabs else "null[enc]"
-    graph = [f"[0:v:0]{','.join([*head, split])}", f"[enc]format={spec.out_pix_fmt}[v]"]
+    graph = [*checked, f"{source}{','.join([*head, split])}", f"[enc]format={spec.out_pix_fmt}[v]"]
     for i, g in enumerate(grabs):
         chain = [_select(g.frames)]
         if g.box:
@@ -122,6 +129,8 @@ def build_command(
     for i, g in enumerate(grabs):
         out = grab_dir / f"{g.name}-%d.ppm"
         cmd += ["-map", f"[o{i}]", "-fps_mode", "passthrough", "-f", "image2", "-c:v", "ppm", str(out)]
+    if check is not None:
+        cmd += check.output_args("lastf")
     return cmd
 
 
@@ -147,7 +156,13 @@ class DirectTranscode:
         self.info, self.spec, self.grabs = info, spec, [g for g in grabs if g.frames]
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)
         self._dir = Path(tempfile.mkdtemp(prefix=".grabs-", dir=spec.path.parent))
-        self.command = build_command(info, spec, self.grabs, self._dir, start=start, count=count)
+        whole = start == 0 and count is None
+        self.check = (
+            LastFrameCheck(self._dir, info.frame_count, Path(info.path).name) if info.vfr and whole else None
+        )
+        self.command = build_command(
+            info, spec, self.grabs, self._dir, start=start, count=count, check=self.check
+        )
 
     def __enter__(self) -> DirectTranscode:
         return self
@@ -204,4 +219,6 @@ class DirectTranscode:
                 if path.exists():
                     files.append(path)
             found[g.name] = files
+        if self.check is not None:
+            self.check.verify()
         return Transcoded(frames, found, time.perf_counter() - started)

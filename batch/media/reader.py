@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import queue
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 
 from batch.errors import FFmpegFailed, MediaError, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
+from batch.media.decode_check import LastFrameCheck
 from batch.media.frame_buffers import FrameBuffers
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout, packed_rgb
@@ -151,6 +153,11 @@ class FrameReader:
         self._stderr = tempfile.NamedTemporaryFile(prefix="reader-", suffix=".log", delete=False)
         deinterlace = deinterlace_filter(info)  # before anything that mixes lines or frames
         filters = [deinterlace] if deinterlace else []
+        self._check_dir: Path | None = None
+        self.check: LastFrameCheck | None = None
+        if info.vfr and start == 0 and count is None:  # the rate filter would hide a frame that failed
+            self._check_dir = Path(tempfile.mkdtemp(prefix="reader-check-"))
+            self.check = LastFrameCheck(self._check_dir, info.frame_count, Path(info.path).name)
         if info.vfr:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.
@@ -163,11 +170,19 @@ class FrameReader:
             # first frame out is exactly frame `start` of a constant-rate source.
             seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
         limit = ["-frames:v", str(count)] if count is not None else []
+        if self.check is None:
+            video = ["-map", "0:v:0", "-an", "-sn", "-dn", *limit, "-vf", ",".join(filters)]
+            checked: list[str] = []
+        else:  # the same chain after a split whose other branch keeps the source's last frame
+            pre = [deinterlace] if deinterlace else []
+            graph = [f"[0:v:0]{','.join([*pre, 'split=2[vfr][chk]'])}", self.check.branch("chk", "lastf"),
+                     f"[vfr]{','.join(filters[len(pre):])}[v]"]  # fmt: skip
+            video = ["-filter_complex", ";".join(graph), "-map", "[v]"]
+            checked = self.check.output_args("lastf")
         self.command = [
-            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-            *seek, "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn", *limit,
-            "-vf", ",".join(filters), "-fps_mode", "cfr" if info.vfr else "passthrough",
-            "-f", "rawvideo", "-pix_fmt", piped.pix_fmt, "pipe:1",
+            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *seek, "-i", info.path, *video,
+            "-fps_mode", "cfr" if info.vfr else "passthrough",
+            "-f", "rawvideo", "-pix_fmt", piped.pix_fmt, "pipe:1", *checked,
         ]  # fmt: skip
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -247,6 +262,8 @@ class FrameReader:
             self.frames_read += 1
             yield item  # type: ignore[misc]
         expected = self.expected
+        if self.check is not None:
+            self.check.verify()
         if not self.info.vfr and self.frames_read < expected:
             raise TruncatedVideo(
                 f"{Path(self.info.path).name} is truncated or damaged: "
@@ -266,3 +283,5 @@ class FrameReader:
             self._thread.join(timeout=5)
         self._stderr.close()
         Path(self._stderr.name).unlink(missing_ok=True)
+        if self._check_dir is not None:
+            shutil.rmtree(self._check_dir, ignore_errors=True)

@@ -228,3 +228,33 @@ def test_frames_sharing_a_timestamp_take_the_lowest_rate_that_drops_no_more(tmp_
     src = clip_at(tmp_path / "pairs.mkv", times)
     info = probe(src)
     assert info.vfr and info.fps == 30 and info.resample_dropped == 15
+
+
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{interpolate: {factor: 2, ladder: [blend]}}]"], ids=["direct", "reader"]
+)
+def test_a_damaged_variable_rate_source_is_truncated_not_filled_in(stages: str, tmp_path: Path) -> None:
+    """Frames that fail to decode would be filled by the rate filter holding the one before: the
+    count cannot show it, the last frame's decode does (the job had "succeeded", 75 of 90 decoded)."""
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-frames:v", "60",
+         "-vf", "settb=1/90000,setpts='(N/30+0.004*sin(N))/TB'", "-fps_mode", "vfr",
+         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", str(whole)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + len(data) // 4] = bytes(len(data) // 4)  # a quarter of the frames zeroed
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    info = probe(damaged)
+    assert info.vfr and info.frame_count == 60
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {{codec: libx264, preset: ultrafast}}"
+    )
+    with pytest.raises(
+        TruncatedVideo, match=r"damaged\.mp4 is truncated or damaged: fewer than its 60 frames"
+    ):
+        run_pipeline(cfg, damaged, tmp_path / "out.mp4", choose_encoder(cfg.encode))
+    run_pipeline(cfg, whole, tmp_path / "out.mp4", choose_encoder(cfg.encode))  # the whole file passes
