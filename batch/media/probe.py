@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -133,8 +134,10 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
                 hint="re-upload a complete copy of the input",
                 stderr_tail=tail,
             )
+        # without ffmpeg's "[mov,mp4,... @ 0x55a7...] " and the runner's own path: the file by its name
+        said = re.sub(r"\[[^\]\n]* @ 0x[0-9a-f]+\] ", "", tail).replace(file_argument(path), path.name)
         raise NotAVideo(
-            f"{path.name} could not be read as a video: {tail or 'ffprobe failed'}",
+            f"{path.name} could not be read as a video: {said or 'ffprobe failed'}",
             hint="check that the input is a video file and was uploaded completely",
             stderr_tail=tail,
         )

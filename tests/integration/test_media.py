@@ -91,6 +91,9 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
     with pytest.raises(NotAVideo, match=r"notes\.mp4 could not be read as a video") as info:
         probe(path)
     assert info.value.hint and "video file" in info.value.hint
+    # ffmpeg's "[mov,mp4,... @ 0x55...]" and the runner's local path stay in stderr_tail, not the message
+    assert " @ 0x" not in info.value.message and str(tmp_path) not in info.value.message
+    assert " @ 0x" in info.value.fields["stderr_tail"]
 
 
 @pytest.mark.parametrize("fmt", ["png", "mjpeg"])
