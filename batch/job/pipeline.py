@@ -61,7 +61,7 @@ def plan_preview(
 def preview_tap(info: MediaInfo, plan: Plan, colour: ColourPlan, pix_fmt: str) -> PreviewTap:
     """What the preview catches from this input's frames: rows picked from the plan's counts and rate."""
     return PreviewTap(
-        pick_rows(info.frame_count, plan.expected_frames, plan.fps / info.fps),
+        pick_rows(info.delivered_frames, plan.expected_frames, plan.fps / info.fps),
         FrameLayout(pix_fmt, info.width, info.height),
         FrameLayout(pix_fmt, plan.width, plan.height),
         colour,
@@ -265,7 +265,7 @@ def plan_stages(
         width=info.width,
         height=info.height,
         fps=info.fps,
-        total_frames=info.frame_count,
+        total_frames=info.delivered_frames,
         first=chunk.start if chunk else 0,
         stop=None if chunk is None or chunk.last else chunk.start + chunk.count,
         artifacts=artifacts,
@@ -544,7 +544,7 @@ def _transcode(
     Returns the frames encoded. Raises TruncatedVideo when fewer frames decode than the
     source holds (as the reader does), FFmpegFailed and Cancelled.
     """
-    expected = count if count is not None else info.frame_count - start
+    expected = count if count is not None else info.delivered_frames - start
     hang_at = _test_hang_frame()
 
     def seen(n: int) -> None:

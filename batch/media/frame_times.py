@@ -62,6 +62,18 @@ def dropped_at(
     return dropped
 
 
+def resampled_count(pts: list[int], time_base: Fraction, rate: Fraction, origin: int, end: int | None) -> int:
+    """Frames ffmpeg's ``fps`` filter makes at ``rate``: a slot from the first frame's to the end's
+    (the last frame's own slot, plus one, where its end is unknown)."""
+    scale_num = time_base.numerator * rate.numerator
+    scale_den = time_base.denominator * rate.denominator
+
+    def slot(p: int) -> int:
+        return (2 * (p - origin) * scale_num + scale_den) // (2 * scale_den)
+
+    return max(1, slot(end) - slot(pts[0]) if end is not None else slot(pts[-1]) - slot(pts[0]) + 1)
+
+
 def resample_rate(
     pts: list[int], time_base: Fraction, base_rate: Fraction | None, origin: int = 0, end: int | None = None
 ) -> tuple[Fraction, int]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
-from batch.media.frame_times import resample_rate, spacing_varies
+from batch.media.frame_times import resample_rate, resampled_count, spacing_varies
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -89,6 +89,7 @@ class MediaInfo:
     vfr: bool = False
     resample_dropped: int = 0  # VFR: source frames the resampling to ``fps`` drops (from their timestamps)
     last_frame_s: float = 0.0  # VFR: how long the last frame is shown (its duration, else a typical gap)
+    resampled_frames: int = 0  # VFR: the frames the resampling to ``fps`` makes (from the timestamps)
     frame_count_source: str = "container"  # or "counted"
     color: ColorInfo = field(default_factory=ColorInfo)
     audio: tuple[AudioStream, ...] = ()
@@ -100,6 +101,11 @@ class MediaInfo:
     chapters: int = 0
     streams: tuple[OtherStream, ...] = ()
     hdr: HdrMeta = field(default_factory=HdrMeta)
+
+    @property
+    def delivered_frames(self) -> int:
+        """The frames decoding delivers: the source's, or for variable rate the resampling's."""
+        return self.resampled_frames if self.vfr and self.resampled_frames else self.frame_count
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -292,7 +298,7 @@ def probe(path: Path) -> MediaInfo:
         if time_base
         else None
     )
-    resample_dropped, last_frame_s = 0, 0.0
+    resample_dropped, last_frame_s, resampled_frames = 0, 0.0, 0
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
         # the frames' own timestamps: the reported rates agree for some variable-rate streams
@@ -302,6 +308,7 @@ def probe(path: Path) -> MediaInfo:
         if vfr:
             origin = round(Fraction(str(fmt.get("start_time") or 0)) / time_base)  # ffmpeg's time 0
             fps, resample_dropped = resample_rate(pts, time_base, r_rate, origin, end)
+            resampled_frames = resampled_count(pts, time_base, fps, origin, end)
             last_frame_s = float((end - pts[-1] if end is not None else typical) * time_base)
     else:
         vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
@@ -359,6 +366,7 @@ def probe(path: Path) -> MediaInfo:
         vfr=vfr,
         resample_dropped=resample_dropped,
         last_frame_s=last_frame_s,
+        resampled_frames=resampled_frames,
         frame_count_source=source,
         color=color,
         audio=audio,

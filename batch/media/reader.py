@@ -137,7 +137,7 @@ class FrameReader:
     ) -> None:
         """``start``/``count``: decode only source frames [start, start + count) (one chunk)."""
         self.info = info
-        self.expected = count if count is not None else info.frame_count - start
+        self.expected = count if count is not None else info.delivered_frames - start
         self.layout = FrameLayout(pix_fmt, info.width, info.height)
         self.frames_read = 0
         self._to_rgb = odd_planes(info, colour, self.layout)  # else ffmpeg converts (zscale)
