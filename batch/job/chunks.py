@@ -359,6 +359,12 @@ class ChunkedInput:
         )
         enc = self.cfg.encode
         uses_preset = self.encoder.codec in ("libx264", "libx265")
+        if preset_fixed:
+            kept = "the parts an earlier run made use it"
+        elif not uses_preset:
+            kept = f"{self.encoder.codec} has no presets"
+        else:
+            kept = "set in the config, or encode.auto_preset: false"
         return decide(
             figures,
             cores=len(os.sched_getaffinity(0)),
@@ -366,6 +372,7 @@ class ChunkedInput:
             may_change_preset=enc.preset_may_change and uses_preset and not preset_fixed,
             chunks_left=left,
             may_add_workers=enc.auto_workers,
+            preset_kept=kept,
         )
 
     def _with_preset(self, preset: str) -> tuple[JobConfig, EncoderChoice, str]:

@@ -103,11 +103,13 @@ def decide(
     chunks_left: int,
     may_add_workers: bool = True,
     cpu_encoder: bool = True,
+    preset_kept: str = "set in the config, or encode.auto_preset: false",
 ) -> PaceDecision:
     """What the rest of the input runs with, and why (figures included for the manifest).
 
     ``cores``: the CPUs this process may use; ``chunks_left``: chunks not yet made (more
-    workers than that would idle); ``cpu_encoder``: False for NVENC (nothing to decide).
+    workers than that would idle); ``cpu_encoder``: False for NVENC (nothing to decide);
+    ``preset_kept``: why the preset may not change, for the reason.
     """
     g = max(1, wave.workers)
     cap = g * MAX_WORKERS_PER_GPU if may_add_workers else g
@@ -152,7 +154,7 @@ def decide(
             "and no more encoders fit"
         )
         if not may_change_preset:
-            why += "; the preset is kept (set in the config, or encode.auto_preset: false)"
+            why += f"; the preset is kept ({preset_kept})"
         elif "preset_not_worth_s" in figures:
             why += "; a faster preset would not pay for redoing the parts made"
         return PaceDecision("keep", g, preset, why, figures)
@@ -161,7 +163,7 @@ def decide(
         f"the stages make {stage_fps:.1f}; {cores} cores allow {fit}"
     )
     if short and not may_change_preset:
-        why += "; still short, and the preset is kept (set in the config, or encode.auto_preset: false)"
+        why += f"; still short, and the preset is kept ({preset_kept})"
     return PaceDecision("parallel", workers, preset, why, figures)
 
 

@@ -309,5 +309,7 @@ def test_a_rerun_that_reuses_parts_never_switches_preset_under_them(
     assert record["chunks"]["reused"] == 1
     assert spy.calls and all(kw["may_change_preset"] is False for _, kw in spy.calls)
     assert record["encode"]["keep_up"]["action"] != "preset"
+    # the reason names what fixed the preset (it had said "set in the config", which it was not)
+    assert all(kw["preset_kept"] == "the parts an earlier run made use it" for _, kw in spy.calls)
     assert [s.decode() for s in x264_subme(out)] == ["7"] * 4  # medium in every part, none mixed
     assert_every_frame_once_in_order(out, ramp)
