@@ -109,8 +109,10 @@ class Manifest:
 
     @property
     def status(self) -> str:
-        if self.job_errors or not self.inputs:
+        if self.job_errors:
             return "failed"
+        if not self.inputs:  # a shard with nothing to do (more shards than inputs) is done, not failed:
+            return "succeeded" if self.shard else "failed"  # its instance is destroyed, not kept billing
         done = sum(r.status == "succeeded" for r in self.inputs)
         if done == len(self.inputs):
             return "succeeded"
