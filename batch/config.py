@@ -532,13 +532,29 @@ def _output_is_prefix(v: str, before: Mapping[str, Any]) -> str:
     _storage_url(v)
     v = v if v.endswith("/") else v + "/"
     # inputs is declared before output, so it is here when it was valid
+    encode = before.get("encode")
+    container = encode.container if isinstance(encode, EncodeConfig) else "mp4"
     for i, url in enumerate(before.get("inputs") or []):
         if url.endswith("/") and _overlap(url, v):
             raise ValueError(
                 f"output {v} overlaps the input prefix inputs.{i} ({url}): a rerun would read its "
                 "own outputs as inputs; write outputs to a prefix outside every input prefix"
             )
+        if not url.endswith("/") and _location(url) == _location(_video_output(v, url, container)):
+            raise ValueError(
+                f"inputs.{i} ({url}) is where its own output would be written "
+                f"({v}<name>/<name>.{container}): the run would replace the source; write outputs to another "
+                "prefix"
+            )
     return v
+
+
+def _video_output(output: str, url: str, container: str) -> str:
+    """Where the runner writes ``url``'s video (batch.job.runner.output_stems, without its -2 suffixes)."""
+    from batch.storage.urls import join_url, safe_name, url_basename
+
+    stem = safe_name(PurePosixPath(url_basename(url)).stem) or "input"
+    return join_url(output, stem, f"{stem}.{container}")
 
 
 class JobConfig(Record):

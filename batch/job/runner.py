@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
 import time
@@ -35,6 +36,7 @@ from batch.contracts import (
 from batch.errors import (
     BatchError,
     Cancelled,
+    ConfigError,
     DiskFull,
     InternalError,
     NotAVideo,
@@ -358,12 +360,19 @@ class Runner:
         sha256: str | None = None
         if scheme == "file":
             source = Path(key)
-            if source.is_dir():
+            try:
+                is_dir, is_file = source.is_dir(), source.is_file()
+            except OSError as e:  # a name too long for the file system, a loop of links: not there
+                raise ObjectNotFound(
+                    f"input {url} cannot be opened: {e.strerror}", hint="check the path", url=url
+                ) from None
+            if is_dir:
                 raise NotAVideo(
                     f"input {url} is a directory", hint="end the URL with '/' to take every video under it"
                 )
-            if not source.is_file():
+            if not is_file:
                 raise ObjectNotFound(f"input {url} does not exist", hint="check the path", url=url)
+            self._refuse_writing_over(source, stem)
             hashing = BackgroundHash(source)  # read beside ffprobe, then beside the work (input_hash.py)
         else:
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -387,6 +396,18 @@ class Runner:
                     record.source["sha256"] = hashing.finished()
                 if record.source.get("sha256") is None:
                     record.source.pop("sha256", None)  # as for a download that failed
+
+    def _refuse_writing_over(self, source: Path, stem: str) -> None:
+        """A local input that lies where its own output goes would be replaced by it (the config's
+        check covers the plain name; this one the ``-2`` names given to inputs sharing one)."""
+        if parse_url(self.cfg.output)[0] != "file":
+            return
+        video = local_path(join_url(self.cfg.output, f"{stem}/{stem}.{self.cfg.encode.container}"))
+        if os.path.realpath(video) == os.path.realpath(source):
+            raise ConfigError(
+                f"input {source.name} is where its own output would be written ({video})",
+                hint="write outputs to another prefix",
+            )
 
     def _process_source(
         self,
