@@ -14,7 +14,7 @@ from pathlib import Path
 from batch.contracts import STATUS, state_file, status_url
 from batch.errors import BatchError
 from batch.job.progress import Tracker
-from batch.storage import Store
+from batch.storage import Store, redact_url
 
 log = logging.getLogger("batch")
 
@@ -66,7 +66,7 @@ class Heartbeat:
             self.store.write_bytes(self.url, data, content_type="application/json")
         except BatchError as e:
             self.failures += 1
-            log.warning("heartbeat: could not write %s: %s", self.url, e.message)
+            log.warning("heartbeat: could not write %s: %s", redact_url(self.url), e.message)
         except Exception:  # the heartbeat must outlive any surprise
             self.failures += 1
             log.exception("heartbeat: unexpected error writing %s", self.url)

@@ -41,13 +41,19 @@ def parse_url(url: str) -> tuple[str, str, str]:
     if scheme == "file":
         host, sep, path = rest.partition("/")
         if host not in ("", "localhost"):
-            raise UnsupportedOperation(
-                f"file URL with a remote host: {url}",
+            raise UnsupportedOperation(  # the host alone: a user:password@ before it stays out
+                f"file URL with a remote host ({host.rpartition('@')[2]})",
                 hint="write file:///absolute/path (three slashes) or a plain path",
-                url=url,
             )
         return "file", "", "/" + path if sep else "/"
     bucket, _, key = rest.partition("/")
+    if "@" in bucket and scheme in ("s3", "b2"):  # s3://KEY:SECRET@bucket: no store reads keys there
+        raise UnsupportedOperation(
+            f"credentials in a storage URL: {redact_url(url)}",
+            hint="give keys in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://, "
+            "B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY for b2://), never in the URL",
+            url=redact_url(url),
+        )
     if not bucket:
         raise UnsupportedOperation(
             f"storage URL without a bucket or host: {redact_url(url)}",

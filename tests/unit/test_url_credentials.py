@@ -1,0 +1,40 @@
+"""Keys come from the environment, never from a URL: a storage URL with user:password@ is refused
+at validation, and no message repeats the password (outside review: s3://KEY:SECRET@bucket/out/
+passed --validate, ran every input, then failed with the password in a warning)."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from batch.config import parse_config
+from batch.errors import ConfigError, UnsupportedOperation
+from batch.storage.urls import parse_url
+
+SECRET = st.text(alphabet=string.ascii_letters + string.digits + "+=_-", min_size=6, max_size=40)
+
+
+@given(secret=SECRET, scheme=st.sampled_from(["s3", "b2"]), where=st.sampled_from(["inputs", "output"]))
+def test_credentials_in_a_storage_url_are_refused_without_repeating_them(
+    secret: str, scheme: str, where: str
+) -> None:
+    url = f"{scheme}://KEYID:{secret}@bucket/{'in/a.mp4' if where == 'inputs' else 'out/'}"
+    text = (
+        f"inputs: [{url}]\noutput: /tmp/out/" if where == "inputs" else f"inputs: [/tmp/a.mp4]\noutput: {url}"
+    )
+    with pytest.raises(ConfigError) as got:
+        parse_config(text)
+    shown = str(got.value) + repr(got.value.to_dict())
+    assert "credentials in a storage URL" in shown and "environment" in shown
+    assert secret not in shown and "KEYID" not in shown
+
+
+@given(secret=SECRET)
+def test_a_file_url_with_a_user_and_host_does_not_repeat_the_password(secret: str) -> None:
+    with pytest.raises(UnsupportedOperation) as got:
+        parse_url(f"file://me:{secret}@nas/videos/a.mp4")
+    assert secret not in str(got.value) + repr(got.value.to_dict())
+    assert "nas" in str(got.value)
