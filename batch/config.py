@@ -247,14 +247,17 @@ def _tile(value: Any, loc: Loc, problems: Problems) -> Any:
     return n
 
 
+MAX_SIDE = 16384  # the largest frame side a stage may make (x264's own limit; 805 MB a frame as RGB)
+
+
 class UpscaleStage(_WithLadder):
     """Resize by ``scale`` or to ``width``/``height`` (one given keeps the aspect)."""
 
     RUNGS = UPSCALE_RUNGS
     stage: Literal["upscale"] = field(choice("upscale"), "upscale")
     scale: Fraction | None = field(optional(_ratio_within(16)), None)
-    width: int | None = field(optional(integer(gt=0)), None)
-    height: int | None = field(optional(integer(gt=0)), None)
+    width: int | None = field(optional(integer(gt=0, le=MAX_SIDE)), None)
+    height: int | None = field(optional(integer(gt=0, le=MAX_SIDE)), None)
     model: WeightsRef | None = field(optional(_weights("sr")), None, dump=_dump_model)
     # default: [model, lanczos] with a model, else [lanczos]
     ladder: list[str] | None = field(optional(_ladder(UPSCALE_RUNGS)), None)

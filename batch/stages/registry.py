@@ -19,8 +19,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, cast
 
-from batch.config import AnalyzeStage, CropStage, InterpolateStage, SegmentStage, UpscaleStage
+from batch.config import MAX_SIDE, AnalyzeStage, CropStage, InterpolateStage, SegmentStage, UpscaleStage
 from batch.config_rules import Record
+from batch.errors import ConfigError
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 
 
@@ -119,6 +120,12 @@ class StageRegistry:
             )
             stage = self.stage_class(spec)(spec, context)
             width, height = stage.size_out
+            if max(width, height) > MAX_SIDE:  # before any frame: a chain of x16 upscales ran out of memory
+                raise ConfigError(
+                    f"stages.{k} ({stage.name}) would make {width}x{height} frames from "
+                    f"{context.width}x{context.height}: at most {MAX_SIDE} pixels a side",
+                    hint="lower the upscale's scale, width or height",
+                )
             fps = stage.fps_out
             frames = stage.expected_frames(frames)
             stages.append(stage)
