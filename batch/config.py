@@ -98,7 +98,13 @@ def _storage_url(url: str) -> tuple[str, str, str]:
 def _check_input_url(url: str) -> str:
     if not url.strip():
         raise ValueError("an input URL is empty")
-    _storage_url(url)
+    scheme, _, key = _storage_url(url)
+    path = key.split("?", 1)[0]  # (the query, a presigned signature, stays out of the message)
+    if scheme in ("http", "https") and (path == "" or path.endswith("/")):
+        raise ValueError(
+            "an http(s) input cannot be a folder: HTTP has no listing; give each video's URL, or the "
+            "folder as s3://, b2:// or a path"
+        )
     return url
 
 
@@ -534,18 +540,26 @@ def _output_is_prefix(v: str, before: Mapping[str, Any]) -> str:
         raise ValueError("output cannot be an http(s) URL: HTTP is read-only; use s3://, b2:// or a path")
     _storage_url(v)
     v = v if v.endswith("/") else v + "/"
+    from batch.storage.urls import redact_url  # an input's presigned query stays out of the message
+
     # inputs is declared before output, so it is here when it was valid
     encode = before.get("encode")
     container = encode.container if isinstance(encode, EncodeConfig) else "mp4"
     for i, url in enumerate(before.get("inputs") or []):
+        shown = redact_url(url)
         if url.endswith("/") and _overlap(url, v):
             raise ValueError(
-                f"output {v} overlaps the input prefix inputs.{i} ({url}): a rerun would read its "
+                f"output {v} overlaps the input prefix inputs.{i} ({shown}): a rerun would read its "
                 "own outputs as inputs; write outputs to a prefix outside every input prefix"
+            )
+        if not url.endswith("/") and _overlap(url, v) and len(_location(v)[2]) >= len(_location(url)[2]):
+            raise ValueError(
+                f"output {v} is the input file inputs.{i} ({shown}) or lies under it: write outputs to a "
+                "folder"
             )
         if not url.endswith("/") and _location(url) == _location(_video_output(v, url, container)):
             raise ValueError(
-                f"inputs.{i} ({url}) is where its own output would be written "
+                f"inputs.{i} ({shown}) is where its own output would be written "
                 f"({v}<name>/<name>.{container}): the run would replace the source; write outputs to another "
                 "prefix"
             )

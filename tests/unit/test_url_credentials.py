@@ -38,3 +38,24 @@ def test_a_file_url_with_a_user_and_host_does_not_repeat_the_password(secret: st
         parse_url(f"file://me:{secret}@nas/videos/a.mp4")
     assert secret not in str(got.value) + repr(got.value.to_dict())
     assert "nas" in str(got.value)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "output", "said"),
+    [
+        ('["http://127.0.0.1:8765/dir/"]', "/tmp/o/", "http(s) input cannot be a folder"),
+        ('["https://h.example/?X-Amz-Signature=SIGSECRET"]', "/tmp/o/", "http(s) input cannot be a folder"),
+        ("[/tmp/src3/v.mp4]", "/tmp/src3/v.mp4", "is the input file inputs.0"),
+        ("[/tmp/src3/v.mp4]", "/tmp/src3/v.mp4/sub/", "is the input file inputs.0"),
+        ('["s3://b/out/v/v.mp4"]', "s3://b/out/", "is where its own output"),
+    ],
+)
+def test_configs_that_cannot_run_fail_validation(inputs: str, output: str, said: str) -> None:
+    """--validate promises a config that passes can run (outside review: these passed, then failed)."""
+    with pytest.raises(ConfigError) as got:
+        parse_config(f"inputs: {inputs}\noutput: {output}")
+    assert said in str(got.value) and "SIGSECRET" not in str(got.value)
+
+
+def test_an_input_file_beside_the_output_folder_is_fine() -> None:
+    parse_config("inputs: [/tmp/src3/v.mp4, 'https://h.example/a.mp4?x=/']\noutput: /tmp/src3/")
