@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from batch.console import log_to_stderr
 from batch.errors import EXIT_CONFIG, EXIT_INTERNAL, EXIT_OK, BatchError
 from batch.head_start import is_pid1
 
@@ -62,12 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
+    log_to_stderr(sys.stderr, logging.WARNING if quiet else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,10 @@ Standard library only: PID 1 and the watchdog import it.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import IO, Literal
@@ -123,3 +125,29 @@ def countdown(seconds: float, label: str, line: StatusLine, sleep: float = 1.0) 
             time.sleep(min(sleep, left))
     finally:
         line.clear()
+
+
+# C0 controls but the line feed, DEL, C1 controls and the Unicode line separators: what a file name
+# can carry to make a log line lie (a carriage return, an escape sequence, a fake new line)
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class LineSafeFormatter(logging.Formatter):
+    """Log lines whose names cannot forge others: control characters are written as ``\\xNN`` and
+    every line after a message's first is indented, so none of them reads as a record of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", super().format(record))
+        return text.replace("\n", "\n    ")
+
+
+def log_to_stderr(stream: IO[str], level: int, prefix: str = "") -> None:
+    """Every program's log format: ``<time> <LEVEL> <prefix><message>`` on ``stream``."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        LineSafeFormatter(f"%(asctime)s %(levelname)s {prefix}%(message)s", "%Y-%m-%dT%H:%M:%S")
+    )
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: the first setting stands
+        root.addHandler(handler)
+        root.setLevel(level)

@@ -277,8 +277,9 @@ class Runner:
         shown = redact_url(item) if isinstance(item, str) else None
         record = InputRecord(index=index, source={"url": shown})
         self.manifest.inputs.append(record)
-        if isinstance(item, BatchError):
+        if isinstance(item, BatchError):  # a prefix that could not be listed, or held no video
             record.status, record.error = "failed", item
+            log.error("[%d/%d] %s", mine, count, item)
             return
         if cancel.requested:
             record.status = "cancelled"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batch import faults
+from batch.console import log_to_stderr
 from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds, state_file
 from batch.errors import BatchError
 from batch.providers.registry import PROVIDERS
@@ -244,12 +245,7 @@ def _fallback(args: argparse.Namespace, why: str) -> WatchdogSettings:
 def main(argv: list[str] | None = None) -> int:
     faults.apply_watchdog_env()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s watchdog: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
+    log_to_stderr(sys.stderr, logging.INFO, "watchdog: ")
     if not (args.config or os.environ.get("CONFIG_URL") or args.manifest_url or args.runner_pid_file):
         print("error: give --config URL, CONFIG_URL or --manifest-url", file=sys.stderr)
         return 2
