@@ -495,8 +495,9 @@ def _beats_within_stall(beat: float, before: Mapping[str, Any]) -> float:
 
 
 class Limits(Record):
-    max_runtime_s: float = field(number(gt=0), 21600.0)
-    stall_s: float = field(number(gt=0), 900.0)
+    # bounded: the watchdog's deadlines are what ends the billing (30 days; a stall of a day)
+    max_runtime_s: float = field(number(gt=0, le=30 * 86400), 21600.0)
+    stall_s: float = field(number(gt=0, le=86400), 900.0)
     chunk_s: float = field(number(gt=0), 30.0)
     heartbeat_s: float = field(number(gt=0), 5.0, check=_beats_within_stall)
 

@@ -70,7 +70,7 @@ from batch.report.data import ReportData
 from batch.stages.ladder import deadline_after
 from batch.stages.registry import REGISTRY, StageRegistry
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
-from batch.storage.local import LocalStore, local_path
+from batch.storage.local import local_path
 from batch.storage.urls import safe_name, url_basename
 
 log = logging.getLogger("batch")
@@ -594,7 +594,7 @@ class Runner:
         if info.sha256:
             return True
         try:
-            if isinstance(store, LocalStore):  # hashed where it lies: no copy of a large output
+            if parse_url(out["url"])[0] == "file":  # hashed where it lies: no copy of a large output
                 return bool(sha256_file(local_path(out["url"])) == out["sha256"])
             self.work_dir.mkdir(parents=True, exist_ok=True)
             check = self.work_dir / f".reuse-check-{PurePosixPath(out['key']).name}"

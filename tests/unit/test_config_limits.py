@@ -303,7 +303,7 @@ def test_validate_refuses_through_the_real_entrypoint(tmp_path: Path) -> None:
         "inputs: [s3://b/in/]\noutput: s3://other/in/",  # another bucket
         "inputs: [s3://b/out/a.mp4]\noutput: s3://b/out/",  # a file input under the output: fine
         "inputs: [data/in/]\noutput: data/out/",
-        "inputs: [https://host/in/]\noutput: s3://host/in/",  # http(s) is never an output
+        "inputs: [https://host/in/a.mp4]\noutput: s3://host/in/",  # http(s) is never an output
         OK + "storage: {endpoint_url: 'http://127.0.0.1:9000', region: us-east-1}",
         OK + "limits: {stall_s: 10, heartbeat_s: 5}",
         OK + "stages: [interpolate: {factor: 2, dedupe: true}]",
