@@ -102,7 +102,7 @@ def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRun
         # PID 1: starts the watchdog and the runner; it parses no config and imports nothing heavy
         from batch.watchdog.supervisor import supervise
 
-        shard = args.shard or _shard_from_env()
+        shard = args.shard if args.shard is not None else _shard_from_env()  # --shard '' is refused
         if shard is not None and not _valid_shard(shard):
             why = f"--shard {shard!r} is not I/N with 0 <= I < N (fix: e.g. --shard 0/4)"
             return _refused(why, pid1=pid1, state_dir=state_dir, dry_run=args.dry_run)
@@ -141,7 +141,7 @@ def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRun
             return EXIT_INTERNAL
         state_dir = Path(named)
     try:
-        shard_spec = Shard.parse(args.shard) if args.shard else Shard.from_env()
+        shard_spec = Shard.parse(args.shard) if args.shard is not None else Shard.from_env()
     except BatchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
