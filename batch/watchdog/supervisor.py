@@ -16,7 +16,9 @@ the runner ended, is replaced by PID 1's last resort (batch.watchdog.shutdown), 
 stops the instance without storage or config.
 
 SIGTERM (a provider stopping the container) is passed to the runner, and
-``<state dir>/provider_stop`` tells the watchdog not to call the control plane.
+``<state dir>/provider_stop`` tells the watchdog not to call the control plane. SIGINT (a
+Ctrl-C) is passed on too, and the run ends as a failed one: the watchdog stops the instance.
+A runner still running RUNNER_GRACE_S after either is killed.
 
 The terminal is only a view (batch.watchdog.relay): both children write to
 pipes PID 1 drains, PID 1 alone writes to the terminal, from a thread nobody
@@ -181,6 +183,12 @@ def archive_previous_run(state_dir: Path) -> None:
         path.replace(dest / path.name)
 
 
+def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        if process.poll() is None:
+            process.kill()
+
+
 def _write(path: Path, text: str) -> None:
     """Best effort: a full disk must not take PID 1 down."""
     try:
@@ -295,9 +303,17 @@ class Supervisor:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = signum
-        _write(state_file(self.state_dir, PROVIDER_STOP_FLAG), signal.Signals(signum).name + "\n")
-        if self.runner and self.runner.poll() is None:
-            self.runner.send_signal(signum)
+        if signum == signal.SIGTERM:  # the provider stopping the container: the watchdog calls nothing
+            _write(state_file(self.state_dir, PROVIDER_STOP_FLAG), signal.Signals(signum).name + "\n")
+        # a Ctrl-C (SIGINT) is a person ending the job: the watchdog verifies what was uploaded and stops
+        # the instance as after any failure (it had taken it for the provider's stop: billing went on)
+        runner = self.runner
+        if runner and runner.poll() is None:
+            runner.send_signal(signum)
+            # a runner that ignores it must not keep PID 1 (and the instance) waiting for ever
+            timer = threading.Timer(RUNNER_GRACE_S, _kill_if_running, args=(runner,))
+            timer.daemon = True
+            timer.start()
 
     def _usable_state_dir(self) -> None:
         """The state dir, or a fresh one under the temp dir when it cannot be made or written."""

@@ -253,6 +253,26 @@ def test_sigterm_from_the_provider_uploads_partial_and_calls_nothing(
     assert manifest["status"] == "partial" and manifest["inputs"][0]["status"] == "cancelled"
 
 
+def test_ctrl_c_ends_the_job_and_the_instance_is_stopped(
+    s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
+) -> None:
+    """A Ctrl-C (SIGINT) is a person ending the job, not the provider stopping the machine: it had been
+    taken for the latter, so nothing stopped the instance (outside review). Now the watchdog verifies
+    the partial upload and stops it as after any failure (instance.on_failure: stop)."""
+    slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
+    job = Job(
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"),
+        dry_run=False, **vast_fake.env("781"),
+    )  # fmt: skip
+    job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
+    job.proc.send_signal(signal.SIGINT)
+    assert job.wait(timeout=90) != 0
+    assert len(vast_fake.calls("stop")) == 1 and vast_fake.calls("destroy") == []
+    assert job.shutdown()["reason"] != "provider_stopping"
+    manifest = job.bucket_manifest()
+    assert manifest["status"] == "partial" and manifest["inputs"][0]["status"] == "cancelled"
+
+
 def test_a_killed_watchdog_restarts_and_shuts_down_once(
     s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
 ) -> None:
