@@ -80,7 +80,8 @@ from batch.watchdog.relay import TerminalSink, pump
 log = logging.getLogger("batch")
 
 MONITOR = ROOT / "monitor.py"
-EXIT_INTERNAL = 4  # as batch.errors says; not imported, to keep PID 1 light
+EXIT_STORAGE = 3  # as batch.errors says; not imported, to keep PID 1 light
+EXIT_INTERNAL = 4
 EXIT_GAVE_UP = 5  # monitor.py: final, not confirmed (batch.watchdog.shutdown.EXIT_GAVE_UP)
 MONITOR_RESTARTS = 3
 RUNNER_GRACE_S = 20.0  # SIGTERM -> SIGKILL when PID 1 must end the runner itself
@@ -403,6 +404,8 @@ class Supervisor:
         if self.unconfirmed:
             log.error("the shutdown was not confirmed by the provider: stop the instance by hand")
             return EXIT_GAVE_UP
+        if code == 0 and (self._shutdown_record() or {}).get("reason") == "verification_failed":
+            return EXIT_STORAGE  # the runner ended well, but its upload is not in the bucket intact
         return code if 0 <= code <= EXIT_INTERNAL else EXIT_INTERNAL
 
     def _keep_monitor(self, monitor: subprocess.Popen[bytes] | None) -> None:

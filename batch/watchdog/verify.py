@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import ObjectNotFound
-from batch.storage import Store, join_url
+from batch.storage import Store, join_url, parse_url
+from batch.storage.local import local_path
 
 log = logging.getLogger("batch.watchdog.watch")
 
@@ -32,13 +33,21 @@ class ObjectCheck:
     passes: int = 0
     reuploads: int = 0
     problem: str | None = None
+    data: bytes | None = None  # the bytes to put back (the manifest itself), else the kept local copy
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "passes": self.passes, "reuploads": self.reuploads, "problem": self.problem}
 
 
+def manifest_check(url: str, name: str, data: bytes) -> ObjectCheck:
+    """The manifest itself, as this run published it: a manifest replaced or deleted after the
+    runner's end is put back (the outputs' checks alone had let a garbage one pass as verified)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return ObjectCheck(key=name, url=url, size=len(data), sha256=digest, store_checksum=None, data=data)
+
+
 def objects_in(manifest: dict[str, Any], output: str) -> list[ObjectCheck]:
-    """Every output object the manifest lists (the manifest itself is checked separately)."""
+    """Every output object the manifest lists (the manifest itself: :func:`manifest_check`)."""
     checks = []
     for entry in manifest.get("inputs") or []:
         for out in entry.get("outputs") or []:
@@ -71,6 +80,13 @@ def problem_with(store: Store, obj: ObjectCheck) -> str | None:
         same_type = obj.store_checksum.get("type") == info.store_checksum.get("type")
         if same_type and obj.store_checksum.get("value") != info.store_checksum.get("value"):
             return f"the store's {info.store_checksum.get('type')} checksum changed"
+    if obj.sha256 and parse_url(obj.url)[0] == "file":  # a local disk: every byte, whatever the size
+        try:
+            with local_path(obj.url).open("rb") as f:
+                same = hashlib.file_digest(f, "sha256").hexdigest() == obj.sha256
+        except OSError as e:
+            return f"could not be read back: {e.strerror}"
+        return None if same else "the bytes read back do not match the manifest's sha256"
     small = obj.sha256 and obj.size <= REREAD_MAX_BYTES
     if small and hashlib.sha256(store.read_bytes(obj.url)).hexdigest() != obj.sha256:
         return "the bytes read back do not match the manifest's sha256"
@@ -79,6 +95,12 @@ def problem_with(store: Store, obj: ObjectCheck) -> str | None:
 
 def reupload(store: Store, obj: ObjectCheck, local_outputs: Path) -> str | None:
     """Upload the kept local copy again. None on success, else why it could not."""
+    if obj.data is not None:
+        store.write_bytes(obj.url, obj.data, "application/json")
+        obj.reuploads += 1
+        obj.passes = 0
+        log.warning("put %s back after: %s", obj.key, obj.problem)
+        return None
     local = local_outputs / obj.key
     if not local.is_file():
         return f"no local copy at {local} to upload again"

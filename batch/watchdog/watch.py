@@ -50,7 +50,7 @@ from batch.contracts import (
     report_data_name,
     state_file,
 )
-from batch.errors import BatchError, StorageError
+from batch.errors import BatchError, StorageError, UploadVerificationFailed
 from batch.job.manifest import Manifest, publish
 from batch.providers.base import Action, Provider
 from batch.retry import RetryPolicy, log_before_sleep, retrying
@@ -58,7 +58,7 @@ from batch.storage import StorageSettings, Store, open_url
 from batch.watchdog import shutdown
 from batch.watchdog.supervisor_news import SupervisorNews
 from batch.watchdog.supervisor_news import pid_alive as _pid_alive
-from batch.watchdog.verify import ObjectCheck, objects_in, problem_with, reupload
+from batch.watchdog.verify import ObjectCheck, manifest_check, objects_in, problem_with, reupload
 
 log = logging.getLogger("batch.watchdog.watch")
 
@@ -131,6 +131,7 @@ class Watchdog:
         self._beat: tuple[bytes | None, float] = (None, now)  # last status.json bytes seen, and when
         self._progress: tuple[Any, float] = (None, now)  # last (input, frames_done) seen, and when
         self._published: dict[str, Any] | None = None  # the manifest in the bucket the verdict is about
+        self._manifest_bytes: dict[int, bytes] = {}  # id() of a manifest read -> the bytes it was read from
 
     # --- state on disk ----------------------------------------------------------
 
@@ -346,10 +347,14 @@ class Watchdog:
         if store is None or self.s.output is None:
             return None
         try:
-            found = json.loads(store.read_bytes(manifest_url(self.s.output, self.s.manifest_name)))
+            data = store.read_bytes(manifest_url(self.s.output, self.s.manifest_name))
+            found = json.loads(data)
         except (StorageError, ValueError):
             return None
-        return found if isinstance(found, dict) else None
+        if not isinstance(found, dict):
+            return None
+        self._manifest_bytes = {id(found): data}  # the one verified is checked byte for byte
+        return found
 
     def _note_stale_manifest(self) -> None:
         """Remember the manifest already at --manifest-url: an earlier run's, not the one awaited."""
@@ -408,14 +413,21 @@ class Watchdog:
         manifest is then verified like any other.
         """
         pending = self._local_manifest(UNPUBLISHED_MANIFEST)
+        note = "published by the watchdog: the runner's upload failed"
+        if not self._this_run(pending):
+            # published, but not in the bucket now (deleted, or replaced by bytes that are no manifest):
+            # its local copy is put up again
+            pending = self._local_manifest(MANIFEST)
+            note = "published again by the watchdog: the runner's was gone from the bucket, or unreadable"
         if not self._this_run(pending) or self.s.output is None:
             return None
         assert pending is not None
-        pending.setdefault("watchdog", {})["note"] = "published by the watchdog: the runner's upload failed"
+        pending.setdefault("watchdog", {})["note"] = note
         data = (json.dumps(pending, indent=2) + "\n").encode()
         if not self._upload_manifest(data):
             return None
         log.info("published the runner's manifest for it (%s)", pending.get("status"))
+        self._manifest_bytes = {id(pending): data}  # verified byte for byte like one the runner put up
         return pending
 
     def _verify_and_shut_down(self, manifest: dict[str, Any]) -> int:
@@ -423,6 +435,10 @@ class Watchdog:
         self._published = manifest
         store = open_url(self.s.output, self.s.storage)
         checks = objects_in(manifest, self.s.output)
+        data = self._manifest_bytes.get(id(manifest))
+        if data is not None:  # the manifest too: replaced or deleted after the runner's end, it is put back
+            url = manifest_url(self.s.output, self.s.manifest_name)
+            checks.append(manifest_check(url, self.s.manifest_name, data))
         self.state.phase = "verifying"
         self._try_save()
         deadline = time.monotonic() + self.s.confirm * self.s.interval_s + self.s.upload_timeout_s
@@ -437,6 +453,7 @@ class Watchdog:
             if time.monotonic() > deadline:
                 bad = [c for c in checks if c.passes < self.s.confirm]
                 detail = "; ".join(f"{c.key}: {c.problem}" for c in bad)
+                self._amend_as_failed(manifest, detail)
                 return self._shut_down(self.s.on_failure, "verification_failed", detail)
             try:
                 self._check_round(store, checks)
@@ -457,6 +474,22 @@ class Watchdog:
         reuploaded = sum(c.reuploads for c in checks)
         detail = f"{len(checks)} object(s) checked {self.s.confirm} times, {reuploaded} re-uploaded"
         return self._shut_down(action, "verified", detail)
+
+    def _amend_as_failed(self, manifest: dict[str, Any], detail: str) -> None:
+        """The bucket's manifest stops saying "succeeded" for objects that are not there intact (its
+        status, exit code and errors had stayed as the runner wrote them). Best effort: the stop
+        goes on whatever the bucket does."""
+        error = UploadVerificationFailed(
+            f"the watchdog could not confirm the upload: {detail}",
+            hint="the outputs named are missing or wrong in the bucket; run the job again to redo them",
+        )
+        amended = dict(
+            manifest, status="failed", exit_code=max(int(manifest.get("exit_code") or 0), error.exit_code)
+        )
+        amended["errors"] = [*(manifest.get("errors") or []), error.to_dict()]
+        amended.setdefault("watchdog", {})["note"] = "amended by the watchdog: the upload was not verified"
+        if self._upload_manifest((json.dumps(amended, indent=2) + "\n").encode()):
+            self._published = amended
 
     def _check_round(self, store: Store, checks: list[ObjectCheck]) -> None:
         for c in checks:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -180,6 +181,57 @@ def test_object_deleted_after_upload_is_uploaded_again(s3_server, s3_prefix, sma
     assert watch["objects"][0]["reuploads"] == 1
     head = s3_server.client().head_object(Bucket=bucket, Key=f"{key}out/small/small.mp4")
     assert head["ContentLength"] == job.bucket_manifest()["inputs"][0]["outputs"][0]["size"]
+
+
+SLOW_CHECKS = "watchdog: {confirm: 3, interval_s: 1, upload_timeout_s: T}"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "deleted"])
+def test_a_manifest_damaged_after_the_runner_is_put_back(
+    damage: str, s3_server, s3_prefix, small_clip, tmp_path
+) -> None:
+    """The manifest itself is verified: replaced by garbage or deleted once the runner had put it up,
+    it had passed as "verified" and the instance was destroyed with no manifest in the bucket
+    (outside review). Either the checks put it back, or (damaged before the watchdog read it) the
+    watchdog publishes the runner's local copy; both end verified with this run's manifest there."""
+    job = Job(
+        tmp_path, s3_server, s3_prefix,
+        body(s3_prefix, [small_clip]).replace(FAST, SLOW_CHECKS.replace("T", "5")),
+    )  # fmt: skip
+    job.wait_for(lambda: job.bucket_manifest() is not None)
+    bucket, _, key = s3_prefix.removeprefix("s3://").partition("/")
+    if damage == "garbage":
+        s3_server.client().put_object(Bucket=bucket, Key=f"{key}out/manifest.json", Body=b"GARBAGE{{{")
+    else:
+        s3_server.client().delete_object(Bucket=bucket, Key=f"{key}out/manifest.json")
+    assert job.wait() == 0, job.stderr.decode()[-2000:]
+    assert_one_stop(job, "destroy", "verified")
+    there = job.bucket_manifest()
+    local = json.loads((job.state / "manifest.json").read_text())
+    assert there is not None and there["launch_id"] == local["launch_id"] and there["status"] == "succeeded"
+
+
+def test_an_upload_that_cannot_be_verified_is_failed_in_the_manifest_and_the_exit_code(
+    s3_server, s3_prefix, small_clip, tmp_path
+) -> None:
+    """The output deleted from the bucket and its kept copy gone: verification_failed, as before, and
+    now the bucket's manifest says so (it had stayed "succeeded", exit 0)."""
+    job = Job(
+        tmp_path, s3_server, s3_prefix,
+        body(s3_prefix, [small_clip]).replace(FAST, SLOW_CHECKS.replace("T", "3")),
+    )  # fmt: skip
+    job.wait_for(lambda: job.bucket_manifest() is not None)
+    shutil.rmtree(job.state / "outputs", ignore_errors=True)
+    bucket, _, key = s3_prefix.removeprefix("s3://").partition("/")
+    s3_server.client().delete_object(Bucket=bucket, Key=f"{key}out/small/small.mp4")
+    assert job.wait() == 3, job.stderr.decode()[-2000:]
+    assert_one_stop(job, "stop", "verification_failed")
+    there = job.bucket_manifest()
+    assert there is not None and there["status"] == "failed" and there["exit_code"] == 3
+    assert any(
+        e["type"] == "upload_verification_failed" and "small/small.mp4" in e["message"]
+        for e in there["errors"]
+    )
 
 
 # --- real control-plane SDKs against local fakes (mocked: the cloud APIs) ------------------
