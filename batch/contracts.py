@@ -35,6 +35,7 @@ MONITOR_PID = "monitor.pid"
 WATCHDOG_STATE = "watchdog.json"
 WATCHDOG_LOG = "watchdog.log"
 PROVIDER_STOP_FLAG = "provider_stop"  # the supervisor got SIGTERM: the provider is stopping us
+RUN_LOCK = "run.lock"  # held (flock) by PID 1 for its run: one run at a time in a state dir
 STOPPED_SENTINEL = "STOPPED"  # a dry run's shutdown line
 STOPPING_LINE = "STOPPING INSTANCE"  # how the one shutdown line starts (logged, and in STOPPED)
 KEPT_OUTPUTS = "outputs"  # local copies of uploads until the watchdog verified them

@@ -30,6 +30,7 @@ its shutdown.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -55,6 +56,7 @@ from batch.contracts import (
     PER_RUN_FILES,
     PREVIOUS_RUNS,
     PROVIDER_STOP_FLAG,
+    RUN_LOCK,
     RUNNER_EXIT,
     RUNNER_LOG,
     RUNNER_PID,
@@ -80,7 +82,8 @@ from batch.watchdog.relay import TerminalSink, pump
 log = logging.getLogger("batch")
 
 MONITOR = ROOT / "monitor.py"
-EXIT_STORAGE = 3  # as batch.errors says; not imported, to keep PID 1 light
+EXIT_CONFIG = 2  # as batch.errors says; not imported, to keep PID 1 light
+EXIT_STORAGE = 3
 EXIT_INTERNAL = 4
 EXIT_GAVE_UP = 5  # monitor.py: final, not confirmed (batch.watchdog.shutdown.EXIT_GAVE_UP)
 MONITOR_RESTARTS = 3
@@ -235,6 +238,7 @@ class Supervisor:
         self._current_monitor: subprocess.Popen[bytes] | None = None
         self.unconfirmed = False  # the shutdown ended without the provider's confirmation
         self.stopping = 0  # the signal the provider sent, if any
+        self._lock_fd: int | None = None  # the state dir's run.lock, held open for this run
 
     def _monitor(self) -> subprocess.Popen[bytes] | None:
         cmd = [sys.executable, str(MONITOR), "--state-dir", str(self.state_dir)]
@@ -316,6 +320,35 @@ class Supervisor:
             timer.daemon = True
             timer.start()
 
+    def _lock_state_dir(self) -> bool:
+        """This run's hold on its state dir, for as long as PID 1 lives (the kernel lets go of a dead
+        one's). False when another run holds it: its records, work files and watchdog are left alone
+        (a second run had archived the first's records and deleted its work, and the first's watchdog
+        took the second's end for its own). A state dir that cannot hold a lock is used as before."""
+        try:
+            fd = os.open(state_file(self.state_dir, RUN_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held_by = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            log.error(
+                "state dir %s is in use by another run (PID 1 %s); nothing was done "
+                "(fix: give each run its own --state-dir or STATE_DIR)",
+                self.state_dir, held_by,
+            )  # fmt: skip
+            return False
+        except OSError:  # a file system without locks: as before
+            os.close(fd)
+            return True
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd  # kept open: the lock lasts as long as this process
+        return True
+
     def _usable_state_dir(self) -> None:
         """The state dir, or a fresh one under the temp dir when it cannot be made or written."""
         try:
@@ -364,6 +397,10 @@ class Supervisor:
                     waiting = self._runner(waiting=True)
             self.state_dir = state_dir_for(self.config_url, None)
         self._usable_state_dir()
+        if not self._lock_state_dir():
+            if waiting is not None:
+                dismiss(waiting)
+            return EXIT_CONFIG
         if console.bad_setting():
             log.warning("%s", console.bad_setting())
         try:
