@@ -323,6 +323,7 @@ class ChunkedInput:
             video_offset_s=self.info.start_s,
             durations=[c.out_count / self.fps_out for c in self.chunks],
             streams=self.streams,
+            timeout_s=self.cfg.limits.stall_s,
         )
         return ChunkResult(
             frames_out=total,

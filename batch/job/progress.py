@@ -202,6 +202,9 @@ class Tracker:
         moved = [0]
 
         def progress(done: int, total: int | None) -> None:
+            if done != moved[0]:
+                with self._lock:
+                    self.progress_at = time.time()  # bytes moving: the watchdog's stall clock restarts
             moved[0] = done
             if self.mode == console.BARS:
                 self._show(done, total, desc=f"{self.prefix} {verb} {name}", unit="B", unit_scale=True,

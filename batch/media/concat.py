@@ -24,8 +24,13 @@ def join_parts(
     video_offset_s: float = 0.0,
     durations: list[Fraction] | None = None,
     streams: StreamPlan | None = None,
+    timeout_s: float | None = None,
 ) -> None:
     """Concatenate ``parts`` (same codec and settings) into ``dest``; raises FFmpegFailed.
+
+    ``timeout_s``: a join (a copy of the parts, no progress to show) still running after it is
+    stuck (a hung disk, a stopped ffmpeg) and fails, rather than holding the instance until
+    the job's max_runtime_s.
 
     ``durations`` (frames / fps of each part) are written into the concat list:
     containers round a file's duration (Matroska to the millisecond), and the
@@ -55,7 +60,13 @@ def join_parts(
         cmd += ["-movflags", "+faststart"]
     cmd.append(str(dest))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise FFmpegFailed(
+            f"joining {len(parts)} parts into {dest.name} made no end in {timeout_s:g} s (limits.stall_s)",
+            hint="a stuck disk or a hung ffmpeg; run the job again (its parts are reused)",
+            command=" ".join(cmd),
+        ) from None
     finally:
         Path(listing.name).unlink(missing_ok=True)
     if proc.returncode != 0:

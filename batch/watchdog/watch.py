@@ -62,6 +62,11 @@ from batch.watchdog.verify import ObjectCheck, manifest_check, objects_in, probl
 
 log = logging.getLogger("batch.watchdog.watch")
 
+# The phases whose progress the heartbeat shows, and what moves in each (others, hashing and the
+# preview, show none: the heartbeat and max_runtime_s bound them)
+STALL_PHASES = {"processing": "frame moved", "downloading": "byte moved", "uploading": "byte moved",
+                "joining": "end of the join"}  # fmt: skip
+
 RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
 # A failure manifest's upload: 0.5 s, doubled up to 10 s, until the watchdog's upload_timeout_s.
 MANIFEST_UPLOAD = RetryPolicy(attempts=None, base_wait_s=0.5, max_wait_s=10.0, jitter=False)
@@ -285,14 +290,17 @@ class Watchdog:
             raw, status = None, {}
         if raw is not None and raw != self._beat[0]:
             self._beat = (raw, now)
-        moved = (status.get("input_index"), status.get("frames_done"), status.get("phase"))
+        moved = tuple(status.get(k) for k in ("input_index", "frames_done", "phase", "progress_at"))
         if moved != self._progress[0]:
             self._progress = (moved, now)
         if now - self._beat[1] > self.s.stall_s:
             return "stalled", f"no heartbeat for {now - self._beat[1]:.0f} s (stall_s={self.s.stall_s:g})"
-        if status.get("phase") == "processing" and now - self._progress[1] > self.s.stall_s:
-            waited = now - self._progress[1]
-            return "stalled", f"no frame moved for {waited:.0f} s (stall_s={self.s.stall_s:g})"
+        # a heartbeat comes from its own thread: a main thread stuck in a step that reports progress
+        # (frames; bytes of a transfer; a join, which must end within stall_s) shows as no progress
+        phase = status.get("phase")
+        if phase in STALL_PHASES and now - self._progress[1] > self.s.stall_s:
+            waited, what = now - self._progress[1], STALL_PHASES[phase]
+            return "stalled", f"no {what} for {waited:.0f} s in phase {phase} (stall_s={self.s.stall_s:g})"
         return None
 
     def _stop_runner(self) -> None:

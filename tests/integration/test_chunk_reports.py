@@ -73,3 +73,20 @@ def test_parts_of_an_earlier_run_with_other_chunks_are_cleared(cuts: Path, tmp_p
     (tmp_path / "out" / "cuts" / "output.json").unlink()  # as if that run had been killed before its end
     run(1, False, "s2")  # chunks of 30: part-00000..00002 only
     assert not list(parts.glob("part-*")), sorted(p.name for p in parts.iterdir())
+
+
+def test_a_join_that_makes_no_end_fails_within_its_timeout(cuts: Path, tmp_path: Path) -> None:
+    """The join shows no progress: one still running after limits.stall_s fails instead of holding
+    the instance (a stopped ffmpeg had waited for max_runtime_s)."""
+    from batch.errors import FFmpegFailed
+    from batch.media.concat import join_parts
+
+    parts = []
+    for k in range(3):
+        part = tmp_path / f"part-{k}.mkv"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(cuts), "-c", "copy", str(part)], check=True)
+        parts.append(part)
+    with pytest.raises(FFmpegFailed, match=r"made no end in 0\.001 s \(limits\.stall_s\)"):
+        join_parts(parts, tmp_path / "joined.mkv", container="mkv", timeout_s=0.001)
+    join_parts(parts, tmp_path / "joined.mkv", container="mkv", timeout_s=60)  # in time: joined
+    assert (tmp_path / "joined.mkv").stat().st_size > 0
