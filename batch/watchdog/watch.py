@@ -62,10 +62,10 @@ from batch.watchdog.verify import ObjectCheck, manifest_check, objects_in, probl
 
 log = logging.getLogger("batch.watchdog.watch")
 
-# The phases whose progress the heartbeat shows, and what moves in each (others, hashing and the
-# preview, show none: the heartbeat and max_runtime_s bound them)
-STALL_PHASES = {"processing": "frame moved", "downloading": "byte moved", "uploading": "byte moved",
-                "joining": "end of the join"}  # fmt: skip
+# The phases whose progress the heartbeat shows, and what moves in each. Transfers are left to their
+# SDKs' own timeouts and retries (a server-side copy of a large earlier output shows no bytes), the
+# hash and the preview to the heartbeat and max_runtime_s.
+STALL_PHASES = {"processing": "frame moved", "joining": "end of the join"}
 
 RUNNER_EXIT_FILE = RUNNER_EXIT  # kept for callers of the old name
 # A failure manifest's upload: 0.5 s, doubled up to 10 s, until the watchdog's upload_timeout_s.
@@ -295,8 +295,8 @@ class Watchdog:
             self._progress = (moved, now)
         if now - self._beat[1] > self.s.stall_s:
             return "stalled", f"no heartbeat for {now - self._beat[1]:.0f} s (stall_s={self.s.stall_s:g})"
-        # a heartbeat comes from its own thread: a main thread stuck in a step that reports progress
-        # (frames; bytes of a transfer; a join, which must end within stall_s) shows as no progress
+        # a heartbeat comes from its own thread: a main thread stuck in a step whose progress shows
+        # (frames; a join, which must end within stall_s) is caught by the lack of it
         phase = status.get("phase")
         if phase in STALL_PHASES and now - self._progress[1] > self.s.stall_s:
             waited, what = now - self._progress[1], STALL_PHASES[phase]

@@ -64,5 +64,7 @@ def test_an_input_file_beside_the_output_folder_is_fine() -> None:
 @pytest.mark.parametrize("field", ["max_runtime_s: 1e33", "stall_s: 1e300", "max_runtime_s: 2592001"])
 def test_the_watchdogs_deadlines_are_bounded(field: str) -> None:
     """A deadline of 1e33 s is no deadline: the instance would bill until someone noticed."""
-    with pytest.raises(ConfigError, match=r"limits\.(max_runtime_s|stall_s): Input should be less than or equal to"):
+    with pytest.raises(
+        ConfigError, match=r"limits\.(max_runtime_s|stall_s): Input should be less than or equal to"
+    ):
         parse_config(f"inputs: [/tmp/a.mp4]\noutput: /tmp/o/\nlimits: {{{field}}}")
