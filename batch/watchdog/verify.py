@@ -82,8 +82,7 @@ def problem_with(store: Store, obj: ObjectCheck) -> str | None:
             return f"the store's {info.store_checksum.get('type')} checksum changed"
     if obj.sha256 and parse_url(obj.url)[0] == "file":  # a local disk: every byte, whatever the size
         try:
-            with local_path(obj.url).open("rb") as f:
-                same = hashlib.file_digest(f, "sha256").hexdigest() == obj.sha256
+            same = _local_sha256(local_path(obj.url)) == obj.sha256
         except OSError as e:
             return f"could not be read back: {e.strerror}"
         return None if same else "the bytes read back do not match the manifest's sha256"
@@ -91,6 +90,20 @@ def problem_with(store: Store, obj: ObjectCheck) -> str | None:
     if small and hashlib.sha256(store.read_bytes(obj.url)).hexdigest() != obj.sha256:
         return "the bytes read back do not match the manifest's sha256"
     return None
+
+
+_hashed: dict[tuple[str, int, int, int], str] = {}  # (path, inode, size, mtime_ns) -> sha256
+
+
+def _local_sha256(path: Path) -> str:
+    """A local file's sha256, read once while it stays the same file (each check round of a large
+    output would read it again: rounds that outlast the verification's time limit)."""
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _hashed:
+        with path.open("rb") as f:
+            _hashed[key] = hashlib.file_digest(f, "sha256").hexdigest()
+    return _hashed[key]
 
 
 def reupload(store: Store, obj: ObjectCheck, local_outputs: Path) -> str | None:

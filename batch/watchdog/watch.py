@@ -445,8 +445,8 @@ class Watchdog:
         checks = objects_in(manifest, self.s.output)
         data = self._manifest_bytes.get(id(manifest))
         if data is not None:  # the manifest too: replaced or deleted after the runner's end, it is put back
-            url = manifest_url(self.s.output, self.s.manifest_name)
-            checks.append(manifest_check(url, self.s.manifest_name, data))
+            url = manifest_url(self.s.output, self.s.manifest_name)  # (first: an output's failed upload
+            checks.insert(0, manifest_check(url, self.s.manifest_name, data))  # ends the round early)
         self.state.phase = "verifying"
         self._try_save()
         deadline = time.monotonic() + self.s.confirm * self.s.interval_s + self.s.upload_timeout_s
@@ -459,7 +459,11 @@ class Watchdog:
             if self._provider_stop_requested():  # the provider is stopping us: call nothing
                 return self._provider_stopping()
             if time.monotonic() > deadline:
-                bad = [c for c in checks if c.passes < self.s.confirm]
+                # objects that passed every check there was time for are not failed (a large local
+                # output's read-back can outlast the rounds): only one whose last check found a problem
+                bad = [c for c in checks if c.passes < self.s.confirm and c.problem is not None]
+                if not bad:
+                    break
                 detail = "; ".join(f"{c.key}: {c.problem}" for c in bad)
                 self._amend_as_failed(manifest, detail)
                 return self._shut_down(self.s.on_failure, "verification_failed", detail)
@@ -495,7 +499,8 @@ class Watchdog:
             manifest, status="failed", exit_code=max(int(manifest.get("exit_code") or 0), error.exit_code)
         )
         amended["errors"] = [*(manifest.get("errors") or []), error.to_dict()]
-        amended.setdefault("watchdog", {})["note"] = "amended by the watchdog: the upload was not verified"
+        note = "amended by the watchdog: the upload was not verified"
+        amended["watchdog"] = {**(manifest.get("watchdog") or {}), "note": note}  # (the original: unchanged)
         if self._upload_manifest((json.dumps(amended, indent=2) + "\n").encode()):
             self._published = amended
 
