@@ -98,9 +98,9 @@ def _storage_url(url: str) -> tuple[str, str, str]:
 def _check_input_url(url: str) -> str:
     if not url.strip():
         raise ValueError("an input URL is empty")
-    scheme, _, key = _storage_url(url)
-    path = key.split("?", 1)[0]  # (the query, a presigned signature, stays out of the message)
-    if scheme in ("http", "https") and (path == "" or path.endswith("/")):
+    scheme, _, _ = _storage_url(url)
+    # a folder as the runner tells one: the whole URL ends in "/" (https://h/v/?id=1 is a file endpoint)
+    if scheme in ("http", "https") and url.endswith("/"):
         raise ValueError(
             "an http(s) input cannot be a folder: HTTP has no listing; give each video's URL, or the "
             "folder as s3://, b2:// or a path"
