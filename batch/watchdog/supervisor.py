@@ -120,8 +120,10 @@ def config_from_stream(config_url: str) -> str:
     return copy
 
 
-def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
-    """--state-dir, else $STATE_DIR, else ./state/<job id> with the job id read by a child process.
+def state_dir_for(config_url: str, state_dir: Path | None, shard: str | None = None) -> Path:
+    """--state-dir, else $STATE_DIR, else ./state/<job id> with the job id read by a child process
+    (``<job id>.shard-I-of-N`` for a shard: the shards of a run on one machine or one shared volume
+    each have their own, where one would hold the other's run.lock).
 
     The config is parsed in a child with a memory and CPU limit and a
     timeout: a config that crashes or hangs the parser costs PID 1 nothing
@@ -161,7 +163,11 @@ def state_dir_for(config_url: str, state_dir: Path | None) -> Path:
                 child.kill()
                 child.communicate()
                 break
-    return Path("state") / (job_id if JOB_ID_PATTERN.fullmatch(job_id) else "unknown")
+    name = job_id if JOB_ID_PATTERN.fullmatch(job_id) else "unknown"
+    if shard:
+        index, _, count = shard.replace(" ", "").partition("/")
+        name += f".shard-{index}-of-{count}"
+    return Path("state") / name
 
 
 def _limit_child() -> None:
@@ -395,7 +401,9 @@ class Supervisor:
             if waiting is None:
                 with contextlib.suppress(OSError):  # started again below, the usual way
                     waiting = self._runner(waiting=True)
-            self.state_dir = state_dir_for(self.config_url, None)
+            self.state_dir = state_dir_for(
+                self.config_url, None, self.shard_args[1] if self.shard_args else None
+            )
         self._usable_state_dir()
         if not self._lock_state_dir():
             if waiting is not None:

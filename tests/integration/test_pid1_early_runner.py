@@ -230,10 +230,10 @@ def test_a_stop_signal_while_the_state_dir_is_named_dismisses_the_waiting_runner
     sup = supervisor.Supervisor(str(cfg), None, dry_run=True, quiet=True)
     real = supervisor.state_dir_for
 
-    def named_while_stopping(url: str, given: Path | None) -> Path:
+    def named_while_stopping(url: str, given: Path | None, shard: str | None = None) -> Path:
         assert _waiting_runners(f"BATCH_TEST_MARK={tmp_path.name}"), "the runner was not started first"
         sup.stopping = signal.SIGTERM  # as _on_signal records it
-        return real(url, given)
+        return real(url, given, shard)
 
     monkeypatch.setattr(supervisor, "state_dir_for", named_while_stopping)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -366,7 +366,7 @@ def test_a_sharded_pid1_starts_its_runner_the_usual_way(small_clip: Path, tmp_pa
         env=_env(BATCH_RUN_ID="r1"), capture_output=True, text=True, timeout=180, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = stopped_lines(tmp_path / "state" / "early")
+    lines = stopped_lines(tmp_path / "state" / "early.shard-0-of-1")  # a shard's own state dir
     assert len(lines) == 1 and "reason=verified" in lines[0], lines
 
 

@@ -59,3 +59,42 @@ def test_a_second_run_in_a_busy_state_dir_refuses_and_leaves_the_first_alone(tmp
     lines = (state / "STOPPED").read_text().splitlines()
     assert len(lines) == 1 and "action=destroy reason=verified" in lines[0]
     assert json.loads((state / "manifest.json").read_text())["status"] == "succeeded"
+
+
+def test_shards_of_a_run_get_their_own_default_state_dirs(tmp_path: Path) -> None:
+    """Two shards on one machine, no --state-dir: each its own state/<job id>.shard-I-of-N (they had
+    shared state/<job id>, and with the lock the second would have been refused: its inputs never run)."""
+    import os
+
+    clips = [make_clip(tmp_path / f"c{i}.mp4", frames=4, audio=False) for i in range(2)]
+    cfg = tmp_path / "job.yaml"
+    cfg.write_text(
+        f"job_id: both\ninputs: [{clips[0]}, {clips[1]}]\noutput: {tmp_path}/out/\n"
+        "encode: {codec: libx264, preset: ultrafast}\nwatchdog: {confirm: 1, interval_s: 0.3}\n"
+    )
+    env = {**os.environ, "BATCH_RUN_ID": "both-1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "run_with_config_batch_sync.py"),
+                "--config",
+                str(cfg),
+                "--dry-run",
+                "--shard",
+                f"{i}/2",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
+    for i in range(2):
+        state = tmp_path / "state" / f"both.shard-{i}-of-2"
+        assert json.loads((state / "manifest.json").read_text())["status"] == "succeeded"
+        assert "action=destroy reason=verified" in (state / "STOPPED").read_text()
