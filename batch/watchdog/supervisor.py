@@ -194,9 +194,36 @@ def archive_previous_run(state_dir: Path) -> None:
 
 
 def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL for the runner and the processes it started (its ffmpeg would go on writing into the
+    state dir after PID 1 let go of it)."""
+    if process.poll() is not None:
+        return
+    for pid in [*_descendants(process.pid), process.pid]:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid``, from /proc (none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
     with contextlib.suppress(OSError):
-        if process.poll() is None:
-            process.kill()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (name)": state, ppid, ...
+            if len(fields) > 1:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _write(path: Path, text: str) -> None:
@@ -521,7 +548,7 @@ class Supervisor:
         try:
             runner.wait(timeout=RUNNER_GRACE_S)
         except subprocess.TimeoutExpired:
-            runner.kill()
+            _kill_if_running(runner)
 
     def _last_resort(self, why: str) -> None:
         log.error("last resort: %s; PID 1 stops the instance itself", why)

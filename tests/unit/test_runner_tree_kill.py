@@ -1,0 +1,39 @@
+"""PID 1's last word on a runner that ignores its signal kills what the runner started too (outside
+review: the runner's ffmpeg went on writing into the state dir after PID 1 had let go of it).
+Real processes: a shell with two children standing in for the runner and its ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from batch.watchdog.supervisor import _descendants, _kill_if_running
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_runner_and_its_children_are_killed() -> None:
+    runner = subprocess.Popen(["bash", "-c", "sleep 100 & (sleep 100 & wait) & wait"])
+    deadline = time.monotonic() + 5
+    while len(_descendants(runner.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    below = _descendants(runner.pid)
+    assert len(below) >= 3  # two sleeps and the subshell (and its sleep)
+    _kill_if_running(runner)
+    runner.wait(timeout=5)
+    time.sleep(0.2)
+    assert not [pid for pid in below if alive(pid)]
+    assert runner.returncode == -9
+
+
+def test_a_runner_that_already_ended_is_left_alone() -> None:
+    runner = subprocess.Popen(["true"])
+    runner.wait()
+    _kill_if_running(runner)  # no error, nothing signalled (its pid may be someone else's by now)
+    assert runner.returncode == 0
