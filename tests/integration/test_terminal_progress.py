@@ -173,8 +173,8 @@ def test_a_terminal_shows_live_bars_and_every_phase(chunked_job: Path) -> None:
         r"\[1/1\] joining: 3 parts into clip\.mp4",
         r"\[1/1\] preview: making preview\.jpg",
         r"\[1/1\] uploaded clip/clip\.mp4: [\d.]+ KiB",
-        r"watchdog: verifying 2 object\(s\) in the bucket",
-        r"watchdog: check round 1: 2 of 2 object\(s\) as uploaded",
+        r"watchdog: verifying 3 object\(s\) in the bucket",  # the video, the preview, the manifest itself
+        r"watchdog: check round 1: 3 of 3 object\(s\) as uploaded",
         r"\rwatchdog: next bucket check in \d s",
         r"STOPPING INSTANCE",
     ):

@@ -178,7 +178,8 @@ def test_object_deleted_after_upload_is_uploaded_again(s3_server, s3_prefix, sma
     assert job.wait() == 0
     assert_one_stop(job, "destroy", "verified")
     watch = json.loads((job.state / "watchdog.json").read_text())
-    assert watch["objects"][0]["reuploads"] == 1
+    video = next(o for o in watch["objects"] if o["key"] == "small/small.mp4")
+    assert video["reuploads"] == 1
     head = s3_server.client().head_object(Bucket=bucket, Key=f"{key}out/small/small.mp4")
     assert head["ContentLength"] == job.bucket_manifest()["inputs"][0]["outputs"][0]["size"]
 
