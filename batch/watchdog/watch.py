@@ -484,7 +484,13 @@ class Watchdog:
             return self._provider_stopping()
         action = self.s.on_success if manifest.get("status") == "succeeded" else self.s.on_failure
         reuploaded = sum(c.reuploads for c in checks)
-        detail = f"{len(checks)} object(s) checked {self.s.confirm} times, {reuploaded} re-uploaded"
+        done = min((c.passes for c in checks), default=self.s.confirm)
+        times = (
+            f"{self.s.confirm} times"
+            if done >= self.s.confirm
+            else f"{done} of {self.s.confirm} times in time"
+        )
+        detail = f"{len(checks)} object(s) checked {times}, {reuploaded} re-uploaded"
         return self._shut_down(action, "verified", detail)
 
     def _amend_as_failed(self, manifest: dict[str, Any], detail: str) -> None:
