@@ -127,9 +127,14 @@ def countdown(seconds: float, label: str, line: StatusLine, sleep: float = 1.0) 
         line.clear()
 
 
-# C0 controls but the line feed, DEL, C1 controls and the Unicode line separators: what a file name
-# can carry to make a log line lie (a carriage return, an escape sequence, a fake new line)
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 controls but the tab and the line feed, DEL, C1 controls and the Unicode line separators: what a
+# file name can carry to make a log line lie (a carriage return, an escape sequence, a fake new line)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class LineSafeFormatter(logging.Formatter):
@@ -137,7 +142,7 @@ class LineSafeFormatter(logging.Formatter):
     every line after a message's first is indented, so none of them reads as a record of its own."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", super().format(record))
+        text = _CONTROL.sub(_escaped, super().format(record))
         return text.replace("\n", "\n    ")
 
 
