@@ -568,10 +568,10 @@ def _output_is_prefix(v: str, before: Mapping[str, Any]) -> str:
 
 
 def _video_output(output: str, url: str, container: str) -> str:
-    """Where the runner writes ``url``'s video (batch.job.runner.output_stems, without its -2 suffixes)."""
-    from batch.storage.urls import join_url, safe_name, url_basename
+    """Where the runner writes ``url``'s video (the runner's stem, without its -2 suffixes)."""
+    from batch.storage.urls import join_url, url_stem
 
-    stem = safe_name(PurePosixPath(url_basename(url)).stem) or "input"
+    stem = url_stem(url)
     return join_url(output, stem, f"{stem}.{container}")
 
 

@@ -84,23 +84,11 @@ def named_when_full(where: Path, what: str) -> Iterator[None]:
     except OSError as e:
         if not is_out_of_space(e):
             raise
-        try:
-            free = free_bytes(where)
-        except OSError:
-            free = 0
-        raise DiskFull(
-            f"the disk filled up during {what} at {where} ({human(free)} free)",
-            hint="rent an instance with a larger disk (vast.ai: --disk; RunPod: containerDiskInGb), "
-            "or split the batch (--shard I/N)",
-            free_bytes=free,
-        ) from e
+        raise filled_up(where, what) from e
 
 
-def full_in_stderr(stderr: str, where: Path, what: str) -> DiskFull | None:
-    """DiskFull when ffmpeg's stderr says it ran out of space writing ``what`` (its exit code alone
-    would read as an encoder problem)."""
-    if "No space left on device" not in stderr and "Disk quota exceeded" not in stderr:
-        return None
+def filled_up(where: Path, what: str) -> DiskFull:
+    """The disk filled up during ``what``: the error, with the space left at ``where``."""
     try:
         free = free_bytes(where)
     except OSError:
@@ -111,6 +99,17 @@ def full_in_stderr(stderr: str, where: Path, what: str) -> DiskFull | None:
         "or split the batch (--shard I/N)",
         free_bytes=free,
     )
+
+
+def full_in_stderr(stderr: str, where: Path, what: str) -> DiskFull | None:
+    """DiskFull when ffmpeg's stderr says it ran out of space writing ``what`` (its exit code alone
+    would read as an encoder problem)."""
+    return filled_up(where, what) if says_out_of_space(stderr) else None
+
+
+def says_out_of_space(stderr: str) -> bool:
+    """ffmpeg's words (strerror) for ENOSPC and EDQUOT."""
+    return "No space left on device" in stderr or "Disk quota exceeded" in stderr
 
 
 def evict_oldest(root: Path) -> Callable[[int], int]:

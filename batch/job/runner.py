@@ -71,7 +71,7 @@ from batch.stages.ladder import deadline_after
 from batch.stages.registry import REGISTRY, StageRegistry
 from batch.storage import StorageSettings, Store, join_url, open_url, parse_url, redact_url
 from batch.storage.local import local_path
-from batch.storage.urls import safe_name, url_basename
+from batch.storage.urls import url_basename, url_stem
 
 log = logging.getLogger("batch")
 
@@ -139,10 +139,7 @@ def output_stems(urls: list[str | BatchError]) -> list[str]:
     safe key segment: no "/" or "\\", never "." or ".." (``s3://b/...mp4``), at
     most NAME_MAX_BYTES; an input without a usable stem is called "input".
     """
-    wanted = [
-        (safe_name(PurePosixPath(url_basename(item)).stem) if isinstance(item, str) else "") or "input"
-        for item in urls
-    ]
+    wanted = [url_stem(item) if isinstance(item, str) else "input" for item in urls]
     taken = set(wanted)  # an input's own stem is never given to another input
     used: set[str] = set()
     stems = []

@@ -13,6 +13,7 @@ lowest usual rate that drops none, and says how many a rate drops when none can 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from fractions import Fraction
 
 # The rates a resampled stream may take besides its own base rate, lowest first (240: the highest
@@ -32,6 +33,14 @@ def spacing_varies(pts: list[int], time_base: Fraction) -> bool:
     return gaps[0] < typical - allowed or gaps[-1] > typical + allowed
 
 
+def _slots(time_base: Fraction, rate: Fraction, origin: int) -> Callable[[int], int]:
+    """A timestamp's slot at ``rate``, as the ``fps`` filter rounds it: nearest, halves up, counted
+    from ``origin`` (the file's start, where ffmpeg puts time 0)."""
+    num = time_base.numerator * rate.numerator
+    den = time_base.denominator * rate.denominator
+    return lambda p: (2 * (p - origin) * num + den) // (2 * den)
+
+
 def dropped_at(
     pts: list[int],
     time_base: Fraction,
@@ -44,12 +53,7 @@ def dropped_at(
     ``rate``: a frame is dropped when the next one (or, for the last, the stream's ``end``: its
     timestamp plus its duration) falls in a slot it has not yet passed. Slots count from ``origin``
     (the file's start, in ticks: where ffmpeg puts time 0). Counting stops past ``limit``."""
-    scale_num = time_base.numerator * rate.numerator
-    scale_den = time_base.denominator * rate.denominator
-
-    def slot(p: int) -> int:
-        return (2 * (p - origin) * scale_num + scale_den) // (2 * scale_den)  # nearest, halves up
-
+    slot = _slots(time_base, rate, origin)
     nxt, dropped = slot(pts[0]), 0
     for p in [*pts[1:], *([] if end is None else [end])]:
         slot_p = slot(p)
@@ -65,12 +69,7 @@ def dropped_at(
 def resampled_count(pts: list[int], time_base: Fraction, rate: Fraction, origin: int, end: int | None) -> int:
     """Frames ffmpeg's ``fps`` filter makes at ``rate``: a slot from the first frame's to the end's
     (the last frame's own slot, plus one, where its end is unknown)."""
-    scale_num = time_base.numerator * rate.numerator
-    scale_den = time_base.denominator * rate.denominator
-
-    def slot(p: int) -> int:
-        return (2 * (p - origin) * scale_num + scale_den) // (2 * scale_den)
-
+    slot = _slots(time_base, rate, origin)
     return max(1, slot(end) - slot(pts[0]) if end is not None else slot(pts[-1]) - slot(pts[0]) + 1)
 
 

@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batch.disk import full_in_stderr
+from batch.disk import full_in_stderr, says_out_of_space
 from batch.errors import BatchError, FFmpegFailed
 from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
 from batch.media.encoder import EncoderChoice
@@ -238,7 +238,7 @@ class FrameWriter:
         )
 
     def _out_of_space(self) -> bool:
-        return full_in_stderr(stderr_tail(Path(self._stderr.name)), self.spec.path.parent, "") is not None
+        return says_out_of_space(stderr_tail(Path(self._stderr.name)))
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         assert self._proc and self._thread

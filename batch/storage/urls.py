@@ -152,3 +152,12 @@ def url_basename(url: str) -> str:
     traversal ever reaches a file name, a key or a command line.
     """
     return safe_name(url_path(url).rsplit("/", 1)[-1])
+
+
+def url_stem(url: str) -> str:
+    """The output folder name an input URL asks for: its file stem, from the path only (never a
+    presigned query), one safe key segment; "input" when none is usable. The runner suffixes it
+    (-2, -3) when two inputs share one (batch.job.runner.output_stems)."""
+    from pathlib import PurePosixPath
+
+    return safe_name(PurePosixPath(url_basename(url)).stem) or "input"
