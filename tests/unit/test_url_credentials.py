@@ -14,7 +14,10 @@ from batch.config import parse_config
 from batch.errors import ConfigError, UnsupportedOperation
 from batch.storage.urls import parse_url
 
-SECRET = st.text(alphabet=string.ascii_letters + string.digits + "+=_-", min_size=6, max_size=40)
+# marked so that a secret cannot be a word the message says anyway (hypothesis found "AWS_AC")
+SECRET = st.text(alphabet=string.ascii_letters + string.digits + "+=_-", min_size=6, max_size=40).map(
+    lambda t: "Q9" + t
+)
 
 
 @given(secret=SECRET, scheme=st.sampled_from(["s3", "b2"]), where=st.sampled_from(["inputs", "output"]))
