@@ -21,6 +21,7 @@ from batch.contracts import LAUNCH_ID_ENV, MANIFEST, WATCHDOG_LOG, env_seconds, 
 from batch.errors import BatchError
 from batch.providers.registry import PROVIDERS
 from batch.watchdog import shutdown
+from batch.watchdog.life_sign import BEAT_FD_ARG
 from batch.watchdog.supervisor_news import SupervisorNews
 
 if TYPE_CHECKING:  # deferred at run time: a broken config or module must not stop the watchdog
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", type=Path, help="watchdog state (default ./state/<job id>)")
     p.add_argument("--runner-pid", type=int, help="the runner's process id")
     p.add_argument("--runner-pid-file", type=Path, help=argparse.SUPPRESS)
+    p.add_argument(BEAT_FD_ARG, type=int, help=argparse.SUPPRESS)  # PID 1's pipe for its sign of life
     p.add_argument("--confirm", type=int, help="checks of every object before shutdown (default 3)")
     p.add_argument("--interval", type=float, help="seconds between checks (default 5)")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the runner")
@@ -215,6 +217,7 @@ def _settings(args: argparse.Namespace) -> WatchdogSettings:
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
         news=_news(args),
+        beat_fd=args.beat_fd,
         shard=shard.to_dict() if shard else None,
         settings_error=why,
     )
@@ -238,6 +241,7 @@ def _fallback(args: argparse.Namespace, why: str) -> WatchdogSettings:
         grace_s=args.grace,
         runner_pid=_runner_pid(args),
         news=_news(args),
+        beat_fd=args.beat_fd,
         settings_error=why,
     )
 

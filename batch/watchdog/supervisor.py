@@ -11,7 +11,9 @@ runner's exit status in ``<state dir>/runner.exit`` (even when it was
 killed), and waits for the watchdog to finish verifying and shutting down.
 
 A watchdog that ends before its shutdown is final is started again (it
-carries on from its state); one that keeps failing, or still runs long after
+carries on from its state), and so is one that gives no sign of life for
+WATCHDOG_SILENCE_S while the runner runs (batch.watchdog.life_sign: hung, it is
+killed first); one that keeps failing, or still runs long after
 the runner ended, is replaced by PID 1's last resort (batch.watchdog.shutdown), which
 stops the instance without storage or config.
 
@@ -77,6 +79,7 @@ from batch.watchdog.launch import (
     runner_command,
     start_runner,
 )
+from batch.watchdog.life_sign import BEAT_FD_ARG, Pulse
 from batch.watchdog.relay import TerminalSink, pump
 
 log = logging.getLogger("batch")
@@ -93,6 +96,10 @@ CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parse
 # How long the watchdog may take once the runner has ended before PID 1 replaces it: its
 # own worst case is a few upload timeouts plus the shutdown budget, far below this.
 WATCHDOG_FINISH_S = env_seconds("WATCHDOG_FINISH_S", 3600.0)
+# How long the watchdog may go without a sign of life (batch.watchdog.life_sign) while it watches a
+# running runner before PID 1 kills it and starts it again. Above its slowest start (the config read
+# again for 120 s, the runner's pid waited for 60 s) and any one look at the runner.
+WATCHDOG_SILENCE_S = env_seconds("WATCHDOG_SILENCE_S", 600.0)
 
 
 CONFIG_STREAM_LIMIT = 16 << 20  # bytes of a config given as a stream; a config is a few KB
@@ -269,6 +276,7 @@ class Supervisor:
         self._news: list[str] = []
         self._news_lock = threading.Lock()
         self._current_monitor: subprocess.Popen[bytes] | None = None
+        self._pulse: Pulse | None = None  # the current watchdog's sign of life; None: it cannot give one
         self.unconfirmed = False  # the shutdown ended without the provider's confirmation
         self.stopping = 0  # the signal the provider sent, if any
         self._lock_fd: int | None = None  # the state dir's run.lock, held open for this run
@@ -280,15 +288,28 @@ class Supervisor:
         if self.dry_run:
             cmd.append("--dry-run")
         cmd += self.shard_args
+        if self._pulse is not None:
+            self._pulse.close()
+        try:
+            self._pulse = Pulse()
+        except OSError:  # no file descriptors left: it runs without, as before
+            self._pulse = None
+        pass_fds: tuple[int, ...] = ()
+        if self._pulse is not None:
+            cmd += [BEAT_FD_ARG, str(self._pulse.write_fd)]
+            pass_fds = (self._pulse.write_fd,)
         try:
             # its own session: a signal to the job's process group does not reach it
             monitor = subprocess.Popen(
                 cmd, start_new_session=True, env=self.env, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds,
             )  # fmt: skip
         except OSError as e:
             log.error("cannot start the watchdog: %s", e)
             return None
+        finally:
+            if self._pulse is not None:
+                self._pulse.sent()
         assert monitor.stdout is not None
         self._relays.append(pump(monitor.stdout, self.terminal, None))  # it keeps its own watchdog.log
         _write(state_file(self.state_dir, MONITOR_PID), f"{monitor.pid}\n")
@@ -511,13 +532,40 @@ class Supervisor:
         return f"the watchdog ended {MONITOR_RESTARTS + 1} times (last status {status}) before the shutdown"
 
     def _wait(self, monitor: subprocess.Popen[bytes]) -> int | None:
-        """The watchdog's exit status; None when it outlived its time after the runner (then killed)."""
+        """The watchdog's exit status; None when it outlived WATCHDOG_FINISH_S once its watch was over
+        (then killed).
+
+        Until it says its watch is over (batch.watchdog.life_sign), a watchdog silent for
+        WATCHDOG_SILENCE_S is hung (its watch loop beats every second, and the runner's end wakes it
+        at once): it is killed, and its exit status sends it to be started again. One that cannot
+        give a sign of life is timed from the runner's end, as before there were signs.
+        """
+        pulse = self._pulse
+        runner_ended: float | None = None
         while True:
             status = wait_exit(monitor, 1.0)
             if status is not None:
                 return status
-            if self.runner_done.is_set():
-                break
+            if runner_ended is None and self.runner_done.is_set():
+                runner_ended = time.monotonic()
+            if pulse is None:
+                if runner_ended is not None:
+                    break
+                continue
+            silent = pulse.silent_for()
+            if pulse.finishing:
+                break  # it verifies and shuts down now, within WATCHDOG_FINISH_S
+            if runner_ended is not None and time.monotonic() - runner_ended > WATCHDOG_FINISH_S:
+                monitor.kill()  # beating, but never on to the shutdown
+                monitor.wait()
+                return None
+            if silent > WATCHDOG_SILENCE_S:
+                log.error(
+                    "the watchdog (pid %d) gave no sign of life for %.0f s (WATCHDOG_SILENCE_S=%g): "
+                    "killed, to be started again", monitor.pid, silent, WATCHDOG_SILENCE_S,
+                )  # fmt: skip
+                monitor.kill()
+                return monitor.wait()
         status = wait_exit(monitor, WATCHDOG_FINISH_S)
         if status is None:
             monitor.kill()

@@ -56,6 +56,7 @@ from batch.providers.base import Action, Provider
 from batch.retry import RetryPolicy, log_before_sleep, retrying
 from batch.storage import StorageSettings, Store, open_url
 from batch.watchdog import shutdown
+from batch.watchdog.life_sign import LifeSign
 from batch.watchdog.supervisor_news import SupervisorNews
 from batch.watchdog.supervisor_news import pid_alive as _pid_alive
 from batch.watchdog.verify import ObjectCheck, manifest_check, objects_in, problem_with, reupload
@@ -106,6 +107,7 @@ class WatchdogSettings:
     runner_pid: int | None = None  # None: the job runs elsewhere; -1: ours, pid not known yet
     settings_error: str | None = None  # why the settings are a fallback (config unreadable, a bug)
     news: SupervisorNews | None = None  # PID 1's word on the runner, by pipe (supervised runs)
+    beat_fd: int | None = None  # PID 1's pipe for the watch loop's sign of life (batch.watchdog.life_sign)
     shard: dict[str, Any] | None = None  # {"index", "count", "run_id"} when this instance runs a shard
 
 
@@ -137,6 +139,7 @@ class Watchdog:
         self._progress: tuple[Any, float] = (None, now)  # last (input, frames_done) seen, and when
         self._published: dict[str, Any] | None = None  # the manifest in the bucket the verdict is about
         self._manifest_bytes: dict[int, bytes] = {}  # id() of a manifest read -> the bytes it was read from
+        self._life = LifeSign(settings.beat_fd)  # beats while the loop watches, then says it is finishing
 
     # --- state on disk ----------------------------------------------------------
 
@@ -212,6 +215,7 @@ class Watchdog:
         if self.s.runner_pid is None and self.state.stale_manifest is None and not self.s.launch_id:
             self._note_stale_manifest()
         while True:
+            self._life.beat()
             if self._provider_stop_requested():
                 return self._provider_stopping()
             exited = self._runner_exit()
@@ -221,6 +225,8 @@ class Watchdog:
                     self._stop_runner()
                     return self._fail(*overdue)
             else:
+                if self.s.runner_pid is not None:  # every way on from here ends the watch
+                    self._life.finishing()
                 manifest = self._bucket_manifest()
                 wrote_one = self.s.output is not None and self._runner_left_manifest()
                 if manifest is None and self.s.runner_pid is not None and wrote_one:
@@ -304,6 +310,7 @@ class Watchdog:
         return None
 
     def _stop_runner(self) -> None:
+        self._life.finishing()  # the watch is over: PID 1 stops listening for beats
         pid = self.s.runner_pid
         if pid is None or not _pid_alive(pid):
             return
@@ -439,6 +446,7 @@ class Watchdog:
         return pending
 
     def _verify_and_shut_down(self, manifest: dict[str, Any]) -> int:
+        self._life.finishing()  # the watch is over: PID 1 stops listening for beats
         assert self.s.output
         self._published = manifest
         store = open_url(self.s.output, self.s.storage)
@@ -592,6 +600,7 @@ class Watchdog:
 
     def _fail(self, reason: str, detail: str) -> int:
         """Leave a failure manifest if the bucket takes it, then shut down whatever happened."""
+        self._life.finishing()  # the watch is over: PID 1 stops listening for beats
         log.error("%s: %s", reason, detail)
         self.state.phase = "uploading"
         self._try_save()
@@ -654,6 +663,7 @@ class Watchdog:
 
     def _carry_out(self) -> int:
         """Ask the provider until it confirms (see batch.watchdog.shutdown); a restart carries this on."""
+        self._life.finishing()  # the watch is over: PID 1 stops listening for beats
         record = self.state.shutdown
         assert record is not None
         self.state.phase = "done"
@@ -663,6 +673,7 @@ class Watchdog:
 
     def _provider_stopping(self) -> int:
         """The provider is stopping the container: make sure a manifest is up, call nothing."""
+        self._life.finishing()  # the watch is over: PID 1 stops listening for beats
         pid = self.s.runner_pid
         deadline = time.monotonic() + self.s.grace_s
         while pid is not None and _pid_alive(pid) and time.monotonic() < deadline:

@@ -1,0 +1,107 @@
+"""A watchdog that hangs must not leave the instance up: PID 1 hears its sign of life, or kills it and
+starts it again (batch.watchdog.life_sign).
+
+The hang is real: the watchdog process is SIGSTOPped, as a deadlock or a read that never returns would
+leave it (no beat, no exit). Dry runs with local files; WATCHDOG_SILENCE_S is made short.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from run_state import stopped_lines, wait_until
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = str(ROOT / "run_with_config_batch_sync.py")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL", "VAST_", "RUNPOD_"))
+    }
+    env.update(WATCHDOG_SILENCE_S="3", SHUTDOWN_RETRY_BASE_WAIT_S="0.05", **extra)
+    return env
+
+
+def _start(tmp: Path, clip: Path, extra: str, **env: str) -> tuple[subprocess.Popen[bytes], Path]:
+    cfg = tmp / "job.yaml"
+    cfg.write_text(
+        f"job_id: hung-wd\ninputs: [{clip}]\nencode: {{codec: libx264, preset: ultrafast}}\n"
+        f"output: {tmp / 'out'}/\nwatchdog: {{confirm: 1, interval_s: 0.2}}\n{extra}"
+    )
+    state = tmp / "state"
+    proc = subprocess.Popen(
+        [sys.executable, ENTRY, "--config", str(cfg), "--dry-run", "--state-dir", str(state)],
+        env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return proc, state
+
+
+def _freeze_watchdog(state: Path, proc: subprocess.Popen[bytes]) -> int:
+    """SIGSTOP the first watchdog as soon as PID 1 names it."""
+    pid_file = state / "monitor.pid"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip().isdigit(), 60, proc_alive(proc))
+    pid = int(pid_file.read_text())
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+def proc_alive(proc: subprocess.Popen[bytes]):
+    return lambda: proc.poll() is None
+
+
+def _finish(proc: subprocess.Popen[bytes], timeout: float = 150) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError("PID 1 still waited on its hung watchdog: " + out.decode()[-3000:]) from None
+    return out.decode()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_hung_watchdog_and_a_hung_runner_still_end_in_a_shutdown(small_clip, tmp_path) -> None:
+    """Both hang: before, nothing ever stopped the instance. Now PID 1 kills the silent watchdog, the
+    new one finds the runner stalled, stops it and shuts down."""
+    proc, state = _start(
+        tmp_path, small_clip, "limits: {stall_s: 5, heartbeat_s: 0.5}\n",
+        BATCH_TEST_HANG_AT_FRAME="3",
+    )  # fmt: skip
+    frozen = _freeze_watchdog(state, proc)
+    out = _finish(proc)
+    assert "gave no sign of life" in out, out[-3000:]
+    lines = stopped_lines(state)
+    assert len(lines) == 1 and "reason=stalled" in lines[0], (lines, out[-3000:])
+    assert proc.returncode != 0
+    assert _gone(frozen), "the hung watchdog was left behind"
+
+
+def test_a_watchdog_hung_through_a_good_run_is_replaced_and_verifies(small_clip, tmp_path) -> None:
+    """The runner ends well while the watchdog is frozen: the new watchdog verifies the upload and the
+    instance is destroyed as after any good run (not a last resort an hour later)."""
+    proc, state = _start(tmp_path, small_clip, "", WATCHDOG_FINISH_S="3600")
+    frozen = _freeze_watchdog(state, proc)
+    started = time.monotonic()
+    out = _finish(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert "gave no sign of life" in out, out[-3000:]
+    lines = stopped_lines(state)
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], (lines, out[-3000:])
+    assert time.monotonic() - started < 120
+    assert _gone(frozen)
