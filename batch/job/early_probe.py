@@ -11,10 +11,10 @@ file (tests/unit/test_probe_ahead.py holds the scan to the YAML reading).
 from __future__ import annotations
 
 import os
-import stat
 
-# batch.config_loader.MAX_BYTES (that module imports YAML; a test holds the two equal)
-CONFIG_MAX_BYTES = 1 << 20
+from batch.plain_yaml import CONFIG_MAX_BYTES as CONFIG_MAX_BYTES
+from batch.plain_yaml import goes_on, local_config_text, local_path, only_comment, plain_before, plain_lines
+
 _NOT_PLAIN_START = set("-?:,[]{}#&*!|>'\"%@`~ ")
 
 
@@ -45,35 +45,14 @@ def _scalar(text: str, flow: bool) -> tuple[str, str] | None:
     return value, text[stop:]
 
 
-def _only_comment(rest: str) -> bool:
-    rest = rest.strip(" ")
-    return not rest or rest.startswith("#")
-
-
-def _plain_before(lines: list[str]) -> bool:
-    """No quoted text, flow collection or block scalar before the ``inputs:`` line (outside comments),
-    so that line is a top-level key: a quoted scalar or a ``[`` may span lines whatever their indent."""
-    for line in lines:
-        if line.lstrip(" ").startswith("#"):
-            continue
-        code = line.split(" #", 1)[0]  # with no quote before it, " #" starts a comment
-        if any(c in code for c in "'\"[]{}|>"):
-            return False
-    return True
-
-
 def scan_first_input(text: str) -> str | None:
     """The first entry of the config's top-level ``inputs`` list when the text is in a shape this
     plain scan is sure of (a YAML reading gives the same string); None: not sure, ask YAML."""
-    text = text.replace("\r\n", "\n")
-    # tabs, other line breaks YAML knows, directives, document markers, a flow mapping: YAML reads it
-    if any(c in text for c in "\t\r\x85\u2028\u2029") or text.lstrip(" \n").startswith(("{", "%", "---")):
+    lines = plain_lines(text)
+    if lines is None:
         return None
-    if "\n---" in text or "\n..." in text:
-        return None
-    lines = text.split("\n")
     found = [k for k, line in enumerate(lines) if line.startswith("inputs:")]
-    if len(found) != 1 or not _plain_before(lines[: found[0]]):
+    if len(found) != 1 or not plain_before(lines[: found[0]]):
         return None
     k = found[0]
     rest = lines[k][len("inputs:") :]
@@ -85,10 +64,10 @@ def scan_first_input(text: str) -> str | None:
         after = got[1].lstrip(" ")
         if after.startswith(","):
             return got[0]
-        return got[0] if after.startswith("]") and _only_comment(after[1:]) else None
-    if not _only_comment(rest):
+        return got[0] if after.startswith("]") and only_comment(after[1:]) else None
+    if not only_comment(rest):
         return None
-    items = [line for line in lines[k + 1 :] if not _only_comment(line)]
+    items = [line for line in lines[k + 1 :] if not only_comment(line)]
     if not items:
         return None
     line = items[0]
@@ -96,26 +75,11 @@ def scan_first_input(text: str) -> str | None:
     if not line[indent:].startswith("- "):
         return None
     got = _scalar(line[indent + 2 :].lstrip(" "), flow=False)
-    if got is None or not _only_comment(got[1]):
+    if got is None or not only_comment(got[1]):
         return None
-    following = items[1] if len(items) > 1 else ""
-    if len(following) - len(following.lstrip(" ")) > indent:  # a plain scalar may go on there
+    if goes_on(items[1:], indent):
         return None
     return got[0]
-
-
-def local_path(entry: str) -> str | None:
-    """A plain path or a ``file://`` URL as the local file it names (batch.storage.urls.parse_url's
-    rule, which imports more than this module may before its ffprobe starts); else None."""
-    if "://" not in entry:
-        return entry or None
-    scheme, rest = entry.split("://", 1)
-    if scheme.lower() != "file":
-        return None
-    host, sep, path = rest.partition("/")
-    if host not in ("", "localhost"):
-        return None
-    return "/" + path if sep else "/"
 
 
 def first_local_input(config_text: str) -> str | None:
@@ -142,16 +106,12 @@ def start_for(config_url: str) -> bool:
     unchanged; a config that cannot be read here is reported by the runner, with its fix.
     """
     try:
-        key = local_path(config_url)
         # a remote config, a pipe or process substitution (/dev/fd/63, /dev/stdin) is read once, by
-        # the runner: reading it here would leave the runner an empty stream
-        if not key:
+        # the runner: reading it here would leave the runner an empty stream; a file too large is refused
+        text = local_config_text(config_url)
+        if text is None:
             return False
-        st = os.stat(key)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > CONFIG_MAX_BYTES:  # the runner refuses it
-            return False
-        with open(key, encoding="utf-8", errors="replace", newline="") as f:
-            path = first_local_input(f.read(CONFIG_MAX_BYTES + 1))
+        path = first_local_input(text)
         if path is None:
             return False
         from batch.media.probe_command import probe_ahead_of_time

@@ -68,6 +68,7 @@ from batch.contracts import (
     state_file,
 )
 from batch.head_start import stop_pending, take_stop_signal
+from batch.plain_yaml import local_config_text, scan_job_id
 from batch.watchdog.launch import (
     ENTRYPOINT,
     ROOT,
@@ -128,11 +129,13 @@ def config_from_stream(config_url: str) -> str:
 
 
 def state_dir_for(config_url: str, state_dir: Path | None, shard: str | None = None) -> Path:
-    """--state-dir, else $STATE_DIR, else ./state/<job id> with the job id read by a child process
+    """--state-dir, else $STATE_DIR, else ./state/<job id>
     (``<job id>.shard-I-of-N`` for a shard: the shards of a run on one machine or one shared volume
     each have their own, where one would hold the other's run.lock).
 
-    The config is parsed in a child with a memory and CPU limit and a
+    A local config whose ``job_id:`` line is in a shape a plain scan is sure of names it at once
+    (batch.plain_yaml: ~0.1 s and a Python process less before the runner may start). Any other
+    config is parsed in a child with a memory and CPU limit and a
     timeout: a config that crashes or hangs the parser costs PID 1 nothing
     (the state dir is then ./state/unknown and the runner reports the config).
     """
@@ -140,6 +143,40 @@ def state_dir_for(config_url: str, state_dir: Path | None, shard: str | None = N
         return state_dir
     if os.environ.get("STATE_DIR"):
         return Path(os.environ["STATE_DIR"])
+    job_id = scanned_job_id(config_url) or _job_id_from_child(config_url)
+    name = job_id if JOB_ID_PATTERN.fullmatch(job_id) else "unknown"
+    if shard:
+        index, _, count = shard.replace(" ", "").partition("/")
+        name += f".shard-{index}-of-{count}"
+    return Path("state") / name
+
+
+SCAN_WAIT_S = 1.0  # a config on a file system that does not answer is left to the child and its timeout
+
+
+def scanned_job_id(config_url: str) -> str | None:
+    """The job id a plain scan of a local config is sure of; None: the child reads it.
+
+    The read runs on a thread PID 1 waits on for SCAN_WAIT_S at most: a hung network mount must not
+    hold PID 1 before its watchdog has started.
+    """
+    found: list[str | None] = []
+
+    def scan() -> None:
+        try:
+            text = local_config_text(config_url)
+            found.append(scan_job_id(text) if text is not None else None)
+        except Exception:  # any doubt: the child
+            found.append(None)
+
+    reader = threading.Thread(target=scan, name="job-id-scan", daemon=True)
+    reader.start()
+    reader.join(SCAN_WAIT_S)
+    return found[0] if found else None
+
+
+def _job_id_from_child(config_url: str) -> str:
+    """The job id as ``--print-job-id`` reads it, in a child with limits; "" when it cannot."""
     cmd = [
         sys.executable,
         str(ENTRYPOINT),
@@ -170,11 +207,7 @@ def state_dir_for(config_url: str, state_dir: Path | None, shard: str | None = N
                 child.kill()
                 child.communicate()
                 break
-    name = job_id if JOB_ID_PATTERN.fullmatch(job_id) else "unknown"
-    if shard:
-        index, _, count = shard.replace(" ", "").partition("/")
-        name += f".shard-{index}-of-{count}"
-    return Path("state") / name
+    return job_id
 
 
 def _limit_child() -> None:
