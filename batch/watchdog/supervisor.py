@@ -101,6 +101,8 @@ WATCHDOG_FINISH_S = env_seconds("WATCHDOG_FINISH_S", 3600.0)
 # running runner before PID 1 kills it and starts it again. Above its slowest start (the config read
 # again for 120 s, the runner's pid waited for 60 s) and any one look at the runner.
 WATCHDOG_SILENCE_S = env_seconds("WATCHDOG_SILENCE_S", 600.0)
+# a look at the watchdog this late means PID 1 was frozen too (docker pause): the silence starts again
+PID1_FROZEN_S = min(30.0, WATCHDOG_SILENCE_S / 2)
 
 
 CONFIG_STREAM_LIMIT = 16 << 20  # bytes of a config given as a stream; a config is a few KB
@@ -575,10 +577,15 @@ class Supervisor:
         """
         pulse = self._pulse
         runner_ended: float | None = None
+        looked = time.monotonic()
         while True:
             status = wait_exit(monitor, 1.0)
             if status is not None:
                 return status
+            if pulse is not None and time.monotonic() - looked > PID1_FROZEN_S:
+                # PID 1 itself did not run (a paused container): nobody could be heard meanwhile
+                pulse.last = time.monotonic()
+            looked = time.monotonic()
             if runner_ended is None and self.runner_done.is_set():
                 runner_ended = time.monotonic()
             if pulse is None:

@@ -105,3 +105,20 @@ def test_a_watchdog_hung_through_a_good_run_is_replaced_and_verifies(small_clip,
     assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], (lines, out[-3000:])
     assert time.monotonic() - started < 120
     assert _gone(frozen)
+
+
+def test_a_paused_container_is_no_hung_watchdog(small_clip, tmp_path) -> None:
+    """PID 1 and the watchdog frozen together (docker pause) past WATCHDOG_SILENCE_S: when they run
+    again the watchdog is not taken for hung (PID 1 heard nobody because it did not run itself)."""
+    proc, state = _start(tmp_path, small_clip, "")
+    watchdog = _freeze_watchdog(state, proc)
+    os.kill(proc.pid, signal.SIGSTOP)
+    time.sleep(5)
+    os.kill(proc.pid, signal.SIGCONT)  # PID 1 first: it looks before the watchdog could beat
+    time.sleep(1.0)
+    os.kill(watchdog, signal.SIGCONT)
+    out = _finish(proc)
+    assert proc.returncode == 0, out[-3000:]
+    assert "gave no sign of life" not in out, out[-3000:]
+    lines = stopped_lines(state)
+    assert len(lines) == 1 and "action=destroy reason=verified" in lines[0], (lines, out[-3000:])
