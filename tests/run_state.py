@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,3 +34,14 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.05)
+
+
+def entrypoint_env(**extra: str) -> dict[str, str]:
+    """The environment for a dry run of the entrypoint: no cloud credentials or config URL from the
+    caller's, shutdown retries made fast, then ``extra``."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL", "VAST_", "RUNPOD_"))
+    }
+    env["SHUTDOWN_RETRY_BASE_WAIT_S"] = "0.05"
+    env.update(extra)
+    return env

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from run_state import stopped_lines, wait_until
+from run_state import entrypoint_env, stopped_lines, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +25,7 @@ ENTRY = str(ROOT / "run_with_config_batch_sync.py")
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL", "VAST_", "RUNPOD_"))
-    }
-    env.update(WATCHDOG_SILENCE_S="6", SHUTDOWN_RETRY_BASE_WAIT_S="0.05", **extra)
-    return env
+    return entrypoint_env(WATCHDOG_SILENCE_S="6", **extra)
 
 
 def _start(tmp: Path, clip: Path, extra: str, **env: str) -> tuple[subprocess.Popen[bytes], Path]:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from run_state import frames_done, stopped_lines, wait_until
+from run_state import entrypoint_env, frames_done, stopped_lines, wait_until
 
 from batch.contracts import env_seconds
 
@@ -25,13 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENTRY = str(ROOT / "run_with_config_batch_sync.py")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONFIG_URL", "VAST_", "RUNPOD_"))
-    }
-    env["SHUTDOWN_RETRY_BASE_WAIT_S"] = "0.05"
-    env.update(extra)
-    return env
+_env = entrypoint_env
 
 
 def _config(tmp: Path, clip: Path, extra: str = "") -> Path:
