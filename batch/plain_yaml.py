@@ -44,7 +44,10 @@ def plain_lines(text: str) -> list[str] | None:
     """The text's lines, when nothing in it makes a line scan unsure from the start: tabs, line
     breaks other than \\n (\\r\\n counts as one), directives, document markers, a flow mapping."""
     text = text.replace("\r\n", "\n")
-    if any(c in text for c in "\t\r\x85\u2028\u2029") or text.lstrip(" \n").startswith(("{", "%", "---")):
+    # (a byte-order mark YAML strips, and would then read a "---" after it: found by review)
+    if any(c in text for c in "\t\r\x85\u2028\u2029\ufeff"):
+        return None
+    if text.lstrip(" \n").startswith(("{", "%", "---")):
         return None
     if "\n---" in text or "\n..." in text:
         return None
@@ -61,7 +64,11 @@ def goes_on(lines: list[str], indent: int) -> bool:
 
 def scan_job_id(text: str) -> str | None:
     """The config's top-level ``job_id`` when the text is in a shape the scan is sure of and it is a
-    valid id YAML reads as a string (``job_id: my-job``); None: not sure, ask YAML."""
+    valid id YAML reads as a string (``job_id: my-job``); None: not sure, ask YAML.
+
+    For a text YAML refuses further on (a syntax error after the line), this is still the id on
+    the line, where the child said nothing: the state dir is then named after it, not ``unknown``,
+    and the runner reports the config there."""
     lines = plain_lines(text)
     if lines is None or "job_id" not in text:
         return None

@@ -3,8 +3,9 @@
 A watchdog that hangs (a deadlock, a SIGSTOP, a read that never returns) stops watching, and while
 the runner runs PID 1 would only notice once the runner ended: with the runner hung too, nothing
 would ever stop the instance. So the watchdog's watch loop writes one byte (``BEAT``) at most once a
-second, and PID 1 kills a watchdog it has not heard from for ``WATCHDOG_SILENCE_S`` and starts
-it again; the new one carries on from its state (its ``max_runtime_s`` clock included).
+second, and PID 1 kills a watchdog it has not heard from for ``WATCHDOG_SILENCE_S`` (or not at all
+within ``WATCHDOG_START_S`` of its start: reading a remote config may take minutes) and starts it
+again; the new one carries on from its state (its ``max_runtime_s`` clock included).
 
 The beats come from the watch loop itself, never from a thread of their own, which would beat on
 while the loop is stuck. Once the loop is over (a shutdown decided, the runner gone) the watchdog
@@ -63,7 +64,8 @@ class Pulse:
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()  # both non-inheritable: the runner gets neither
         os.set_blocking(self.read_fd, False)
-        self.last = time.monotonic()  # its start counts as a beat: it has its settings to read first
+        self.last = time.monotonic()  # silence is counted from its start until the first beat
+        self.heard = False  # a first beat came: its start (settings, a remote config) is over
         self.finishing = False
 
     def sent(self) -> None:
@@ -83,6 +85,7 @@ class Pulse:
             if not got:  # every write end closed: it ended; its exit status says the rest
                 break
             self.last = time.monotonic()
+            self.heard = True
             if FINISHING in got:
                 self.finishing = True
         return 0.0 if self.finishing else time.monotonic() - self.last

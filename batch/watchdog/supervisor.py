@@ -12,8 +12,8 @@ killed), and waits for the watchdog to finish verifying and shutting down.
 
 A watchdog that ends before its shutdown is final is started again (it
 carries on from its state), and so is one that gives no sign of life for
-WATCHDOG_SILENCE_S while the runner runs (batch.watchdog.life_sign: hung, it is
-killed first); one that keeps failing, or still runs long after
+WATCHDOG_SILENCE_S while it watches, or none at all within WATCHDOG_START_S of its start
+(batch.watchdog.life_sign: hung, it is killed first); one that keeps failing, or still runs long after
 the runner ended, is replaced by PID 1's last resort (batch.watchdog.shutdown), which
 stops the instance without storage or config.
 
@@ -96,13 +96,21 @@ JOB_ID_TIMEOUT_S = 90.0  # reading the config for the default state dir (a slow 
 CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parses the config
 # How long the watchdog may take once the runner has ended before PID 1 replaces it: its
 # own worst case is a few upload timeouts plus the shutdown budget, far below this.
-WATCHDOG_FINISH_S = env_seconds("WATCHDOG_FINISH_S", 3600.0)
-# How long the watchdog may go without a sign of life (batch.watchdog.life_sign) while it watches a
-# running runner before PID 1 kills it and starts it again. Above its slowest start (the config read
-# again for 120 s, the runner's pid waited for 60 s) and any one look at the runner.
-WATCHDOG_SILENCE_S = env_seconds("WATCHDOG_SILENCE_S", 600.0)
-# a look at the watchdog this late means PID 1 was frozen too (docker pause): the silence starts again
-PID1_FROZEN_S = min(30.0, WATCHDOG_SILENCE_S / 2)
+# At least a minute: a verification and a provider call take seconds, and one cut short is a last
+# resort that stops (never destroys) the instance, whose disk then goes on billing.
+WATCHDOG_FINISH_S = max(env_seconds("WATCHDOG_FINISH_S", 3600.0), 60.0)
+# A look at the watchdog this late after the last (PID 1 looks every second) means PID 1 itself was
+# frozen (docker pause): nobody could be heard meanwhile, and the silence starts again.
+PID1_FROZEN_S = 4.0
+# How long the watchdog may go without a sign of life (batch.watchdog.life_sign) while it watches
+# before PID 1 kills it and starts it again; at least twice PID1_FROZEN_S, so that PID 1's own slow
+# looks can never keep resetting it (an outside review switched detection off with 2 s).
+WATCHDOG_SILENCE_S = max(env_seconds("WATCHDOG_SILENCE_S", 600.0), 2 * PID1_FROZEN_S)
+# Until its first sign of life: the watchdog's slowest start. A remote config that does not answer is
+# read for CONFIG_READ_S (120 s) plus one attempt (5 tries at the stores' 10 + 120 s timeouts: ~650 s),
+# then the runner's pid is waited for (60 s); an outside review measured 613 s for a store that never
+# answered, where a 600 s limit killed every healthy watchdog in turn.
+WATCHDOG_START_S = max(env_seconds("WATCHDOG_START_S", 1200.0), WATCHDOG_SILENCE_S)
 
 
 CONFIG_STREAM_LIMIT = 16 << 20  # bytes of a config given as a stream; a config is a few KB
@@ -572,8 +580,9 @@ class Supervisor:
 
         Until it says its watch is over (batch.watchdog.life_sign), a watchdog silent for
         WATCHDOG_SILENCE_S is hung (its watch loop beats every second, and the runner's end wakes it
-        at once): it is killed, and its exit status sends it to be started again. One that cannot
-        give a sign of life is timed from the runner's end, as before there were signs.
+        at once), and so is one that has not beaten once WATCHDOG_START_S after its start: it is
+        killed, and its exit status sends it to be started again. One that cannot give a sign of
+        life is timed from the runner's end, as before there were signs.
         """
         pulse = self._pulse
         runner_ended: float | None = None
@@ -582,27 +591,29 @@ class Supervisor:
             status = wait_exit(monitor, 1.0)
             if status is not None:
                 return status
-            if pulse is not None and time.monotonic() - looked > PID1_FROZEN_S:
-                # PID 1 itself did not run (a paused container): nobody could be heard meanwhile
-                pulse.last = time.monotonic()
-            looked = time.monotonic()
             if runner_ended is None and self.runner_done.is_set():
                 runner_ended = time.monotonic()
             if pulse is None:
                 if runner_ended is not None:
                     break
                 continue
-            silent = pulse.silent_for()
+            silent = pulse.silent_for()  # read before the clock: a freeze after it counts as one
+            now = time.monotonic()
+            if now - looked > PID1_FROZEN_S:  # PID 1 itself did not run (a paused container)
+                pulse.last, silent = now, 0.0
+            looked = now
             if pulse.finishing:
                 break  # it verifies and shuts down now, within WATCHDOG_FINISH_S
-            if runner_ended is not None and time.monotonic() - runner_ended > WATCHDOG_FINISH_S:
+            if runner_ended is not None and now - runner_ended > WATCHDOG_FINISH_S:
                 monitor.kill()  # beating, but never on to the shutdown
                 monitor.wait()
                 return None
-            if silent > WATCHDOG_SILENCE_S:
+            limit, name = (WATCHDOG_SILENCE_S, "WATCHDOG_SILENCE_S") if pulse.heard else (
+                WATCHDOG_START_S, "WATCHDOG_START_S")  # fmt: skip
+            if silent > limit:
                 log.error(
-                    "the watchdog (pid %d) gave no sign of life for %.0f s (WATCHDOG_SILENCE_S=%g): "
-                    "killed, to be started again", monitor.pid, silent, WATCHDOG_SILENCE_S,
+                    "the watchdog (pid %d) gave no sign of life for %.0f s (%s=%g): killed, to be "
+                    "started again", monitor.pid, silent, name, limit,
                 )  # fmt: skip
                 monitor.kill()
                 return monitor.wait()

@@ -66,3 +66,57 @@ def test_a_watchdog_that_ended_reads_as_silent_not_finishing() -> None:
     pulse.sent()  # the only write end closed
     pulse.last -= 5
     assert pulse.silent_for() >= 5 and not pulse.finishing
+
+
+def _supervisor_waiting_on(tmp_path, monkeypatch, *, beat_first: bool = False, **limits: float):
+    """PID 1's wait on a watchdog that never beats (a real process that only sleeps); ``beat_first``:
+    one beat came before the wait."""
+    import subprocess
+
+    from batch.watchdog import supervisor
+
+    for name, value in limits.items():
+        monkeypatch.setattr(supervisor, name, value)
+    sup = supervisor.Supervisor("job.yaml", tmp_path, dry_run=True, quiet=True)
+    pulse = sup._pulse = Pulse()
+    monitor = subprocess.Popen(["sleep", "60"], pass_fds=(pulse.write_fd,))
+    if beat_first:
+        os.write(pulse.write_fd, life_sign.BEAT)
+    pulse.sent()
+    return sup, monitor
+
+
+def test_a_watchdog_that_never_beat_gets_its_start_allowance(tmp_path, monkeypatch) -> None:
+    """Its start may read a remote config for minutes (an outside review measured 613 s against a
+    600 s limit): before its first beat the limit is WATCHDOG_START_S, not WATCHDOG_SILENCE_S."""
+    sup, monitor = _supervisor_waiting_on(tmp_path, monkeypatch, WATCHDOG_SILENCE_S=1.0, WATCHDOG_START_S=5.0)
+    started = time.monotonic()
+    status = sup._wait(monitor)
+    waited = time.monotonic() - started
+    assert status == -9 and 5.0 <= waited < 15, (status, waited)
+
+
+def test_after_its_first_beat_the_silence_limit_applies(tmp_path, monkeypatch) -> None:
+    sup, monitor = _supervisor_waiting_on(
+        tmp_path, monkeypatch, beat_first=True, WATCHDOG_SILENCE_S=2.0, WATCHDOG_START_S=60.0
+    )
+    started = time.monotonic()
+    status = sup._wait(monitor)
+    waited = time.monotonic() - started
+    assert status == -9 and 2.0 <= waited < 15, (status, waited)
+
+
+@pytest.mark.parametrize("value", ["0.001", "1", "2", "7"])
+def test_a_short_silence_setting_cannot_switch_detection_off(value: str) -> None:
+    """2 s had made every look of PID 1 (a second apart, a little more) count as PID 1 frozen, so the
+    silence never added up (outside review). Now the limit is at least twice that bound."""
+    import subprocess
+    import sys
+
+    code = (
+        "from batch.watchdog import supervisor as s; "
+        "print(s.WATCHDOG_SILENCE_S >= 2 * s.PID1_FROZEN_S, s.WATCHDOG_START_S >= s.WATCHDOG_SILENCE_S)"
+    )
+    env = {**os.environ, "WATCHDOG_SILENCE_S": value}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "True"], out
