@@ -43,19 +43,25 @@ class LifeSign:
             self._send(BEAT)
 
     def finishing(self) -> None:
-        """The watch is over; no more beats (said once)."""
-        self._send(FINISHING)
+        """The watch is over; no more beats (said once). A full pipe is waited on for a few seconds
+        (PID 1 reads it every second): lost, PID 1 would take the silence after it for a hang."""
+        for _ in range(50):
+            if not self._send(FINISHING):
+                break
+            time.sleep(0.1)
         self._fd = None
 
-    def _send(self, what: bytes) -> None:
+    def _send(self, what: bytes) -> bool:
+        """False once sent (or nobody to send to); True while the pipe is full."""
         if self._fd is None:
-            return
+            return False
         try:
             os.write(self._fd, what)
-        except BlockingIOError:  # the pipe is full: PID 1 has plenty of beats to read
-            pass
+        except BlockingIOError:  # the pipe is full: for a beat, PID 1 has plenty to read already
+            return True
         except OSError:  # PID 1 is gone or closed its end: nobody to tell
             self._fd = None
+        return False
 
 
 class Pulse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -41,8 +42,11 @@ def test_a_full_pipe_never_blocks_the_watch_loop(monkeypatch) -> None:
     started = time.monotonic()
     for _ in range(200_000):  # far more than a pipe holds
         sign.beat()
-    sign.finishing()
     assert time.monotonic() - started < 30
+    threading.Timer(0.5, lambda: os.read(pulse.read_fd, 1 << 20)).start()  # PID 1 reads again
+    sign.finishing()  # waits for room rather than lose the word
+    pulse.silent_for()
+    assert pulse.finishing
 
 
 @pytest.mark.parametrize("fd", [None, 987, -1])
