@@ -94,23 +94,34 @@ MONITOR_RESTARTS = 3
 RUNNER_GRACE_S = 20.0  # SIGTERM -> SIGKILL when PID 1 must end the runner itself
 JOB_ID_TIMEOUT_S = 90.0  # reading the config for the default state dir (a slow store retries)
 CONFIG_CHILD_MEMORY = 2 << 30  # bytes of address space for the child that parses the config
-# How long the watchdog may take once the runner has ended before PID 1 replaces it: its
-# own worst case is a few upload timeouts plus the shutdown budget, far below this.
-# At least a minute: a verification and a provider call take seconds, and one cut short is a last
-# resort that stops (never destroys) the instance, whose disk then goes on billing.
-WATCHDOG_FINISH_S = max(env_seconds("WATCHDOG_FINISH_S", 3600.0), 60.0)
+
+
+def _at_least(name: str, value: float, floor: float) -> float:
+    """``value``, raised to ``floor`` with a line saying so (as env_seconds says what it ignores)."""
+    if value < floor:
+        print(f"warning: {name}={value:g} is below its floor; using {floor:g}", flush=True)
+    return max(value, floor)
+
+
+# How long the watchdog may take once its watch is over before PID 1 replaces it. Below the watchdog's
+# own finish (confirm x interval_s + upload_timeout_s to verify, shutdown_budget_s of provider
+# retries: 135 s and 900 s by default) a healthy shutdown is cut short into a last resort, which stops
+# (never destroys) the instance, whose disk then goes on billing. The floor only catches a typo.
+WATCHDOG_FINISH_S = _at_least("WATCHDOG_FINISH_S", env_seconds("WATCHDOG_FINISH_S", 3600.0), 60.0)
 # A look at the watchdog this late after the last (PID 1 looks every second) means PID 1 itself was
 # frozen (docker pause): nobody could be heard meanwhile, and the silence starts again.
 PID1_FROZEN_S = 4.0
 # How long the watchdog may go without a sign of life (batch.watchdog.life_sign) while it watches
 # before PID 1 kills it and starts it again; at least twice PID1_FROZEN_S, so that PID 1's own slow
 # looks can never keep resetting it (an outside review switched detection off with 2 s).
-WATCHDOG_SILENCE_S = max(env_seconds("WATCHDOG_SILENCE_S", 600.0), 2 * PID1_FROZEN_S)
+WATCHDOG_SILENCE_S = _at_least(
+    "WATCHDOG_SILENCE_S", env_seconds("WATCHDOG_SILENCE_S", 600.0), 2 * PID1_FROZEN_S
+)
 # Until its first sign of life: the watchdog's slowest start. A remote config that does not answer is
 # read for CONFIG_READ_S (120 s) plus one attempt (5 tries at the stores' 10 + 120 s timeouts: ~650 s),
 # then the runner's pid is waited for (60 s); an outside review measured 613 s for a store that never
-# answered, where a 600 s limit killed every healthy watchdog in turn.
-WATCHDOG_START_S = max(env_seconds("WATCHDOG_START_S", 1200.0), WATCHDOG_SILENCE_S)
+# answered, where a 600 s limit killed every healthy watchdog in turn. Never below the silence limit.
+WATCHDOG_START_S = _at_least("WATCHDOG_START_S", env_seconds("WATCHDOG_START_S", 1200.0), WATCHDOG_SILENCE_S)
 
 
 CONFIG_STREAM_LIMIT = 16 << 20  # bytes of a config given as a stream; a config is a few KB
@@ -563,7 +574,7 @@ class Supervisor:
             if monitor is not None:
                 status = self._wait(monitor)
                 if status is None:
-                    return f"the watchdog still ran {WATCHDOG_FINISH_S:g} s after the runner ended; killed"
+                    return f"the watchdog still ran {WATCHDOG_FINISH_S:g} s after its watch was over; killed"
             if status in (0, EXIT_GAVE_UP) or self._shutdown_final():  # its status counts if the disk is full
                 record = self._shutdown_record() or {}
                 self.unconfirmed = status == EXIT_GAVE_UP or record.get("status") == "gave_up"
@@ -604,9 +615,8 @@ class Supervisor:
             looked = now
             if pulse.finishing:
                 break  # it verifies and shuts down now, within WATCHDOG_FINISH_S
-            if runner_ended is not None and now - runner_ended > WATCHDOG_FINISH_S:
-                monitor.kill()  # beating, but never on to the shutdown
-                monitor.wait()
+            if pulse.heard and runner_ended is not None and now - runner_ended > WATCHDOG_FINISH_S:
+                _kill(monitor)  # beating, but never on to the shutdown (one still starting: START_S)
                 return None
             limit, name = (WATCHDOG_SILENCE_S, "WATCHDOG_SILENCE_S") if pulse.heard else (
                 WATCHDOG_START_S, "WATCHDOG_START_S")  # fmt: skip
@@ -615,12 +625,10 @@ class Supervisor:
                     "the watchdog (pid %d) gave no sign of life for %.0f s (%s=%g): killed, to be "
                     "started again", monitor.pid, silent, name, limit,
                 )  # fmt: skip
-                monitor.kill()
-                return monitor.wait()
+                return _kill(monitor)
         status = wait_exit(monitor, WATCHDOG_FINISH_S)
         if status is None:
-            monitor.kill()
-            monitor.wait()
+            _kill(monitor)
         return status
 
     def _shutdown_record(self) -> dict[str, Any] | None:
@@ -669,6 +677,17 @@ class Supervisor:
 
 
 POLL_MAX_S = 86400.0  # one poll's longest wait; a longer timeout is several
+KILL_WAIT_S = 10.0
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> int:
+    """SIGKILL, and its exit status; -SIGKILL when it has not ended KILL_WAIT_S later: a process in
+    an uninterruptible read (a hard network mount) dies only when the read returns, and PID 1 must
+    go on to the restart or the last resort meanwhile."""
+    with contextlib.suppress(OSError):
+        proc.kill()
+    status = wait_exit(proc, KILL_WAIT_S)
+    return -signal.SIGKILL if status is None else status
 
 
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:

@@ -123,4 +123,37 @@ def test_a_short_silence_setting_cannot_switch_detection_off(value: str) -> None
     )
     env = {**os.environ, "WATCHDOG_SILENCE_S": value}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["True", "True"], out
+    assert out.stdout.splitlines()[-1].split() == ["True", "True"], out
+    assert ("below its floor" in out.stdout) == (float(value) < 8), out  # raised, and said so
+
+
+def test_a_watchdog_still_starting_when_the_runner_ends_is_restarted(tmp_path, monkeypatch) -> None:
+    """A runner that fails fast (it could not read the config either) while the watchdog still reads
+    it: WATCHDOG_FINISH_S is for a watchdog whose watch is over, not one that has not begun (second
+    outside review); it is restarted after WATCHDOG_START_S, not replaced by the last resort."""
+    sup, monitor = _supervisor_waiting_on(
+        tmp_path, monkeypatch, WATCHDOG_SILENCE_S=1.0, WATCHDOG_START_S=5.0, WATCHDOG_FINISH_S=1.0
+    )
+    sup.runner_done.set()
+    started = time.monotonic()
+    status = sup._wait(monitor)
+    waited = time.monotonic() - started
+    assert status == -9 and 5.0 <= waited < 15, (status, waited)  # killed to be restarted, not None
+
+
+def test_a_watchdog_that_does_not_die_at_once_does_not_hold_pid1(tmp_path, monkeypatch) -> None:
+    """A process in an uninterruptible read (a hard network mount) dies only when the read returns.
+    That state cannot be made here, so the kill is made to do nothing (the only stand-in in this
+    file): PID 1 goes on after KILL_WAIT_S, as killed."""
+    from batch.watchdog import supervisor
+
+    sup, monitor = _supervisor_waiting_on(tmp_path, monkeypatch, WATCHDOG_SILENCE_S=1.0, WATCHDOG_START_S=1.0)
+    monkeypatch.setattr(supervisor, "KILL_WAIT_S", 1.0)
+    monkeypatch.setattr(monitor, "kill", lambda: None)
+    started = time.monotonic()
+    try:
+        status = sup._wait(monitor)
+    finally:
+        monitor.terminate()
+        monitor.wait()
+    assert status == -9 and time.monotonic() - started < 10
