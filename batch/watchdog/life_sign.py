@@ -84,9 +84,7 @@ class Pulse:
         while True:
             try:
                 got = os.read(self.read_fd, 4096)
-            except BlockingIOError:
-                break
-            except OSError:
+            except OSError:  # nothing more to read now (EAGAIN), or the end is gone
                 break
             if not got:  # every write end closed: it ended; its exit status says the rest
                 break
