@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +47,26 @@ def entrypoint_env(**extra: str) -> dict[str, str]:
     env["SHUTDOWN_RETRY_BASE_WAIT_S"] = "0.05"
     env.update(extra)
     return env
+
+
+ENTRYPOINT = Path(__file__).resolve().parents[1] / "run_with_config_batch_sync.py"
+
+
+def start_shards(
+    config: Path,
+    env: dict[str, str],
+    count: int,
+    *,
+    state_dirs: list[Path] | None = None,
+    cwd: Path | None = None,
+) -> list[subprocess.Popen[bytes]]:
+    """``count`` dry-run entrypoints of one job at once, shard I of ``count`` each (its own
+    ``--state-dir`` where ``state_dirs`` names them, else PID 1's default), output piped."""
+    procs = []
+    for i in range(count):
+        cmd = [sys.executable, str(ENTRYPOINT), "--config", str(config), "--dry-run"]
+        cmd += ["--shard", f"{i}/{count}"]
+        if state_dirs is not None:
+            cmd += ["--state-dir", str(state_dirs[i])]
+        procs.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    return procs

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from child_env import s3_child_env
 from clips import make_clip
-from run_state import frames_done, wait_until
+from run_state import frames_done, start_shards, wait_until
 
 from batch.storage import open_url
 
@@ -31,25 +31,7 @@ def test_two_shards_at_once_make_one_merged_manifest(s3_server, s3_prefix, clip_
         f"output: {s3_prefix}out/\nwatchdog: {{confirm: 2, interval_s: 0.5}}\n"
     )
     env = s3_child_env(s3_server, BATCH_RUN_ID="two-at-once")
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "run_with_config_batch_sync.py"),
-                "--config",
-                str(cfg),
-                "--dry-run",
-                "--shard",
-                f"{i}/2",
-                "--state-dir",
-                str(tmp_path / f"state{i}"),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for i in range(2)
-    ]
+    procs = start_shards(cfg, env, 2, state_dirs=[tmp_path / f"state{i}" for i in range(2)])
     for p in procs:
         _, err = p.communicate(timeout=180)
         assert p.returncode == 0, err.decode()[-2000:]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from clips import make_clip
+from run_state import start_shards
 
 pytestmark = pytest.mark.integration
 
@@ -73,24 +74,7 @@ def test_shards_of_a_run_get_their_own_default_state_dirs(tmp_path: Path) -> Non
         "encode: {codec: libx264, preset: ultrafast}\nwatchdog: {confirm: 1, interval_s: 0.3}\n"
     )
     env = {**os.environ, "BATCH_RUN_ID": "both-1"}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "run_with_config_batch_sync.py"),
-                "--config",
-                str(cfg),
-                "--dry-run",
-                "--shard",
-                f"{i}/2",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for i in range(2)
-    ]
+    procs = start_shards(cfg, env, 2, cwd=tmp_path)
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()[-2000:]

@@ -289,16 +289,25 @@ def test_dry_run_never_contacts_a_control_plane(
     assert_one_stop(job, "destroy", "verified")
 
 
-def test_sigterm_from_the_provider_uploads_partial_and_calls_nothing(
-    s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
-) -> None:
+def _signalled_mid_job(
+    sig: signal.Signals, instance: str, s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
+) -> Job:
+    """A slow job on vast.ai instance ``instance`` (the fake), sent ``sig`` once frames move."""
     slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
     job = Job(
         tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"),
-        dry_run=False, **vast_fake.env("779"),
+        dry_run=False, **vast_fake.env(instance),
     )  # fmt: skip
     job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
-    job.proc.send_signal(signal.SIGTERM)  # what `docker stop` sends to the entrypoint
+    job.proc.send_signal(sig)
+    return job
+
+
+def test_sigterm_from_the_provider_uploads_partial_and_calls_nothing(
+    s3_server, s3_prefix, clip_dir, tmp_path, vast_fake
+) -> None:
+    # what `docker stop` sends to the entrypoint
+    job = _signalled_mid_job(signal.SIGTERM, "779", s3_server, s3_prefix, clip_dir, tmp_path, vast_fake)
     assert job.wait(timeout=60) == 1
     assert vast_fake.requests == []
     assert job.shutdown()["reason"] == "provider_stopping"
@@ -312,13 +321,7 @@ def test_ctrl_c_ends_the_job_and_the_instance_is_stopped(
     """A Ctrl-C (SIGINT) is a person ending the job, not the provider stopping the machine: it had been
     taken for the latter, so nothing stopped the instance (outside review). Now the watchdog verifies
     the partial upload and stops it as after any failure (instance.on_failure: stop)."""
-    slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
-    job = Job(
-        tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"),
-        dry_run=False, **vast_fake.env("781"),
-    )  # fmt: skip
-    job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
-    job.proc.send_signal(signal.SIGINT)
+    job = _signalled_mid_job(signal.SIGINT, "781", s3_server, s3_prefix, clip_dir, tmp_path, vast_fake)
     assert job.wait(timeout=90) != 0
     assert len(vast_fake.calls("stop")) == 1 and vast_fake.calls("destroy") == []
     assert job.shutdown()["reason"] != "provider_stopping"
