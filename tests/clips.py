@@ -111,3 +111,43 @@ def framemd5(path: Path) -> list[str]:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def clip_at(
+    path: Path,
+    times_ms: list[int] | str,
+    *,
+    audio: bool = False,
+    mkv_remux: bool = False,
+    size: str = "96x64",
+    x264: tuple[str, ...] = ("-preset", "ultrafast"),
+) -> Path:
+    """Distinct lossless frames (testsrc2 moves every frame) shown at ``times_ms``: a list
+    of milliseconds (short: a nested expression), or an expression of N and the frame count."""
+    if isinstance(times_ms, str):
+        expr, count = times_ms.split(";")
+        frames = int(count)
+    else:
+        expr, frames = "0", len(times_ms)
+        for n in range(len(times_ms) - 1, -1, -1):
+            expr = f"if(eq(N,{n}),{times_ms[n]},{expr})"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:r=30"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10", "-shortest"]
+    cmd += ["-frames:v", str(frames), "-vf", f"settb=1/1000,setpts='{expr}'", "-fps_mode", "vfr",
+            "-enc_time_base:v", "1/1000", "-c:v", "libx264", "-qp", "0", *x264]  # fmt: skip
+    if audio:
+        cmd += ["-c:a", "aac"]
+    made = path.with_suffix(".made.mp4") if mkv_remux else path
+    subprocess.run([*cmd, str(made)], check=True)
+    if mkv_remux:  # Matroska reports equal r_frame_rate and avg_frame_rate for such a stream
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(made), "-c", "copy", str(path)], check=True)
+    return path
+
+
+def frame_hashes(path: Path, vf: str | None = None) -> list[str]:
+    """The md5 of each frame as decoded (every one, passed through), or as ``vf`` leaves them."""
+    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0"]
+    cmd += ["-vf", vf] if vf else ["-fps_mode", "passthrough"]
+    out = subprocess.run([*cmd, "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]

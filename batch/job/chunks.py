@@ -33,7 +33,15 @@ from batch.config import PRESETS, JobConfig
 from batch.contracts import PARTS, parts_url
 from batch.errors import FrameCountMismatch, ObjectNotFound, StorageError
 from batch.job.encode_pace import PaceDecision, WaveFigures, decide
-from batch.job.pipeline import ChunkClock, Segment, pixel_plan_for, plan_preview, plan_stages, run_segment
+from batch.job.pipeline import (
+    ChunkClock,
+    Segment,
+    pixel_plan_for,
+    plan_preview,
+    plan_stages,
+    resample_note,
+    run_segment,
+)
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.interlace import deinterlace_note
@@ -57,8 +65,8 @@ SEEKABLE_CONTAINERS = ("mp4", "mov", "matroska", "webm")
 @dataclass(frozen=True)
 class Chunk:
     index: int
-    start: int  # first source frame
-    count: int  # source frames
+    start: int  # first source frame (of a variable-rate source: first frame of its resampling)
+    count: int  # source frames (resampled frames)
     out_start: int  # first output frame
     out_count: int  # output frames
     last: bool
@@ -71,22 +79,28 @@ class Chunk:
 def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY) -> list[Chunk] | None:
     """The chunks of one input, or None when it is processed in one pass.
 
-    One pass when the input fits in one chunk, when its frame rate is variable
-    (its frames cannot be found by seeking), when more than one stage changes
+    One pass when the input fits in one chunk, when more than one stage changes
     the frame rate (chunk boundaries are defined by that stage), or when a
     stage spans the input (its caps say so: metrics, tracked masks and
     held-frame removal span chunks), or when its container has no index to
     seek by (MPEG-TS and raw streams).
+    A variable-rate input is cut into chunks of the frames its resampling makes
+    (``start``/``count`` count those): each chunk decodes the source frames its
+    frames are made of (batch.media.frame_times.Timeline). It runs in one pass
+    where its timestamps are not known, where two frames share one (a seek could
+    not tell them apart), and without stages (one direct transcode resamples it).
     Raises ConfigError when a stage cannot apply to this input.
     """
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
-    if info.vfr or not registry.chunkable(cfg.stages) or info.frame_count <= size:
+    if not registry.chunkable(cfg.stages) or info.delivered_frames <= size:
+        return None
+    if info.vfr and not (cfg.stages and info.timeline is not None and info.timeline.distinct()):
         return None
     if not any(name in info.container for name in SEEKABLE_CONTAINERS):
         return None  # no index to seek by (MPEG-TS, raw streams): a seek would not be frame-exact
     ratio = plan_stages(cfg, info, registry=registry).fps / info.fps  # at most one stage changes the rate
     chunks = []
-    n = info.frame_count
+    n = info.delivered_frames
     for k in range(math.ceil(n / size)):
         start, end = k * size, min((k + 1) * size, n)
         last = end == n
@@ -333,8 +347,14 @@ class ChunkedInput:
             chunks=len(self.chunks),
             seconds=time.perf_counter() - started,
             streams=self.streams,
-            notes=[*self.streams.notes, *filter(None, [deinterlace_note(self.info)])],
+            notes=[*self.streams.notes, *filter(None, [deinterlace_note(self.info), self._resampled()])],
         )
+
+    def _resampled(self) -> str | None:
+        """A variable-rate source's note, as one pass writes it (the chunks made its resampled frames)."""
+        if not self.info.vfr:
+            return None
+        return resample_note(self.info, sum(c.count for c in self.chunks))
 
     def _pacing(self, todo: list[Chunk]) -> bool:
         """Whether the first wave decides how the rest is encoded: a CPU encoder, stages, chunks after it."""

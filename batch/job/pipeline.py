@@ -380,7 +380,7 @@ def pixel_notes(spec: OutputSpec) -> list[str]:
 class Segment:
     """A run of source frames processed on its own (one chunk)."""
 
-    start: int  # first source frame
+    start: int  # first source frame (of a variable-rate source: first frame of its resampling)
     count: int  # source frames that belong to this chunk
     last: bool  # the chunk that ends the input (holds the tail)
 
@@ -416,7 +416,7 @@ def run_segment(
     )
     lookahead = any(s.caps_for(s.config).changes_rate for s in plan.stages) and not segment.last
     count = segment.count + (1 if lookahead else 0)
-    if not plan.stages and direct.usable(info, spec):
+    if not plan.stages and not info.vfr and direct.usable(info, spec):  # (a variable rate: frames by slot)
         done = [0]
 
         def advance(n: int) -> None:

@@ -93,14 +93,13 @@ def build_command(
     if check is not None:  # split before the rate filter, which would hide a frame that did not decode
         checked = [f"[0:v:0]{','.join([*head, 'split=2[vfr][chk]'])}", check.branch("chk", "lastf")]
         source, head = "[vfr]", []
-    if info.vfr:
+    if info.vfr:  # resampled: its frames from the first frame's slot, then counted as below
         head.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
-    else:
-        # Timestamps counted in frames, as the frame writer makes them: a container that stores
-        # milliseconds (Matroska) otherwise guesses the last frame's duration from the rounded ones.
-        # Like the writer, the video starts at the container's start (start_s), here within half a frame.
-        offset = round(info.start_s * info.fps) if start == 0 else 0
-        head.append(f"settb={info.fps.denominator}/{info.fps.numerator},setpts=N+{offset}")
+    # Timestamps counted in frames, as the frame writer makes them: a container that stores
+    # milliseconds (Matroska) otherwise guesses the last frame's duration from the rounded ones.
+    # Like the writer, the video starts at the container's start (start_s), here within half a frame.
+    offset = round(info.start_s * info.fps) if start == 0 else 0
+    head.append(f"settb={info.fps.denominator}/{info.fps.numerator},setpts=N+{offset}")
     if count is not None:
         head.append(f"trim=end_frame={count}")  # the graph ends there: the grabs do not decode on
     grabs = [g for g in grabs if g.frames]
@@ -125,7 +124,7 @@ def build_command(
     if count is not None:
         cmd += ["-frames:v", str(count)]
     # passthrough: the muxer must not drop or duplicate frames to fit its clock
-    cmd += ["-fps_mode", "cfr" if info.vfr else "passthrough", *output_args(spec), str(spec.path)]
+    cmd += ["-fps_mode", "passthrough", *output_args(spec), str(spec.path)]
     for i, g in enumerate(grabs):
         out = grab_dir / f"{g.name}-%d.ppm"
         cmd += ["-map", f"[o{i}]", "-fps_mode", "passthrough", "-f", "image2", "-c:v", "ppm", str(out)]

@@ -12,8 +12,11 @@ lowest usual rate that drops none, and says how many a rate drops when none can 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 
 # The rates a resampled stream may take besides its own base rate, lowest first (240: the highest
@@ -95,3 +98,55 @@ def resample_rate(
             break
     assert best is not None
     return best[0], dropped_at(pts, time_base, best[0], origin, end)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A variable-rate stream's shown frames: their timestamps (sorted, in ``time_base`` ticks), the
+    file's start (``origin``: where ffmpeg puts time 0) and the constant ``rate`` they are resampled to.
+
+    Kept so that a chunk of the resampled frames can be decoded on its own: which source frames
+    ffmpeg's ``fps`` filter puts in its slots is known from the timestamps alone."""
+
+    pts: tuple[int, ...]
+    time_base: Fraction
+    origin: int
+    rate: Fraction
+
+    @functools.cached_property
+    def _slots(self) -> list[int]:
+        slot = _slots(self.time_base, self.rate, self.origin)
+        return [slot(p) for p in self.pts]
+
+    @property
+    def frames(self) -> int:
+        """Resampled frames up to the last source frame's own slot (the filter may hold it longer)."""
+        return self._slots[-1] - self._slots[0] + 1
+
+    def picks(self, start: int, count: int) -> list[int]:
+        """For resampled frames [start, start + count), the index (into ``pts``) of the source frame
+        ffmpeg's ``fps`` filter (ffmpeg 5.1) puts in each: the latest frame whose slot is not after
+        the resampled frame's. Its slots count from the first frame's; past the last frame, the last
+        frame is held (the filter fills to the stream's end)."""
+        slots = self._slots
+        first = slots[0]
+        out: list[int] = []
+        i = 0
+        for n in range(start, start + count):
+            t = first + n
+            if i < len(slots) - 1 and slots[i + 1] <= t:
+                i = bisect.bisect_right(slots, t, lo=i) - 1
+            out.append(i)
+        return out
+
+    def distinct(self) -> bool:
+        """Every shown frame has a timestamp of its own (a seek can then start at any of them)."""
+        return all(a < b for a, b in itertools.pairwise(self.pts))
+
+    def seek_s(self, index: int) -> float:
+        """A time (seconds from the file's start, as ``-ss`` takes it) between source frame ``index``
+        and the one before it: an accurate seek there makes ``index`` the first frame decoded."""
+        if index == 0:
+            return 0.0
+        mid = Fraction(self.pts[index - 1] + self.pts[index], 2) - self.origin
+        return float(mid * self.time_base)

@@ -6,14 +6,14 @@ import itertools
 import json
 import re
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
-from batch.media.frame_times import resample_rate, resampled_count, spacing_varies
+from batch.media.frame_times import Timeline, resample_rate, resampled_count, spacing_varies
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -101,6 +101,8 @@ class MediaInfo:
     chapters: int = 0
     streams: tuple[OtherStream, ...] = ()
     hdr: HdrMeta = field(default_factory=HdrMeta)
+    # VFR: the shown frames' timestamps, so a chunk of the resampled frames can be decoded alone
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
 
     @property
     def delivered_frames(self) -> int:
@@ -108,9 +110,10 @@ class MediaInfo:
         return self.resampled_frames if self.vfr and self.resampled_frames else self.frame_count
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = asdict(replace(self, timeline=None))  # every frame's timestamp: not a fact for the manifest
         out["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
         out.pop("path")
+        out.pop("timeline")
         out["hdr"] = {
             "mastering_display": dict(self.hdr.mastering) or None,
             "max_cll": self.hdr.max_cll,
@@ -299,6 +302,7 @@ def probe(path: Path) -> MediaInfo:
         else None
     )
     resample_dropped, last_frame_s, resampled_frames = 0, 0.0, 0
+    timeline: Timeline | None = None
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
         # the frames' own timestamps: the reported rates agree for some variable-rate streams
@@ -309,6 +313,7 @@ def probe(path: Path) -> MediaInfo:
             origin = round(Fraction(str(fmt.get("start_time") or 0)) / time_base)  # ffmpeg's time 0
             fps, resample_dropped = resample_rate(pts, time_base, r_rate, origin, end)
             resampled_frames = resampled_count(pts, time_base, fps, origin, end)
+            timeline = Timeline(tuple(pts), time_base, origin, fps)
             last_frame_s = float((end - pts[-1] if end is not None else typical) * time_base)
     else:
         vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
@@ -378,6 +383,7 @@ def probe(path: Path) -> MediaInfo:
         chapters=len(data.get("chapters") or []),
         streams=_other_streams(streams, video),
         hdr=hdr,
+        timeline=timeline,
     )
 
 

@@ -158,18 +158,30 @@ class FrameReader:
         if info.vfr and start == 0 and count is None:  # the rate filter would hide a frame that failed
             self._check_dir = Path(tempfile.mkdtemp(prefix="reader-check-"))
             self.check = LastFrameCheck(self._check_dir, info.frame_count, Path(info.path).name)
-        if info.vfr:
+        # A chunk of a variable-rate source: the source frames its resampled frames are made of,
+        # decoded as they are and put in their slots here, as the ``fps`` filter would have.
+        self.picks: list[int] | None = None
+        if info.vfr and not (start == 0 and count is None):
+            if info.timeline is None:
+                raise ValueError(f"{Path(info.path).name}: a variable-rate chunk needs its timestamps")
+            self.picks = info.timeline.picks(start, self.expected)
+        elif info.vfr:
             # Variable frame rate is resampled to its average rate; the
             # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
         filters += decode_filters(info.pix_fmt, colour, piped)
         seek: list[str] = []
-        if start > 0:
+        limit = ["-frames:v", str(count)] if count is not None else []
+        if self.picks is not None and info.timeline is not None:
+            first = self.picks[0]
+            if first > 0:  # accurate seek to halfway from the frame before: ``first`` is decoded first
+                seek = ["-ss", f"{info.timeline.seek_s(first):.6f}"]
+            limit = ["-frames:v", str(self.picks[-1] - first + 1)]
+        elif start > 0:
             # Accurate input seek: decoding starts at the keyframe before and
             # frames before half a frame ahead of `start` are dropped, so the
             # first frame out is exactly frame `start` of a constant-rate source.
             seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
-        limit = ["-frames:v", str(count)] if count is not None else []
         if self.check is None:
             video = ["-map", "0:v:0", "-an", "-sn", "-dn", *limit, "-vf", ",".join(filters)]
             checked: list[str] = []
@@ -181,7 +193,10 @@ class FrameReader:
             checked = self.check.output_args("lastf")
         self.command = [
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *seek, "-i", info.path, *video,
-            "-fps_mode", "cfr" if info.vfr else "passthrough",
+            # passthrough: the rate filter's frames as they are, from the first frame's slot (``cfr``
+            # would fill from the file's start with copies of the first: a late video, resampled,
+            # would start with them, and the writer places frame 0 at the video's start)
+            "-fps_mode", "passthrough",
             "-f", "rawvideo", "-pix_fmt", piped.pix_fmt, "pipe:1", *checked,
         ]  # fmt: skip
         self._proc: subprocess.Popen[bytes] | None = None
@@ -252,19 +267,42 @@ class FrameReader:
                 stderr_tail=tail,
             )
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def _decoded(self) -> Iterator[np.ndarray]:
         while True:
             item = self._queue.get()
             if item is _END:
-                break
+                return
             if isinstance(item, BaseException):
                 raise item
-            self.frames_read += 1
             yield item  # type: ignore[misc]
+
+    def _in_slots(self, decoded: Iterator[np.ndarray], picks: list[int]) -> Iterator[np.ndarray]:
+        """Each source frame in the resampled frames ``picks`` gives it (held, or passed over)."""
+        index, frame = picks[0] - 1, None
+        for want in picks:
+            while index < want:
+                frame = next(decoded, None)
+                if frame is None:
+                    raise TruncatedVideo(
+                        f"{Path(self.info.path).name} is truncated or damaged: source frame {want} of this "
+                        f"chunk's {picks[0]}-{picks[-1]} did not decode",
+                        hint="re-upload a complete copy of the input",
+                        stderr_tail=stderr_tail(Path(self._stderr.name)) or None,
+                    )
+                index += 1
+            yield frame  # type: ignore[misc]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        frames = self._decoded()
+        if self.picks is not None:
+            frames = self._in_slots(frames, self.picks)
+        for frame in frames:
+            self.frames_read += 1
+            yield frame
         expected = self.expected
         if self.check is not None:
             self.check.verify()
-        if not self.info.vfr and self.frames_read < expected:
+        if (not self.info.vfr or self.picks is not None) and self.frames_read < expected:
             raise TruncatedVideo(
                 f"{Path(self.info.path).name} is truncated or damaged: "
                 f"{self.frames_read} of {expected} frames decoded",

@@ -19,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from clips import count_frames, video_duration
+from clips import clip_at, count_frames, frame_hashes, video_duration, video_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,41 +28,10 @@ from batch.errors import TruncatedVideo
 from batch.job.chunks import plan_chunks
 from batch.job.pipeline import run_pipeline
 from batch.media.encoder import choose_encoder
-from batch.media.frame_times import dropped_at
+from batch.media.frame_times import Timeline, dropped_at, resampled_count
 from batch.media.probe import probe
 
 pytestmark = pytest.mark.integration
-
-
-def clip_at(path: Path, times_ms: list[int] | str, *, audio: bool = False, mkv_remux: bool = False) -> Path:
-    """Distinct lossless frames (testsrc2 moves every frame) shown at ``times_ms``: a list
-    of milliseconds (short: a nested expression), or an expression of N and the frame count."""
-    if isinstance(times_ms, str):
-        expr, count = times_ms.split(";")
-        frames = int(count)
-    else:
-        expr, frames = "0", len(times_ms)
-        for n in range(len(times_ms) - 1, -1, -1):
-            expr = f"if(eq(N,{n}),{times_ms[n]},{expr})"
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30"]
-    if audio:
-        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10", "-shortest"]
-    cmd += ["-frames:v", str(frames), "-vf", f"settb=1/1000,setpts='{expr}'", "-fps_mode", "vfr",
-            "-enc_time_base:v", "1/1000", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast"]  # fmt: skip
-    if audio:
-        cmd += ["-c:a", "aac"]
-    made = path.with_suffix(".made.mp4") if mkv_remux else path
-    subprocess.run([*cmd, str(made)], check=True)
-    if mkv_remux:  # Matroska reports equal r_frame_rate and avg_frame_rate for such a stream
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(made), "-c", "copy", str(path)], check=True)
-    return path
-
-
-def frame_hashes(path: Path, vf: str | None = None) -> list[str]:
-    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0"]
-    cmd += ["-vf", vf] if vf else ["-fps_mode", "passthrough"]
-    out = subprocess.run([*cmd, "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
-    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
 def run(src: Path, dest: Path) -> object:
@@ -111,6 +80,33 @@ def test_the_drop_model_is_ffmpegs_fps_filter(gaps: list[int], mkv: bool, tmp_pa
             assert dropped_at(pts, tb, rate, origin, end) == sum(h not in out for h in source), (rate, times)
 
 
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(gaps=st.lists(st.integers(min_value=1, max_value=90), min_size=8, max_size=30), mkv=st.booleans())
+def test_the_slot_model_puts_the_frames_ffmpegs_fps_filter_puts(
+    gaps: list[int], mkv: bool, tmp_path: Path
+) -> None:
+    """Which source frame fills each resampled frame, from the timestamps alone (a chunk of a
+    variable-rate input is decoded by it), against ffmpeg's own ``fps`` filter, frame by frame."""
+    times = [0]
+    for g in gaps:
+        times.append(times[-1] + g)
+    src = clip_at(tmp_path / ("s.mkv" if mkv else "s.mp4"), times)
+    source = frame_hashes(src)
+    pts, tb, origin, end = source_pts(src)
+    for rate in (Fraction(24), Fraction(30000, 1001), Fraction(60)):
+        out = frame_hashes(src, f"fps={rate.numerator}/{rate.denominator}")
+        timeline = Timeline(tuple(pts), tb, origin, rate)
+        upto = min(len(out), timeline.frames)  # past the last frame's slot: how long it is held
+        assert [source[i] for i in timeline.picks(0, upto)] == out[:upto], (rate, times)
+        # any window of them, as a chunk asks for it
+        for start in range(0, upto, 5):
+            count = min(7, upto - start)
+            assert timeline.picks(start, count) == timeline.picks(0, upto)[start : start + count]
+        if mkv and end is not None:  # where the stream ends is known: the frames to its end, held
+            assert resampled_count(pts, tb, rate, origin, end) == len(out), (rate, times)
+            assert [source[i] for i in timeline.picks(0, len(out))] == out, (rate, times)
+
+
 def test_a_matroska_stream_from_24_to_30_fps_keeps_every_frame_and_its_sync(tmp_path: Path) -> None:
     times = "if(lt(N,48),round(N*1000/24),2000+round((N-48)*1000/30));108"
     src = clip_at(tmp_path / "vfr.mkv", times, audio=True, mkv_remux=True)
@@ -120,7 +116,7 @@ def test_a_matroska_stream_from_24_to_30_fps_keeps_every_frame_and_its_sync(tmp_
     result = run(src, dest)
     # the rows of the preview spread over the resampled frames (they had bunched at the start: picked
     # from the source's 108 frames among the 120 that flow)
-    assert abs(info.resampled_frames - result.frames_in) <= 1  # type: ignore[attr-defined]
+    assert info.resampled_frames == result.frames_in  # type: ignore[attr-defined]
     rows = [r.output for r in result.preview.rows]  # type: ignore[attr-defined]
     assert abs(rows[-1] - 0.75 * result.frames_in) <= 2, rows  # type: ignore[attr-defined]
     assert set(frame_hashes(dest)) == set(frame_hashes(src))  # lossless: every source frame is there
@@ -130,8 +126,12 @@ def test_a_matroska_stream_from_24_to_30_fps_keeps_every_frame_and_its_sync(tmp_
     assert "all 108 source frames kept" in note
     # each frame in the slot nearest its timestamp: frame 60, 2.4 s into the video (which starts 21 ms
     # into the file, after the audio's priming), at 30 fps
+    # (it was frame 73, one frame late: the rate filter's frames were filled from the file's start
+    # with a copy of the first, and the writer starts the video at 21 ms as well)
     pts, tb, origin, _ = source_pts(src)
-    assert frame_hashes(dest).index(frame_hashes(src)[60]) == round((pts[60] - origin) * tb * 30) == 73
+    index = frame_hashes(dest).index(frame_hashes(src)[60])
+    shown_at = float(video_stream(dest)["start_time"]) + index / 30
+    assert abs(shown_at - float((pts[60] - origin) * tb)) <= 1 / 60 and index == 72
 
 
 def test_a_240_fps_clip_with_jitter_keeps_all_its_frames(tmp_path: Path) -> None:
@@ -155,13 +155,17 @@ def test_frames_closer_than_any_rate_are_dropped_and_said(tmp_path: Path) -> Non
     assert len(set(frame_hashes(tmp_path / "out.mp4"))) == 7
 
 
-def test_a_phone_clip_missing_one_frame_is_variable_and_not_cut_into_chunks(tmp_path: Path) -> None:
+def test_a_phone_clip_missing_one_frame_is_variable_and_cut_by_its_resampled_frames(tmp_path: Path) -> None:
+    """It was cut as if constant (frames duplicated and lost at the joins); now its chunks count the
+    frames its resampling makes (90: the missing one's slot holds the frame before), not the 89."""
     times = "round((N+gte(N,20))*1000/30);89"  # frame 20 of 90 missing
     src = clip_at(tmp_path / "gap.mp4", times)
     info = probe(src)
-    assert info.vfr and info.fps == 30
+    assert info.vfr and info.fps == 30 and info.frame_count == 89 and info.delivered_frames == 90
     cfg = parse_config("inputs: [x]\noutput: out/\nstages: [{upscale: {scale: 1}}]\nlimits: {chunk_s: 1}")
-    assert plan_chunks(cfg, info) is None
+    chunks = plan_chunks(cfg, info)
+    assert chunks is not None
+    assert [(c.start, c.count) for c in chunks] == [(0, 30), (30, 30), (60, 30)]
     result = run(src, tmp_path / "out.mp4")
     assert result.frames_out == count_frames(tmp_path / "out.mp4")  # type: ignore[attr-defined]
     assert set(frame_hashes(tmp_path / "out.mp4")) == set(frame_hashes(src))
@@ -263,3 +267,30 @@ def test_a_damaged_variable_rate_source_is_truncated_not_filled_in(stages: str, 
     ):
         run_pipeline(cfg, damaged, tmp_path / "out.mp4", choose_encoder(cfg.encode))
     run_pipeline(cfg, whole, tmp_path / "out.mp4", choose_encoder(cfg.encode))  # the whole file passes
+
+
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{interpolate: {factor: 2, ladder: [blend]}}]"], ids=["direct", "reader"]
+)
+def test_a_variable_rate_video_that_starts_after_its_audio_keeps_its_place(
+    stages: str, tmp_path: Path
+) -> None:
+    """A phone clip's video can start after its audio. Resampled, its frames were filled from the
+    file's start with copies of the first (ffmpeg's ``cfr`` output), and the video was also placed at
+    its start: half a second late here, and the job failed its duration check."""
+    times = "520+round((N+gte(N,20))*1000/30);60"  # 0.52 s after the audio, frame 20 missing
+    src = clip_at(tmp_path / "late.mkv", times, audio=True)
+    info = probe(src)
+    assert info.vfr and info.start_s >= 0.52 and info.delivered_frames == 61  # (the audio primed 21 ms)
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {{codec: ffv1, container: mkv}}"
+    )
+    dest = tmp_path / "out.mkv"
+    result = run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    factor = 2 if "interpolate" in stages else 1
+    assert result.frames_out == count_frames(dest) == factor * 61
+    assert abs(float(video_stream(dest)["start_time"]) - info.start_s) <= 1 / 60
+    assert abs(probe(dest).duration - info.duration) <= 1 / 30 + info.last_frame_s  # (Matroska: its end)
+    if factor == 1:  # lossless and unchanged: the source frames in order, the missing one's slot held
+        out, source = frame_hashes(dest), frame_hashes(src)
+        assert out == [*source[:20], source[19], *source[20:]]

@@ -1,0 +1,160 @@
+"""A variable-rate input is cut into chunks: the same frames as one pass, checkpointed.
+
+Phone clips are variable-rate; they ran in one pass, so a preempted instance lost all of the
+work on them and a host with several GPUs used one. Each chunk now decodes the source frames its
+resampled frames are made of and puts each in its slot as ffmpeg's ``fps`` filter does in one
+pass (``batch.media.frame_times.Timeline``). Frames are compared decoded (framemd5) from a
+lossless encoder (FFV1), every source frame distinct (testsrc2 moves each frame), so "the same"
+means bit for bit and a frame off by one slot shows.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clips import clip_at, count_frames, framemd5, video_duration
+
+from batch.config import parse_config
+from batch.errors import TruncatedVideo
+from batch.job.chunks import plan_chunks
+from batch.job.pipeline import Segment, run_segment
+from batch.media.encoder import choose_encoder
+from batch.media.probe import probe
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+# a rate-changing stage (its pairs cross the chunks' joins) and an RGB one
+STAGES = "[{interpolate: {factor: 2, ladder: [blend]}}, {upscale: {scale: 1}}]"
+
+CLIPS = {
+    # 24 fps, then 30: Matroska reports equal rates for it; resampled to 30 with 12 frames held
+    # (remuxed with its audio: the video starts 21 ms into the file, after the audio's priming)
+    "24-to-30.mkv": (
+        "if(lt(N,48),round(N*1000/24),2000+round((N-48)*1000/30));108",
+        {"audio": True, "mkv_remux": True},
+    ),
+    # a phone clip with frames missing (its slots hold the frame before), with audio
+    "gaps.mp4": ("round((N+gte(N,20)+gte(N,50)+2*gte(N,71))*1000/30);86", {"audio": True}),
+    # B-frames (decode order is not shown order) and a 240 fps burst in the middle, resampled to 240
+    "burst-bframes.mp4": (
+        "if(lt(N,30),round(N*1000/30),if(lt(N,40),1000+round((N-30)*1000/240),1042+round((N-40)*1000/30)));70",
+        {"x264": ("-preset", "medium", "-bf", "3")},
+    ),
+}
+
+
+def job(tmp: Path, src: Path, chunk_s: float, *, keep_parts: bool = False, stages: str = STAGES) -> Path:
+    cfg = tmp / f"job-{chunk_s}-{keep_parts}.yaml"
+    cfg.write_text(
+        f"job_id: vfr\ninputs: [{src}]\nstages: {stages}\nencode: {{codec: ffv1, container: mkv}}\n"
+        f"output: {{url: {tmp}/out/, keep_parts: {str(keep_parts).lower()}}}\n"
+        f"limits: {{chunk_s: {chunk_s}}}\n"
+    )
+    return cfg
+
+
+def run_job(cfg: Path, state: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog", "--config", str(cfg),
+         "--state-dir", str(state)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(Path(state, "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", list(CLIPS))
+def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Path) -> None:
+    times, opts = CLIPS[name]
+    src = clip_at(tmp_path / name, times, size="160x96", **opts)  # type: ignore[arg-type]
+    info = probe(src)
+    assert info.vfr and info.timeline is not None and info.timeline.distinct()
+
+    one = tmp_path / "one"
+    one.mkdir()
+    single = run_job(job(one, src, chunk_s=60), one / "state")["inputs"][0]
+    assert not single.get("chunks")  # one pass
+    chunked = tmp_path / "chunked"
+    chunked.mkdir()
+    manifest = run_job(job(chunked, src, chunk_s=0.5), chunked / "state")
+    entry = manifest["inputs"][0]
+    assert entry["chunks"]["count"] >= 4, entry["chunks"]
+
+    stem = Path(name).stem
+    a, b = one / "out" / stem / f"{stem}.mkv", chunked / "out" / stem / f"{stem}.mkv"
+    frames = framemd5(b)
+    assert frames == framemd5(a)
+    # twice the resampled frames, every source frame among them (none dropped at a join)
+    assert len(frames) == count_frames(b) == entry["media_out"]["frame_count"] == 2 * info.delivered_frames
+    # the same timing within the container's rounding (Matroska: milliseconds), far under a frame
+    assert abs(video_duration(b) - video_duration(a)) <= 0.004
+    assert abs(video_duration(b) - info.duration) <= 1 / 30 + info.last_frame_s
+    note = next(n for n in entry["notes"] if "variable frame rate" in n)
+    assert note == next(n for n in single["notes"] if "variable frame rate" in n)
+    assert f"all {info.frame_count} source frames kept" in note
+
+
+def test_a_second_run_reuses_the_parts_of_a_variable_rate_input(tmp_path: Path) -> None:
+    times, opts = CLIPS["gaps.mp4"]
+    src = clip_at(tmp_path / "gaps.mp4", times, **opts)  # type: ignore[arg-type]
+    cfg = job(tmp_path, src, chunk_s=0.5, keep_parts=True)
+    first = run_job(cfg, tmp_path / "state1")["inputs"][0]
+    made = framemd5(tmp_path / "out" / "gaps" / "gaps.mkv")
+    (tmp_path / "out" / "gaps" / "gaps.mkv").unlink()  # as a preempted run leaves it: parts, no output
+    second = run_job(cfg, tmp_path / "state2")["inputs"][0]
+    assert first["chunks"]["processed"] == first["chunks"]["count"] >= 5
+    assert second["chunks"]["reused"] == second["chunks"]["count"] and second["chunks"]["processed"] == 0
+    assert framemd5(tmp_path / "out" / "gaps" / "gaps.mkv") == made
+
+
+def test_frames_sharing_a_timestamp_or_no_stages_keep_one_pass(tmp_path: Path) -> None:
+    """A seek cannot tell apart two frames on one timestamp; without stages one direct transcode
+    resamples the whole input."""
+    base = clip_at(tmp_path / "base.mkv", "round(N*1000/30);90")
+    shared = tmp_path / "pairs.mkv"  # written by the encoder they would be 1 ms apart: set by a filter
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(base), "-c", "copy",
+         "-bsf:v", "setts=pts=floor(N/2)*2*DURATION:dts=floor(N/2)*2*DURATION", str(shared)],
+        check=True,
+    )  # fmt: skip
+    pairs = probe(shared)
+    assert pairs.vfr and pairs.timeline is not None and not pairs.timeline.distinct()
+    staged = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
+    assert plan_chunks(staged, pairs) is None
+    gaps = probe(clip_at(tmp_path / "gaps.mp4", CLIPS["gaps.mp4"][0]))
+    assert plan_chunks(staged, gaps) is not None
+    assert plan_chunks(parse_config("inputs: [x]\noutput: out/\nlimits: {chunk_s: 0.5}"), gaps) is None
+
+
+def test_a_chunk_of_a_damaged_variable_rate_input_is_truncated_not_filled_in(tmp_path: Path) -> None:
+    """A source frame that does not decode must not shift the ones after it into its slot."""
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-frames:v", "60",
+         "-vf", "settb=1/90000,setpts='(N/30+0.004*sin(N))/TB'", "-fps_mode", "vfr",
+         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", str(whole)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + len(data) // 4] = bytes(len(data) // 4)  # a quarter of the frames zeroed
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\nstages: {STAGES}\nencode: {{codec: ffv1, container: mkv}}"
+    )
+    for src in (damaged, whole):
+        info = probe(src)
+        assert info.vfr and info.timeline is not None
+        segment = Segment(20, 30, last=False)  # frames 20-49: the zeroed quarter lies in them
+        if src is damaged:
+            with pytest.raises(TruncatedVideo, match=r"damaged\.mp4 is truncated or damaged: source frame"):
+                run_segment(cfg, info, segment, tmp_path / "part.mkv", choose_encoder(cfg.encode))
+        else:
+            written, _ = run_segment(cfg, info, segment, tmp_path / "part.mkv", choose_encoder(cfg.encode))
+            assert written == 60
