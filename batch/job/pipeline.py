@@ -224,9 +224,11 @@ def _drain(
 
 def check_duration(info: MediaInfo, info_out: MediaInfo, dest: Path) -> None:
     """The output lasts as long as the input, within a frame (a variable-rate source's resampled end
-    may differ by its last frame's duration more). Raises
-    TruncatedVideo when the input declares longer than its frames last, DurationMismatch otherwise."""
-    tolerance = max(1 / info_out.fps, 1 / info.fps) + (info.last_frame_s if info.vfr else 0) + 0.002
+    may differ by its last frame's duration more, and by half a slot: each frame goes to the nearest).
+    Raises TruncatedVideo when the input declares longer than its frames last, DurationMismatch
+    otherwise."""
+    resampled = info.last_frame_s + 0.5 / float(info.fps) if info.vfr else 0
+    tolerance = max(1 / info_out.fps, 1 / info.fps) + resampled + 0.002
     if abs(info_out.duration - info.duration) <= tolerance:
         return
     frames_last = float(info.frame_count / info.fps)

@@ -71,6 +71,10 @@ def _select(frames: tuple[int, ...]) -> str:
     return "select=" + "+".join(f"eq(n\\,{k})" for k in frames)
 
 
+# How long a variable-rate source's last frame is held before the rate filter (cut after it)
+TAIL_HOLD_S = 2
+
+
 def build_command(
     info: MediaInfo,
     spec: OutputSpec,
@@ -94,7 +98,15 @@ def build_command(
         checked = [f"[0:v:0]{','.join([*head, 'split=2[vfr][chk]'])}", check.branch("chk", "lastf")]
         source, head = "[vfr]", []
     if info.vfr:  # resampled: its frames from the first frame's slot, then counted as below
-        head.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
+        rate = f"{info.fps.numerator}/{info.fps.denominator}"
+        if info.timeline is not None and info.timeline.distinct():
+            # The rate filter ends where the decoder says the stream ends, which drops the last frame
+            # of an MP4 whose samples carry no duration (B-frames). Held longer, then cut at the count
+            # the timestamps give: the frames the reader puts in the same slots (tested). (tpad counts
+            # the hold in frames of the stream's nominal rate: 2 s is a frame at any usual one.)
+            head.append(f"tpad=stop_mode=clone:stop_duration={TAIL_HOLD_S}")
+            count = info.delivered_frames if count is None else count
+        head.append(f"fps={rate}")
     # Timestamps counted in frames, as the frame writer makes them: a container that stores
     # milliseconds (Matroska) otherwise guesses the last frame's duration from the rounded ones.
     # Like the writer, the video starts at the container's start (start_s), here within half a frame.

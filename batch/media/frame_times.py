@@ -100,10 +100,17 @@ def resample_rate(
     return best[0], dropped_at(pts, time_base, best[0], origin, end)
 
 
+# A cut between two frames for ffmpeg's accurate seek (``-ss``) and a ``trim`` lies halfway between
+# them, and is used only where that is at least this far from each: ffmpeg reads the times in
+# microseconds and compares them in the stream's ticks.
+CUT_MARGIN_S = Fraction(1, 1000)
+
+
 @dataclass(frozen=True)
 class Timeline:
     """A variable-rate stream's shown frames: their timestamps (sorted, in ``time_base`` ticks), the
-    file's start (``origin``: where ffmpeg puts time 0) and the constant ``rate`` they are resampled to.
+    file's start (``origin`` in ticks, where ffmpeg puts time 0 for its filters; ``start_s`` exactly,
+    from where ``-ss`` counts) and the constant ``rate`` they are resampled to.
 
     Kept so that a chunk of the resampled frames can be decoded on its own: which source frames
     ffmpeg's ``fps`` filter puts in its slots is known from the timestamps alone."""
@@ -112,6 +119,7 @@ class Timeline:
     time_base: Fraction
     origin: int
     rate: Fraction
+    start_s: Fraction = Fraction(0)
 
     @functools.cached_property
     def _slots(self) -> list[int]:
@@ -143,10 +151,24 @@ class Timeline:
         """Every shown frame has a timestamp of its own (a seek can then start at any of them)."""
         return all(a < b for a, b in itertools.pairwise(self.pts))
 
-    def seek_s(self, index: int) -> float:
-        """A time (seconds from the file's start, as ``-ss`` takes it) between source frame ``index``
-        and the one before it: an accurate seek there makes ``index`` the first frame decoded."""
-        if index == 0:
-            return 0.0
-        mid = Fraction(self.pts[index - 1] + self.pts[index], 2) - self.origin
-        return float(mid * self.time_base)
+    def _cuttable(self, index: int) -> bool:
+        """Halfway between frames ``index - 1`` and ``index`` is over a tick and at least CUT_MARGIN_S
+        from each (ffmpeg rounds the seek and the trim to ticks: half a tick each)."""
+        gap = self.pts[index] - self.pts[index - 1]
+        return gap >= 3 and gap * self.time_base >= 2 * CUT_MARGIN_S
+
+    def cut_s(self, index: int) -> Fraction:
+        """Halfway between frames ``index - 1`` and ``index``, in seconds from the file's start as
+        ``-ss`` takes it."""
+        return Fraction(self.pts[index - 1] + self.pts[index], 2) * self.time_base - self.start_s
+
+    def window(self, first: int, last: int) -> tuple[int, int]:
+        """The source frames [a, b] to decode so that frames ``first`` to ``last`` are among them and
+        each end is the file's or a safe cut (:meth:`cut_s`): a <= first, b >= last."""
+        a = first
+        while a > 0 and not self._cuttable(a):
+            a -= 1
+        b = last
+        while b < len(self.pts) - 1 and not self._cuttable(b + 1):
+            b += 1
+        return a, b

@@ -310,11 +310,16 @@ def probe(path: Path) -> MediaInfo:
         typical = sorted(b - a for a, b in itertools.pairwise(pts))[(len(pts) - 1) // 2]
         vfr = spacing_varies(pts, time_base) or (end is not None and end - pts[-1] > 2 * typical)
         if vfr:
-            origin = round(Fraction(str(fmt.get("start_time") or 0)) / time_base)  # ffmpeg's time 0
+            start = Fraction(str(fmt.get("start_time") or 0))  # ffmpeg's time 0
+            origin = round(start / time_base)
             fps, resample_dropped = resample_rate(pts, time_base, r_rate, origin, end)
             resampled_frames = resampled_count(pts, time_base, fps, origin, end)
-            timeline = Timeline(tuple(pts), time_base, origin, fps)
+            timeline = Timeline(tuple(pts), time_base, origin, fps, start)
             last_frame_s = float((end - pts[-1] if end is not None else typical) * time_base)
+            # An MP4 with B-frames can declare a length shorter than its frames are shown for (its
+            # decode times lag); the frames are there, so they set the length (a declared length
+            # longer than the frames is kept: that is how a truncated file shows).
+            duration = max(duration, float((pts[-1] - pts[0]) * time_base) + last_frame_s)
     else:
         vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
         # Some containers (Matroska) report a nominal rate even for variable-rate

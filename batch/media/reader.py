@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from batch.errors import FFmpegFailed, MediaError, TruncatedVideo
+from batch.errors import FFmpegFailed, FrameCountMismatch, MediaError, TruncatedVideo
 from batch.media.colour import ColourPlan, rgb_conversion
 from batch.media.decode_check import LastFrameCheck
 from batch.media.frame_buffers import FrameBuffers
@@ -155,33 +155,55 @@ class FrameReader:
         filters = [deinterlace] if deinterlace else []
         self._check_dir: Path | None = None
         self.check: LastFrameCheck | None = None
-        if info.vfr and start == 0 and count is None:  # the rate filter would hide a frame that failed
+        # A variable-rate source whose frames' timestamps are known (each its own): the source frames
+        # the resampled frames [start, start + count) are made of, decoded as they are and put in their
+        # slots here, as ffmpeg's ``fps`` filter would (batch.media.frame_times.Timeline). The filter
+        # itself decides the last slot by where the decoder says the stream ends, which drops the last
+        # frame of an MP4 whose samples carry no duration; the timestamps give every input one rule,
+        # in one pass and in chunks alike.
+        self.picks: list[int] | None = None
+        if info.vfr and info.timeline is not None and info.timeline.distinct():
+            self.picks = info.timeline.picks(start, self.expected)
+        elif info.vfr and not (start == 0 and count is None):
+            raise ValueError(
+                f"{Path(info.path).name}: a variable-rate chunk needs its frames' own timestamps"
+            )
+        elif info.vfr:
+            # Resampled to a constant rate by ffmpeg (the manifest records it); the rate filter would
+            # hide a frame that failed, so a split keeps the last one to check
             self._check_dir = Path(tempfile.mkdtemp(prefix="reader-check-"))
             self.check = LastFrameCheck(self._check_dir, info.frame_count, Path(info.path).name)
-        # A chunk of a variable-rate source: the source frames its resampled frames are made of,
-        # decoded as they are and put in their slots here, as the ``fps`` filter would have.
-        self.picks: list[int] | None = None
-        if info.vfr and not (start == 0 and count is None):
-            if info.timeline is None:
-                raise ValueError(f"{Path(info.path).name}: a variable-rate chunk needs its timestamps")
-            self.picks = info.timeline.picks(start, self.expected)
-        elif info.vfr:
-            # Variable frame rate is resampled to its average rate; the
-            # manifest records it. CFR sources pass through untouched.
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
         filters += decode_filters(info.pix_fmt, colour, piped)
         seek: list[str] = []
         limit = ["-frames:v", str(count)] if count is not None else []
+        # A deinterlacer reads the fields of the frames either side: a chunk decodes one frame more
+        # at each end, as in one pass, and lets them go (``lead``; they are not frames of the chunk).
+        context = 1 if deinterlace else 0
+        self._lead = 0
+        self._window: tuple[int, int] | None = None  # picks: the source frames decoded, by index
         if self.picks is not None and info.timeline is not None:
-            first = self.picks[0]
-            if first > 0:  # accurate seek to halfway from the frame before: ``first`` is decoded first
-                seek = ["-ss", f"{info.timeline.seek_s(first):.6f}"]
-            limit = ["-frames:v", str(self.picks[-1] - first + 1)]
+            # Cut where a seek cannot land on the wrong frame (halfway between two frames far enough
+            # apart), and stop at such a cut too: then exactly the window's frames decode, and one
+            # that does not (a damaged source) is missed, not filled by the frame after the window.
+            timeline, last = info.timeline, len(info.timeline.pts) - 1
+            a, b = timeline.window(max(0, self.picks[0] - context), min(last, self.picks[-1] + context))
+            self._window = (a, b)
+            at = timeline.cut_s(a) if a > 0 else Fraction(0)
+            if a > 0:
+                seek = ["-ss", f"{float(at):.6f}"]
+            if b < last:  # the filters' times start at the seek (``-to`` counts from the first frame kept)
+                filters.insert(0, f"trim=end={float(timeline.cut_s(b + 1) - at):.6f}")
+            limit = []
         elif start > 0:
             # Accurate input seek: decoding starts at the keyframe before and
             # frames before half a frame ahead of `start` are dropped, so the
             # first frame out is exactly frame `start` of a constant-rate source.
-            seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
+            self._lead = min(start, context)
+            first = start - self._lead
+            seek = ["-ss", f"{info.start_s + float((first - Fraction(1, 2)) / info.fps):.6f}"]
+            if count is not None:
+                limit = ["-frames:v", str(count + self._lead)]
         if self.check is None:
             video = ["-map", "0:v:0", "-an", "-sn", "-dn", *limit, "-vf", ",".join(filters)]
             checked: list[str] = []
@@ -277,23 +299,46 @@ class FrameReader:
             yield item  # type: ignore[misc]
 
     def _in_slots(self, decoded: Iterator[np.ndarray], picks: list[int]) -> Iterator[np.ndarray]:
-        """Each source frame in the resampled frames ``picks`` gives it (held, or passed over)."""
-        index, frame = picks[0] - 1, None
+        """Each source frame in the resampled frames ``picks`` gives it (held, or passed over); the
+        window's frames must all decode, no fewer and no more."""
+        assert self._window is not None
+        a, b = self._window
+        at = [a - 1]  # the index of the last frame decoded
+        frame: np.ndarray | None = None
         for want in picks:
-            while index < want:
-                frame = next(decoded, None)
-                if frame is None:
-                    raise TruncatedVideo(
-                        f"{Path(self.info.path).name} is truncated or damaged: source frame {want} of this "
-                        f"chunk's {picks[0]}-{picks[-1]} did not decode",
-                        hint="re-upload a complete copy of the input",
-                        stderr_tail=stderr_tail(Path(self._stderr.name)) or None,
-                    )
-                index += 1
+            read = self._decoded_upto(decoded, want, at)
+            frame = frame if read is None else read  # None: held, read before
             yield frame  # type: ignore[misc]
+        self._decoded_upto(decoded, b, at)  # the rest of the window: context, frames up to the cut
+        if next(decoded, None) is not None:
+            raise FrameCountMismatch(
+                f"{Path(self.info.path).name}: more frames decoded than its timestamps hold between "
+                f"source frames {a} and {b}",
+                hint="this is a bug; please report it with the manifest",
+            )
+
+    def _decoded_upto(self, decoded: Iterator[np.ndarray], want: int, at: list[int]) -> np.ndarray | None:
+        """Reads frames until source frame ``want``; returns it (None when it was read before)."""
+        frame = None
+        while at[0] < want:
+            frame = next(decoded, None)
+            if frame is None:
+                assert self._window is not None
+                a, b = self._window
+                raise TruncatedVideo(
+                    f"{Path(self.info.path).name} is truncated or damaged: fewer than its "
+                    f"{self.info.frame_count} frames decoded ({at[0] - a + 1} of source frames {a} to {b})",
+                    hint="re-upload a complete copy of the input",
+                    declared_frames=self.info.frame_count,
+                    stderr_tail=stderr_tail(Path(self._stderr.name)) or None,
+                )
+            at[0] += 1
+        return frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frames = self._decoded()
+        for _ in range(self._lead):  # a deinterlacer's frame before the chunk
+            next(frames, None)
         if self.picks is not None:
             frames = self._in_slots(frames, self.picks)
         for frame in frames:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,19 +32,94 @@ ROOT = Path(__file__).resolve().parents[2]
 # a rate-changing stage (its pairs cross the chunks' joins) and an RGB one
 STAGES = "[{interpolate: {factor: 2, ladder: [blend]}}, {upscale: {scale: 1}}]"
 
-CLIPS = {
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def _lossless(path: Path, frames: int, pts: str, tb: str, *extra: str) -> Path:
+    """testsrc2 frames at ``pts`` (an expression of N in ticks of ``tb``), x264 lossless."""
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", str(frames),
+            "-vf", f"settb={tb},setpts='{pts}'", "-fps_mode", "passthrough", "-enc_time_base:v", tb,
+            "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", *extra, str(path))  # fmt: skip
+    return path
+
+
+def _coarse_and_off_grid(path: Path) -> Path:
+    """1/25 s ticks, and a file start (the audio's, 25 ms) that is not on them (the video's, 40 ms)."""
+    video = _lossless(path.with_name("v25.mp4"), 60, "N+gte(N,10)+2*gte(N,30)", "1/25",
+                      "-video_track_timescale", "25")  # fmt: skip
+    audio = path.with_name("a.m4a")
+    _ffmpeg(
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2.6", "-c:a", "aac", str(audio)
+    )
+    _ffmpeg("-itsoffset", "0.04", "-i", str(video), "-itsoffset", "0.046333", "-i", str(audio), "-map", "0:v",
+            "-map", "1:a", "-c", "copy", "-video_track_timescale", "25", str(path))  # fmt: skip
+    return path
+
+
+def _late_with_audio(path: Path) -> Path:
+    """The video half a second after the audio: MP4 keeps it with an edit, and its last sample then
+    shows no duration (ffmpeg's rate filter gave the last frame no slot)."""
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-f", "lavfi",
+            "-i", "sine=frequency=440:sample_rate=48000:duration=3.3", "-frames:v", "80",
+            "-vf", "settb=1/90000,setpts='45000+round((N+gte(N,20)+2*gte(N,50))*3000)'",
+            "-fps_mode", "passthrough", "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-qp", "0",
+            "-preset", "ultrafast", "-video_track_timescale", "90000", "-c:a", "aac", str(path))  # fmt: skip
+    return path
+
+
+CLIPS: dict[str, Callable[[Path], Path]] = {
     # 24 fps, then 30: Matroska reports equal rates for it; resampled to 30 with 12 frames held
     # (remuxed with its audio: the video starts 21 ms into the file, after the audio's priming)
-    "24-to-30.mkv": (
-        "if(lt(N,48),round(N*1000/24),2000+round((N-48)*1000/30));108",
-        {"audio": True, "mkv_remux": True},
+    "24-to-30.mkv": lambda p: clip_at(
+        p, "if(lt(N,48),round(N*1000/24),2000+round((N-48)*1000/30));108", audio=True, mkv_remux=True
     ),
     # a phone clip with frames missing (its slots hold the frame before), with audio
-    "gaps.mp4": ("round((N+gte(N,20)+gte(N,50)+2*gte(N,71))*1000/30);86", {"audio": True}),
+    "gaps.mp4": lambda p: clip_at(p, "round((N+gte(N,20)+gte(N,50)+2*gte(N,71))*1000/30);86", audio=True),
     # B-frames (decode order is not shown order) and a 240 fps burst in the middle, resampled to 240
-    "burst-bframes.mp4": (
+    "burst-bframes.mp4": lambda p: clip_at(
+        p,
         "if(lt(N,30),round(N*1000/30),if(lt(N,40),1000+round((N-30)*1000/240),1042+round((N-40)*1000/30)));70",
-        {"x264": ("-preset", "medium", "-bf", "3")},
+        x264=("-preset", "medium", "-bf", "3"),
+    ),
+    # microsecond ticks, frames 1 us apart where a chunk starts: halfway between them printed as
+    # ffmpeg reads it (1 us) landed on the earlier frame, and the chunk came out a slot late
+    "microseconds.mp4": lambda p: _lossless(
+        p,
+        62,
+        "round((N-gte(N,16)-gte(N,47))*1000000/30)+eq(N,16)+eq(N,47)",
+        "1/1000000",
+        "-video_track_timescale",
+        "1000000",
+    ),
+    "coarse-off-grid.mp4": _coarse_and_off_grid,
+    "late-edit.mp4": _late_with_audio,
+    # interlaced: the deinterlacer reads the fields of the frames either side of a chunk's first
+    "interlaced.mp4": lambda p: _lossless(
+        p,
+        70,
+        "round((N+gte(N,20)+gte(N,50))*3000)",
+        "1/90000",
+        "-flags",
+        "+ilme+ildct",
+        "-x264-params",
+        "tff=1",
+        "-video_track_timescale",
+        "90000",
+    ),
+    # the same at a constant rate (its chunks seek by frame number)
+    "interlaced-cfr.mp4": lambda p: _lossless(
+        p,
+        90,
+        "N*3000",
+        "1/90000",
+        "-flags",
+        "+ilme+ildct",
+        "-x264-params",
+        "tff=1",
+        "-video_track_timescale",
+        "90000",
     ),
 }
 
@@ -70,10 +146,10 @@ def run_job(cfg: Path, state: Path) -> dict:
 
 @pytest.mark.parametrize("name", list(CLIPS))
 def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Path) -> None:
-    times, opts = CLIPS[name]
-    src = clip_at(tmp_path / name, times, size="160x96", **opts)  # type: ignore[arg-type]
+    src = CLIPS[name](tmp_path / name)
     info = probe(src)
-    assert info.vfr and info.timeline is not None and info.timeline.distinct()
+    constant = name == "interlaced-cfr.mp4"
+    assert constant or (info.vfr and info.timeline is not None and info.timeline.distinct())
 
     one = tmp_path / "one"
     one.mkdir()
@@ -93,15 +169,16 @@ def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Pat
     assert len(frames) == count_frames(b) == entry["media_out"]["frame_count"] == 2 * info.delivered_frames
     # the same timing within the container's rounding (Matroska: milliseconds), far under a frame
     assert abs(video_duration(b) - video_duration(a)) <= 0.004
-    assert abs(video_duration(b) - info.duration) <= 1 / 30 + info.last_frame_s
+    assert abs(probe(b).duration - info.duration) <= 1 / 30 + info.last_frame_s  # (Matroska's tag: its end)
+    if constant:
+        return
     note = next(n for n in entry["notes"] if "variable frame rate" in n)
     assert note == next(n for n in single["notes"] if "variable frame rate" in n)
-    assert f"all {info.frame_count} source frames kept" in note
+    assert (f"all {info.frame_count} source frames kept" in note) == (info.resample_dropped == 0)
 
 
 def test_a_second_run_reuses_the_parts_of_a_variable_rate_input(tmp_path: Path) -> None:
-    times, opts = CLIPS["gaps.mp4"]
-    src = clip_at(tmp_path / "gaps.mp4", times, **opts)  # type: ignore[arg-type]
+    src = CLIPS["gaps.mp4"](tmp_path / "gaps.mp4")
     cfg = job(tmp_path, src, chunk_s=0.5, keep_parts=True)
     first = run_job(cfg, tmp_path / "state1")["inputs"][0]
     made = framemd5(tmp_path / "out" / "gaps" / "gaps.mkv")
@@ -126,7 +203,7 @@ def test_frames_sharing_a_timestamp_or_no_stages_keep_one_pass(tmp_path: Path) -
     assert pairs.vfr and pairs.timeline is not None and not pairs.timeline.distinct()
     staged = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
     assert plan_chunks(staged, pairs) is None
-    gaps = probe(clip_at(tmp_path / "gaps.mp4", CLIPS["gaps.mp4"][0]))
+    gaps = probe(CLIPS["gaps.mp4"](tmp_path / "gaps.mp4"))
     assert plan_chunks(staged, gaps) is not None
     assert plan_chunks(parse_config("inputs: [x]\noutput: out/\nlimits: {chunk_s: 0.5}"), gaps) is None
 
@@ -153,8 +230,45 @@ def test_a_chunk_of_a_damaged_variable_rate_input_is_truncated_not_filled_in(tmp
         assert info.vfr and info.timeline is not None
         segment = Segment(20, 30, last=False)  # frames 20-49: the zeroed quarter lies in them
         if src is damaged:
-            with pytest.raises(TruncatedVideo, match=r"damaged\.mp4 is truncated or damaged: source frame"):
+            with pytest.raises(
+                TruncatedVideo,
+                match=r"damaged\.mp4 is truncated or damaged: fewer than its 60 frames decoded "
+                r"\(\d+ of source frames 2\d to",
+            ):
                 run_segment(cfg, info, segment, tmp_path / "part.mkv", choose_encoder(cfg.encode))
         else:
             written, _ = run_segment(cfg, info, segment, tmp_path / "part.mkv", choose_encoder(cfg.encode))
             assert written == 60
+
+
+def test_a_frame_that_does_not_decode_inside_a_chunk_fails_the_input(tmp_path: Path) -> None:
+    """A chunk read a frame past its end when one of its own did not decode: the job succeeded with
+    that chunk's frames a slot early and a frame lost at the join. Every frame is a keyframe here, so
+    the damage is one frame, in the middle of the second chunk of four."""
+    whole = _lossless(tmp_path / "intra.mp4", 70, "round((N+gte(N,20)+gte(N,50))*3000)", "1/90000",
+                      "-g", "1", "-video_track_timescale", "90000")  # fmt: skip
+    packets = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pos,size",
+         "-of", "csv=p=0", str(whole)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    pos, size = (int(x) for x in packets[25].split(","))
+    data = bytearray(whole.read_bytes())
+    data[pos : pos + size] = bytes(size)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    for chunk_s in (0.5, 600):
+        out = tmp_path / f"run-{chunk_s}"
+        out.mkdir()
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog",
+             "--config", str(job(out, damaged, chunk_s)), "--state-dir", str(out / "state")],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode != 0
+        entry = json.loads((out / "state" / "manifest.json").read_text())["inputs"][0]
+        assert entry["status"] == "failed"
+        message = entry["error"]["message"]
+        assert message.startswith(("damaged.mp4 is truncated or damaged", "decoding damaged.mp4 failed")), (
+            message
+        )

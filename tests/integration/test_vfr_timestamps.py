@@ -294,3 +294,82 @@ def test_a_variable_rate_video_that_starts_after_its_audio_keeps_its_place(
     if factor == 1:  # lossless and unchanged: the source frames in order, the missing one's slot held
         out, source = frame_hashes(dest), frame_hashes(src)
         assert out == [*source[:20], source[19], *source[20:]]
+
+
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{interpolate: {factor: 2, ladder: [blend]}}]"], ids=["direct", "reader"]
+)
+def test_the_last_frame_of_an_mp4_with_b_frames_is_kept(stages: str, tmp_path: Path) -> None:
+    """ffmpeg's rate filter ends where the decoder says the stream ends; an MP4 with B-frames
+    (x264's default) carries no duration for its samples there, so the filter dropped the last frame
+    while the manifest said "all source frames kept". Resampled frames now follow the timestamps:
+    the reader puts each source frame in its slot itself, the direct transcode holds the last one a
+    little longer and stops at the count the timestamps give."""
+    src = tmp_path / "phone.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x96:r=30", "-frames:v", "100",
+         "-vf", "settb=1/90000,setpts='round((N+floor(N/37))*3000)'", "-fps_mode", "vfr",
+         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(src)],
+        check=True,
+    )  # fmt: skip
+    source = frame_hashes(src)
+    assert source[-1] not in frame_hashes(src, "fps=30")  # the premise: ffmpeg's own filter drops it
+    info = probe(src)
+    assert info.vfr and info.fps == 30 and info.delivered_frames == 102 and info.timeline is not None
+    in_slots = [source[i] for i in info.timeline.picks(0, 102)]
+    assert in_slots[-1] == source[-1] and set(in_slots) == set(source)
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {{codec: ffv1, container: mkv}}"
+    )
+    dest = tmp_path / "out.mkv"
+    result = run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    out = frame_hashes(dest)
+    if stages == "[]":
+        assert out == in_slots
+    else:  # the source frames between the blended ones, unchanged (yuv420p through the stages)
+        assert len(out) == 204 and out[::2] == in_slots
+    assert "all 100 source frames kept, 2 repeated" in next(n for n in result.notes if "variable" in n)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    gaps=st.lists(st.sampled_from([16, 33, 34, 40, 67, 90, 200]), min_size=6, max_size=24),
+    container=st.sampled_from(["mp4", "mov", "mkv"]),
+    b_frames=st.booleans(),
+)
+def test_one_direct_transcode_puts_the_frames_where_the_timestamps_do(
+    gaps: list[int], container: str, b_frames: bool, tmp_path: Path
+) -> None:
+    """The transcode without stages resamples in ffmpeg (a rate filter, the last frame held a little
+    longer, cut at the count the timestamps give); frame by frame it must be what the reader and the
+    chunks make from the timestamps, last frame included (B-frames: no duration at the end)."""
+    times = [0]
+    for g in [*gaps, 33]:  # (a last gap far longer than the rest: its MP4 declares a duration too short)
+        times.append(times[-1] + g)
+    x264 = ("-preset", "veryfast", "-qp", "20") if b_frames else ("-preset", "ultrafast")  # lossy: B-frames
+    src = clip_at(tmp_path / f"s.{container}", times, x264=x264)
+    info = probe(src)
+    if not (info.vfr and info.timeline is not None and info.timeline.distinct()):
+        return  # (a constant rate, or frames on one timestamp: not this test's)
+    source = frame_hashes(src)
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv}")
+    dest = tmp_path / "out.mkv"
+    run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    assert frame_hashes(dest) == [source[i] for i in info.timeline.picks(0, info.delivered_frames)], times
+
+
+def test_an_mp4_with_b_frames_that_declares_less_than_its_frames_last_is_not_a_timing_failure(
+    tmp_path: Path,
+) -> None:
+    """x264's B-frames in MP4: the stream declares a length from its decode times, shorter than its
+    frames are shown for (73 ms for frames shown until 96 ms and on). The frames are there; the job
+    failed its duration check ("the source's timing could not be kept")."""
+    src = clip_at(
+        tmp_path / "s.mp4", [0, 5, 10, 15, 20, 25, 30, 63, 96], x264=("-preset", "veryfast", "-qp", "20")
+    )
+    declared = float(video_stream(src)["duration"])
+    info = probe(src)
+    assert info.vfr and declared < 0.096 <= info.duration
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv}")
+    result = run_pipeline(cfg, src, tmp_path / "out.mkv", choose_encoder(cfg.encode))
+    assert result.frames_out == count_frames(tmp_path / "out.mkv") == info.delivered_frames
