@@ -44,6 +44,7 @@ from batch.job.pipeline import (
 )
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice, choose_encoder
+from batch.media.frame_times import Timeline
 from batch.media.interlace import deinterlace_note
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import StreamPlan, check_output, plan_streams
@@ -88,7 +89,9 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGIS
     (``start``/``count`` count those): each chunk decodes the source frames its
     frames are made of (batch.media.frame_times.Timeline). It runs in one pass
     where its timestamps are not known, where two frames share one (a seek could
-    not tell them apart), and without stages (one direct transcode resamples it).
+    not tell them apart), where they are too close everywhere to cut between (a
+    chunk would decode most of the input), and without stages (one direct
+    transcode resamples it).
     Raises ConfigError when a stage cannot apply to this input.
     """
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
@@ -107,7 +110,21 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGIS
         out_start = output_count(start, ratio)
         out_end = output_count(n, ratio) if last else output_count(end, ratio)
         chunks.append(Chunk(k, start, end - start, out_start, out_end - out_start, last))
+    if info.vfr and info.timeline is not None and not _cuttable(info.timeline, chunks, size):
+        return None
     return chunks
+
+
+def _cuttable(timeline: Timeline, chunks: list[Chunk], size: int) -> bool:
+    """Each chunk's source frames can be cut out with at most a chunk's worth more on either side:
+    where a stream has no two frames far enough apart to cut between (1 tick apart in a coarse time
+    base), every chunk would decode most of the input."""
+    for c in chunks:
+        picks = timeline.picks(c.start, c.count)
+        a, b = timeline.window(picks[0], picks[-1])
+        if picks[0] - a > size or b - picks[-1] > size:
+            return False
+    return True
 
 
 def fingerprint(

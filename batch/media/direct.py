@@ -27,6 +27,7 @@ from batch.media.decode_check import LastFrameCheck
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import YUV420
 from batch.media.probe import MediaInfo
+from batch.media.seek import seek_args, trim
 from batch.media.streams import source_args
 from batch.media.writer import OutputSpec, output_args
 
@@ -88,11 +89,14 @@ def build_command(
     """ffmpeg: decode ``info`` (frames [start, start + count)), encode to ``spec``, write the grabs
     (and, for a variable-rate source, the image ``check`` looks for)."""
     seek: list[str] = []
-    if start > 0:  # the reader's accurate seek: the first frame out is frame ``start``
-        seek = ["-ss", f"{info.start_s + float((start - Fraction(1, 2)) / info.fps):.6f}"]
     head = []
     if deinterlace := deinterlace_filter(info):  # first, as in the frame reader
         head.append(deinterlace)
+    if start > 0:  # as the reader seeks: the first frame out is frame ``start`` (batch.media.seek)
+        first_s = Fraction(info.start_s) + (start - Fraction(1, 2)) / info.fps
+        seek, clock = seek_args(first_s - (1 / info.fps if deinterlace else 0), info.reorder_s)
+        if cut := trim(first_s, None, clock):
+            head.append(cut)
     source, checked = "[0:v:0]", []
     if check is not None:  # split before the rate filter, which would hide a frame that did not decode
         checked = [f"[0:v:0]{','.join([*head, 'split=2[vfr][chk]'])}", check.branch("chk", "lastf")]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,6 +35,12 @@ def spacing_varies(pts: list[int], time_base: Fraction) -> bool:
     typical = gaps[len(gaps) // 2]
     allowed = max(Fraction(1), 1 / (1000 * time_base)) + Fraction(typical, 100)
     return gaps[0] < typical - allowed or gaps[-1] > typical + allowed
+
+
+def half_away(x: Fraction) -> int:
+    """``x`` to the nearest whole number, halves away from zero (ffmpeg's ``AV_ROUND_NEAR_INF``)."""
+    whole = math.floor(abs(x) + Fraction(1, 2))
+    return whole if x >= 0 else -whole
 
 
 def _slots(time_base: Fraction, rate: Fraction, origin: int) -> Callable[[int], int]:

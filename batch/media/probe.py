@@ -13,7 +13,7 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
-from batch.media.frame_times import Timeline, resample_rate, resampled_count, spacing_varies
+from batch.media.frame_times import Timeline, half_away, resample_rate, resampled_count, spacing_varies
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -103,6 +103,9 @@ class MediaInfo:
     hdr: HdrMeta = field(default_factory=HdrMeta)
     # VFR: the shown frames' timestamps, so a chunk of the resampled frames can be decoded alone
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    # How far a frame is shown after it is decoded (B-frames): a seek for a chunk starts that much
+    # earlier, or a demuxer that seeks by decode time starts after the chunk's first frame
+    reorder_s: float = field(default=0.0, repr=False, compare=False)
 
     @property
     def delivered_frames(self) -> int:
@@ -114,6 +117,7 @@ class MediaInfo:
         out["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
         out.pop("path")
         out.pop("timeline")
+        out.pop("reorder_s")
         out["hdr"] = {
             "mastering_display": dict(self.hdr.mastering) or None,
             "max_cll": self.hdr.max_cll,
@@ -214,6 +218,16 @@ def _shown_frames(
     return sorted(int(p["pts"]) for p in shown), last["pts"] + duration if isinstance(duration, int) else None
 
 
+def _reorder(packets: list[dict[str, Any]], stream_index: int) -> int:
+    """The most a packet's presentation time runs ahead of its decode time, in ticks (B-frames)."""
+    ahead = 0
+    for p in packets:
+        pts, dts = p.get("pts"), p.get("dts")
+        if p.get("stream_index") == stream_index and isinstance(pts, int) and isinstance(dts, int):
+            ahead = max(ahead, pts - dts)
+    return ahead
+
+
 def _packet_counts(packets: list[dict[str, Any]], stream_index: int) -> tuple[int, int]:
     """(packets of the stream, packets that decode to shown frames), from every packet's flags.
 
@@ -311,7 +325,7 @@ def probe(path: Path) -> MediaInfo:
         vfr = spacing_varies(pts, time_base) or (end is not None and end - pts[-1] > 2 * typical)
         if vfr:
             start = Fraction(str(fmt.get("start_time") or 0))  # ffmpeg's time 0
-            origin = round(start / time_base)
+            origin = half_away(start / time_base)  # as ffmpeg rescales it (av_rescale_q)
             fps, resample_dropped = resample_rate(pts, time_base, r_rate, origin, end)
             resampled_frames = resampled_count(pts, time_base, fps, origin, end)
             timeline = Timeline(tuple(pts), time_base, origin, fps, start)
@@ -330,6 +344,7 @@ def probe(path: Path) -> MediaInfo:
         if vfr:
             fps = cfr_rate_for(r_rate or fps, avg_rate or fps)
 
+    reorder_s = float(_reorder(data.get("packets") or [], int(video.get("index", 0))) * (time_base or 0))
     rotation = _rotation(video)
     start_s = max(0.0, _float(video.get("start_time")) - _float(fmt.get("start_time")))
     width, height = int(video["width"]), int(video["height"])
@@ -389,6 +404,7 @@ def probe(path: Path) -> MediaInfo:
         streams=_other_streams(streams, video),
         hdr=hdr,
         timeline=timeline,
+        reorder_s=reorder_s,
     )
 
 

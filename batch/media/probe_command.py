@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 
 FFPROBE = "ffprobe"
 
-# One ffprobe run per file: the streams, the format and every packet's flags, timestamp and duration
+# One ffprobe run per file: the streams, the format and every packet's flags, timestamps and duration
 # (demux only, no decode).
 PROBE_ARGS = [
     "-show_streams", "-show_format", "-show_chapters",
-    "-show_entries", "packet=stream_index,flags,pts,duration:packet_side_data=",
+    "-show_entries", "packet=stream_index,flags,pts,dts,duration:packet_side_data=",
 ]  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout, packed_rgb
 from batch.media.pixfmt import CHROMA_BLOCK, partial_chroma, pix_facts_or_guess
 from batch.media.probe import MediaInfo
+from batch.media.seek import seek_args, trim
 
 if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
     import numpy as np
@@ -177,33 +178,30 @@ class FrameReader:
         filters += decode_filters(info.pix_fmt, colour, piped)
         seek: list[str] = []
         limit = ["-frames:v", str(count)] if count is not None else []
-        # A deinterlacer reads the fields of the frames either side: a chunk decodes one frame more
-        # at each end, as in one pass, and lets them go (``lead``; they are not frames of the chunk).
-        context = 1 if deinterlace else 0
-        self._lead = 0
+        cut: str | None = None  # a trim after any deinterlacer (which so reads the fields either side)
         self._window: tuple[int, int] | None = None  # picks: the source frames decoded, by index
         if self.picks is not None and info.timeline is not None:
-            # Cut where a seek cannot land on the wrong frame (halfway between two frames far enough
-            # apart), and stop at such a cut too: then exactly the window's frames decode, and one
-            # that does not (a damaged source) is missed, not filled by the frame after the window.
+            # Cut halfway between two frames far enough apart, at both ends: exactly the window's
+            # frames come, and one that does not decode (a damaged source) is missed, not filled by
+            # the frame after the window.
             timeline, last = info.timeline, len(info.timeline.pts) - 1
-            a, b = timeline.window(max(0, self.picks[0] - context), min(last, self.picks[-1] + context))
+            a, b = timeline.window(self.picks[0], self.picks[-1])
             self._window = (a, b)
-            at = timeline.cut_s(a) if a > 0 else Fraction(0)
-            if a > 0:
-                seek = ["-ss", f"{float(at):.6f}"]
-            if b < last:  # the filters' times start at the seek (``-to`` counts from the first frame kept)
-                filters.insert(0, f"trim=end={float(timeline.cut_s(b + 1) - at):.6f}")
+            first_s = timeline.cut_s(a) if a > 0 else None
+            clock = Fraction(0)
+            if first_s is not None:  # (a deinterlacer also reads the frame before: decoded from before it)
+                seek_from = timeline.cut_s(a - 1) if deinterlace and a > 1 else first_s
+                seek, clock = seek_args(seek_from, info.reorder_s)
+            cut = trim(first_s, timeline.cut_s(b + 1) if b < last else None, clock)
             limit = []
         elif start > 0:
-            # Accurate input seek: decoding starts at the keyframe before and
-            # frames before half a frame ahead of `start` are dropped, so the
-            # first frame out is exactly frame `start` of a constant-rate source.
-            self._lead = min(start, context)
-            first = start - self._lead
-            seek = ["-ss", f"{info.start_s + float((first - Fraction(1, 2)) / info.fps):.6f}"]
-            if count is not None:
-                limit = ["-frames:v", str(count + self._lead)]
+            # Frames from half a frame before ``start``: the first frame out is exactly frame
+            # ``start`` of a constant-rate source.
+            first_s = Fraction(info.start_s) + (start - Fraction(1, 2)) / info.fps
+            seek, clock = seek_args(first_s - (1 / info.fps if deinterlace else 0), info.reorder_s)
+            cut = trim(first_s, None, clock)
+        if cut is not None:
+            filters.insert(1 if deinterlace else 0, cut)
         if self.check is None:
             video = ["-map", "0:v:0", "-an", "-sn", "-dn", *limit, "-vf", ",".join(filters)]
             checked: list[str] = []
@@ -337,8 +335,6 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         frames = self._decoded()
-        for _ in range(self._lead):  # a deinterlacer's frame before the chunk
-            next(frames, None)
         if self.picks is not None:
             frames = self._in_slots(frames, self.picks)
         for frame in frames:

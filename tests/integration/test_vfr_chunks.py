@@ -46,8 +46,9 @@ def _lossless(path: Path, frames: int, pts: str, tb: str, *extra: str) -> Path:
 
 
 def _coarse_and_off_grid(path: Path) -> Path:
-    """1/25 s ticks, and a file start (the audio's, 25 ms) that is not on them (the video's, 40 ms)."""
-    video = _lossless(path.with_name("v25.mp4"), 60, "N+gte(N,10)+2*gte(N,30)", "1/25",
+    """1/25 s ticks (a gap of 3 every 8 frames to cut at), and a file start (the audio's, 25 ms) that
+    is not on them (the video's, 40 ms)."""
+    video = _lossless(path.with_name("v25.mp4"), 60, "N+2*floor(N/8)", "1/25",
                       "-video_track_timescale", "25")  # fmt: skip
     audio = path.with_name("a.m4a")
     _ffmpeg(
@@ -66,6 +67,36 @@ def _late_with_audio(path: Path) -> Path:
             "-vf", "settb=1/90000,setpts='45000+round((N+gte(N,20)+2*gte(N,50))*3000)'",
             "-fps_mode", "passthrough", "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-qp", "0",
             "-preset", "ultrafast", "-video_track_timescale", "90000", "-c:a", "aac", str(path))  # fmt: skip
+    return path
+
+
+def _keyframe_after_a_gap(path: Path) -> Path:
+    """Lossy B-frames in MP4, a gap, then a keyframe that decodes before the frame shown before it:
+    a seek to that frame by the MP4's index (decode times) landed on the keyframe, past it."""
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "60",
+            "-vf", "settb=1/90000,setpts='N*3000+18000*gte(N\\,29)+90000*gte(N\\,30)'",
+            "-fps_mode", "passthrough", "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-crf", "18",
+            "-bf", "3", "-g", "250", "-force_key_frames", "expr:eq(n,30)", "-preset", "medium",
+            "-video_track_timescale", "90000", str(path))  # fmt: skip
+    return path
+
+
+def _fragmented(make: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """``make``'s clip as fragmented MP4 (one fragment a keyframe: seeks go by its fragments)."""
+
+    def fragmented(path: Path) -> Path:
+        whole = make(path.with_name("whole-" + path.name))
+        _ffmpeg("-i", str(whole), "-c", "copy", "-movflags", "frag_keyframe+empty_moov", str(path))
+        return path
+
+    return fragmented
+
+
+def _cfr_b_frames(path: Path) -> Path:
+    """30 fps, lossy B-frames, a keyframe every 15 frames (a chunk of 14 starts just before one)."""
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "100", "-c:v", "libx264",
+            "-crf", "18", "-bf", "3", "-g", "15", "-preset", "medium", "-video_track_timescale", "90000",
+            str(path))  # fmt: skip
     return path
 
 
@@ -108,7 +139,10 @@ CLIPS: dict[str, Callable[[Path], Path]] = {
         "-video_track_timescale",
         "90000",
     ),
-    # the same at a constant rate (its chunks seek by frame number)
+    "keyframe-after-gap.mp4": _keyframe_after_a_gap,
+    "fragmented.mp4": _fragmented(_keyframe_after_a_gap),
+    # constant rate: its chunks seek by frame number, by the same rules
+    "fragmented-cfr.mp4": _fragmented(_cfr_b_frames),
     "interlaced-cfr.mp4": lambda p: _lossless(
         p,
         90,
@@ -148,7 +182,7 @@ def run_job(cfg: Path, state: Path) -> dict:
 def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Path) -> None:
     src = CLIPS[name](tmp_path / name)
     info = probe(src)
-    constant = name == "interlaced-cfr.mp4"
+    constant = name.endswith("-cfr.mp4")
     assert constant or (info.vfr and info.timeline is not None and info.timeline.distinct())
 
     one = tmp_path / "one"
@@ -157,7 +191,7 @@ def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Pat
     assert not single.get("chunks")  # one pass
     chunked = tmp_path / "chunked"
     chunked.mkdir()
-    manifest = run_job(job(chunked, src, chunk_s=0.5), chunked / "state")
+    manifest = run_job(job(chunked, src, chunk_s=14 / 30), chunked / "state")
     entry = manifest["inputs"][0]
     assert entry["chunks"]["count"] >= 4, entry["chunks"]
 
@@ -167,8 +201,9 @@ def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Pat
     assert frames == framemd5(a)
     # twice the resampled frames, every source frame among them (none dropped at a join)
     assert len(frames) == count_frames(b) == entry["media_out"]["frame_count"] == 2 * info.delivered_frames
-    # the same timing within the container's rounding (Matroska: milliseconds), far under a frame
-    assert abs(video_duration(b) - video_duration(a)) <= 0.004
+    # the same timing within half an output frame: one pass starts the video at the source's start
+    # rounded to a frame, the join at the start itself (and Matroska keeps milliseconds)
+    assert abs(video_duration(b) - video_duration(a)) <= 1 / (4 * float(info.fps)) + 0.002
     assert abs(probe(b).duration - info.duration) <= 1 / 30 + info.last_frame_s  # (Matroska's tag: its end)
     if constant:
         return
@@ -272,3 +307,27 @@ def test_a_frame_that_does_not_decode_inside_a_chunk_fails_the_input(tmp_path: P
         assert message.startswith(("damaged.mp4 is truncated or damaged", "decoding damaged.mp4 failed")), (
             message
         )
+
+
+def test_chunks_of_an_interlaced_transcode_without_stages_equal_one_pass(tmp_path: Path) -> None:
+    """The direct transcode's chunks seek as the reader's do: the deinterlacer reads the frame before."""
+    src = CLIPS["interlaced-cfr.mp4"](tmp_path / "i.mp4")
+    outputs = []
+    for chunk_s in (60, 0.5):
+        run = tmp_path / f"run-{chunk_s}"
+        run.mkdir()
+        entry = run_job(job(run, src, chunk_s, stages="[]"), run / "state")["inputs"][0]
+        assert (entry.get("chunks") or {}).get("count", 1) == (1 if chunk_s == 60 else 6)
+        outputs.append(framemd5(run / "out" / "i" / "i.mkv"))
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 90
+
+
+def test_a_stream_too_close_everywhere_to_cut_stays_in_one_pass(tmp_path: Path) -> None:
+    """60 fps in 1/100 s ticks (1 or 2 apart): no two frames are far enough apart to cut between but
+    one, so every chunk would have decoded most of the input (quadratic in its length)."""
+    src = _lossless(tmp_path / "ticks.mp4", 300, "round(N*100/60)+10*gte(N,10)", "1/100",
+                    "-video_track_timescale", "100")  # fmt: skip
+    info = probe(src)
+    assert info.vfr and info.timeline is not None and info.timeline.distinct()
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
+    assert plan_chunks(cfg, info) is None

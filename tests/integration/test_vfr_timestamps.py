@@ -373,3 +373,63 @@ def test_an_mp4_with_b_frames_that_declares_less_than_its_frames_last_is_not_a_t
     cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: ffv1, container: mkv}")
     result = run_pipeline(cfg, src, tmp_path / "out.mkv", choose_encoder(cfg.encode))
     assert result.frames_out == count_frames(tmp_path / "out.mkv") == info.delivered_frames
+
+
+def test_a_file_that_starts_on_half_a_tick_is_counted_as_ffmpeg_counts_it(tmp_path: Path) -> None:
+    """The file starts 12.5 ms in (its audio's start, in 1/48000 s), its video counts milliseconds:
+    ffmpeg puts its time 0 at 13 ticks (halves away from zero); Python's round() said 12, and frames
+    went to other slots than ffmpeg's rate filter gives them."""
+    shown = [
+        40,
+        73,
+        85,
+        110,
+        144,
+        169,
+        219,
+        269,
+        319,
+        336,
+        386,
+        419,
+        444,
+        494,
+        519,
+        569,
+        619,
+        631,
+        656,
+        673,
+        723,
+        757,
+        774,
+        807,
+        819,
+        844,
+        878,
+        903,
+        928,
+        953,
+        970,
+        982,
+        1007,
+        1057,
+        1074,
+    ]
+    video = clip_at(tmp_path / "v.mp4", shown)
+    src = tmp_path / "half.mov"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-copyts", "-i", str(video), "-f", "lavfi",
+         "-i", "sine=duration=1.2:sample_rate=48000", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+         "-c:a", "pcm_s16le", "-af", "asetpts=PTS+600/(48000*TB)", "-video_track_timescale", "1000",
+         "-movie_timescale", "48000", str(src)],
+        check=True,
+    )  # fmt: skip
+    info = probe(src)
+    assert info.vfr and info.timeline is not None and info.timeline.origin == 13
+    source = frame_hashes(src)
+    for rate in (Fraction(48), Fraction(90)):
+        timeline = Timeline(info.timeline.pts, info.timeline.time_base, info.timeline.origin, rate)
+        out = frame_hashes(src, f"fps={rate}")
+        upto = min(len(out), timeline.frames)
+        assert [source[i] for i in timeline.picks(0, upto)] == out[:upto], rate
