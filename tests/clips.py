@@ -151,3 +151,28 @@ def frame_hashes(path: Path, vf: str | None = None) -> list[str]:
     cmd += ["-vf", vf] if vf else ["-fps_mode", "passthrough"]
     out = subprocess.run([*cmd, "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
     return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
+
+
+def damaged_vfr_clip(directory: Path) -> tuple[Path, Path]:
+    """A variable-rate clip (jittered timestamps, one GOP) and a copy with a quarter of its bytes
+    zeroed from the middle: the frames there do not decode."""
+    whole = directory / "whole.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-frames:v", "60",
+         "-vf", "settb=1/90000,setpts='(N/30+0.004*sin(N))/TB'", "-fps_mode", "vfr",
+         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", str(whole)],
+        check=True,
+    )  # fmt: skip
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + len(data) // 4] = bytes(len(data) // 4)
+    damaged = directory / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    return whole, damaged
+
+
+def retimed(src: Path, dest: Path, setts: str) -> Path:
+    """``src`` copied to ``dest`` with its video packets' times rewritten (ffmpeg's ``setts``)."""
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-bsf:v", f"setts={setts}", str(dest)]
+    subprocess.run(cmd, check=True)
+    return dest

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clips import clip_at, count_frames, framemd5, video_duration
+from clips import clip_at, count_frames, damaged_vfr_clip, framemd5, retimed, video_duration
 
 from batch.config import parse_config
 from batch.errors import TruncatedVideo
@@ -68,6 +68,12 @@ def _late_with_audio(path: Path) -> Path:
             "-fps_mode", "passthrough", "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-qp", "0",
             "-preset", "ultrafast", "-video_track_timescale", "90000", "-c:a", "aac", str(path))  # fmt: skip
     return path
+
+
+def _interlaced(path: Path, frames: int, pts: str) -> Path:
+    """Interlaced (top field first), lossless, at ``pts`` in 1/90000 s ticks."""
+    return _lossless(path, frames, pts, "1/90000", "-flags", "+ilme+ildct", "-x264-params", "tff=1",
+                     "-video_track_timescale", "90000")  # fmt: skip
 
 
 def _keyframe_after_a_gap(path: Path) -> Path:
@@ -127,34 +133,12 @@ CLIPS: dict[str, Callable[[Path], Path]] = {
     "coarse-off-grid.mp4": _coarse_and_off_grid,
     "late-edit.mp4": _late_with_audio,
     # interlaced: the deinterlacer reads the fields of the frames either side of a chunk's first
-    "interlaced.mp4": lambda p: _lossless(
-        p,
-        70,
-        "round((N+gte(N,20)+gte(N,50))*3000)",
-        "1/90000",
-        "-flags",
-        "+ilme+ildct",
-        "-x264-params",
-        "tff=1",
-        "-video_track_timescale",
-        "90000",
-    ),
+    "interlaced.mp4": lambda p: _interlaced(p, 70, "round((N+gte(N,20)+gte(N,50))*3000)"),
     "keyframe-after-gap.mp4": _keyframe_after_a_gap,
     "fragmented.mp4": _fragmented(_keyframe_after_a_gap),
     # constant rate: its chunks seek by frame number, by the same rules
     "fragmented-cfr.mp4": _fragmented(_cfr_b_frames),
-    "interlaced-cfr.mp4": lambda p: _lossless(
-        p,
-        90,
-        "N*3000",
-        "1/90000",
-        "-flags",
-        "+ilme+ildct",
-        "-x264-params",
-        "tff=1",
-        "-video_track_timescale",
-        "90000",
-    ),
+    "interlaced-cfr.mp4": lambda p: _interlaced(p, 90, "N*3000"),
 }
 
 
@@ -228,12 +212,8 @@ def test_frames_sharing_a_timestamp_or_no_stages_keep_one_pass(tmp_path: Path) -
     """A seek cannot tell apart two frames on one timestamp; without stages one direct transcode
     resamples the whole input."""
     base = clip_at(tmp_path / "base.mkv", "round(N*1000/30);90")
-    shared = tmp_path / "pairs.mkv"  # written by the encoder they would be 1 ms apart: set by a filter
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(base), "-c", "copy",
-         "-bsf:v", "setts=pts=floor(N/2)*2*DURATION:dts=floor(N/2)*2*DURATION", str(shared)],
-        check=True,
-    )  # fmt: skip
+    # (written by the encoder they would be 1 ms apart: set by a filter)
+    shared = retimed(base, tmp_path / "pairs.mkv", "pts=floor(N/2)*2*DURATION:dts=floor(N/2)*2*DURATION")
     pairs = probe(shared)
     assert pairs.vfr and pairs.timeline is not None and not pairs.timeline.distinct()
     staged = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
@@ -245,18 +225,7 @@ def test_frames_sharing_a_timestamp_or_no_stages_keep_one_pass(tmp_path: Path) -
 
 def test_a_chunk_of_a_damaged_variable_rate_input_is_truncated_not_filled_in(tmp_path: Path) -> None:
     """A source frame that does not decode must not shift the ones after it into its slot."""
-    whole = tmp_path / "whole.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-frames:v", "60",
-         "-vf", "settb=1/90000,setpts='(N/30+0.004*sin(N))/TB'", "-fps_mode", "vfr",
-         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", str(whole)],
-        check=True,
-    )  # fmt: skip
-    data = bytearray(whole.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + len(data) // 4] = bytes(len(data) // 4)  # a quarter of the frames zeroed
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
+    whole, damaged = damaged_vfr_clip(tmp_path)  # a quarter of the frames zeroed
     cfg = parse_config(
         f"inputs: [x]\noutput: out/\nstages: {STAGES}\nencode: {{codec: ffv1, container: mkv}}"
     )

@@ -19,7 +19,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from clips import clip_at, count_frames, frame_hashes, video_duration, video_stream
+from clips import (
+    clip_at,
+    count_frames,
+    damaged_vfr_clip,
+    frame_hashes,
+    retimed,
+    video_duration,
+    video_stream,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -203,12 +211,7 @@ def test_a_last_frame_held_long_is_variable_and_keeps_its_time(tmp_path: Path) -
          "-c:v", "libx264", "-bf", "0", "-preset", "ultrafast", str(base)],
         check=True,
     )  # fmt: skip
-    src = tmp_path / "held.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(base), "-c", "copy",
-         "-bsf:v", "setts=duration='if(eq(N\\,59)\\,15360\\,DURATION)'", str(src)],
-        check=True,
-    )  # fmt: skip
+    src = retimed(base, tmp_path / "held.mp4", "duration='if(eq(N\\,59)\\,15360\\,DURATION)'")
     info = probe(src)
     assert info.vfr and info.fps == 30 and abs(info.last_frame_s - 1.0) < 0.01
     dest = tmp_path / "out.mp4"
@@ -245,18 +248,7 @@ def test_frames_sharing_a_timestamp_take_the_lowest_rate_that_drops_no_more(tmp_
 def test_a_damaged_variable_rate_source_is_truncated_not_filled_in(stages: str, tmp_path: Path) -> None:
     """Frames that fail to decode would be filled by the rate filter holding the one before: the
     count cannot show it, the last frame's decode does (the job had "succeeded", 75 of 90 decoded)."""
-    whole = tmp_path / "whole.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-frames:v", "60",
-         "-vf", "settb=1/90000,setpts='(N/30+0.004*sin(N))/TB'", "-fps_mode", "vfr",
-         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", str(whole)],
-        check=True,
-    )  # fmt: skip
-    data = bytearray(whole.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + len(data) // 4] = bytes(len(data) // 4)  # a quarter of the frames zeroed
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
+    whole, damaged = damaged_vfr_clip(tmp_path)  # a quarter of the frames zeroed
     info = probe(damaged)
     assert info.vfr and info.frame_count == 60
     cfg = parse_config(
