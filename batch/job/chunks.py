@@ -45,7 +45,7 @@ from batch.job.pipeline import (
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.frame_times import Timeline
-from batch.media.interlace import deinterlace_note
+from batch.media.interlace import deinterlace_filter, deinterlace_note
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import StreamPlan, check_output, plan_streams
 from batch.models import gpu_slot
@@ -127,15 +127,40 @@ def _cuttable(timeline: Timeline, chunks: list[Chunk], size: int) -> bool:
     return True
 
 
+# Named in the fingerprint of what an input's frames depend on where an earlier rule of decoding gave
+# other frames (batch.job.chunks.decoding_rule): parts and outputs made under it are made again.
+DECODING = "frames by timestamps; chunks decoded from before their first frame"
+
+
+def decoding_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY) -> str:
+    """DECODING where the rule before it made other frames, else "" (fingerprints stay as they were).
+
+    A variable-rate source: its frames now follow its timestamps (one pass lost the last frame of a
+    B-frame MP4; a video starting after its audio was filled before it). A source in chunks with
+    B-frames or interlacing: a chunk now starts decoding before its first frame (a chunk could start
+    a frame late; the deinterlacer lacked the frame before)."""
+    if info.vfr:
+        return DECODING
+    size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
+    chunked = registry.chunkable(cfg.stages) and info.delivered_frames > size
+    return DECODING if chunked and (info.reorder_s > 0 or deinterlace_filter(info)) else ""
+
+
 def fingerprint(
-    cfg: JobConfig, source_sha256: str, chunk_frames: int, encoder: EncoderChoice, pixels: str = ""
+    cfg: JobConfig,
+    source_sha256: str,
+    chunk_frames: int,
+    encoder: EncoderChoice,
+    pixels: str = "",
+    decoding: str = "",
 ) -> str:
     """What a part's frames depend on; a part made under another fingerprint is not reused.
 
     The encoder actually used is part of it: parts from NVENC and from libx264
     must not be joined into one stream. So is the output's pixel format
     (``pixels``: the pixel plan's output, which follows the source and this
-    ffmpeg's encoders): parts of 8 and 10 bits must not be joined either.
+    ffmpeg's encoders): parts of 8 and 10 bits must not be joined either. So is the
+    decoding rule where an earlier one made other frames (``decoding``: decoding_rule).
     """
     shaping = {
         "source": source_sha256,
@@ -149,6 +174,8 @@ def fingerprint(
     }
     if pixels:  # (absent otherwise, so fingerprints made without it stay as they were)
         shaping["pixels"] = pixels
+    if decoding:  # (the same)
+        shaping["decoding"] = decoding
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
 
 
@@ -191,7 +218,8 @@ class ChunkedInput:
         self.ext = cfg.encode.container if cfg.encode.container in ("mkv", "mov") else "mp4"  # mov: ProRes
         pixels = pixel_plan_for(cfg, info, encoder, registry)
         self._pixels, self._source_sha256 = f"{pixels.output}/{pixels.transport}", source_sha256
-        self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder, self._pixels)
+        self._decoding = decoding_rule(cfg, info, registry)
+        self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder, self._pixels, self._decoding)
         self.registry = registry
         plan = plan_stages(cfg, info, registry=registry)
         self.has_stages = bool(plan.stages)
@@ -423,7 +451,9 @@ class ChunkedInput:
         return (
             cfg,
             encoder,
-            fingerprint(cfg, self._source_sha256, self.chunks[0].count, encoder, self._pixels),
+            fingerprint(
+                cfg, self._source_sha256, self.chunks[0].count, encoder, self._pixels, self._decoding
+            ),
         )
 
     def _use_preset(self, preset: str) -> None:

@@ -43,7 +43,7 @@ from batch.errors import (
     ObjectNotFound,
     StorageError,
 )
-from batch.job.chunks import ChunkedInput, fingerprint, plan_chunks, verify_joined
+from batch.job.chunks import ChunkedInput, decoding_rule, fingerprint, plan_chunks, verify_joined
 from batch.job.heartbeat import Heartbeat
 from batch.job.input_hash import BackgroundHash, sha256_file
 from batch.job.input_snapshot import fixed_inputs
@@ -443,9 +443,10 @@ class Runner:
         done_url = join_url(self.cfg.output, output_record_key(stem))
         pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
         pixel_route = f"{pixels.output}/{pixels.transport}"
+        decoding = decoding_rule(self.cfg, info, self.registry)
         earlier = self._done_record(out_store, done_url)
         if earlier is not None:  # the settings' fingerprint decides, and it holds the input's hash
-            settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route)
+            settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route, decoding)
             if self._reuse_verified_output(out_store, done_url, earlier, settings_print, record):
                 report_page.never_raises(
                     "the report's images",
@@ -507,7 +508,7 @@ class Runner:
 
         # the hash of the bytes that were read, before anything of this input is kept or uploaded (the
         # report's images too): the done record's fingerprint holds it; a file written to meanwhile fails
-        settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route)
+        settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route, decoding)
         if hashing is not None:
             hashing.unchanged()
         labels = (

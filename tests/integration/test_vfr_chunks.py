@@ -21,8 +21,8 @@ from clips import clip_at, count_frames, damaged_vfr_clip, framemd5, retimed, vi
 
 from batch.config import parse_config
 from batch.errors import TruncatedVideo
-from batch.job.chunks import plan_chunks
-from batch.job.pipeline import Segment, run_segment
+from batch.job.chunks import DECODING, decoding_rule, fingerprint, plan_chunks
+from batch.job.pipeline import Segment, pixel_plan_for, run_segment
 from batch.media.encoder import choose_encoder
 from batch.media.probe import probe
 
@@ -300,3 +300,34 @@ def test_a_stream_too_close_everywhere_to_cut_stays_in_one_pass(tmp_path: Path) 
     assert info.vfr and info.timeline is not None and info.timeline.distinct()
     cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
     assert plan_chunks(cfg, info) is None
+
+
+def test_parts_and_outputs_made_under_the_earlier_decoding_are_not_reused(tmp_path: Path) -> None:
+    """A chunk of a B-frame MP4 could start a frame late before this rule (fragmented MP4: shifted by
+    one, silently); parts and outputs made then carry a fingerprint without the rule, so a resumed job
+    makes them again instead of joining them (found by the third outside review)."""
+    frag = CLIPS["fragmented-cfr.mp4"](tmp_path / "frag.mp4")
+    plain = _lossless(tmp_path / "plain.mp4", 90, "N*3000", "1/90000", "-video_track_timescale", "90000")
+    phone = CLIPS["gaps.mp4"](tmp_path / "gaps.mp4")
+    chunked = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
+    one_pass = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 60}}")
+    b_frames, progressive, variable = probe(frag), probe(plain), probe(phone)
+    assert b_frames.reorder_s > 0 and progressive.reorder_s == 0 and variable.vfr
+    assert decoding_rule(chunked, b_frames) == decoding_rule(one_pass, variable) == DECODING
+    assert decoding_rule(chunked, probe(CLIPS["interlaced-cfr.mp4"](tmp_path / "i.mp4"))) == DECODING
+    # where the earlier rule made the same frames, fingerprints stay as they were (no work redone)
+    assert decoding_rule(chunked, progressive) == decoding_rule(one_pass, b_frames) == ""
+    encoder = choose_encoder(chunked.encode)
+    assert fingerprint(chunked, "s", 15, encoder, "p", "") == fingerprint(chunked, "s", 15, encoder, "p")
+    assert fingerprint(chunked, "s", 15, encoder, "p", DECODING) != fingerprint(
+        chunked, "s", 15, encoder, "p"
+    )
+    # the parts a job writes carry it
+    manifest = run_job(job(tmp_path, frag, 14 / 30, keep_parts=True), tmp_path / "state")
+    entry = manifest["inputs"][0]
+    cfg = parse_config(job(tmp_path, frag, 14 / 30, keep_parts=True).read_text())
+    pixels = pixel_plan_for(cfg, b_frames, choose_encoder(cfg.encode))
+    route = f"{pixels.output}/{pixels.transport}"
+    record = json.loads((tmp_path / "out" / "frag" / "parts" / "part-00000.json").read_text())
+    args = (cfg, entry["source"]["sha256"], 14, choose_encoder(cfg.encode), route)
+    assert record["fingerprint"] == fingerprint(*args, DECODING) != fingerprint(*args)
