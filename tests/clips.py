@@ -153,16 +153,31 @@ def frame_hashes(path: Path, vf: str | None = None) -> list[str]:
     return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
 
 
+def timed_clip(
+    path: Path,
+    frames: int,
+    pts: str,
+    tb: str,
+    *encode: str,
+    size: str = "96x64",
+    fps_mode: str = "passthrough",
+) -> Path:
+    """``frames`` testsrc2 frames (each distinct) shown at ``pts`` (an expression of N, in ticks of
+    ``tb``), encoded by libx264 with ``encode`` (its arguments, then any muxer options)."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:r=30",
+         "-frames:v", str(frames), "-vf", f"settb={tb},setpts='{pts}'", "-fps_mode", fps_mode,
+         "-enc_time_base:v", tb, "-c:v", "libx264", *encode, str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
 def damaged_vfr_clip(directory: Path) -> tuple[Path, Path]:
     """A variable-rate clip (jittered timestamps, one GOP) and a copy with a quarter of its bytes
     zeroed from the middle: the frames there do not decode."""
-    whole = directory / "whole.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-frames:v", "60",
-         "-vf", "settb=1/90000,setpts='(N/30+0.004*sin(N))/TB'", "-fps_mode", "vfr",
-         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "300", str(whole)],
-        check=True,
-    )  # fmt: skip
+    whole = timed_clip(directory / "whole.mp4", 60, "(N/30+0.004*sin(N))/TB", "1/90000",
+                       "-preset", "ultrafast", "-g", "300", size="320x240", fps_mode="vfr")  # fmt: skip
     data = bytearray(whole.read_bytes())
     middle = len(data) // 2
     data[middle : middle + len(data) // 4] = bytes(len(data) // 4)

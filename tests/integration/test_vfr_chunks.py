@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clips import clip_at, count_frames, damaged_vfr_clip, framemd5, retimed, video_duration
+from clips import clip_at, count_frames, damaged_vfr_clip, framemd5, retimed, timed_clip, video_duration
 
 from batch.config import parse_config
 from batch.errors import TruncatedVideo
@@ -39,10 +39,7 @@ def _ffmpeg(*args: str) -> None:
 
 def _lossless(path: Path, frames: int, pts: str, tb: str, *extra: str) -> Path:
     """testsrc2 frames at ``pts`` (an expression of N in ticks of ``tb``), x264 lossless."""
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", str(frames),
-            "-vf", f"settb={tb},setpts='{pts}'", "-fps_mode", "passthrough", "-enc_time_base:v", tb,
-            "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", *extra, str(path))  # fmt: skip
-    return path
+    return timed_clip(path, frames, pts, tb, "-qp", "0", "-preset", "ultrafast", *extra)
 
 
 def _coarse_and_off_grid(path: Path) -> Path:
@@ -79,12 +76,9 @@ def _interlaced(path: Path, frames: int, pts: str) -> Path:
 def _keyframe_after_a_gap(path: Path) -> Path:
     """Lossy B-frames in MP4, a gap, then a keyframe that decodes before the frame shown before it:
     a seek to that frame by the MP4's index (decode times) landed on the keyframe, past it."""
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "60",
-            "-vf", "settb=1/90000,setpts='N*3000+18000*gte(N\\,29)+90000*gte(N\\,30)'",
-            "-fps_mode", "passthrough", "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-crf", "18",
-            "-bf", "3", "-g", "250", "-force_key_frames", "expr:eq(n,30)", "-preset", "medium",
-            "-video_track_timescale", "90000", str(path))  # fmt: skip
-    return path
+    return timed_clip(path, 60, "N*3000+18000*gte(N\\,29)+90000*gte(N\\,30)", "1/90000", "-crf", "18",
+                      "-bf", "3", "-g", "250", "-force_key_frames", "expr:eq(n,30)", "-preset", "medium",
+                      "-video_track_timescale", "90000")  # fmt: skip
 
 
 def _fragmented(make: Callable[[Path], Path]) -> Callable[[Path], Path]:

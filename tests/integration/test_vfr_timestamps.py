@@ -25,6 +25,7 @@ from clips import (
     damaged_vfr_clip,
     frame_hashes,
     retimed,
+    timed_clip,
     video_duration,
     video_stream,
 )
@@ -297,13 +298,8 @@ def test_the_last_frame_of_an_mp4_with_b_frames_is_kept(stages: str, tmp_path: P
     while the manifest said "all source frames kept". Resampled frames now follow the timestamps:
     the reader puts each source frame in its slot itself, the direct transcode holds the last one a
     little longer and stops at the count the timestamps give."""
-    src = tmp_path / "phone.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x96:r=30", "-frames:v", "100",
-         "-vf", "settb=1/90000,setpts='round((N+floor(N/37))*3000)'", "-fps_mode", "vfr",
-         "-enc_time_base:v", "1/90000", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(src)],
-        check=True,
-    )  # fmt: skip
+    src = timed_clip(tmp_path / "phone.mp4", 100, "round((N+floor(N/37))*3000)", "1/90000",
+                     "-preset", "veryfast", "-crf", "18", size="160x96", fps_mode="vfr")  # fmt: skip
     source = frame_hashes(src)
     assert source[-1] not in frame_hashes(src, "fps=30")  # the premise: ffmpeg's own filter drops it
     info = probe(src)
