@@ -36,6 +36,7 @@ from batch.job.encode_pace import PaceDecision, WaveFigures, decide
 from batch.job.pipeline import (
     ChunkClock,
     Segment,
+    grid_rate_note,
     pixel_plan_for,
     plan_preview,
     plan_stages,
@@ -138,9 +139,13 @@ def decoding_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REG
     A variable-rate source: its frames now follow its timestamps (one pass lost the last frame of a
     B-frame MP4; a video starting after its audio was filled before it). A source in chunks with
     B-frames or interlacing: a chunk now starts decoding before its first frame (a chunk could start
-    a frame late; the deinterlacer lacked the frame before)."""
+    a frame late; the deinterlacer lacked the frame before). A constant-rate source whose reported
+    rate drifts off its timestamps: its frames are now timed by their grid (chunks started on the
+    wrong frame)."""
     if info.vfr:
         return DECODING
+    if info.reported_fps is not None:  # (the reported rate, which drifted off the frames, timed them)
+        return f"{DECODING}; a constant rate from the timestamps"
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
     chunked = registry.chunkable(cfg.stages) and info.delivered_frames > size
     return DECODING if chunked and (info.reorder_s > 0 or deinterlace_filter(info)) else ""
@@ -392,7 +397,10 @@ class ChunkedInput:
             chunks=len(self.chunks),
             seconds=time.perf_counter() - started,
             streams=self.streams,
-            notes=[*self.streams.notes, *filter(None, [deinterlace_note(self.info), self._resampled()])],
+            notes=[
+                *self.streams.notes,
+                *filter(None, [deinterlace_note(self.info), self._resampled(), grid_rate_note(self.info)]),
+            ],
         )
 
     def _resampled(self) -> str | None:

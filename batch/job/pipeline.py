@@ -336,6 +336,8 @@ def run_pipeline(
         notes.append(deinterlaced)
     if info.vfr:
         notes.append(resample_note(info, frames_in))
+    if on_grid := grid_rate_note(info):
+        notes.append(on_grid)
     notes += pixel_notes(spec)
     return PipelineResult(
         info_in=info,
@@ -364,6 +366,16 @@ def resample_note(info: MediaInfo, frames: int) -> str:
         lost = f"all {info.frame_count} source frames kept"
     held = f", {frames - kept} repeated to hold the source's timing" if frames > kept else ""
     return f"variable frame rate resampled to a constant {info.fps} fps ({frames} frames): {lost}{held}"
+
+
+def grid_rate_note(info: MediaInfo) -> str | None:
+    """The frame rate read from the timestamps where ffprobe reported another, for the manifest."""
+    if info.reported_fps is None:
+        return None
+    return (
+        f"frame rate {info.fps} fps from the frames' timestamps (on its grid); the file reports "
+        f"{info.reported_fps}, which drifts off them"
+    )
 
 
 def pixel_notes(spec: OutputSpec) -> list[str]:

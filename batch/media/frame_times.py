@@ -107,6 +107,58 @@ def resample_rate(
     return best[0], dropped_at(pts, time_base, best[0], origin, end)
 
 
+# Constant rates tried, after the stream's reported ones, for timestamps on a grid (the NTSC rates
+# first: the simplest rate that fits a short stream of them could be 2997/100).
+GRID_RATES = (
+    *(Fraction(r, 1001) for r in (24000, 30000, 60000, 120000)),
+    *(Fraction(r) for r in (24, 25, 30, 50, 60, 120, 15, 20, 10, 12, 48, 90, 100, 144, 240)),
+)
+
+
+def _on_grid(pts: list[int], period: Fraction) -> bool:
+    """Every timestamp within a tick (its own rounding and the first's), and under 0.4 of a frame
+    (a chunk's trim starts half a frame early), of the first's plus a whole number of ``period``s."""
+    slack = min(Fraction(1), period * Fraction(2, 5))
+    num, den = period.numerator, period.denominator
+    limit = math.floor(slack * den)
+    first = pts[0]
+    return all(abs(den * (p - first) - i * num) <= limit for i, p in enumerate(pts))
+
+
+def _simplest_between(lo: Fraction, hi: Fraction) -> Fraction:
+    """The fraction of smallest denominator in [lo, hi] (0 < lo <= hi), by continued fractions."""
+    whole = math.floor(lo)
+    if whole == lo or whole + 1 <= hi:
+        return Fraction(whole if whole == lo else whole + 1)
+    # lo and hi share the whole part: the simplest in between is whole + 1 / (simplest of the inverses)
+    return whole + 1 / _simplest_between(1 / (hi - whole), 1 / (lo - whole))
+
+
+def grid_rate(pts: list[int], time_base: Fraction, guesses: tuple[Fraction | None, ...]) -> Fraction | None:
+    """The constant rate whose frame grid a stream's shown timestamps (sorted, in ticks) lie on: the
+    first of ``guesses`` (the reported rates), then of ``GRID_RATES``, that fits, else the simplest
+    rate that does; None where none fits (jitter of over a tick).
+
+    The reported average is the frames over the stream's length, which a coarse time base skews
+    (20 fps in 1/30 s ticks, spaced 2 and 1, averages 9000/451), and the codec's rate can be another
+    than the container's (25 fps stored, 30 declared by the H.264 stream): frames counted at such a
+    rate drift off their timestamps, and a chunk sought by frame number starts on the wrong frame."""
+    if len(pts) < 2:
+        return None
+    for rate in (*guesses, *GRID_RATES):
+        if rate and rate > 0 and _on_grid(pts, 1 / (rate * time_base)):
+            return rate
+    # the periods (in ticks) every frame's timestamp allows, a tick either way
+    # (a sample of them and the last: the check below holds the rate to every frame)
+    lo, hi = Fraction(0), Fraction(pts[-1] - pts[0] + 1)
+    for i in {*range(1, len(pts), max(1, len(pts) // 2000)), len(pts) - 1}:
+        lo, hi = max(lo, Fraction(pts[i] - pts[0] - 1, i)), min(hi, Fraction(pts[i] - pts[0] + 1, i))
+    if not 0 < lo <= hi:
+        return None
+    rate = _simplest_between(1 / (hi * time_base), 1 / (lo * time_base))
+    return rate if _on_grid(pts, 1 / (rate * time_base)) else None
+
+
 # A cut between two frames for ffmpeg's accurate seek (``-ss``) and a ``trim`` lies halfway between
 # them, and is used only where that is at least this far from each: ffmpeg reads the times in
 # microseconds and compares them in the stream's ticks.

@@ -13,7 +13,14 @@ from typing import Any
 
 from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
-from batch.media.frame_times import Timeline, half_away, resample_rate, resampled_count, spacing_varies
+from batch.media.frame_times import (
+    Timeline,
+    grid_rate,
+    half_away,
+    resample_rate,
+    resampled_count,
+    spacing_varies,
+)
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -106,6 +113,9 @@ class MediaInfo:
     # How far a frame is shown after it is decoded (B-frames): a seek for a chunk starts that much
     # earlier, or a demuxer that seeks by decode time starts after the chunk's first frame
     reorder_s: float = field(default=0.0, repr=False, compare=False)
+    # The rate ffprobe reported where the timestamps' grid gave another (``fps``): that rate drifts off
+    # the frames (a coarse time base skews the average; a codec can declare another rate than it has)
+    reported_fps: Fraction | None = field(default=None, compare=False)
 
     @property
     def delivered_frames(self) -> int:
@@ -118,6 +128,7 @@ class MediaInfo:
         out.pop("path")
         out.pop("timeline")
         out.pop("reorder_s")
+        out.pop("reported_fps")  # (in the manifest's notes: pipeline.grid_rate_note)
         out["hdr"] = {
             "mastering_display": dict(self.hdr.mastering) or None,
             "max_cll": self.hdr.max_cll,
@@ -317,6 +328,7 @@ def probe(path: Path) -> MediaInfo:
     )
     resample_dropped, last_frame_s, resampled_frames = 0, 0.0, 0
     timeline: Timeline | None = None
+    reported_fps: Fraction | None = None
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
         # the frames' own timestamps: the reported rates agree for some variable-rate streams
@@ -334,6 +346,8 @@ def probe(path: Path) -> MediaInfo:
             # decode times lag); the frames are there, so they set the length (a declared length
             # longer than the frames is kept: that is how a truncated file shows).
             duration = max(duration, float((pts[-1] - pts[0]) * time_base) + last_frame_s)
+        elif (on_grid := grid_rate(pts, time_base, (fps, r_rate))) and on_grid != fps:
+            reported_fps, fps = fps, on_grid
     else:
         vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
         # Some containers (Matroska) report a nominal rate even for variable-rate
@@ -405,6 +419,7 @@ def probe(path: Path) -> MediaInfo:
         hdr=hdr,
         timeline=timeline,
         reorder_s=reorder_s,
+        reported_fps=reported_fps,
     )
 
 

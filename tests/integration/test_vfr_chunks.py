@@ -100,6 +100,14 @@ def _cfr_b_frames(path: Path) -> Path:
     return path
 
 
+def _coarse_cfr(path: Path) -> Path:
+    """20 fps in 1/30 s ticks (spaced 2 and 1): ffprobe averages it to 9000/451 fps, a rate that drifts
+    off the frames; frame 240's chunk started at frame 241 (the input failed as truncated)."""
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=20", "-frames:v", "300", "-c:v", "libx264", "-qp", "0",
+            "-preset", "ultrafast", "-video_track_timescale", "30", str(path))  # fmt: skip
+    return path
+
+
 CLIPS: dict[str, Callable[[Path], Path]] = {
     # 24 fps, then 30: Matroska reports equal rates for it; resampled to 30 with 12 frames held
     # (remuxed with its audio: the video starts 21 ms into the file, after the audio's priming)
@@ -133,6 +141,8 @@ CLIPS: dict[str, Callable[[Path], Path]] = {
     # constant rate: its chunks seek by frame number, by the same rules
     "fragmented-cfr.mp4": _fragmented(_cfr_b_frames),
     "interlaced-cfr.mp4": lambda p: _interlaced(p, 90, "N*3000"),
+    # its rate read from the grid its timestamps lie on, not ffprobe's skewed average
+    "coarse-20fps-cfr.mp4": _coarse_cfr,
 }
 
 
@@ -325,3 +335,31 @@ def test_parts_and_outputs_made_under_the_earlier_decoding_are_not_reused(tmp_pa
     record = json.loads((tmp_path / "out" / "frag" / "parts" / "part-00000.json").read_text())
     args = (cfg, entry["source"]["sha256"], 14, choose_encoder(cfg.encode), route)
     assert record["fingerprint"] == fingerprint(*args, DECODING) != fingerprint(*args)
+
+
+def test_a_rate_the_codec_declares_wrongly_is_read_from_the_timestamps(tmp_path: Path) -> None:
+    """25 fps stored in Matroska from an H.264 stream whose own timing says 30: ffprobe reported 30
+    fps for both rates, and every job failed ("its container declares 4.793 s, its 120 video frames
+    last 4.000 s"). Its frames are 40 ms apart: the output is 25 fps, as long as the input."""
+    raw = tmp_path / "x.h264"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "120", "-c:v", "libx264", "-qp", "0",
+            "-preset", "ultrafast", str(raw))  # fmt: skip
+    src = tmp_path / "declared30.mkv"
+    _ffmpeg("-r", "25", "-i", str(raw), "-c", "copy", str(src))
+    info = probe(src)
+    assert info.fps == 25 and info.reported_fps == 30 and not info.vfr
+    # outputs and parts made at the reported rate (where a job got through) are not reused
+    assert decoding_rule(parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}"), info) != ""
+    for stages, chunk_s in (("[]", 60), ("[]", 1), (STAGES, 1)):
+        run = tmp_path / f"run-{len(stages)}-{chunk_s}"
+        run.mkdir()
+        entry = run_job(job(run, src, chunk_s, stages=stages), run / "state")["inputs"][0]
+        out = run / "out" / "declared30" / "declared30.mkv"
+        factor = 1 if stages == "[]" else 2
+        assert count_frames(out) == entry["media_out"]["frame_count"] == 120 * factor
+        assert abs(video_duration(out) - 4.8) <= 0.04, video_duration(out)
+        assert entry["media_in"]["fps"] == "25/1"
+        assert "frame rate 25 fps from the frames' timestamps (on its grid); the file reports 30" in " ".join(
+            entry["notes"]
+        )
+        assert (entry.get("chunks") or {}).get("count", 1) == (1 if chunk_s == 60 else 5)
