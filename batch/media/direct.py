@@ -11,6 +11,7 @@ and handed to the :class:`~batch.media.preview.PreviewTap`. Imports no numpy.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import tempfile
@@ -108,7 +109,8 @@ def build_command(
             # of an MP4 whose samples carry no duration (B-frames). Held longer, then cut at the count
             # the timestamps give: the frames the reader puts in the same slots (tested). (tpad counts
             # the hold in frames of the stream's nominal rate: 2 s is a frame at any usual one.)
-            head.append(f"tpad=stop_mode=clone:stop_duration={TAIL_HOLD_S}")
+            hold = TAIL_HOLD_S + math.ceil(info.last_frame_s)  # (a last frame held for seconds: as long)
+            head.append(f"tpad=stop_mode=clone:stop_duration={hold}")
             count = info.delivered_frames if count is None else count
         head.append(f"fps={rate}")
     # Timestamps counted in frames, as the frame writer makes them: a container that stores

@@ -21,6 +21,7 @@ from batch.media.frame_times import (
     resampled_count,
     spacing_varies,
 )
+from batch.media.matroska import segment_complete
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -260,6 +261,20 @@ def _stream_duration(video: dict[str, Any]) -> float | None:
     return None
 
 
+def _matroska_end(
+    path: Path, pts: list[int], end: int | None, time_base: Fraction, length: float
+) -> int | None:
+    """Where a Matroska video's last frame ends: the track's declared length where that is over two
+    frames past its last frame's default end and the file holds its whole Segment (Matroska stores no
+    duration for a last frame held for seconds; a copy cut short is what the length then tells)."""
+    gaps = sorted(b - a for a, b in itertools.pairwise(pts))
+    typical = gaps[len(gaps) // 2]
+    declared = pts[0] + half_away(Fraction(length).limit_denominator(1_000_000) / time_base)
+    if declared - (end if end is not None else pts[-1] + typical) > 2 * typical and segment_complete(path):
+        return declared
+    return end
+
+
 def probe(path: Path) -> MediaInfo:
     """Describe the first video stream of a local file.
 
@@ -331,6 +346,8 @@ def probe(path: Path) -> MediaInfo:
     reported_fps: Fraction | None = None
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
+        if "matroska" in str(fmt.get("format_name", "")):
+            end = _matroska_end(path, pts, end, time_base, duration)
         # the frames' own timestamps: the reported rates agree for some variable-rate streams
         # (Matroska; a phone clip missing a frame); so does a last frame held for over two frames
         typical = sorted(b - a for a, b in itertools.pairwise(pts))[(len(pts) - 1) // 2]

@@ -421,3 +421,43 @@ def test_a_file_that_starts_on_half_a_tick_is_counted_as_ffmpeg_counts_it(tmp_pa
         out = frame_hashes(src, f"fps={rate}")
         upto = min(len(out), timeline.frames)
         assert [source[i] for i in timeline.picks(0, upto)] == out[:upto], rate
+
+
+def _held_matroska(path: Path, held_s: int) -> Path:
+    """60 frames at 30 fps in Matroska, the last shown for ``held_s`` seconds: Matroska stores no
+    duration for it, only the track's length (its DURATION tag)."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "60",
+         "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast",
+         "-bsf:v", f"setts=duration=if(eq(N\\,59)\\,{held_s * 1000}\\,DURATION)", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("held_s", [2, 5])
+@pytest.mark.parametrize("stages", ["", "stages: [{interpolate: {factor: 2, ladder: [blend]}}]"])
+def test_a_matroska_last_frame_held_for_seconds_is_kept_not_called_truncated(
+    held_s: int, stages: str, tmp_path: Path
+) -> None:
+    """It failed as truncated ("its container declares 3.967 s, its 60 video frames last 2.000 s"): a
+    cut copy looks the same to ffprobe. The file holds its whole Segment, so the length is the last
+    frame's; a copy cut short (below) is still truncated."""
+    src = _held_matroska(tmp_path / "held.mkv", held_s)
+    info = probe(src)
+    assert info.vfr and abs(info.last_frame_s - held_s) < 0.002
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\n{stages}\nencode: {{codec: libx264, preset: ultrafast, crf: 0}}"
+    )
+    out = tmp_path / "out.mkv"
+    result = run_pipeline(cfg, src, out, choose_encoder(cfg.encode))
+    factor = 2 if stages else 1
+    assert count_frames(out) == result.frames_out == (59 + 30 * held_s) * factor  # type: ignore[attr-defined]
+    assert abs(video_duration(out) - (59 / 30 + held_s)) <= 1 / 30
+    if not stages:  # (lossless: the held frames are the source's last)
+        made = frame_hashes(out)
+        assert made[:60] == frame_hashes(src) and set(made[59:]) == {made[59]}
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(TruncatedVideo, match=r"cut\.mkv is truncated or damaged: its container declares"):
+        run_pipeline(cfg, cut, tmp_path / "cut-out.mkv", choose_encoder(cfg.encode))
