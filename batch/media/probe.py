@@ -166,11 +166,38 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
             hint="check that the input is a video file and was uploaded completely",
             stderr_tail=tail,
         )
+    if lost := _data_skipped(proc.stderr):
+        raise TruncatedVideo(
+            f"{path.name} is truncated or damaged: {lost}; frames there are lost",
+            hint="re-upload a complete copy of the input; to accept the loss, remux it first "
+            "(ffmpeg -i in.mkv -c copy remuxed.mkv) and give the remuxed file",
+            stderr_tail=proc.stderr.strip()[-800:],
+        )
     try:
         facts: dict[str, Any] = json.loads(proc.stdout or "{}")
         return facts
     except json.JSONDecodeError as e:
         raise FFmpegFailed(f"ffprobe printed unreadable output for {path.name}", command=" ".join(cmd)) from e
+
+
+# What ffmpeg's Matroska demuxer says where it cannot read a block inside the file and skips ahead to
+# the next cluster it finds (the packets between are dropped: ffprobe counts fewer frames, and the gap
+# looked like a variable frame rate). A file cut short says "File ended prematurely" instead, and fails
+# the duration check with the lengths that show it.
+_MATROSKA_SKIPS = re.compile(
+    r"\[matroska,webm @ 0x[0-9a-f]+\] [^\n]*?(?P<what>invalid as first byte of an EBML number|exceeds max "
+    r"length|exceeds containing master element|Invalid EBML number size)[^\n]*"
+)
+
+
+def _data_skipped(stderr: str) -> str | None:
+    """What the demuxer skipped over in the middle of the file, from its log; None where it read all."""
+    found = _MATROSKA_SKIPS.search(stderr or "")
+    if found is None:
+        return None
+    at = re.search(r"at pos (\d+)", found.group(0))
+    where = f" at byte {at.group(1)}" if at and int(at.group(1)) else ""  # (0: where it lost its place)
+    return f"its Matroska data is unreadable{where} ({found.group('what')}) and ffmpeg skips past it"
 
 
 COMMON_RATES = tuple(

@@ -363,3 +363,51 @@ def test_a_rate_the_codec_declares_wrongly_is_read_from_the_timestamps(tmp_path:
             entry["notes"]
         )
         assert (entry.get("chunks") or {}).get("count", 1) == (1 if chunk_s == 60 else 5)
+
+
+def _zero_block(src: Path, dest: Path, index: int) -> Path:
+    """``src`` with video packet ``index``'s block (its header's last bytes and payload) zeroed."""
+    packets = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pos,size",
+             "-of", "json", str(src)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    )["packets"]  # fmt: skip
+    pos, size = int(packets[index]["pos"]), int(packets[index]["size"])
+    data = bytearray(src.read_bytes())
+    data[pos - 4 : pos + size] = bytes(size + 4)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+@pytest.mark.parametrize("pts", ["round(N*1000/30);90", "round((N+gte(N,20)+gte(N,50))*1000/30);90"])
+def test_a_matroska_block_the_demuxer_skips_fails_the_input(pts: str, tmp_path: Path) -> None:
+    """ffmpeg's Matroska demuxer skips a block it cannot read to the next cluster: the probe counted
+    one frame fewer, the gap looked like a variable rate, the frame before was held in its place and
+    the job succeeded. Now the input fails, naming the damage and the way to accept it; bytes after
+    a complete file (padding) are no damage, and the remuxed copy the hint names runs."""
+    whole = clip_at(tmp_path / "whole.mkv", pts, x264=("-preset", "ultrafast", "-g", "1"), mkv_remux=True)
+    damaged = _zero_block(whole, tmp_path / "damaged.mkv", 40)
+    for chunk_s in (600, 0.5):
+        out = tmp_path / f"run-{chunk_s}"
+        out.mkdir()
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog",
+             "--config", str(job(out, damaged, chunk_s)), "--state-dir", str(out / "state")],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode != 0
+        entry = json.loads((out / "state" / "manifest.json").read_text())["inputs"][0]
+        assert entry["status"] == "failed" and entry["error"]["type"] == "video_truncated"
+        assert entry["error"]["message"].startswith(
+            "damaged.mkv is truncated or damaged: its Matroska data is unreadable at byte "
+        ), entry["error"]
+        assert "remux it first" in entry["error"]["hint"]
+        assert not (out / "out" / "damaged" / "damaged.mkv").exists()
+    padded = tmp_path / "padded.mkv"
+    padded.write_bytes(whole.read_bytes() + bytes(4096))
+    assert probe(padded).frame_count == probe(whole).frame_count == 90
+    remuxed = tmp_path / "remuxed.mkv"
+    _ffmpeg("-i", str(damaged), "-c", "copy", str(remuxed))
+    assert probe(remuxed).frame_count == 89
