@@ -85,7 +85,8 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGIS
     the frame rate (chunk boundaries are defined by that stage), or when a
     stage spans the input (its caps say so: metrics, tracked masks and
     held-frame removal span chunks), or when its container has no index to
-    seek by (MPEG-TS and raw streams).
+    seek by (MPEG-TS and raw streams), or when its frames lie too close to their
+    time base's ticks for a seek to start exactly at any of them (50 fps in 1/60 s).
     A variable-rate input is cut into chunks of the frames its resampling makes
     (``start``/``count`` count those): each chunk decodes the source frames its
     frames are made of (batch.media.frame_times.Timeline). It runs in one pass
@@ -102,6 +103,8 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGIS
         return None
     if not any(name in info.container for name in SEEKABLE_CONTAINERS):
         return None  # no index to seek by (MPEG-TS, raw streams): a seek would not be frame-exact
+    if not info.vfr and not info.cuts_exact:
+        return None  # frames a tick or two apart: the seek's and the trim's rounding could miss one
     ratio = plan_stages(cfg, info, registry=registry).fps / info.fps  # at most one stage changes the rate
     chunks = []
     n = info.delivered_frames

@@ -116,13 +116,17 @@ GRID_RATES = (
 
 
 def _on_grid(pts: list[int], period: Fraction) -> bool:
-    """Every timestamp within a tick (its own rounding and the first's), and under 0.4 of a frame
-    (a chunk's trim starts half a frame early), of the first's plus a whole number of ``period``s."""
-    slack = min(Fraction(1), period * Fraction(2, 5))
+    """The timestamps are a constant-rate grid's times rounded to ticks: each one's distance from its
+    grid point (the first's plus a whole number of ``period``s) varies by a tick at most."""
     num, den = period.numerator, period.denominator
-    limit = math.floor(slack * den)
     first = pts[0]
-    return all(abs(den * (p - first) - i * num) <= limit for i, p in enumerate(pts))
+    low = high = 0
+    for i, p in enumerate(pts):
+        off = den * (p - first) - i * num  # den times the distance from the grid
+        low, high = min(low, off), max(high, off)
+        if high - low > den:
+            return False
+    return True
 
 
 def _simplest_between(lo: Fraction, hi: Fraction) -> Fraction:
@@ -135,34 +139,57 @@ def _simplest_between(lo: Fraction, hi: Fraction) -> Fraction:
 
 
 def grid_rate(pts: list[int], time_base: Fraction, guesses: tuple[Fraction | None, ...]) -> Fraction | None:
-    """The constant rate whose frame grid a stream's shown timestamps (sorted, in ticks) lie on: the
-    first of ``guesses`` (the reported rates), then of ``GRID_RATES``, that fits, else the simplest
-    rate that does; None where none fits (jitter of over a tick).
+    """The constant rate whose frame grid a stream's shown timestamps (sorted, in ticks) are the
+    rounding of: the first of ``guesses`` (the reported rates), then of ``GRID_RATES``, that fits,
+    else the simplest rate that does; None where none fits (jitter of over a tick).
 
     The reported average is the frames over the stream's length, which a coarse time base skews
     (20 fps in 1/30 s ticks, spaced 2 and 1, averages 9000/451), and the codec's rate can be another
     than the container's (25 fps stored, 30 declared by the H.264 stream): frames counted at such a
-    rate drift off their timestamps, and a chunk sought by frame number starts on the wrong frame."""
+    rate drift off their timestamps (the output's timing with them), and a chunk sought by frame
+    number starts on the wrong frame."""
     if len(pts) < 2:
         return None
     for rate in (*guesses, *GRID_RATES):
         if rate and rate > 0 and _on_grid(pts, 1 / (rate * time_base)):
             return rate
-    # the periods (in ticks) every frame's timestamp allows, a tick either way
-    # (a sample of them and the last: the check below holds the rate to every frame)
+    # the periods (in ticks) each frame allows within a tick of the first's grid: a superset of the
+    # grids that fit (from a sample of the frames and the last; the check holds it to every frame)
     lo, hi = Fraction(0), Fraction(pts[-1] - pts[0] + 1)
     for i in {*range(1, len(pts), max(1, len(pts) // 2000)), len(pts) - 1}:
         lo, hi = max(lo, Fraction(pts[i] - pts[0] - 1, i)), min(hi, Fraction(pts[i] - pts[0] + 1, i))
     if not 0 < lo <= hi:
         return None
-    rate = _simplest_between(1 / (hi * time_base), 1 / (lo * time_base))
-    return rate if _on_grid(pts, 1 / (rate * time_base)) else None
+    # the simplest rate in it, else in its middle half, quarter ... (the grids that fit lie inside)
+    for k in range(12):
+        shrink = (hi - lo) * (1 - Fraction(1, 2**k)) / 2
+        rate = _simplest_between(1 / ((hi - shrink) * time_base), 1 / ((lo + shrink) * time_base))
+        if _on_grid(pts, 1 / (rate * time_base)):
+            return rate
+    return None
 
 
 # A cut between two frames for ffmpeg's accurate seek (``-ss``) and a ``trim`` lies halfway between
 # them, and is used only where that is at least this far from each: ffmpeg reads the times in
 # microseconds and compares them in the stream's ticks.
 CUT_MARGIN_S = Fraction(1, 1000)
+
+
+def cuts_exact(pts: list[int], time_base: Fraction, rate: Fraction) -> bool:
+    """Every constant-rate chunk start (half a frame before frame ``i`` at ``rate``, counted from the
+    first frame) lies over a tick and CUT_MARGIN_S from frames ``i - 1`` and ``i``: ffmpeg rounds the
+    seek and the trim to ticks, half a tick each. Not so where frames are a tick or two apart (50 fps
+    in 1/60 s ticks), or where ``rate`` drifts off them: a chunk started a frame early or late."""
+    period = 1 / (rate * time_base)  # ticks a frame
+    num, den = period.numerator, period.denominator
+    # in units of 1 / (2 * den) ticks: whole numbers ("over the margin" is over its floor there)
+    margin = math.floor(max(Fraction(1), CUT_MARGIN_S / time_base) * 2 * den)
+    first = pts[0]
+    for i in range(1, len(pts)):
+        cut = 2 * den * first + (2 * i - 1) * num
+        if cut - 2 * den * pts[i - 1] <= margin or 2 * den * pts[i] - cut <= margin:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

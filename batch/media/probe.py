@@ -15,6 +15,7 @@ from batch.errors import EmptyInput, FFmpegFailed, NotAVideo, TruncatedVideo
 from batch.media import probe_ahead
 from batch.media.frame_times import (
     Timeline,
+    cuts_exact,
     grid_rate,
     half_away,
     resample_rate,
@@ -117,6 +118,9 @@ class MediaInfo:
     # The rate ffprobe reported where the timestamps' grid gave another (``fps``): that rate drifts off
     # the frames (a coarse time base skews the average; a codec can declare another rate than it has)
     reported_fps: Fraction | None = field(default=None, compare=False)
+    # Constant rate: a chunk can start exactly at any frame by a seek and a trim (frame_times.
+    # cuts_exact): not where frames are a tick or two apart, or where ``fps`` drifts off them
+    cuts_exact: bool = field(default=True, repr=False, compare=False)
 
     @property
     def delivered_frames(self) -> int:
@@ -130,6 +134,7 @@ class MediaInfo:
         out.pop("timeline")
         out.pop("reorder_s")
         out.pop("reported_fps")  # (in the manifest's notes: pipeline.grid_rate_note)
+        out.pop("cuts_exact")
         out["hdr"] = {
             "mastering_display": dict(self.hdr.mastering) or None,
             "max_cll": self.hdr.max_cll,
@@ -371,6 +376,7 @@ def probe(path: Path) -> MediaInfo:
     resample_dropped, last_frame_s, resampled_frames = 0, 0.0, 0
     timeline: Timeline | None = None
     reported_fps: Fraction | None = None
+    exact_cuts = True
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
         if "matroska" in str(fmt.get("format_name", "")):
@@ -390,8 +396,11 @@ def probe(path: Path) -> MediaInfo:
             # decode times lag); the frames are there, so they set the length (a declared length
             # longer than the frames is kept: that is how a truncated file shows).
             duration = max(duration, float((pts[-1] - pts[0]) * time_base) + last_frame_s)
-        elif (on_grid := grid_rate(pts, time_base, (fps, r_rate))) and on_grid != fps:
-            reported_fps, fps = fps, on_grid
+        else:
+            on_grid = grid_rate(pts, time_base, (fps, r_rate))
+            if on_grid is not None and on_grid != fps:
+                reported_fps, fps = fps, on_grid
+            exact_cuts = cuts_exact(pts, time_base, fps)
     else:
         vfr = bool(r_rate and avg_rate and abs(r_rate - avg_rate) / avg_rate > Fraction(1, 100))
         # Some containers (Matroska) report a nominal rate even for variable-rate
@@ -464,6 +473,7 @@ def probe(path: Path) -> MediaInfo:
         timeline=timeline,
         reorder_s=reorder_s,
         reported_fps=reported_fps,
+        cuts_exact=exact_cuts,
     )
 
 

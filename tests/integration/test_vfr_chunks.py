@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -100,11 +101,10 @@ def _cfr_b_frames(path: Path) -> Path:
     return path
 
 
-def _coarse_cfr(path: Path) -> Path:
-    """20 fps in 1/30 s ticks (spaced 2 and 1): ffprobe averages it to 9000/451 fps, a rate that drifts
-    off the frames; frame 240's chunk started at frame 241 (the input failed as truncated)."""
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=20", "-frames:v", "300", "-c:v", "libx264", "-qp", "0",
-            "-preset", "ultrafast", "-video_track_timescale", "30", str(path))  # fmt: skip
+def _coarse_cfr(path: Path, rate: int, ticks: int, frames: int = 300) -> Path:
+    """``rate`` fps stored in 1/``ticks`` s ticks, lossless."""
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=96x64:r={rate}", "-frames:v", str(frames), "-c:v", "libx264",
+            "-qp", "0", "-preset", "ultrafast", "-video_track_timescale", str(ticks), str(path))  # fmt: skip
     return path
 
 
@@ -141,8 +141,6 @@ CLIPS: dict[str, Callable[[Path], Path]] = {
     # constant rate: its chunks seek by frame number, by the same rules
     "fragmented-cfr.mp4": _fragmented(_cfr_b_frames),
     "interlaced-cfr.mp4": lambda p: _interlaced(p, 90, "N*3000"),
-    # its rate read from the grid its timestamps lie on, not ffprobe's skewed average
-    "coarse-20fps-cfr.mp4": _coarse_cfr,
 }
 
 
@@ -411,3 +409,50 @@ def test_a_matroska_block_the_demuxer_skips_fails_the_input(pts: str, tmp_path: 
     remuxed = tmp_path / "remuxed.mkv"
     _ffmpeg("-i", str(damaged), "-c", "copy", str(remuxed))
     assert probe(remuxed).frame_count == 89
+
+
+@pytest.mark.parametrize(
+    ("rate", "ticks", "reported"), [(20, 30, "9000/451"), (50, 60, None), (24, 25, "625/26")]
+)
+def test_frames_a_tick_or_two_apart_keep_one_pass_and_their_rate(
+    rate: int, ticks: int, reported: str | None, tmp_path: Path
+) -> None:
+    """20 fps in 1/30 s ticks (spaced 2 and 1): ffprobe averaged it to 9000/451 fps, which drifts off
+    the frames, and frame 240's chunk started at 241 (the input failed as truncated). At its own rate
+    the chunks still cannot start exactly: ffmpeg rounds the seek and the trim to ticks, which are
+    over a third of a frame here, and chunks of 50 fps in 1/60 s and 24 in 1/25 s started a frame
+    early from frame 25, silently. Such an input runs in one pass, at the rate of its grid."""
+    src = _coarse_cfr(tmp_path / f"c{rate}.mp4", rate, ticks)
+    info = probe(src)
+    assert info.fps == rate and not info.vfr and not info.cuts_exact
+    assert info.reported_fps == (Fraction(reported) if reported else None)
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
+    assert plan_chunks(cfg, info) is None
+    for stages, frames in ((STAGES, 600), ("[]", 300)):
+        run = tmp_path / f"run-{frames}"
+        run.mkdir()
+        entry = run_job(job(run, src, 0.5, stages=stages), run / "state")["inputs"][0]
+        out = run / "out" / src.stem / f"{src.stem}.mkv"
+        assert not entry.get("chunks") and count_frames(out) == entry["media_out"]["frame_count"] == frames
+        assert abs(video_duration(out) - 300 / rate) <= 1 / rate
+        if reported:
+            assert f"frame rate {rate} fps from the frames' timestamps" in " ".join(entry["notes"])
+    # every source frame, each once, in order
+    assert framemd5(out) == framemd5(_ffv1(src, tmp_path / "src.mkv"))
+
+
+def _ffv1(src: Path, dest: Path) -> Path:
+    """``src``'s frames as they decode, lossless, at their rate (for framemd5)."""
+    _ffmpeg("-i", str(src), "-c:v", "ffv1", "-fps_mode", "passthrough", str(dest))
+    return dest
+
+
+def test_constant_rate_clips_in_fine_ticks_still_run_in_chunks(tmp_path: Path) -> None:
+    for name in ("fragmented-cfr.mp4", "interlaced-cfr.mp4"):
+        assert probe(CLIPS[name](tmp_path / name)).cuts_exact
+    jittered = timed_clip(tmp_path / "jitter.mp4", 120, "N*3000+mod(N*7\\,5)*5", "1/90000", "-qp", "0",
+                          "-video_track_timescale", "90000")  # fmt: skip
+    info = probe(jittered)  # up to 0.2 ms late: on no grid, yet every cut is 16 ms from a frame
+    assert not info.vfr and info.cuts_exact and info.reported_fps is None
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {STAGES}\nlimits: {{chunk_s: 0.5}}")
+    assert plan_chunks(cfg, info) is not None
