@@ -144,13 +144,16 @@ def decoding_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REG
     B-frames or interlacing: a chunk now starts decoding before its first frame (a chunk could start
     a frame late; the deinterlacer lacked the frame before). A constant-rate source whose reported
     rate drifts off its timestamps: its frames are now timed by their grid (chunks started on the
-    wrong frame)."""
+    wrong frame). One whose frames lie a tick or two apart: now in one pass (its chunks started a
+    frame off)."""
     if info.vfr:
         return DECODING
     if info.reported_fps is not None:  # (the reported rate, which drifted off the frames, timed them)
         return f"{DECODING}; a constant rate from the timestamps"
     size = max(1, round(cfg.limits.chunk_s * float(info.fps)))
     chunked = registry.chunkable(cfg.stages) and info.delivered_frames > size
+    if chunked and not info.cuts_exact:  # (its chunks could start a frame off: now one pass)
+        return f"{DECODING}; one pass where a seek cannot start exactly at a frame"
     return DECODING if chunked and (info.reorder_s > 0 or deinterlace_filter(info)) else ""
 
 

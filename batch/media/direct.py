@@ -11,7 +11,6 @@ and handed to the :class:`~batch.media.preview.PreviewTap`. Imports no numpy.
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import tempfile
@@ -73,10 +72,6 @@ def _select(frames: tuple[int, ...]) -> str:
     return "select=" + "+".join(f"eq(n\\,{k})" for k in frames)
 
 
-# How long a variable-rate source's last frame is held before the rate filter (cut after it)
-TAIL_HOLD_S = 2
-
-
 def build_command(
     info: MediaInfo,
     spec: OutputSpec,
@@ -104,13 +99,12 @@ def build_command(
         source, head = "[vfr]", []
     if info.vfr:  # resampled: its frames from the first frame's slot, then counted as below
         rate = f"{info.fps.numerator}/{info.fps.denominator}"
-        if info.timeline is not None and info.timeline.distinct():
+        if info.timeline is not None:
             # The rate filter ends where the decoder says the stream ends, which drops the last frame
-            # of an MP4 whose samples carry no duration (B-frames). Held longer, then cut at the count
-            # the timestamps give: the frames the reader puts in the same slots (tested). (tpad counts
-            # the hold in frames of the stream's nominal rate: 2 s is a frame at any usual one.)
-            hold = TAIL_HOLD_S + math.ceil(info.last_frame_s)  # (a last frame held for seconds: as long)
-            head.append(f"tpad=stop_mode=clone:stop_duration={hold}")
+            # of an MP4 whose samples carry no duration (B-frames) and cuts a last frame held for
+            # seconds short (Matroska stores no duration for it). Held on, then cut at the count the
+            # timestamps give: the frames the reader puts in the same slots (tested).
+            head.append("tpad=stop_mode=clone:stop=-1")
             count = info.delivered_frames if count is None else count
         head.append(f"fps={rate}")
     # Timestamps counted in frames, as the frame writer makes them: a container that stores
@@ -141,8 +135,11 @@ def build_command(
     cmd += source_args(spec.source_streams if spec.audio_source is not None else None, 0, video="[v]")
     if count is not None:
         cmd += ["-frames:v", str(count)]
-    # passthrough: the muxer must not drop or duplicate frames to fit its clock
-    cmd += ["-fps_mode", "passthrough", *output_args(spec), str(spec.path)]
+    # passthrough: the muxer must not drop or duplicate frames to fit its clock. The rate: the frames'
+    # timestamps count in it, and the encoder's clock would otherwise be the decoder's rate, which an
+    # H.264 stream can declare wrongly (50 fps stored, 25 declared: pairs of frames on one timestamp)
+    cmd += ["-r", f"{info.fps.numerator}/{info.fps.denominator}", "-fps_mode", "passthrough",
+            *output_args(spec), str(spec.path)]  # fmt: skip
     for i, g in enumerate(grabs):
         out = grab_dir / f"{g.name}-%d.ppm"
         cmd += ["-map", f"[o{i}]", "-fps_mode", "passthrough", "-f", "image2", "-c:v", "ppm", str(out)]

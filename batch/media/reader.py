@@ -163,6 +163,7 @@ class FrameReader:
         # frame of an MP4 whose samples carry no duration; the timestamps give every input one rule,
         # in one pass and in chunks alike.
         self.picks: list[int] | None = None
+        self._counted = not info.vfr  # the frames out are checked against ``expected``
         if info.vfr and info.timeline is not None and info.timeline.distinct():
             self.picks = info.timeline.picks(start, self.expected)
         elif info.vfr and not (start == 0 and count is None):
@@ -174,10 +175,16 @@ class FrameReader:
             # hide a frame that failed, so a split keeps the last one to check
             self._check_dir = Path(tempfile.mkdtemp(prefix="reader-check-"))
             self.check = LastFrameCheck(self._check_dir, info.frame_count, Path(info.path).name)
+            if info.timeline is not None:
+                # The rate filter ends where the decoder says the stream ends, before a last frame held
+                # for seconds (Matroska stores no duration for it): held on, then cut at the count
+                # the timestamps give, which a source that decodes fully then always fills
+                filters.append("tpad=stop_mode=clone:stop=-1")
+                self._counted = True
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
         filters += decode_filters(info.pix_fmt, colour, piped)
         seek: list[str] = []
-        limit = ["-frames:v", str(count)] if count is not None else []
+        limit = ["-frames:v", str(self.expected)] if count is not None or self._counted else []
         cut: str | None = None  # a trim after any deinterlacer (which so reads the fields either side)
         self._window: tuple[int, int] | None = None  # picks: the source frames decoded, by index
         if self.picks is not None and info.timeline is not None:
@@ -209,7 +216,7 @@ class FrameReader:
             pre = [deinterlace] if deinterlace else []
             graph = [f"[0:v:0]{','.join([*pre, 'split=2[vfr][chk]'])}", self.check.branch("chk", "lastf"),
                      f"[vfr]{','.join(filters[len(pre):])}[v]"]  # fmt: skip
-            video = ["-filter_complex", ";".join(graph), "-map", "[v]"]
+            video = ["-filter_complex", ";".join(graph), "-map", "[v]", *limit]
             checked = self.check.output_args("lastf")
         self.command = [
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *seek, "-i", info.path, *video,
@@ -343,7 +350,7 @@ class FrameReader:
         expected = self.expected
         if self.check is not None:
             self.check.verify()
-        if (not self.info.vfr or self.picks is not None) and self.frames_read < expected:
+        if (self._counted or self.picks is not None) and self.frames_read < expected:
             raise TruncatedVideo(
                 f"{Path(self.info.path).name} is truncated or damaged: "
                 f"{self.frames_read} of {expected} frames decoded",

@@ -423,13 +423,17 @@ def test_a_file_that_starts_on_half_a_tick_is_counted_as_ffmpeg_counts_it(tmp_pa
         assert [source[i] for i in timeline.picks(0, upto)] == out[:upto], rate
 
 
-def _held_matroska(path: Path, held_s: int) -> Path:
-    """60 frames at 30 fps in Matroska, the last shown for ``held_s`` seconds: Matroska stores no
-    duration for it, only the track's length (its DURATION tag)."""
+def _held_matroska(path: Path, held_s: int, rate: int = 30, shared: bool = False) -> Path:
+    """60 frames at ``rate`` fps in Matroska, the last shown for ``held_s`` seconds: Matroska stores
+    no duration for it, only the track's length (its DURATION tag). ``shared``: frames 9 and 10 on
+    one timestamp (the rate filter's path, not the reader's slots)."""
+    setts = f"duration=if(eq(N\\,59)\\,{held_s * 1000}\\,DURATION)"
+    if shared:
+        setts += f":pts=if(eq(N\\,10)\\,9\\,N)*1000/{rate}:dts=if(eq(N\\,10)\\,9\\,N)*1000/{rate}"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=30", "-frames:v", "60",
-         "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast",
-         "-bsf:v", f"setts=duration=if(eq(N\\,59)\\,{held_s * 1000}\\,DURATION)", str(path)],
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s=96x64:r={rate}", "-frames:v", "60",
+         "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-bsf:v", f"setts={setts}",
+         "-time_base", "1/1000", str(path)],
         check=True,
     )  # fmt: skip
     return path
@@ -461,3 +465,55 @@ def test_a_matroska_last_frame_held_for_seconds_is_kept_not_called_truncated(
     cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
     with pytest.raises(TruncatedVideo, match=r"cut\.mkv is truncated or damaged: its container declares"):
         run_pipeline(cfg, cut, tmp_path / "cut-out.mkv", choose_encoder(cfg.encode))
+
+
+@pytest.mark.parametrize("stages", ["", "stages: [{upscale: {scale: 1}}]"])
+@pytest.mark.parametrize(("held_s", "rate", "shared"), [(5, 30, True), (30, 120, False)])
+def test_a_long_hold_is_kept_whole_on_every_path(
+    held_s: int, rate: int, shared: bool, stages: str, tmp_path: Path
+) -> None:
+    """Outside review: with two frames on one timestamp (ffmpeg's rate filter resamples it) the held
+    frame was dropped (60 frames for 6.97 s declared, and the job succeeded: the duration check
+    allowed the whole hold); the direct transcode held a 30 s hold at 120 fps 4% short (tpad steps
+    by the rate rounded to the 1 ms ticks). Now every path holds it to the count the timestamps give."""
+    src = _held_matroska(tmp_path / "held.mkv", held_s, rate, shared)
+    info = probe(src)
+    assert info.vfr and info.timeline is not None and info.timeline.distinct() is not shared
+    expected = 59 + rate * held_s
+    assert info.delivered_frames == expected
+    cfg = parse_config(
+        f"inputs: [x]\noutput: out/\n{stages}\nencode: {{codec: libx264, preset: ultrafast, crf: 0}}"
+    )
+    out = tmp_path / "out.mkv"
+    result = run_pipeline(cfg, src, out, choose_encoder(cfg.encode))
+    assert count_frames(out) == result.frames_out == expected  # type: ignore[attr-defined]
+    assert abs(video_duration(out) - expected / rate) <= 1 / rate
+
+
+def test_a_late_held_video_is_held_only_where_its_length_tag_is_known_to_be_its_end(tmp_path: Path) -> None:
+    """ffmpeg's Matroska muxer writes a track's end time as its DURATION tag; another muxer may write
+    its length. For a video starting 1.5 s late the two readings differ by the start, and the last
+    frame's hold was cut short on the wrong guess (outside review, by a tag rewritten as such a muxer
+    would). The hold is taken from a file ffmpeg wrote; from another, the input fails as truncated
+    with both lengths rather than come out short."""
+    video = _held_matroska(tmp_path / "v.mkv", 3)
+    late = tmp_path / "late.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-itsoffset", "1.5", "-i", str(video), "-f", "lavfi",
+         "-i", "sine=d=6", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+         "-bsf:v", "setts=duration=if(eq(N\\,59)\\,3000\\,DURATION)", "-c:a", "aac", str(late)],
+        check=True,
+    )  # fmt: skip
+    info = probe(late)
+    assert info.vfr and abs(info.last_frame_s - 3) < 0.002 and info.delivered_frames == 59 + 90
+    data = late.read_bytes()
+    at = data.index(b"Lavf", data.index(b"ENCODER"))  # the file's ENCODER tag, as another muxer's
+    other = tmp_path / "other.mkv"
+    other.write_bytes(data[:at] + b"Xavf" + data[at + 4 :])
+    info = probe(other)
+    assert not info.vfr and info.frame_count == 60
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: libx264, preset: ultrafast, crf: 0}")
+    with pytest.raises(
+        TruncatedVideo, match=r"other\.mkv is truncated or damaged: its container declares 4\.96"
+    ):
+        run_pipeline(cfg, other, tmp_path / "out.mkv", choose_encoder(cfg.encode))
