@@ -166,6 +166,20 @@ def run_job(cfg: Path, state: Path) -> dict:
     return json.loads(Path(state, "manifest.json").read_text())
 
 
+def run_failing_job(out: Path, src: Path, chunk_s: float) -> dict:
+    """Run the job on ``src`` in ``out`` (made here), which must fail: the input's manifest entry."""
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog",
+         "--config", str(job(out, src, chunk_s)), "--state-dir", str(out / "state")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    entry: dict = json.loads((out / "state" / "manifest.json").read_text())["inputs"][0]
+    assert entry["status"] == "failed"
+    return entry
+
+
 @pytest.mark.parametrize("name", list(CLIPS))
 def test_chunks_of_a_variable_rate_input_equal_one_pass(name: str, tmp_path: Path) -> None:
     src = CLIPS[name](tmp_path / name)
@@ -266,16 +280,7 @@ def test_a_frame_that_does_not_decode_inside_a_chunk_fails_the_input(tmp_path: P
     damaged = tmp_path / "damaged.mp4"
     damaged.write_bytes(bytes(data))
     for chunk_s in (0.5, 600):
-        out = tmp_path / f"run-{chunk_s}"
-        out.mkdir()
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog",
-             "--config", str(job(out, damaged, chunk_s)), "--state-dir", str(out / "state")],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode != 0
-        entry = json.loads((out / "state" / "manifest.json").read_text())["inputs"][0]
-        assert entry["status"] == "failed"
+        entry = run_failing_job(tmp_path / f"run-{chunk_s}", damaged, chunk_s)
         message = entry["error"]["message"]
         assert message.startswith(("damaged.mp4 is truncated or damaged", "decoding damaged.mp4 failed")), (
             message
@@ -414,15 +419,8 @@ def test_a_matroska_block_the_demuxer_skips_fails_the_input(pts: str, tmp_path: 
     damaged = _zero_block(whole, tmp_path / "damaged.mkv", 40)
     for chunk_s in (600, 0.5):
         out = tmp_path / f"run-{chunk_s}"
-        out.mkdir()
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--no-watchdog",
-             "--config", str(job(out, damaged, chunk_s)), "--state-dir", str(out / "state")],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert proc.returncode != 0
-        entry = json.loads((out / "state" / "manifest.json").read_text())["inputs"][0]
-        assert entry["status"] == "failed" and entry["error"]["type"] == "video_truncated"
+        entry = run_failing_job(out, damaged, chunk_s)
+        assert entry["error"]["type"] == "video_truncated"
         assert entry["error"]["message"].startswith(
             "damaged.mkv is truncated or damaged: its Matroska data is unreadable at byte "
         ), entry["error"]

@@ -38,21 +38,10 @@ def test_a_live_segment_of_unknown_size_or_another_container_cannot_tell(tmp_pat
     piped = tmp_path / "piped.mkv"
     with open(piped, "wb") as out:  # written to a pipe: the Segment's size is "unknown"
         subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=s=64x48:r=10:d=1",
-                "-f",
-                "matroska",
-                "-",
-            ],
-            stdout=out,
-            check=True,
-        )
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=10:d=1", "-f", "matroska",
+             "-"],
+            stdout=out, check=True,
+        )  # fmt: skip
     assert segment_complete(piped) is None
     assert segment_complete(_mkv(tmp_path / "a.mp4")) is None
     assert segment_complete(tmp_path / "missing.mkv") is None
