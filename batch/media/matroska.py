@@ -10,7 +10,6 @@ header) tells them apart: a cut copy holds less than it declares.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
 
 _EBML = 0x1A45DFA3
 _SEGMENT = 0x18538067
@@ -56,53 +55,3 @@ def segment_complete(path: Path) -> bool | None:
     if unknown:
         return None
     return at + n + m + declared <= size
-
-
-_CLUSTER = 0x1F43B675
-_BLOCK_GROUP = 0xA0
-_BLOCKS = (0xA3, 0xA1)  # SimpleBlock, Block: their data starts with the track's number
-
-
-def _children_intact(f: BinaryIO, at: int, end: int, parent: int | None = None) -> bool:
-    """The elements from ``at`` to ``end`` (children of ``parent``; None: the Segment's) each have a
-    readable ID and a size that ends within ``end``; so do the children of each Cluster and
-    BlockGroup, and each block's data starts with a readable track number (ffmpeg drops a block
-    whose number is zeroed)."""
-    while at < end:
-        f.seek(at)
-        data = f.read(24)
-        element, n, _ = _vint(data, 0, keep_marker=True)
-        if n > 4:
-            return False  # (IDs are at most 4 bytes: the 0x00 ffmpeg complains of, or garbage)
-        size, m, unknown = _vint(data, n, keep_marker=False)
-        body = at + n + m
-        if unknown or body + size > end:
-            return False
-        descend = (element == _CLUSTER and parent is None) or (element == _BLOCK_GROUP and parent == _CLUSTER)
-        if descend and not _children_intact(f, body, body + size, element):
-            return False
-        if element in _BLOCKS and parent in (_CLUSTER, _BLOCK_GROUP):
-            _vint(data, n + m, keep_marker=False)  # its track's number (raises where it is unreadable)
-        at = body + size
-    return True
-
-
-def clusters_intact(path: Path) -> bool:
-    """Every element of the file's Segment, and every block header of its Clusters, reads whole and
-    ends inside its parent: ffmpeg's demuxer then skips no frames, whatever it logged about the
-    elements that hold none (a damaged tag or seek table). False where anything does not, or where
-    a size is unknown (a file written live: nothing to tell by)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            size = f.seek(0, 2)
-            element, n, _ = _vint(head, 0, keep_marker=True)
-            header, m, _ = _vint(head, n, keep_marker=False)
-            at = n + m + header
-            segment, n, _ = _vint(head, at, keep_marker=True)
-            declared, m, unknown = _vint(head, at + n, keep_marker=False)
-            if element != _EBML or segment != _SEGMENT or unknown or at + n + m + declared > size:
-                return False
-            return _children_intact(f, at + n + m, at + n + m + declared)
-    except (OSError, ValueError, IndexError):
-        return False

@@ -22,7 +22,7 @@ from batch.media.frame_times import (
     resampled_count,
     spacing_varies,
 )
-from batch.media.matroska import clusters_intact, segment_complete
+from batch.media.matroska import segment_complete
 from batch.media.probe_command import FFPROBE, PROBE_ARGS, ffprobe_command, file_argument, probe_ahead_of_time
 
 __all__ = ["FFPROBE", "probe_ahead_of_time"]  # kept here for the runner and the tests
@@ -171,7 +171,7 @@ def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
             hint="check that the input is a video file and was uploaded completely",
             stderr_tail=tail,
         )
-    if lost := _data_skipped(proc.stderr, path):
+    if lost := _data_skipped(proc.stderr):
         raise TruncatedVideo(
             f"{path.name} is truncated or damaged: {lost}; frames there are lost",
             hint="re-upload a complete copy of the input; to accept the loss, remux it first "
@@ -195,12 +195,12 @@ _MATROSKA_SKIPS = re.compile(
 )
 
 
-def _data_skipped(stderr: str, path: Path) -> str | None:
-    """What the demuxer skipped over in the middle of the file, from its log; None where it read all,
-    or where every Cluster and block header reads whole (what it complained of holds no frames: a
-    damaged tag or seek table, which it also reads)."""
+def _data_skipped(stderr: str) -> str | None:
+    """What the demuxer skipped over in the middle of the file, from its log; None where it read all.
+    (Damage only in an element that holds no frames, a tag or the seek table, is refused too: telling
+    it apart from a lost block, a damaged lace or track header, has proved unreliable.)"""
     found = _MATROSKA_SKIPS.search(stderr or "")
-    if found is None or clusters_intact(path):
+    if found is None:
         return None
     at = re.search(r"at pos (\d+)", found.group(0))
     where = f" at byte {at.group(1)}" if at and int(at.group(1)) else ""  # (0: where it lost its place)

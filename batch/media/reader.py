@@ -182,6 +182,8 @@ class FrameReader:
                 filters.append("tpad=stop_mode=clone:stop=-1")
                 self._counted = True
             filters.append(f"fps={info.fps.numerator}/{info.fps.denominator}")
+            if self._counted:  # (the graph ends there: a check still waiting for its frame ends too)
+                filters.append(f"trim=end_frame={self.expected}")
         filters += decode_filters(info.pix_fmt, colour, piped)
         seek: list[str] = []
         limit = ["-frames:v", str(self.expected)] if count is not None or self._counted else []
