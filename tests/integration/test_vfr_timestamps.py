@@ -468,13 +468,13 @@ def test_a_matroska_last_frame_held_for_seconds_is_kept_not_called_truncated(
 
 
 @pytest.mark.parametrize("stages", ["", "stages: [{upscale: {scale: 1}}]"])
-@pytest.mark.parametrize(("held_s", "rate", "shared"), [(5, 30, True), (30, 120, False)])
+@pytest.mark.parametrize(("held_s", "rate", "shared"), [(5, 30, True), (60, 120, False)])
 def test_a_long_hold_is_kept_whole_on_every_path(
     held_s: int, rate: int, shared: bool, stages: str, tmp_path: Path
 ) -> None:
     """Outside review: with two frames on one timestamp (ffmpeg's rate filter resamples it) the held
     frame was dropped (60 frames for 6.97 s declared, and the job succeeded: the duration check
-    allowed the whole hold); the direct transcode held a 30 s hold at 120 fps 4% short (tpad steps
+    allowed the whole hold); the direct transcode held a 60 s hold at 120 fps 4% short (tpad steps
     by the rate rounded to the 1 ms ticks). Now every path holds it to the count the timestamps give."""
     src = _held_matroska(tmp_path / "held.mkv", held_s, rate, shared)
     info = probe(src)
