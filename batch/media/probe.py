@@ -296,13 +296,11 @@ def _stream_duration(video: dict[str, Any]) -> float | None:
 
 
 def _matroska_end(
-    path: Path, pts: list[int], end: int | None, time_base: Fraction, length: float
+    path: Path, pts: list[int], end: int | None, typical: int, time_base: Fraction, length: float
 ) -> int | None:
     """Where a Matroska video's last frame ends: the track's declared length where that is over two
     frames past its last frame's default end and the file holds its whole Segment (Matroska stores no
     duration for a last frame held for seconds; a copy cut short is what the length then tells)."""
-    gaps = sorted(b - a for a, b in itertools.pairwise(pts))
-    typical = gaps[len(gaps) // 2]
     declared = pts[0] + half_away(Fraction(length).limit_denominator(1_000_000) / time_base)
     if declared - (end if end is not None else pts[-1] + typical) > 2 * typical and segment_complete(path):
         return declared
@@ -381,16 +379,16 @@ def probe(path: Path) -> MediaInfo:
     exact_cuts = True
     if shown and len(shown[0]) > 2 and time_base:
         pts, end = shown
+        typical = sorted(b - a for a, b in itertools.pairwise(pts))[(len(pts) - 1) // 2]
         # (a video starting late: ffmpeg's muxer writes its end as the length, others may write its
         # length, and which was read is a guess; a last frame is then not held on that guess)
         lavf = any(
             str(v).startswith("Lavf") for k, v in (fmt.get("tags") or {}).items() if k.lower() == "encoder"
         )
         if "matroska" in str(fmt.get("format_name", "")) and (lavf or _float(video.get("start_time")) <= 0):
-            end = _matroska_end(path, pts, end, time_base, duration)
+            end = _matroska_end(path, pts, end, typical, time_base, duration)
         # the frames' own timestamps: the reported rates agree for some variable-rate streams
         # (Matroska; a phone clip missing a frame); so does a last frame held for over two frames
-        typical = sorted(b - a for a, b in itertools.pairwise(pts))[(len(pts) - 1) // 2]
         vfr = spacing_varies(pts, time_base) or (end is not None and end - pts[-1] > 2 * typical)
         if vfr:
             start = Fraction(str(fmt.get("start_time") or 0))  # ffmpeg's time 0

@@ -393,16 +393,21 @@ def _packet_times(path: Path) -> list[int]:
     return sorted(round(float(t) * 1000) for t in out)
 
 
-def _zero_block(src: Path, dest: Path, index: int) -> Path:
-    """``src`` with video packet ``index``'s block (its header's last bytes and payload) zeroed."""
+def _video_packets(path: Path) -> list[tuple[int, int]]:
+    """Each video packet's (position, size): in Matroska, where its block's track number starts."""
     packets = json.loads(
         subprocess.run(
             ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pos,size",
-             "-of", "json", str(src)],
+             "-of", "json", str(path)],
             capture_output=True, text=True, check=True,
         ).stdout
     )["packets"]  # fmt: skip
-    pos, size = int(packets[index]["pos"]), int(packets[index]["size"])
+    return [(int(p["pos"]), int(p["size"])) for p in packets]
+
+
+def _zero_block(src: Path, dest: Path, index: int) -> Path:
+    """``src`` with video packet ``index``'s block (its header's last bytes and payload) zeroed."""
+    pos, size = _video_packets(src)[index]
     data = bytearray(src.read_bytes())
     data[pos - 4 : pos + size] = bytes(size + 4)
     dest.write_bytes(bytes(data))
@@ -433,24 +438,12 @@ def test_a_matroska_block_the_demuxer_skips_fails_the_input(pts: str, tmp_path: 
     _ffmpeg("-i", str(damaged), "-c", "copy", str(remuxed))
     assert probe(remuxed).frame_count == 89
     # a block whose header is whole but whose track number is zeroed: ffmpeg drops it the same way
-    pos = _packet_positions(whole)[40]
+    pos = _video_packets(whole)[40][0]
     data = bytearray(whole.read_bytes())
     data[pos] = 0
     (tmp_path / "zeroed-track.mkv").write_bytes(bytes(data))
     with pytest.raises(TruncatedVideo, match=r"Matroska data is unreadable"):
         probe(tmp_path / "zeroed-track.mkv")
-
-
-def _packet_positions(path: Path) -> list[int]:
-    """Where each video packet's data starts (Matroska: its block's track number)."""
-    packets = json.loads(
-        subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "packet=pos", "-of", "json",
-             str(path)],
-            capture_output=True, text=True, check=True,
-        ).stdout
-    )["packets"]  # fmt: skip
-    return [int(p["pos"]) for p in packets]
 
 
 def _ffprobe_complains(path: Path) -> bool:
@@ -498,7 +491,7 @@ def test_a_frame_that_does_not_decode_where_two_share_a_timestamp_fails_fast(tmp
     ends the graph, and the input fails as truncated at once."""
     base = clip_at(tmp_path / "base.mkv", "round(N*1000/30);90")
     pairs = retimed(base, tmp_path / "pairs.mkv", "pts=floor(N/2)*2*DURATION:dts=floor(N/2)*2*DURATION")
-    pos = _packet_positions(pairs)[-1]
+    pos = _video_packets(pairs)[-1][0]
     data = bytearray(pairs.read_bytes())
     data[pos + 8 : pos + 40] = bytes(32)  # the last frame's picture, its block header whole
     damaged = tmp_path / "pairs-last.mkv"
