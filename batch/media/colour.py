@@ -41,6 +41,19 @@ def plan_colour(color: ColorInfo, height: int, pix_fmt: str) -> ColourPlan:
     return ColourPlan(matrix=matrix, range="pc" if full else "tv", tags=color, rgb_source=rgb)
 
 
+def planar_format(plan: ColourPlan, pix_fmt: str) -> str:
+    """The filter that hands YUV frames on as ``pix_fmt`` planes with their codes as coded.
+
+    A full-range source (``yuvj420p`` as ffmpeg decodes full-range H.264 and MJPEG, or planes
+    tagged ``pc``) stays full range: a bare ``format=yuv420p`` after a ``yuvj`` decoder squeezes
+    its codes into 16-235 (and the output, tagged full range, would then show washed-out blacks).
+    Told that both sides are full range, the scaler only relabels the planes (bit-exact, tested).
+    """
+    if plan.range == "pc" and not plan.rgb_source:
+        return f"scale=in_range=full:out_range=full,format={pix_fmt}"
+    return f"format={pix_fmt}"
+
+
 # ffprobe prints these transfer names; the encoder option spells them otherwise.
 _TRC_OPTION = {"bt470m": "gamma22", "bt470bg": "gamma28"}
 
@@ -71,6 +84,9 @@ def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False) -> list[
     if converted_here:
         space = space or _SPACE_OF_MATRIX.get(plan.matrix)
         tags = replace(tags, range=tags.range or plan.range)
+    elif plan.range == "pc" and not plan.rgb_source:
+        # full range by its pix_fmt (yuvj*) without a range tag: the planes keep their full-range codes
+        tags = replace(tags, range="pc")
     args: list[str] = []
     transfer = _TRC_OPTION.get(tags.transfer or "", tags.transfer)
     for flag, value in (

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from batch.disk import full_in_stderr
 from batch.errors import Cancelled, FFmpegFailed
-from batch.media.colour import rgb_conversion
+from batch.media.colour import planar_format, rgb_conversion
 from batch.media.decode_check import LastFrameCheck
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import YUV420
@@ -32,6 +32,8 @@ from batch.media.streams import source_args
 from batch.media.writer import OutputSpec, output_args
 
 PROGRESS_PERIOD_S = 0.5
+# 8-bit 4:2:0 as decoded: full-range H.264 and MJPEG decode as yuvj420p, whose codes the graph keeps
+PLAIN_SOURCES = (YUV420, "yuvj420p")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
     """
     pixels = spec.pixels
     plain = pixels is None or (
-        pixels.source == YUV420
+        pixels.source in PLAIN_SOURCES
         and pixels.transport == YUV420
         and pixels.output == YUV420
         and pixels.encoder_pix_fmt == YUV420
@@ -62,7 +64,7 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
     return (
         plain
         and spec.pix_fmt == YUV420
-        and info.pix_fmt == YUV420
+        and info.pix_fmt in PLAIN_SOURCES
         and spec.out_pix_fmt == YUV420
         and not spec.out_rgb
     )
@@ -117,7 +119,8 @@ def build_command(
     grabs = [g for g in grabs if g.frames]
     labels = ["enc", *(f"g{i}" for i in range(len(grabs)))]
     split = f"split={len(labels)}" + "".join(f"[{x}]" for x in labels) if grabs else "null[enc]"
-    graph = [*checked, f"{source}{','.join([*head, split])}", f"[enc]format={spec.out_pix_fmt}[v]"]
+    encode = planar_format(spec.colour, spec.out_pix_fmt)  # (full range kept as coded)
+    graph = [*checked, f"{source}{','.join([*head, split])}", f"[enc]{encode}[v]"]
     for i, g in enumerate(grabs):
         chain = [_select(g.frames)]
         if g.box:

@@ -204,13 +204,16 @@ def plan_pixels(
     # how frames travel
     on_device = False
     if needs_rgb and rgb_on_device:
-        plain_420 = src.name == out.name and src.name in DEVICE_YUV and not keep_alpha
+        # a full-range yuvj420p crosses as yuv420p planes with its codes kept (colour.planar_format);
+        # the device converts with the source's range
+        planes = planar_yuv(src.chroma, src.depth) if src.full_range else src.name
+        plain_420 = planes == out.name and out.name in DEVICE_YUV and not keep_alpha
         # the device converts with chroma sited "left" (MPEG-2/H.264's, what zimg takes for unset)
         sited = info.chroma_location in (None, "left")
         on_device = plain_420 and sited and _fits_planes(src, info.width, info.height)
         if on_device:
             needs_rgb = False
-            notes.append(f"colour converted on the model's device: {src.name} frames through the pipes")
+            notes.append(f"colour converted on the model's device: {out.name} frames through the pipes")
         elif partial_chroma(src, info.width, info.height):
             notes.append(f"colour not converted on the device: {info.width}x{info.height} is an odd size")
         else:
@@ -223,8 +226,7 @@ def plan_pixels(
     yuv_ok = (
         known
         and not needs_rgb
-        and src.family == "yuv"
-        and not src.full_range
+        and src.family == "yuv"  # full range (yuvj*) too: the planes keep their codes (colour.planar_format)
         and not (src.alpha and not keep_alpha)
         and out.family == "yuv"
         and _fits_planes(src, info.width, info.height)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from batch.errors import FFmpegFailed, FrameCountMismatch, MediaError, TruncatedVideo
-from batch.media.colour import ColourPlan, rgb_conversion
+from batch.media.colour import ColourPlan, planar_format, rgb_conversion
 from batch.media.decode_check import LastFrameCheck
 from batch.media.frame_buffers import FrameBuffers
 from batch.media.interlace import deinterlace_filter
@@ -48,8 +48,8 @@ def decode_filters(source_pix_fmt: str, colour: ColourPlan, layout: FrameLayout)
     (colour.rgb_conversion); alpha the layout does not carry is flattened against
     black (premultiplied in RGB, where premultiplying is exact) rather than dropped.
     """
-    if not layout.packed:
-        return [f"format={layout.pix_fmt}"]
+    if not layout.packed:  # (a full-range source keeps its codes: colour.planar_format)
+        return [planar_format(colour, layout.pix_fmt)]
     if pix_facts_or_guess(source_pix_fmt).alpha and not layout.alpha:
         with_alpha = packed_rgb(layout.bits > 8, True)
         return [

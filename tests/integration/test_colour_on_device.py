@@ -370,3 +370,42 @@ def test_chroma_sited_elsewhere_keeps_ffmpegs_conversion(tmp_path: Path, rife: s
     assert record["media_in"]["chroma_location"] == site
     assert any(f"chroma {site}" in n for n in record["notes"])
     assert count_frames(out) == 8
+
+
+def test_a_full_range_source_crosses_as_planes_and_keeps_full_range(tmp_path: Path, rife: str) -> None:
+    """yuvj420p (full-range H.264, as phones record): yuv420p planes with their codes as coded, the
+    device converting with full range; the output tagged full range, its source frames bit-exact and
+    its made frames as the RGB path's (before: RGB through the pipes, a code or two lost each way)."""
+    clip = tmp_path / "phone.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={W}x{H}:r=25,scale=out_range=full",
+         "-frames:v", "6", "-pix_fmt", "yuvj420p", "-c:v", "libx264", "-qp", "0", str(clip)],
+        check=True,
+    )  # fmt: skip
+    assert (video_stream(clip)["pix_fmt"], video_stream(clip)["color_range"]) == ("yuvj420p", "pc")
+    stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu], batch: 4}}"
+    lossless = "{codec: ffv1, container: mkv, colour_on_device: %s}"
+    on, record = job(tmp_path, clip, "full-on", stage, lossless % "true")
+    off, _ = job(tmp_path, clip, "full-off", stage, lossless % "false")
+    pixels = record["encode"]["pixels"]
+    assert (pixels["frames"], pixels["colour_on_device"]) == ("yuv420p", True)
+    (step,) = [s for s in record["stages"][0]["steps"] if s["status"] == "used"]
+    assert step["backend"]["colour_on_device"].endswith(" pc")
+    assert colour_tags(on)["color_range"] == colour_tags(off)["color_range"] == "pc"
+
+    def planes(path: Path) -> np.ndarray:  # full range as coded (no squeeze into 16-235)
+        raw = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-vf", "scale=in_range=full:out_range=full",
+             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        return np.frombuffer(raw, np.uint8).reshape(-1, W * H * 3 // 2)
+
+    source, with_yuv, with_rgb = planes(clip), planes(on), planes(off)
+    assert count_frames(on) == count_frames(off) == 12
+    assert np.array_equal(with_yuv[0::2], source)
+    assert int(source.min()) < 16 and int(with_yuv[1::2].min()) < 16  # full range, both kinds of frame
+    assert np.array_equal(with_yuv[-1], source[-1])  # the last frame held, not made
+    # the made frames agree with the RGB path's (the held last one there went through RGB and back)
+    gap = np.abs(with_yuv.astype(np.int16) - with_rgb.astype(np.int16))
+    assert gap[1:-1:2].mean() < 0.5, gap[1:-1:2].mean()
