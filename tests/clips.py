@@ -7,6 +7,10 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+# ffmpeg 5.1's lavfi ``gradients`` picks its colours at random on every run, ``seed`` or not (the seed
+# fixes only the points): a test that needs the same frames every run names the colours too
+GRADIENT_COLOURS = "c0=0x3060a0:c1=0xa06030:nb_colors=2"
+
 
 def make_clip(
     path: Path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from batch.media.pixfmt import pix_facts_or_guess
 from batch.media.probe import ColorInfo
 
 # ffprobe color_space names -> swscale matrix names
@@ -52,6 +53,57 @@ def planar_format(plan: ColourPlan, pix_fmt: str) -> str:
     if plan.range == "pc" and not plan.rgb_source:
         return f"scale=in_range=full:out_range=full,format={pix_fmt}"
     return f"format={pix_fmt}"
+
+
+def planar_change(source: ColourPlan, written: ColourPlan, in_fmt: str, out_fmt: str) -> str:
+    """The writer's filter from YUV planes ``in_fmt`` (codes as the source's range has them) to the
+    encoder's YUV ``out_fmt`` in ``written``'s range.
+
+    Limited range, or full range at the same depth: ``format=`` (swscale shifts the depth, exact for
+    limited range; the raw planes carry no range, so it converts none). Full range to another depth
+    or to limited range (a codec without a range flag): zimg, which maps full range onto 0..2^n-1
+    (swscale shifts: 8-bit white 255 became 1020 of 1023) and squeezes it into 16-235 exactly.
+    """
+    if source.range != "pc" or source.rgb_source:
+        return f"format={out_fmt}"
+    same_depth = pix_facts_or_guess(in_fmt).depth == pix_facts_or_guess(out_fmt).depth
+    if written.range == "pc" and same_depth:
+        return f"format={out_fmt}"
+    zrange = _ZSCALE_RANGE.get(written.range, "limited")
+    return f"zscale=rangein=full:range={zrange}:filter=bicubic:dither=none,format={out_fmt}"
+
+
+def written_colour(plan: ColourPlan, *, limited: bool) -> ColourPlan:
+    """The plan an output is written with: the source's, or limited range where ``limited`` (the
+    pixel plan's ``limited_range``: a codec that cannot mark full range)."""
+    if not limited or plan.range != "pc":
+        return plan
+    return replace(plan, range="tv", tags=replace(plan.tags, range="tv"))
+
+
+_SETPARAMS = {  # the names vf_setparams takes (ffprobe's names), by option
+    "colorspace": {"bt709", "fcc", "bt470bg", "smpte170m", "smpte240m", "bt2020nc", "bt2020c"},
+    "color_primaries": {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "film", "bt2020",
+                        "smpte428", "smpte431", "smpte432", "jedec-p22", "ebu3213"},
+    "color_trc": {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear", "log100", "log316",
+                  "iec61966-2-4", "bt1361e", "iec61966-2-1", "bt2020-10", "bt2020-12", "smpte2084",
+                  "smpte428", "arib-std-b67"},
+}  # fmt: skip
+
+
+def frame_params(plan: ColourPlan) -> str:
+    """``setparams`` marking each frame with the tags: for an encoder that writes the frames' own
+    colour properties rather than its options (prores_ks), as planar frames from a pipe carry none."""
+    tags = encoder_tag_args(plan)
+    given = dict(zip(tags[::2], tags[1::2], strict=True))
+    values = {
+        "range": {"pc": "pc", "tv": "tv"}.get(given.get("-color_range", "")),
+        "colorspace": given.get("-colorspace"),
+        "color_primaries": given.get("-color_primaries"),
+        "color_trc": plan.tags.transfer,
+    }
+    chosen = [f"{k}={v}" for k, v in values.items() if v and (k == "range" or v in _SETPARAMS.get(k, ()))]
+    return "setparams=" + ":".join(chosen) if chosen else "null"
 
 
 # ffprobe prints these transfer names; the encoder option spells them otherwise.

@@ -36,6 +36,7 @@ _CHECKED_BY_FFMPEG = ("libx264", "libx265", "libvpx-vp9")  # builds differ in th
 _NVENC_NAME = {"yuv420p10le": "p010le", "yuv444p10le": "yuv444p16le"}
 _FFV1_NAME = {"gbrp": "bgr0", "gbrap": "bgra"}
 ALPHA_CODECS = ("ffv1", "prores_ks", "libvpx-vp9")
+NO_RANGE_FLAG = ("prores_ks",)  # its frame header names primaries, transfer and matrix, not the range
 FLATTEN_COLOUR = "black"
 
 
@@ -51,6 +52,7 @@ class PixelPlan:
     steps: tuple[dict[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
     colour_on_device: bool = False  # 4:2:0 frames (8/10-bit); the model stage makes RGB and back on device
+    limited_range: bool = False  # a full-range source written limited: the codec has no range flag (ProRes)
 
     @property
     def output_rgb(self) -> bool:
@@ -200,6 +202,18 @@ def plan_pixels(
         steps.append({"what": "bit depth", "from": str(src.depth), "to": str(out.depth), "why": reason})
     if keep_alpha and not out.alpha:  # an explicit pix_fmt without alpha was caught above
         alpha = "flattened"
+    # ProRes has no range flag (decoders read limited): full-range codes there would play washed out
+    limited = codec in NO_RANGE_FLAG and src.family == "yuv" and (src.full_range or info.color.range == "pc")
+    if limited:
+        steps.append(
+            {
+                "what": "range",
+                "from": "full",
+                "to": "limited",
+                "why": f"{codec} cannot mark full range (players read it as limited); "
+                "set encode.codec: ffv1 (container: mkv) or libx265 to keep full range",
+            }
+        )
 
     # how frames travel
     on_device = False
@@ -278,6 +292,7 @@ def plan_pixels(
         steps=tuple(steps),
         notes=tuple(notes),
         colour_on_device=on_device and transport in DEVICE_YUV,
+        limited_range=limited,
     )
 
 

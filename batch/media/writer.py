@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 
 from batch.disk import full_in_stderr, says_out_of_space
 from batch.errors import BatchError, FFmpegFailed
-from batch.media.colour import ColourPlan, encoder_tag_args, rgb_conversion
+from batch.media.colour import (
+    ColourPlan,
+    encoder_tag_args,
+    frame_params,
+    planar_change,
+    rgb_conversion,
+    written_colour,
+)
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
 from batch.media.pixel_plan import PixelPlan
@@ -33,6 +40,7 @@ if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transco
     import numpy as np
 
 _END = object()
+FRAME_TAGGED = ("prores_ks",)  # writes the frames' colour properties, not the -colorspace options
 # Audio codecs each container holds as they are; anything else becomes AAC.
 
 
@@ -106,14 +114,24 @@ def video_filter(spec: OutputSpec) -> str:
     if pad_w or pad_h:  # smeared from the edge
         parts.append(f"pad={spec.width + pad_w}:{spec.height + pad_h}:0:0")
         parts.append(f"fillborders=right={pad_w}:bottom={pad_h}:mode=smear")
+    written = written_colour_of(spec)
     if spec.layout.packed and not spec.out_rgb:
         conversion = rgb_conversion(
-            spec.colour, to_rgb=False, yuv_pix_fmt=spec.out_pix_fmt, rgb_pix_fmt=spec.pix_fmt
+            written, to_rgb=False, yuv_pix_fmt=spec.out_pix_fmt, rgb_pix_fmt=spec.pix_fmt
         )
         parts.append(conversion)
-    else:
+    elif spec.out_rgb:
         parts.append(f"format={spec.out_pix_fmt}")
+    else:
+        parts.append(planar_change(spec.colour, written, spec.pix_fmt, spec.out_pix_fmt))
+    if spec.encoder.codec in FRAME_TAGGED and not spec.out_rgb:
+        parts.append(frame_params(written))
     return ",".join(parts)
+
+
+def written_colour_of(spec: OutputSpec) -> ColourPlan:
+    """The colour plan the output is written with (limited range where the codec cannot mark full)."""
+    return written_colour(spec.colour, limited=spec.pixels is not None and spec.pixels.limited_range)
 
 
 def encoder_args(spec: OutputSpec) -> list[str]:
@@ -158,7 +176,7 @@ def output_args(spec: OutputSpec) -> list[str]:
     args = encoder_args(spec)
     if not spec.out_rgb:
         converted_here = spec.pixels is not None and spec.pixels.colour_on_device
-        args += encoder_tag_args(spec.colour, converted_here=converted_here)
+        args += encoder_tag_args(written_colour_of(spec), converted_here=converted_here)
     if spec.audio_source is not None and spec.audio:
         args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):

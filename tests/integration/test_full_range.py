@@ -162,3 +162,62 @@ def test_the_users_command_on_a_phone_style_clip_keeps_full_range(tmp_path: Path
         assert record["chunks"]["count"] == 3, record["chunks"]
     ours = planes(made, "yuvj420p")
     assert np.array_equal(ours[0::2] if chunked else ours, planes(src, "yuvj420p"))
+
+
+def test_full_range_to_another_depth_spans_the_whole_range(tmp_path: Path) -> None:
+    """8-bit full range written at 10 bits: white 255 is 1023 (zimg's full-range rule), not 1020 as
+    swscale's shift made it; and back from 10 bits to 8, 1023 is 255 again (found by a review)."""
+    src = make(tmp_path, "h264_yuvj420p", _SMOOTH)
+    ten = tmp_path / "ten.mkv"
+    result = run(src, ten, "[]", "{codec: ffv1, container: mkv, pix_fmt: yuv420p10le}")
+    assert result.frames_out == FRAMES and video_stream(ten).get("color_range") == "pc"
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(ten), "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "pipe:1"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    deep = np.frombuffer(raw, np.uint16).reshape(FRAMES, -1)[:, : W * H].astype(np.int64)
+    y8 = planes(src, "yuvj420p")[:, : W * H].astype(np.int64)
+    assert np.array_equal(deep, (y8 * 1023 + 127) // 255)  # v * 1023 / 255, rounded
+    back = tmp_path / "back.mkv"
+    run(ten, back, "[]", "{codec: ffv1, container: mkv, pix_fmt: yuv420p}")
+    assert np.array_equal(planes(back, "yuvj420p")[:, : W * H], planes(src, "yuvj420p")[:, : W * H])
+
+
+def test_prores_cannot_mark_full_range_so_it_is_written_limited_with_a_step(tmp_path: Path) -> None:
+    """ProRes has no range flag (decoders read limited): full-range codes written as they are played
+    washed out. They are squeezed into 16-235 and the manifest's step says why; the colour tags reach
+    the file (prores_ks writes the frames' own, which planes from a pipe lacked: found by a review)."""
+    src = make(tmp_path, "mjpeg_yuvj422p", _SMOOTH)
+    dest = tmp_path / "out.mov"
+    result = run(src, dest, "[]", "{codec: prores_ks, container: mov}")
+    out = video_stream(dest)
+    assert out.get("color_range", "tv") == "tv" and out.get("color_space") == "bt470bg", out
+    assert any(n.startswith("range: full -> limited (prores_ks cannot mark full range") for n in result.notes)
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(dest), "-f", "rawvideo", "-pix_fmt", "yuv422p10le", "pipe:1"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    luma = np.frombuffer(raw, np.uint16).reshape(FRAMES, -1)[:, : W * H] / 4.0  # in 8-bit codes
+    full = planes(src, "yuvj422p")[:, : W * H].astype(np.float64)
+    squeezed = 16 + full * 219 / 255
+    assert np.abs(luma - squeezed).mean() < 0.5, np.abs(luma - squeezed).mean()  # ProRes is lossy
+    assert luma.min() >= 15 and luma.max() <= 236
+
+
+def test_prores_keeps_a_limited_sources_colour_tags(tmp_path: Path) -> None:
+    """A limited-range BT.709 source through planes into ProRes: its matrix, primaries and transfer
+    reach the file (before: none of them, as prores_ks writes the frames' properties)."""
+    src = tmp_path / "tagged.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={W}x{H}:r={RATE}", "-frames:v", "3",
+         "-pix_fmt", "yuv422p10le", "-c:v", "ffv1", "-colorspace", "bt709", "-color_primaries", "bt709",
+         "-color_trc", "bt709", "-color_range", "tv", str(src)],
+        check=True,
+    )  # fmt: skip
+    dest = tmp_path / "out.mov"
+    result = run(src, dest, "[]", "{codec: prores_ks, container: mov}")
+    assert result.notes[0] == "frames passed between stages as yuv422p10le"
+    out = video_stream(dest)
+    assert (out.get("color_space"), out.get("color_primaries"), out.get("color_transfer")) == (
+        "bt709", "bt709", "bt709",
+    ), out  # fmt: skip

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clips import count_frames, make_clip
+from clips import GRADIENT_COLOURS, count_frames, make_clip
 
 from batch.config import JobConfig, parse_config
 from batch.errors import Cancelled
@@ -177,7 +177,8 @@ def test_the_standin_output_is_bit_identical_at_any_queue_depth(tmp_path: Path, 
 def test_yuv_to_rgb_and_back_stays_within_one_code_value(tmp_path: Path) -> None:
     src = tmp_path / "gradients.mkv"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "gradients=s=128x72:r=30:speed=0.02:seed=7",
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+         f"gradients=s=128x72:r=30:speed=0.02:seed=7:{GRADIENT_COLOURS}",
          "-frames:v", "6", "-pix_fmt", "yuv420p", "-c:v", "ffv1", str(src)],
         check=True,
     )  # fmt: skip

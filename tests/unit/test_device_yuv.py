@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from clips import GRADIENT_COLOURS
 from test_yuv_rgb import PLANS, assert_close, lavfi_yuv, zscale
 
 from batch.media import yuv_rgb
@@ -31,7 +32,8 @@ def test_a_round_trip_through_the_device_is_within_a_code_of_ffmpegs(plan: Colou
     """yuv420p and rgb24, or yuv420p10le and rgb48le: what the model sees is ffmpeg's RGB within a
     code, and what comes back is what the writer's zscale would make of it."""
     w, h = 64, 48
-    frames = [lavfi_yuv(source, w, h, depth) for source in (f"gradients=s={w}x{h}:seed=3", "testsrc2")]
+    sources = (f"gradients=s={w}x{h}:seed=3:{GRADIENT_COLOURS}", "testsrc2")
+    frames = [lavfi_yuv(source, w, h, depth) for source in sources]
     fmt = Yuv420Frames(yuv_rgb.for_plan(plan, depth), w, h)
     streams = Streams(CPU)
     rgb = upload_yuv(streams, frames, CPU, fmt)

@@ -12,6 +12,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+from clips import GRADIENT_COLOURS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,7 +77,7 @@ def assert_close(a: np.ndarray, b: np.ndarray, codes: int = 1) -> None:
     assert np.count_nonzero(d > codes) <= max(1, d.size // 200), np.count_nonzero(d > codes)
 
 
-SOURCES = {"gradients": "gradients=s=64x48:seed=4", "testsrc2": "testsrc2=s=64x48"}
+SOURCES = {"gradients": f"gradients=s=64x48:seed=4:{GRADIENT_COLOURS}", "testsrc2": "testsrc2=s=64x48"}
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: f"{p.matrix}-{p.range}")
@@ -125,7 +126,7 @@ def test_odd_sizes_round_chroma_up_and_match_zscale_on_the_even_frame(w: int, h:
     # conversion cropped is what the odd frame's must be (the chroma grid is the same)
     rng = np.random.default_rng(w + h)
     cw, ch = -(-w // 2), -(-h // 2)
-    src = lavfi_yuv("gradients=s=96x64:seed=2", 2 * cw, 2 * ch)
+    src = lavfi_yuv(f"gradients=s=96x64:seed=2:{GRADIENT_COLOURS}", 2 * cw, 2 * ch)
     luma = src[: 4 * cw * ch].reshape(2 * ch, 2 * cw)
     odd = np.concatenate([luma[:h, :w].reshape(-1), src[4 * cw * ch :]])
     assert odd.size == yuv_rgb.yuv420p_bytes(w, h)
