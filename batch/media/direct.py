@@ -22,14 +22,15 @@ from pathlib import Path
 
 from batch.disk import full_in_stderr
 from batch.errors import Cancelled, FFmpegFailed
-from batch.media.colour import planar_format, rgb_conversion
+from batch.media.colour import frame_params, planar_format, rgb_conversion
 from batch.media.decode_check import LastFrameCheck
 from batch.media.interlace import deinterlace_filter
-from batch.media.layout import YUV420
+from batch.media.layout import YUV420, FrameLayout
+from batch.media.pixfmt import pix_facts, planar_yuv
 from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
 from batch.media.streams import source_args
-from batch.media.writer import OutputSpec, output_args
+from batch.media.writer import FRAME_TAGGED, OutputSpec, output_args
 
 PROGRESS_PERIOD_S = 0.5
 # 8-bit 4:2:0 as decoded: full-range H.264 and MJPEG decode as yuvj420p, whose codes the graph keeps
@@ -47,25 +48,33 @@ class Grab:
 
 
 def usable(info: MediaInfo, spec: OutputSpec) -> bool:
-    """Whether the direct transcode makes exactly what the pipes would: 8-bit 4:2:0 in and out.
+    """Whether the direct transcode makes exactly what the pipes would: the source's own YUV planes
+    in and out, no conversion between.
 
-    The pixel plan (batch.media.pixel_plan) must say plain ``yuv420p`` from source to encoder,
-    with no alpha; a high-bit, 4:2:2/4:4:4, RGB or alpha source goes through the pipes, which
-    keep its format as the plan says.
+    The pixel plan (batch.media.pixel_plan) must say that frames would cross the pipes as the
+    source's planar YUV (``yuv420p``, ``yuv420p10le``, ``yuv422p10le`` ...: the reader's only filter
+    is a repack or, for full range, a relabel) and that the encoder is fed that same format, with
+    no alpha. A source the pipes convert (RGB, a depth or chroma the codec does not hold, ProRes's
+    squeeze of full range, NVENC's ``p010le``) goes through the pipes, which convert it as the plan says.
     """
     pixels = spec.pixels
-    plain = pixels is None or (
-        pixels.source in PLAIN_SOURCES
-        and pixels.transport == YUV420
-        and pixels.output == YUV420
-        and pixels.encoder_pix_fmt == YUV420
-        and pixels.alpha == "none"
-    )
+    if pixels is None:
+        plain = spec.pix_fmt == YUV420 == spec.out_pix_fmt
+        return plain and info.pix_fmt in PLAIN_SOURCES and not spec.out_rgb
+    try:
+        src = pix_facts(info.pix_fmt)
+    except ValueError:
+        return False
+    planes = pixels.transport
     return (
-        plain
-        and spec.pix_fmt == YUV420
-        and info.pix_fmt in PLAIN_SOURCES
-        and spec.out_pix_fmt == YUV420
+        src.family == "yuv"
+        and not src.alpha
+        and pixels.alpha == "none"
+        and not FrameLayout(planes, 2, 2).packed
+        and planes == planar_yuv(src.chroma, src.depth)
+        and planes == pixels.output == pixels.encoder_pix_fmt == spec.pix_fmt == spec.out_pix_fmt
+        and not pixels.limited_range
+        and not pixels.colour_on_device
         and not spec.out_rgb
     )
 
@@ -120,6 +129,8 @@ def build_command(
     labels = ["enc", *(f"g{i}" for i in range(len(grabs)))]
     split = f"split={len(labels)}" + "".join(f"[{x}]" for x in labels) if grabs else "null[enc]"
     encode = planar_format(spec.colour, spec.out_pix_fmt)  # (full range kept as coded)
+    if spec.encoder.codec in FRAME_TAGGED:  # (prores_ks writes the frames' colour properties)
+        encode += f",{frame_params(spec.colour)}"
     graph = [*checked, f"{source}{','.join([*head, split])}", f"[enc]{encode}[v]"]
     for i, g in enumerate(grabs):
         chain = [_select(g.frames)]
