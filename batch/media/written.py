@@ -1,7 +1,7 @@
 """The facts of an encoded output from what was asked of ffmpeg and the file's own index.
 
-One ffprobe run per input, not two (issue 12): for the common output (H.264 in MP4/MOV, the
-source's audio copied, no subtitles, chapters, timecode, rotation or HDR) the output's
+One ffprobe run per input, not two (issue 12): for the common output (H.264 of 8 or 10 bits in
+MP4/MOV, the source's audio copied, no subtitles, chapters, timecode, rotation or HDR) the output's
 :class:`~batch.media.probe.MediaInfo` is read from its ``moov`` (tracks, sample counts and
 durations, edit list, where the samples lie) and its SPS (pixel format, colour description,
 chroma siting), the two places ffprobe reads them from, in about a millisecond instead of
@@ -32,6 +32,7 @@ _TRANSFERS = {
     13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67",
 }  # fmt: skip
 _MATRICES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc"}
+_CHROMA_FORMATS = {1: "420", 2: "422", 3: "444"}  # chroma_format_idc -> ffmpeg's pix_fmt part
 _CHROMA_LOCATIONS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
 # an audio codec as ffprobe names it -> the sample entries that carry it in MP4/MOV
 _AUDIO_ENTRIES = {
@@ -129,10 +130,12 @@ def _intact(index: Index) -> bool:
 
 
 def _picture(sps: Sps, track: Track) -> tuple[str, ColorInfo, str | None] | None:
-    """(pix_fmt, colour tags, chroma siting) as ffmpeg's H.264 decoder reports an 8-bit 4:2:0 SPS."""
-    eight_bit_420 = sps.chroma_format == 1 and sps.bit_depth_luma == 8 and sps.bit_depth_chroma == 8
-    if not eight_bit_420 or not sps.frame_mbs_only:
-        return None  # interlaced coding, 4:2:2/4:4:4 or high bit depths: ffprobe
+    """(pix_fmt, colour tags, chroma siting) as ffmpeg's H.264 decoder reports an SPS of 8 or 10
+    bits, 4:2:0, 4:2:2 or 4:4:4 (``yuvj`` names for full range at 8 bits only, as the decoder's)."""
+    chroma_name = _CHROMA_FORMATS.get(sps.chroma_format)
+    depth = sps.bit_depth_luma
+    if chroma_name is None or depth not in (8, 10) or sps.bit_depth_chroma != depth or not sps.frame_mbs_only:
+        return None  # interlaced coding, monochrome, 9/12/14 bits, mixed depths: ffprobe
     if (sps.width, sps.height) != (track.width, track.height):
         return None
     names: list[str | None] = [None, None, None]
@@ -152,12 +155,13 @@ def _picture(sps: Sps, track: Track) -> tuple[str, ColorInfo, str | None] | None
             return None
     colour_range = ("pc" if sps.full_range else "tv") if sps.video_signal_type else None
     color = ColorInfo(range=colour_range, space=names[2], transfer=names[1], primaries=names[0])
-    chroma = "left"  # what ffmpeg's H.264 decoder reports for 4:2:0 without chroma_loc_info
+    chroma = "left"  # what ffmpeg's H.264 decoder reports without chroma_loc_info (4:2:2 and 4:4:4 too)
     if sps.chroma_loc_top is not None:
         if sps.chroma_loc_top >= len(_CHROMA_LOCATIONS):
             return None
         chroma = _CHROMA_LOCATIONS[sps.chroma_loc_top]
-    return ("yuvj420p" if sps.full_range else "yuv420p"), color, chroma
+    jpeg = "j" if sps.full_range and depth == 8 else ""
+    return f"yuv{jpeg}{chroma_name}p{'10le' if depth == 10 else ''}", color, chroma
 
 
 def _edit_fits(index: Index, track: Track) -> bool:

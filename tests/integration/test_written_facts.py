@@ -3,7 +3,7 @@
 Each case encodes a real source through the pipeline (real ffmpeg), then compares the
 MediaInfo the job used (``result.info_out``) with a full ffprobe of the same file, field by
 field. The common outputs must take the in-process reading (no ffprobe run for the output);
-the others (10-bit, subtitles, rotation, Matroska, transcoded audio, HEVC) must fall back to
+the others (HDR, subtitles, rotation, Matroska, transcoded audio, HEVC) must fall back to
 ffprobe. Damaged outputs, and random damage to a real one, never get facts ffprobe would not
 give.
 """
@@ -76,6 +76,12 @@ def output_probes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return seen
 
 
+def _x264(pix_fmt: str, *extra: str, vf: str = "") -> tuple[dict[str, Any], str, str]:
+    """A FAST case: a libx264 source in ``pix_fmt``, transcoded with no stages into MP4."""
+    out = ["-c:v", "libx264", "-pix_fmt", pix_fmt, *extra]
+    return {"vf": vf or f"format={pix_fmt}", "out": out}, "[]", "mp4"
+
+
 FAST = {
     "untagged, no audio": ({}, "[]", "mp4"),
     "untagged, aac copied": ({"extra_in": AAC, "out": ["-c:v", "libx264", "-c:a", "aac"]}, "[]", "mp4"),
@@ -101,6 +107,13 @@ FAST = {
                                            "-c:a", "aac"]},
         "[]", "mp4",
     ),
+    "10-bit": _x264("yuv420p10le"),
+    "10-bit full range": _x264("yuv420p10le", "-color_range", "pc"),
+    "4:2:2": _x264("yuv422p"),
+    "4:2:2 10-bit": _x264("yuv422p10le"),
+    "4:4:4": _x264("yuv444p"),
+    "4:2:2 full range (MJPEG-like)": _x264("yuvj422p", vf="scale=out_range=full,format=yuvj422p"),
+    "4:2:0 full range (phone-like)": _x264("yuvj420p", vf="scale=out_range=full,format=yuvj420p"),
     "through the pipes, 2x blend": ({}, "[{interpolate: {factor: 2, ladder: [blend]}}]", "mp4"),
     "through the pipes, crop": ({"size": "96x64"}, "[{crop: {width: 50, height: 34}}]", "mp4"),
 }  # fmt: skip
@@ -148,8 +161,11 @@ def test_a_source_whose_audio_track_holds_no_packets_gives_an_output_without_it(
 
 
 SLOW = {
-    "10-bit": (
-        {"vf": "format=yuv420p10le", "out": ["-c:v", "libx264", "-pix_fmt", "yuv420p10le"]}, "mp4", ""
+    "10-bit HLG (HDR side data is ffprobe's)": (
+        {"vf": "format=yuv420p10le", "out": ["-c:v", "libx264", "-pix_fmt", "yuv420p10le",
+                                             "-color_trc", "arib-std-b67", "-color_primaries", "bt2020",
+                                             "-colorspace", "bt2020nc"]},
+        "mp4", "",
     ),
     "matroska output": ({"extra_in": AAC, "out": ["-c:v", "libx264", "-c:a", "aac"]}, "mkv", ""),
     "mov_text subtitles": ({}, "mp4", "subtitles"),
