@@ -228,7 +228,7 @@ class ChunkedInput:
         self.prefix = parts_url(cfg.output, stem)
         self.ext = cfg.encode.container if cfg.encode.container in ("mkv", "mov") else "mp4"  # mov: ProRes
         pixels = pixel_plan_for(cfg, info, encoder, registry)
-        self._pixels, self._source_sha256 = f"{pixels.output}/{pixels.transport}", source_sha256
+        self._pixels, self._source_sha256 = pixels.route, source_sha256
         self._decoding = decoding_rule(cfg, info, registry)
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder, self._pixels, self._decoding)
         self.registry = registry

@@ -442,7 +442,7 @@ class Runner:
         record.media_in = info.to_dict()
         done_url = join_url(self.cfg.output, output_record_key(stem))
         pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
-        pixel_route = f"{pixels.output}/{pixels.transport}"
+        pixel_route = pixels.route
         decoding = decoding_rule(self.cfg, info, self.registry)
         earlier = self._done_record(out_store, done_url)
         if earlier is not None:  # the settings' fingerprint decides, and it holds the input's hash

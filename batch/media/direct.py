@@ -72,6 +72,9 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
         and pixels.alpha == "none"
         and not FrameLayout(planes, 2, 2).packed
         and planes == planar_yuv(src.chroma, src.depth)
+        # stored as those very planes (not nv12, p010 or big-endian, which ffmpeg would convert here,
+        # marking the frames limited range where the pipes leave the range untagged)
+        and info.pix_fmt.replace("yuvj", "yuv") == planes
         and planes == pixels.output == pixels.encoder_pix_fmt == spec.pix_fmt == spec.out_pix_fmt
         and not pixels.limited_range
         and not pixels.colour_on_device

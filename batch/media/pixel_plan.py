@@ -53,6 +53,14 @@ class PixelPlan:
     notes: tuple[str, ...] = field(default=())
     colour_on_device: bool = False  # 4:2:0 frames (8/10-bit); the model stage makes RGB and back on device
     limited_range: bool = False  # a full-range source written limited: the codec has no range flag (ProRes)
+    range_rule: str = ""  # "limited" (as above), "full-range depth" (zimg rescales full-range planes), ""
+
+    @property
+    def route(self) -> str:
+        """What of the plan shapes the output's frames, for the fingerprints (batch.job.chunks): an
+        output made under an earlier rule (full range squeezed or rescaled otherwise) is made again."""
+        base = f"{self.output}/{self.transport}"
+        return f"{base}/{self.range_rule}" if self.range_rule else base
 
     @property
     def output_rgb(self) -> bool:
@@ -203,7 +211,8 @@ def plan_pixels(
     if keep_alpha and not out.alpha:  # an explicit pix_fmt without alpha was caught above
         alpha = "flattened"
     # ProRes has no range flag (decoders read limited): full-range codes there would play washed out
-    limited = codec in NO_RANGE_FLAG and src.family == "yuv" and (src.full_range or info.color.range == "pc")
+    full = src.family == "yuv" and (src.full_range or info.color.range == "pc")
+    limited = codec in NO_RANGE_FLAG and full
     if limited:
         steps.append(
             {
@@ -255,6 +264,9 @@ def plan_pixels(
                 "as ffmpeg's zscale refuses 4:2:0 of odd size"
             )
 
+    rescaled = full and yuv_ok and out.depth != src.depth  # planes rescaled by zimg (colour.planar_change)
+    range_rule = "limited" if limited else "full-range depth" if rescaled else ""
+
     # HDR side data
     x265: list[str] = []
     if info.hdr.present:
@@ -293,6 +305,7 @@ def plan_pixels(
         notes=tuple(notes),
         colour_on_device=on_device and transport in DEVICE_YUV,
         limited_range=limited,
+        range_rule=range_rule,
     )
 
 

@@ -310,3 +310,25 @@ def test_no_stages_on_the_sources_own_planes_is_the_direct_transcode(
     if lossless:
         assert np.array_equal(decode(dest, pix_fmt), decode(piped, pix_fmt))
     assert stream_facts(piped).get("color_space") == out.get("color_space")
+
+
+@pytest.mark.parametrize("stored", ["nv12", "yuv420p10be"])
+def test_a_source_stored_otherwise_goes_through_the_pipes_untagged_as_before(
+    tmp_path: Path, stored: str
+) -> None:
+    """Semi-planar or big-endian planes are converted by ffmpeg, which marks them limited range; the
+    pipes leave an untagged source untagged, so such a source keeps the pipes (a review found the
+    direct path tagging it ``tv``). Same frames either way."""
+    src = tmp_path / f"{stored}.nut"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", _SRC, "-frames:v", "3", "-vf", f"format={stored}",
+         "-c:v", "rawvideo", str(src)],
+        check=True,
+    )  # fmt: skip
+    assert video_stream(src)["pix_fmt"] == stored and "color_range" not in video_stream(src)
+    dest = tmp_path / "out.mkv"
+    result = run(src, dest, "[]", "{codec: ffv1, container: mkv}")
+    planes = "yuv420p" if stored == "nv12" else "yuv420p10le"
+    assert result.notes[0] == f"frames passed between stages as {planes}", result.notes
+    assert video_stream(dest).get("color_range", "unknown") == "unknown"
+    assert np.array_equal(decode(dest, planes), decode(src, planes))

@@ -8,6 +8,7 @@ the byte size of a raw frame ffmpeg writes. The plan is checked on made-up Media
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -343,3 +344,23 @@ def test_an_8_bit_420_job_does_not_ask_ffmpeg_what_the_encoder_holds(
     assert asked == [codec] and p.output == "yuv420p" and p.steps[0]["what"] == "bit depth"
     plan("yuva420p", codec, container=container)
     assert asked == [codec, codec]
+
+
+def test_the_route_names_a_range_rule_only_where_one_shapes_the_frames() -> None:
+    """The fingerprints take ``route``: an output made before full range was squeezed for ProRes, or
+    rescaled by zimg to another depth, is made again; every other route stays as it was (no output
+    made before is remade for nothing)."""
+    full_10 = replace(info("yuv420p10le"), color=ColorInfo(range="pc"))
+    cfg = enc(codec="prores_ks", container="mov")
+    prores = plan_pixels(info("yuvj422p"), cfg, "prores_ks", needs_rgb=False, model_stage=False)
+    assert prores.limited_range and prores.route == f"{prores.output}/{prores.transport}/limited"
+    assert any(s["what"] == "range" and s["to"] == "limited" for s in prores.steps)
+    eight = enc(codec="libx264", pix_fmt="yuv420p")
+    rescaled = plan_pixels(full_10, eight, "libx264", needs_rgb=False, model_stage=False)
+    assert rescaled.route == "yuv420p/yuv420p10le/full-range depth"
+    same_depth = plan_pixels(
+        full_10, enc(codec="ffv1", container="mkv"), "ffv1", needs_rgb=False, model_stage=False
+    )
+    assert same_depth.route == "yuv420p10le/yuv420p10le" and not same_depth.limited_range
+    limited = plan_pixels(info("yuv422p10le"), cfg, "prores_ks", needs_rgb=False, model_stage=False)
+    assert limited.route == "yuv422p10le/yuv422p10le" and not limited.steps
