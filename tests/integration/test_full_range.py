@@ -205,8 +205,8 @@ def test_prores_cannot_mark_full_range_so_it_is_written_limited_with_a_step(tmp_
 
 
 def test_prores_keeps_a_limited_sources_colour_tags(tmp_path: Path) -> None:
-    """A limited-range BT.709 source through planes into ProRes: its matrix, primaries and transfer
-    reach the file (before: none of them, as prores_ks writes the frames' properties)."""
+    """A limited-range BT.709 source into ProRes, direct and through the pipes: its matrix, primaries
+    and transfer reach the file (before: none of them, as prores_ks writes the frames' properties)."""
     src = tmp_path / "tagged.mkv"
     subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={W}x{H}:r={RATE}", "-frames:v", "3",
@@ -214,10 +214,16 @@ def test_prores_keeps_a_limited_sources_colour_tags(tmp_path: Path) -> None:
          "-color_trc", "bt709", "-color_range", "tv", str(src)],
         check=True,
     )  # fmt: skip
-    dest = tmp_path / "out.mov"
-    result = run(src, dest, "[]", "{codec: prores_ks, container: mov}")
-    assert result.notes[0] == "frames passed between stages as yuv422p10le"
-    out = video_stream(dest)
-    assert (out.get("color_space"), out.get("color_primaries"), out.get("color_transfer")) == (
-        "bt709", "bt709", "bt709",
-    ), out  # fmt: skip
+    for stages, how in [
+        ("[]", "no stages: ffmpeg transcoded the source directly"),
+        (f"[{{crop: {{x: 0, y: 0, width: {W}, height: {H}}}}}]", "frames passed between stages"),
+    ]:
+        dest = tmp_path / f"out-{len(stages)}.mov"
+        result = run(src, dest, stages, "{codec: prores_ks, container: mov}")
+        assert result.notes[0].startswith(how), result.notes
+        out = video_stream(dest)
+        assert (out.get("color_space"), out.get("color_primaries"), out.get("color_transfer")) == (
+            "bt709",
+            "bt709",
+            "bt709",
+        ), out
