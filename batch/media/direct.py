@@ -26,7 +26,6 @@ from batch.media.colour import frame_params, planar_format, rgb_conversion
 from batch.media.decode_check import LastFrameCheck
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import YUV420, FrameLayout
-from batch.media.pixfmt import pix_facts, planar_yuv
 from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
 from batch.media.streams import source_args
@@ -61,19 +60,13 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
     if pixels is None:
         plain = spec.pix_fmt == YUV420 == spec.out_pix_fmt
         return plain and info.pix_fmt in PLAIN_SOURCES and not spec.out_rgb
-    try:
-        src = pix_facts(info.pix_fmt)
-    except ValueError:
-        return False
     planes = pixels.transport
     return (
-        src.family == "yuv"
-        and not src.alpha
-        and pixels.alpha == "none"
+        pixels.alpha == "none"
         and not FrameLayout(planes, 2, 2).packed
-        and planes == planar_yuv(src.chroma, src.depth)
-        # stored as those very planes (not nv12, p010 or big-endian, which ffmpeg would convert here,
-        # marking the frames limited range where the pipes leave the range untagged)
+        and not FrameLayout(planes, 2, 2).alpha
+        # the source stored as those very planes (not nv12, p010 or big-endian, which ffmpeg would
+        # convert here, marking the frames limited range where the pipes leave the range untagged)
         and info.pix_fmt.replace("yuvj", "yuv") == planes
         and planes == pixels.output == pixels.encoder_pix_fmt == spec.pix_fmt == spec.out_pix_fmt
         and not pixels.limited_range
