@@ -130,7 +130,8 @@ def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRun
     with long_lived_imports():  # the config model and the runner: loaded once, kept to the end
         from batch.config import resolved
         from batch.config_source import load_config
-        from batch.job.runner import RunOptions, run_job
+        from batch.errors import ConfigError
+        from batch.job.runner import RunOptions, refuse_run, run_job
         from batch.job.shards import Shard
 
     if args.state_dir_on_stdin:
@@ -140,17 +141,19 @@ def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRun
             print("error: the supervisor named no state dir; nothing was done", file=sys.stderr)
             return EXIT_INTERNAL
         state_dir = Path(named)
+    # the shard is refused with a failure manifest in the state dir, as a bad config is (only there:
+    # a manifest under the output could stand in for one an earlier run's shards made)
+    refusal = RunOptions(dry_run=args.dry_run, state_dir=state_dir)
     try:
         shard_spec = Shard.parse(args.shard) if args.shard is not None else Shard.from_env()
     except BatchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return e.exit_code if args.validate else refuse_run(e, config_url, refusal)
     if shard_spec is not None and not _run_id() and not args.validate:
-        print(
-            "error: a sharded run needs BATCH_RUN_ID (fix: one value for every shard of the run)",
-            file=sys.stderr,
+        missing = ConfigError(
+            "a sharded run needs BATCH_RUN_ID",
+            hint="set BATCH_RUN_ID to one value for every shard of the run",
         )
-        return EXIT_CONFIG
+        return refuse_run(missing, config_url, refusal)
 
     if args.validate:
         try:

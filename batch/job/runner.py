@@ -668,6 +668,16 @@ def run_job(config_url: str, options: RunOptions) -> int:
         return _fail_early(_internal(e), options, config=resolved(cfg), job_id=job_id, **where)
 
 
+def refuse_run(error: BatchError, config_url: str, options: RunOptions) -> int:
+    """A run refused before it starts (a bad ``--shard``): the error once, and a failure manifest in
+    the state dir with the config where it loads. Nothing is written under the output."""
+    try:
+        cfg = load_config(config_url)
+    except Exception:  # the refusal is the error to report; a bad config would be reported after it
+        return _fail_early(error, options, config=None, job_id="unknown")
+    return _fail_early(error, options, config=resolved(cfg), job_id=cfg.job_id or "unknown")
+
+
 def _internal(e: Exception) -> InternalError:
     return InternalError(f"{type(e).__name__}: {e}", hint="this is a bug; please report it with the log")
 

@@ -186,6 +186,41 @@ def test_bad_arguments_to_pid1_still_shut_down(args, env, small_clip, tmp_path) 
     assert json.loads((where / "manifest.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--shard", "3/2"], {}),
+        (["--shard", "x/2"], {}),
+        ([], {"SHARD_INDEX": "x", "SHARD_COUNT": "2"}),
+        ([], {"SKYPILOT_JOB_RANK": "1"}),
+        (["--shard", "0/2"], {"BATCH_RUN_ID": ""}),
+    ],
+    ids=["shard-3-of-2", "shard-x", "shard-env-x", "half-rank", "no-run-id"],
+)
+def test_a_bad_shard_without_the_watchdog_leaves_a_failure_manifest(args, env, small_clip, tmp_path) -> None:
+    """``--no-watchdog`` (no PID 1 to write one): the runner itself leaves the failure manifest in the
+    state dir, with the error and its fix, and writes nothing under the output, whose manifest from
+    an earlier run stays as it was (before: an error line and exit 2, no manifest anywhere)."""
+    state = tmp_path / "state"
+    earlier = tmp_path / "out" / "manifest.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"status": "succeeded"}')
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(_config(tmp_path, small_clip)), *args, "--no-watchdog",
+         "--state-dir", str(state)],
+        env=_env(**env), capture_output=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err, err[-3000:]
+    manifest = json.loads((state / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["job_id"] == "edges"
+    (error,) = manifest["errors"]
+    assert error["type"] == "config_invalid" and error["hint"], error
+    assert error["message"].split()[0] in err  # said once on stderr too
+    assert earlier.read_text() == '{"status": "succeeded"}'
+    assert sorted(p.name for p in earlier.parent.iterdir()) == ["manifest.json"]
+
+
 def test_a_torn_shutdown_record_never_becomes_a_destroy(small_clip, tmp_path) -> None:
     """A malformed 'requested destroy/verified' record (no provider) written mid-run and the
     watchdog killed: what follows is a fresh decision, never a destroy of an unverified run."""
