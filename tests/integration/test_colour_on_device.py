@@ -57,6 +57,14 @@ def job(tmp_path: Path, clip: Path, name: str, stage: str, encode: str) -> tuple
     return out / clip.stem / f"{clip.stem}.mkv", manifest["inputs"][0]
 
 
+def on_and_off(tmp_path: Path, clip: Path, name: str, stage: str) -> tuple[Path, dict, Path, dict]:
+    """The same lossless job with the device conversion on and off: (output, record) of each."""
+    lossless = "{codec: ffv1, container: mkv, colour_on_device: %s}"
+    on, on_record = job(tmp_path, clip, f"{name}-on", stage, lossless % "true")
+    off, off_record = job(tmp_path, clip, f"{name}-off", stage, lossless % "false")
+    return on, on_record, off, off_record
+
+
 def test_rife_on_yuv_frames_keeps_the_source_frames_bit_exact_and_matches_the_rgb_path(
     tmp_path: Path, rife: str
 ) -> None:
@@ -115,9 +123,7 @@ def test_a_10_bit_source_crosses_as_10_bit_planes_and_keeps_its_source_frames(
                "-color_range", "tv"],
     )  # fmt: skip
     stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu], batch: 4}}"
-    lossless = "{codec: ffv1, container: mkv, colour_on_device: %s}"
-    on, on_record = job(tmp_path, clip, "on", stage, lossless % "true")
-    off, off_record = job(tmp_path, clip, "off", stage, lossless % "false")
+    on, on_record, off, off_record = on_and_off(tmp_path, clip, "deep", stage)
 
     pixels = on_record["encode"]["pixels"]
     assert (pixels["frames"], pixels["colour_on_device"]) == ("yuv420p10le", True)
@@ -347,9 +353,7 @@ def test_a_tagged_source_keeps_its_own_tags(tmp_path: Path, rife: str) -> None:
                "-color_range", "tv"],
     )  # fmt: skip
     stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu]}}"
-    lossless = "{codec: ffv1, container: mkv, colour_on_device: %s}"
-    on, record = job(tmp_path, clip, "tag-on", stage, lossless % "true")
-    off, _ = job(tmp_path, clip, "tag-off", stage, lossless % "false")
+    on, record, off, _ = on_and_off(tmp_path, clip, "tag", stage)
     assert record["encode"]["pixels"]["colour_on_device"] is True
     assert colour_tags(on) == colour_tags(off)
     assert colour_tags(on)["color_space"] == "bt709" and colour_tags(on)["color_primaries"] == "bt709"
@@ -384,9 +388,7 @@ def test_a_full_range_source_crosses_as_planes_and_keeps_full_range(tmp_path: Pa
     )  # fmt: skip
     assert (video_stream(clip)["pix_fmt"], video_stream(clip)["color_range"]) == ("yuvj420p", "pc")
     stage = f"{{factor: 2, model: {rife}, ladder: [rife-cpu], batch: 4}}"
-    lossless = "{codec: ffv1, container: mkv, colour_on_device: %s}"
-    on, record = job(tmp_path, clip, "full-on", stage, lossless % "true")
-    off, _ = job(tmp_path, clip, "full-off", stage, lossless % "false")
+    on, record, off, _ = on_and_off(tmp_path, clip, "full", stage)
     pixels = record["encode"]["pixels"]
     assert (pixels["frames"], pixels["colour_on_device"]) == ("yuv420p", True)
     (step,) = [s for s in record["stages"][0]["steps"] if s["status"] == "used"]
