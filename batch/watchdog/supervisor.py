@@ -259,7 +259,11 @@ def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
     state dir after PID 1 let go of it)."""
     if process.poll() is not None:
         return
-    for pid in [*_descendants(process.pid), process.pid]:
+    # stopped first, so that it neither starts another child nor reacts to its children's end (a shell
+    # or a runner whose ffmpeg dies first can exit, or write, before its own SIGKILL lands)
+    with contextlib.suppress(OSError):
+        os.kill(process.pid, signal.SIGSTOP)
+    for pid in [process.pid, *_descendants(process.pid)]:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 

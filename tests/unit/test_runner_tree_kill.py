@@ -37,3 +37,28 @@ def test_a_runner_that_already_ended_is_left_alone() -> None:
     runner.wait()
     _kill_if_running(runner)  # no error, nothing signalled (its pid may be someone else's by now)
     assert runner.returncode == 0
+
+
+def test_the_runner_is_stopped_before_any_child_is_killed(monkeypatch) -> None:
+    """A shell (or a runner) whose children die first could exit 0, or write, before its own SIGKILL
+    landed (seen once in CI's load: the runner's returncode 0). Stopped first, it can do neither.
+    The signals are recorded on their way to the real processes."""
+    import os
+    import signal
+
+    runner = subprocess.Popen(["bash", "-c", "sleep 100 & wait; exit 0"])
+    deadline = time.monotonic() + 5
+    while not _descendants(runner.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent: list[tuple[int, int]] = []
+    real_kill = os.kill
+
+    def recording(pid: int, sig: int) -> None:
+        sent.append((pid, sig))
+        real_kill(pid, sig)
+
+    monkeypatch.setattr(os, "kill", recording)
+    _kill_if_running(runner)
+    runner.wait(timeout=5)
+    assert sent[0] == (runner.pid, signal.SIGSTOP), sent
+    assert (runner.pid, signal.SIGKILL) in sent and runner.returncode == -9
