@@ -143,17 +143,19 @@ def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRun
         state_dir = Path(named)
     # the shard is refused with a failure manifest in the state dir, as a bad config is (only there:
     # a manifest under the output could stand in for one an earlier run's shards made)
-    refusal = RunOptions(dry_run=args.dry_run, state_dir=state_dir)
     try:
         shard_spec = Shard.parse(args.shard) if args.shard is not None else Shard.from_env()
     except BatchError as e:
-        return e.exit_code if args.validate else refuse_run(e, config_url, refusal)
+        if args.validate:
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
+        return refuse_run(e, config_url, RunOptions(dry_run=args.dry_run, state_dir=state_dir))
     if shard_spec is not None and not _run_id() and not args.validate:
         missing = ConfigError(
             "a sharded run needs BATCH_RUN_ID",
             hint="set BATCH_RUN_ID to one value for every shard of the run",
         )
-        return refuse_run(missing, config_url, refusal)
+        return refuse_run(missing, config_url, RunOptions(args.dry_run, state_dir, shard=shard_spec))
 
     if args.validate:
         try:

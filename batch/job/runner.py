@@ -673,7 +673,8 @@ def refuse_run(error: BatchError, config_url: str, options: RunOptions) -> int:
     the state dir with the config where it loads. Nothing is written under the output."""
     try:
         cfg = load_config(config_url)
-    except Exception:  # the refusal is the error to report; a bad config would be reported after it
+    except Exception as e:  # the refusal is the manifest's error; the config's own is logged beside it
+        log.error("the config does not load either: %s", e)
         return _fail_early(error, options, config=None, job_id="unknown")
     return _fail_early(error, options, config=resolved(cfg), job_id=cfg.job_id or "unknown")
 

@@ -193,8 +193,8 @@ def parse_sps(rbsp: bytes) -> Sps:
         chroma_format = r.ue()
         if chroma_format > 3:
             raise SpsUnreadable(f"chroma_format_idc {chroma_format}")
-        if chroma_format == 3:
-            r.bit()  # separate_colour_plane_flag
+        if chroma_format == 3 and r.bit():  # separate_colour_plane_flag: ffmpeg decodes no such stream
+            raise SpsUnreadable("separate colour planes")
         depth_luma, depth_chroma = r.ue() + 8, r.ue() + 8
         if depth_luma > 14 or depth_chroma > 14:
             raise SpsUnreadable("bit depth above 14")

@@ -138,6 +138,8 @@ def _picture(sps: Sps, track: Track) -> tuple[str, ColorInfo, str | None] | None
         return None  # interlaced coding, monochrome, 9/12/14 bits, mixed depths: ffprobe
     if (sps.width, sps.height) != (track.width, track.height):
         return None
+    if chroma_name == "444" and sps.colour_description and sps.matrix == 0:
+        return None  # 4:4:4 with the identity (GBR) matrix: the decoder reports gbrp, ffprobe says so
     names: list[str | None] = [None, None, None]
     if sps.colour_description:
         for k, (code, table) in enumerate(

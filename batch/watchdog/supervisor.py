@@ -254,18 +254,31 @@ def archive_previous_run(state_dir: Path) -> None:
         path.replace(dest / path.name)
 
 
+_STOP_ROUNDS = 20  # a tree that grows faster than it can be stopped is killed as far as it was listed
+
+
 def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL for the runner and the processes it started (its ffmpeg would go on writing into the
     state dir after PID 1 let go of it)."""
     if process.poll() is not None:
         return
-    # stopped first, so that it neither starts another child nor reacts to its children's end (a shell
-    # or a runner whose ffmpeg dies first can exit, or write, before its own SIGKILL lands)
-    with contextlib.suppress(OSError):
-        os.kill(process.pid, signal.SIGSTOP)
-    for pid in [process.pid, *_descendants(process.pid)]:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+    # The tree is stopped first, from the top, until no new process turns up: a stopped process neither
+    # starts another nor reacts to its children's end (a runner whose ffmpeg died first could exit, or
+    # write, before its own SIGKILL; a child listed too late would outlive it). Then all are killed.
+    tree = [process.pid]
+    try:
+        for _ in range(_STOP_ROUNDS):
+            for pid in tree:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGSTOP)
+            more = [pid for pid in _descendants(process.pid) if pid not in tree]
+            if not more:
+                break
+            tree += more
+    finally:
+        for pid in tree:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -303,3 +303,14 @@ def test_a_shard_that_dies_is_named_in_the_merged_manifest(clip_dir, tmp_path) -
     (gap,) = [e for e in merged["errors"] if e["type"] == "inputs_not_covered"]
     assert gap["missing"] == [2]  # position 2 was shard 1's
     assert [r["index"] for r in merged["inputs"]] == [1, 3]
+
+
+def test_validate_with_a_bad_shard_says_why(small_clip, tmp_path) -> None:
+    """``--validate`` checks, writes nothing and says what is wrong (a review found it silent)."""
+    proc = subprocess.run(
+        [sys.executable, ENTRY, "--config", str(_config(tmp_path, small_clip)), "--shard", "3/2",
+         "--validate", "--no-watchdog", "--state-dir", str(tmp_path / "state")],
+        env=_env(), capture_output=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "3/2" in proc.stderr.decode() and "fix" in proc.stderr.decode()
+    assert not (tmp_path / "state").exists()

@@ -336,3 +336,18 @@ def test_no_ffprobe_on_path_is_not_needed_for_the_common_output(
     info, spec = context
     got = facts(info, dataclasses.replace(spec, path=copy), copy)
     assert got is not None and got.frame_count == 12
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv444p", "yuv444p10le"])
+def test_a_4_4_4_output_whose_sps_names_the_gbr_matrix_is_left_to_ffprobe(
+    pix_fmt: str, tmp_path: Path
+) -> None:
+    """ffmpeg's decoder reports such a stream as gbrp (an outside review: the index reading said
+    yuv444p); no config makes one today, but facts() must never disagree with ffprobe."""
+    path = source(tmp_path / "gbr.mp4", vf=f"format={pix_fmt}",
+                  out=["-c:v", "libx264", "-preset", "ultrafast", "-colorspace", "rgb"])  # fmt: skip
+    info = probe(path)
+    assert info.pix_fmt.startswith("gbrp")
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: libx264, preset: ultrafast}")
+    _, _, spec = pipeline._prepare(cfg, info, choose_encoder(cfg.encode), path, audio_source=path)
+    assert facts(info, dataclasses.replace(spec, path=path), path) is None

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch.media.h264_sps import SpsUnreadable, parse_sps, sps_from_avcc
+from batch.media.h264_sps import SpsUnreadable, _Bits, parse_sps, sps_from_avcc
 from batch.media.mp4_index import IndexUnreadable, read_index
 
 
@@ -111,3 +111,26 @@ def test_avcc_of_another_shape_is_refused(clip: Path) -> None:
     for bad in (b"", avcc[:7], b"\x02" + avcc[1:], avcc[:5] + b"\xe2" + avcc[6:], avcc[: 8 + 3]):
         with pytest.raises(SpsUnreadable):
             sps_from_avcc(bad)
+
+
+def test_an_sps_with_separate_colour_planes_is_refused(tmp_path: Path) -> None:
+    """ffmpeg decodes no such stream (ffprobe gives no pix_fmt); read as 4:4:4, its damaged copy got
+    facts ffprobe would not give (an outside review)."""
+    clip = tmp_path / "444.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25", "-frames:v", "2",
+         "-pix_fmt", "yuv444p", "-c:v", "libx264", "-preset", "ultrafast", str(clip)],
+        check=True,
+    )  # fmt: skip
+    avcc = read_index(clip).tracks[0].avcc
+    length = int.from_bytes(avcc[6:8], "big")
+    rbsp = avcc[9 : 8 + length].replace(b"\x00\x00\x03", b"\x00\x00")
+    assert parse_sps(rbsp).chroma_format == 3
+    bits = _Bits(rbsp)
+    bits.pos = 24  # after profile_idc, the constraint flags and level_idc
+    bits.ue()  # seq_parameter_set_id
+    assert bits.ue() == 3  # chroma_format_idc; separate_colour_plane_flag follows
+    flipped = bytearray(rbsp)
+    flipped[bits.pos // 8] |= 0x80 >> (bits.pos % 8)
+    with pytest.raises(SpsUnreadable, match="separate colour planes"):
+        parse_sps(bytes(flipped))
