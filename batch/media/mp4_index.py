@@ -61,6 +61,7 @@ class Track:
     aac: tuple[int, int] | None  # (channels, sample rate) of an AAC-LC AudioSpecificConfig (esds)
     data_span: tuple[int, int]  # (first byte, last byte + 1) of the samples' chunks; (0, 0) without
     matrix_identity: bool  # tkhd's transformation matrix is the identity (no rotation)
+    entry_boxes: tuple[str, ...] = ()  # the visual sample entry's child boxes (avcC, colr, pasp, mdcv ...)
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ def _track(data: bytes, start: int, end: int) -> Track:
     minf = _need(data, *mdia, b"minf")
     _self_contained(data, minf)
     stbl = _need(data, *minf, b"stbl")
-    fourcc, entries, width, height, colr, avcc, audio, aac = _stsd(
+    fourcc, entries, width, height, colr, avcc, audio, aac, entry_boxes = _stsd(
         data, *_need(data, *stbl, b"stsd"), handler
     )
     samples, sample_bytes, lowest, highest = _layout(data, stbl)
@@ -226,6 +227,7 @@ def _track(data: bytes, start: int, end: int) -> Track:
         aac=aac,
         data_span=(lowest, highest),
         matrix_identity=identity,
+        entry_boxes=entry_boxes,
     )
 
 
@@ -294,7 +296,7 @@ def _elst(data: bytes, start: int, _end: int) -> tuple[tuple[int, int, int], ...
 
 def _stsd(
     data: bytes, start: int, end: int, handler: str
-) -> tuple[str, int, int, int, Colr | None, bytes, tuple[int, int], tuple[int, int] | None]:
+) -> tuple[str, int, int, int, Colr | None, bytes, tuple[int, int], tuple[int, int] | None, tuple[str, ...]]:
     entries = struct.unpack_from(">I", data, start + 4)[0]
     if entries < 1:
         raise IndexUnreadable("stsd without a sample entry")
@@ -307,6 +309,7 @@ def _stsd(
     avcc = b""
     audio = (0, 0)
     aac: tuple[int, int] | None = None
+    entry_boxes: tuple[str, ...] = ()
     if handler == "soun" and kind == b"mp4a" and (esds := _find(data, entry_start + 36, entry_end, b"esds")):
         aac = _aac_config(data[esds[0] + 4 : esds[1]])
     if handler == "soun" and size >= 36 and struct.unpack_from(">H", data, entry_start + 16)[0] != 0:
@@ -322,12 +325,13 @@ def _stsd(
         width, height = struct.unpack_from(">HH", data, entry_start + 32)
         children = entry_start + 86
         if children <= entry_end:
+            entry_boxes = tuple(k.decode("latin-1") for k, _, _ in _boxes(data, children, entry_end))
             found = _find(data, children, entry_end, b"colr")
             if found is not None:
                 colr = _colr(data, *found)
             if kind in (b"avc1", b"avc3") and (config := _find(data, children, entry_end, b"avcC")):
                 avcc = data[config[0] : config[1]]
-    return kind.decode("latin-1"), entries, width, height, colr, avcc, audio, aac
+    return kind.decode("latin-1"), entries, width, height, colr, avcc, audio, aac, entry_boxes
 
 
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)

@@ -1,7 +1,8 @@
 """The facts of an encoded output from what was asked of ffmpeg and the file's own index.
 
 One ffprobe run per input, not two (issue 12): for the common output (H.264 of 8 or 10 bits in
-MP4/MOV, the source's audio copied, no subtitles, chapters, timecode, rotation or HDR) the output's
+MP4/MOV, the source's audio copied, no subtitles, chapters, timecode or rotation; an HDR one adds the
+one-frame ffprobe for its mastering data that probe() runs too) the output's
 :class:`~batch.media.probe.MediaInfo` is read from its ``moov`` (tracks, sample counts and
 durations, edit list, where the samples lie) and its SPS (pixel format, colour description,
 chroma siting), the two places ffprobe reads them from, in about a millisecond instead of
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from batch.media.h264_sps import Sps, SpsUnreadable, sps_from_avcc
 from batch.media.mp4_index import Index, IndexUnreadable, Track, read_index
-from batch.media.probe import HDR_TRANSFERS, AudioStream, ColorInfo, MediaInfo
+from batch.media.probe import HDR_TRANSFERS, AudioStream, ColorInfo, HdrMeta, MediaInfo, read_hdr_meta
 from batch.media.streams import copies_audio
 from batch.media.writer import OutputSpec, audio_args
 
@@ -32,6 +33,9 @@ _TRANSFERS = {
     13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67",
 }  # fmt: skip
 _MATRICES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc"}
+# the sample entry's boxes an HDR output may hold for its facts to be read here (others carry HDR
+# metadata ffprobe reads from the container: mdcv, clli, SmDm, CoLL, dvcC ...)
+_PLAIN_ENTRY_BOXES = {"avcC", "colr", "pasp", "btrt"}
 _CHROMA_FORMATS = {1: "420", 2: "422", 3: "444"}  # chroma_format_idc -> ffmpeg's pix_fmt part
 _CHROMA_LOCATIONS = ("left", "center", "topleft", "top", "bottomleft", "bottom")
 # an audio codec as ffprobe names it -> the sample entries that carry it in MP4/MOV
@@ -73,8 +77,9 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
     if fps != spec.fps or (sps.width, sps.height) != (spec.width, spec.height) or not _edit_fits(index, v):
         return None  # not what was asked of the encoder: ffprobe says what it is
     pix_fmt, color, chroma = picture
-    if color.transfer in HDR_TRANSFERS or color.primaries == "bt2020":
-        return None  # HDR side data is read by ffprobe
+    hdr_signal = color.transfer in HDR_TRANSFERS or color.primaries == "bt2020"
+    if hdr_signal and not set(v.entry_boxes) <= _PLAIN_ENTRY_BOXES:
+        return None  # mastering display or light level boxes (mdcv, clli), Dolby Vision: ffprobe reads them
     kept = []
     for k, (track, source) in enumerate(zip(sound, audio, strict=True), start=1):
         if track.fourcc not in _AUDIO_ENTRIES.get(source.codec, set()) or track.entries != 1:
@@ -86,6 +91,9 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
         if not _audio_timeline_whole(index, track):
             return None  # ffprobe would list fewer packets than the track holds
         kept.append(AudioStream(k, source.codec, source.channels, source.sample_rate, track.samples))
+    # an HDR signal's mastering display and light level: from the first frame, as probe() reads them
+    # where the sample entry holds none (one-frame ffprobe: the output's one probe)
+    hdr = read_hdr_meta(path, {"index": 0}) if hdr_signal else HdrMeta()
     return MediaInfo(
         path=str(path),
         container=MP4_FORMAT,
@@ -100,6 +108,7 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
         audio=tuple(kept),
         field_order="progressive",
         chroma_location=chroma,
+        hdr=hdr,
     )
 
 

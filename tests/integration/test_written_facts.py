@@ -76,6 +76,15 @@ def output_probes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return seen
 
 
+HLG = ("-color_trc", "arib-std-b67", "-color_primaries", "bt2020", "-colorspace", "bt2020nc")
+X265_PQ = [
+    "-c:v", "libx265", "-x265-params",
+    "log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+    ":max-cll=1000,400",
+    "-color_trc", "smpte2084", "-color_primaries", "bt2020", "-colorspace", "bt2020nc",
+]  # fmt: skip
+
+
 def _x264(pix_fmt: str, *extra: str, vf: str = "") -> tuple[dict[str, Any], str, str]:
     """A FAST case: a libx264 source in ``pix_fmt``, transcoded with no stages into MP4."""
     out = ["-c:v", "libx264", "-pix_fmt", pix_fmt, *extra]
@@ -114,6 +123,11 @@ FAST = {
     "4:4:4": _x264("yuv444p"),
     "4:2:2 full range (MJPEG-like)": _x264("yuvj422p", vf="scale=out_range=full,format=yuvj422p"),
     "4:2:0 full range (phone-like)": _x264("yuvj420p", vf="scale=out_range=full,format=yuvj420p"),
+    # HDR: the mastering data from the first frame, by the one-frame ffprobe probe() runs too
+    "10-bit HLG": _x264("yuv420p10le", *HLG),
+    "10-bit PQ from a source with mastering data": (
+        {"vf": "format=yuv420p10le", "out": [*X265_PQ, "-pix_fmt", "yuv420p10le"]}, "[]", "mp4"
+    ),
     "through the pipes, 2x blend": ({}, "[{interpolate: {factor: 2, ladder: [blend]}}]", "mp4"),
     "through the pipes, crop": ({"size": "96x64"}, "[{crop: {width: 50, height: 34}}]", "mp4"),
 }  # fmt: skip
@@ -161,12 +175,6 @@ def test_a_source_whose_audio_track_holds_no_packets_gives_an_output_without_it(
 
 
 SLOW = {
-    "10-bit HLG (HDR side data is ffprobe's)": (
-        {"vf": "format=yuv420p10le", "out": ["-c:v", "libx264", "-pix_fmt", "yuv420p10le",
-                                             "-color_trc", "arib-std-b67", "-color_primaries", "bt2020",
-                                             "-colorspace", "bt2020nc"]},
-        "mp4", "",
-    ),
     "matroska output": ({"extra_in": AAC, "out": ["-c:v", "libx264", "-c:a", "aac"]}, "mkv", ""),
     "mov_text subtitles": ({}, "mp4", "subtitles"),
     "rotation": ({}, "mp4", "rotate"),
@@ -351,3 +359,22 @@ def test_a_4_4_4_output_whose_sps_names_the_gbr_matrix_is_left_to_ffprobe(
     cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: libx264, preset: ultrafast}")
     _, _, spec = pipeline._prepare(cfg, info, choose_encoder(cfg.encode), path, audio_source=path)
     assert facts(info, dataclasses.replace(spec, path=path), path) is None
+
+
+def test_an_hdr_output_whose_sample_entry_holds_hdr_boxes_is_left_to_ffprobe(tmp_path: Path) -> None:
+    """A light-level box in the sample entry (here made by renaming the output's btrt, same size) is
+    stream side data ffprobe reads from the container, which the index reading does not: ffprobe."""
+    src = source(tmp_path / "src.mp4", **_x264("yuv420p10le", *HLG)[0])  # type: ignore[arg-type]
+    dest = tmp_path / "out.mp4"
+    cfg = parse_config("inputs: [x]\noutput: out/\nencode: {codec: libx264, preset: ultrafast}")
+    encoder = choose_encoder(cfg.encode)
+    info = probe(src)
+    _, _, spec = pipeline._prepare(cfg, info, encoder, dest, audio_source=src)
+    run_pipeline(cfg, src, dest, encoder, info=info)
+    assert facts(info, spec, dest) is not None  # the plain HDR output is read from its index
+    data = dest.read_bytes()
+    assert data.count(b"btrt") == 1
+    boxed = tmp_path / "boxed.mp4"
+    boxed.write_bytes(data.replace(b"btrt", b"clli"))
+    assert probe(boxed).hdr.max_cll is not None  # ffprobe reads the box as a content light level
+    assert facts(info, dataclasses.replace(spec, path=boxed), boxed) is None
