@@ -155,7 +155,8 @@ def _main(raw: list[str], argv: list[str] | None, *, pid1: bool, early: EarlyRun
             "a sharded run needs BATCH_RUN_ID",
             hint="set BATCH_RUN_ID to one value for every shard of the run",
         )
-        return refuse_run(missing, config_url, RunOptions(args.dry_run, state_dir, shard=shard_spec))
+        refusal = RunOptions(dry_run=args.dry_run, state_dir=state_dir, shard=shard_spec)
+        return refuse_run(missing, config_url, refusal)
 
     if args.validate:
         try:

@@ -265,18 +265,19 @@ def _kill_if_running(process: subprocess.Popen[bytes]) -> None:
     # The tree is stopped first, from the top, until no new process turns up: a stopped process neither
     # starts another nor reacts to its children's end (a runner whose ffmpeg died first could exit, or
     # write, before its own SIGKILL; a child listed too late would outlive it). Then all are killed.
-    tree = [process.pid]
+    tree: list[int] = []
+    new = [process.pid]
     try:
         for _ in range(_STOP_ROUNDS):
-            for pid in tree:
+            for pid in new:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGSTOP)
-            more = [pid for pid in _descendants(process.pid) if pid not in tree]
-            if not more:
+            tree += new
+            new = [pid for pid in _descendants(process.pid) if pid not in tree]
+            if not new:
                 break
-            tree += more
     finally:
-        for pid in tree:
+        for pid in [*tree, *new]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
 
