@@ -121,7 +121,11 @@ _SPACE_OF_MATRIX = {
 }
 
 
-def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False) -> list[str]:
+# encoders that write a limited range only beside a colour description (x264's VUI rule; NVENC's)
+RANGE_BESIDE_DESCRIPTION = ("libx264", "h264_nvenc", "hevc_nvenc")
+
+
+def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False, codec: str = "") -> list[str]:
     """ffmpeg output options that carry the source's colour tags to a YUV output.
 
     An RGB source (``gbr``: FFV1 ``bgr0`` masters, PNG sequences) has no YUV matrix of its own;
@@ -129,7 +133,8 @@ def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False) -> list[
     ``converted_here``: the YUV frames were made from RGB before ffmpeg (on a model's device),
     so no zscale filter marks them with the matrix and range it used; an untagged source's
     output is tagged with them, as the writer's filter would have marked it (an SD source made
-    HD would otherwise be read as BT.709).
+    HD would otherwise be read as BT.709). ``codec``: one of RANGE_BESIDE_DESCRIPTION gets the
+    matrix players assume for the size beside a limited range that comes alone, or it writes none.
     """
     tags = plan.tags
     space = _SPACE_OF_MATRIX.get(plan.matrix) if plan.rgb_source else tags.space
@@ -139,6 +144,13 @@ def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False) -> list[
     elif plan.range == "pc" and not plan.rgb_source:
         # full range by its pix_fmt (yuvj*) without a range tag: the planes keep their full-range codes
         tags = replace(tags, range="pc")
+    if (
+        codec in RANGE_BESIDE_DESCRIPTION
+        and tags.range == "tv"
+        and not (space or tags.transfer or tags.primaries)
+    ):
+        # the matrix players assume for this size (the one converted with), as the RGB path's zscale marks it
+        space = _SPACE_OF_MATRIX.get(plan.matrix)
     args: list[str] = []
     transfer = _TRC_OPTION.get(tags.transfer or "", tags.transfer)
     for flag, value in (

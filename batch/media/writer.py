@@ -176,7 +176,9 @@ def output_args(spec: OutputSpec) -> list[str]:
     args = encoder_args(spec)
     if not spec.out_rgb:
         converted_here = spec.pixels is not None and spec.pixels.colour_on_device
-        args += encoder_tag_args(written_colour_of(spec), converted_here=converted_here)
+        args += encoder_tag_args(
+            written_colour_of(spec), converted_here=converted_here, codec=spec.encoder.codec
+        )
     if spec.audio_source is not None and spec.audio:
         args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):

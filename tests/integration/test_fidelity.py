@@ -295,8 +295,11 @@ def test_no_stages_on_the_sources_own_planes_is_the_direct_transcode(
     n = CORPUS[clip][2]
     assert int(out["nb_read_frames"]) == n == result.frames_out
     assert out["pix_fmt"] == pix_fmt
-    for tag in ("color_transfer", "color_primaries", "color_space"):
+    for tag in ("color_transfer", "color_primaries"):
         assert out.get(tag) == inp.get(tag), tag
+    # (libx264 writes a limited range only beside a matrix: the one players assume, BT.601 at 64x48)
+    alone = "libx264" in encode and inp.get("color_range") == "tv" and not inp.get("color_space")
+    assert out.get("color_space") == ("smpte170m" if alone else inp.get("color_space"))
     if clip == "hdr10":
         kinds = {s["side_data_type"]: s for s in side_data(dest)}
         assert kinds["Content light level metadata"]["max_content"] == 1000
@@ -332,3 +335,24 @@ def test_a_source_stored_otherwise_goes_through_the_pipes_untagged_as_before(
     assert result.notes[0] == f"frames passed between stages as {planes}", result.notes
     assert video_stream(dest).get("color_range", "unknown") == "unknown"
     assert np.array_equal(decode(dest, planes), decode(src, planes))
+
+
+@pytest.mark.parametrize(
+    "stages", ["[]", "[{crop: {x: 0, y: 0, width: 64, height: 48}}]"], ids=["direct", "pipes"]
+)
+def test_a_source_tagged_only_limited_range_keeps_the_tag_through_libx264(
+    tmp_path: Path, stages: str
+) -> None:
+    """x264 writes the range only beside a colour description; a source tagged `tv` and nothing else
+    came out untagged. The output names the matrix players assume for its size (BT.601 here)."""
+    src = tmp_path / "tv.mkv"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", _SRC, "-frames:v", "3", "-pix_fmt", "yuv420p",
+         "-color_range", "tv", "-c:v", "ffv1", str(src)],
+        check=True,
+    )  # fmt: skip
+    assert video_stream(src).get("color_range") == "tv" and "color_space" not in video_stream(src)
+    dest = tmp_path / "out.mp4"
+    run(src, dest, stages, "{codec: libx264, preset: ultrafast}")
+    out = video_stream(dest)
+    assert (out.get("color_range"), out.get("color_space")) == ("tv", "smpte170m"), out
