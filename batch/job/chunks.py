@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import resource
@@ -78,6 +77,13 @@ class Chunk:
         return f"part-{self.index:05d}"
 
 
+# The fewest output frames a part is made of. x265 (3.5, as ffmpeg 5.1 drives it) gives the first
+# frames of an encode shorter than its B-frame delay (2) a DTS from memory it never set: the MP4 muxer
+# refused such a 1- or 2-frame last part ("pts/dts pair unsupported") and the input failed (an outside
+# review, no-stage jobs in chunks). A tail that short is not worth an encoder's start and a part anyway.
+MIN_TAIL_FRAMES = 3
+
+
 def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY) -> list[Chunk] | None:
     """The chunks of one input, or None when it is processed in one pass.
 
@@ -108,11 +114,14 @@ def plan_chunks(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGIS
     ratio = plan_stages(cfg, info, registry=registry).fps / info.fps  # at most one stage changes the rate
     chunks = []
     n = info.delivered_frames
-    for k in range(math.ceil(n / size)):
-        start, end = k * size, min((k + 1) * size, n)
-        last = end == n
+    starts = list(range(0, n, size))
+    if len(starts) > 1 and output_count(n, ratio) - output_count(starts[-1], ratio) < MIN_TAIL_FRAMES:
+        starts.pop()  # a tail of a frame or two joins the chunk before it
+    for k, start in enumerate(starts):
+        last = k == len(starts) - 1
+        end = n if last else starts[k + 1]
         out_start = output_count(start, ratio)
-        out_end = output_count(n, ratio) if last else output_count(end, ratio)
+        out_end = output_count(end, ratio)
         chunks.append(Chunk(k, start, end - start, out_start, out_end - out_start, last))
     if info.vfr and info.timeline is not None and not _cuttable(info.timeline, chunks, size):
         return None
