@@ -94,13 +94,12 @@ _SETPARAMS = {  # the names vf_setparams takes (ffprobe's names), by option
 def frame_params(plan: ColourPlan) -> str:
     """``setparams`` marking each frame with the tags: for an encoder that writes the frames' own
     colour properties rather than its options (prores_ks), as planar frames from a pipe carry none."""
-    tags = encoder_tag_args(plan)
-    given = dict(zip(tags[::2], tags[1::2], strict=True))
+    tags = output_tags(plan)
     values = {
-        "range": {"pc": "pc", "tv": "tv"}.get(given.get("-color_range", "")),
-        "colorspace": given.get("-colorspace"),
-        "color_primaries": given.get("-color_primaries"),
-        "color_trc": plan.tags.transfer,
+        "range": tags.range,
+        "colorspace": tags.space,
+        "color_primaries": tags.primaries,
+        "color_trc": tags.transfer,
     }
     chosen = [f"{k}={v}" for k, v in values.items() if v and (k == "range" or v in _SETPARAMS.get(k, ()))]
     return "setparams=" + ":".join(chosen) if chosen else "null"
@@ -125,8 +124,8 @@ _SPACE_OF_MATRIX = {
 RANGE_BESIDE_DESCRIPTION = ("libx264", "h264_nvenc", "hevc_nvenc")
 
 
-def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False, codec: str = "") -> list[str]:
-    """ffmpeg output options that carry the source's colour tags to a YUV output.
+def output_tags(plan: ColourPlan, *, converted_here: bool = False, codec: str = "") -> ColorInfo:
+    """The colour tags a YUV output carries (ffprobe's names), from the source's and the plan's.
 
     An RGB source (``gbr``: FFV1 ``bgr0`` masters, PNG sequences) has no YUV matrix of its own;
     the output is tagged with the matrix the writer converted with (libx264 refuses ``gbr``).
@@ -151,12 +150,17 @@ def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False, codec: s
     ):
         # the matrix players assume for this size (the one converted with), as the RGB path's zscale marks it
         space = _SPACE_OF_MATRIX.get(plan.matrix)
+    return replace(tags, space=space)
+
+
+def encoder_tag_args(plan: ColourPlan, *, converted_here: bool = False, codec: str = "") -> list[str]:
+    """ffmpeg output options that carry :func:`output_tags` to a YUV output."""
+    tags = output_tags(plan, converted_here=converted_here, codec=codec)
     args: list[str] = []
-    transfer = _TRC_OPTION.get(tags.transfer or "", tags.transfer)
     for flag, value in (
         ("-color_range", tags.range),
-        ("-colorspace", space),
-        ("-color_trc", transfer),
+        ("-colorspace", tags.space),
+        ("-color_trc", _TRC_OPTION.get(tags.transfer or "", tags.transfer)),
         ("-color_primaries", tags.primaries),
     ):
         if value:
