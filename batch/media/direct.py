@@ -61,10 +61,11 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
         plain = spec.pix_fmt == YUV420 == spec.out_pix_fmt
         return plain and info.pix_fmt in PLAIN_SOURCES and not spec.out_rgb
     planes = pixels.transport
+    layout = FrameLayout(planes, 2, 2)
     return (
         pixels.alpha == "none"
-        and not FrameLayout(planes, 2, 2).packed
-        and not FrameLayout(planes, 2, 2).alpha
+        and not layout.packed
+        and not layout.alpha
         # the source stored as those very planes (not nv12, p010 or big-endian, which ffmpeg would
         # convert here, marking the frames limited range where the pipes leave the range untagged)
         and info.pix_fmt.replace("yuvj", "yuv") == planes

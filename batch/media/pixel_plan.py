@@ -52,8 +52,13 @@ class PixelPlan:
     steps: tuple[dict[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
     colour_on_device: bool = False  # 4:2:0 frames (8/10-bit); the model stage makes RGB and back on device
-    limited_range: bool = False  # a full-range source written limited: the codec has no range flag (ProRes)
-    range_rule: str = ""  # "limited" (as above), "full-range depth" (zimg rescales full-range planes), ""
+    # "limited": a full-range source written limited, the codec has no range flag (ProRes);
+    # "full-range depth": zimg rescales full-range planes to another depth; "": neither
+    range_rule: str = ""
+
+    @property
+    def limited_range(self) -> bool:
+        return self.range_rule == "limited"
 
     @property
     def route(self) -> str:
@@ -304,7 +309,6 @@ def plan_pixels(
         steps=tuple(steps),
         notes=tuple(notes),
         colour_on_device=on_device and transport in DEVICE_YUV,
-        limited_range=limited,
         range_rule=range_rule,
     )
 
