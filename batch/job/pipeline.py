@@ -100,7 +100,8 @@ def pixel_plan_for(
     """Bit depth, chroma and alpha for this input (batch.media.pixel_plan). Raises ConfigError."""
     caps = [registry.caps_for(s) for s in cfg.stages]
     wanted = _rgb_on_device(cfg.encode.colour_on_device, caps)
-    odd = _odd_output(cfg, info, registry) if wanted else None
+    resized = _size_out(cfg, info, registry) if wanted or any(c.resizes for c in caps) else None
+    odd = resized if resized and wanted and (resized[0] % 2 or resized[1] % 2) else None
     pixels = plan_pixels(
         info,
         cfg.encode,
@@ -108,6 +109,7 @@ def pixel_plan_for(
         needs_rgb=any(c.needs_rgb for c in caps),
         model_stage=any(c.model_kind is not None for c in caps),
         rgb_on_device=wanted and odd is None,
+        resized_to=resized if any(c.resizes for c in caps) else None,
     )
     if odd is None:
         return pixels
@@ -115,10 +117,11 @@ def pixel_plan_for(
     return replace(pixels, notes=(*pixels.notes, note))
 
 
-def _odd_output(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> tuple[int, int] | None:
-    """The stages' output size if a side is odd (4:2:0 frames of odd sizes are not made on a device)."""
+def _size_out(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> tuple[int, int]:
+    """The size of the frames the stages make (4:2:0 frames of odd sizes are not made on a device, and
+    planes resized to a size their chroma cannot hold travel as RGB)."""
     plan = plan_stages(cfg, info, registry=registry)
-    return (plan.width, plan.height) if plan.width % 2 or plan.height % 2 else None
+    return plan.width, plan.height
 
 
 def _rgb_on_device(setting: bool | None, caps: list[Caps]) -> bool:
@@ -274,6 +277,7 @@ def plan_stages(
         deadline=deadline,
         pix_fmt=pix_fmt,
         colour=colour,
+        chroma_location=info.chroma_location,
     )
     return registry.plan(cfg.stages, source)
 

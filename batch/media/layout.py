@@ -2,8 +2,8 @@
 
 Converting YUV->RGB->YUV costs CPU and risks colour shifts, so frames stay in
 the source's planar YUV whenever every stage can work on it (no stages,
-blend/duplicate interpolation, crop, analyze). Stages that look at pixels as
-colours (resizing, models) ask for RGB. Which format an input uses is decided
+blend/duplicate interpolation, crop, analyze, a Lanczos resize). Stages that
+look at pixels as colours (models) ask for RGB. Which format an input uses is decided
 in :mod:`batch.media.pixel_plan`.
 
 Packed RGB frames are ``(H, W, C)`` arrays: ``rgb24`` / ``rgba`` (uint8) or

@@ -149,12 +149,15 @@ def plan_pixels(
     needs_rgb: bool,
     model_stage: bool,
     rgb_on_device: bool = False,
+    resized_to: tuple[int, int] | None = None,
 ) -> PixelPlan:
     """The pixel plan for one input. Raises ConfigError for a pix_fmt this ffmpeg cannot write.
 
     ``rgb_on_device``: the one stage that needs RGB is a model stage that can take 4:2:0 planes
     and convert on its device (``encode.colour_on_device``); frames then travel as yuv420p when
     the source and the output are both 8-bit 4:2:0, as yuv420p10le when both are 10-bit 4:2:0.
+    ``resized_to``: a stage resizes the frames to this size (batch.stages.base.Caps.resizes); planes
+    travel only where it fits their chroma and there is no alpha, else RGB.
     """
     try:
         src = pix_facts(info.pix_fmt)
@@ -259,6 +262,16 @@ def plan_pixels(
         and out.family == "yuv"
         and _fits_planes(src, info.width, info.height)
     )
+    if yuv_ok and resized_to is not None:
+        if keep_alpha:
+            yuv_ok = False
+            notes.append("frames travel as RGB: alpha is resized premultiplied, which needs RGB")
+        elif not _fits_planes(src, *resized_to):
+            yuv_ok = False
+            notes.append(
+                f"frames travel as RGB: the stages make {resized_to[0]}x{resized_to[1]} frames, which "
+                f"{src.name} planes cannot hold (its chroma is subsampled)"
+            )
     if yuv_ok:
         transport = planar_yuv(src.chroma, src.depth, keep_alpha)
     else:

@@ -52,6 +52,9 @@ class Caps:
     changes_rate: bool = False
     spans_input: bool = False  # needs the whole input in one pass: it cannot be chunked
     needs_rgb: bool = False  # False: works on the source's planar yuv420p as well as on RGB
+    # makes frames of another size (crop's are always even); planes travel only where that size fits the
+    # source's chroma and there is no alpha (a resize of alpha is premultiplied, in RGB)
+    resizes: bool = False
     model_kind: ModelKind | None = None  # the weights kind it loads, if any
     device_frames: bool = False  # takes and gives device tensors, so a model chain stays on the device
     # with yuv420p / yuv420p10le frames, its model rungs convert to RGB and back on their device (the RGB the
@@ -82,6 +85,7 @@ class StageInput:
     deadline: float | None = None
     pix_fmt: str = "rgb24"  # how frames travel (batch.media.layout): packed RGB or planar YUV, 8/16 bits
     colour: ColourPlan | None = None  # the source's matrix and range, for conversions on a device
+    chroma_location: str | None = None  # where the source's subsampled chroma sits (ffprobe's; None: left)
 
 
 class Stage(ABC, Generic[Spec]):

@@ -6,26 +6,32 @@ CPU, where the ladder names it) and ``lanczos`` (Pillow). A model's native
 scale (x2, x4) is resized to the requested size on the device. A unit of
 ladder work is ``batch`` frames; a device rung's unit is handed on after the
 next one is queued (see batch.stages.frames.OneBehind).
+
+Lanczos resizes the frames as they travel: packed RGB as images, or the
+source's own planes one by one (no conversion to RGB and back, which cost
+more than the resize), chroma planes with their siting kept, as zimg does.
+A ladder without a model rung therefore asks for no RGB; the pixel plan
+still sends RGB where the planes cannot hold the new size (odd, subsampled)
+or carry alpha (resized premultiplied, which needs RGB).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
-from batch.config import LANCZOS, SR_MODEL_CPU, UpscaleStage
+from batch.config import SR_MODEL_CPU, UPSCALE_MODEL_RUNGS, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.media.layout import DEVICE_YUV, FrameLayout
+from batch.media.pixfmt import pix_facts
 from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
-
-if TYPE_CHECKING:
-    from batch.media.yuv_rgb import YuvRgb
 
 Frame = Any  # numpy RGB (uint8 or uint16, 3 or 4 channels), or a (3, H, W) float tensor between model stages
 
@@ -59,32 +65,117 @@ class LanczosRung:
         return [self.resize(f, width, height) for f in frames]
 
 
-class YuvLanczosRung:
-    """Lanczos on flat 4:2:0 frames (yuv420p, or yuv420p10le through rgb48le): to RGB and back in this
-    process (OpenCV, zscale's rule).
+# where a subsampled chroma sample sits within its block of luma samples, in luma samples from the
+# block's first (0: with it, "co-sited"; 0.5: between two), per axis; unset is MPEG-2's "left"
+_SITING = {
+    "left": (0.0, 0.5),
+    "center": (0.5, 0.5),
+    "topleft": (0.0, 0.0),
+    "top": (0.5, 0.0),
+    "bottomleft": (0.0, 1.0),
+    "bottom": (0.5, 1.0),
+}
 
-    The model rungs' fallback when frames travel as 4:2:0 planes; the resize is :class:`LanczosRung`'s.
+
+def siting_shift(at: float, scale: float) -> float:
+    """Where a resize of subsampled chroma starts reading, in chroma samples, so that its output keeps
+    the siting ``at`` (see _SITING) at ``scale`` (output size / input size of the luma).
+
+    Pillow maps sample centres (a "center" siting); a co-sited sample lies half a luma sample before
+    its centre, so the mapping is shifted by (0.5 - at) / 2 * (1 - 1 / scale) chroma samples.
+    """
+    return (0.5 - at) / 2 * (1 - 1 / scale)
+
+
+def resize_plane(
+    plane: np.ndarray, width: int, height: int, top: int, dx: float = 0.0, dy: float = 0.0
+) -> np.ndarray:
+    """One plane resized with Lanczos (a = 3, widened when shrinking), starting ``dx``, ``dy`` samples in.
+
+    As zimg does it, to within a code: edges mirrored with the edge sample repeated (Pillow alone
+    shortens the kernel there: up to 9 codes off at the border), one direction at a time in zimg's
+    order, clipped to ``top`` after each pass (unclipped, a 10-bit edge's peaks land 30 codes off).
+    8-bit planes as Pillow "L" images (its fixed-point kernels); deeper ones as float.
+    """
+    h, w = plane.shape
+    # the kernel reaches 3 samples each side, 3 / scale when shrinking; one more for the siting's shift
+    px, py = math.ceil(3 * max(1.0, w / width)) + 1, math.ceil(3 * max(1.0, h / height)) + 1
+    padded = np.pad(plane, ((py, py), (px, px)), mode="symmetric")
+    deep = plane.dtype != np.uint8
+    image = Image.fromarray(padded.astype(np.float32) if deep else padded)
+    lanczos = Image.Resampling.LANCZOS
+
+    def across(im: Image.Image) -> Image.Image:
+        if width == w and not dx:
+            return im.crop((px, 0, px + w, im.height))
+        return _clipped(im.resize((width, im.height), lanczos, box=(px + dx, 0, px + dx + w, im.height)), top)
+
+    def down(im: Image.Image) -> Image.Image:
+        if height == h and not dy:
+            return im.crop((0, py, im.width, py + h))
+        return _clipped(im.resize((im.width, height), lanczos, box=(0, py + dy, im.width, py + dy + h)), top)
+
+    # either pass keeps the other direction's padding for the pass after it
+    out = down(across(image)) if _across_first(width / w, height / h) else across(down(image))
+    arr = np.asarray(out)
+    if not deep:
+        return arr
+    resized: np.ndarray = np.clip(arr + 0.5, 0, top).astype(plane.dtype)
+    return resized
+
+
+def _across_first(xscale: float, yscale: float) -> bool:
+    """zimg's order: the horizontal pass first when that costs less (its own estimate; ties: vertical)."""
+    across_first = max(xscale, 1.0) * 2.0 + xscale * max(yscale, 1.0)
+    down_first = max(yscale, 1.0) + yscale * max(xscale, 1.0) * 2.0
+    return across_first < down_first
+
+
+def _clipped(image: Image.Image, top: int) -> Image.Image:
+    """Float passes clipped to the format's codes, as zimg's integer passes are (8-bit images clip)."""
+    if image.mode != "F":
+        return image
+    return Image.fromarray(np.clip(np.asarray(image), 0, top).astype(np.float32))
+
+
+class PlanarLanczosRung:
+    """Lanczos on flat planar YUV frames (4:2:0, 4:2:2, 4:4:4; 8 or 16 bits), each plane on its own.
+
+    No RGB: the conversion there and back would cost more than the resize and clip colours RGB
+    cannot hold. Luma as it is; subsampled chroma with its siting kept (``chroma_location``, unset:
+    left), as zimg keeps it (tested against ffmpeg's ``zscale=filter=lanczos``). Frames without
+    alpha only: colour under transparent pixels would bleed into the edges (the pixel plan sends
+    frames with alpha as RGB, which :class:`LanczosRung` resizes premultiplied).
     """
 
-    def __init__(self, conv: YuvRgb, size_in: tuple[int, int]) -> None:
-        from batch.media.yuv_rgb import CpuYuvRgb
+    def __init__(self, pix_fmt: str, size_in: tuple[int, int], chroma_location: str | None = None) -> None:
+        facts = pix_facts(pix_fmt)
+        if facts.alpha:
+            raise ValueError(f"{pix_fmt}: planes with alpha are resized as RGB (premultiplied)")
+        self.pix_fmt = pix_fmt
+        self.layout = FrameLayout(pix_fmt, *size_in)
+        self.dtype = self.layout.dtype
+        self.top = self.layout.max_value
+        self.siting = _SITING.get(chroma_location or "left", _SITING["left"])
 
-        self.conv = conv
-        self.to_rgb = CpuYuvRgb(*size_in, conv)
-        self.dtype = self.to_rgb.dtype
-        self.rgb = LanczosRung(self.dtype)
-        self._out: dict[tuple[int, int], Any] = {}
+    def resize(self, frame: Frame, width: int, height: int) -> np.ndarray:
+        arr = as_numpy(frame, self.dtype)
+        if (width, height) == (self.layout.width, self.layout.height):
+            return arr
+        out = self.layout.resized(width, height)
+        planes = []
+        for k, (plane, (h, w)) in enumerate(zip(self.layout.split(arr), out.planes, strict=True)):
+            dx = dy = 0.0
+            if k in (1, 2):  # chroma
+                if w < width:
+                    dx = siting_shift(self.siting[0], width / self.layout.width)
+                if h < height:
+                    dy = siting_shift(self.siting[1], height / self.layout.height)
+            planes.append(resize_plane(plane, w, h, self.top, dx, dy).ravel())
+        return np.concatenate(planes)
 
     def resize_many(self, frames: list[Frame], width: int, height: int) -> list[Frame]:
-        from batch.media.yuv_rgb import CpuYuvRgb
-
-        back = self._out.get((width, height))
-        if back is None:
-            back = self._out[(width, height)] = CpuYuvRgb(width, height, self.conv)
-        return [
-            back.to_yuv(self.rgb.resize(self.to_rgb.to_rgb(as_numpy(f, self.dtype)), width, height))
-            for f in frames
-        ]
+        return [self.resize(f, width, height) for f in frames]
 
 
 def _resize_float(arr: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -120,14 +211,19 @@ def target_size(stage: UpscaleStage, width: int, height: int) -> tuple[int, int]
 
 class Upscale(Stage[UpscaleStage]):
     name = "upscale"
-    caps = Caps(needs_rgb=True)
+    caps = Caps(needs_rgb=True, resizes=True)
 
     @classmethod
     def caps_for(cls, spec: UpscaleStage) -> Caps:
         model = spec.model is not None
-        # a model converts yuv420p on its device; lanczos, its fallback, converts with OpenCV
+        # a model converts yuv420p on its device; lanczos resizes planes as they are (PlanarLanczosRung)
+        rungs = spec.ladder or []
         return Caps(
-            needs_rgb=True, model_kind="sr" if model else None, device_frames=model, yuv_on_device=model
+            needs_rgb=any(r in UPSCALE_MODEL_RUNGS for r in rungs),
+            resizes=True,
+            model_kind="sr" if model else None,
+            device_frames=model,
+            yuv_on_device=model,
         )
 
     def __init__(self, spec: UpscaleStage, context: StageInput) -> None:
@@ -146,9 +242,14 @@ class Upscale(Stage[UpscaleStage]):
             conv = for_plan(context.colour, depth)
             self.yuv = (Yuv420Frames(conv, *self.size_in), Yuv420Frames(conv, *self.size_out))
         lanczos: Any = functools.partial(LanczosRung, self.dtype)
-        if self.yuv is not None:
-            lanczos = functools.partial(YuvLanczosRung, self.yuv[0].conv, self.size_in)
-        rungs = [(n, lanczos if n == LANCZOS else functools.partial(self._model, n)) for n in spec.ladder]
+        if not FrameLayout(context.pix_fmt, 2, 2).packed:  # the source's planes (or yuv420p for a model)
+            lanczos = functools.partial(
+                PlanarLanczosRung, context.pix_fmt, self.size_in, context.chroma_location
+            )
+        rungs = [
+            (name, functools.partial(self._model, name) if name in UPSCALE_MODEL_RUNGS else lanczos)
+            for name in spec.ladder
+        ]
         self.ladder: Ladder[UpscaleRung] = Ladder(
             "upscale", rungs, total=context.total_frames, deadline=context.deadline
         )

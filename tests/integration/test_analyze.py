@@ -92,12 +92,22 @@ def test_rgb_frames_after_another_stage_give_the_same_findings(clip_dir: Path, t
     from batch.job.pipeline import run_pipeline
     from batch.media.encoder import choose_encoder
 
+    from batch.stages.standin import STANDIN_REGISTRY, StandInStage
+
     clip = mc.make(clip_dir / "defects-rgb.mp4")
     cfg = parse_config(
-        "inputs: [x]\noutput: o/\nstages: [upscale: {scale: 1}, analyze: {}]\n"
-        "encode: {codec: libx264, preset: ultrafast}"
+        "inputs: [x]\noutput: o/\nstages: [analyze: {}]\nencode: {codec: libx264, preset: ultrafast}"
     )
-    result = run_pipeline(cfg, clip, tmp_path / "out.mp4", choose_encoder(cfg.encode), artifacts=tmp_path)
+    # a stage that asks for RGB (as a model does) before analyze: analyze then reads RGB frames
+    cfg = cfg.replace(stages=[StandInStage(rgb=True), *cfg.stages])
+    result = run_pipeline(
+        cfg,
+        clip,
+        tmp_path / "out.mp4",
+        choose_encoder(cfg.encode),
+        artifacts=tmp_path,
+        registry=STANDIN_REGISTRY,
+    )
     assert "frames passed between stages as rgb24" in result.notes
     rows = pq.read_table(tmp_path / "metrics.parquet").to_pydict()
     assert frames_where(rows, "blurry") == set(mc.BLURRY)
