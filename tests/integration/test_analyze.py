@@ -91,7 +91,6 @@ def test_rgb_frames_after_another_stage_give_the_same_findings(clip_dir: Path, t
     from batch.config import parse_config
     from batch.job.pipeline import run_pipeline
     from batch.media.encoder import choose_encoder
-
     from batch.stages.standin import STANDIN_REGISTRY, StandInStage
 
     clip = mc.make(clip_dir / "defects-rgb.mp4")

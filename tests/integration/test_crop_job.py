@@ -66,7 +66,7 @@ def run_job(
     [
         ("[{crop: {width: 64, height: 48, x: 32, y: 24}}]", 60, (64, 48), "yuv420p"),
         ("[{crop: {width: 64, height: 48, x: 32, y: 24}}]", 0.5, (64, 48), "yuv420p"),  # 3 chunks
-        ("[{upscale: {scale: 2}}, {crop: {width: 128, height: 96, x: 64, y: 48}}]", 60, (128, 96), "rgb24"),
+        ("[{upscale: {scale: 2}}, {crop: {width: 128, height: 96, x: 64, y: 48}}]", 60, (128, 96), "yuv420p"),
     ],
 )
 def test_a_job_with_crop_keeps_the_window_and_every_frame(

@@ -22,6 +22,7 @@ from test_runner_local import run_cli, write_config
 from batch.config import parse_config
 from batch.job.pipeline import PipelineResult, run_pipeline
 from batch.media.encoder import choose_encoder
+from batch.stages.standin import STANDIN_REGISTRY, StandInStage
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,10 @@ def test_an_rgb_stage_on_a_full_range_source_converts_with_the_full_range_rule(
     src = make(tmp_path, name, _SMOOTH)
     pix_fmt = SOURCES[name][2]
     dest = tmp_path / "out.mkv"
-    result = run(src, dest, "[{upscale: {scale: 1, ladder: [lanczos]}}]", LOSSLESS["ffv1"])
+    # the stand-in of a model stage that asks for RGB and hands its frames on as they came
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nencode: {LOSSLESS['ffv1']}")
+    cfg = cfg.replace(stages=[StandInStage(rgb=True)])
+    result = run_pipeline(cfg, src, dest, choose_encoder(cfg.encode), registry=STANDIN_REGISTRY)
     assert result.notes[0] == "frames passed between stages as rgb24"
     assert video_stream(dest).get("color_range") == "pc"
     a, b = planes(src, pix_fmt).astype(np.int32), planes(dest, pix_fmt).astype(np.int32)

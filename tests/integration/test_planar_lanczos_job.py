@@ -1,0 +1,188 @@
+"""A Lanczos upscale resizes the source's planes: no RGB round trip, colours as zimg makes them.
+
+Before, ``upscale`` always asked for RGB: every frame went YUV -> RGB in the reader's ffmpeg, was
+resized in RGB, and went back to YUV in the writer's (two conversions, 2x the pipe bytes, and the
+gamut clipping of the round trip). Now a ladder without a model rung resizes the planes the source
+has (8/10-bit, 4:2:0/4:2:2/4:4:4, full range too). The oracle is real ffmpeg: ``zscale``'s Lanczos
+on the source's own planes, into the same lossless codec. Where planes cannot hold the new size
+(odd, subsampled) or carry alpha (resized premultiplied), frames still travel as RGB: tested too.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import video_stream
+from test_runner_local import run_cli, write_config
+
+from batch.config import parse_config
+from batch.job.pipeline import PipelineResult, run_pipeline
+from batch.media.encoder import choose_encoder
+from batch.media.layout import FrameLayout
+
+pytestmark = pytest.mark.integration
+
+W, H, RATE, FRAMES = 64, 48, 25, 8
+FFV1 = "{codec: ffv1, container: mkv}"
+
+
+def make(path: Path, graph: str, options: list[str], frames: int = FRAMES) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", graph, "-frames:v", str(frames), *options,
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def planes(path: Path, pix_fmt: str, vf: str = "null", size: tuple[int, int] = (2 * W, 2 * H)) -> np.ndarray:
+    """Every ``size`` frame's planes as coded (no range conversion), a row a frame; ``vf`` first."""
+    proc = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-vf", vf, "-f", "rawvideo", "-pix_fmt", pix_fmt,
+         "pipe:1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    dtype = np.uint16 if "10" in pix_fmt else np.uint8
+    data = np.frombuffer(proc.stdout, dtype)
+    return data.reshape(-1, FrameLayout(pix_fmt, *size).elements)
+
+
+def _size(path: Path) -> tuple[int, int]:
+    v = video_stream(path)
+    return int(v["width"]), int(v["height"])
+
+
+def travelled(notes: list[str]) -> str:
+    """How frames crossed the pipes, from the notes the manifest carries."""
+    prefix = "frames passed between stages as "
+    (fmt,) = [n.removeprefix(prefix) for n in notes if n.startswith(prefix)]
+    return fmt
+
+
+def run(src: Path, dest: Path, stages: str, encode: str = FFV1) -> PipelineResult:
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}")
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+
+
+def worst(a: np.ndarray, b: np.ndarray) -> int:
+    assert a.shape == b.shape
+    return int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max())
+
+
+# name: (lavfi graph, encoder options, planes to compare in, zscale options, largest difference)
+SOURCES = {
+    "yuv420p": (f"testsrc2=s={W}x{H}:r={RATE}", ["-pix_fmt", "yuv420p", "-c:v", "ffv1"], "yuv420p", "", 1),
+    "yuv422p10le": (
+        f"testsrc2=s={W}x{H}:r={RATE}", ["-pix_fmt", "yuv422p10le", "-c:v", "ffv1"], "yuv422p10le", "", 4,
+    ),
+    "yuv444p": (f"testsrc2=s={W}x{H}:r={RATE}", ["-pix_fmt", "yuv444p", "-c:v", "ffv1"], "yuv444p", "", 1),
+    # full range: the planes keep their codes; zscale told both sides are full range only resizes
+    "yuvj420p": (
+        f"testsrc2=s={W}x{H}:r={RATE},scale=out_range=full",
+        ["-pix_fmt", "yuvj420p", "-c:v", "libx264", "-qp", "0"], "yuv420p", ":rangein=full:range=full", 1,
+    ),
+    # chroma sited at the centre (MJPEG's, and what a tag may say): kept, not read as "left"
+    "center": (
+        f"testsrc2=s={W}x{H}:r={RATE}",
+        ["-pix_fmt", "yuv420p", "-chroma_sample_location", "center", "-c:v", "ffv1"], "yuv420p",
+        ":chromalin=center:chromal=center", 1,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_a_lanczos_upscale_resizes_the_planes_as_zscale_does(tmp_path: Path, name: str) -> None:
+    graph, options, fmt, zopts, tolerance = SOURCES[name]
+    src = make(tmp_path / "src.mkv", graph, options)
+    out = tmp_path / "out.mkv"
+    result = run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]")
+    assert travelled(result.notes) == fmt  # the planes travelled, not RGB
+    assert result.frames_out == FRAMES and _size(out) == (2 * W, 2 * H)
+    ours = planes(out, fmt, "scale=in_range=full:out_range=full" if "range=full" in zopts else "null")
+    theirs = planes(src, fmt, f"zscale=w={2 * W}:h={2 * H}:filter=lanczos{zopts}")
+    assert len(ours) == FRAMES and worst(ours, theirs) <= tolerance
+
+
+def test_the_rgb_path_it_replaced_lands_far_from_zscale(tmp_path: Path) -> None:
+    """The claim behind the change: on saturated bars, resizing in RGB (what frames still get after
+    a stage that asks for RGB, here the stand-in of a model) lands far from zscale's resize of the
+    planes; resizing the planes lands within a code."""
+    from batch.stages.standin import STANDIN_REGISTRY, StandInStage
+
+    graph, options, fmt, _, _ = SOURCES["yuv420p"]
+    src = make(tmp_path / "src.mkv", graph, options)
+    theirs = planes(src, fmt, f"zscale=w={2 * W}:h={2 * H}:filter=lanczos")
+    cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: [upscale: {{scale: 2}}]\nencode: {FFV1}")
+    cfg = cfg.replace(stages=[StandInStage(rgb=True), *cfg.stages])
+    rgb = tmp_path / "rgb.mkv"
+    result = run_pipeline(cfg, src, rgb, choose_encoder(cfg.encode), registry=STANDIN_REGISTRY)
+    assert travelled(result.notes) == "rgb24"
+    assert worst(planes(rgb, fmt), theirs) > 8
+    out = tmp_path / "planes.mkv"
+    run(src, out, "[upscale: {scale: 2}]")
+    assert worst(planes(out, fmt), theirs) <= 1
+
+
+def test_an_odd_size_sends_rgb_and_the_job_still_keeps_every_frame(tmp_path: Path) -> None:
+    graph, options, _, _, _ = SOURCES["yuv420p"]
+    src = make(tmp_path / "src.mkv", graph, options)
+    out = tmp_path / "odd.mkv"
+    result = run(src, out, "[upscale: {width: 97, height: 73, ladder: [lanczos]}]")
+    assert travelled(result.notes) == "rgb24"
+    assert any("97x73" in n and "RGB" in n for n in result.notes), result.notes
+    assert result.frames_out == FRAMES
+    w, h = _size(out)
+    assert (w, h) in ((97, 73), (98, 74))  # padded for 4:2:0 where the codec needs it (a note says so)
+
+
+def test_alpha_is_resized_premultiplied_in_rgb(tmp_path: Path) -> None:
+    """Planes with alpha travel as RGBA, where the resize is premultiplied (no bleeding from under
+    transparent pixels), and the alpha is kept."""
+    graph = (
+        f"color=red:s={W // 2}x{H}:r={RATE},format=rgba[l];"
+        f"color=0x00ff0000:s={W // 2}x{H}:r={RATE},format=rgba[r];[l][r]hstack"
+    )
+    src = make(tmp_path / "alpha.mkv", graph, ["-pix_fmt", "yuva420p", "-c:v", "ffv1"])
+    out = tmp_path / "out.mkv"
+    result = run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]")
+    assert travelled(result.notes) == "rgba"
+    assert any("alpha is resized premultiplied" in n for n in result.notes), result.notes
+    # alpha kept; the colour next to the edge is what the conversion to RGBA makes of the source's
+    # 4:2:0 chroma (the no-bleed rule of the premultiplied resize: tests/unit/test_deep_frames.py)
+    v = video_stream(out)
+    assert v["pix_fmt"] == "yuva420p" and (v["width"], v["height"]) == (2 * W, 2 * H)
+    assert result.frames_out == FRAMES
+
+
+def test_chunks_give_the_one_pass_frames_and_hdr_tags_stay(tmp_path: Path) -> None:
+    """10-bit HLG through the whole command, one pass and in chunks: the same frames, the tags kept."""
+    src = make(
+        tmp_path / "hlg.mkv", f"testsrc2=s={W}x{H}:r={RATE}",
+        ["-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67",
+         "-colorspace", "bt2020nc", "-c:v", "ffv1"],
+        frames=50,
+    )  # fmt: skip
+    outs = {}
+    for label, limits in (("one", ""), ("chunks", "limits: {chunk_s: 0.5}\n")):
+        out = tmp_path / f"out-{label}"
+        cfg = write_config(
+            tmp_path / f"{label}.yaml",
+            f"job_id: lanczos-{label}\ninputs: [{src}]\noutput: {out}/\n{limits}"
+            "stages: [upscale: {scale: 2, ladder: [lanczos]}]\n"
+            "encode: {codec: ffv1, container: mkv}\n",
+        )
+        proc = run_cli("--config", str(cfg), "--state-dir", str(tmp_path / f"state-{label}"))
+        assert proc.returncode == 0, proc.stderr
+        (record,) = json.loads((out / "manifest.json").read_text())["inputs"]
+        assert record["encode"]["pixels"]["frames"] == "yuv420p10le"
+        (made,) = sorted(out.glob("*/*.mkv"))
+        v = video_stream(made)
+        assert (v["width"], v["height"], v["pix_fmt"]) == (2 * W, 2 * H, "yuv420p10le")
+        assert (v["color_transfer"], v["color_primaries"]) == ("arib-std-b67", "bt2020")
+        outs[label] = planes(made, "yuv420p10le")
+        assert len(outs[label]) == 50
+    assert np.array_equal(outs["one"], outs["chunks"])
