@@ -126,9 +126,16 @@ def watchdog_latency(work: Path, confirm: int, interval: float) -> dict:
 
 COMMAND_STAGES = {
     "no stages": "[]",
-    "rgb (upscale x1 lanczos)": "[{upscale: {scale: 1, ladder: [lanczos]}}]",
+    # lanczos resizes the planes (no RGB since 2026-12-05); at scale 1 it hands frames on: the pipes' cost
+    "upscale x1 lanczos": "[{upscale: {scale: 1, ladder: [lanczos]}}]",
+    "upscale x2 lanczos": "[{upscale: {scale: 2, ladder: [lanczos]}}]",
     "2x blend": "[{interpolate: {factor: 2, ladder: [blend]}}]",
+    # P1-rgb: a stage that asks for RGB and costs nothing (the stand-in of a model, which no config can
+    # name): the runner in this script's process (--standin-job-once), "job" mode only
+    "rgb (stand-in asking for RGB)": None,
 }
+# what plain ffmpeg adds to do the same as a row (the reference's filter), e.g. zscale's own Lanczos
+COMMAND_REFERENCE_VF = {"upscale x2 lanczos": "zscale=w=iw*2:h=ih*2:filter=lanczos"}
 
 
 def as_in_the_image() -> None:
@@ -167,15 +174,16 @@ def command_bench(
     ``only``: the rows whose stage label starts with one of these (e.g. "no stages")."""
     import statistics
 
-    reference = [
-        "ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-preset", preset,
-        "-crf", str(crf), "-pix_fmt", "yuv420p", "-c:a", "copy", str(work / "ref.mp4"),
-    ]  # fmt: skip
     rows = []
     for label, stages in COMMAND_STAGES.items():
         if only and not any(label.startswith(o) for o in only):
             continue
-        for mode in ("job", "product"):
+        vf = ["-vf", COMMAND_REFERENCE_VF[label]] if label in COMMAND_REFERENCE_VF else []
+        reference = [
+            "ffmpeg", "-v", "error", "-y", "-i", str(clip), *vf, "-c:v", "libx264", "-preset", preset,
+            "-crf", str(crf), "-pix_fmt", "yuv420p", "-c:a", "copy", str(work / "ref.mp4"),
+        ]  # fmt: skip
+        for mode in ("job", "product") if stages is not None else ("job",):
             cfg = work / "cmd-job.yaml"
             # the product runs as the user's command does: no --state-dir, so PID 1 names
             # state/<job id> (under the working directory) from the config, as in the image
@@ -190,6 +198,9 @@ def command_bench(
             )
             ours = [sys.executable, str(ROOT / "run_with_config_batch_sync.py"), "--config", str(cfg), "-q"]
             ours += ["--no-watchdog", "--state-dir", str(state)] if mode == "job" else ["--dry-run"]
+            if stages is None:
+                ours = [sys.executable, __file__, "--standin-job-once", str(clip), "--work", str(work),
+                        "--preset", preset, "--crf", str(crf), "--standin-rgb"]  # fmt: skip
             ref_s, ours_s, ref_cpu, ours_cpu = [], [], [], []
             for _ in range(runs):
                 wall, cpu = _timed_cpu(reference)
@@ -414,7 +425,14 @@ def standin_bench(clip: Path, work: Path, preset: str, crf: int) -> list[dict]:
 
 
 def standin_job_once(
-    clip: Path, work: Path, preset: str, crf: int, seconds: float, chunk_s: float, written: bool = True
+    clip: Path,
+    work: Path,
+    preset: str,
+    crf: int,
+    seconds: float,
+    chunk_s: float,
+    written: bool = True,
+    rgb: bool = False,
 ) -> None:
     """One job through the runner (probes, chunks, preview, manifest) with the stand-in, in this process."""
     import shutil
@@ -434,7 +452,7 @@ def standin_job_once(
             else f"encode: {{codec: libx264, crf: {crf}}}\n"
         )
     )
-    cfg = cfg.replace(stages=[StandInStage(batch=8, seconds=seconds)])
+    cfg = cfg.replace(stages=[StandInStage(batch=8, seconds=seconds, rgb=rgb)])
     code = Runner(cfg, RunOptions(state_dir=state), STANDIN_REGISTRY).run()
     if code != 0:
         raise SystemExit(f"the stand-in job failed ({code}); see {out}/manifest.json")
@@ -551,6 +569,7 @@ def main() -> int:
     )
     p.add_argument("--standin-job-once", metavar="CLIP", help=argparse.SUPPRESS)
     p.add_argument("--preset-unwritten", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--standin-rgb", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--keep-up", type=float, metavar="FPS", help="encoders that keep up: a fast stand-in, libx264 medium"
     )
@@ -573,6 +592,7 @@ def main() -> int:
             args.standin_seconds,
             args.chunk_s,
             written=not args.preset_unwritten,
+            rgb=args.standin_rgb,
         )
         return 0
     if args.png_flow_once:

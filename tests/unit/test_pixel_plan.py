@@ -364,3 +364,32 @@ def test_the_route_names_a_range_rule_only_where_one_shapes_the_frames() -> None
     assert same_depth.route == "yuv420p10le/yuv420p10le" and not same_depth.limited_range
     limited = plan_pixels(info("yuv422p10le"), cfg, "prores_ks", needs_rgb=False, model_stage=False)
     assert limited.route == "yuv422p10le/yuv422p10le" and not limited.steps
+
+
+@pytest.mark.parametrize(
+    ("src_fmt", "codec", "size", "frames"),
+    [
+        ("yuv420p", "libx264", (128, 96), "yuv420p"),
+        ("yuv420p", "libx264", (97, 96), "rgb24"),  # odd width: 4:2:0 chroma cannot be halved
+        ("yuv420p", "libx264", (128, 73), "rgb24"),  # odd height
+        ("yuv422p", "ffv1", (128, 73), "yuv422p"),  # 4:2:2 halves only the width
+        ("yuv422p", "ffv1", (97, 96), "rgb24"),
+        ("yuv444p", "ffv1", (97, 73), "yuv444p"),  # nothing subsampled: any size
+        ("yuv420p10le", "libx265", (97, 96), "rgb48le"),
+        ("yuva420p", "ffv1", (128, 96), "rgba"),  # alpha kept: resized premultiplied, in RGB
+    ],
+)
+def test_a_resize_keeps_planes_only_where_they_hold_the_new_size(
+    src_fmt: str, codec: str, size: tuple[int, int], frames: str
+) -> None:
+    cfg = enc(codec=codec, container="mkv" if codec == "ffv1" else "mp4")
+    resized = plan_pixels(info(src_fmt), cfg, codec, needs_rgb=False, model_stage=False, resized_to=size)
+    assert resized.transport == frames
+    said = [n for n in resized.notes if n.startswith("frames travel as RGB")]
+    assert bool(said) == (frames in PACKED), resized.notes
+    # without the resize, the same source's planes travel (64x48 fits every chroma)
+    same = plan_pixels(info(src_fmt), cfg, codec, needs_rgb=False, model_stage=False)
+    assert same.transport == planar_yuv(
+        *[getattr(pix_facts(src_fmt), a) for a in ("chroma", "depth", "alpha")]
+    )
+    assert (resized.route == same.route) == (resized.transport == same.transport)
