@@ -98,6 +98,8 @@ def resize_plane(
     8-bit planes as Pillow "L" images (its fixed-point kernels); deeper ones as float.
     """
     h, w = plane.shape
+    if width % w == 0 and height % h == 0:
+        return _whole_factor(plane, width // w, height // h, top, dx, dy)
     # the kernel reaches 3 samples each side, 3 / scale when shrinking; one more for the siting's shift
     px, py = math.ceil(3 * max(1.0, w / width)) + 1, math.ceil(3 * max(1.0, h / height)) + 1
     padded = np.pad(plane, ((py, py), (px, px)), mode="symmetric")
@@ -122,6 +124,57 @@ def resize_plane(
         return arr
     resized: np.ndarray = np.clip(arr + 0.5, 0, top).astype(plane.dtype)
     return resized
+
+
+def _lanczos3(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
+    return out
+
+
+def _phases(scale: int, shift: float) -> list[tuple[int, np.ndarray]]:
+    """Output sample ``scale * j + r`` of an enlargement by a whole ``scale`` is one fixed 6-tap
+    Lanczos sum around input sample ``j``: per phase ``r``, the first tap's offset and the weights
+    (normalised to 1, as Pillow and zimg normalise theirs)."""
+    out = []
+    for r in range(scale):
+        centre = shift + (r + 0.5) / scale - 0.5  # where the output sample sits, from input sample j
+        first = math.floor(centre) - 2
+        weights = _lanczos3(np.arange(first, first + 6) - centre)
+        out.append((first, (weights / weights.sum()).astype(np.float32)))
+    return out
+
+
+def _whole_factor(plane: np.ndarray, sx: int, sy: int, top: int, dx: float, dy: float) -> np.ndarray:
+    """An enlargement by whole factors (2x, 4x: the common upscales) as a few fixed 1-D filters.
+
+    Each output phase is one OpenCV ``filter2D`` over the plane (SIMD, edges mirrored with the edge
+    sample repeated: ``BORDER_REFLECT``, as zimg), rounded, clipped and interleaved; about 4x
+    faster than Pillow's general resampler, which computes every output sample's weights. The
+    same answer to within a code (tests hold both to zscale's).
+    """
+    import cv2
+
+    def along(src: np.ndarray, scale: int, shift: float, axis: int) -> np.ndarray:
+        if scale == 1 and not shift:
+            return src
+        shape = list(src.shape)
+        shape[axis] *= scale
+        out = np.empty(shape, src.dtype)
+        for r, (first, weights) in enumerate(_phases(scale, shift)):
+            kernel = weights[None, :] if axis == 1 else weights[:, None]
+            anchor = (-first, 0) if axis == 1 else (0, -first)
+            phase = cv2.filter2D(src, -1, kernel, anchor=anchor, borderType=cv2.BORDER_REFLECT)
+            if top < np.iinfo(src.dtype).max:
+                np.minimum(phase, top, out=phase)
+            if axis == 1:
+                out[:, r::scale] = phase
+            else:
+                out[r::scale] = phase
+        return out
+
+    if _across_first(float(sx), float(sy)):
+        return along(along(plane, sx, dx, 1), sy, dy, 0)
+    return along(along(plane, sy, dy, 0), sx, dx, 1)
 
 
 def _across_first(xscale: float, yscale: float) -> bool:
