@@ -293,6 +293,16 @@ def test_an_upscaler_on_yuv_frames_matches_the_rgb_path(tmp_path: Path, sr_model
     assert np.percentile(gap, 99) <= 10, np.percentile(gap, 99)
 
 
+def zscaled_2x(clip: Path, dest: Path, pix_fmt: str) -> Path:
+    """``clip`` enlarged 2x by ffmpeg's zscale Lanczos, losslessly (FFV1): the planes' oracle."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(clip), "-vf", f"zscale=w={2 * W}:h={2 * H}:filter=lanczos",
+         "-c:v", "ffv1", "-pix_fmt", pix_fmt, str(dest)],
+        check=True,
+    )  # fmt: skip
+    return dest
+
+
 def test_lanczos_after_a_failed_model_resizes_the_yuv_frames_as_zscale_does(tmp_path: Path) -> None:
     """The model's weights are missing: lanczos resizes the yuv420p planes themselves (no RGB), as
     ffmpeg's zscale does; without colour on the device the frames are RGB, resized there."""
@@ -307,12 +317,7 @@ def test_lanczos_after_a_failed_model_resizes_the_yuv_frames_as_zscale_does(tmp_
     )
     assert on_record["stages"][0]["used"] == off_record["stages"][0]["used"] == "lanczos"
     assert len(yuv_frames(on, 2 * W, 2 * H)) == len(yuv_frames(off, 2 * W, 2 * H)) == 4
-    zscaled = tmp_path / "zscaled.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(clip), "-vf", f"zscale=w={2 * W}:h={2 * H}:filter=lanczos",
-         "-c:v", "libx264", "-qp", "0", str(zscaled)],
-        check=True,
-    )  # fmt: skip
+    zscaled = zscaled_2x(clip, tmp_path / "zscaled.mkv", "yuv420p")
     gap = np.abs(yuv_frames(on, 2 * W, 2 * H).astype(np.int16) - yuv_frames(zscaled, 2 * W, 2 * H))
     assert int(gap.max()) <= 1, gap.max()
 
@@ -325,12 +330,7 @@ def test_a_10_bit_upscale_and_its_lanczos_fallback_keep_10_bit_planes(tmp_path: 
         tmp_path / "deep.mkv", size=f"{W}x{H}", frames=3, audio=False, codec="ffv1", pix_fmt="yuv420p10le"
     )
     missing = f'{{url: "{tmp_path / "none.pth"}", sha256: "{"0" * 64}"}}'
-    zscaled = tmp_path / "zscaled.mkv"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(clip), "-vf", f"zscale=w={2 * W}:h={2 * H}:filter=lanczos",
-         "-c:v", "ffv1", "-pix_fmt", "yuv420p10le", str(zscaled)],
-        check=True,
-    )  # fmt: skip
+    zscaled = zscaled_2x(clip, tmp_path / "zscaled.mkv", "yuv420p10le")
     for name, stage in [
         ("sr10", f"{{scale: 2, model: {sr_model}, ladder: [model-cpu], batch: 2}}"),
         ("lz10", f"{{scale: 2, model: {missing}, ladder: [model-cpu, lanczos]}}"),
