@@ -100,8 +100,11 @@ def pixel_plan_for(
     """Bit depth, chroma and alpha for this input (batch.media.pixel_plan). Raises ConfigError."""
     caps = [registry.caps_for(s) for s in cfg.stages]
     wanted = _rgb_on_device(cfg.encode.colour_on_device, caps)
-    resized = _size_out(cfg, info, registry) if wanted or any(c.resizes for c in caps) else None
-    odd = resized if resized and wanted and (resized[0] % 2 or resized[1] % 2) else None
+    resizes = any(c.resizes for c in caps)
+    sizes = _sizes(cfg, info, registry) if wanted or resizes else ()
+    # every size a frame takes on the way, not only the last: 99x75 planes between an upscale and a
+    # crop back to 96x72 would carry chroma of the wrong geometry
+    odd = next((s for s in sizes if s[0] % 2 or s[1] % 2), None) if wanted else None
     pixels = plan_pixels(
         info,
         cfg.encode,
@@ -109,7 +112,7 @@ def pixel_plan_for(
         needs_rgb=any(c.needs_rgb for c in caps),
         model_stage=any(c.model_kind is not None for c in caps),
         rgb_on_device=wanted and odd is None,
-        resized_to=resized if any(c.resizes for c in caps) else None,
+        resized_to=sizes if resizes else (),
     )
     if odd is None:
         return pixels
@@ -117,11 +120,11 @@ def pixel_plan_for(
     return replace(pixels, notes=(*pixels.notes, note))
 
 
-def _size_out(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> tuple[int, int]:
-    """The size of the frames the stages make (4:2:0 frames of odd sizes are not made on a device, and
-    planes resized to a size their chroma cannot hold travel as RGB)."""
+def _sizes(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> tuple[tuple[int, int], ...]:
+    """The size of the frames each stage makes, in order (4:2:0 frames of odd sizes are not made on a
+    device, and planes resized to a size their chroma cannot hold travel as RGB)."""
     plan = plan_stages(cfg, info, registry=registry)
-    return plan.width, plan.height
+    return tuple(s.size_out for s in plan.stages)
 
 
 def _rgb_on_device(setting: bool | None, caps: list[Caps]) -> bool:

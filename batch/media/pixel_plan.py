@@ -55,6 +55,10 @@ class PixelPlan:
     # "limited": a full-range source written limited, the codec has no range flag (ProRes);
     # "full-range depth": zimg rescales full-range planes to another depth; "": neither
     range_rule: str = ""
+    resize_rule: str = ""  # "planes resized": a stage resizes the planes themselves (no RGB)
+    # the chroma siting the output is tagged with: the source's, where its planes cross as they are and
+    # it is not "left" (the default H.264/HEVC readers and zimg take when none is written)
+    chroma_location: str | None = None
 
     @property
     def limited_range(self) -> bool:
@@ -63,9 +67,11 @@ class PixelPlan:
     @property
     def route(self) -> str:
         """What of the plan shapes the output's frames, for the fingerprints (batch.job.chunks): an
-        output made under an earlier rule (full range squeezed or rescaled otherwise) is made again."""
-        base = f"{self.output}/{self.transport}"
-        return f"{base}/{self.range_rule}" if self.range_rule else base
+        output made under an earlier rule (full range squeezed or rescaled otherwise, planes resized
+        through RGB) is made again. Each rule is absent where none applies (old prints stay)."""
+        sited = f"sited {self.chroma_location}" if self.chroma_location else ""
+        rules = (self.output, self.transport, self.range_rule, self.resize_rule, sited)
+        return "/".join(p for p in rules if p)
 
     @property
     def output_rgb(self) -> bool:
@@ -149,15 +155,16 @@ def plan_pixels(
     needs_rgb: bool,
     model_stage: bool,
     rgb_on_device: bool = False,
-    resized_to: tuple[int, int] | None = None,
+    resized_to: tuple[tuple[int, int], ...] = (),
 ) -> PixelPlan:
     """The pixel plan for one input. Raises ConfigError for a pix_fmt this ffmpeg cannot write.
 
     ``rgb_on_device``: the one stage that needs RGB is a model stage that can take 4:2:0 planes
     and convert on its device (``encode.colour_on_device``); frames then travel as yuv420p when
     the source and the output are both 8-bit 4:2:0, as yuv420p10le when both are 10-bit 4:2:0.
-    ``resized_to``: a stage resizes the frames to this size (batch.stages.base.Caps.resizes); planes
-    travel only where it fits their chroma and there is no alpha, else RGB.
+    ``resized_to``: a stage resizes the frames (batch.stages.base.Caps.resizes), and these are the sizes
+    the stages make, in order; planes travel only where every one fits their chroma and there is no
+    alpha, else RGB.
     """
     try:
         src = pix_facts(info.pix_fmt)
@@ -262,14 +269,16 @@ def plan_pixels(
         and out.family == "yuv"
         and _fits_planes(src, info.width, info.height)
     )
-    if yuv_ok and resized_to is not None:
+    planes_resized = yuv_ok and bool(resized_to)
+    if planes_resized:
+        misfit = next((s for s in resized_to if not _fits_planes(src, *s)), None)
         if keep_alpha:
-            yuv_ok = False
+            yuv_ok = planes_resized = False
             notes.append("frames travel as RGB: alpha is resized premultiplied, which needs RGB")
-        elif not _fits_planes(src, *resized_to):
-            yuv_ok = False
+        elif misfit is not None:
+            yuv_ok = planes_resized = False
             notes.append(
-                f"frames travel as RGB: the stages make {resized_to[0]}x{resized_to[1]} frames, which "
+                f"frames travel as RGB: the stages make {misfit[0]}x{misfit[1]} frames, which "
                 f"{src.name} planes cannot hold (its chroma is subsampled)"
             )
     if yuv_ok:
@@ -284,6 +293,13 @@ def plan_pixels(
 
     rescaled = full and yuv_ok and out.depth != src.depth  # planes rescaled by zimg (colour.planar_change)
     range_rule = "limited" if limited else "full-range depth" if rescaled else ""
+    # a resize of the planes themselves (batch.stages.upscale.PlanarLanczosRung): named in the route, so
+    # parts an earlier rule resized (through RGB, also on yuv420p frames for a model's fallback) are redone
+    resize_rule = "planes resized" if planes_resized else ""
+    # planes that cross as they are keep the source's siting (crop and resize keep it too): say so in the
+    # output, or players put the chroma of a top-left (UHD HEVC) or centre (MJPEG) source half a sample off
+    keeps_siting = yuv_ok and out.chroma == src.chroma and src.chroma in ("420", "422")
+    tagged_siting = info.chroma_location if keeps_siting and info.chroma_location not in (None, "left") else None
 
     # HDR side data
     x265: list[str] = []
@@ -323,6 +339,8 @@ def plan_pixels(
         notes=tuple(notes),
         colour_on_device=on_device and transport in DEVICE_YUV,
         range_rule=range_rule,
+        resize_rule=resize_rule,
+        chroma_location=tagged_siting,
     )
 
 

@@ -179,6 +179,8 @@ def output_args(spec: OutputSpec) -> list[str]:
         args += encoder_tag_args(
             written_colour_of(spec), converted_here=converted_here, codec=spec.encoder.codec
         )
+        if spec.pixels is not None and spec.pixels.chroma_location:
+            args += ["-chroma_sample_location", spec.pixels.chroma_location]
     if spec.audio_source is not None and spec.audio:
         args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):

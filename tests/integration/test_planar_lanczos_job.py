@@ -186,3 +186,52 @@ def test_chunks_give_the_one_pass_frames_and_hdr_tags_stay(tmp_path: Path) -> No
         outs[label] = planes(made, "yuv420p10le")
         assert len(outs[label]) == 50
     assert np.array_equal(outs["one"], outs["chunks"])
+
+
+@pytest.mark.parametrize(
+    ("siting", "stages"),
+    [
+        ("topleft", "[upscale: {scale: 2, ladder: [lanczos]}]"),  # UHD HEVC's
+        ("center", "[upscale: {scale: 2, ladder: [lanczos]}]"),  # MJPEG's
+        ("topleft", "[crop: {width: 32, height: 24}]"),  # planes cut as they are keep it too
+        ("top", "[interpolate: {factor: 2, ladder: [blend]}]"),
+    ],
+)
+def test_the_output_is_tagged_with_the_siting_its_planes_keep(
+    tmp_path: Path, siting: str, stages: str
+) -> None:
+    """Planes resized, cut or mixed as they are keep the source's chroma siting; the output must say
+    so, or players put its chroma half a sample off (they read an untagged stream as "left")."""
+    src = make(
+        tmp_path / "sited.mp4", f"testsrc2=s={W}x{H}:r={RATE}",
+        ["-pix_fmt", "yuv420p", "-chroma_sample_location", siting, "-c:v", "libx264", "-qp", "0"],
+    )  # fmt: skip
+    for codec, encode in (("mkv", FFV1), ("mp4", "{codec: libx264, preset: ultrafast}")):
+        out = tmp_path / f"out.{codec}"
+        result = run(src, out, stages, encode)
+        assert travelled(result.notes) == "yuv420p"
+        assert video_stream(out).get("chroma_location") == siting, codec
+
+
+def test_a_left_sited_source_writes_no_siting_as_before(tmp_path: Path) -> None:
+    """ "left" is what readers take when none is written: such outputs stay byte-for-byte as before."""
+    src = make(
+        tmp_path / "left.mkv", f"testsrc2=s={W}x{H}:r={RATE}",
+        ["-pix_fmt", "yuv420p", "-chroma_sample_location", "left", "-c:v", "ffv1"],
+    )  # fmt: skip
+    out = tmp_path / "out.mkv"
+    run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]")
+    assert video_stream(out).get("chroma_location") in (None, "unspecified")
+
+
+def test_an_odd_size_between_two_stages_sends_rgb(tmp_path: Path) -> None:
+    """Upscale to 99x75, then crop back to 96x72: the last size fits 4:2:0 planes, the one between the
+    stages does not, so frames travel as RGB (planes of 99x75 would carry misplaced chroma)."""
+    graph, options, _, _, _ = SOURCES["yuv420p"]
+    src = make(tmp_path / "src.mkv", graph, options)
+    out = tmp_path / "out.mkv"
+    result = run(
+        src, out, "[upscale: {width: 99, height: 75, ladder: [lanczos]}, crop: {width: 96, height: 72}]"
+    )
+    assert travelled(result.notes) == "rgb24" and any("99x75" in n for n in result.notes), result.notes
+    assert result.frames_out == FRAMES and _size(out) == (96, 72)

@@ -383,7 +383,7 @@ def test_a_resize_keeps_planes_only_where_they_hold_the_new_size(
     src_fmt: str, codec: str, size: tuple[int, int], frames: str
 ) -> None:
     cfg = enc(codec=codec, container="mkv" if codec == "ffv1" else "mp4")
-    resized = plan_pixels(info(src_fmt), cfg, codec, needs_rgb=False, model_stage=False, resized_to=size)
+    resized = plan_pixels(info(src_fmt), cfg, codec, needs_rgb=False, model_stage=False, resized_to=(size,))
     assert resized.transport == frames
     said = [n for n in resized.notes if n.startswith("frames travel as RGB")]
     assert bool(said) == (frames in PACKED), resized.notes
@@ -392,4 +392,20 @@ def test_a_resize_keeps_planes_only_where_they_hold_the_new_size(
     assert same.transport == planar_yuv(
         *[getattr(pix_facts(src_fmt), a) for a in ("chroma", "depth", "alpha")]
     )
-    assert (resized.route == same.route) == (resized.transport == same.transport)
+    # the route names the planes' own resize (a rule earlier code did not have: its parts are redone)
+    assert resized.route == (f"{same.route}/planes resized" if frames not in PACKED else resized.route)
+    assert ("planes resized" in resized.route) == (frames not in PACKED)
+
+
+def test_a_size_on_the_way_that_planes_cannot_hold_sends_rgb_even_if_the_last_one_fits() -> None:
+    """An upscale to 99x75 then a crop back to 96x72: 4:2:0 planes of 99x75 would carry chroma of the
+    wrong geometry between the two stages."""
+    cfg = enc(codec="libx264", container="mp4")
+    chain = plan_pixels(
+        info("yuv420p"), cfg, "libx264", needs_rgb=False, model_stage=False, resized_to=((99, 75), (96, 72))
+    )
+    assert chain.transport == "rgb24" and any("99x75" in n for n in chain.notes), chain.notes
+    even = plan_pixels(
+        info("yuv420p"), cfg, "libx264", needs_rgb=False, model_stage=False, resized_to=((98, 74), (96, 72))
+    )
+    assert even.transport == "yuv420p"
