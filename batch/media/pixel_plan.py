@@ -299,7 +299,9 @@ def plan_pixels(
     # planes that cross as they are keep the source's siting (crop and resize keep it too): say so in the
     # output, or players put the chroma of a top-left (UHD HEVC) or centre (MJPEG) source half a sample off
     keeps_siting = yuv_ok and out.chroma == src.chroma and src.chroma in ("420", "422")
-    tagged_siting = info.chroma_location if keeps_siting and info.chroma_location not in (None, "left") else None
+    tagged_siting = None
+    if keeps_siting and info.chroma_location not in (None, "left"):
+        tagged_siting = info.chroma_location
 
     # HDR side data
     x265: list[str] = []

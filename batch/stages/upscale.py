@@ -192,11 +192,12 @@ def _clipped(image: Image.Image, top: int) -> Image.Image:
 
 
 class PlanarLanczosRung:
-    """Lanczos on flat planar YUV frames (4:2:0, 4:2:2, 4:4:4; 8 or 16 bits), each plane on its own.
+    """Lanczos on flat planar YUV frames (4:2:0, 4:2:2, 4:4:4; 8 to 16 bits), each plane on its own.
 
     No RGB: the conversion there and back would cost more than the resize and clip colours RGB
     cannot hold. Luma as it is; subsampled chroma with its siting kept (``chroma_location``, unset:
-    left), as zimg keeps it (tested against ffmpeg's ``zscale=filter=lanczos``). Frames without
+    left), as zimg keeps it (tested against ffmpeg's ``zscale=filter=lanczos``: within a code on
+    pictures, two on noise, where zimg's fixed-point kernels round otherwise). Frames without
     alpha only: colour under transparent pixels would bleed into the edges (the pixel plan sends
     frames with alpha as RGB, which :class:`LanczosRung` resizes premultiplied).
     """

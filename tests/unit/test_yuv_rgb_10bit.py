@@ -2,7 +2,7 @@
 conversion the reader and writer run when 10-bit frames cross the pipes as RGB.
 
 A model stage on a GPU uploads 10-bit planes and converts on its device (batch.models.yuv_rgb_torch);
-its fallback rung converts in this process (batch.media.yuv_rgb.CpuYuvRgb). Both must give the model
+the reader converts odd sizes in this process (batch.media.yuv_rgb.CpuYuvRgb). Both must give the model
 what rgb48le from ffmpeg would have given it, and give the encoder back what ffmpeg would have made.
 Torch runs on the CPU here (no GPU on this machine).
 """
