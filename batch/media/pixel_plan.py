@@ -300,7 +300,7 @@ def plan_pixels(
     # output, or players put the chroma of a top-left (UHD HEVC) or centre (MJPEG) source half a sample off
     keeps_siting = yuv_ok and out.chroma == src.chroma and src.chroma in ("420", "422")
     tagged_siting = None
-    if keeps_siting and info.chroma_location not in (None, "left"):
+    if keeps_siting and info.chroma_location in ("center", "topleft", "top", "bottomleft", "bottom"):
         tagged_siting = info.chroma_location
 
     # HDR side data
