@@ -195,3 +195,9 @@ def retimed(src: Path, dest: Path, setts: str) -> Path:
     cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-bsf:v", f"setts={setts}", str(dest)]
     subprocess.run(cmd, check=True)
     return dest
+
+
+# A stage list that keeps a 640x360 job busy for many seconds, for tests that act while frames move
+# (signals, kills, locks, budgets): an odd size sends RGB frames and Pillow's general resize to about
+# 1080p (a whole factor such as scale 3 now resizes the planes with fixed filters, several times faster)
+SLOW_STAGES = "[{upscale: {width: 1919, height: 1079}}]"

@@ -91,10 +91,11 @@ _SETPARAMS = {  # the names vf_setparams takes (ffprobe's names), by option
 }  # fmt: skip
 
 
-def frame_params(plan: ColourPlan) -> str:
+def frame_params(plan: ColourPlan, *, converted_here: bool = False) -> str:
     """``setparams`` marking each frame with the tags: for an encoder that writes the frames' own
-    colour properties rather than its options (prores_ks), as planar frames from a pipe carry none."""
-    tags = output_tags(plan)
+    colour properties rather than its options (prores_ks), as planar frames from a pipe carry none.
+    ``converted_here``: as for :func:`output_tags`."""
+    tags = output_tags(plan, converted_here=converted_here)
     values = {
         "range": tags.range,
         "colorspace": tags.space,
@@ -129,11 +130,12 @@ def output_tags(plan: ColourPlan, *, converted_here: bool = False, codec: str = 
 
     An RGB source (``gbr``: FFV1 ``bgr0`` masters, PNG sequences) has no YUV matrix of its own;
     the output is tagged with the matrix the writer converted with (libx264 refuses ``gbr``).
-    ``converted_here``: the YUV frames were made from RGB before ffmpeg (on a model's device),
-    so no zscale filter marks them with the matrix and range it used; an untagged source's
-    output is tagged with them, as the writer's filter would have marked it (an SD source made
-    HD would otherwise be read as BT.709). ``codec``: one of RANGE_BESIDE_DESCRIPTION gets the
-    matrix players assume for the size beside a limited range that comes alone, or it writes none.
+    ``converted_here``: the YUV frames were made from RGB before ffmpeg (on a model's device), or
+    resized as planes (batch.stages.upscale.PlanarLanczosRung), so no zscale filter marks them
+    with the matrix and range it used; an untagged source's output is tagged with them, as the
+    writer's filter would have marked it (an SD source made HD would otherwise be read as BT.709).
+    ``codec``: one of RANGE_BESIDE_DESCRIPTION gets the matrix players assume for the size beside a
+    limited range that comes alone, or it writes none.
     """
     tags = plan.tags
     space = _SPACE_OF_MATRIX.get(plan.matrix) if plan.rgb_source else tags.space

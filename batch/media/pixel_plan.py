@@ -272,6 +272,7 @@ def plan_pixels(
     planes_resized = yuv_ok and bool(resized_to)
     if planes_resized:
         misfit = next((s for s in resized_to if not _fits_planes(src, *s)), None)
+        siting = info.chroma_location
         if keep_alpha:
             yuv_ok = planes_resized = False
             notes.append("frames travel as RGB: alpha is resized premultiplied, which needs RGB")
@@ -280,6 +281,14 @@ def plan_pixels(
             notes.append(
                 f"frames travel as RGB: the stages make {misfit[0]}x{misfit[1]} frames, which "
                 f"{src.name} planes cannot hold (its chroma is subsampled)"
+            )
+        elif siting not in (None, "left") and not _records_siting(codec, cfg.container, src, out, siting):
+            # the planes would keep a siting the output could not say: read as "left", the chroma of every
+            # resized frame would sit half a sample off; through RGB it is written sited left
+            yuv_ok = planes_resized = False
+            notes.append(
+                f"frames travel as RGB: the source's chroma is sited {siting}, which {codec} in "
+                f"{cfg.container} as {out.name} cannot record"
             )
     if yuv_ok:
         transport = planar_yuv(src.chroma, src.depth, keep_alpha)
@@ -343,6 +352,22 @@ def plan_pixels(
         range_rule=range_rule,
         resize_rule=resize_rule,
         chroma_location=tagged_siting,
+    )
+
+
+def _records_siting(codec: str, container: str, src: PixFacts, out: PixFacts, siting: str) -> bool:
+    """Whether an output of ``out`` from ``src`` planes as they are can say where their chroma sits.
+
+    The writer's conversion to another chroma format would re-site it (swscale takes "left"); H.264
+    and HEVC write every 4:2:0 siting in their VUI (and none for 4:2:2); Matroska's own fields hold
+    left, center, top-left and top. ProRes, MP4 around other codecs and the rest: none.
+    """
+    if src.chroma != out.chroma:
+        return False
+    if src.chroma == "420" and codec in ("libx264", "libx265"):
+        return True
+    return (
+        container == "mkv" and codec not in ("libx264", "libx265") and siting in ("center", "topleft", "top")
     )
 
 

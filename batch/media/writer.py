@@ -125,8 +125,13 @@ def video_filter(spec: OutputSpec) -> str:
     else:
         parts.append(planar_change(spec.colour, written, spec.pix_fmt, spec.out_pix_fmt))
     if spec.encoder.codec in FRAME_TAGGED and not spec.out_rgb:
-        parts.append(frame_params(written))
+        parts.append(frame_params(written, converted_here=converted_here(spec)))
     return ",".join(parts)
+
+
+def converted_here(spec: OutputSpec) -> bool:
+    """Frames made or resized before ffmpeg, which marks no matrix on them (colour.output_tags)."""
+    return spec.pixels is not None and (spec.pixels.colour_on_device or bool(spec.pixels.resize_rule))
 
 
 def written_colour_of(spec: OutputSpec) -> ColourPlan:
@@ -175,9 +180,8 @@ def output_args(spec: OutputSpec) -> list[str]:
     """
     args = encoder_args(spec)
     if not spec.out_rgb:
-        converted_here = spec.pixels is not None and spec.pixels.colour_on_device
         args += encoder_tag_args(
-            written_colour_of(spec), converted_here=converted_here, codec=spec.encoder.codec
+            written_colour_of(spec), converted_here=converted_here(spec), codec=spec.encoder.codec
         )
         if spec.pixels is not None and spec.pixels.chroma_location:
             args += ["-chroma_sample_location", spec.pixels.chroma_location]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from child_env import s3_child_env
-from clips import make_clip
+from clips import SLOW_STAGES, make_clip
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +188,7 @@ def test_failures_and_a_killed_runner_keep_every_secret_out(
     # 1. the runner is killed mid-input: the watchdog's failure manifest carries its log tail
     killed = Run(
         tmp_path, state, s3_server,
-        job_body(s3_prefix, [f"{base}/in/slow.mp4?{FLAT_QUERY}"], "stages: [{upscale: {scale: 3}}]"), path,
+        job_body(s3_prefix, [f"{base}/in/slow.mp4?{FLAT_QUERY}"], f"stages: {SLOW_STAGES}"), path,
     )  # fmt: skip
 
     def processing() -> bool:

@@ -235,3 +235,39 @@ def test_an_odd_size_between_two_stages_sends_rgb(tmp_path: Path) -> None:
     )
     assert travelled(result.notes) == "rgb24" and any("99x75" in n for n in result.notes), result.notes
     assert result.frames_out == FRAMES and _size(out) == (96, 72)
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "encode"),
+    [("yuv420p", "{codec: libx264, preset: ultrafast}"), ("yuv420p10le", FFV1), ("yuv420p", FFV1)],
+)
+def test_an_untagged_sd_source_made_hd_names_its_matrix(tmp_path: Path, pix_fmt: str, encode: str) -> None:
+    """320x240 with no colour tags is BT.601 by its size; upscaled 4x it is 1280x960, which players
+    read as BT.709 unless told: the output names the matrix (the RGB route's zscale marked it so)."""
+    src = make(
+        tmp_path / "sd.mkv", "testsrc2=s=320x240:r=25", ["-pix_fmt", pix_fmt, "-c:v", "ffv1"], frames=3
+    )
+    assert video_stream(src).get("color_space") is None
+    out = tmp_path / ("out.mp4" if "libx264" in encode else "out.mkv")
+    result = run(src, out, "[upscale: {scale: 4, ladder: [lanczos]}]", encode)
+    assert travelled(result.notes) == pix_fmt
+    v = video_stream(out)
+    assert (v.get("color_space"), v.get("color_range")) == ("smpte170m", "tv")
+
+
+def test_a_siting_the_output_cannot_record_sends_rgb_and_lands_left(tmp_path: Path) -> None:
+    """Top-left 4:2:0 into ProRes (4:2:2, no siting field): through RGB, as before, written left-sited,
+    and the note says why; the same source into libx265 keeps its planes and says top-left."""
+    src = make(
+        tmp_path / "tl.mkv", f"testsrc2=s={W}x{H}:r={RATE}",
+        ["-pix_fmt", "yuv420p", "-chroma_sample_location", "topleft", "-c:v", "ffv1"],
+    )  # fmt: skip
+    prores = tmp_path / "out.mov"
+    result = run(
+        src, prores, "[upscale: {scale: 2, ladder: [lanczos]}]", "{codec: prores_ks, container: mov}"
+    )
+    assert travelled(result.notes) == "rgb24"
+    assert any("sited topleft" in n and "cannot record" in n for n in result.notes), result.notes
+    hevc = tmp_path / "out.mp4"
+    result = run(src, hevc, "[upscale: {scale: 2, ladder: [lanczos]}]", "{codec: libx265, preset: ultrafast}")
+    assert travelled(result.notes) == "yuv420p" and video_stream(hevc).get("chroma_location") == "topleft"

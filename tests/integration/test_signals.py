@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clips import make_clip
+from clips import SLOW_STAGES, make_clip
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def test_sigterm_writes_a_partial_manifest_and_exits_quickly(tmp_path: Path, cli
     out, state = tmp_path / "out", tmp_path / "state"
     cfg = tmp_path / "job.yaml"
     cfg.write_text(
-        f"job_id: sig\ninputs: [{slow}, {slow}]\nstages: [{{upscale: {{scale: 3}}}}]\n"
+        f"job_id: sig\ninputs: [{slow}, {slow}]\nstages: {SLOW_STAGES}\n"
         f"encode: {{codec: libx264, preset: ultrafast}}\noutput: {out}\nlimits: {{heartbeat_s: 0.2}}\n"
     )
     proc = subprocess.Popen(

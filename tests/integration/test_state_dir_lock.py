@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clips import make_clip
+from clips import SLOW_STAGES, make_clip
 from run_state import start_shards
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def test_a_second_run_in_a_busy_state_dir_refuses_and_leaves_the_first_alone(tmp
     state = tmp_path / "state"
     first_cfg, second_cfg = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first_cfg.write_text(
-        f"job_id: a\ninputs: [{slow}]\noutput: {tmp_path}/out-a/\nstages: [{{upscale: {{scale: 3}}}}]\n"
+        f"job_id: a\ninputs: [{slow}]\noutput: {tmp_path}/out-a/\nstages: {SLOW_STAGES}\n"
         "encode: {codec: libx264, preset: ultrafast}\nwatchdog: {confirm: 1, interval_s: 0.3}\n"
     )
     second_cfg.write_text(

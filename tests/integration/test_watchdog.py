@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from child_env import s3_child_env
-from clips import make_clip
+from clips import SLOW_STAGES, make_clip
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def test_bad_config_still_shuts_down(s3_server, s3_prefix, tmp_path) -> None:
 
 def test_runner_killed_mid_job(s3_server, s3_prefix, clip_dir, tmp_path) -> None:
     slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
-    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"))
+    job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], f"stages: {SLOW_STAGES}"))
     job.wait_for(lambda: job.status().get("frames_done", 0) > 5)
     os.kill(int((job.state / "runner.pid").read_text()), signal.SIGKILL)
     assert job.wait() == 4
@@ -146,7 +146,7 @@ def test_hung_runner_is_stopped(s3_server, s3_prefix, clip_dir, tmp_path) -> Non
 
 def test_over_budget_runner_is_stopped(s3_server, s3_prefix, clip_dir, tmp_path) -> None:
     slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
-    extra = "stages: [{upscale: {scale: 3}}]\nlimits: {max_runtime_s: 3}"
+    extra = f"stages: {SLOW_STAGES}\nlimits: {{max_runtime_s: 3}}"
     # the ladder's own run-time estimate would fail the stage first (tests/unit/test_rife.py covers
     # it); pushed out here so the watchdog's budget is what stops this runner
     job = Job(tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], extra), BATCH_ESTIMATE_AFTER_S="1000")
@@ -295,7 +295,7 @@ def _signalled_mid_job(
     """A slow job on vast.ai instance ``instance`` (the fake), sent ``sig`` once frames move."""
     slow = make_clip(clip_dir / "wd-slow.mp4", size="640x360", frames=600, audio=False)
     job = Job(
-        tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], "stages: [{upscale: {scale: 3}}]"),
+        tmp_path, s3_server, s3_prefix, body(s3_prefix, [slow], f"stages: {SLOW_STAGES}"),
         dry_run=False, **vast_fake.env(instance),
     )  # fmt: skip
     job.wait_for(lambda: job.status().get("frames_done", 0) > 5)

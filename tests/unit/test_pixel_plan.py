@@ -409,3 +409,31 @@ def test_a_size_on_the_way_that_planes_cannot_hold_sends_rgb_even_if_the_last_on
         info("yuv420p"), cfg, "libx264", needs_rgb=False, model_stage=False, resized_to=((98, 74), (96, 72))
     )
     assert even.transport == "yuv420p"
+
+
+@pytest.mark.parametrize(
+    ("src_fmt", "siting", "codec", "container", "pix_fmt", "frames"),
+    [
+        ("yuv420p", "topleft", "libx265", "mp4", "source", "yuv420p"),  # HEVC's VUI holds every 4:2:0 siting
+        ("yuv420p", "bottom", "libx264", "mkv", "source", "yuv420p"),
+        ("yuv420p", "center", "ffv1", "mkv", "source", "yuv420p"),  # Matroska: left, center, topleft, top
+        ("yuv420p", "bottom", "ffv1", "mkv", "source", "rgb24"),
+        ("yuv420p", "topleft", "prores_ks", "mov", "source", "rgb24"),  # 4:2:2 out, and no siting field
+        ("yuv420p", "topleft", "ffv1", "mkv", "yuv444p", "rgb24"),  # the writer's upsampling would re-site
+        ("yuv422p", "center", "libx264", "mp4", "source", "rgb24"),  # H.264 sites 4:2:0 only
+        ("yuv422p", "center", "ffv1", "mkv", "source", "yuv422p"),
+        ("yuv420p", "left", "prores_ks", "mov", "source", "yuv420p"),  # left: what every reader assumes
+    ],
+)
+def test_planes_resized_keep_a_siting_only_where_the_output_can_say_it(
+    src_fmt: str, siting: str, codec: str, container: str, pix_fmt: str, frames: str
+) -> None:
+    src = replace(info(src_fmt), chroma_location=siting)
+    cfg = enc(codec=codec, container=container, pix_fmt=pix_fmt)
+    resized = plan_pixels(src, cfg, codec, needs_rgb=False, model_stage=False, resized_to=((128, 96),))
+    assert resized.transport == frames
+    if frames in PACKED:
+        assert any(f"sited {siting}" in n and "cannot record" in n for n in resized.notes), resized.notes
+        assert resized.chroma_location is None
+    else:
+        assert resized.chroma_location == (None if siting == "left" else siting)

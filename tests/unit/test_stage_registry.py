@@ -49,7 +49,7 @@ def test_caps_are_data_and_follow_the_spec() -> None:
     assert rife.needs_rgb and rife.model_kind == "rife" and rife.device_frames
     sr = caps_for(UpscaleStage(scale=2, model="realesr-animevideov3"))
     assert sr.needs_rgb and sr.model_kind == "sr" and sr.device_frames and not sr.changes_rate
-    assert caps_for(UpscaleStage(scale=2)) == Caps(needs_rgb=True)
+    assert caps_for(UpscaleStage(scale=2)) == Caps(resizes=True)  # lanczos alone resizes the planes
     seg = caps_for(SEGMENT)
     assert seg.spans_input and seg.needs_rgb and seg.model_kind == "sam2" and not seg.device_frames
     assert caps_for(AnalyzeStage()).files == (
