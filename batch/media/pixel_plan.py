@@ -272,7 +272,7 @@ def plan_pixels(
     planes_resized = yuv_ok and bool(resized_to)
     if planes_resized:
         misfit = next((s for s in resized_to if not _fits_planes(src, *s)), None)
-        siting = info.chroma_location
+        siting = own_siting(src.chroma, info.chroma_location)
         if keep_alpha:
             yuv_ok = planes_resized = False
             notes.append("frames travel as RGB: alpha is resized premultiplied, which needs RGB")
@@ -282,7 +282,7 @@ def plan_pixels(
                 f"frames travel as RGB: the stages make {misfit[0]}x{misfit[1]} frames, which "
                 f"{src.name} planes cannot hold (its chroma is subsampled)"
             )
-        elif siting not in (None, "left") and not _records_siting(codec, cfg.container, src, out, siting):
+        elif siting is not None and not _records_siting(codec, cfg.container, src, out, siting):
             # the planes would keep a siting the output could not say: read as "left", the chroma of every
             # resized frame would sit half a sample off; through RGB it is written sited left
             yuv_ok = planes_resized = False
@@ -307,10 +307,10 @@ def plan_pixels(
     resize_rule = "planes resized" if planes_resized else ""
     # planes that cross as they are keep the source's siting (crop and resize keep it too): say so in the
     # output, or players put the chroma of a top-left (UHD HEVC) or centre (MJPEG) source half a sample off
-    keeps_siting = yuv_ok and out.chroma == src.chroma and src.chroma in ("420", "422")
-    tagged_siting = None
-    if keeps_siting and info.chroma_location in ("center", "topleft", "top", "bottomleft", "bottom"):
-        tagged_siting = info.chroma_location
+    keeps_siting = yuv_ok and out.chroma == src.chroma
+    tagged_siting = own_siting(src.chroma, info.chroma_location) if keeps_siting else None
+    if tagged_siting not in SITINGS:
+        tagged_siting = None
 
     # HDR side data
     x265: list[str] = []
@@ -355,6 +355,29 @@ def plan_pixels(
     )
 
 
+# the chroma sitings ffmpeg names, other than "left" (what every reader takes when none is written)
+SITINGS = ("center", "topleft", "top", "bottomleft", "bottom")
+_ACROSS_ONLY: dict[str, str | None] = {
+    "topleft": None,
+    "bottomleft": None,
+    "top": "center",
+    "bottom": "center",
+}
+
+
+def own_siting(chroma: str, siting: str | None) -> str | None:
+    """Where ``chroma`` planes' samples sit, as far as it matters, or None where it is "left" or
+    means nothing: 4:4:4 has no subsampled chroma, and 4:2:2 none across rows (its "topleft" is
+    "left", its "top" and "bottom" are "center"). A name ffmpeg does not know is kept (unrecordable)."""
+    if chroma not in ("420", "422") or siting in (None, "left"):
+        return None
+    if chroma == "422":
+        siting = {"topleft": None, "bottomleft": None, "top": "center", "bottom": "center"}.get(
+            siting, siting
+        )
+    return siting
+
+
 def _records_siting(codec: str, container: str, src: PixFacts, out: PixFacts, siting: str) -> bool:
     """Whether an output of ``out`` from ``src`` planes as they are can say where their chroma sits.
 
@@ -362,7 +385,7 @@ def _records_siting(codec: str, container: str, src: PixFacts, out: PixFacts, si
     and HEVC write every 4:2:0 siting in their VUI (and none for 4:2:2); Matroska's own fields hold
     left, center, top-left and top. ProRes, MP4 around other codecs and the rest: none.
     """
-    if src.chroma != out.chroma:
+    if src.chroma != out.chroma or siting not in SITINGS:
         return False
     if src.chroma == "420" and codec in ("libx264", "libx265"):
         return True

@@ -437,3 +437,21 @@ def test_planes_resized_keep_a_siting_only_where_the_output_can_say_it(
         assert resized.chroma_location is None
     else:
         assert resized.chroma_location == (None if siting == "left" else siting)
+
+
+@pytest.mark.parametrize(
+    ("src_fmt", "siting", "frames", "tagged"),
+    [
+        ("yuvj444p", "center", "yuv444p", None),  # MJPEG 4:4:4 says centre: nothing is subsampled
+        ("yuv422p10le", "topleft", "yuv422p10le", None),  # 4:2:2's top-left is left
+        ("yuv422p", "top", "rgb24", None),  # 4:2:2's top is centre, which H.264/HEVC cannot record at 4:2:2
+        ("yuv420p", "weird", "rgb24", None),  # a name ffmpeg does not know: not recorded, so RGB
+    ],
+)
+def test_a_siting_counts_only_where_chroma_is_subsampled_along_it(
+    src_fmt: str, siting: str, frames: str, tagged: str | None
+) -> None:
+    src = replace(info(src_fmt), chroma_location=siting)
+    cfg = enc(codec="libx265", container="mp4")
+    resized = plan_pixels(src, cfg, "libx265", needs_rgb=False, model_stage=False, resized_to=((128, 96),))
+    assert resized.transport == frames and resized.chroma_location == tagged, resized.notes
