@@ -336,7 +336,7 @@ def test_parts_and_outputs_made_under_the_earlier_decoding_are_not_reused(tmp_pa
     entry = manifest["inputs"][0]
     cfg = parse_config(job(tmp_path, frag, 14 / 30, keep_parts=True).read_text())
     pixels = pixel_plan_for(cfg, b_frames, choose_encoder(cfg.encode))
-    route = f"{pixels.output}/{pixels.transport}"
+    route = pixels.route
     record = json.loads((tmp_path / "out" / "frag" / "parts" / "part-00000.json").read_text())
     args = (cfg, entry["source"]["sha256"], 14, choose_encoder(cfg.encode), route)
     assert record["fingerprint"] == fingerprint(*args, DECODING) != fingerprint(*args)
