@@ -32,7 +32,7 @@ from batch.media.probe import probe
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-# a rate-changing stage (its pairs cross the chunks' joins) and an RGB one
+# a rate-changing stage (its pairs cross the chunks' joins) and a resize (planes; at scale 1 it hands on)
 STAGES = "[{interpolate: {factor: 2, ladder: [blend]}}, {upscale: {scale: 1}}]"
 
 
