@@ -201,3 +201,13 @@ def retimed(src: Path, dest: Path, setts: str) -> Path:
 # (signals, kills, locks, budgets): an odd size sends RGB frames and Pillow's general resize to about
 # 1080p (a whole factor such as scale 3 now resizes the planes with fixed filters, several times faster)
 SLOW_STAGES = "[{upscale: {width: 1919, height: 1079}}]"
+
+
+def lavfi_clip(path: Path, graph: str, options: list[str], frames: int) -> Path:
+    """``frames`` frames of the lavfi ``graph``, encoded with ``options`` (codec, pix_fmt, tags), no audio."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", graph, "-frames:v", str(frames), *options,
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path

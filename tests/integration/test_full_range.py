@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clips import video_stream
+from clips import lavfi_clip, video_stream
 from test_runner_local import run_cli, write_config
 
 from batch.config import parse_config
@@ -47,13 +47,7 @@ SOURCES = {
 
 def make(folder: Path, name: str, graph: str = _FULL) -> Path:
     file, options, _ = SOURCES[name]
-    path = folder / file
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", graph, "-frames:v", str(FRAMES), *options,
-         str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
+    return lavfi_clip(folder / file, graph, options, FRAMES)
 
 
 def planes(path: Path, pix_fmt: str) -> np.ndarray:

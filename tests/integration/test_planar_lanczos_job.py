@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clips import video_stream
+from clips import lavfi_clip, video_stream
 from test_runner_local import run_cli, write_config
 
 from batch.config import parse_config
@@ -31,12 +31,7 @@ FFV1 = "{codec: ffv1, container: mkv}"
 
 
 def make(path: Path, graph: str, options: list[str], frames: int = FRAMES) -> Path:
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", graph, "-frames:v", str(frames), *options,
-         str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
+    return lavfi_clip(path, graph, options, frames)
 
 
 def planes(path: Path, pix_fmt: str, vf: str = "null", size: tuple[int, int] = (2 * W, 2 * H)) -> np.ndarray:
