@@ -357,6 +357,7 @@ def plan_pixels(
 
 # the chroma sitings ffmpeg names, other than "left" (what every reader takes when none is written)
 SITINGS = ("center", "topleft", "top", "bottomleft", "bottom")
+# 4:2:2 halves only the width: a siting's vertical part means nothing there
 _ACROSS_ONLY: dict[str, str | None] = {
     "topleft": None,
     "bottomleft": None,
@@ -371,11 +372,7 @@ def own_siting(chroma: str, siting: str | None) -> str | None:
     "left", its "top" and "bottom" are "center"). A name ffmpeg does not know is kept (unrecordable)."""
     if chroma not in ("420", "422") or siting in (None, "left"):
         return None
-    if chroma == "422":
-        siting = {"topleft": None, "bottomleft": None, "top": "center", "bottom": "center"}.get(
-            siting, siting
-        )
-    return siting
+    return _ACROSS_ONLY.get(siting, siting) if chroma == "422" else siting
 
 
 def _records_siting(codec: str, container: str, src: PixFacts, out: PixFacts, siting: str) -> bool:
