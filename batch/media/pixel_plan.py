@@ -28,7 +28,7 @@ from batch.config import EncodeConfig
 from batch.encoder_formats import ENCODER_PIX_FMTS
 from batch.errors import ConfigError
 from batch.media.layout import DEVICE_YUV, YUV420, packed_rgb
-from batch.media.pixfmt import PixFacts, describe, partial_chroma, pix_facts, planar_yuv
+from batch.media.pixfmt import CHROMA_SITING, PixFacts, describe, partial_chroma, pix_facts, planar_yuv
 from batch.media.probe import HDR_TRANSFERS, HdrMeta, MediaInfo
 
 _CHROMA_RANK = {"410": 0, "420": 1, "411": 1, "440": 2, "422": 2, "444": 3}
@@ -356,14 +356,7 @@ def plan_pixels(
 
 
 # the chroma sitings ffmpeg names, other than "left" (what every reader takes when none is written)
-SITINGS = ("center", "topleft", "top", "bottomleft", "bottom")
-# 4:2:2 halves only the width: a siting's vertical part means nothing there
-_ACROSS_ONLY: dict[str, str | None] = {
-    "topleft": None,
-    "bottomleft": None,
-    "top": "center",
-    "bottom": "center",
-}
+SITINGS = tuple(name for name in CHROMA_SITING if name != "left")
 
 
 def own_siting(chroma: str, siting: str | None) -> str | None:
@@ -372,7 +365,10 @@ def own_siting(chroma: str, siting: str | None) -> str | None:
     "left", its "top" and "bottom" are "center"). A name ffmpeg does not know is kept (unrecordable)."""
     if chroma not in ("420", "422") or siting in (None, "left"):
         return None
-    return _ACROSS_ONLY.get(siting, siting) if chroma == "422" else siting
+    if chroma == "420" or siting not in CHROMA_SITING:
+        return siting
+    # 4:2:2 halves only the width: a siting's vertical part means nothing there
+    return "center" if CHROMA_SITING[siting][0] else None
 
 
 def _records_siting(codec: str, container: str, src: PixFacts, out: PixFacts, siting: str) -> bool:

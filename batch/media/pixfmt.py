@@ -113,6 +113,18 @@ def pix_facts_or_guess(name: str) -> PixFacts:
 # luma samples per chroma sample across and down (ffmpeg's 1 << log2_chroma_w / h), by chroma layout
 CHROMA_BLOCK = {"420": (2, 2), "422": (2, 1), "440": (1, 2), "411": (4, 1), "410": (4, 4)}
 
+# where a subsampled chroma sample sits within its block of luma samples, in luma samples from the
+# block's first (0: with it, "co-sited"; 0.5: between two), (across, down), by ffmpeg's names of the
+# sitings; unset is MPEG-2's "left", what every reader takes when none is written
+CHROMA_SITING = {
+    "left": (0.0, 0.5),
+    "center": (0.5, 0.5),
+    "topleft": (0.0, 0.0),
+    "top": (0.5, 0.0),
+    "bottomleft": (0.0, 1.0),
+    "bottom": (0.5, 1.0),
+}
+
 
 def partial_chroma(facts: PixFacts, width: int, height: int) -> bool:
     """A subsampled YUV frame whose size is not whole chroma blocks (97x63 4:2:0, 98-wide 4:1:1): a

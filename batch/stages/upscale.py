@@ -28,7 +28,7 @@ from PIL import Image
 from batch.config import SR_MODEL_CPU, UPSCALE_MODEL_RUNGS, UpscaleStage
 from batch.errors import RungUnavailable, WeightsError
 from batch.media.layout import DEVICE_YUV, FrameLayout
-from batch.media.pixfmt import pix_facts
+from batch.media.pixfmt import CHROMA_SITING, pix_facts
 from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.frames import OneBehind, as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -65,21 +65,9 @@ class LanczosRung:
         return [self.resize(f, width, height) for f in frames]
 
 
-# where a subsampled chroma sample sits within its block of luma samples, in luma samples from the
-# block's first (0: with it, "co-sited"; 0.5: between two), per axis; unset is MPEG-2's "left"
-_SITING = {
-    "left": (0.0, 0.5),
-    "center": (0.5, 0.5),
-    "topleft": (0.0, 0.0),
-    "top": (0.5, 0.0),
-    "bottomleft": (0.0, 1.0),
-    "bottom": (0.5, 1.0),
-}
-
-
 def siting_shift(at: float, scale: float) -> float:
     """Where a resize of subsampled chroma starts reading, in chroma samples, so that its output keeps
-    the siting ``at`` (see _SITING) at ``scale`` (output size / input size of the luma).
+    the siting ``at`` (see pixfmt.CHROMA_SITING) at ``scale`` (output size / input size of the luma).
 
     Pillow maps sample centres (a "center" siting); a co-sited sample lies half a luma sample before
     its centre, so the mapping is shifted by (0.5 - at) / 2 * (1 - 1 / scale) chroma samples.
@@ -210,7 +198,7 @@ class PlanarLanczosRung:
         self.layout = FrameLayout(pix_fmt, *size_in)
         self.dtype = self.layout.dtype
         self.top = self.layout.max_value
-        self.siting = _SITING.get(chroma_location or "left", _SITING["left"])
+        self.siting = CHROMA_SITING.get(chroma_location or "left", CHROMA_SITING["left"])
 
     def resize(self, frame: Frame, width: int, height: int) -> np.ndarray:
         arr = as_numpy(frame, self.dtype)
