@@ -21,7 +21,7 @@ from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.interlace import deinterlace_note
 from batch.media.layout import RGB, FrameLayout
-from batch.media.pixel_plan import PixelPlan, plan_pixels
+from batch.media.pixel_plan import PLANES_RESIZED, PLANES_RESIZED_IN_GRAPH, PixelPlan, plan_pixels
 from batch.media.preview import PreviewTap, crop_boxes, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import check_output, plan_streams
@@ -101,7 +101,10 @@ def pixel_plan_for(
     caps = [registry.caps_for(s) for s in cfg.stages]
     wanted = _rgb_on_device(cfg.encode.colour_on_device, caps)
     resizes = any(c.resizes for c in caps)
-    sizes = _sizes(cfg, info, registry) if wanted or resizes else ()
+    plan = plan_stages(cfg, info, registry=registry) if wanted or resizes else None
+    # the size of the frames each stage makes, in order (4:2:0 frames of odd sizes are not made on a
+    # device, and planes resized to a size their chroma cannot hold travel as RGB)
+    sizes = tuple(s.size_out for s in plan.stages) if plan else ()
     # every size a frame takes on the way, not only the last: 99x75 planes between an upscale and a
     # crop back to 96x72 would carry chroma of the wrong geometry
     odd = next((s for s in sizes if s[0] % 2 or s[1] % 2), None) if wanted else None
@@ -114,17 +117,35 @@ def pixel_plan_for(
         rgb_on_device=wanted and odd is None,
         resized_to=sizes if resizes else (),
     )
+    if plan is not None and in_graph(plan, info, pixels):
+        note = (
+            f"{', '.join(s.name for s in plan.stages)} ran in the transcode's own ffmpeg graph "
+            f"(zimg's Lanczos on the source's {pixels.transport} planes): no frames through the pipes"
+        )
+        return replace(pixels, resize_rule=PLANES_RESIZED_IN_GRAPH, notes=(*pixels.notes, note))
     if odd is None:
         return pixels
     note = f"colour not converted on the device: the stages make {odd[0]}x{odd[1]} frames, an odd size"
     return replace(pixels, notes=(*pixels.notes, note))
 
 
-def _sizes(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> tuple[tuple[int, int], ...]:
-    """The size of the frames each stage makes, in order (4:2:0 frames of odd sizes are not made on a
-    device, and planes resized to a size their chroma cannot hold travel as RGB)."""
-    plan = plan_stages(cfg, info, registry=registry)
-    return tuple(s.size_out for s in plan.stages)
+def graph_filters(plan: Plan) -> list[str] | None:
+    """The ffmpeg filters that make the stages' frames (Stage.graph_filter); None where one has none."""
+    filters = [s.graph_filter() for s in plan.stages]
+    return None if any(f is None for f in filters) else [f for f in filters if f is not None]
+
+
+def in_graph(plan: Plan, info: MediaInfo, pixels: PixelPlan) -> bool:
+    """Whether the stages run inside the direct transcode: each has a graph filter, the planes go from
+    decoder to encoder as they are, and the rate is constant (a variable one's chunks take frames by
+    slot, which only the frame reader does)."""
+    return (
+        pixels.resize_rule == PLANES_RESIZED
+        and bool(plan.stages)
+        and graph_filters(plan) is not None
+        and direct.planes_pass_through(pixels)
+        and not info.vfr
+    )
 
 
 def _rgb_on_device(setting: bool | None, caps: list[Caps]) -> bool:
@@ -314,6 +335,9 @@ def run_pipeline(
     if not plan.stages and direct.usable(info, spec):
         frames_in = written = _transcode(info, spec, tap, progress=progress)
         notes = ["no stages: ffmpeg transcoded the source directly (no frames through the pipeline)"]
+    elif _stages_in_graph(spec) and direct.usable(info, spec):  # (the note is the pixel plan's)
+        frames_in = written = _transcode(info, spec, tap, progress=progress, plan=plan)
+        notes = []
     else:
         frames_in, written = _through_stages(info, plan, colour, spec, tap, progress, queue_frames)
         notes = [f"frames passed between stages as {spec.pix_fmt}"]
@@ -437,7 +461,8 @@ def run_segment(
     )
     lookahead = any(s.caps_for(s.config).changes_rate for s in plan.stages) and not segment.last
     count = segment.count + (1 if lookahead else 0)
-    if not plan.stages and not info.vfr and direct.usable(info, spec):  # (a variable rate: frames by slot)
+    direct_ok = not info.vfr and direct.usable(info, spec)  # (a variable rate: frames by slot)
+    if direct_ok and (not plan.stages or _stages_in_graph(spec)):
         done = [0]
 
         def advance(n: int) -> None:
@@ -446,10 +471,11 @@ def run_segment(
             done[0] = max(done[0], n)
 
         written = _transcode(
-            info, spec, tap, start=segment.start, count=count, on_frames=advance, abort=abort
-        )
+            info, spec, tap, start=segment.start, count=count, on_frames=advance, abort=abort, plan=plan,
+            out_start=out_start,
+        )  # fmt: skip
         advance(written)
-        return written, []
+        return written, [s.report() for s in plan.stages]
     from batch.media.reader import FrameReader
     from batch.media.writer import FrameWriter
 
@@ -536,8 +562,14 @@ def _through_stages(
     return reader.frames_read, writer.frames_written
 
 
+def _stages_in_graph(spec: OutputSpec) -> bool:
+    """The pixel plan ran the stages in the transcode's graph (pipeline.in_graph decided)."""
+    return spec.pixels is not None and spec.pixels.resize_rule == PLANES_RESIZED_IN_GRAPH
+
+
 def _grabs(tap: PreviewTap | None, start: int, count: int) -> list[direct.Grab]:
-    """The preview's frames among source frames [start, start + count), relative to ``start``."""
+    """The preview's frames among source frames [start, start + count), relative to ``start``
+    (no stages: each is the source's frame and the output's)."""
     if tap is None:
         return []
     inside = sorted({i - start for r in tap.rows for i in (*r.source, r.output) if 0 <= i - start < count})
@@ -546,6 +578,27 @@ def _grabs(tap: PreviewTap | None, start: int, count: int) -> list[direct.Grab]:
     if crop is not None and 0 <= crop.output - start < count:
         box = crop_boxes(tap.layout_in, tap.layout_out)[0]
         grabs.append(direct.Grab((crop.output - start,), box=box, name="crop"))
+    return grabs
+
+
+def _stage_grabs(tap: PreviewTap | None, start: int, count: int, out_start: int) -> list[direct.Grab]:
+    """Stages in the graph (one output frame per source frame): the rows' source frames among
+    [start, start + count) and their output frames, counted from ``out_start``, each from its own stream."""
+    if tap is None:
+        return []
+    src = sorted({i - start for r in tap.rows for i in r.source if 0 <= i - start < count})
+    made = sorted({r.output - out_start for r in tap.rows if 0 <= r.output - out_start < count})
+    grabs = [
+        direct.Grab(tuple(src), size=tap.thumbnail_size(), name="row"),
+        direct.Grab(tuple(made), size=tap.thumbnail_size(made=True), name="made", made=True),
+    ]
+    crop = tap.crop_row
+    if crop is not None:
+        box_in, box_out = crop_boxes(tap.layout_in, tap.layout_out)
+        if all(0 <= i - start < count for i in crop.source):
+            grabs.append(direct.Grab(tuple(i - start for i in crop.source), box=box_in, name="crop"))
+        if 0 <= crop.output - out_start < count:
+            grabs.append(direct.Grab((crop.output - out_start,), box=box_out, name="made-crop", made=True))
     return grabs
 
 
@@ -559,12 +612,16 @@ def _transcode(
     progress: Progress | None = None,
     on_frames: Callable[[int], None] | None = None,
     abort: Callable[[], bool] | None = None,
+    plan: Plan | None = None,
+    out_start: int = 0,
 ) -> int:
-    """No stages: ffmpeg encodes the source itself; the preview's frames are caught in the same run.
+    """ffmpeg encodes the source itself, no stages or the ``plan``'s in its graph (graph_filters); the
+    preview's frames are caught in the same run (``out_start``: this run's first output frame).
 
     Returns the frames encoded. Raises TruncatedVideo when fewer frames decode than the
     source holds (as the reader does), FFmpegFailed and Cancelled.
     """
+    filters = tuple(graph_filters(plan) or ()) if plan is not None else ()
     expected = count if count is not None else info.delivered_frames - start
     hang_at = _test_hang_frame()
 
@@ -576,11 +633,15 @@ def _transcode(
         if hang_at is not None and n >= hang_at:
             _hang()
 
-    grabs = _grabs(tap, start, expected)
-    with direct.DirectTranscode(info, spec, grabs, start=start, count=count) as job:
+    in_graph = plan is not None and bool(plan.stages)
+    grabs = _stage_grabs(tap, start, expected, out_start) if in_graph else _grabs(tap, start, expected)
+    with direct.DirectTranscode(info, spec, grabs, start=start, count=count, stages=filters) as job:
         done = job.run(seen, abort)
         if tap is not None:
-            _hand_to_tap(tap, grabs, done, start)
+            _hand_to_tap(tap, grabs, done, start, out_start)
+    if plan is not None:
+        for stage in plan.stages:
+            stage.ran_in_graph(done.frames, done.seconds)
     if not info.vfr and done.frames < expected:
         raise TruncatedVideo(
             f"{Path(info.path).name} is truncated or damaged: {done.frames} of {expected} frames decoded",
@@ -591,7 +652,9 @@ def _transcode(
     return done.frames
 
 
-def _hand_to_tap(tap: PreviewTap, grabs: list[direct.Grab], done: direct.Transcoded, start: int) -> None:
+def _hand_to_tap(
+    tap: PreviewTap, grabs: list[direct.Grab], done: direct.Transcoded, start: int, out_start: int = 0
+) -> None:
     """The grabbed images into the tap; a grab that came back short is left to the read-back."""
     from PIL import Image
 
@@ -602,10 +665,14 @@ def _hand_to_tap(tap: PreviewTap, grabs: list[direct.Grab], done: direct.Transco
             if len(files) == len(g.frames):
                 for k, path in zip(g.frames, files, strict=True):
                     with Image.open(path) as grabbed:
-                        images[(g.name, k + start)] = grabbed.convert("RGB")
+                        images[(g.name, k + (out_start if g.made else start))] = grabbed.convert("RGB")
         for (name, k), small in images.items():
-            if name == "row":
+            if name == "row" and not any(g.made for g in grabs):
                 tap.caught(k, small, images.get(("crop", k)))
+            elif name == "row":
+                tap.caught_source(k, small, images.get(("crop", k)))
+            elif name == "made":
+                tap.caught_output(k, small, images.get(("made-crop", k)))
     except Exception:  # the preview is a courtesy: it never fails the job
         import logging
 

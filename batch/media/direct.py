@@ -26,10 +26,11 @@ from batch.media.colour import frame_params, planar_format, rgb_conversion
 from batch.media.decode_check import LastFrameCheck
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import YUV420, FrameLayout
+from batch.media.pixel_plan import PixelPlan
 from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
 from batch.media.streams import source_args
-from batch.media.writer import FRAME_TAGGED, OutputSpec, output_args
+from batch.media.writer import FRAME_TAGGED, OutputSpec, converted_here, output_args
 
 PROGRESS_PERIOD_S = 0.5
 # 8-bit 4:2:0 as decoded: full-range H.264 and MJPEG decode as yuvj420p, whose codes the graph keeps
@@ -44,6 +45,7 @@ class Grab:
     size: tuple[int, int] | None = None  # scale to (width, height); None: as decoded (after ``box``)
     box: tuple[int, int, int, int] | None = None  # x, y, width, height to cut first
     name: str = "grab"
+    made: bool = False  # taken from the stages' frames (after the graph's stage filters), not the source's
 
 
 def usable(info: MediaInfo, spec: OutputSpec) -> bool:
@@ -60,6 +62,16 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
     if pixels is None:
         plain = spec.pix_fmt == YUV420 == spec.out_pix_fmt
         return plain and info.pix_fmt in PLAIN_SOURCES and not spec.out_rgb
+    return (
+        pixels.source == info.pix_fmt
+        and planes_pass_through(pixels)
+        and spec.pix_fmt == pixels.transport
+        and spec.out_pix_fmt == pixels.encoder_pix_fmt
+    )
+
+
+def planes_pass_through(pixels: PixelPlan) -> bool:
+    """Whether the plan keeps the source's own planes from decoder to encoder (see :func:`usable`)."""
     planes = pixels.transport
     layout = FrameLayout(planes, 2, 2)
     return (
@@ -68,12 +80,20 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
         and not layout.alpha
         # the source stored as those very planes (not nv12, p010 or big-endian, which ffmpeg would
         # convert here, marking the frames limited range where the pipes leave the range untagged)
-        and info.pix_fmt.replace("yuvj", "yuv") == planes
-        and planes == pixels.output == pixels.encoder_pix_fmt == spec.pix_fmt == spec.out_pix_fmt
+        and pixels.source.replace("yuvj", "yuv") == planes
+        and planes == pixels.output == pixels.encoder_pix_fmt
         and not pixels.limited_range
         and not pixels.colour_on_device
-        and not spec.out_rgb
+        and not pixels.output_rgb
     )
+
+
+def _fork(first: str, grabs: list[int]) -> str:
+    """The stream on to ``first`` and to each grab's branch ``g<k>``."""
+    if not grabs:
+        return f"null[{first}]"
+    labels = [first, *(f"g{k}" for k in grabs)]
+    return f"split={len(labels)}" + "".join(f"[{x}]" for x in labels)
 
 
 def _select(frames: tuple[int, ...]) -> str:
@@ -89,9 +109,11 @@ def build_command(
     start: int = 0,
     count: int | None = None,
     check: LastFrameCheck | None = None,
+    stages: tuple[str, ...] = (),
 ) -> list[str]:
-    """ffmpeg: decode ``info`` (frames [start, start + count)), encode to ``spec``, write the grabs
-    (and, for a variable-rate source, the image ``check`` looks for)."""
+    """ffmpeg: decode ``info`` (frames [start, start + count)), run the ``stages`` filters
+    (Stage.graph_filter), encode to ``spec``, write the grabs (and, for a variable-rate source, the
+    image ``check`` looks for)."""
     seek: list[str] = []
     head = []
     if deinterlace := deinterlace_filter(info):  # first, as in the frame reader
@@ -123,12 +145,18 @@ def build_command(
     if count is not None:
         head.append(f"trim=end_frame={count}")  # the graph ends there: the grabs do not decode on
     grabs = [g for g in grabs if g.frames]
-    labels = ["enc", *(f"g{i}" for i in range(len(grabs)))]
-    split = f"split={len(labels)}" + "".join(f"[{x}]" for x in labels) if grabs else "null[enc]"
+    before = [i for i, g in enumerate(grabs) if not (stages and g.made)]
+    after = [i for i, g in enumerate(grabs) if stages and g.made]
     encode = planar_format(spec.colour, spec.out_pix_fmt)  # (full range kept as coded)
     if spec.encoder.codec in FRAME_TAGGED:  # (prores_ks writes the frames' colour properties)
-        encode += f",{frame_params(spec.colour)}"
-    graph = [*checked, f"{source}{','.join([*head, split])}", f"[enc]{encode}[v]"]
+        encode += f",{frame_params(spec.colour, converted_here=converted_here(spec))}"
+    graph = [*checked]
+    if stages:  # the source's frames for the grabs of the source, the stages' for the rest
+        graph.append(f"{source}{','.join([*head, _fork('made', before)])}")
+        graph.append(f"[made]{','.join([*stages, _fork('enc', after)])}")
+    else:
+        graph.append(f"{source}{','.join([*head, _fork('enc', before)])}")
+    graph.append(f"[enc]{encode}[v]")
     for i, g in enumerate(grabs):
         chain = [_select(g.frames)]
         if g.box:
@@ -177,6 +205,7 @@ class DirectTranscode:
         *,
         start: int = 0,
         count: int | None = None,
+        stages: tuple[str, ...] = (),
     ) -> None:
         self.info, self.spec, self.grabs = info, spec, [g for g in grabs if g.frames]
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +215,7 @@ class DirectTranscode:
             LastFrameCheck(self._dir, info.frame_count, Path(info.path).name) if info.vfr and whole else None
         )
         self.command = build_command(
-            info, spec, self.grabs, self._dir, start=start, count=count, check=self.check
+            info, spec, self.grabs, self._dir, start=start, count=count, check=self.check, stages=stages
         )
 
     def __enter__(self) -> DirectTranscode:

@@ -40,6 +40,11 @@ NO_RANGE_FLAG = ("prores_ks",)  # its frame header names primaries, transfer and
 FLATTEN_COLOUR = "black"
 
 
+# PixelPlan.resize_rule: a stage resizes the planes themselves (no RGB), or ffmpeg's graph does
+PLANES_RESIZED = "planes resized"
+PLANES_RESIZED_IN_GRAPH = "planes resized by zscale"
+
+
 @dataclass(frozen=True)
 class PixelPlan:
     source: str  # the source's pix_fmt
@@ -55,7 +60,7 @@ class PixelPlan:
     # "limited": a full-range source written limited, the codec has no range flag (ProRes);
     # "full-range depth": zimg rescales full-range planes to another depth; "": neither
     range_rule: str = ""
-    resize_rule: str = ""  # "planes resized": a stage resizes the planes themselves (no RGB)
+    resize_rule: str = ""  # PLANES_RESIZED, PLANES_RESIZED_IN_GRAPH (the stages run in the transcode) or ""
     # the chroma siting the output is tagged with: the source's, where its planes cross as they are and
     # it is not "left" (the default H.264/HEVC readers and zimg take when none is written)
     chroma_location: str | None = None
@@ -304,7 +309,7 @@ def plan_pixels(
     range_rule = "limited" if limited else "full-range depth" if rescaled else ""
     # a resize of the planes themselves (batch.stages.upscale.PlanarLanczosRung): named in the route, so
     # parts an earlier rule resized (through RGB, also on yuv420p frames for a model's fallback) are redone
-    resize_rule = "planes resized" if planes_resized else ""
+    resize_rule = PLANES_RESIZED if planes_resized else ""
     # planes that cross as they are keep the source's siting (crop and resize keep it too): say so in the
     # output, or players put the chroma of a top-left (UHD HEVC) or centre (MJPEG) source half a sample off
     keeps_siting = yuv_ok and out.chroma == src.chroma

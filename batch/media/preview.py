@@ -164,10 +164,25 @@ class PreviewTap:
             if crop is not None:
                 self.source_crops[index] = self.output_crops[index] = crop
 
-    def thumbnail_size(self) -> tuple[int, int]:
-        """The size of a row's image of a whole source frame (as :func:`thumbnail` makes it)."""
-        w, h = self.layout_in.width, self.layout_in.height
-        return max(2, round(w * ROW_HEIGHT / h)), ROW_HEIGHT
+    def caught_source(self, index: int, small: Image.Image, crop: Image.Image | None = None) -> None:
+        """A source frame caught outside the pipeline (stages in the direct transcode's graph)."""
+        with self._lock:
+            self.source_seen[index] = small
+            if crop is not None:
+                self.source_crops[index] = crop
+
+    def caught_output(self, index: int, small: Image.Image, crop: Image.Image | None = None) -> None:
+        """An output frame caught outside the pipeline (stages in the direct transcode's graph)."""
+        with self._lock:
+            self.output_seen[index] = small
+            if crop is not None:
+                self.output_crops[index] = crop
+
+    def thumbnail_size(self, made: bool = False) -> tuple[int, int]:
+        """The size of a row's image of a whole source frame, or output frame where ``made`` (as
+        :func:`thumbnail` makes them)."""
+        layout = self.layout_out if made else self.layout_in
+        return max(2, round(layout.width * ROW_HEIGHT / layout.height)), ROW_HEIGHT
 
     def watch_source(self, frames: Iterator[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
         crops = set(self.crop_row.source) if self.crop_row else set()

@@ -118,6 +118,18 @@ class Stage(ABC, Generic[Spec]):
     def run(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """The stage's output frames, streamed."""
 
+    def graph_filter(self) -> str | None:
+        """An ffmpeg filter that makes this stage's frames from the source's own planes, or None.
+
+        A chain whose every stage has one runs inside the transcode (batch.media.direct): no frames
+        through the pipes. Only for stages whose result the filter gives within a code value (tested).
+        """
+        return None
+
+    def ran_in_graph(self, frames: int, seconds: float) -> None:
+        """Record for :meth:`report` that ffmpeg's graph made this stage's ``frames`` (graph_filter)."""
+        raise NotImplementedError(f"stage {self.name} has no graph filter")
+
     @abstractmethod
     def report(self) -> dict[str, Any]:
         """The stage's entry in the manifest."""

@@ -167,6 +167,11 @@ class Ladder(Generic[R]):
                 steps=[s.to_dict() for s in self.steps],
             )
 
+    def ran_outside(self, weight: int, seconds: float, backend: Any) -> None:
+        """The first rung's work done elsewhere in one go (ffmpeg's graph: Stage.graph_filter)."""
+        name = self.rungs[0][0]
+        self.steps.append(Step(name, "used", units=1, seconds=seconds, weight=weight, backend=backend))
+
     def report(self) -> dict[str, Any]:
         return {
             "ladder": [name for name, _ in self.rungs],

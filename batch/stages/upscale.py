@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -220,6 +221,19 @@ class PlanarLanczosRung:
         return [self.resize(f, width, height) for f in frames]
 
 
+@dataclass(frozen=True)
+class InGraph:
+    """The rung's stand-in in the manifest when ffmpeg's own graph ran it (Stage.graph_filter)."""
+
+    filter: str
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "where": "in the transcode's ffmpeg graph (no frames through the pipes)",
+            "filter": self.filter,
+        }
+
+
 def _resize_float(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     top = float(np.iinfo(arr.dtype).max)
     planes = arr.astype(np.float32)
@@ -292,6 +306,7 @@ class Upscale(Stage[UpscaleStage]):
             (name, functools.partial(self._model, name) if name in UPSCALE_MODEL_RUNGS else lanczos)
             for name in spec.ladder
         ]
+        self.ladder_names = list(spec.ladder)
         self.ladder: Ladder[UpscaleRung] = Ladder(
             "upscale", rungs, total=context.total_frames, deadline=context.deadline
         )
@@ -332,6 +347,19 @@ class Upscale(Stage[UpscaleStage]):
         out = self.ladder.run(lambda rung: rung.resize_many(list(unit), w, h), weight=len(unit))
         self.frames += len(out)
         return out
+
+    def graph_filter(self) -> str | None:
+        """zimg's Lanczos (``zscale``), what :class:`PlanarLanczosRung` makes of the same planes within a
+        code (tested), for a ladder without a model; the frames' own siting and range ride along."""
+        if any(r in UPSCALE_MODEL_RUNGS for r in self.ladder_names):
+            return None
+        if self.size_out == self.size_in:
+            return "null"  # (the rung hands such frames on as they are)
+        return f"zscale=w={self.size_out[0]}:h={self.size_out[1]}:filter=lanczos"
+
+    def ran_in_graph(self, frames: int, seconds: float) -> None:
+        self.frames = frames
+        self.ladder.ran_outside(frames, seconds, InGraph(self.graph_filter() or ""))
 
     def _hand_on(self, frames: list[Frame]) -> Iterator[Frame]:
         yield from (frames if self.keep_on_device else (as_numpy(f, self.dtype) for f in frames))

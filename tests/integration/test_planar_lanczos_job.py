@@ -11,6 +11,7 @@ on the source's own planes, into the same lossless codec. Where planes cannot ho
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,11 +19,13 @@ import numpy as np
 import pytest
 from clips import lavfi_clip, video_stream
 from test_runner_local import run_cli, write_config
+from through_pipes import PIPES_REGISTRY
 
 from batch.config import parse_config
 from batch.job.pipeline import PipelineResult, run_pipeline
 from batch.media.encoder import choose_encoder
 from batch.media.layout import FrameLayout
+from batch.stages.registry import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +55,26 @@ def _size(path: Path) -> tuple[int, int]:
 
 
 def travelled(notes: list[str]) -> str:
-    """How frames crossed the pipes, from the notes the manifest carries."""
-    prefix = "frames passed between stages as "
-    (fmt,) = [n.removeprefix(prefix) for n in notes if n.startswith(prefix)]
+    """How frames crossed the pipes (or, the stages in the transcode's graph, which planes it kept),
+    from the notes the manifest carries."""
+    found = re.findall(
+        r"^frames passed between stages as (\S+)$|graph \(zimg's Lanczos on the source's (\S+) planes\)",
+        "\n".join(notes),
+        re.M,
+    )
+    (fmt,) = ["".join(f) for f in found]
     return fmt
 
 
-def run(src: Path, dest: Path, stages: str, encode: str = FFV1) -> PipelineResult:
+def in_graph(notes: list[str]) -> bool:
+    return any("ran in the transcode's own ffmpeg graph" in n for n in notes)
+
+
+def run(src: Path, dest: Path, stages: str, encode: str = FFV1, route: str = "graph") -> PipelineResult:
+    """``route``: "graph" (the product's choice where it can) or "pipes" (the stage on frames)."""
     cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}")
-    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    registry = PIPES_REGISTRY if route == "pipes" else REGISTRY
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode), registry=registry)
 
 
 def worst(a: np.ndarray, b: np.ndarray) -> int:
@@ -89,13 +103,17 @@ SOURCES = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("route", ["graph", "pipes"])
 @pytest.mark.parametrize("name", sorted(SOURCES))
-def test_a_lanczos_upscale_resizes_the_planes_as_zscale_does(tmp_path: Path, name: str) -> None:
+def test_a_lanczos_upscale_resizes_the_planes_as_zscale_does(tmp_path: Path, name: str, route: str) -> None:
+    """Both routes: in the transcode's graph (zscale itself, with the frames' siting and range) and
+    as a stage on the planes through the pipes (PlanarLanczosRung)."""
     graph, options, fmt, zopts, tolerance = SOURCES[name]
     src = make(tmp_path / "src.mkv", graph, options)
     out = tmp_path / "out.mkv"
-    result = run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]")
+    result = run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]", route=route)
     assert travelled(result.notes) == fmt  # the planes travelled, not RGB
+    assert in_graph(result.notes) == (route == "graph")
     assert result.frames_out == FRAMES and _size(out) == (2 * W, 2 * H)
     ours = planes(out, fmt, "scale=in_range=full:out_range=full" if "range=full" in zopts else "null")
     theirs = planes(src, fmt, f"zscale=w={2 * W}:h={2 * H}:filter=lanczos{zopts}")
@@ -192,8 +210,9 @@ def test_chunks_give_the_one_pass_frames_and_hdr_tags_stay(tmp_path: Path) -> No
         ("top", "[interpolate: {factor: 2, ladder: [blend]}]"),
     ],
 )
+@pytest.mark.parametrize("route", ["graph", "pipes"])
 def test_the_output_is_tagged_with_the_siting_its_planes_keep(
-    tmp_path: Path, siting: str, stages: str
+    tmp_path: Path, siting: str, stages: str, route: str
 ) -> None:
     """Planes resized, cut or mixed as they are keep the source's chroma siting; the output must say
     so, or players put its chroma half a sample off (they read an untagged stream as "left")."""
@@ -203,20 +222,25 @@ def test_the_output_is_tagged_with_the_siting_its_planes_keep(
     )  # fmt: skip
     for codec, encode in (("mkv", FFV1), ("mp4", "{codec: libx264, preset: ultrafast}")):
         out = tmp_path / f"out.{codec}"
-        result = run(src, out, stages, encode)
+        result = run(src, out, stages, encode, route)
         assert travelled(result.notes) == "yuv420p"
+        assert in_graph(result.notes) == (route == "graph" and "upscale" in stages)
         assert video_stream(out).get("chroma_location") == siting, codec
 
 
-def test_a_left_sited_source_writes_no_siting_as_before(tmp_path: Path) -> None:
-    """ "left" is what readers take when none is written: such outputs stay byte-for-byte as before."""
+@pytest.mark.parametrize("route", ["graph", "pipes"])
+def test_a_left_sited_source_is_never_tagged_otherwise(tmp_path: Path, route: str) -> None:
+    """ "left" is what readers take when none is written: through the pipes such outputs stay
+    byte-for-byte as before (no tag); in the transcode's graph the decoded frames carry the source's
+    own "left" to the encoder, as a job with no stages always did."""
     src = make(
         tmp_path / "left.mkv", f"testsrc2=s={W}x{H}:r={RATE}",
         ["-pix_fmt", "yuv420p", "-chroma_sample_location", "left", "-c:v", "ffv1"],
     )  # fmt: skip
     out = tmp_path / "out.mkv"
-    run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]")
-    assert video_stream(out).get("chroma_location") in (None, "unspecified")
+    run(src, out, "[upscale: {scale: 2, ladder: [lanczos]}]", route=route)
+    expected = ("left",) if route == "graph" else (None, "unspecified")
+    assert video_stream(out).get("chroma_location") in expected
 
 
 def test_an_odd_size_between_two_stages_sends_rgb(tmp_path: Path) -> None:
@@ -232,11 +256,14 @@ def test_an_odd_size_between_two_stages_sends_rgb(tmp_path: Path) -> None:
     assert result.frames_out == FRAMES and _size(out) == (96, 72)
 
 
+@pytest.mark.parametrize("route", ["graph", "pipes"])
 @pytest.mark.parametrize(
     ("pix_fmt", "encode"),
     [("yuv420p", "{codec: libx264, preset: ultrafast}"), ("yuv420p10le", FFV1), ("yuv420p", FFV1)],
 )
-def test_an_untagged_sd_source_made_hd_names_its_matrix(tmp_path: Path, pix_fmt: str, encode: str) -> None:
+def test_an_untagged_sd_source_made_hd_names_its_matrix(
+    tmp_path: Path, pix_fmt: str, encode: str, route: str
+) -> None:
     """320x240 with no colour tags is BT.601 by its size; upscaled 4x it is 1280x960, which players
     read as BT.709 unless told: the output names the matrix (the RGB route's zscale marked it so)."""
     src = make(
@@ -244,8 +271,8 @@ def test_an_untagged_sd_source_made_hd_names_its_matrix(tmp_path: Path, pix_fmt:
     )
     assert video_stream(src).get("color_space") is None
     out = tmp_path / ("out.mp4" if "libx264" in encode else "out.mkv")
-    result = run(src, out, "[upscale: {scale: 4, ladder: [lanczos]}]", encode)
-    assert travelled(result.notes) == pix_fmt
+    result = run(src, out, "[upscale: {scale: 4, ladder: [lanczos]}]", encode, route)
+    assert travelled(result.notes) == pix_fmt and in_graph(result.notes) == (route == "graph")
     v = video_stream(out)
     assert (v.get("color_space"), v.get("color_range")) == ("smpte170m", "tv")
 
