@@ -126,7 +126,9 @@ def watchdog_latency(work: Path, confirm: int, interval: float) -> dict:
 
 COMMAND_STAGES = {
     "no stages": "[]",
-    # lanczos resizes the planes (no RGB since 2026-12-05); at scale 1 it hands frames on: the pipes' cost
+    # a Lanczos-only upscale runs in the transcode's own ffmpeg graph (since 2026-12-05 13:30 UTC; before,
+    # as a stage on the planes through the pipes, and before 11:15 UTC through RGB); at scale 1 its filter
+    # is "null"
     "upscale x1 lanczos": "[{upscale: {scale: 1, ladder: [lanczos]}}]",
     "upscale x2 lanczos": "[{upscale: {scale: 2, ladder: [lanczos]}}]",
     "2x blend": "[{interpolate: {factor: 2, ladder: [blend]}}]",
