@@ -119,8 +119,9 @@ def pixel_plan_for(
     )
     if plan is not None and in_graph(plan, info, pixels):
         note = (
-            f"{', '.join(s.name for s in plan.stages)} ran in the transcode's own ffmpeg graph "
-            f"(zimg's Lanczos on the source's {pixels.transport} planes): no frames through the pipes"
+            f"{', '.join(s.name for s in plan.stages)} ran in the transcode's own ffmpeg graph (on the "
+            f"source's {pixels.transport} planes: {'; '.join(graph_filters(plan) or ())}): no frames "
+            "through the pipes"
         )
         return replace(pixels, resize_rule=PLANES_RESIZED_IN_GRAPH, notes=(*pixels.notes, note))
     if odd is None:
@@ -641,7 +642,7 @@ def _transcode(
             _hand_to_tap(tap, grabs, done, start, out_start)
     if plan is not None:
         for stage in plan.stages:
-            stage.ran_in_graph(done.frames, done.seconds)
+            stage.ran_in_graph(done.frames)
     if not info.vfr and done.frames < expected:
         raise TruncatedVideo(
             f"{Path(info.path).name} is truncated or damaged: {done.frames} of {expected} frames decoded",

@@ -153,7 +153,8 @@ def build_command(
     graph = [*checked]
     if stages:  # the source's frames for the grabs of the source, the stages' for the rest
         graph.append(f"{source}{','.join([*head, _fork('made', before)])}")
-        graph.append(f"[made]{','.join([*stages, _fork('enc', after)])}")
+        # no aspect, as frames through the pipes carry none (zscale would rescale the source's)
+        graph.append(f"[made]{','.join([*stages, 'setsar=0', _fork('enc', after)])}")
     else:
         graph.append(f"{source}{','.join([*head, _fork('enc', before)])}")
     graph.append(f"[enc]{encode}[v]")

@@ -126,7 +126,7 @@ class Stage(ABC, Generic[Spec]):
         """
         return None
 
-    def ran_in_graph(self, frames: int, seconds: float) -> None:
+    def ran_in_graph(self, frames: int) -> None:
         """Record for :meth:`report` that ffmpeg's graph made this stage's ``frames`` (graph_filter)."""
         raise NotImplementedError(f"stage {self.name} has no graph filter")
 

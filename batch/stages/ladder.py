@@ -41,6 +41,7 @@ class Step:
     warmup_seconds: float = 0.0  # of ``seconds``, spent in warm-up units (left out of the estimate)
     warmup_weight: int = 0  # of ``weight``, made in warm-up units
     backend: Any = None  # the rung object; its ``events`` (batch halvings ...) go in the manifest
+    timed: bool = True  # False: the work ran inside another process's run (no seconds of its own)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rung": self.rung, "status": self.status}
@@ -49,7 +50,8 @@ class Step:
         if self.units:
             out["units"] = self.units
             out["frames"] = self.weight
-            out["seconds"] = round(self.seconds, 3)
+            if self.timed:
+                out["seconds"] = round(self.seconds, 3)
             if self.warmup_seconds:
                 out["warmup_seconds"] = round(self.warmup_seconds, 3)
         events = list(getattr(self.backend, "events", None) or [])
@@ -167,10 +169,11 @@ class Ladder(Generic[R]):
                 steps=[s.to_dict() for s in self.steps],
             )
 
-    def ran_outside(self, weight: int, seconds: float, backend: Any) -> None:
-        """The first rung's work done elsewhere in one go (ffmpeg's graph: Stage.graph_filter)."""
+    def ran_outside(self, weight: int, backend: Any) -> None:
+        """The first rung's work done elsewhere in one go (ffmpeg's graph: Stage.graph_filter), not timed
+        on its own: the time is the whole run's (decode, every stage, encode)."""
         name = self.rungs[0][0]
-        self.steps.append(Step(name, "used", units=1, seconds=seconds, weight=weight, backend=backend))
+        self.steps.append(Step(name, "used", units=1, weight=weight, backend=backend, timed=False))
 
     def report(self) -> dict[str, Any]:
         return {

@@ -229,7 +229,7 @@ class InGraph:
 
     def describe(self) -> dict[str, str]:
         return {
-            "where": "in the transcode's ffmpeg graph (no frames through the pipes)",
+            "where": "in the transcode's ffmpeg graph (no frames through pipes; timed with the transcode)",
             "filter": self.filter,
         }
 
@@ -357,9 +357,9 @@ class Upscale(Stage[UpscaleStage]):
             return "null"  # (the rung hands such frames on as they are)
         return f"zscale=w={self.size_out[0]}:h={self.size_out[1]}:filter=lanczos"
 
-    def ran_in_graph(self, frames: int, seconds: float) -> None:
+    def ran_in_graph(self, frames: int) -> None:
         self.frames = frames
-        self.ladder.ran_outside(frames, seconds, InGraph(self.graph_filter() or ""))
+        self.ladder.ran_outside(frames, InGraph(self.graph_filter() or ""))
 
     def _hand_on(self, frames: list[Frame]) -> Iterator[Frame]:
         yield from (frames if self.keep_on_device else (as_numpy(f, self.dtype) for f in frames))

@@ -58,7 +58,7 @@ def travelled(notes: list[str]) -> str:
     """How frames crossed the pipes (or, the stages in the transcode's graph, which planes it kept),
     from the notes the manifest carries."""
     found = re.findall(
-        r"^frames passed between stages as (\S+)$|graph \(zimg's Lanczos on the source's (\S+) planes\)",
+        r"^frames passed between stages as (\S+)$|ffmpeg graph \(on the source's (\S+) planes:",
         "\n".join(notes),
         re.M,
     )

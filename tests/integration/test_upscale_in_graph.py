@@ -103,6 +103,7 @@ def test_the_graph_keeps_every_frame_the_audio_and_the_duration(tmp_path: Path) 
     assert (report["frames_in"], report["frames_out"], report["used"]) == (50, 50, "lanczos")
     (step,) = report["steps"]
     assert step["frames"] == 50 and step["backend"]["filter"] == f"zscale=w={2 * W}:h={2 * H}:filter=lanczos"
+    assert "seconds" not in step  # the transcode's time is not the stage's own (encode, decode, other stages)
 
 
 def test_the_preview_shows_the_upscaled_frames(tmp_path: Path) -> None:
@@ -193,25 +194,37 @@ ODD_SOURCES = {
          "-x264opts", "tff=1"],
         "s.mkv",
     ),
+    "anamorphic": (["-vf", "setsar=16/11", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-qp", "0"], "s.mp4"),
     "starts late, B-frames": (
         ["-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "3", "-output_ts_offset", "0.5"], "s.mp4",
     ),
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("name", sorted(ODD_SOURCES))
-def test_the_graph_gives_the_stage_s_frames_on_odd_sources(tmp_path: Path, name: str) -> None:
-    """The same frames, sizes and durations by either route; pixels within a code (the stage's own
-    rung against zimg), on sources the transcode decodes otherwise than plain ones."""
-    options, filename = ODD_SOURCES[name]
+@pytest.mark.parametrize(
+    ("name", "stages"),
+    [(name, UP2) for name in sorted(ODD_SOURCES)]
+    + [
+        ("anamorphic", "[upscale: {width: 288, height: 64}]"),
+        ("plain", "[upscale: {width: 288, height: 64}]"),
+    ],
+)
+def test_the_graph_gives_the_stage_s_frames_on_odd_sources(tmp_path: Path, name: str, stages: str) -> None:
+    """The same frames, sizes, durations and pixel aspect by either route; pixels within a code (the
+    stage's own rung against zimg), on sources the transcode decodes otherwise than plain ones and on
+    a size of another shape (zscale, left alone, rescales the aspect, which the pipes do not carry)."""
+    options, filename = ODD_SOURCES.get(name, (["-pix_fmt", "yuv420p", "-c:v", "ffv1"], "s.mkv"))
     src = clip(tmp_path / filename, options, frames=16)
     outs = {}
     for route, registry in (("graph", REGISTRY), ("pipes", PIPES_REGISTRY)):
         out = tmp_path / f"{route}.mkv"
-        result = run(src, out, UP2, registry=registry)
+        result = run(src, out, stages, registry=registry)
         assert any("own ffmpeg graph" in n for n in result.notes) == (route == "graph"), result.notes
         v = video_stream(out)
-        outs[route] = (count_frames(out), v["width"], v["height"], v["pix_fmt"], probe(out).duration)
+        outs[route] = (
+            count_frames(out), v["width"], v["height"], v["pix_fmt"], probe(out).duration,
+            v.get("sample_aspect_ratio"),
+        )  # fmt: skip
         outs[route + " planes"] = raw(out, v["pix_fmt"])
     assert outs["graph"] == outs["pipes"]
     worst = np.abs(outs["graph planes"].astype(np.int32) - outs["pipes planes"].astype(np.int32)).max()
