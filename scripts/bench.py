@@ -132,12 +132,17 @@ COMMAND_STAGES = {
     "upscale x1 lanczos": "[{upscale: {scale: 1, ladder: [lanczos]}}]",
     "upscale x2 lanczos": "[{upscale: {scale: 2, ladder: [lanczos]}}]",
     "2x blend": "[{interpolate: {factor: 2, ladder: [blend]}}]",
+    # a crop runs in the transcode's graph too (since 2026-12-05 14:20 UTC; before, numpy slices on pipes)
+    "crop 960x540": "[{crop: {width: 960, height: 540, x: 160, y: 90}}]",
     # P1-rgb: a stage that asks for RGB and costs nothing (the stand-in of a model, which no config can
     # name): the runner in this script's process (--standin-job-once), "job" mode only
     "rgb (stand-in asking for RGB)": None,
 }
 # what plain ffmpeg adds to do the same as a row (the reference's filter), e.g. zscale's own Lanczos
-COMMAND_REFERENCE_VF = {"upscale x2 lanczos": "zscale=w=iw*2:h=ih*2:filter=lanczos"}
+COMMAND_REFERENCE_VF = {
+    "upscale x2 lanczos": "zscale=w=iw*2:h=ih*2:filter=lanczos",
+    "crop 960x540": "crop=960:540:160:90",
+}
 
 
 def as_in_the_image() -> None:

@@ -1,10 +1,11 @@
-"""A stage registry whose ``upscale`` has no graph filter, so a Lanczos upscale runs as a stage on
-frames through the pipes (PlanarLanczosRung) instead of inside the transcode's ffmpeg graph: tests
-hold both routes to the same answer. Test-only (no config can pick it)."""
+"""A stage registry whose ``upscale`` and ``crop`` have no graph filter, so they run as stages on
+frames through the pipes (PlanarLanczosRung, numpy slices) instead of inside the transcode's ffmpeg
+graph: tests hold both routes to the same answer. Test-only (no config can pick it)."""
 
 from __future__ import annotations
 
-from batch.config import UpscaleStage
+from batch.config import CropStage, UpscaleStage
+from batch.stages.crop import Crop
 from batch.stages.registry import REGISTRY, StageEntry, StageRegistry
 from batch.stages.upscale import Upscale
 
@@ -14,9 +15,15 @@ class UpscaleThroughPipes(Upscale):
         return None
 
 
+class CropThroughPipes(Crop):
+    def graph_filter(self) -> str | None:
+        return None
+
+
+_THROUGH_PIPES = {UpscaleStage: "UpscaleThroughPipes", CropStage: "CropThroughPipes"}
 PIPES_REGISTRY = StageRegistry(
     [
-        StageEntry(UpscaleStage, f"{__name__}:UpscaleThroughPipes") if e.config is UpscaleStage else e
+        StageEntry(e.config, f"{__name__}:{_THROUGH_PIPES[e.config]}") if e.config in _THROUGH_PIPES else e
         for e in REGISTRY.entries
     ]
 )

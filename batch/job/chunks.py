@@ -46,7 +46,6 @@ from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.frame_times import Timeline
 from batch.media.interlace import deinterlace_filter, deinterlace_note
-from batch.media.pixel_plan import PLANES_RESIZED_IN_GRAPH
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import StreamPlan, check_output, plan_streams
 from batch.models import gpu_slot
@@ -244,7 +243,7 @@ class ChunkedInput:
         self.registry = registry
         plan = plan_stages(cfg, info, registry=registry)
         # stages whose frames cross the pipes (stages run in the transcode's graph pace as none do)
-        self.has_stages = bool(plan.stages) and pixels.resize_rule != PLANES_RESIZED_IN_GRAPH
+        self.has_stages = bool(plan.stages) and not pixels.in_graph
         self.pace: PaceDecision | None = None  # what the first wave of chunks decided (encode_pace)
         self.fps_out = plan.fps
         self.streams = plan_streams(info, cfg.encode.container, plan.fps)  # carried at the join

@@ -21,12 +21,12 @@ from batch.media.colour import ColourPlan, plan_colour
 from batch.media.encoder import EncoderChoice
 from batch.media.interlace import deinterlace_note
 from batch.media.layout import RGB, FrameLayout
-from batch.media.pixel_plan import PLANES_RESIZED, PLANES_RESIZED_IN_GRAPH, PixelPlan, plan_pixels
+from batch.media.pixel_plan import PixelPlan, plan_pixels
 from batch.media.preview import PreviewTap, crop_boxes, pick_rows
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import check_output, plan_streams
 from batch.media.writer import OutputSpec, pad_sizes
-from batch.stages.base import Caps, StageInput
+from batch.stages.base import Caps, Stage, StageInput
 from batch.stages.registry import REGISTRY, Plan, StageRegistry
 
 if TYPE_CHECKING:  # numpy, the reader and the writer are imported when frames pass through Python
@@ -101,7 +101,12 @@ def pixel_plan_for(
     caps = [registry.caps_for(s) for s in cfg.stages]
     wanted = _rgb_on_device(cfg.encode.colour_on_device, caps)
     resizes = any(c.resizes for c in caps)
-    plan = plan_stages(cfg, info, registry=registry) if wanted or resizes else None
+    # stages that may run in the transcode's graph: each class has a graph filter (whether this one applies
+    # is the instance's to say)
+    graphable = bool(cfg.stages) and all(
+        registry.stage_class(s).graph_filter is not Stage.graph_filter for s in cfg.stages
+    )
+    plan = plan_stages(cfg, info, registry=registry) if wanted or resizes or graphable else None
     # the size of the frames each stage makes, in order (4:2:0 frames of odd sizes are not made on a
     # device, and planes resized to a size their chroma cannot hold travel as RGB)
     sizes = tuple(s.size_out for s in plan.stages) if plan else ()
@@ -123,7 +128,7 @@ def pixel_plan_for(
             f"source's {pixels.transport} planes: {'; '.join(graph_filters(plan) or ())}): no frames "
             "through the pipes"
         )
-        return replace(pixels, resize_rule=PLANES_RESIZED_IN_GRAPH, notes=(*pixels.notes, note))
+        return replace(pixels, in_graph=True, notes=(*pixels.notes, note))
     if odd is None:
         return pixels
     note = f"colour not converted on the device: the stages make {odd[0]}x{odd[1]} frames, an odd size"
@@ -141,8 +146,7 @@ def in_graph(plan: Plan, info: MediaInfo, pixels: PixelPlan) -> bool:
     decoder to encoder as they are, and the rate is constant (a variable one's chunks take frames by
     slot, which only the frame reader does)."""
     return (
-        pixels.resize_rule == PLANES_RESIZED
-        and bool(plan.stages)
+        bool(plan.stages)
         and graph_filters(plan) is not None
         and direct.planes_pass_through(pixels)
         and not info.vfr
@@ -565,7 +569,7 @@ def _through_stages(
 
 def _stages_in_graph(spec: OutputSpec) -> bool:
     """The pixel plan ran the stages in the transcode's graph (pipeline.in_graph decided)."""
-    return spec.pixels is not None and spec.pixels.resize_rule == PLANES_RESIZED_IN_GRAPH
+    return spec.pixels is not None and spec.pixels.in_graph
 
 
 def _grabs(tap: PreviewTap | None, start: int, count: int) -> list[direct.Grab]:

@@ -40,9 +40,8 @@ NO_RANGE_FLAG = ("prores_ks",)  # its frame header names primaries, transfer and
 FLATTEN_COLOUR = "black"
 
 
-# PixelPlan.resize_rule: a stage resizes the planes themselves (no RGB), or ffmpeg's graph does
-PLANES_RESIZED = "planes resized"
-PLANES_RESIZED_IN_GRAPH = "planes resized by zscale"
+PLANES_RESIZED = "planes resized"  # PixelPlan.resize_rule: the planes themselves are resized (no RGB)
+IN_GRAPH = "stages in the transcode's graph"  # PixelPlan.route where in_graph
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,9 @@ class PixelPlan:
     # "limited": a full-range source written limited, the codec has no range flag (ProRes);
     # "full-range depth": zimg rescales full-range planes to another depth; "": neither
     range_rule: str = ""
-    resize_rule: str = ""  # PLANES_RESIZED, PLANES_RESIZED_IN_GRAPH (the stages run in the transcode) or ""
+    resize_rule: str = ""  # PLANES_RESIZED or ""
+    # the stages run inside the direct transcode's ffmpeg graph (Stage.graph_filter): no frames through pipes
+    in_graph: bool = False
     # the chroma siting the output is tagged with: the source's, where its planes cross as they are and
     # it is not "left" (the default H.264/HEVC readers and zimg take when none is written)
     chroma_location: str | None = None
@@ -75,7 +76,14 @@ class PixelPlan:
         output made under an earlier rule (full range squeezed or rescaled otherwise, planes resized
         through RGB) is made again. Each rule is absent where none applies (old prints stay)."""
         sited = f"sited {self.chroma_location}" if self.chroma_location else ""
-        rules = (self.output, self.transport, self.range_rule, self.resize_rule, sited)
+        rules = (
+            self.output,
+            self.transport,
+            self.range_rule,
+            self.resize_rule,
+            sited,
+            IN_GRAPH * self.in_graph,
+        )
         return "/".join(p for p in rules if p)
 
     @property

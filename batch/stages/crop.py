@@ -68,6 +68,7 @@ class Crop(Stage[CropStage]):
         check_fits(spec, context.width, context.height)
         self.size_out = (spec.width, spec.height)
         self.frames = 0
+        self.used = "numpy"  # no ladder: slicing the planes is the one way it runs (or ffmpeg's graph)
         packed = FrameLayout(context.pix_fmt, 2, 2).packed
         self.planar_fmt = YUV420 if packed else context.pix_fmt  # flat frames under an RGB default: yuv420p
         self.dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
@@ -84,6 +85,16 @@ class Crop(Stage[CropStage]):
             self.frames += 1
             yield self.crop(frame)
 
+    def graph_filter(self) -> str | None:
+        """ffmpeg's crop: even offsets and sizes (the config's rule), so subsampled chroma is cut at
+        exactly half of them, as :func:`crop_planar` cuts it: the same samples."""
+        c = self.config
+        return f"crop=w={c.width}:h={c.height}:x={c.x}:y={c.y}:exact=1"
+
+    def ran_in_graph(self, frames: int) -> None:
+        self.frames = frames
+        self.used = "ffmpeg crop (in the transcode's graph)"
+
     def report(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -92,5 +103,5 @@ class Crop(Stage[CropStage]):
             "size_out": list(self.size_out),
             "frames_in": self.frames,
             "frames_out": self.frames,
-            "used": "numpy",  # no ladder: slicing the planes is the one way it runs
+            "used": self.used,
         }

@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from clips import GRADIENT_COLOURS, video_stream
+from through_pipes import PIPES_REGISTRY
 
 from batch.config import parse_config
 from batch.errors import ConfigError
 from batch.job.pipeline import PipelineResult, run_pipeline
 from batch.media.encoder import choose_encoder
 from batch.media.pixel_plan import available
+from batch.stages.registry import REGISTRY, StageRegistry
 from batch.stages.standin import STANDIN_REGISTRY, StandInStage
 
 pytestmark = pytest.mark.integration
@@ -75,9 +77,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def run(src: Path, dest: Path, stages: str, encode: str) -> PipelineResult:
+def run(
+    src: Path, dest: Path, stages: str, encode: str, registry: StageRegistry = REGISTRY
+) -> PipelineResult:
+    """``registry``: PIPES_REGISTRY keeps crop and upscale out of the transcode's graph (on pipes)."""
     cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}")
-    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode), registry=registry)
 
 
 def stream_facts(path: Path) -> dict:
@@ -309,7 +314,9 @@ def test_no_stages_on_the_sources_own_planes_is_the_direct_transcode(
     # the pipes make the same frames (an RGB-free stage chain of one whole-frame crop)
     piped = tmp_path / f"piped.{ext}"
     crop = "[{crop: {x: 0, y: 0, width: 64, height: 48}}]"
-    assert run(src, piped, crop, encode).notes[0] == f"frames passed between stages as {pix_fmt}"
+    assert (
+        run(src, piped, crop, encode, PIPES_REGISTRY).notes[0] == f"frames passed between stages as {pix_fmt}"
+    )
     if lossless:
         assert np.array_equal(decode(dest, pix_fmt), decode(piped, pix_fmt))
     assert stream_facts(piped).get("color_space") == out.get("color_space")

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from clips import lavfi_clip, video_stream
 from test_runner_local import run_cli, write_config
+from through_pipes import PIPES_REGISTRY
 
 from batch.config import parse_config
 from batch.job.pipeline import PipelineResult, run_pipeline
 from batch.media.encoder import choose_encoder
+from batch.stages.registry import REGISTRY, StageRegistry
 from batch.stages.standin import STANDIN_REGISTRY, StandInStage
 
 pytestmark = pytest.mark.integration
@@ -67,9 +69,12 @@ def _frame_bytes(pix_fmt: str) -> int:
     return W * H + chroma
 
 
-def run(src: Path, dest: Path, stages: str, encode: str) -> PipelineResult:
+def run(
+    src: Path, dest: Path, stages: str, encode: str, registry: StageRegistry = REGISTRY
+) -> PipelineResult:
+    """``registry``: PIPES_REGISTRY keeps crop and upscale out of the transcode's graph (on pipes)."""
     cfg = parse_config(f"inputs: [x]\noutput: out/\nstages: {stages}\nencode: {encode}")
-    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode))
+    return run_pipeline(cfg, src, dest, choose_encoder(cfg.encode), registry=registry)
 
 
 LOSSLESS = {
@@ -217,7 +222,7 @@ def test_prores_keeps_a_limited_sources_colour_tags(tmp_path: Path) -> None:
         (f"[{{crop: {{x: 0, y: 0, width: {W}, height: {H}}}}}]", "frames passed between stages"),
     ]:
         dest = tmp_path / f"out-{len(stages)}.mov"
-        result = run(src, dest, stages, "{codec: prores_ks, container: mov}")
+        result = run(src, dest, stages, "{codec: prores_ks, container: mov}", PIPES_REGISTRY)
         assert result.notes[0].startswith(how), result.notes
         out = video_stream(dest)
         assert (out.get("color_space"), out.get("color_primaries"), out.get("color_transfer")) == (

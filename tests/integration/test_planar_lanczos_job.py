@@ -224,7 +224,7 @@ def test_the_output_is_tagged_with_the_siting_its_planes_keep(
         out = tmp_path / f"out.{codec}"
         result = run(src, out, stages, encode, route)
         assert travelled(result.notes) == "yuv420p"
-        assert in_graph(result.notes) == (route == "graph" and "upscale" in stages)
+        assert in_graph(result.notes) == (route == "graph" and "interpolate" not in stages)
         assert video_stream(out).get("chroma_location") == siting, codec
 
 

@@ -1,4 +1,5 @@
-"""A Lanczos-only upscale runs inside the transcode's own ffmpeg graph: no frames through the pipes.
+"""A Lanczos-only upscale and a crop run inside the transcode's own ffmpeg graph: no frames through
+the pipes. A crop there cuts the very samples the stage's slices cut (bit-identical, tested below).
 
 Its result is zimg's Lanczos on the source's planes, what the stage makes of them through the pipes
 within a code (tests/integration/test_planar_lanczos_job.py holds both routes to zscale). Here: which
@@ -23,7 +24,7 @@ from batch.config import JobConfig, parse_config
 from batch.job.pipeline import PipelineResult, pixel_plan_for, run_pipeline
 from batch.media.colour import rgb_conversion
 from batch.media.encoder import choose_encoder
-from batch.media.pixel_plan import PLANES_RESIZED, PLANES_RESIZED_IN_GRAPH
+from batch.media.pixel_plan import IN_GRAPH, PLANES_RESIZED
 from batch.media.preview import crop_boxes
 from batch.media.probe import probe
 from batch.stages.registry import REGISTRY, StageRegistry
@@ -53,8 +54,13 @@ def run(
 
 
 def rule(src: Path, stages: str, encode: str = "{codec: ffv1, container: mkv}") -> str:
+    """GRAPH where the stages run in the transcode's graph, else how the planes are resized."""
     cfg = config(stages, encode)
-    return pixel_plan_for(cfg, probe(src), choose_encoder(cfg.encode)).resize_rule
+    pixels = pixel_plan_for(cfg, probe(src), choose_encoder(cfg.encode))
+    return GRAPH if pixels.in_graph else pixels.resize_rule
+
+
+GRAPH = "in the graph"
 
 
 def test_which_upscales_run_in_the_graph(tmp_path: Path) -> None:
@@ -62,19 +68,21 @@ def test_which_upscales_run_in_the_graph(tmp_path: Path) -> None:
     Not: a model rung (its fallback decides at run time), another stage beside it, a variable rate
     (chunks take frames by slot), a depth the codec does not hold, alpha, an odd size (RGB)."""
     plain = clip(tmp_path / "plain.mkv", ["-pix_fmt", "yuv420p", "-c:v", "ffv1"])
-    assert rule(plain, UP2) == PLANES_RESIZED_IN_GRAPH
-    assert rule(plain, "[upscale: {width: 160, height: 96}]") == PLANES_RESIZED_IN_GRAPH  # default ladder
-    assert rule(plain, "[upscale: {scale: 1}]") == PLANES_RESIZED_IN_GRAPH  # (the filter is "null")
-    assert rule(plain, "[upscale: {scale: 2}, upscale: {scale: 2}]") == PLANES_RESIZED_IN_GRAPH
+    assert rule(plain, UP2) == GRAPH
+    assert rule(plain, "[upscale: {width: 160, height: 96}]") == GRAPH  # default ladder
+    assert rule(plain, "[upscale: {scale: 1}]") == GRAPH  # (the filter is "null")
+    assert rule(plain, "[upscale: {scale: 2}, upscale: {scale: 2}]") == GRAPH
     model = f'{{url: "https://example.com/sr.pth", sha256: "{"0" * 64}"}}'
     assert rule(plain, f"[upscale: {{scale: 2, model: {model}, ladder: [model, lanczos]}}]") not in (
-        PLANES_RESIZED_IN_GRAPH,
+        GRAPH,
         PLANES_RESIZED,
     )  # RGB for the model (its fallback's planes on the device are another rule)
-    assert rule(plain, "[upscale: {scale: 2}, crop: {width: 64, height: 64}]") == PLANES_RESIZED
+    assert rule(plain, "[upscale: {scale: 2}, crop: {width: 64, height: 64}]") == GRAPH
+    assert rule(plain, "[crop: {width: 64, height: 32, x: 16}]") == GRAPH
+    assert rule(plain, "[upscale: {scale: 2}, analyze: {}]") == PLANES_RESIZED  # analyze has no filter
     assert rule(plain, "[upscale: {width: 97, height: 73}]") == ""  # RGB: 4:2:0 cannot hold it
     ten = clip(tmp_path / "ten.mkv", ["-pix_fmt", "yuv420p10le", "-c:v", "ffv1"])
-    assert rule(ten, UP2) == PLANES_RESIZED_IN_GRAPH
+    assert rule(ten, UP2) == GRAPH
     assert rule(ten, UP2, "{codec: libx264, pix_fmt: yuv420p}") == PLANES_RESIZED  # 10 -> 8 bits: the writer
     alpha = clip(tmp_path / "alpha.mkv", ["-pix_fmt", "yuva420p", "-c:v", "ffv1"])
     assert rule(alpha, UP2) == ""  # RGBA, resized premultiplied
@@ -177,7 +185,7 @@ def test_an_output_made_through_the_pipes_is_made_again(tmp_path: Path) -> None:
     graph = pixel_plan_for(cfg, info, choose_encoder(cfg.encode))
     pipes = pixel_plan_for(cfg, info, choose_encoder(cfg.encode), PIPES_REGISTRY)
     assert graph.route != pipes.route
-    assert graph.route.endswith(PLANES_RESIZED_IN_GRAPH) and pipes.route.endswith(PLANES_RESIZED)
+    assert graph.route.endswith(f"{PLANES_RESIZED}/{IN_GRAPH}") and pipes.route.endswith(PLANES_RESIZED)
 
 
 # sources whose decoding the transcode's graph does itself (rotation, deinterlacing, a late start, full
@@ -237,3 +245,33 @@ def raw(path: Path, pix_fmt: str) -> np.ndarray:
         check=True, capture_output=True,
     ).stdout  # fmt: skip
     return np.frombuffer(out, np.uint16 if "10" in pix_fmt else np.uint8)
+
+
+CROP_SOURCES = {
+    "yuv420p": ["-pix_fmt", "yuv420p", "-c:v", "ffv1"],
+    "yuv422p10le": ["-pix_fmt", "yuv422p10le", "-c:v", "ffv1"],
+    "yuv444p": ["-pix_fmt", "yuv444p", "-c:v", "ffv1"],
+    "topleft": ["-pix_fmt", "yuv420p", "-chroma_sample_location", "topleft", "-c:v", "ffv1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CROP_SOURCES))
+def test_a_crop_in_the_graph_cuts_the_stage_s_very_samples(tmp_path: Path, name: str) -> None:
+    src = clip(tmp_path / "src.mkv", CROP_SOURCES[name], frames=10)
+    stages = "[crop: {width: 48, height: 32, x: 22, y: 14}]"  # even, off-centre: a half-offset shows
+    made = {}
+    for route, registry in (("graph", REGISTRY), ("pipes", PIPES_REGISTRY)):
+        out = tmp_path / f"{route}.mkv"
+        result = run(src, out, stages, registry=registry)
+        assert any("own ffmpeg graph" in n for n in result.notes) == (route == "graph"), result.notes
+        (report,) = result.stages
+        assert report["frames_in"] == report["frames_out"] == 10
+        assert report["used"] == ("numpy" if route == "pipes" else "ffmpeg crop (in the transcode's graph)")
+        v = video_stream(out)
+        made[route] = (v["width"], v["height"], v["pix_fmt"], v.get("chroma_location"), count_frames(out))
+        made[route + " planes"] = raw(out, v["pix_fmt"]).tobytes()
+    assert made["graph planes"] == made["pipes planes"]
+    assert made["graph"][:3] == made["pipes"][:3] == (48, 32, made["graph"][2])
+    assert made["graph"][4] == made["pipes"][4] == 10
+    # the siting tag: the plan's where it names one; "left" carried from a source that says so
+    assert made["graph"][3] == made["pipes"][3] or (made["graph"][3], made["pipes"][3]) == ("left", None)
