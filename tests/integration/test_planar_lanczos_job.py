@@ -10,7 +10,6 @@ on the source's own planes, into the same lossless codec. Where planes cannot ho
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from clips import lavfi_clip, video_stream
-from test_runner_local import run_cli, write_config
+from test_stages_in_graph import UP2, one_pass_and_chunked
 from through_pipes import PIPES_REGISTRY
 
 from batch.config import parse_config
@@ -180,19 +179,8 @@ def test_chunks_give_the_one_pass_frames_and_hdr_tags_stay(tmp_path: Path) -> No
         frames=50,
     )  # fmt: skip
     outs = {}
-    for label, limits in (("one", ""), ("chunks", "limits: {chunk_s: 0.5}\n")):
-        out = tmp_path / f"out-{label}"
-        cfg = write_config(
-            tmp_path / f"{label}.yaml",
-            f"job_id: lanczos-{label}\ninputs: [{src}]\noutput: {out}/\n{limits}"
-            "stages: [upscale: {scale: 2, ladder: [lanczos]}]\n"
-            "encode: {codec: ffv1, container: mkv}\n",
-        )
-        proc = run_cli("--config", str(cfg), "--state-dir", str(tmp_path / f"state-{label}"))
-        assert proc.returncode == 0, proc.stderr
-        (record,) = json.loads((out / "manifest.json").read_text())["inputs"]
+    for label, (record, made) in one_pass_and_chunked(tmp_path, src, UP2, "lanczos").items():
         assert record["encode"]["pixels"]["frames"] == "yuv420p10le"
-        (made,) = sorted(out.glob("*/*.mkv"))
         v = video_stream(made)
         assert (v["width"], v["height"], v["pix_fmt"]) == (2 * W, 2 * H, "yuv420p10le")
         assert (v["color_transfer"], v["color_primaries"]) == ("arib-std-b67", "bt2020")
