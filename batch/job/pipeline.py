@@ -630,9 +630,13 @@ def _transcode(
     expected = count if count is not None else info.delivered_frames - start
     hang_at = _test_hang_frame()
 
+    started = time.perf_counter()
+
     def seen(n: int) -> None:
         if progress is not None:
             progress(n, expected)
+        for stage in plan.stages if plan is not None and n else ():  # (raises StageError past the deadline)
+            stage.graph_pace(n, time.perf_counter() - started)
         if on_frames is not None:
             on_frames(n)
         if hang_at is not None and n >= hang_at:

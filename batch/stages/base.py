@@ -126,6 +126,10 @@ class Stage(ABC, Generic[Spec]):
         """
         return None
 
+    def graph_pace(self, frames: int, seconds: float) -> None:
+        """The graph has made ``frames`` in ``seconds`` so far: a stage with a run-time estimate checks it
+        (raises StageError past the job's deadline, as its ladder would)."""
+
     def ran_in_graph(self, frames: int) -> None:
         """Record for :meth:`report` that ffmpeg's graph made this stage's ``frames`` (graph_filter)."""
         raise NotImplementedError(f"stage {self.name} has no graph filter")

@@ -169,11 +169,31 @@ class Ladder(Generic[R]):
                 steps=[s.to_dict() for s in self.steps],
             )
 
+    def paced_outside(self, weight: int, seconds: float) -> None:
+        """The first rung's work running elsewhere (ffmpeg's graph: Stage.graph_filter) has made ``weight``
+        frames in ``seconds``: the run-time estimate as for a rung of its own. Raises StageError when the
+        pace would run past the deadline (no other rung can take over a transcode under way)."""
+        step = self._outside_step()
+        step.units, step.weight, step.seconds = 1, weight, seconds
+        self._check_estimate(step)
+        if step.status == "refused":
+            raise StageError(
+                f"stage {self.stage}: rung {step.rung} would take too long ({step.reason})",
+                hint="rent a faster machine, raise limits.max_runtime_s, or make less work (a smaller size)",
+                steps=[s.to_dict() for s in self.steps],
+            )
+
     def ran_outside(self, weight: int, backend: Any) -> None:
         """The first rung's work done elsewhere in one go (ffmpeg's graph: Stage.graph_filter), not timed
         on its own: the time is the whole run's (decode, every stage, encode)."""
-        name = self.rungs[0][0]
-        self.steps.append(Step(name, "used", units=1, weight=weight, backend=backend, timed=False))
+        step = self._outside_step()
+        step.units, step.weight, step.backend, step.timed = 1, weight, backend, False
+
+    def _outside_step(self) -> Step:
+        if not self.steps:
+            self._index = 0  # the first rung, as if built here (its one unit is the whole transcode)
+            self.steps.append(Step(self.rungs[0][0], "used"))
+        return self.steps[-1]
 
     def report(self) -> dict[str, Any]:
         return {

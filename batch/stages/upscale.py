@@ -357,6 +357,9 @@ class Upscale(Stage[UpscaleStage]):
             return "null"  # (the rung hands such frames on as they are)
         return f"zscale=w={self.size_out[0]}:h={self.size_out[1]}:filter=lanczos"
 
+    def graph_pace(self, frames: int, seconds: float) -> None:
+        self.ladder.paced_outside(frames, seconds)
+
     def ran_in_graph(self, frames: int) -> None:
         self.frames = frames
         self.ladder.ran_outside(frames, InGraph(self.graph_filter() or ""))
