@@ -209,6 +209,7 @@ class DirectTranscode:
         stages: tuple[str, ...] = (),
     ) -> None:
         self.info, self.spec, self.grabs = info, spec, [g for g in grabs if g.frames]
+        self.stages = stages
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)
         self._dir = Path(tempfile.mkdtemp(prefix=".grabs-", dir=spec.path.parent))
         whole = start == 0 and count is None
@@ -259,10 +260,11 @@ class DirectTranscode:
             if full := full_in_stderr(tail, self.spec.path.parent, f"the transcode to {self.spec.path.name}"):
                 raise full
             if code != 0:
+                made = f"the stages' {self.spec.width}x{self.spec.height} frames, " if self.stages else ""
                 raise FFmpegFailed(
                     f"transcoding {Path(self.info.path).name} failed (ffmpeg exit {code})",
-                    hint="the input may be damaged (re-upload or re-encode it), or the encode settings "
-                    "are refused; see stderr_tail",
+                    hint=f"the encoder may refuse the encode settings ({made}see stderr_tail), or the input "
+                    "may be damaged (re-upload or re-encode it)",
                     command=" ".join(self.command),
                     stderr_tail=tail,
                 )

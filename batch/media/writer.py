@@ -185,6 +185,10 @@ def output_args(spec: OutputSpec) -> list[str]:
         )
         if spec.pixels is not None and spec.pixels.chroma_location:
             args += ["-chroma_sample_location", spec.pixels.chroma_location]
+        elif spec.pixels is not None and spec.pixels.in_graph:
+            # the decoded frames' siting would ride along where the plan records none (4:4:4's, 4:2:2's
+            # vertical part, a rotated 4:2:0's): none, as frames through the pipes carry none
+            args += ["-chroma_sample_location", "unspecified"]
     if spec.audio_source is not None and spec.audio:
         args += audio_args(spec.container, spec.audio)
     if spec.container in ("mp4", "mov"):

@@ -185,8 +185,8 @@ class PlanarLanczosRung:
 
     No RGB: the conversion there and back would cost more than the resize and clip colours RGB
     cannot hold. Luma as it is; subsampled chroma with its siting kept (``chroma_location``, unset:
-    left), as zimg keeps it (tested against ffmpeg's ``zscale=filter=lanczos``: within a code on
-    pictures, two on noise, where zimg's fixed-point kernels round otherwise). Frames without
+    left), as zimg keeps it (tested against ffmpeg's ``zscale=filter=lanczos``: within two codes,
+    mostly one, where zimg's fixed-point kernels round otherwise). Frames without
     alpha only: colour under transparent pixels would bleed into the edges (the pixel plan sends
     frames with alpha as RGB, which :class:`LanczosRung` resizes premultiplied).
     """

@@ -21,6 +21,7 @@ from test_runner_local import run_cli, write_config
 from through_pipes import PIPES_REGISTRY
 
 from batch.config import JobConfig, parse_config
+from batch.errors import FFmpegFailed
 from batch.job.pipeline import PipelineResult, pixel_plan_for, run_pipeline
 from batch.media.colour import rgb_conversion
 from batch.media.encoder import choose_encoder
@@ -256,6 +257,9 @@ CROP_SOURCES = {
     "yuv422p10le": ["-pix_fmt", "yuv422p10le", "-c:v", "ffv1"],
     "yuv444p": ["-pix_fmt", "yuv444p", "-c:v", "ffv1"],
     "topleft": ["-pix_fmt", "yuv420p", "-chroma_sample_location", "topleft", "-c:v", "ffv1"],
+    # a siting that means nothing at 4:4:4: the plan records none, and the decoder's must not ride along
+    "yuv444p center": ["-pix_fmt", "yuv444p", "-chroma_sample_location", "center", "-c:v", "ffv1"],
+    "yuv422p topleft": ["-pix_fmt", "yuv422p", "-chroma_sample_location", "topleft", "-c:v", "ffv1"],
 }
 
 
@@ -277,5 +281,17 @@ def test_a_crop_in_the_graph_cuts_the_stage_s_very_samples(tmp_path: Path, name:
     assert made["graph planes"] == made["pipes planes"]
     assert made["graph"][:3] == made["pipes"][:3] == (48, 32, made["graph"][2])
     assert made["graph"][4] == made["pipes"][4] == 10
-    # the siting tag: the plan's where it names one; "left" carried from a source that says so
-    assert made["graph"][3] == made["pipes"][3] or (made["graph"][3], made["pipes"][3]) == ("left", None)
+    # the siting tag: the plan's where it names one (top-left 4:2:0), else none by either route
+    none = (None, "unspecified")
+    sited = made["graph"][3], made["pipes"][3]
+    assert sited == ("topleft", "topleft") if name == "topleft" else all(s in none for s in sited), sited
+
+
+def test_an_encoder_refusing_the_stages_frames_says_so(tmp_path: Path) -> None:
+    """libx265 refuses 8x8 frames: the error names the stages' size first, not a damaged input."""
+    src = clip(tmp_path / "src.mkv", ["-pix_fmt", "yuv420p", "-c:v", "ffv1"], frames=4)
+    with pytest.raises(FFmpegFailed) as failed:
+        run(src, tmp_path / "out.mp4", "[crop: {width: 8, height: 8}]", "{codec: libx265, preset: ultrafast}")
+    assert (
+        "the stages' 8x8 frames" in (failed.value.hint or "") and "8x8" in failed.value.fields["stderr_tail"]
+    )
