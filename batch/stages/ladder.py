@@ -52,7 +52,7 @@ class Step:
             out["frames"] = self.weight
             if self.timed:
                 out["seconds"] = round(self.seconds, 3)
-            if self.warmup_seconds:
+            if self.timed and self.warmup_seconds:
                 out["warmup_seconds"] = round(self.warmup_seconds, 3)
         events = list(getattr(self.backend, "events", None) or [])
         if events:
@@ -174,8 +174,10 @@ class Ladder(Generic[R]):
         frames in ``seconds``: the run-time estimate as for a rung of its own. Raises StageError when the
         pace would run past the deadline (no other rung can take over a transcode under way)."""
         step = self._outside_step()
+        if weight and not step.warmup_weight:  # the first frames out: ffmpeg's start, the encoder's lookahead
+            step.warmup_seconds, step.warmup_weight = seconds, weight
         step.units, step.weight, step.seconds = 1, weight, seconds
-        self._check_estimate(step)
+        self._check_estimate(step)  # (on the steady pace since then: the lag behind decoding stays)
         if step.status == "refused":
             raise StageError(
                 f"stage {self.stage}: rung {step.rung} would take too long ({step.reason})",

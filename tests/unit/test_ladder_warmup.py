@@ -115,3 +115,31 @@ def test_the_next_rung_is_built_once_the_failed_units_objects_are_gone() -> None
         gc.enable()
     assert alive_when_built == [False]
     assert [(s.rung, s.status) for s in ladder.steps] == [("rife", "failed"), ("blend", "used")]
+
+
+def _outside(rungs: int, total: int, left_s: float) -> Ladder[Rung]:
+    """A ladder whose first rung runs elsewhere (ffmpeg's graph: Stage.graph_filter)."""
+    return Ladder("upscale", [("lanczos", lambda: Rung(0, set()))] * rungs, total, deadline_after(left_s))
+
+
+def test_work_in_the_transcode_is_paced_from_its_first_frames_out() -> None:
+    """The transcode's first frames come late (ffmpeg's start, the encoder's lookahead); the estimate
+    takes the steady pace after them: 100 frames in 2 s, 890 left, 18 s of 30."""
+    ladder = _outside(1, total=1000, left_s=30.0)
+    ladder.paced_outside(10, 3.0)
+    ladder.paced_outside(110, 5.0)
+    (step,) = ladder.steps
+    assert "within the limit" in (step.reason or "")
+    # counted from the start, 110 frames in 5 s would have projected 40 s for the 890 left: refused
+    ladder.ran_outside(1000, backend=None)
+    assert "seconds" not in step.to_dict() and "warmup_seconds" not in step.to_dict()
+    assert step.to_dict()["frames"] == 1000
+
+
+@pytest.mark.parametrize("rungs", [1, 2])
+def test_a_transcode_too_slow_for_the_deadline_fails_early(rungs: int) -> None:
+    """No other rung can take over a transcode under way: past the deadline the stage fails."""
+    ladder = _outside(rungs, total=1000, left_s=30.0)
+    ladder.paced_outside(10, 1.0)
+    with pytest.raises(StageError, match="rung lanczos would take too long"):
+        ladder.paced_outside(20, 3.0)  # 5 frames/s: 196 s for the 980 left
