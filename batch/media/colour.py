@@ -131,7 +131,7 @@ def output_tags(plan: ColourPlan, *, converted_here: bool = False, codec: str = 
     An RGB source (``gbr``: FFV1 ``bgr0`` masters, PNG sequences) has no YUV matrix of its own;
     the output is tagged with the matrix the writer converted with (libx264 refuses ``gbr``).
     ``converted_here``: the YUV frames were made from RGB before ffmpeg (on a model's device), or
-    resized as planes (batch.stages.upscale.PlanarLanczosRung), so no zscale filter marks them
+    resized as planes (batch.stages.lanczos.PlanarLanczosRung), so no zscale filter marks them
     with the matrix and range it used; an untagged source's output is tagged with them, as the
     writer's filter would have marked it (an SD source made HD would otherwise be read as BT.709).
     ``codec``: one of RANGE_BESIDE_DESCRIPTION gets the matrix players assume for the size beside a

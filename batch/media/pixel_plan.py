@@ -315,7 +315,7 @@ def plan_pixels(
 
     rescaled = full and yuv_ok and out.depth != src.depth  # planes rescaled by zimg (colour.planar_change)
     range_rule = "limited" if limited else "full-range depth" if rescaled else ""
-    # a resize of the planes themselves (batch.stages.upscale.PlanarLanczosRung): named in the route, so
+    # a resize of the planes themselves (batch.stages.lanczos.PlanarLanczosRung): named in the route, so
     # parts an earlier rule resized (through RGB, also on yuv420p frames for a model's fallback) are redone
     resize_rule = PLANES_RESIZED if planes_resized else ""
     # planes that cross as they are keep the source's siting (crop and resize keep it too): say so in the

@@ -7,20 +7,24 @@ config makes every number even, so subsampled chroma planes are cut at
 exactly half the offsets and sizes. Whether the window fits is
 checked here, when the size of the frames the stage receives is known (the
 source's, or what an earlier stage made of it).
+
+Planning a crop imports no numpy: on planes the encoder takes as they are, the crop runs in the
+transcode's own graph (ffmpeg's ``crop``), and numpy loads only where frames pass through Python.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from batch.config import CropStage
 from batch.errors import StageDoesNotFit
 from batch.media.layout import YUV420, FrameLayout
 from batch.stages.base import Caps, Frame, Stage, StageInput
-from batch.stages.frames import as_numpy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def check_fits(spec: CropStage, width: int, height: int) -> None:
@@ -49,6 +53,8 @@ def crop_planar(
 ) -> np.ndarray:
     """Crop the flat planes of a ``width`` x ``height`` planar frame (any 4:2:0/4:2:2/4:4:4 layout,
     8 or 16 bits, with or without alpha); returns the new flat planes."""
+    import numpy as np
+
     layout = FrameLayout(pix_fmt, width, height)
     x0, y0, w, h = spec.x, spec.y, spec.width, spec.height
     parts = []
@@ -71,9 +77,17 @@ class Crop(Stage[CropStage]):
         self.used = "numpy"  # no ladder: slicing the planes is the one way it runs (or ffmpeg's graph)
         packed = FrameLayout(context.pix_fmt, 2, 2).packed
         self.planar_fmt = YUV420 if packed else context.pix_fmt  # flat frames under an RGB default: yuv420p
-        self.dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
+
+    @functools.cached_property
+    def dtype(self) -> Any:
+        """The frames' numpy dtype (uint8, or uint16 past 8 bits): read where frames flow (numpy)."""
+        return FrameLayout(self.context.pix_fmt, 2, 2).dtype
 
     def crop(self, frame: Frame) -> np.ndarray:
+        import numpy as np
+
+        from batch.stages.frames import as_numpy
+
         arr = as_numpy(frame, self.dtype)
         c = self.config
         if arr.ndim == 3:  # packed RGB (H, W, C)

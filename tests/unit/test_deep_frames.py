@@ -15,7 +15,8 @@ from batch.stages.base import StageInput
 from batch.stages.crop import Crop
 from batch.stages.frame_metrics import luma_of
 from batch.stages.interpolate import BlendRung, Interpolate
-from batch.stages.upscale import LanczosRung, Upscale
+from batch.stages.lanczos import LanczosRung
+from batch.stages.upscale import Upscale
 
 RNG = np.random.default_rng(7)
 

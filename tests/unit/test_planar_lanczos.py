@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from batch.config import UpscaleStage
 from batch.media.layout import FrameLayout
 from batch.stages.base import StageInput
-from batch.stages.upscale import PlanarLanczosRung, Upscale, resize_plane
+from batch.stages.lanczos import PlanarLanczosRung, resize_plane
+from batch.stages.upscale import Upscale
 
 W, H = 96, 64
 
