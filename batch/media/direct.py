@@ -29,6 +29,7 @@ from batch.media.layout import YUV420, FrameLayout
 from batch.media.pixel_plan import PixelPlan
 from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
+from batch.media.steady import head_filters, input_options
 from batch.media.streams import source_args
 from batch.media.writer import FRAME_TAGGED, OutputSpec, converted_here, output_args
 
@@ -115,7 +116,7 @@ def build_command(
     (Stage.graph_filter), encode to ``spec``, write the grabs (and, for a variable-rate source, the
     image ``check`` looks for)."""
     seek: list[str] = []
-    head = []
+    head = head_filters(info)  # one size and format whatever the stream does (batch.media.steady)
     if deinterlace := deinterlace_filter(info):  # first, as in the frame reader
         head.append(deinterlace)
     if start > 0:  # as the reader seeks: the first frame out is frame ``start`` (batch.media.seek)
@@ -169,7 +170,7 @@ def build_command(
     cmd = [
         "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-nostats",
         "-progress", "pipe:1", "-stats_period", str(PROGRESS_PERIOD_S),
-        *seek, "-i", info.path, "-filter_complex", ";".join(graph),
+        *seek, *input_options(info), "-i", info.path, "-filter_complex", ";".join(graph),
     ]  # fmt: skip
     # the source's audio, subtitles, chapters, attachments and tags, as the frame writer maps them
     cmd += source_args(spec.source_streams if spec.audio_source is not None else None, 0, video="[v]")

@@ -26,6 +26,7 @@ from batch.media.layout import RGB, FrameLayout, packed_rgb
 from batch.media.pixfmt import CHROMA_BLOCK, partial_chroma, pix_facts_or_guess
 from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
+from batch.media.steady import head_filters, input_options
 
 if TYPE_CHECKING:  # numpy is imported where frames are made: the direct transcode needs none
     import numpy as np
@@ -211,17 +212,20 @@ class FrameReader:
             cut = trim(first_s, None, clock)
         if cut is not None:
             filters.insert(1 if deinterlace else 0, cut)
+        steady = head_filters(info)  # one size and format whatever the stream does (batch.media.steady)
         if self.check is None:
-            video = ["-map", "0:v:0", "-an", "-sn", "-dn", *limit, "-vf", ",".join(filters)]
+            video = ["-map", "0:v:0", "-an", "-sn", "-dn", *limit, "-vf", ",".join([*steady, *filters])]
             checked: list[str] = []
         else:  # the same chain after a split whose other branch keeps the source's last frame
             pre = [deinterlace] if deinterlace else []
-            graph = [f"[0:v:0]{','.join([*pre, 'split=2[vfr][chk]'])}", self.check.branch("chk", "lastf"),
+            graph = [f"[0:v:0]{','.join([*steady, *pre, 'split=2[vfr][chk]'])}",
+                     self.check.branch("chk", "lastf"),
                      f"[vfr]{','.join(filters[len(pre):])}[v]"]  # fmt: skip
             video = ["-filter_complex", ";".join(graph), "-map", "[v]", *limit]
             checked = self.check.output_args("lastf")
         self.command = [
-            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *seek, "-i", info.path, *video,
+            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", *seek, *input_options(info),
+            "-i", info.path, *video,
             # passthrough: the rate filter's frames as they are, from the first frame's slot (``cfr``
             # would fill from the file's start with copies of the first: a late video, resampled,
             # would start with them, and the writer places frame 0 at the video's start)
