@@ -11,20 +11,33 @@ decoded from after the change is made at the same size as the others) whose outp
 format. For a frame of that size and format it is no filter at all (the frame is handed on as it
 is: the pixels of every steady stream are unchanged, tested).
 
-Only where the scaler can make the decoder's format (:data:`PINNED`) and the frames reach it as
-decoded: a rotated source's frames pass ffmpeg's own transposition first, which assumes one size.
-Elsewhere the graph is rebuilt at a change as before.
+Only where the scaler can make the decoder's format (:data:`PINNED`), the frames reach it as decoded
+(a rotated source's frames pass ffmpeg's own transposition first, which assumes one size) and are
+progressive: an interlaced frame must be deinterlaced before it is scaled (the two fields, taken
+20 ms apart, would be blended), and the deinterlacer, which reads the frames either side, assumes one
+size too. Elsewhere the graph is rebuilt at a change as before (the job fails there).
 """
 
 from __future__ import annotations
 
+from batch.media.interlace import is_interlaced
 from batch.media.probe import MediaInfo
 
 # formats the decoders here give that ffmpeg's scaler also writes (palette and Bayer formats it does not)
 PINNED = frozenset(
     f"{base}{depth}"
-    for base in ("yuv420p", "yuv422p", "yuv444p", "yuva420p", "yuva422p", "yuva444p", "gbrp", "gbrap", "gray")
-    for depth in ("", "9le", "10le", "12le", "14le", "16le")
+    for base, depths in (
+        ("yuv420p", ("", "9le", "10le", "12le", "14le", "16le")),
+        ("yuv422p", ("", "9le", "10le", "12le", "14le", "16le")),
+        ("yuv444p", ("", "9le", "10le", "12le", "14le", "16le")),
+        ("yuva420p", ("", "9le", "10le", "16le")),
+        ("yuva422p", ("", "9le", "10le", "12le", "16le")),
+        ("yuva444p", ("", "9le", "10le", "12le", "16le")),
+        ("gbrp", ("", "9le", "10le", "12le", "14le", "16le")),
+        ("gbrap", ("", "10le", "12le", "16le")),
+        ("gray", ("", "9le", "10le", "12le", "14le", "16le")),
+    )
+    for depth in depths
 ) | {"yuvj420p", "yuvj422p", "yuvj444p", "yuv440p", "yuvj440p", "yuv411p", "yuvj411p", "nv12", "nv21",
      "rgb24", "bgr24", "rgba", "bgra", "argb", "abgr", "rgb0", "bgr0", "0rgb", "0bgr", "rgb48le", "rgba64le",
      "p010le", "ya8"}  # fmt: skip
@@ -32,12 +45,14 @@ PINNED = frozenset(
 
 def pinned(info: MediaInfo) -> bool:
     """Whether the commands for ``info`` build their graph once and keep the first frame's size."""
-    return info.pix_fmt in PINNED and info.rotation % 360 == 0
+    return info.pix_fmt in PINNED and info.rotation % 360 == 0 and not is_interlaced(info)
 
 
 def input_options(info: MediaInfo) -> list[str]:
-    """Options before ``-i``: the graph is not rebuilt when the stream changes size (it is pinned)."""
-    return ["-reinit_filter", "0"] if pinned(info) else []
+    """Options before ``-i``: the video's graph is not rebuilt when the stream changes size (it is
+    pinned). Video only: a re-encoded audio stream's graph is still rebuilt when its channels or
+    rate change midway (ffmpeg's audio source refuses such frames into a graph built for others)."""
+    return ["-reinit_filter:v", "0"] if pinned(info) else []
 
 
 def head_filters(info: MediaInfo) -> list[str]:

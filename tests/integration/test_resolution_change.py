@@ -186,16 +186,54 @@ def test_a_steady_stream_passes_the_pin_untouched(tmp_path: Path, pix_fmt: str, 
     assert len(hashes(True)) == 5
 
 
-def test_a_palette_or_rotated_source_is_not_pinned(tmp_path: Path) -> None:
-    """The scaler cannot write palette frames, and a rotated source's frames pass ffmpeg's own
-    transposition (one size) before the graph: both keep the graph as it was."""
+def test_a_palette_rotated_or_interlaced_source_is_not_pinned(tmp_path: Path) -> None:
+    """The scaler cannot write palette frames; a rotated source's frames pass ffmpeg's own
+    transposition (one size) before the graph; an interlaced frame scaled before its deinterlacer
+    would have its two fields blended (an outside review saw the clock of the other field in the
+    frames after a change): all three keep the graph as it was."""
     pal = lavfi_clip(
         tmp_path / "pal.avi", "testsrc2=s=64x48:r=25", ["-c:v", "rawvideo", "-pix_fmt", "pal8"], 3
     )
     rotated = lavfi_clip(tmp_path / "rot.mp4", "testsrc2=s=64x48:r=25", ["-c:v", "libx264"], 3)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rotated), "-c", "copy", "-metadata:s:v",
                     "rotate=90", str(tmp_path / "rot90.mp4")], check=True)  # fmt: skip
-    for path in (pal, tmp_path / "rot90.mp4"):
+    interlaced = lavfi_clip(
+        tmp_path / "tff.mkv", "testsrc2=s=64x48:r=50,tinterlace=interleave_top",
+        ["-c:v", "libx264", "-flags", "+ildct+ilme", "-x264-params", "tff=1", "-field_order", "tt"], 4,
+    )  # fmt: skip
+    for path in (pal, tmp_path / "rot90.mp4", interlaced):
         info = probe(path)
         assert not pinned(info) and head_filters(info) == [] and input_options(info) == [], info.pix_fmt
     assert pinned(probe(rotated))  # (the same clip unrotated is)
+
+
+def test_audio_that_changes_rate_and_channels_midway_is_still_reencoded(tmp_path: Path) -> None:
+    """The graph is pinned for the video only (``-reinit_filter:v``): a re-encoded audio stream whose
+    rate and channels change midway (joined clips, a broadcast recording going from 5.1 to stereo)
+    still has its graph rebuilt; pinned with the video's, ffmpeg refused the frames after the change
+    (an outside review found it)."""
+    parts = []
+    for k, (rate, channels) in enumerate(((48000, 2), (44100, 1))):
+        part = tmp_path / f"a{k}.ts"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=25", "-f", "lavfi",
+             "-i", f"sine=r={rate}", "-t", "1", "-c:v", "libx264", "-bf", "0", "-c:a", "mp2",
+             "-ac", str(channels), str(part)], check=True,
+        )  # fmt: skip
+        parts.append(part)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    src = tmp_path / "audio-change.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                    "-c", "copy", str(src)], check=True)  # fmt: skip
+    assert pinned(probe(src))
+    out, record = job(tmp_path / "job", src, "[]", "{codec: libx264, preset: ultrafast}")
+    assert out.suffix == ".mp4" and record["status"] == "succeeded"
+    # (the join leaves an 11 ms gap: the rate rule repeats a frame to hold the timing, and says so)
+    assert count_frames(out) == record["media_out"]["frame_count"] >= 50
+    audio = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,duration",
+         "-of", "csv=p=0", str(out)], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    codec, seconds = audio.split(",")
+    assert codec == "aac" and abs(float(seconds) - 2.0) < 0.1
