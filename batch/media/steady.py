@@ -5,17 +5,20 @@ stream's resolution changes partway. ffmpeg then rebuilt the filter graph at the
 counter in it started again (``setpts=N``, the preview's ``select``, the decode check): timestamps
 went back to zero and the job failed as "truncated or damaged", on a file plain ffmpeg transcodes.
 Plain ffmpeg keeps the first frame's size and scales the frames after the change to it; so do
-these commands: the graph is built once (``-reinit_filter 0``, an input option) and starts with a
-scaler to the stream's size as probed (the first frame's; named, not ``iw``/``ih``, so that a chunk
-decoded from after the change is made at the same size as the others) whose output is the decoder's
-format. For a frame of that size and format it is no filter at all (the frame is handed on as it
-is: the pixels of every steady stream are unchanged, tested).
+these commands: the video's graph is built once (``-reinit_filter:v 0``, an input option) and starts
+with a scaler to the stream's size as probed (named, not ``iw``/``ih``, so that a chunk decoded from
+after the change is made at the same size as the others) whose output is the decoder's format. The
+probed size is the first frame's, except where Matroska or MPEG-TS change size within the first few
+frames: ffprobe reads a few frames before it reports a size, and gives the size after the change.
+For a frame of that size and format the scaler is no filter at all (the frame is handed on as it is:
+the pixels of every steady stream are unchanged, tested); a full-range frame it scales stays full.
 
 Only where the scaler can make the decoder's format (:data:`PINNED`), the frames reach it as decoded
 (a rotated source's frames pass ffmpeg's own transposition first, which assumes one size) and are
 progressive: an interlaced frame must be deinterlaced before it is scaled (the two fields, taken
 20 ms apart, would be blended), and the deinterlacer, which reads the frames either side, assumes one
-size too. Elsewhere the graph is rebuilt at a change as before (the job fails there).
+size too. Elsewhere the graph is rebuilt at a change as before: the job fails there, except where
+frames reach Python through a pipe with no counter in the graph (ffmpeg scales them itself).
 """
 
 from __future__ import annotations
@@ -56,7 +59,13 @@ def input_options(info: MediaInfo) -> list[str]:
 
 
 def head_filters(info: MediaInfo) -> list[str]:
-    """The graph's first filters: every frame at the first frame's size, in the decoder's format."""
+    """The graph's first filters: every frame at the probed size, in the decoder's format."""
     if not pinned(info):
         return []
-    return [f"scale=w={info.width}:h={info.height}", f"format={info.pix_fmt}"]
+    scale = f"scale=w={info.width}:h={info.height}"
+    if info.color.range == "pc":
+        # full range kept when frames are scaled: swscale writes limited range into yuv420p otherwise
+        # (VP9 and AV1 decode full range as yuv420p tagged pc), which the output's pc tag would then
+        # misname; the same range in and out keeps the steady frames' no-op
+        scale += ":in_range=pc:out_range=pc"
+    return [scale, f"format={info.pix_fmt}"]

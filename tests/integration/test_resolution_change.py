@@ -167,6 +167,7 @@ def test_chunks_after_the_change_are_made_at_the_first_size(
         ("rgb24", ["-c:v", "png"]),
         ("yuva420p", ["-c:v", "ffv1"]),
         ("rgba", ["-c:v", "png"]),
+        ("yuv420p", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-color_range", "pc"]),  # full range
     ],
 )
 def test_a_steady_stream_passes_the_pin_untouched(tmp_path: Path, pix_fmt: str, options: list[str]) -> None:
@@ -208,15 +209,15 @@ def test_a_palette_rotated_or_interlaced_source_is_not_pinned(tmp_path: Path) ->
 
 
 def test_audio_that_changes_rate_and_channels_midway_is_still_reencoded(tmp_path: Path) -> None:
-    """The graph is pinned for the video only (``-reinit_filter:v``): a re-encoded audio stream whose
-    rate and channels change midway (joined clips, a broadcast recording going from 5.1 to stereo)
-    still has its graph rebuilt; pinned with the video's, ffmpeg refused the frames after the change
-    (an outside review found it)."""
+    """The graph is pinned for the video only (``-reinit_filter:v``): the video changes size and is
+    pinned, while a re-encoded audio stream whose rate and channels change midway (joined clips, a
+    broadcast recording going from 5.1 to stereo) still has its graph rebuilt; pinned with the
+    video's, ffmpeg refused the frames after the change (an outside review found it)."""
     parts = []
-    for k, (rate, channels) in enumerate(((48000, 2), (44100, 1))):
+    for k, (rate, channels, size) in enumerate(((48000, 2, "96x64"), (44100, 1, "128x72"))):
         part = tmp_path / f"a{k}.ts"
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=96x64:r=25", "-f", "lavfi",
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:r=25", "-f", "lavfi",
              "-i", f"sine=r={rate}", "-t", "1", "-c:v", "libx264", "-bf", "0", "-c:a", "mp2",
              "-ac", str(channels), str(part)], check=True,
         )  # fmt: skip
@@ -231,9 +232,42 @@ def test_audio_that_changes_rate_and_channels_midway_is_still_reencoded(tmp_path
     assert out.suffix == ".mp4" and record["status"] == "succeeded"
     # (the join leaves an 11 ms gap: the rate rule repeats a frame to hold the timing, and says so)
     assert count_frames(out) == record["media_out"]["frame_count"] >= 50
+    assert (video_stream(out)["width"], video_stream(out)["height"]) == (96, 64)  # the video pinned too
     audio = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,duration",
          "-of", "csv=p=0", str(out)], capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     codec, seconds = audio.split(",")
     assert codec == "aac" and abs(float(seconds) - 2.0) < 0.1
+
+
+def test_full_range_frames_after_the_change_stay_full_range(tmp_path: Path) -> None:
+    """VP9 (and AV1) decode full range as yuv420p tagged pc: the scaler kept the frames before the
+    change and squeezed the ones after it into limited range, inside a file tagged pc (an outside
+    review saw them washed out). They are scaled full range to full range, the codes kept."""
+    parts = []
+    for k, size in enumerate(("160x120", "240x136")):
+        parts.append(lavfi_clip(
+            tmp_path / f"f{k}.webm", f"testsrc2=s={size}:r=25,scale=out_range=full,format=yuv420p",
+            ["-color_range", "pc", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-lossless", "1"], 12,
+        ))  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    src = tmp_path / "full.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                    "-c", "copy", str(src)], check=True)  # fmt: skip
+    info = probe(src)
+    assert info.color.range == "pc" and info.pix_fmt == "yuv420p"
+    out, _ = job(tmp_path / "job", src, "[]")
+    assert video_stream(out).get("color_range") == "pc"
+
+    def hashes(path: Path, vf: str, first: int = 0) -> list[str]:
+        cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=gte(n\\,{first}),{vf}",
+               "-vsync", "0", "-f", "framemd5", "-"]  # fmt: skip
+        lines = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+        return [line.rsplit(",", 1)[-1] for line in lines if not line.startswith("#")]
+
+    kept = hashes(parts[1], "scale=160:120:in_range=pc:out_range=pc,format=yuv420p")
+    squeezed = hashes(parts[1], "scale=160:120:in_range=pc:out_range=tv,format=yuv420p")
+    assert kept != squeezed  # (the check can tell the two apart)
+    assert hashes(out, "null", first=12) == kept
