@@ -47,7 +47,7 @@ PINNED = frozenset(
 
 
 def pinned(info: MediaInfo) -> bool:
-    """Whether the commands for ``info`` build their graph once and keep the first frame's size."""
+    """Whether the commands for ``info`` build their graph once and keep the probed size."""
     return info.pix_fmt in PINNED and info.rotation % 360 == 0 and not is_interlaced(info)
 
 

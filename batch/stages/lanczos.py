@@ -5,7 +5,7 @@ Packed RGB(A) as Pillow images (:class:`LanczosRung`), or the source's own plane
 chroma planes with their siting kept, as zimg does.
 
 Kept apart from :mod:`batch.stages.upscale` so that planning an upscale imports neither numpy nor
-Pillow (~0.2 s of a 2-core VM's start, before ffmpeg could start): a ladder without a model rung
+Pillow (~0.1 s of a 2-core VM's start, before ffmpeg could start): a ladder without a model rung
 on planes the encoder takes as they are runs in the transcode's own graph (``zscale``), and this
 module is loaded only when frames do pass through Python.
 """
