@@ -102,16 +102,17 @@ def test_no_stages_gives_plain_ffmpegs_frames(tmp_path: Path, changing: dict[str
     assert record["status"] == "succeeded"
 
 
+# each route once growing and once shrinking (one pairing each: the suite's time)
 @pytest.mark.parametrize(
-    ("stages", "size", "factor"),
+    ("name", "stages", "size", "factor"),
     [
-        ("[{crop: {width: 96, height: 64, x: 8, y: 8}}]", (96, 64), 1),  # in the transcode's graph
-        ("[{upscale: {scale: 2}}]", None, 1),  # in the graph
-        ("[{analyze: {}}]", None, 1),  # frames through the pipes
-        ("[{interpolate: {factor: 2, ladder: [blend]}}]", None, 2),  # through the pipes, rate doubled
+        ("up.mp4", "[{crop: {width: 96, height: 64, x: 8, y: 8}}]", (96, 64), 1),  # in the transcode's graph
+        ("down.ts", "[{crop: {width: 96, height: 64, x: 8, y: 8}}]", (96, 64), 1),
+        ("down.ts", "[{upscale: {scale: 2}}]", None, 1),  # in the graph
+        ("up.mp4", "[{analyze: {}}]", None, 1),  # frames through the pipes
+        ("down.ts", "[{interpolate: {factor: 2, ladder: [blend]}}]", None, 2),  # the pipes, rate doubled
     ],
 )
-@pytest.mark.parametrize("name", ["up.mp4", "down.ts"])
 def test_every_route_keeps_every_frame_at_the_first_size(
     tmp_path: Path,
     changing: dict[str, Path],
