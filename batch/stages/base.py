@@ -14,6 +14,7 @@ config check read it.
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -109,6 +110,14 @@ class Stage(ABC, Generic[Spec]):
     @property
     def needs_rgb(self) -> bool:
         return self.caps_for(self.config).needs_rgb
+
+    @functools.cached_property
+    def dtype(self) -> Any:
+        """The numpy dtype of the frames received (uint8, or uint16 past 8 bits): read where frames
+        flow, so that planning a stage that runs in the transcode's graph imports no numpy."""
+        from batch.media.layout import FrameLayout
+
+        return FrameLayout(self.context.pix_fmt, 2, 2).dtype
 
     def expected_frames(self, frames_in: int) -> int:
         """Frames out for ``frames_in`` frames in; a stage that changes the rate overrides it."""

@@ -14,7 +14,6 @@ transcode's own graph (ffmpeg's ``crop``), and numpy loads only where frames pas
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -77,11 +76,6 @@ class Crop(Stage[CropStage]):
         self.used = "numpy"  # no ladder: slicing the planes is the one way it runs (or ffmpeg's graph)
         packed = FrameLayout(context.pix_fmt, 2, 2).packed
         self.planar_fmt = YUV420 if packed else context.pix_fmt  # flat frames under an RGB default: yuv420p
-
-    @functools.cached_property
-    def dtype(self) -> Any:
-        """The frames' numpy dtype (uint8, or uint16 past 8 bits): read where frames flow (numpy)."""
-        return FrameLayout(self.context.pix_fmt, 2, 2).dtype
 
     def crop(self, frame: Frame) -> np.ndarray:
         import numpy as np

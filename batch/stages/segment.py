@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from batch.config import SAM2_CPU, SAM2_OFFLOAD, SAM2_SMALLER, SegmentObject, SegmentStage
-from batch.media.layout import FrameLayout, to_8bit
+from batch.media.layout import to_8bit
 from batch.stages.base import Caps, Stage, StageFile, StageInput
 from batch.stages.frames import as_numpy
 from batch.stages.ladder import Ladder, unavailable_if_oom
@@ -70,7 +70,6 @@ class Segment(Stage[SegmentStage]):
         self.fps = context.fps
         self.artifacts = context.artifacts
         self.objects = sorted(spec.objects, key=lambda o: o.id)
-        self._dtype = FrameLayout(context.pix_fmt, 2, 2).dtype
         self.ladder: Ladder[Any] = Ladder(
             "segment",
             [(rung, _factory(spec, rung)) for rung in spec.ladder],
@@ -119,7 +118,7 @@ class Segment(Stage[SegmentStage]):
 
     def _rgb8(self, frame: Any) -> np.ndarray:
         """What SAM2 and the overlay take: 8-bit RGB (16-bit scaled; the source's signal, not linear)."""
-        arr = as_numpy(frame, self._dtype)
+        arr = as_numpy(frame, self.dtype)
         return to_8bit(arr[..., :3], int(np.iinfo(arr.dtype).max))
 
     def _new_frames_per_window(self) -> int:

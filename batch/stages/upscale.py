@@ -106,11 +106,6 @@ class Upscale(Stage[UpscaleStage]):
         self.frames = 0
         self.unit = spec.batch if spec.model is not None else 1  # frames per unit of ladder work
 
-    @functools.cached_property
-    def dtype(self) -> Any:
-        """The frames' numpy dtype (uint8, or uint16 past 8 bits): read where frames flow (numpy)."""
-        return FrameLayout(self.context.pix_fmt, 2, 2).dtype
-
     def _lanczos(self) -> UpscaleRung:
         from batch.stages.lanczos import LanczosRung, PlanarLanczosRung
 
