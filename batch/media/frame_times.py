@@ -95,7 +95,8 @@ def resample_rate(
     when ``end`` (its end, in ticks) shows it too short to get a slot of its own.
     """
     rates = sorted({*RATES, *([base_rate] if base_rate and base_rate <= RATES[-1] else [])})
-    fleeting = sum(b - a < 1 / (2 * RATES[-1] * time_base) for a, b in itertools.pairwise(pts))
+    shortest_kept = 1 / (2 * RATES[-1] * time_base)  # (a Fraction: made once, not for each pair)
+    fleeting = sum(b - a < shortest_kept for a, b in itertools.pairwise(pts))
     best: tuple[Fraction, int] | None = None
     for rate in rates:  # a rate below the average drops frames: counting stops past the best so far
         dropped = dropped_at(pts, time_base, rate, origin, None, None if best is None else best[1])

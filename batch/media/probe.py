@@ -155,7 +155,17 @@ def _rate(text: str | None) -> Fraction | None:
 
 def _run_ffprobe(args: list[str], path: Path) -> dict[str, Any]:
     cmd = ffprobe_command(args, path)
-    proc = probe_ahead.take(cmd, path) or subprocess.run(cmd, capture_output=True, text=True, check=False)
+    early = probe_ahead.take(cmd, path)
+    if early is not None:
+        try:
+            return _facts(early, cmd, path)
+        except FFmpegFailed:  # printed to a file that was cut short (a full disk): asked afresh
+            pass
+    return _facts(subprocess.run(cmd, capture_output=True, text=True, check=False), cmd, path)
+
+
+def _facts(proc: subprocess.CompletedProcess[str], cmd: list[str], path: Path) -> dict[str, Any]:
+    """ffprobe's JSON, or the error its run shows (unreadable output: FFmpegFailed)."""
     if proc.returncode != 0:
         tail = proc.stderr.strip()[-800:]
         if "moov atom not found" in tail and _looks_like_mp4(path):

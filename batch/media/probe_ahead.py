@@ -4,6 +4,10 @@ The runner spends ~0.5 s importing the config model and its modules before it ca
 the first input; a local input's probe (~0.14 s) can run on the other core meanwhile.
 The answer is used only for the same command on the same, unchanged file: anything else
 runs ffprobe afresh, so a wrong guess costs CPU, never a wrong fact.
+
+Its output goes to unnamed files, not pipes: a pipe holds 64 KiB, and the packet list of any
+input longer than ~10 s filled it, stopping ffprobe until the runner, still importing, read it
+(a 5 min input's probe then ran after the imports instead of during them).
 """
 
 from __future__ import annotations
@@ -24,12 +28,43 @@ Identity = tuple[int, int, int, int]
 
 
 class _Started:
-    __slots__ = ("command", "identity", "proc")
+    __slots__ = ("command", "err", "identity", "out", "proc")
 
-    def __init__(self, command: list[str], identity: Identity, proc: subprocess.Popen[str]) -> None:
+    def __init__(
+        self, command: list[str], identity: Identity, proc: subprocess.Popen[str], out: int, err: int
+    ) -> None:
         self.command = command  # the path in it as given; compared through ``key``
         self.identity = identity
         self.proc = proc
+        self.out, self.err = out, err  # unnamed files holding what it printed
+
+    def read(self, fd: int) -> str:
+        # decoded as subprocess's text mode does (the locale's encoding, universal newlines)
+        os.lseek(fd, 0, os.SEEK_SET)
+        with open(fd, closefd=False) as f:
+            return f.read()
+
+    def close(self) -> None:
+        for fd in (self.out, self.err):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _unnamed_file() -> int:
+    """A file with no name (it goes when closed); OSError when none can be made."""
+    folder = os.environ.get("TMPDIR") or "/tmp"
+    try:
+        return os.open(folder, getattr(os, "O_TMPFILE", 0) | os.O_RDWR, 0o600)
+    except OSError:  # a file system without O_TMPFILE (overlayfs before Linux 6.6): a name, dropped at once
+        for _ in range(100):
+            name = os.path.join(folder, f".probe-{os.getpid()}-{os.urandom(6).hex()}")
+            try:
+                fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            except FileExistsError:
+                continue
+            os.unlink(name)
+            return fd
+        raise
 
 
 _lock = threading.Lock()
@@ -64,19 +99,18 @@ def start(command: list[str], path: Path | str) -> bool:
         earlier = _started.get(name)
         if earlier is not None and earlier.identity == before:
             return True  # the same file listed twice in a row: one run answers the first ask
+        out = err = -1
         try:
+            out, err = _unnamed_file(), _unnamed_file()
             # ffprobe gets the resolved path: a symlink pointed elsewhere (and back) meanwhile cannot
             # make it read another file than the one whose identity was taken
-            proc = subprocess.Popen(
-                list(name),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-            )
+            proc = subprocess.Popen(list(name), stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
         except OSError:
+            for fd in (out, err):
+                if fd >= 0:
+                    os.close(fd)
             return False
-        _started[name] = _Started(command, before, proc)
+        _started[name] = _Started(command, before, proc, out, err)
     if earlier is not None:  # a run on the file as it was before it changed: never taken
         _stop(earlier)
     return True
@@ -86,15 +120,26 @@ def take(command: list[str], path: Path) -> subprocess.CompletedProcess[str] | N
     """What ``command`` printed, when it was started earlier on this very file; else None.
 
     An answer is given once. The file must be the one it was when the run started, before
-    and after the run (its device, inode, size and modification time).
+    and after the run (its device, inode, size and modification time). A run killed, or one
+    that kept no word of its answer (its files on a full disk), is no answer either: the
+    caller's own run then says what there is to say.
     """
     with _lock:
         started = _started.pop(key(command, path), None)
     if started is None:
         return None
-    out, err = started.proc.communicate()
-    if identity(path) != started.identity:
+    try:
+        started.proc.wait()
+        if identity(path) != started.identity:
+            return None
+        out, err = started.read(started.out), started.read(started.err)
+        code = started.proc.returncode
+        if code < 0 or not (err if code else out).strip():
+            return None  # killed, or no word of its answer kept (written to a full disk)
+    except (OSError, ValueError):  # ValueError: not text in the locale's encoding
         return None
+    finally:
+        started.close()
     return subprocess.CompletedProcess(started.command, started.proc.returncode, out, err)
 
 
@@ -112,7 +157,8 @@ def _stop(started: _Started) -> None:
     with contextlib.suppress(OSError):
         started.proc.kill()
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        started.proc.communicate(timeout=5)
+        started.proc.wait(timeout=5)
+    started.close()
 
 
 atexit.register(discard)

@@ -160,6 +160,97 @@ def test_a_symlinked_input_is_probed_at_its_target(tmp_path: Path) -> None:
     assert probe(link).frame_count == 5
 
 
+def _long_answer_clip(tmp_path: Path) -> Path:
+    """A clip whose probe prints more than a pipe holds (64 KiB): ~90 bytes a packet."""
+    clip = make_clip(tmp_path / "long.mp4", size="64x64", rate="60", frames=1500, audio=False)
+    fresh = subprocess.run(probe_module.ffprobe_command(probe_module.PROBE_ARGS, clip), capture_output=True)
+    assert len(fresh.stdout) > 2 * 65536  # else this test proves nothing
+    return clip
+
+
+def test_a_long_answer_is_finished_while_nobody_reads_it(tmp_path: Path, no_fresh_ffprobe: list) -> None:
+    """The early ffprobe runs while the runner imports and reads nothing: it printed into a pipe,
+    and stopped at 64 KiB (any input over ~10 s) until the runner came to read it."""
+    clip = _long_answer_clip(tmp_path)
+    expected = probe(clip)
+    no_fresh_ffprobe.clear()
+    assert probe_ahead_of_time(clip)
+    started = next(iter(probe_ahead._started.values()))
+    assert started.proc.wait(timeout=60) == 0  # ended on its own: nothing read it yet
+    assert probe(clip) == expected and no_fresh_ffprobe == []
+
+
+@pytest.mark.parametrize("kept", ["nothing", "half"])
+def test_an_answer_lost_where_it_was_kept_is_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_fresh_ffprobe: list, kept: str
+) -> None:
+    """The early run's output files on a full disk: an empty or cut answer is never taken for the
+    input's facts (an empty one read as ``{}``: "no video stream" for a good video)."""
+    clip = _long_answer_clip(tmp_path)
+    expected = probe(clip)
+    no_fresh_ffprobe.clear()
+    assert probe_ahead_of_time(clip)
+    started = next(iter(probe_ahead._started.values()))
+    assert started.proc.wait(timeout=60) == 0
+    if kept == "nothing":
+        os.ftruncate(started.out, 0)
+    else:
+        os.ftruncate(started.out, os.fstat(started.out).st_size // 2)
+    assert probe(clip) == expected
+    assert len(no_fresh_ffprobe) == 1  # asked again, once
+
+
+def test_an_early_run_killed_is_no_answer(tmp_path: Path, no_fresh_ffprobe: list) -> None:
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert probe_ahead_of_time(clip)
+    started = next(iter(probe_ahead._started.values()))
+    started.proc.kill()
+    assert probe(clip).frame_count == 5 and len(no_fresh_ffprobe) == 1
+
+
+def test_no_file_for_the_answer_means_no_early_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert not probe_ahead_of_time(clip)
+    assert probe_ahead._started == {} and probe(clip).frame_count == 5
+
+
+def test_the_answer_files_have_no_name_and_are_closed_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is left in the temporary folder, and no descriptor stays open once taken or discarded."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    open_before = len(os.listdir("/proc/self/fd"))
+    assert probe_ahead_of_time(clip)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert probe(clip).frame_count == 5
+    assert probe_ahead_of_time(clip)
+    probe_ahead.discard()
+    assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_without_o_tmpfile_a_named_file_is_made_and_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_fresh_ffprobe: list
+) -> None:
+    """overlayfs before Linux 6.6 refuses O_TMPFILE (Docker's /tmp): a named file, unlinked at once."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    real_open = os.open
+
+    def no_tmpfile(path: Any, flags: int, *args: Any) -> int:
+        if flags & getattr(os, "O_TMPFILE", 0) == getattr(os, "O_TMPFILE", -1):
+            raise OSError(95, "Operation not supported")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(probe_ahead.os, "open", no_tmpfile)
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert probe_ahead_of_time(clip)
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert probe(clip).frame_count == 5 and no_fresh_ffprobe == []
+
+
 # --- the guess from the config: which input, and never an exception ---
 
 
