@@ -145,8 +145,22 @@ def _cuttable(timeline: Timeline, chunks: list[Chunk], size: int) -> bool:
 DECODING = "frames by timestamps; chunks decoded from before their first frame"
 
 
+# Anamorphic sources: their pixels' aspect is written since this rule (outputs with stages were square)
+ASPECT = "the pixels' aspect written"
+
+
 def decoding_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY) -> str:
-    """DECODING where the rule before it made other frames, else "" (fingerprints stay as they were).
+    """What changed in how this input's frames are made where they came out otherwise before (an earlier
+    run's output or parts are then made again), else "" (fingerprints stay as they were): the frames'
+    rule (_frames_rule), and for an anamorphic source its aspect, which outputs with stages lost."""
+    rule = _frames_rule(cfg, info, registry)
+    if info.sar is not None:
+        rule = f"{rule}; {ASPECT}" if rule else ASPECT
+    return rule
+
+
+def _frames_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> str:
+    """DECODING where the rule before it made other frames, else "".
 
     A variable-rate source: its frames now follow its timestamps (one pass lost the last frame of a
     B-frame MP4; a video starting after its audio was filled before it). A source in chunks with

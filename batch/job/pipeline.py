@@ -65,6 +65,8 @@ def preview_tap(info: MediaInfo, plan: Plan, colour: ColourPlan, pix_fmt: str) -
         FrameLayout(pix_fmt, info.width, info.height),
         FrameLayout(pix_fmt, plan.width, plan.height),
         colour,
+        sar_in=info.sar,
+        sar_out=plan.sar,
     )
 
 
@@ -209,6 +211,7 @@ def _prepare(
         pix_fmt=pix_fmt,
         streams=streams,
         pixels=pixels,
+        sar=plan.sar,
     )
     return plan, colour, spec
 
@@ -307,6 +310,7 @@ def plan_stages(
         pix_fmt=pix_fmt,
         colour=colour,
         chroma_location=info.chroma_location,
+        sar=info.sar,
     )
     return registry.plan(cfg.stages, source)
 

@@ -31,7 +31,7 @@ from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
 from batch.media.steady import head_filters, input_options
 from batch.media.streams import source_args
-from batch.media.writer import FRAME_TAGGED, OutputSpec, converted_here, output_args
+from batch.media.writer import FRAME_TAGGED, OutputSpec, converted_here, output_args, setsar
 
 PROGRESS_PERIOD_S = 0.5
 # 8-bit 4:2:0 as decoded: full-range H.264 and MJPEG decode as yuvj420p, whose codes the graph keeps
@@ -154,8 +154,8 @@ def build_command(
     graph = [*checked]
     if stages:  # the source's frames for the grabs of the source, the stages' for the rest
         graph.append(f"{source}{','.join([*head, _fork('made', before)])}")
-        # no aspect, as frames through the pipes carry none (zscale would rescale the source's)
-        graph.append(f"[made]{','.join([*stages, 'setsar=0', _fork('enc', after)])}")
+        # the stages' aspect, as the frame writer marks it (zscale would rescale the source's)
+        graph.append(f"[made]{','.join([*stages, setsar(spec.sar), _fork('enc', after)])}")
     else:
         graph.append(f"{source}{','.join([*head, _fork('enc', before)])}")
     graph.append(f"[enc]{encode}[v]")

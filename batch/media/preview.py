@@ -108,15 +108,17 @@ def thumbnail(
     colour: ColourPlan,
     height: int = ROW_HEIGHT,
     box: Box | None = None,
+    sar: Fraction | None = None,
 ) -> Image.Image:
-    """A frame (or its ``box``) as RGB, ``height`` high, converted with the source's matrix and range."""
+    """A frame (or its ``box``) as RGB, ``height`` high, converted with the source's matrix and range;
+    ``sar``: its pixels' aspect (anamorphic: drawn at the shape it is shown at)."""
     import numpy as np
     from PIL import Image
 
     w, h = layout.width, layout.height
     box = box or (0, 0, w, h)
     x0, y0, bw, bh = box
-    size = (max(2, round(bw * height / bh)), height)
+    size = (shown_width(bw, bh, height, sar), height)
     if layout.packed:
         channels = layout.shape[2]
         rgb_box = frame.reshape(h, w, channels)[y0 : y0 + bh, x0 : x0 + bw, :3]
@@ -139,6 +141,11 @@ def thumbnail(
     return Image.fromarray(rgb)
 
 
+def shown_width(width: int, height: int, row_height: int, sar: Fraction | None = None) -> int:
+    """The width of an image ``row_height`` high of a ``width`` x ``height`` picture as it is shown."""
+    return max(2, round(width * (sar or 1) * row_height / height))
+
+
 @dataclass
 class PreviewTap:
     """Catches the frames a preview needs as they pass; safe to share between chunk workers."""
@@ -147,6 +154,10 @@ class PreviewTap:
     layout_in: FrameLayout
     layout_out: FrameLayout
     colour: ColourPlan
+    # the pixels' aspects in and out (anamorphic: the rows' images drawn as shown; the crop row is
+    # drawn pixel for pixel, to show the details each pixel holds)
+    sar_in: Fraction | None = None
+    sar_out: Fraction | None = None
     source_seen: dict[int, Image.Image] = field(default_factory=dict)
     output_seen: dict[int, Image.Image] = field(default_factory=dict)
     source_crops: dict[int, Image.Image] = field(default_factory=dict)  # the full-size row
@@ -181,20 +192,20 @@ class PreviewTap:
     def thumbnail_size(self, made: bool = False) -> tuple[int, int]:
         """The size of a row's image of a whole source frame, or output frame where ``made`` (as
         :func:`thumbnail` makes them)."""
-        layout = self.layout_out if made else self.layout_in
-        return max(2, round(layout.width * ROW_HEIGHT / layout.height)), ROW_HEIGHT
+        layout, sar = (self.layout_out, self.sar_out) if made else (self.layout_in, self.sar_in)
+        return shown_width(layout.width, layout.height, ROW_HEIGHT, sar), ROW_HEIGHT
 
     def watch_source(self, frames: Iterator[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
         crops = set(self.crop_row.source) if self.crop_row else set()
         box = crop_boxes(self.layout_in, self.layout_out)[0]
         wanted = {i for r in self.rows for i in r.source}
-        return self._watch(frames, start, wanted, self.layout_in, crops, box, source=True)
+        return self._watch(frames, start, wanted, self.layout_in, crops, box, source=True, sar=self.sar_in)
 
     def watch_output(self, frames: Iterator[np.ndarray], start: int = 0) -> Iterator[np.ndarray]:
         crops = {self.crop_row.output} if self.crop_row else set()
         box = crop_boxes(self.layout_in, self.layout_out)[1]
         wanted = {r.output for r in self.rows}
-        return self._watch(frames, start, wanted, self.layout_out, crops, box, source=False)
+        return self._watch(frames, start, wanted, self.layout_out, crops, box, source=False, sar=self.sar_out)
 
     def _watch(
         self,
@@ -206,6 +217,7 @@ class PreviewTap:
         box: Box,
         *,
         source: bool,
+        sar: Fraction | None,
     ) -> Iterator[np.ndarray]:
         import numpy as np
 
@@ -214,7 +226,7 @@ class PreviewTap:
             if k in wanted and k not in seen:
                 try:
                     pixels = np.asarray(frame)
-                    small = thumbnail(pixels, layout, self.colour)
+                    small = thumbnail(pixels, layout, self.colour, sar=sar)
                     crop = thumbnail(pixels, layout, self.colour, box[3], box) if k in crops else None
                 except Exception:  # the preview is a courtesy: it never fails the job
                     log.warning("preview: frame %d not caught; read back later", k, exc_info=True)
@@ -227,12 +239,13 @@ class PreviewTap:
 
 
 def frame_at(path: Path, seconds: float, height: int = ROW_HEIGHT) -> Image.Image | None:
-    """One frame at ``seconds``, scaled to ``height`` (aspect kept); None if it cannot be read."""
+    """One frame at ``seconds``, scaled to ``height`` at the shape it is shown at (``dar``: its pixels'
+    aspect counted, even wide as ``-2`` makes it); None if it cannot be read."""
     from PIL import Image
 
     cmd = [
-        "ffmpeg", "-v", "error", "-nostdin", "-ss", f"{seconds:.6f}", "-i", str(path),
-        "-frames:v", "1", "-vf", f"scale=-2:{height}", "-f", "image2pipe", "-c:v", "png", "pipe:1",
+        "ffmpeg", "-v", "error", "-nostdin", "-ss", f"{seconds:.6f}", "-i", str(path), "-frames:v", "1",
+        "-vf", f"scale=w=round({height}*dar/2)*2:h={height}", "-f", "image2pipe", "-c:v", "png", "pipe:1",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, check=False, timeout=120)
     if proc.returncode != 0 or not proc.stdout:

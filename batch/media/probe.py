@@ -94,6 +94,8 @@ class MediaInfo:
     duration: float
     pix_fmt: str
     rotation: int = 0
+    # the pixels' aspect (sample aspect ratio) as displayed, i.e. after rotation; None: square or unset
+    sar: Fraction | None = None
     start_s: float = 0.0  # video start relative to the file's start (audio sync)
     vfr: bool = False
     resample_dropped: int = 0  # VFR: source frames the resampling to ``fps`` drops (from their timestamps)
@@ -130,6 +132,7 @@ class MediaInfo:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(replace(self, timeline=None))  # every frame's timestamp: not a fact for the manifest
         out["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
+        out["sar"] = f"{self.sar.numerator}:{self.sar.denominator}" if self.sar else None
         out.pop("path")
         out.pop("timeline")
         out.pop("reorder_s")
@@ -241,6 +244,18 @@ def _looks_like_mp4(path: Path) -> bool:
     with path.open("rb") as f:
         head = f.read(12)
     return head[4:8] in FIRST_BOXES
+
+
+def pixel_aspect(text: Any, rotation: int = 0) -> Fraction | None:
+    """ffprobe's ``sample_aspect_ratio`` ("32:27") as displayed (a quarter turn swaps its sides);
+    None for square pixels or none given ("0:1", "N/A", "1:1", nonsense)."""
+    num, sep, den = str(text or "").partition(":")
+    if not (sep and num.isdigit() and den.isdigit() and int(num) and int(den)):
+        return None
+    sar = Fraction(int(num), int(den))
+    if rotation in (90, 270):
+        sar = 1 / sar
+    return None if sar == 1 else sar
 
 
 def _rotation(stream: dict[str, Any]) -> int:
@@ -469,6 +484,7 @@ def probe(path: Path) -> MediaInfo:
         duration=duration,
         pix_fmt=str(video.get("pix_fmt", "")),
         rotation=rotation,
+        sar=pixel_aspect(video.get("sample_aspect_ratio"), rotation),
         start_s=start_s,
         vfr=vfr,
         resample_dropped=resample_dropped,

@@ -9,6 +9,7 @@ and the source's colour matrix, range and tags are carried over.
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import subprocess
 import tempfile
@@ -59,6 +60,7 @@ class OutputSpec:
     pix_fmt: str = RGB  # layout of the frames handed to write()
     streams: StreamPlan | None = None  # what else comes from audio_source (subtitles, chapters ...)
     pixels: PixelPlan | None = None  # the output's pixel format and profile; None: the encoder's default
+    sar: Fraction | None = None  # the frames' pixel aspect (anamorphic sources); None: square
 
     @property
     def source_streams(self) -> StreamPlan:
@@ -126,7 +128,32 @@ def video_filter(spec: OutputSpec) -> str:
         parts.append(planar_change(spec.colour, written, spec.pix_fmt, spec.out_pix_fmt))
     if spec.encoder.codec in FRAME_TAGGED and not spec.out_rgb:
         parts.append(frame_params(written, converted_here=converted_here(spec)))
+    if spec.sar is not None:  # raw frames through the pipe carry no aspect
+        parts.append(setsar(spec.sar))
     return ",".join(parts)
+
+
+def setsar(sar: Fraction | None) -> str:
+    """The filter that marks frames with ``sar`` (None: none marked, square), within the 16 bits a
+    side that H.264's and HEVC's VUI hold (setsar's own default rounds to 100 a side: 1:1.0067 became
+    1:1)."""
+    if sar is None:
+        return "setsar=0"
+    sar = _both_sides_within(sar, 65535)
+    return f"setsar={sar.numerator}/{sar.denominator}:max=65535"
+
+
+def _both_sides_within(x: Fraction, most: int) -> Fraction:
+    """The fraction nearest ``x`` (> 0) whose numerator and denominator are both at most ``most``."""
+    if x < 1:
+        return 1 / _both_sides_within(1 / x, most)
+    x = min(x, Fraction(most))
+    den = max(1, math.floor(most / x))  # numerator ~ x * den stays within ``most``
+    near = x.limit_denominator(den)
+    while near.numerator > most:  # rounded up past it: one step coarser
+        den -= 1
+        near = x.limit_denominator(den)
+    return near
 
 
 def converted_here(spec: OutputSpec) -> bool:

@@ -119,6 +119,8 @@ def _common_case(info_in: MediaInfo, spec: OutputSpec) -> bool:
         return False
     if info_in.rotation or info_in.start_s or spec.video_offset_s or info_in.streams or info_in.timecode:
         return False
+    if spec.sar is not None:  # anamorphic: its aspect is read by ffprobe (pasp box, the SPS's VUI)
+        return False
     if plan.subtitles or plan.attachments or plan.chapters or plan.timecode or plan.tags:
         return False
     # copied audio keeps the codec, channels and rate ffprobe read from the source

@@ -87,6 +87,7 @@ class StageInput:
     pix_fmt: str = "rgb24"  # how frames travel (batch.media.layout): packed RGB or planar YUV, 8/16 bits
     colour: ColourPlan | None = None  # the source's matrix and range, for conversions on a device
     chroma_location: str | None = None  # where the source's subsampled chroma sits (ffprobe's; None: left)
+    sar: Fraction | None = None  # the frames' pixel aspect (sample aspect ratio); None: square
 
 
 class Stage(ABC, Generic[Spec]):
@@ -94,6 +95,9 @@ class Stage(ABC, Generic[Spec]):
 
     name: ClassVar[str]
     caps: ClassVar[Caps] = Caps()
+    # Whether the frames out show the whole picture received, resampled to ``size_out`` (its display
+    # shape kept), or a part of it pixel for pixel (a crop: the pixels keep their shape).
+    resamples: ClassVar[bool] = True
 
     def __init__(self, spec: Spec, context: StageInput) -> None:
         """Raises ConfigError when the spec cannot apply to what it receives (e.g. a crop too large)."""
@@ -110,6 +114,18 @@ class Stage(ABC, Generic[Spec]):
     @property
     def needs_rgb(self) -> bool:
         return self.caps_for(self.config).needs_rgb
+
+    @property
+    def sar_out(self) -> Fraction | None:
+        """The pixel aspect of the frames out; None: square. Anamorphic frames (a DVD's 720x480 shown
+        at 16:9) resampled to another shape keep the picture's display shape: the pixels stretch by
+        what the sizes do, so 720x480 at 32:27 made 1920x1080 has square pixels."""
+        sar = self.context.sar
+        if sar is None or not self.resamples:
+            return sar
+        w_out, h_out = self.size_out
+        sar *= Fraction(self.context.width * h_out, self.context.height * w_out)
+        return None if sar == 1 else sar
 
     @functools.cached_property
     def dtype(self) -> Any:

@@ -65,6 +65,7 @@ def crop_planar(
 
 class Crop(Stage[CropStage]):
     name = "crop"
+    resamples = False  # a part of the picture, pixel for pixel
     caps = Caps()  # any layout, any chunking, no model, no files
 
     def __init__(self, spec: CropStage, context: StageInput) -> None:

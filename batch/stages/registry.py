@@ -54,6 +54,7 @@ class Plan:
     height: int
     fps: Fraction
     expected_frames: int
+    sar: Fraction | None = None  # the pixel aspect of the frames made (None: square)
 
 
 class StageRegistry:
@@ -113,10 +114,11 @@ class StageRegistry:
         caps = [self.caps_for(s) for s in specs]
         stages: list[Stage[Any]] = []
         width, height, fps, frames = source.width, source.height, source.fps, source.total_frames
+        sar = source.sar
         for k, spec in enumerate(specs):
             keep = caps[k].device_frames and k + 1 < len(specs) and caps[k + 1].device_frames
             context = replace(
-                source, width=width, height=height, fps=fps, total_frames=frames, keep_on_device=keep
+                source, width=width, height=height, fps=fps, total_frames=frames, keep_on_device=keep, sar=sar
             )
             stage = self.stage_class(spec)(spec, context)
             width, height = stage.size_out
@@ -126,10 +128,10 @@ class StageRegistry:
                     f"{context.width}x{context.height}: at most {MAX_SIDE} pixels a side",
                     hint="lower the upscale's scale, width or height",
                 )
-            fps = stage.fps_out
+            fps, sar = stage.fps_out, stage.sar_out
             frames = stage.expected_frames(frames)
             stages.append(stage)
-        return Plan(stages, width, height, fps, frames)
+        return Plan(stages, width, height, fps, frames, sar)
 
 
 REGISTRY = StageRegistry(
