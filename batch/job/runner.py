@@ -46,7 +46,6 @@ from batch.errors import (
 from batch.job.chunks import ChunkedInput, decoding_rule, fingerprint, plan_chunks, verify_joined
 from batch.job.heartbeat import Heartbeat
 from batch.job.input_hash import BackgroundHash, sha256_file
-from batch.job.input_snapshot import fixed_inputs
 from batch.job.manifest import (
     InputRecord,
     Manifest,
@@ -225,6 +224,9 @@ class Runner:
         if self.shard is None:
             inputs = expand_inputs(self.cfg, self.settings)
         else:  # one list for every shard of the run, however the prefix changes meanwhile
+            # (imported here: it loads tenacity, ~10 ms before a single run's first ffmpeg could start)
+            from batch.job.input_snapshot import fixed_inputs
+
             inputs, digest = fixed_inputs(
                 out_store, self.cfg.output, run_id(), lambda: expand_inputs(self.cfg, self.settings),
                 job_id=self.cfg.job_id or "", config_inputs=list(self.cfg.inputs),

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = ROOT / "run_with_config_batch_sync.py"
-HEAVY = ("numpy", "PIL", "cv2", "torch", "jinja2")
+# (tenacity: ~10 ms, only for the retries of remote stores and a sharded run's input snapshot)
+HEAVY = ("numpy", "PIL", "cv2", "torch", "jinja2", "tenacity")
 
 # Runs the entrypoint as `python run_with_config_batch_sync.py ...` does, with a hook that writes, at the
 # first ffmpeg started with an input, its arguments and which of HEAVY are loaded.
