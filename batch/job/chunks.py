@@ -42,10 +42,12 @@ from batch.job.pipeline import (
     resample_note,
     run_segment,
 )
+from batch.media import direct
 from batch.media.concat import join_parts
 from batch.media.encoder import EncoderChoice, choose_encoder
 from batch.media.frame_times import Timeline
 from batch.media.interlace import deinterlace_filter, deinterlace_note
+from batch.media.pixel_plan import PixelPlan
 from batch.media.probe import MediaInfo, probe
 from batch.media.streams import StreamPlan, check_output, plan_streams
 from batch.models import gpu_slot
@@ -149,14 +151,30 @@ DECODING = "frames by timestamps; chunks decoded from before their first frame"
 ASPECT = "the pixels' aspect written"
 
 
-def decoding_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY) -> str:
+def decoding_rule(
+    cfg: JobConfig, info: MediaInfo, registry: StageRegistry = REGISTRY, pixels: PixelPlan | None = None
+) -> str:
     """What changed in how this input's frames are made where they came out otherwise before (an earlier
     run's output or parts are then made again), else "" (fingerprints stay as they were): the frames'
-    rule (_frames_rule), and for an anamorphic source its aspect, which outputs with stages lost."""
+    rule (_frames_rule), and an anamorphic source's aspect where it was lost (``pixels``: the input's
+    pixel plan, which tells the direct transcode)."""
     rule = _frames_rule(cfg, info, registry)
-    if info.sar is not None:
+    if _aspect_marked_now(cfg, info, registry, pixels):
         rule = f"{rule}; {ASPECT}" if rule else ASPECT
     return rule
+
+
+def _aspect_marked_now(
+    cfg: JobConfig, info: MediaInfo, registry: StageRegistry, pixels: PixelPlan | None
+) -> bool:
+    """An anamorphic source's output, marked now, written square before: through the stages or the
+    pipes. Where ffmpeg carried it (the direct transcode of a job with no stage) or the output is
+    square after all (a resize to square pixels), the earlier output stands and is reused."""
+    if info.sar is None:
+        return False
+    if not cfg.stages:  # unsure of the route: made again rather than reused square
+        return pixels is None or not (pixels.source == info.pix_fmt and direct.planes_pass_through(pixels))
+    return plan_stages(cfg, info, registry=registry).sar is not None
 
 
 def _frames_rule(cfg: JobConfig, info: MediaInfo, registry: StageRegistry) -> str:
@@ -252,7 +270,7 @@ class ChunkedInput:
         self.ext = cfg.encode.container if cfg.encode.container in ("mkv", "mov") else "mp4"  # mov: ProRes
         pixels = pixel_plan_for(cfg, info, encoder, registry)
         self._pixels, self._source_sha256 = pixels.route, source_sha256
-        self._decoding = decoding_rule(cfg, info, registry)
+        self._decoding = decoding_rule(cfg, info, registry, pixels)
         self.print = fingerprint(cfg, source_sha256, chunks[0].count, encoder, self._pixels, self._decoding)
         self.registry = registry
         plan = plan_stages(cfg, info, registry=registry)

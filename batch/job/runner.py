@@ -445,7 +445,7 @@ class Runner:
         done_url = join_url(self.cfg.output, output_record_key(stem))
         pixels = pixel_plan_for(self.cfg, info, encoder, self.registry)  # ConfigError before any work
         pixel_route = pixels.route
-        decoding = decoding_rule(self.cfg, info, self.registry)
+        decoding = decoding_rule(self.cfg, info, self.registry, pixels)
         earlier = self._done_record(out_store, done_url)
         if earlier is not None:  # the settings' fingerprint decides, and it holds the input's hash
             settings_print = fingerprint(self.cfg, digest(), 0, encoder, pixel_route, decoding)

@@ -141,9 +141,15 @@ def thumbnail(
     return Image.fromarray(rgb)
 
 
+# The widest a row's image is drawn, in row heights: a picture shown wider (a broken or hostile pixel
+# aspect, 2000:1) is drawn at this; its width had failed the transcode's grabs or taken gigabytes.
+WIDEST_SHOWN = 8
+
+
 def shown_width(width: int, height: int, row_height: int, sar: Fraction | None = None) -> int:
-    """The width of an image ``row_height`` high of a ``width`` x ``height`` picture as it is shown."""
-    return max(2, round(width * (sar or 1) * row_height / height))
+    """The width of an image ``row_height`` high of a ``width`` x ``height`` picture as it is shown
+    (at most WIDEST_SHOWN row heights)."""
+    return max(2, min(WIDEST_SHOWN * row_height, round(width * (sar or 1) * row_height / height)))
 
 
 @dataclass
@@ -245,7 +251,8 @@ def frame_at(path: Path, seconds: float, height: int = ROW_HEIGHT) -> Image.Imag
 
     cmd = [
         "ffmpeg", "-v", "error", "-nostdin", "-ss", f"{seconds:.6f}", "-i", str(path), "-frames:v", "1",
-        "-vf", f"scale=w=round({height}*dar/2)*2:h={height}", "-f", "image2pipe", "-c:v", "png", "pipe:1",
+        "-vf", f"scale=w='min(round({height}*dar/2)*2,{WIDEST_SHOWN * height})':h={height}",
+        "-f", "image2pipe", "-c:v", "png", "pipe:1",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, check=False, timeout=120)
     if proc.returncode != 0 or not proc.stdout:

@@ -51,8 +51,18 @@ class _Started:
 
 
 def _unnamed_file() -> int:
-    """A file with no name (it goes when closed); OSError when none can be made."""
-    folder = os.environ.get("TMPDIR") or "/tmp"
+    """A file with no name (it goes when closed), in $TMPDIR or else /tmp; OSError when none can be made."""
+    folders = dict.fromkeys(f for f in (os.environ.get("TMPDIR"), "/tmp") if f)
+    for k, folder in enumerate(folders):
+        try:
+            return _unnamed_file_in(folder)
+        except OSError:
+            if k == len(folders) - 1:
+                raise
+    raise OSError("no folder for temporary files")
+
+
+def _unnamed_file_in(folder: str) -> int:
     try:
         return os.open(folder, getattr(os, "O_TMPFILE", 0) | os.O_RDWR, 0o600)
     except OSError:  # a file system without O_TMPFILE (overlayfs before Linux 6.6): a name, dropped at once
@@ -65,6 +75,19 @@ def _unnamed_file() -> int:
             os.unlink(name)
             return fd
         raise
+
+
+# Free space under which an early answer is not trusted: a write to a full disk is lost without a word
+# (ffprobe does not check), and a lost line of stderr could hide the damage _data_skipped looks for.
+NEARLY_FULL = 16 << 20
+
+
+def _nearly_full(fd: int) -> bool:
+    try:
+        st = os.fstatvfs(fd)
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize < NEARLY_FULL
 
 
 _lock = threading.Lock()
@@ -120,9 +143,9 @@ def take(command: list[str], path: Path) -> subprocess.CompletedProcess[str] | N
     """What ``command`` printed, when it was started earlier on this very file; else None.
 
     An answer is given once. The file must be the one it was when the run started, before
-    and after the run (its device, inode, size and modification time). A run killed, or one
-    that kept no word of its answer (its files on a full disk), is no answer either: the
-    caller's own run then says what there is to say.
+    and after the run (its device, inode, size and modification time). A run killed, one that
+    kept no word of its answer, or one whose files lie on a nearly full disk (a lost write is
+    silent) is no answer either: the caller's own run then says what there is to say.
     """
     with _lock:
         started = _started.pop(key(command, path), None)
@@ -132,10 +155,12 @@ def take(command: list[str], path: Path) -> subprocess.CompletedProcess[str] | N
         started.proc.wait()
         if identity(path) != started.identity:
             return None
+        if any(_nearly_full(fd) for fd in (started.out, started.err)):
+            return None  # its answer may have lost a line to a full disk: asked again through pipes
         out, err = started.read(started.out), started.read(started.err)
         code = started.proc.returncode
         if code < 0 or not (err if code else out).strip():
-            return None  # killed, or no word of its answer kept (written to a full disk)
+            return None  # killed, or no word of its answer kept
     except (OSError, ValueError):  # ValueError: not text in the locale's encoding
         return None
     finally:

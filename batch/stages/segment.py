@@ -201,7 +201,9 @@ class Segment(Stage[SegmentStage]):
         self._masks = MasksFile(self.artifacts / MASKS_FILE, self.height, self.width, meta)
         if self.config.overlay:
             try:
-                self._overlay = Overlay(self.artifacts / OVERLAY_FILE, self.width, self.height, self.fps)
+                self._overlay = Overlay(
+                    self.artifacts / OVERLAY_FILE, self.width, self.height, self.fps, self.context.sar
+                )
             except OSError as e:
                 self.notes.append(f"overlay not written: ffmpeg could not start ({e})")
 

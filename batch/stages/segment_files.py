@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from batch.media.writer import setsar
+
 ROW_GROUP_ROWS = 10_000  # rows per Parquet row group (frames x objects); ~1-10 MB of RLE text
 DATA_PAGE_BYTES = 1 << 20  # 1 MiB data pages
 MASKS_FILE = "masks.parquet"
@@ -123,7 +125,9 @@ class MasksFile:
 class Overlay:
     """overlay.mp4: the frames with each object's mask blended in its colour, libx264 via a pipe."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: Fraction) -> None:
+    def __init__(
+        self, path: Path, width: int, height: int, fps: Fraction, sar: Fraction | None = None
+    ) -> None:
         self.path = path
         self.partial = path.with_name(f".{path.name}.partial")
         self.size = [height, width]
@@ -133,7 +137,9 @@ class Overlay:
             "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
             # 4:2:0 needs even sizes; BT.709 matrix and tags so players show the colours drawn
-            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+            # and the frames' pixel aspect (anamorphic sources), as the stage's output has it
+            "-vf", f"pad=ceil(iw/2)*2:ceil(ih/2)*2,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+            f"{setsar(sar)}",
             "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
             "-c:v", "libx264", "-preset", "veryfast", "-crf", str(OVERLAY_CRF),
             "-movflags", "+faststart", "-f", "mp4", str(self.partial),

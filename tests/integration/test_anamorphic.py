@@ -14,6 +14,7 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from clips import count_frames, lavfi_clip, video_stream
 from test_runner_local import run_cli, write_config
@@ -21,11 +22,12 @@ from through_pipes import PIPES_REGISTRY
 
 from batch.config import parse_config
 from batch.job.chunks import ASPECT, decoding_rule, fingerprint
-from batch.job.pipeline import PipelineResult, run_pipeline
+from batch.job.pipeline import PipelineResult, pixel_plan_for, run_pipeline
 from batch.media.encoder import choose_encoder
-from batch.media.preview import ROW_HEIGHT, crop_boxes, frame_at
+from batch.media.preview import ROW_HEIGHT, WIDEST_SHOWN, crop_boxes, frame_at
 from batch.media.probe import probe
 from batch.stages.registry import REGISTRY, StageRegistry
+from batch.stages.segment_files import Overlay
 
 pytestmark = pytest.mark.integration
 
@@ -250,3 +252,46 @@ def test_the_preview_draws_frames_at_the_shape_they_are_shown(
     assert {im.size for im in tap.output_crops.values()} == {box_out[2:]}
     read_back = frame_at(tmp_path / "out.mp4", 0.1)  # a frame the tap missed (a resumed job)
     assert read_back is not None and abs(read_back.width - sixteen_nine) <= 1
+
+
+@pytest.mark.parametrize(
+    "stages", ["[]", INTERPOLATE, "[{upscale: {scale: 2}}]"], ids=["direct", "pipes", "graph"]
+)
+def test_an_absurd_aspect_is_written_and_its_preview_is_bounded(tmp_path: Path, stages: str) -> None:
+    """2000:1 (a broken or hostile file): plain ffmpeg writes it; the job must too. Its preview's
+    width (270 x 3000) had failed the transcode's grabs ("Picture size 720000x270 is invalid") and
+    taken 11 GB through the pipes: a row's image is at most WIDEST_SHOWN row heights wide."""
+    src = marked(tmp_path / "wide.mkv", "2000:1", ["-c:v", "ffv1", "-pix_fmt", "yuv420p"])
+    out = tmp_path / "out.mkv"
+    result = run(src, out, stages, encode="{codec: ffv1, container: mkv}")
+    assert aspect(out)[2] == Fraction(2000, 1)
+    assert result.preview is not None
+    widths = {im.width for im in [*result.preview.source_seen.values(), *result.preview.output_seen.values()]}
+    assert widths == {WIDEST_SHOWN * ROW_HEIGHT}
+    read_back = frame_at(out, 0.1)
+    assert read_back is not None and read_back.width == WIDEST_SHOWN * ROW_HEIGHT
+
+
+def test_the_segment_overlay_keeps_the_aspect(tmp_path: Path) -> None:
+    """overlay.mp4 (the masks drawn on the frames) is shown at the shape of the stage's output."""
+    overlay = Overlay(tmp_path / "overlay.mp4", 97, 64, Fraction(25), Fraction(32, 27))  # odd: padded
+    frame = np.zeros((64, 97, 3), np.uint8)
+    for _ in range(3):
+        overlay.write(frame, [])
+    assert overlay.close() is None
+    assert aspect(tmp_path / "overlay.mp4") == (98, 64, Fraction(32, 27))
+    square = Overlay(tmp_path / "square.mp4", 96, 64, Fraction(25))
+    square.write(frame[:, :96], [])
+    assert square.close() is None and aspect(tmp_path / "square.mp4")[2] == 1
+
+
+def test_outputs_that_were_right_before_are_still_reused(tmp_path: Path) -> None:
+    """The aspect joins the fingerprint only where it was lost: not for the direct transcode of a job
+    with no stage (ffmpeg carried it), nor for a resize whose pixels come out square."""
+    info = probe(marked(tmp_path / "dvd.mp4", "32:27"))
+    plain = parse_config("inputs: [x]\noutput: out/\nstages: []")
+    pixels = pixel_plan_for(plain, info, choose_encoder(plain.encode))
+    assert decoding_rule(plain, info, REGISTRY, pixels) == ""
+    assert decoding_rule(plain, info, REGISTRY, None) == ASPECT  # the route unknown: made again
+    to_square = parse_config("inputs: [x]\noutput: out/\nstages: [{upscale: {width: 256, height: 144}}]")
+    assert decoding_rule(to_square, info, REGISTRY, pixels) == ""

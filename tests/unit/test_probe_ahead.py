@@ -208,11 +208,45 @@ def test_an_early_run_killed_is_no_answer(tmp_path: Path, no_fresh_ffprobe: list
     assert probe(clip).frame_count == 5 and len(no_fresh_ffprobe) == 1
 
 
-def test_no_file_for_the_answer_means_no_early_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unusable_tmpdir_falls_back_to_tmp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_fresh_ffprobe: list
+) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path / "missing"))
     clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert probe_ahead_of_time(clip)
+    assert probe(clip).frame_count == 5 and no_fresh_ffprobe == []
+
+
+def test_no_file_for_the_answer_means_no_early_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+
+    def refused(*args: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(probe_ahead.os, "open", refused)
     assert not probe_ahead_of_time(clip)
+    monkeypatch.undo()
     assert probe_ahead._started == {} and probe(clip).frame_count == 5
+
+
+def test_an_answer_kept_on_a_nearly_full_disk_is_asked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_fresh_ffprobe: list
+) -> None:
+    """ffprobe does not check its writes: on a full disk a line of stderr (the damage _data_skipped
+    looks for) can be lost while stdout is whole. Below NEARLY_FULL free, the answer is not taken."""
+    clip = make_clip(tmp_path / "a.mp4", frames=5)
+    assert probe_ahead_of_time(clip)
+    real = os.fstatvfs
+
+    def nearly_full(fd: int) -> os.statvfs_result:
+        st = real(fd)
+        fields = list(st)
+        fields[4] = (probe_ahead.NEARLY_FULL // st.f_frsize) - 1  # f_bavail
+        return os.statvfs_result(fields)
+
+    monkeypatch.setattr(probe_ahead.os, "fstatvfs", nearly_full)
+    assert probe(clip).frame_count == 5
+    assert len(no_fresh_ffprobe) == 1
 
 
 def test_the_answer_files_have_no_name_and_are_closed_after(
