@@ -245,13 +245,16 @@ class PreviewTap:
 
 
 def frame_at(path: Path, seconds: float, height: int = ROW_HEIGHT) -> Image.Image | None:
-    """One frame at ``seconds``, scaled to ``height`` at the shape it is shown at (``dar``: its pixels'
-    aspect counted, even wide as ``-2`` makes it); None if it cannot be read."""
+    """One frame at ``seconds``, scaled to ``height`` at the shape it is shown at; None if it cannot be
+    read. Anamorphic frames are first made square at 4x ``height`` (at most WIDEST_SHOWN heights wide),
+    square ones pass as they are; then ``-2`` rounds with exact integers, as before the aspect was
+    counted (a width from ``dar`` in floating point rounded 298x180's 447.0 down to 446)."""
     from PIL import Image
 
     cmd = [
         "ffmpeg", "-v", "error", "-nostdin", "-ss", f"{seconds:.6f}", "-i", str(path), "-frames:v", "1",
-        "-vf", f"scale=w='min(round({height}*dar/2)*2,{WIDEST_SHOWN * height})':h={height}",
+        "-vf", f"scale=w='if(eq(sar,1),iw,max(8,min(iw*sar*{4 * height}/ih,{WIDEST_SHOWN * 4 * height})))'"
+        f":h='if(eq(sar,1),ih,{4 * height})',scale=-2:{height}",
         "-f", "image2pipe", "-c:v", "png", "pipe:1",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, check=False, timeout=120)

@@ -295,3 +295,37 @@ def test_outputs_that_were_right_before_are_still_reused(tmp_path: Path) -> None
     assert decoding_rule(plain, info, REGISTRY, None) == ASPECT  # the route unknown: made again
     to_square = parse_config("inputs: [x]\noutput: out/\nstages: [{upscale: {width: 256, height: 144}}]")
     assert decoding_rule(to_square, info, REGISTRY, pixels) == ""
+
+
+@pytest.mark.parametrize("size", ["298x180", "321x181", "1440x1080", "720x480"])
+def test_a_square_frame_read_back_is_as_wide_as_before(tmp_path: Path, size: str) -> None:
+    """A frame the tap missed is read back at ``-2``'s width, as before the aspect was counted: a width
+    from ``dar`` in floating point had rounded 298x180's exact 447.0 (a half) down to 446."""
+    src = lavfi_clip(tmp_path / "sq.mp4", f"testsrc2=s={size}:r={RATE}", H264, 3)
+    png = tmp_path / "plain.png"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-frames:v",
+            "1",
+            "-vf",
+            f"scale=-2:{ROW_HEIGHT}",
+            str(png),
+        ],
+        check=True,
+    )
+    plain = video_stream(png)
+    read_back = frame_at(src, 0.0)
+    assert read_back is not None and read_back.size == (int(plain["width"]), ROW_HEIGHT)
+
+
+def test_a_read_back_of_a_needle_thin_aspect_is_still_an_image(tmp_path: Path) -> None:
+    """1:70000: the read-back's square intermediate keeps a few pixels, so ``-2`` never makes 0."""
+    src = marked(tmp_path / "thin.mkv", "1:70000", ["-c:v", "ffv1", "-pix_fmt", "yuv420p"], frames=2)
+    read_back = frame_at(src, 0.0)
+    assert read_back is not None and read_back.size == (2, ROW_HEIGHT)
