@@ -155,21 +155,10 @@ def test_a_rotated_anamorphic_source_is_shown_as_plain_ffmpeg_shows_it(tmp_path:
     flat = marked(tmp_path / "flat.mp4", "32:27")
     src = tmp_path / "turned.mp4"
     subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(flat),
-            "-c",
-            "copy",
-            "-metadata:s:v:0",
-            "rotate=90",
-            str(src),
-        ],
+        ["ffmpeg", "-v", "error", "-y", "-i", str(flat), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+         str(src)],
         check=True,
-    )
+    )  # fmt: skip
     plain = tmp_path / "plain.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), *H264, str(plain)], check=True)
     assert aspect(plain) == (H, W, Fraction(27, 32))
@@ -304,21 +293,10 @@ def test_a_square_frame_read_back_is_as_wide_as_before(tmp_path: Path, size: str
     src = lavfi_clip(tmp_path / "sq.mp4", f"testsrc2=s={size}:r={RATE}", H264, 3)
     png = tmp_path / "plain.png"
     subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            "-frames:v",
-            "1",
-            "-vf",
-            f"scale=-2:{ROW_HEIGHT}",
-            str(png),
-        ],
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-frames:v", "1", "-vf", f"scale=-2:{ROW_HEIGHT}",
+         str(png)],
         check=True,
-    )
+    )  # fmt: skip
     plain = video_stream(png)
     read_back = frame_at(src, 0.0)
     assert read_back is not None and read_back.size == (int(plain["width"]), ROW_HEIGHT)
