@@ -173,7 +173,7 @@ def _aspect_marked_now(
     if info.sar is None:
         return False
     if not cfg.stages:  # unsure of the route: made again rather than reused square
-        return pixels is None or not (pixels.source == info.pix_fmt and direct.planes_pass_through(pixels))
+        return pixels is None or not direct.source_planes_pass_through(info, pixels)
     return plan_stages(cfg, info, registry=registry).sar is not None
 
 

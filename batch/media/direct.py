@@ -64,11 +64,15 @@ def usable(info: MediaInfo, spec: OutputSpec) -> bool:
         plain = spec.pix_fmt == YUV420 == spec.out_pix_fmt
         return plain and info.pix_fmt in PLAIN_SOURCES and not spec.out_rgb
     return (
-        pixels.source == info.pix_fmt
-        and planes_pass_through(pixels)
+        source_planes_pass_through(info, pixels)
         and spec.pix_fmt == pixels.transport
         and spec.out_pix_fmt == pixels.encoder_pix_fmt
     )
+
+
+def source_planes_pass_through(info: MediaInfo, pixels: PixelPlan) -> bool:
+    """The source's own planes, as decoded, go from decoder to encoder (the direct transcode)."""
+    return pixels.source == info.pix_fmt and planes_pass_through(pixels)
 
 
 def planes_pass_through(pixels: PixelPlan) -> bool:
