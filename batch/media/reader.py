@@ -23,6 +23,7 @@ from batch.media.decode_check import LastFrameCheck
 from batch.media.frame_buffers import FrameBuffers
 from batch.media.interlace import deinterlace_filter
 from batch.media.layout import RGB, FrameLayout, packed_rgb
+from batch.media.pipes import widen
 from batch.media.pixfmt import CHROMA_BLOCK, partial_chroma, pix_facts_or_guess
 from batch.media.probe import MediaInfo
 from batch.media.seek import seek_args, trim
@@ -237,6 +238,8 @@ class FrameReader:
 
     def __enter__(self) -> FrameReader:
         self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
+        assert self._proc.stdout is not None
+        widen(self._proc.stdout.fileno())  # a frame in a few fills, not dozens (batch.media.pipes)
         self._thread = threading.Thread(target=self._pump, name="frame-reader", daemon=True)
         self._thread.start()
         return self

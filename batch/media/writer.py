@@ -31,6 +31,7 @@ from batch.media.colour import (
 )
 from batch.media.encoder import EncoderChoice
 from batch.media.layout import RGB, FrameLayout
+from batch.media.pipes import widen
 from batch.media.pixel_plan import PixelPlan
 from batch.media.pixfmt import CHROMA_BLOCK, pix_facts_or_guess
 from batch.media.probe import AudioStream
@@ -244,6 +245,8 @@ class FrameWriter:
     def __enter__(self) -> FrameWriter:
         self.spec.path.parent.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stderr=self._stderr)
+        assert self._proc.stdin is not None
+        widen(self._proc.stdin.fileno())  # a frame in a few fills, not dozens (batch.media.pipes)
         self._thread = threading.Thread(target=self._drain, name="frame-writer", daemon=True)
         self._thread.start()
         return self

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from batch.media.pipes import widen
 from batch.media.writer import setsar
 
 ROW_GROUP_ROWS = 10_000  # rows per Parquet row group (frames x objects); ~1-10 MB of RLE text
@@ -145,6 +146,8 @@ class Overlay:
             "-movflags", "+faststart", "-f", "mp4", str(self.partial),
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.log)
+        assert self.proc.stdin is not None
+        widen(self.proc.stdin.fileno())
 
     def write(self, frame: np.ndarray, masks: list[tuple[int, str]]) -> None:
         if self.error is not None:
