@@ -488,7 +488,7 @@ class Runner:
                 on_join=lambda parts: tracker.set_phase("joining", f"{parts} parts into {dest.name}"),
             )  # fmt: skip
             tap = chunked.tap
-            out = verify_joined(dest, done.frames_out, done.streams)
+            out = verify_joined(dest, done.frames_out, done.streams, source=info, joined=done.joined)
             check_duration(info, out, dest)
             record.notes.extend(done.notes)
             record.dropped_streams = done.streams.dropped_dicts() if done.streams else []

@@ -30,13 +30,19 @@ def pipe_max_bytes() -> int:
 def widen(fd: int, want: int = FRAME_PIPE_BYTES) -> int | None:
     """Ask the pipe behind ``fd`` to hold ``want`` bytes (at most the system's unprivileged limit).
 
-    Returns the size it now holds, or None where the system has no such request (not Linux)
-    or refused it; a refusal leaves the pipe as it was, which still works, only slower.
+    Never shrinks a pipe. Returns the size it now holds, or None where the system has no such
+    request (not Linux) or refused it; a refusal leaves the pipe as it was, which still works,
+    only slower.
     """
     setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setsize is None:
+    getsize = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if setsize is None or getsize is None:
         return None
     try:
-        return int(fcntl.fcntl(fd, setsize, min(want, pipe_max_bytes())))
-    except OSError:  # EPERM past the user's pipe quota, EBUSY, EINVAL: the pipe keeps its size
+        now = int(fcntl.fcntl(fd, getsize))
+        target = min(want, pipe_max_bytes())
+        if target <= now:  # never narrower: a system limit set below the default is no reason to shrink
+            return now
+        return int(fcntl.fcntl(fd, setsize, target))
+    except OSError:  # EPERM past the user's pipe quota, EBADF (no pipe): the pipe keeps its size
         return None

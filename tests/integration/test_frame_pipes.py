@@ -64,6 +64,19 @@ def test_the_system_limit_caps_the_request(tmp_path: Path, monkeypatch: pytest.M
         os.close(write)
 
 
+@linux_only
+def test_a_limit_below_the_default_never_shrinks_a_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _limit(tmp_path, monkeypatch, "4096\n")  # an administrator's choice, smaller than Linux's 64 KiB
+    read, write = os.pipe()
+    try:
+        assert pipes.widen(read) == _size(read) == 65536
+    finally:
+        os.close(read)
+        os.close(write)
+
+
 @pytest.mark.parametrize("text", ["", "a lot\n"])
 def test_an_unreadable_limit_falls_back_to_a_mebibyte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
@@ -95,6 +108,15 @@ def test_without_the_request_nothing_is_asked(monkeypatch: pytest.MonkeyPatch) -
         os.close(write)
 
 
+ONE_PAGE = 4096
+
+
+def _one_page(fd: int, want: int = pipes.FRAME_PIPE_BYTES) -> int | None:
+    """Stand-in for ``widen`` that leaves the pipe narrower than any real one: the kernel's smallest."""
+    assert GETSIZE is not None
+    return int(fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, ONE_PAGE))
+
+
 def _reader(path: Path) -> FrameReader:
     info = probe(path)
     colour = plan_colour(info.color, info.height, info.pix_fmt)
@@ -114,13 +136,13 @@ def _reader_frames(path: Path) -> tuple[list[str], list[str], int]:
 
 @linux_only
 @pytest.mark.parametrize(
-    ("limit", "expected"), [(None, 1 << 20), ("4096", 4096)], ids=["widened", "one-page"]
+    ("narrow", "expected"), [(False, 1 << 20), (True, ONE_PAGE)], ids=["widened", "one-page"]
 )
 def test_the_readers_frames_are_ffmpegs_through_a_wide_or_a_one_page_pipe(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str | None, expected: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, narrow: bool, expected: int
 ) -> None:
-    if limit is not None:  # a frame (160x96x3 = 46080 bytes) now takes a dozen fills
-        _limit(tmp_path, monkeypatch, limit)
+    if narrow:  # a frame (160x96x3 = 46080 bytes) now takes a dozen fills
+        monkeypatch.setattr("batch.media.reader.widen", _one_page)
     clip = make_clip(tmp_path / "pipes.mp4", frames=24, size="160x96", audio=False)
     seen, expected_frames, size = _reader_frames(clip)
     assert size == expected
@@ -157,9 +179,10 @@ def test_a_jobs_frames_are_the_same_through_wide_and_one_page_pipes(
     wide = tmp_path / "wide.mp4"
     run_pipeline(cfg, src, wide, choose_encoder(cfg.encode))
     assert sizes == [1 << 20, 1 << 20]  # the reader's pipe and the writer's
-    _limit(tmp_path, monkeypatch, "4096")
+    for module in ("batch.media.reader", "batch.media.writer"):
+        monkeypatch.setattr(f"{module}.widen", lambda fd, want=0: sizes.append(_one_page(fd)))
     narrow = tmp_path / "narrow.mp4"
     run_pipeline(cfg, src, narrow, choose_encoder(cfg.encode))
-    assert sizes[2:] == [4096, 4096]
+    assert sizes[2:] == [ONE_PAGE, ONE_PAGE]
     assert count_frames(wide) == count_frames(narrow) == 40
     assert _framemd5(wide) == _framemd5(narrow)
