@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from clips import count_frames, make_clip
+from clips import count_frames, framemd5, make_clip
 
 from batch.config import parse_config
 from batch.job.pipeline import run_pipeline
@@ -54,24 +54,18 @@ def test_a_pipe_is_widened_to_a_mebibyte_and_the_kernel_agrees() -> None:
 
 
 @linux_only
-def test_the_system_limit_caps_the_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _limit(tmp_path, monkeypatch, "131072\n")
-    read, write = os.pipe()
-    try:
-        assert pipes.widen(read) == _size(read) == 131072
-    finally:
-        os.close(read)
-        os.close(write)
-
-
-@linux_only
-def test_a_limit_below_the_default_never_shrinks_a_pipe(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("limit", "expected"),
+    [("131072\n", 131072), ("4096\n", 65536)],  # 4096: an administrator's choice below Linux's 64 KiB
+    ids=["caps-the-request", "never-shrinks"],
+)
+def test_the_system_limit_caps_the_request_and_never_shrinks_a_pipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str, expected: int
 ) -> None:
-    _limit(tmp_path, monkeypatch, "4096\n")  # an administrator's choice, smaller than Linux's 64 KiB
+    _limit(tmp_path, monkeypatch, limit)
     read, write = os.pipe()
     try:
-        assert pipes.widen(read) == _size(read) == 65536
+        assert pipes.widen(read) == _size(read) == expected
     finally:
         os.close(read)
         os.close(write)
@@ -149,14 +143,6 @@ def test_the_readers_frames_are_ffmpegs_through_a_wide_or_a_one_page_pipe(
     assert seen == expected_frames and len(seen) == 24
 
 
-def _framemd5(path: Path) -> list[str]:
-    out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if line and not line.startswith("#")]
-
-
 @linux_only
 def test_a_jobs_frames_are_the_same_through_wide_and_one_page_pipes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -185,4 +171,4 @@ def test_a_jobs_frames_are_the_same_through_wide_and_one_page_pipes(
     run_pipeline(cfg, src, narrow, choose_encoder(cfg.encode))
     assert sizes[2:] == [ONE_PAGE, ONE_PAGE]
     assert count_frames(wide) == count_frames(narrow) == 40
-    assert _framemd5(wide) == _framemd5(narrow)
+    assert framemd5(wide) == framemd5(narrow)
