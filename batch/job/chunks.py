@@ -60,8 +60,10 @@ from batch.storage import Store, join_url
 log = logging.getLogger("batch")
 
 REREAD_MAX_BYTES = 16 * 1024 * 1024
-# Threads per chunk worker when there are stages: one chunk in its stages (the worker's gate),
-# the one before it draining its encoder and uploading meanwhile, so the GPU does not wait on either.
+# Threads per chunk worker: one chunk in its stages (the worker's gate), the one before it draining
+# its encoder and uploading meanwhile, so the GPU does not wait on either. A chunk that one ffmpeg
+# transcodes (no stages, or stages in its graph) holds the gate for the transcode: the part before it
+# uploads meanwhile (a part of a minute of 1080p is ~40-80 MB to a bucket).
 OVERLAP = 2
 # Containers with a sample index, where an accurate seek lands on the exact frame.
 SEEKABLE_CONTAINERS = ("mp4", "mov", "matroska", "webm")
@@ -561,17 +563,17 @@ class ChunkedInput:
     ) -> None:
         """``workers`` chunks at once in their stages (one per GPU, or --workers N on the CPU).
 
-        With stages, each worker has OVERLAP threads and one gate: thread t takes gate t mod
-        ``workers`` (and GPU t mod the GPU count, as worker t mod ``workers`` does), so the next
-        chunk decodes and runs its stages while the previous one's encoder drains and uploads.
+        Each worker has OVERLAP threads and one gate: thread t takes gate t mod ``workers`` (and
+        GPU t mod the GPU count, as worker t mod ``workers`` does), so the next chunk decodes and
+        runs its stages while the previous one's encoder drains and uploads; a chunk one ffmpeg
+        transcodes holds the gate for its transcode, so the previous part uploads meanwhile.
         """
-        overlap = OVERLAP if self.has_stages else 1
-        threads = min(len(todo), workers * overlap)
+        threads = min(len(todo), workers * OVERLAP)
         if threads <= 1:
             for k, c in enumerate(todo):
                 self._make(c, tick, clocks[k] if clocks else None)
             return
-        gates = [threading.Semaphore(1) for _ in range(workers)] if overlap > 1 else None
+        gates = [threading.Semaphore(1) for _ in range(workers)]
         gpu_slot.reset()  # thread k uses GPU k (mod the GPU count) for its model stages
         with ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="chunk", initializer=gpu_slot.claim

@@ -462,7 +462,8 @@ def run_segment(
     exactly as in a single pass.
     ``clock`` times the chunk's stages and encoder (batch.job.encode_pace).
     ``gate`` is held from the stages' first frame to their last (not while the encoder drains):
-    a chunk sharing this worker's GPU runs its stages meanwhile.
+    a chunk sharing this worker's GPU runs its stages meanwhile. A chunk without stages through
+    the pipes (one ffmpeg transcodes it) holds it for that transcode.
     Raises MediaError subclasses, StageError, and Cancelled when ``abort()`` says so.
     """
     plan, colour, spec = _prepare(
@@ -479,10 +480,16 @@ def run_segment(
                 progress(n - done[0])
             done[0] = max(done[0], n)
 
-        written = _transcode(
-            info, spec, tap, start=segment.start, count=count, on_frames=advance, abort=abort, plan=plan,
-            out_start=out_start,
-        )  # fmt: skip
+        # one transcode at a time on the gate: the part before it uploads meanwhile (batch.job.chunks)
+        direct_held = _Held(gate)
+        try:
+            direct_held.take()
+            written = _transcode(
+                info, spec, tap, start=segment.start, count=count, on_frames=advance, abort=abort, plan=plan,
+                out_start=out_start,
+            )  # fmt: skip
+        finally:
+            direct_held.release()
         advance(written)
         return written, [s.report() for s in plan.stages]
     from batch.media.reader import FrameReader
@@ -534,10 +541,13 @@ class _Held:
         return self._taking(frames)
 
     def _taking(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        assert self.gate is not None
-        self.gate.acquire()
-        self.held = True
+        self.take()
         yield from frames
+
+    def take(self) -> None:
+        if self.gate is not None and not self.held:
+            self.gate.acquire()
+            self.held = True
 
     def release(self) -> None:
         if self.held and self.gate is not None:
