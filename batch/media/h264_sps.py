@@ -35,6 +35,7 @@ class Sps:
     transfer: int
     matrix: int
     chroma_loc_top: int | None  # chroma_sample_loc_type_top_field, when stated
+    square_pixels: bool = True  # the VUI states no pixel aspect, an unspecified one, or 1:1
 
 
 class _Bits:
@@ -239,13 +240,17 @@ def parse_sps(rbsp: bytes) -> Sps:
     signal = full = colour = False
     primaries = transfer = matrix = 2  # unspecified
     chroma_loc: int | None = None
+    square = True
     if r.bit():  # vui_parameters_present_flag
         if r.bit():  # aspect_ratio_info_present_flag
             idc = r.bits(8)
             if idc == 255:  # Extended_SAR
-                r.bits(32)
+                sar_width, sar_height = r.bits(16), r.bits(16)
+                square = sar_width == sar_height
             elif idc > 16:  # ffmpeg refuses the SPS ("illegal aspect ratio")
                 raise SpsUnreadable(f"aspect_ratio_idc {idc}")
+            else:
+                square = idc in (0, 1)  # 0: unspecified, 1: 1:1 (Table E-1)
         if r.bit():  # overscan_info_present_flag
             r.bit()
         if r.bit():  # video_signal_type_present_flag
@@ -276,4 +281,5 @@ def parse_sps(rbsp: bytes) -> Sps:
         transfer=transfer,
         matrix=matrix,
         chroma_loc_top=chroma_loc,
+        square_pixels=square,
     )

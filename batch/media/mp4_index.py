@@ -62,6 +62,8 @@ class Track:
     data_span: tuple[int, int]  # (first byte, last byte + 1) of the samples' chunks; (0, 0) without
     matrix_identity: bool  # tkhd's transformation matrix is the identity (no rotation)
     entry_boxes: tuple[str, ...] = ()  # the visual sample entry's child boxes (avcC, colr, pasp, mdcv ...)
+    pasp: tuple[int, int] | None = None  # the pixel aspect box's (hSpacing, vSpacing), where there is one
+    chunk_spans: tuple[tuple[int, int], ...] = ()  # each chunk's (first byte, last byte + 1), stco order
 
 
 @dataclass(frozen=True)
@@ -198,10 +200,12 @@ def _track(data: bytes, start: int, end: int) -> Track:
     minf = _need(data, *mdia, b"minf")
     _self_contained(data, minf)
     stbl = _need(data, *minf, b"stbl")
-    fourcc, entries, width, height, colr, avcc, audio, aac, entry_boxes = _stsd(
+    fourcc, entries, width, height, colr, avcc, audio, aac, entry_boxes, pasp = _stsd(
         data, *_need(data, *stbl, b"stsd"), handler
     )
-    samples, sample_bytes, lowest, highest = _layout(data, stbl)
+    samples, sample_bytes, spans = _layout(data, stbl)
+    lowest = min((a for a, _ in spans), default=0)
+    highest = max((b for _, b in spans), default=0)
     _sync_samples(data, stbl, samples)
     deltas = _stts(data, *_need(data, *stbl, b"stts"))
     if sum(n for n, _ in deltas) != samples:
@@ -228,6 +232,8 @@ def _track(data: bytes, start: int, end: int) -> Track:
         data_span=(lowest, highest),
         matrix_identity=identity,
         entry_boxes=entry_boxes,
+        pasp=pasp,
+        chunk_spans=spans,
     )
 
 
@@ -294,9 +300,13 @@ def _elst(data: bytes, start: int, _end: int) -> tuple[tuple[int, int, int], ...
     return tuple(out)
 
 
-def _stsd(
-    data: bytes, start: int, end: int, handler: str
-) -> tuple[str, int, int, int, Colr | None, bytes, tuple[int, int], tuple[int, int] | None, tuple[str, ...]]:
+_Entry = tuple[
+    str, int, int, int, Colr | None, bytes, tuple[int, int], tuple[int, int] | None, tuple[str, ...],
+    tuple[int, int] | None,
+]  # fmt: skip
+
+
+def _stsd(data: bytes, start: int, end: int, handler: str) -> _Entry:
     entries = struct.unpack_from(">I", data, start + 4)[0]
     if entries < 1:
         raise IndexUnreadable("stsd without a sample entry")
@@ -310,6 +320,7 @@ def _stsd(
     audio = (0, 0)
     aac: tuple[int, int] | None = None
     entry_boxes: tuple[str, ...] = ()
+    pasp: tuple[int, int] | None = None
     if handler == "soun" and kind == b"mp4a" and (esds := _find(data, entry_start + 36, entry_end, b"esds")):
         aac = _aac_config(data[esds[0] + 4 : esds[1]])
     if handler == "soun" and size >= 36 and struct.unpack_from(">H", data, entry_start + 16)[0] != 0:
@@ -331,7 +342,12 @@ def _stsd(
                 colr = _colr(data, *found)
             if kind in (b"avc1", b"avc3") and (config := _find(data, children, entry_end, b"avcC")):
                 avcc = data[config[0] : config[1]]
-    return kind.decode("latin-1"), entries, width, height, colr, avcc, audio, aac, entry_boxes
+            if (box := _find(data, children, entry_end, b"pasp")) is not None:
+                if box[1] - box[0] < 8:
+                    raise IndexUnreadable("a pasp box cut short")
+                h_spacing, v_spacing = struct.unpack_from(">II", data, box[0])
+                pasp = (int(h_spacing), int(v_spacing))
+    return kind.decode("latin-1"), entries, width, height, colr, avcc, audio, aac, entry_boxes, pasp
 
 
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -387,8 +403,8 @@ def _colr(data: bytes, start: int, end: int) -> Colr | None:
     return None  # an ICC profile: no code points
 
 
-def _layout(data: bytes, stbl: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(samples, their bytes, first chunk's offset, last byte + 1 of any chunk).
+def _layout(data: bytes, stbl: tuple[int, int]) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+    """(samples, their bytes, each chunk's (first byte, last byte + 1)).
 
     The samples are counted as a demuxer counts them, chunk by chunk (stsc x stco), and must be
     the samples stsz sizes: a sample-to-chunk table that places more or fewer is refused.
@@ -410,19 +426,18 @@ def _layout(data: bytes, stbl: tuple[int, int]) -> tuple[int, int, int, int]:
     if runs and (firsts[0] != 1 or any(b <= a for a, b in itertools.pairwise(firsts))):
         raise IndexUnreadable("stsc's chunk numbers do not start at 1 and rise")
     sample = 0
-    lowest, highest = (offsets[0], 0) if offsets else (0, 0)
+    spans: list[tuple[int, int]] = []
     for run in range(runs):
         stop = firsts[run + 1] - 1 if run + 1 < runs else len(offsets)
         for chunk in range(firsts[run] - 1, min(stop, len(offsets))):
             n = per_chunk[run]
             if sample + n > count:
                 raise IndexUnreadable("stsc places more samples than stsz sizes")
-            lowest = min(lowest, offsets[chunk])
-            highest = max(highest, offsets[chunk] + sum(sizes[sample : sample + n]))
+            spans.append((offsets[chunk], offsets[chunk] + sum(sizes[sample : sample + n])))
             sample += n
     if sample != count:
         raise IndexUnreadable(f"stsc places {sample} samples, stsz sizes {count}")
-    return count, sum(sizes), lowest, highest
+    return count, sum(sizes), tuple(spans)
 
 
 def _stts(data: bytes, start: int, end: int) -> tuple[tuple[int, int], ...]:

@@ -1,13 +1,14 @@
 """Pipes wide enough for raw frames.
 
-A Linux pipe holds 64 KiB unless asked for more. A 720p rgb24 frame is 2.7 MB, so every frame
-crossed the reader's and the writer's pipes in ~42 fills, each a wake-up of the other side
-(ffmpeg writes 32 KiB at a time; its raw-video reader takes what the pipe holds). At 1 MiB
-the same 300-frame 720p round trip (decode -> rgb24 -> Python -> rgb24 -> ffmpeg) took
-0.11 CPU-s less in Python and ~8% less wall time (docs/benchmarks.md). 1 MiB is what an
+A Linux pipe holds 16 pages (64 KiB with 4 KiB pages) unless asked for more. A 720p rgb24 frame is
+2.7 MB, so every frame crossed the reader's and the writer's pipes in ~42 fills, each a wake-up of
+the other side (ffmpeg writes 32 KiB at a time; its raw-video reader takes what the pipe holds).
+At 1 MiB the same 300-frame 720p round trip (decode -> rgb24 -> Python -> rgb24 -> ffmpeg) took
+0.06-0.10 CPU-s less in Python and 5-7% less wall time (docs/benchmarks.md). 1 MiB is what an
 unprivileged process may ask for (``/proc/sys/fs/pipe-max-size``'s default); the kernel may
-refuse more, or anything once the user's pipes hold ``pipe-user-pages-soft``: the pipe then
-keeps its size, which only costs the wake-ups.
+refuse more, and refuses an unprivileged user (not root) anything once its pipes hold
+``pipe-user-pages-soft`` (64 MiB: ~32 reader/writer pairs at once), after which that user's new
+pipes get 2 pages. A refused pipe keeps its size, which only costs the wake-ups.
 """
 
 from __future__ import annotations

@@ -65,10 +65,16 @@ def facts(info_in: MediaInfo, spec: OutputSpec, path: Path) -> MediaInfo | None:
     v = video[0]
     if v.fourcc not in ("avc1", "avc3") or v.entries != 1 or not v.matrix_identity or v.language != "und":
         return None
+    if len(v.avcc) < 5 or v.avcc[4] & 0x03 != 3:
+        return None  # NAL lengths of other than 4 bytes: not what ffmpeg's muxer writes, ffprobe judges
+    if v.pasp is not None and v.pasp[0] != v.pasp[1]:
+        return None  # a pixel aspect in the container: ffprobe reads it
     try:
         sps = sps_from_avcc(v.avcc)
     except SpsUnreadable:
         return None
+    if not sps.square_pixels:
+        return None  # a pixel aspect in the SPS: ffprobe reads it
     picture = _picture(sps, v)
     fps = _constant_rate(v)
     duration = _duration(v)
@@ -130,14 +136,27 @@ def _common_case(info_in: MediaInfo, spec: OutputSpec) -> bool:
 
 
 def _intact(index: Index) -> bool:
-    """Every sample the index lists lies in the file: the mdat boxes hold exactly their bytes."""
+    """Every sample the index lists lies in the file: the chunks of all tracks tile the mdat boxes,
+    each byte of them in one chunk (a chunk offset moved onto another track's bytes, which a
+    total of the sizes would miss, is refused)."""
     if not index.mdat:
         return False
     held = sum(end - start for start, end in index.mdat)
     if held != sum(t.sample_bytes for t in index.tracks):
         return False
-    first, last = index.mdat[0][0], index.mdat[-1][1]
-    return all(t.samples == 0 or first <= t.data_span[0] <= t.data_span[1] <= last for t in index.tracks)
+    spans = sorted(span for t in index.tracks for span in t.chunk_spans if span[1] > span[0])
+    boxes = list(index.mdat)
+    k, end_before = 0, boxes[0][0]
+    for start, end in spans:
+        while start >= boxes[k][1]:  # past this mdat: the next one
+            k += 1
+            if k == len(boxes):
+                return False
+            end_before = boxes[k][0]
+        if start < end_before or end > boxes[k][1]:  # overlapping the chunk before, or outside the box
+            return False
+        end_before = end
+    return True
 
 
 def _picture(sps: Sps, track: Track) -> tuple[str, ColorInfo, str | None] | None:
@@ -220,9 +239,9 @@ def _duration(track: Track) -> float | None:
         _, start, rate = track.edits[0]
         if rate != 0x10000:
             return None
+    if track.composition and sum(count for count, _ in track.composition) != track.samples:
+        return None  # (checked before the list is made: a damaged count could ask for billions)
     offsets = [offset for count, offset in track.composition for _ in range(count)] or [0] * track.samples
-    if len(offsets) != track.samples:
-        return None
     if sorted(k * delta + off for k, off in enumerate(offsets)) != list(
         range(start, start + track.samples * delta, delta)
     ):

@@ -27,6 +27,9 @@ from batch.media.reader import FrameReader
 pytestmark = pytest.mark.integration
 
 GETSIZE = getattr(fcntl, "F_GETPIPE_SZ", None)
+PAGE = os.sysconf("SC_PAGE_SIZE")
+DEFAULT = 16 * PAGE  # Linux's default pipe: 64 KiB with 4 KiB pages, 1 MiB with arm64's 64 KiB pages
+WIDE = max(1 << 20, DEFAULT)
 linux_only = pytest.mark.skipif(GETSIZE is None, reason="pipe sizes are a Linux request")
 
 
@@ -46,8 +49,8 @@ def _limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
 def test_a_pipe_is_widened_to_a_mebibyte_and_the_kernel_agrees() -> None:
     read, write = os.pipe()
     try:
-        assert _size(read) == 65536  # Linux's default: what every frame crossed before
-        assert pipes.widen(write) == _size(read) == 1 << 20  # either end names the same pipe
+        assert _size(read) == DEFAULT  # what every frame crossed before
+        assert pipes.widen(write) == _size(read) == WIDE  # either end names the same pipe
     finally:
         os.close(read)
         os.close(write)
@@ -56,7 +59,7 @@ def test_a_pipe_is_widened_to_a_mebibyte_and_the_kernel_agrees() -> None:
 @linux_only
 @pytest.mark.parametrize(
     ("limit", "expected"),
-    [("131072\n", 131072), ("4096\n", 65536)],  # 4096: an administrator's choice below Linux's 64 KiB
+    [("131072\n", max(131072, DEFAULT)), ("4096\n", DEFAULT)],  # 4096: a choice below the default
     ids=["caps-the-request", "never-shrinks"],
 )
 def test_the_system_limit_caps_the_request_and_never_shrinks_a_pipe(
@@ -102,13 +105,13 @@ def test_without_the_request_nothing_is_asked(monkeypatch: pytest.MonkeyPatch) -
         os.close(write)
 
 
-ONE_PAGE = 4096
+ONE_PAGE = PAGE
 
 
 def _one_page(fd: int, want: int = pipes.FRAME_PIPE_BYTES) -> int | None:
     """Stand-in for ``widen`` that leaves the pipe narrower than any real one: the kernel's smallest."""
     assert GETSIZE is not None
-    return int(fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, ONE_PAGE))
+    return int(fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, ONE_PAGE))  # (the kernel's smallest: one page)
 
 
 def _reader(path: Path) -> FrameReader:
@@ -130,7 +133,7 @@ def _reader_frames(path: Path) -> tuple[list[str], list[str], int]:
 
 @linux_only
 @pytest.mark.parametrize(
-    ("narrow", "expected"), [(False, 1 << 20), (True, ONE_PAGE)], ids=["widened", "one-page"]
+    ("narrow", "expected"), [(False, WIDE), (True, ONE_PAGE)], ids=["widened", "one-page"]
 )
 def test_the_readers_frames_are_ffmpegs_through_a_wide_or_a_one_page_pipe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, narrow: bool, expected: int
@@ -164,7 +167,7 @@ def test_a_jobs_frames_are_the_same_through_wide_and_one_page_pipes(
         monkeypatch.setattr(f"{module}.widen", noting)
     wide = tmp_path / "wide.mp4"
     run_pipeline(cfg, src, wide, choose_encoder(cfg.encode))
-    assert sizes == [1 << 20, 1 << 20]  # the reader's pipe and the writer's
+    assert sizes == [WIDE, WIDE]  # the reader's pipe and the writer's
     for module in ("batch.media.reader", "batch.media.writer"):
         monkeypatch.setattr(f"{module}.widen", lambda fd, want=0: sizes.append(_one_page(fd)))
     narrow = tmp_path / "narrow.mp4"

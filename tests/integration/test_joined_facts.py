@@ -5,13 +5,15 @@ the development VM, seconds for a film). Each case runs a real chunked job (real
 the concat join) through the runner in this process, keeps the MediaInfo the job checked the
 joined file with, and compares it with a full ffprobe of the same file, field by field. The common
 outputs must take the in-process reading; the others (Matroska, MOV, an anamorphic source) must still
-be probed. A join that lost a part fails its frame check either way.
+be probed. A join that lost a part of another length fails its frame check either way, and damage in
+the joined index (found by the outside review) sends it to ffprobe.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -130,8 +132,9 @@ def test_other_joined_outputs_are_still_probed(
 def test_a_joined_file_that_does_not_hold_what_the_parts_made_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, joined: dict[str, Any]
 ) -> None:
-    """A join that lost a part (here: the concat list names the first part twice, the second never)
-    must fail the frame check whichever way the facts were read."""
+    """A join that lost a part (here: the concat list names the first part twice and the last never,
+    18 + 18 + 18 frames for 48) must fail the frame check whichever way the facts were read. (Parts
+    of equal length swapped or repeated keep the count: neither reading can see that.)"""
     src = source(tmp_path / "src.mp4", frames=48)
     real_join = chunks_module.join_parts
 
@@ -148,3 +151,63 @@ def test_a_joined_file_that_does_not_hold_what_the_parts_made_is_refused(
     assert code != 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"][0]["status"] != "ok"
+
+
+def _box(data: bytes | bytearray, kind: bytes, nth: int = 0) -> int:
+    """Where the ``nth`` box of ``kind`` starts (its size field)."""
+    at = -1
+    for _ in range(nth + 1):
+        at = data.find(kind, at + 1)
+        assert at >= 4, f"no {kind!r} box number {nth}"
+    return at - 4
+
+
+def _flip_ctts_count(b: bytearray) -> None:
+    b[_box(b, b"ctts") + 16] ^= 0x80  # the first entry's sample count: 2^31 samples more
+
+
+def _pasp_two_to_one(b: bytearray) -> None:
+    struct.pack_into(">II", b, _box(b, b"pasp") + 8, 2, 1)
+
+
+def _nal_length_of_three(b: bytearray) -> None:
+    b[_box(b, b"avcC") + 12] ^= 1  # lengthSizeMinusOne 3 -> 2: every NAL length misread
+
+
+def _audio_chunk_onto_video(b: bytearray) -> None:
+    video, audio = _box(b, b"stco", 0), _box(b, b"stco", 1)
+    b[audio + 16 : audio + 20] = b[video + 16 : video + 20]  # the first audio chunk read from video bytes
+
+
+DAMAGE = {
+    "ctts count": (_flip_ctts_count, "veryfast"),
+    "pasp 2:1": (_pasp_two_to_one, "ultrafast"),
+    "avcC NAL length": (_nal_length_of_three, "ultrafast"),
+    "audio chunk on video bytes": (_audio_chunk_onto_video, "ultrafast"),
+}
+
+
+@pytest.mark.parametrize(("damage", "preset"), DAMAGE.values(), ids=DAMAGE.keys())
+def test_damage_in_a_joined_index_sends_it_to_ffprobe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, joined: dict[str, Any], damage: Any, preset: str
+) -> None:
+    """Found by the outside review: a flipped ctts count made the reader build a list of 2^31 offsets
+    (MemoryError, the job failed), a pasp of 2:1 was recorded as square pixels, 3-byte NAL lengths
+    and an audio chunk placed on the video's bytes (undecodable files) were read as healthy."""
+    src = source(tmp_path / "src.mp4", extra_in=AAC, out=["-c:v", "libx264", "-c:a", "aac"])
+    real_join = chunks_module.join_parts
+
+    def damaging(parts: list[Path], dest: Path, **kwargs: Any) -> None:
+        real_join(parts, dest, **kwargs)
+        data = bytearray(dest.read_bytes())
+        damage(data)
+        dest.write_bytes(bytes(data))
+
+    monkeypatch.setattr(chunks_module, "join_parts", damaging)
+    cfg = parse_config(
+        f"job_id: joined\ninputs: [{src}]\noutput: {tmp_path}/out/\nstages: []\n"
+        f"encode: {{codec: libx264, preset: {preset}}}\nlimits: {{chunk_s: 0.75}}\n"
+    )
+    Runner(cfg, RunOptions(state_dir=tmp_path / "state", workers=1)).run()
+    assert joined["probed"] == [joined["dest"]], "the damaged index was read in-process"
+    _same_as_ffprobe(joined)
