@@ -484,6 +484,8 @@ def run_segment(
         direct_held = _Held(gate)
         try:
             direct_held.take()
+            if abort is not None and abort():  # stopped while it waited for the gate: no new ffmpeg
+                raise Cancelled("stopped by signal", hint="run the job again to finish it")
             written = _transcode(
                 info, spec, tap, start=segment.start, count=count, on_frames=advance, abort=abort, plan=plan,
                 out_start=out_start,

@@ -97,15 +97,18 @@ def test_the_next_transcode_runs_while_the_part_before_uploads(
 
 
 def test_a_failed_upload_stops_the_transcode_beside_it_and_fails_the_input(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, timeline: list[tuple[str, str, float]]
 ) -> None:
-    """The fault lands while the next chunk transcodes: the job must end, not hang or go on."""
-    src = make_clip(tmp_path / "src.mp4", size="160x96", frames=90, audio=False)
-    real_upload = LocalStore.upload
+    """The fault lands while the next chunk transcodes: the job must end, not hang or go on, and the
+    chunk waiting for the gate meanwhile must not start an ffmpeg after it (found by the review)."""
+    src = make_clip(tmp_path / "src.mp4", size="160x96", frames=150, audio=False)
+    real_upload = LocalStore.upload  # (the timeline's slow upload)
+    failed_at: list[float] = []
 
     def failing(self: LocalStore, local: Path, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.endswith("part-00000.mkv"):
             time.sleep(0.3)  # the next transcode is under way by now
+            failed_at.append(time.monotonic())
             raise OSError(28, "No space left on device")
         return real_upload(self, local, url, *args, **kwargs)
 
@@ -120,3 +123,6 @@ def test_a_failed_upload_stops_the_transcode_beside_it_and_fails_the_input(
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"][0]["status"] != "ok"
     assert not (tmp_path / "out" / "src" / "src.mkv").exists()
+    starts = [t for e, _, t in timeline if e == "transcode-start"]
+    assert failed_at and len(starts) >= 2  # the first part's transcode and the one beside its upload
+    assert all(t < failed_at[0] for t in starts), "a transcode started after the job was stopped"
