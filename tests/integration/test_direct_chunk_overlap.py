@@ -20,6 +20,7 @@ import pytest
 from clips import framemd5, make_clip
 
 from batch.config import parse_config
+from batch.job import chunks as chunks_module
 from batch.job import pipeline
 from batch.job.runner import Runner, RunOptions
 from batch.storage.local import LocalStore
@@ -101,9 +102,27 @@ def test_a_failed_upload_stops_the_transcode_beside_it_and_fails_the_input(
 ) -> None:
     """The fault lands while the next chunk transcodes: the job must end, not hang or go on, and the
     chunk waiting for the gate meanwhile must not start an ffmpeg after it (found by the review)."""
-    src = make_clip(tmp_path / "src.mp4", size="160x96", frames=150, audio=False)
+    # parts slow enough to encode (640x360, x264 veryslow) that the next one is mid-transcode when the
+    # upload fails and the one after waits for the gate
+    src = make_clip(tmp_path / "src.mp4", size="640x360", frames=150, audio=False)
     real_upload = LocalStore.upload  # (the timeline's slow upload)
     failed_at: list[float] = []
+    stopped_at: list[float] = []
+
+    class NotedEvent(threading.Event):
+        """The job's stop flag, noting when it is raised (the chunks' ``abort``)."""
+
+        def set(self) -> None:
+            stopped_at.append(time.monotonic())
+            super().set()
+
+    real_init = chunks_module.ChunkedInput.__init__
+
+    def noting_init(self: chunks_module.ChunkedInput, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        self.abort = NotedEvent()
+
+    monkeypatch.setattr(chunks_module.ChunkedInput, "__init__", noting_init)
 
     def failing(self: LocalStore, local: Path, url: str, *args: Any, **kwargs: Any) -> Any:
         if url.endswith("part-00000.mkv"):
@@ -115,7 +134,7 @@ def test_a_failed_upload_stops_the_transcode_beside_it_and_fails_the_input(
     monkeypatch.setattr(LocalStore, "upload", failing)
     cfg = parse_config(
         f"job_id: overlap\ninputs: [{src}]\noutput: {tmp_path}/out/\nstages: []\n"
-        "encode: {codec: ffv1, container: mkv}\nlimits: {chunk_s: 1}\n"
+        "encode: {codec: libx264, preset: veryslow, container: mkv}\nlimits: {chunk_s: 1}\n"
     )
     started = time.monotonic()
     code = Runner(cfg, RunOptions(state_dir=tmp_path / "state", workers=1)).run()
@@ -124,5 +143,6 @@ def test_a_failed_upload_stops_the_transcode_beside_it_and_fails_the_input(
     assert manifest["inputs"][0]["status"] != "ok"
     assert not (tmp_path / "out" / "src" / "src.mkv").exists()
     starts = [t for e, _, t in timeline if e == "transcode-start"]
-    assert failed_at and len(starts) >= 2  # the first part's transcode and the one beside its upload
-    assert all(t < failed_at[0] for t in starts), "a transcode started after the job was stopped"
+    assert failed_at and stopped_at and len(starts) >= 2  # the first part's and the one beside its upload
+    # (a transcode that took the gate just before the flag rose may start a moment after it)
+    assert all(t < stopped_at[0] + 0.15 for t in starts), "a transcode started after the job was stopped"
