@@ -59,7 +59,6 @@ class Track:
     channels: int  # audio sample entry (0 for other kinds)
     sample_rate: int
     aac: tuple[int, int] | None  # (channels, sample rate) of an AAC-LC AudioSpecificConfig (esds)
-    data_span: tuple[int, int]  # (first byte, last byte + 1) of the samples' chunks; (0, 0) without
     matrix_identity: bool  # tkhd's transformation matrix is the identity (no rotation)
     entry_boxes: tuple[str, ...] = ()  # the visual sample entry's child boxes (avcC, colr, pasp, mdcv ...)
     pasp: tuple[int, int] | None = None  # the pixel aspect box's (hSpacing, vSpacing), where there is one
@@ -204,8 +203,6 @@ def _track(data: bytes, start: int, end: int) -> Track:
         data, *_need(data, *stbl, b"stsd"), handler
     )
     samples, sample_bytes, spans = _layout(data, stbl)
-    lowest = min((a for a, _ in spans), default=0)
-    highest = max((b for _, b in spans), default=0)
     _sync_samples(data, stbl, samples)
     deltas = _stts(data, *_need(data, *stbl, b"stts"))
     if sum(n for n, _ in deltas) != samples:
@@ -229,7 +226,6 @@ def _track(data: bytes, start: int, end: int) -> Track:
         channels=audio[0],
         sample_rate=audio[1],
         aac=aac,
-        data_span=(lowest, highest),
         matrix_identity=identity,
         entry_boxes=entry_boxes,
         pasp=pasp,
